@@ -1,0 +1,58 @@
+"""The ``microgrid`` command line: ``train``, ``predict``, ``check`` and ``graph``.
+
+Each subcommand lives in ``microgrid/commands/<name>.py`` and provides ``register(subparsers)``,
+which adds its parser and sets ``run`` (a function of the parsed arguments returning an exit
+status).  User mistakes raise :class:`UsageError` and end as one line on stderr with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+COMMANDS = ("train", "predict", "check", "graph")
+
+
+class UsageError(Exception):
+    """A mistake in the user's input (option, file, data): reported in one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of usage + message
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every available subcommand."""
+    parser = _Parser(prog="microgrid", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"microgrid.commands.{name}")
+        except ModuleNotFoundError as exc:  # a command not written yet
+            if exc.name == f"microgrid.commands.{name}":
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``microgrid`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.run(args) or 0)
+    except UsageError as exc:
+        print(f"microgrid {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"microgrid {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,529 @@
+"""The scalar autograd engine: :class:`Value`, its operations, and the backward walk.
+
+Every operation creates one new :class:`Value` that remembers
+
+* ``parents`` — the inputs, as a tuple in argument order (``a + a`` has two edges);
+* ``op``      — a short name such as ``"+"`` or ``"tanh"``;
+* the *local derivatives* ``d out / d parent_i``, computed once, at forward time.
+
+Each operation is declared once, in the table below, as a forward function on floats beside a
+derivative rule.  The rule is written with ordinary arithmetic, so it works on floats (the fast
+default, used by :meth:`Value.backward`) and on :class:`Value` objects (used by
+:func:`grad` with ``create_graph=True`` to record the derivative itself as a graph, which can then
+be differentiated again).
+
+``backward`` walks the graph in reverse topological order without recursion (Kahn's algorithm
+on the count of consumers of each node), so graphs of millions of nodes work.  Each pass sums its
+gradients in a private table and only then adds them to ``.grad``: calling ``backward`` ``k``
+times leaves exactly ``k`` times the gradient everywhere.
+
+Numerics follow IEEE 754 / NumPy: ``log(0) = -inf``, ``log(-1) = nan``, ``exp(1000) = inf``,
+``1 / Value(0) = inf``; no op lets ``OverflowError``, ``ZeroDivisionError`` or a math domain
+error escape.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Union
+
+import numpy as np
+
+__all__ = [
+    "Value",
+    "Op",
+    "vsum",
+    "dot",
+    "no_grad",
+    "is_grad_enabled",
+    "grad",
+    "topological_order",
+]
+
+Number = Union[int, float]
+Operand = Union["Value", int, float]
+
+_INF = math.inf
+_NAN = math.nan
+
+
+# --------------------------------------------------------------------------------------------
+# Grad mode (thread-local, nestable)
+# --------------------------------------------------------------------------------------------
+
+_mode = threading.local()
+
+
+def is_grad_enabled() -> bool:
+    """True unless the current thread is inside a :func:`no_grad` block."""
+    return getattr(_mode, "depth", 0) == 0
+
+
+@contextmanager
+def no_grad() -> Iterator[None]:
+    """Inside this block ops compute values but record no parents (each result is a leaf).
+
+    The setting is per thread and nests: it ends when the outermost block exits.
+    """
+    _mode.depth = getattr(_mode, "depth", 0) + 1
+    try:
+        yield
+    finally:
+        _mode.depth -= 1
+
+
+# --------------------------------------------------------------------------------------------
+# IEEE-style float helpers: never raise, always return a float (inf / nan where NumPy would).
+# --------------------------------------------------------------------------------------------
+
+
+def _fdiv(a: float, b: float) -> float:
+    try:
+        return a / b
+    except ZeroDivisionError:
+        if a != a or a == 0.0:
+            return _NAN
+        return math.copysign(_INF, a) * math.copysign(1.0, b)
+
+
+def _fpow(a: float, b: float) -> float:
+    try:
+        return math.pow(a, b)
+    except (OverflowError, ValueError):
+        with np.errstate(all="ignore"):
+            return float(np.power(np.float64(a), np.float64(b)))
+
+
+def _fexp(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return _INF
+
+
+def _flog(x: float) -> float:
+    if x > 0.0:
+        return math.log(x)  # also log(inf) = inf
+    if x == 0.0:
+        return -_INF
+    return _NAN  # negative or nan
+
+
+def _fsigmoid(x: float) -> float:
+    # two branches so exp never overflows: sigma(x) = 1/(1+e^-x) = e^x/(1+e^x)
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    if x != x:
+        return _NAN
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def _fsoftplus(x: float) -> float:
+    # log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
+    if x != x:
+        return _NAN
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+def _fsqrt(x: float) -> float:
+    return math.sqrt(x) if x >= 0.0 else _NAN
+
+
+# Helpers used inside derivative rules: they accept floats *or* Values, so one rule serves the
+# float backward pass and the recorded (create_graph) backward pass.
+
+
+def _div(a: Any, b: Any) -> Any:
+    if isinstance(a, Value) or isinstance(b, Value):
+        return a / b
+    return _fdiv(a, b)
+
+
+def _pow(a: Any, b: Any) -> Any:
+    if isinstance(a, Value) or isinstance(b, Value):
+        return a**b
+    return _fpow(a, b)
+
+
+def _log(x: Any) -> Any:
+    return x.log() if isinstance(x, Value) else _flog(x)
+
+
+def _sigmoid(x: Any) -> Any:
+    return x.sigmoid() if isinstance(x, Value) else _fsigmoid(x)
+
+
+def _data(x: Any) -> float:
+    return x.data if isinstance(x, Value) else x
+
+
+def _step(x: Any) -> float:
+    """1 for x > 0 else 0: the derivative of relu (a constant, so its own derivative is 0)."""
+    return 1.0 if _data(x) > 0.0 else 0.0
+
+
+def _sign(x: Any) -> float:
+    d = _data(x)
+    return 1.0 if d > 0.0 else (-1.0 if d < 0.0 else 0.0)
+
+
+# --------------------------------------------------------------------------------------------
+# The op table: forward on floats, and local derivatives d out / d args.
+# --------------------------------------------------------------------------------------------
+
+
+class Op:
+    """One kind of operation.
+
+    ``forward(args, param) -> float`` computes the output from the parents' floats.
+    ``local(out, args, param) -> tuple`` gives ``d out / d args[i]`` for every parent; ``out``
+    and ``args`` are floats on the fast path and :class:`Value` objects when the derivative is
+    itself recorded.
+    """
+
+    __slots__ = ("name", "forward", "local")
+
+    def __init__(
+        self,
+        name: str,
+        forward: Callable[[Sequence[float], Any], float],
+        local: Callable[[Any, Sequence[Any], Any], tuple],
+    ) -> None:
+        self.name = name
+        self.forward = forward
+        self.local = local
+
+    def __repr__(self) -> str:
+        return f"Op({self.name!r})"
+
+
+def _dot_forward(a: Sequence[float], n: int) -> float:
+    s = math.fsum([a[i] * a[n + i] for i in range(n)]) if n else 0.0
+    return s + a[2 * n] if len(a) > 2 * n else s
+
+
+def _dot_local(out: Any, a: Sequence[Any], n: int) -> tuple:
+    # d/dw_i = x_i, d/dx_i = w_i, d/dbias = 1
+    return (*a[n : 2 * n], *a[:n], *((1.0,) if len(a) > 2 * n else ()))
+
+
+# fmt: off
+#   name            forward (floats)                                local derivatives (floats or Values)
+ADD     = Op("+",    lambda a, p: a[0] + a[1],                     lambda y, a, p: (1.0, 1.0))
+SUB     = Op("-",    lambda a, p: a[0] - a[1],                     lambda y, a, p: (1.0, -1.0))
+MUL     = Op("*",    lambda a, p: a[0] * a[1],                     lambda y, a, p: (a[1], a[0]))
+# y = a/b:  dy/da = 1/b,  dy/db = -a/b^2 = -y/b
+DIV     = Op("/",    lambda a, p: _fdiv(a[0], a[1]),               lambda y, a, p: (_div(1.0, a[1]), -_div(y, a[1])))
+NEG     = Op("neg",  lambda a, p: -a[0],                           lambda y, a, p: (-1.0,))
+# y = x^c (c a constant): dy/dx = c x^(c-1)
+POWC    = Op("**",   lambda a, p: _fpow(a[0], p),                  lambda y, a, p: (0.0 if p == 0.0 else p * _pow(a[0], p - 1.0),))
+# y = a^b: dy/da = b a^(b-1),  dy/db = a^b ln a  (taken as 0 where a = 0 and b >= 0, as PyTorch)
+POW     = Op("**",   lambda a, p: _fpow(a[0], a[1]),
+             lambda y, a, p: (a[1] * _pow(a[0], a[1] - 1.0),
+                              0.0 if (_data(a[0]) == 0.0 and _data(a[1]) >= 0.0) else y * _log(a[0])))
+EXP     = Op("exp",  lambda a, p: _fexp(a[0]),                     lambda y, a, p: (y,))                 # (e^x)' = e^x
+LOG     = Op("log",  lambda a, p: _flog(a[0]),                     lambda y, a, p: (_div(1.0, a[0]),))   # (ln x)' = 1/x
+TANH    = Op("tanh", lambda a, p: math.tanh(a[0]),                 lambda y, a, p: (1.0 - y * y,))       # 1 - tanh^2
+# sigma' = sigma(x) sigma(-x)  (= y (1 - y), but without cancellation for large x)
+SIGMOID = Op("sigmoid", lambda a, p: _fsigmoid(a[0]),              lambda y, a, p: (y * _sigmoid(-a[0]),))
+RELU    = Op("relu", lambda a, p: a[0] if a[0] > 0.0 else 0.0,     lambda y, a, p: (_step(a[0]),))       # 0 at the kink
+LEAKY   = Op("leaky_relu", lambda a, p: a[0] if a[0] > 0.0 else p * a[0],
+             lambda y, a, p: (1.0 if _data(a[0]) > 0.0 else p,))
+# softplus(x) = log(1 + e^x);  softplus' = sigma(x)
+SOFTPLUS = Op("softplus", lambda a, p: _fsoftplus(a[0]),           lambda y, a, p: (_sigmoid(a[0]),))
+ABS     = Op("abs",  lambda a, p: abs(a[0]),                       lambda y, a, p: (_sign(a[0]),))       # 0 at 0
+SQRT    = Op("sqrt", lambda a, p: _fsqrt(a[0]),                    lambda y, a, p: (_div(0.5, y),))      # 1/(2 sqrt x)
+# n-ary: one node with many parents
+VSUM    = Op("sum",  lambda a, p: math.fsum(a),                    lambda y, a, p: (1.0,) * len(a))
+DOT     = Op("dot",  _dot_forward,                                 _dot_local)
+# fmt: on
+
+
+# --------------------------------------------------------------------------------------------
+# Value
+# --------------------------------------------------------------------------------------------
+
+
+def _to_float(x: Any, what: str = "Value data") -> float:
+    if isinstance(x, float):
+        return x
+    if isinstance(x, (numbers.Real, np.integer, np.floating)) and not isinstance(x, np.bool_):
+        return float(x)
+    raise TypeError(f"{what} must be a real number, got {type(x).__name__}: {x!r:.60}")
+
+
+class Value:
+    """A scalar that remembers how it was computed.
+
+    ``data`` is a float; ``grad`` accumulates ``d root / d self`` over :meth:`backward` calls.
+    """
+
+    __slots__ = ("data", "grad", "label", "_parents", "_op", "_local", "_param")
+
+    def __init__(self, data: Number, label: str = "") -> None:
+        self.data: float = data if type(data) is float else _to_float(data)
+        self.grad: float = 0.0
+        self.label: str = label
+        self._parents: tuple[Value, ...] = ()
+        self._op: Op | None = None
+        self._local: tuple = ()
+        self._param: Any = None
+
+    # -- read-only views of the recorded graph ---------------------------------------------
+    @property
+    def parents(self) -> tuple[Value, ...]:
+        """The inputs of the op that produced this value, in argument order (empty for leaves)."""
+        return self._parents
+
+    @property
+    def op(self) -> str:
+        """Short name of the producing op (``"+"``, ``"tanh"``, ...); ``""`` for a leaf."""
+        return self._op.name if self._op is not None else ""
+
+    @property
+    def local_grads(self) -> tuple[float, ...]:
+        """``d self / d parent_i`` for each parent, as recorded at forward time."""
+        return self._local
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self._parents
+
+    def __repr__(self) -> str:
+        lab = f", label={self.label!r}" if self.label else ""
+        return f"Value(data={self.data!r}, grad={self.grad!r}{lab})"
+
+    def __float__(self) -> float:
+        return self.data
+
+    # -- building nodes ---------------------------------------------------------------------
+    @staticmethod
+    def _apply(op: Op, parents: tuple[Value, ...], param: Any = None) -> Value:
+        args = [p.data for p in parents]
+        out = Value.__new__(Value)
+        y = op.forward(args, param)
+        out.data = y
+        out.grad = 0.0
+        out.label = ""
+        if getattr(_mode, "depth", 0) == 0:
+            out._parents = parents
+            out._op = op
+            out._local = op.local(y, args, param)
+            out._param = param
+        else:
+            out._parents = ()
+            out._op = None
+            out._local = ()
+            out._param = None
+        return out
+
+    @staticmethod
+    def _lift(x: Operand) -> Value:
+        return x if isinstance(x, Value) else Value(_to_float(x, "operand"))
+
+    # -- arithmetic -------------------------------------------------------------------------
+    def __add__(self, other: Operand) -> Value:
+        return Value._apply(ADD, (self, Value._lift(other)))
+
+    def __radd__(self, other: Operand) -> Value:
+        return Value._apply(ADD, (Value._lift(other), self))
+
+    def __sub__(self, other: Operand) -> Value:
+        return Value._apply(SUB, (self, Value._lift(other)))
+
+    def __rsub__(self, other: Operand) -> Value:
+        return Value._apply(SUB, (Value._lift(other), self))
+
+    def __mul__(self, other: Operand) -> Value:
+        return Value._apply(MUL, (self, Value._lift(other)))
+
+    def __rmul__(self, other: Operand) -> Value:
+        return Value._apply(MUL, (Value._lift(other), self))
+
+    def __truediv__(self, other: Operand) -> Value:
+        return Value._apply(DIV, (self, Value._lift(other)))
+
+    def __rtruediv__(self, other: Operand) -> Value:
+        return Value._apply(DIV, (Value._lift(other), self))
+
+    def __neg__(self) -> Value:
+        return Value._apply(NEG, (self,))
+
+    def __pos__(self) -> Value:
+        return self
+
+    def __pow__(self, other: Operand) -> Value:
+        if isinstance(other, Value):
+            return Value._apply(POW, (self, other))
+        return Value._apply(POWC, (self,), _to_float(other, "exponent"))
+
+    def __rpow__(self, other: Operand) -> Value:
+        return Value._apply(POW, (Value._lift(other), self))
+
+    # -- functions --------------------------------------------------------------------------
+    def exp(self) -> Value:
+        return Value._apply(EXP, (self,))
+
+    def log(self) -> Value:
+        return Value._apply(LOG, (self,))
+
+    def tanh(self) -> Value:
+        return Value._apply(TANH, (self,))
+
+    def sigmoid(self) -> Value:
+        return Value._apply(SIGMOID, (self,))
+
+    def relu(self) -> Value:
+        return Value._apply(RELU, (self,))
+
+    def leaky_relu(self, alpha: float = 0.01) -> Value:
+        return Value._apply(LEAKY, (self,), _to_float(alpha, "alpha"))
+
+    def softplus(self) -> Value:
+        return Value._apply(SOFTPLUS, (self,))
+
+    def abs(self) -> Value:
+        return Value._apply(ABS, (self,))
+
+    __abs__ = abs
+
+    def sqrt(self) -> Value:
+        return Value._apply(SQRT, (self,))
+
+    # -- backpropagation --------------------------------------------------------------------
+    def backward(self, grad: float = 1.0) -> None:
+        """Add ``grad * d self / d node`` to ``node.grad`` for every node this value depends on.
+
+        Gradients of one call are summed privately and added at the end, so ``k`` calls leave
+        exactly ``k`` times the gradient.  On a leaf this just adds ``grad`` to its own ``.grad``.
+        """
+        if isinstance(grad, Value):
+            raise TypeError("backward(grad=...) takes a number; use microgrid.grad(..., create_graph=True) "
+                            "to differentiate through a gradient")
+        seed = _to_float(grad, "backward grad")
+        for node, g in _backprop(self, seed, create_graph=False).items():
+            node.grad += g
+
+
+def _lift_all(xs: Iterable[Operand]) -> tuple[Value, ...]:
+    return tuple(x if isinstance(x, Value) else Value(_to_float(x, "operand")) for x in xs)
+
+
+def vsum(values: Iterable[Operand]) -> Value:
+    """Sum of many values as a single node (``d sum / d v_i = 1``)."""
+    parents = _lift_all(values)
+    return Value._apply(VSUM, parents)
+
+
+def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = None) -> Value:
+    """``sum_i ws[i] * xs[i] (+ bias)`` as a single node.
+
+    Parents are ``(*ws, *xs[, bias])``; ``d/dw_i = x_i``, ``d/dx_i = w_i``, ``d/dbias = 1``.
+    """
+    ws_t = _lift_all(ws)
+    xs_t = _lift_all(xs)
+    if len(ws_t) != len(xs_t):
+        raise ValueError(f"dot: {len(ws_t)} weights but {len(xs_t)} inputs")
+    parents = ws_t + xs_t + ((Value._lift(bias),) if bias is not None else ())
+    return Value._apply(DOT, parents, len(ws_t))
+
+
+# --------------------------------------------------------------------------------------------
+# The backward walk
+# --------------------------------------------------------------------------------------------
+
+
+def _count_consumers(root: Value) -> dict[Value, int]:
+    """For every node reachable from ``root``: how many edges lead to it from its consumers."""
+    pending: dict[Value, int] = {root: 0}
+    stack = [root]
+    while stack:
+        for p in stack.pop()._parents:
+            c = pending.get(p)
+            if c is None:
+                pending[p] = 1
+                stack.append(p)
+            else:
+                pending[p] = c + 1
+    return pending
+
+
+def topological_order(root: Value) -> list[Value]:
+    """Nodes reachable from ``root``, each before all of its parents (root first).
+
+    This is the order :meth:`Value.backward` processes nodes in.
+    """
+    pending = _count_consumers(root)
+    order = []
+    ready = [root]
+    while ready:
+        node = ready.pop()
+        order.append(node)
+        for p in node._parents:
+            pending[p] -= 1
+            if pending[p] == 0:
+                ready.append(p)
+    return order
+
+
+def _backprop(root: Value, seed: Any, create_graph: bool) -> dict[Value, Any]:
+    """Gradients of ``root`` (times ``seed``) w.r.t. every node it depends on, in a new dict.
+
+    A node is processed only once all of its consumers are (so its gradient is complete), and
+    then passes ``g * d node / d parent`` to each parent.  With ``create_graph`` the local
+    derivatives are recomputed from the op's rule on :class:`Value` objects, so the returned
+    gradients are themselves recorded graphs.
+    """
+    pending = _count_consumers(root)
+    grads: dict[Value, Any] = {root: seed}
+    ready = [root]
+    while ready:
+        node = ready.pop()
+        parents = node._parents
+        if not parents:
+            continue
+        g = grads[node]
+        local = node._op.local(node, parents, node._param) if create_graph else node._local
+        for p, d in zip(parents, local):
+            c = g * d
+            if p in grads:
+                grads[p] = grads[p] + c
+            else:
+                grads[p] = c
+            n = pending[p] - 1
+            pending[p] = n
+            if n == 0:
+                ready.append(p)
+    return grads
+
+
+def grad(
+    output: Value, inputs: Value | Sequence[Value], create_graph: bool = False
+) -> Any:
+    """Gradients of the scalar ``output`` w.r.t. ``inputs``, without touching any ``.grad``.
+
+    Returns a float per input (a list if ``inputs`` is a sequence).  With ``create_graph=True``
+    each gradient is a :class:`Value` whose own graph computes it, so it can be differentiated
+    again (to any order).  Inputs that ``output`` does not depend on get 0.
+    """
+    if not isinstance(output, Value):
+        raise TypeError(f"grad: output must be a Value, got {type(output).__name__}")
+    single = isinstance(inputs, Value)
+    xs = [inputs] if single else list(inputs)
+    for i, x in enumerate(xs):
+        if not isinstance(x, Value):
+            raise TypeError(f"grad: inputs[{i}] must be a Value, got {type(x).__name__}")
+    if create_graph:
+        if not is_grad_enabled():
+            raise RuntimeError("grad(create_graph=True) cannot record a graph inside no_grad()")
+        grads = _backprop(output, 1.0, create_graph=True)
+        res = [g if isinstance(g, Value) else Value(g) for g in (grads.get(x, 0.0) for x in xs)]
+    else:
+        grads = _backprop(output, 1.0, create_graph=False)
+        res = [float(grads.get(x, 0.0)) for x in xs]
+    return res[0] if single else res
