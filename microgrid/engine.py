@@ -24,8 +24,10 @@ error escape.
 
 from __future__ import annotations
 
+import itertools
 import math
 import numbers
+import operator
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -44,8 +46,8 @@ __all__ = [
     "topological_order",
 ]
 
-Number = Union[int, float]
-Operand = Union["Value", int, float]
+Number = int | float
+Operand = Union["Value", int, float]  # noqa: UP007 (a forward reference)
 
 _INF = math.inf
 _NAN = math.nan
@@ -55,12 +57,14 @@ _NAN = math.nan
 # Grad mode (thread-local, nestable)
 # --------------------------------------------------------------------------------------------
 
-_mode = threading.local()
+_mode = threading.local()  # .depth: how many no_grad blocks this thread is inside
+_lock = threading.Lock()
+_threads_in_no_grad = 0  # fast path: while 0, no thread-local lookup is needed
 
 
 def is_grad_enabled() -> bool:
     """True unless the current thread is inside a :func:`no_grad` block."""
-    return getattr(_mode, "depth", 0) == 0
+    return _threads_in_no_grad == 0 or getattr(_mode, "depth", 0) == 0
 
 
 @contextmanager
@@ -69,11 +73,19 @@ def no_grad() -> Iterator[None]:
 
     The setting is per thread and nests: it ends when the outermost block exits.
     """
-    _mode.depth = getattr(_mode, "depth", 0) + 1
+    global _threads_in_no_grad
+    depth = getattr(_mode, "depth", 0)
+    _mode.depth = depth + 1
+    if depth == 0:
+        with _lock:
+            _threads_in_no_grad += 1
     try:
         yield
     finally:
-        _mode.depth -= 1
+        _mode.depth = depth
+        if depth == 0:
+            with _lock:
+                _threads_in_no_grad -= 1
 
 
 # --------------------------------------------------------------------------------------------
@@ -203,7 +215,7 @@ class Op:
 
 
 def _dot_forward(a: Sequence[float], n: int) -> float:
-    s = math.fsum([a[i] * a[n + i] for i in range(n)]) if n else 0.0
+    s = math.fsum(map(operator.mul, a[:n], a[n : 2 * n]))  # exactly rounded sum of the products
     return s + a[2 * n] if len(a) > 2 * n else s
 
 
@@ -257,13 +269,20 @@ def _to_float(x: Any, what: str = "Value data") -> float:
     raise TypeError(f"{what} must be a real number, got {type(x).__name__}: {x!r:.60}")
 
 
+_get_data = operator.attrgetter("data")
+_get_id = operator.attrgetter("_id")
+_creation = itertools.count()
+
+
 class Value:
     """A scalar that remembers how it was computed.
 
     ``data`` is a float; ``grad`` accumulates ``d root / d self`` over :meth:`backward` calls.
     """
 
-    __slots__ = ("data", "grad", "label", "_parents", "_op", "_local", "_param")
+    # _id: creation number (parents are always older than children, so sorting by it
+    # newest-first is a reverse topological order); _g, _mark: scratch space of a backward pass.
+    __slots__ = ("data", "grad", "label", "_parents", "_op", "_local", "_param", "_id", "_g", "_mark")
 
     def __init__(self, data: Number, label: str = "") -> None:
         self.data: float = data if type(data) is float else _to_float(data)
@@ -273,6 +292,9 @@ class Value:
         self._op: Op | None = None
         self._local: tuple = ()
         self._param: Any = None
+        self._id: int = next(_creation)
+        self._g: Any = 0.0
+        self._mark: object = None
 
     # -- read-only views of the recorded graph ---------------------------------------------
     @property
@@ -302,98 +324,74 @@ class Value:
         return self.data
 
     # -- building nodes ---------------------------------------------------------------------
-    @staticmethod
-    def _apply(op: Op, parents: tuple[Value, ...], param: Any = None) -> Value:
-        args = [p.data for p in parents]
-        out = Value.__new__(Value)
-        y = op.forward(args, param)
-        out.data = y
-        out.grad = 0.0
-        out.label = ""
-        if getattr(_mode, "depth", 0) == 0:
-            out._parents = parents
-            out._op = op
-            out._local = op.local(y, args, param)
-            out._param = param
-        else:
-            out._parents = ()
-            out._op = None
-            out._local = ()
-            out._param = None
-        return out
-
-    @staticmethod
-    def _lift(x: Operand) -> Value:
-        return x if isinstance(x, Value) else Value(_to_float(x, "operand"))
-
     # -- arithmetic -------------------------------------------------------------------------
     def __add__(self, other: Operand) -> Value:
-        return Value._apply(ADD, (self, Value._lift(other)))
+        return _apply(ADD, (self, _lift(other)))
 
     def __radd__(self, other: Operand) -> Value:
-        return Value._apply(ADD, (Value._lift(other), self))
+        return _apply(ADD, (_lift(other), self))
 
     def __sub__(self, other: Operand) -> Value:
-        return Value._apply(SUB, (self, Value._lift(other)))
+        return _apply(SUB, (self, _lift(other)))
 
     def __rsub__(self, other: Operand) -> Value:
-        return Value._apply(SUB, (Value._lift(other), self))
+        return _apply(SUB, (_lift(other), self))
 
     def __mul__(self, other: Operand) -> Value:
-        return Value._apply(MUL, (self, Value._lift(other)))
+        return _apply(MUL, (self, _lift(other)))
 
     def __rmul__(self, other: Operand) -> Value:
-        return Value._apply(MUL, (Value._lift(other), self))
+        return _apply(MUL, (_lift(other), self))
 
     def __truediv__(self, other: Operand) -> Value:
-        return Value._apply(DIV, (self, Value._lift(other)))
+        return _apply(DIV, (self, _lift(other)))
 
     def __rtruediv__(self, other: Operand) -> Value:
-        return Value._apply(DIV, (Value._lift(other), self))
+        return _apply(DIV, (_lift(other), self))
 
     def __neg__(self) -> Value:
-        return Value._apply(NEG, (self,))
+        return _apply(NEG, (self,))
 
     def __pos__(self) -> Value:
         return self
 
     def __pow__(self, other: Operand) -> Value:
         if isinstance(other, Value):
-            return Value._apply(POW, (self, other))
-        return Value._apply(POWC, (self,), _to_float(other, "exponent"))
+            return _apply(POW, (self, other))
+        return _apply(POWC, (self,), _to_float(other, "exponent"))
 
     def __rpow__(self, other: Operand) -> Value:
-        return Value._apply(POW, (Value._lift(other), self))
+        return _apply(POW, (_lift(other), self))
 
     # -- functions --------------------------------------------------------------------------
     def exp(self) -> Value:
-        return Value._apply(EXP, (self,))
+        return _apply(EXP, (self,))
 
     def log(self) -> Value:
-        return Value._apply(LOG, (self,))
+        return _apply(LOG, (self,))
 
     def tanh(self) -> Value:
-        return Value._apply(TANH, (self,))
+        return _apply(TANH, (self,))
 
     def sigmoid(self) -> Value:
-        return Value._apply(SIGMOID, (self,))
+        return _apply(SIGMOID, (self,))
 
     def relu(self) -> Value:
-        return Value._apply(RELU, (self,))
+        return _apply(RELU, (self,))
 
     def leaky_relu(self, alpha: float = 0.01) -> Value:
-        return Value._apply(LEAKY, (self,), _to_float(alpha, "alpha"))
+        return _apply(LEAKY, (self,), _to_float(alpha, "alpha"))
 
     def softplus(self) -> Value:
-        return Value._apply(SOFTPLUS, (self,))
+        return _apply(SOFTPLUS, (self,))
 
     def abs(self) -> Value:
-        return Value._apply(ABS, (self,))
+        return _apply(ABS, (self,))
 
     __abs__ = abs
 
     def sqrt(self) -> Value:
-        return Value._apply(SQRT, (self,))
+        return _apply(SQRT, (self,))
 
     # -- backpropagation --------------------------------------------------------------------
     def backward(self, grad: float = 1.0) -> None:
@@ -406,18 +404,50 @@ class Value:
             raise TypeError("backward(grad=...) takes a number; use microgrid.grad(..., create_graph=True) "
                             "to differentiate through a gradient")
         seed = _to_float(grad, "backward grad")
-        for node, g in _backprop(self, seed, create_graph=False).items():
-            node.grad += g
+        for node in _backprop(self, seed, create_graph=False):
+            node.grad += node._g
+
+
+def _apply(op: Op, parents: tuple[Value, ...], param: Any = None) -> Value:
+    """Create the node ``op(parents)``: its value and, unless in no_grad, its local derivatives."""
+    args = list(map(_get_data, parents))
+    y = op.forward(args, param)
+    out = Value.__new__(Value)
+    out.data = y
+    out.grad = 0.0
+    out.label = ""
+    out._id = next(_creation)
+    out._g = 0.0
+    out._mark = None
+    if _threads_in_no_grad == 0 or getattr(_mode, "depth", 0) == 0:
+        out._parents = parents
+        out._op = op
+        out._local = op.local(y, args, param)
+        out._param = param
+    else:
+        out._parents = ()
+        out._op = None
+        out._local = ()
+        out._param = None
+    return out
+
+
+def _lift(x: Operand) -> Value:
+    """A Value as it is; a number as a new constant leaf."""
+    return x if isinstance(x, Value) else Value(_to_float(x, "operand"))
 
 
 def _lift_all(xs: Iterable[Operand]) -> tuple[Value, ...]:
-    return tuple(x if isinstance(x, Value) else Value(_to_float(x, "operand")) for x in xs)
+    values = tuple(xs)
+    if set(map(type, values)) <= {Value}:  # the common case, checked at C speed
+        return values
+    return tuple(x if isinstance(x, Value) else Value(_to_float(x, "operand")) for x in values)
 
 
 def vsum(values: Iterable[Operand]) -> Value:
     """Sum of many values as a single node (``d sum / d v_i = 1``)."""
     parents = _lift_all(values)
-    return Value._apply(VSUM, parents)
+    return _apply(VSUM, parents)
 
 
 def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = None) -> Value:
@@ -429,8 +459,8 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = Non
     xs_t = _lift_all(xs)
     if len(ws_t) != len(xs_t):
         raise ValueError(f"dot: {len(ws_t)} weights but {len(xs_t)} inputs")
-    parents = ws_t + xs_t + ((Value._lift(bias),) if bias is not None else ())
-    return Value._apply(DOT, parents, len(ws_t))
+    parents = ws_t + xs_t + ((_lift(bias),) if bias is not None else ())
+    return _apply(DOT, parents, len(ws_t))
 
 
 # --------------------------------------------------------------------------------------------
@@ -438,19 +468,28 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = Non
 # --------------------------------------------------------------------------------------------
 
 
-def _count_consumers(root: Value) -> dict[Value, int]:
-    """For every node reachable from ``root``: how many edges lead to it from its consumers."""
-    pending: dict[Value, int] = {root: 0}
+def _reachable(root: Value, start: Any) -> list[Value]:
+    """Every node ``root`` depends on (itself included), newest first, each with ``_g = start``.
+
+    Collected with an explicit stack (no recursion, so no depth limit); a fresh marker object
+    per pass tells visited nodes apart without a set.  Every node is created after its parents,
+    so newest-first creation order is a reverse topological order: when a node is reached in
+    that order, every node that consumes it has already passed its gradient on.
+    """
+    mark = object()
+    root._mark = mark
+    root._g = start
+    nodes = [root]
     stack = [root]
     while stack:
         for p in stack.pop()._parents:
-            c = pending.get(p)
-            if c is None:
-                pending[p] = 1
+            if p._mark is not mark:
+                p._mark = mark
+                p._g = start
+                nodes.append(p)
                 stack.append(p)
-            else:
-                pending[p] = c + 1
-    return pending
+    nodes.sort(key=_get_id, reverse=True)
+    return nodes
 
 
 def topological_order(root: Value) -> list[Value]:
@@ -458,48 +497,42 @@ def topological_order(root: Value) -> list[Value]:
 
     This is the order :meth:`Value.backward` processes nodes in.
     """
-    pending = _count_consumers(root)
-    order = []
-    ready = [root]
-    while ready:
-        node = ready.pop()
-        order.append(node)
-        for p in node._parents:
-            pending[p] -= 1
-            if pending[p] == 0:
-                ready.append(p)
+    return _reachable(root, 0.0)
+
+
+def _backprop(root: Value, seed: Any, create_graph: bool) -> list[Value]:
+    """Gradients of ``root`` (times ``seed``) w.r.t. every node it depends on.
+
+    Returns the nodes in processing order with this pass's gradient in ``node._g``.  Each node
+    passes ``g * d node / d parent`` to each parent (the chain rule; contributions along several
+    paths add up).  With ``create_graph`` the local derivatives are recomputed from the op's
+    rule on :class:`Value` objects, so the gradients are themselves recorded graphs.
+    """
+    if not create_graph:
+        order = _reachable(root, 0.0)
+        root._g = seed
+        for node in order:
+            parents = node._parents
+            if parents:
+                g = node._g
+                for p, d in zip(parents, node._local):
+                    p._g += g * d
+        return order
+    order = _reachable(root, None)  # None: no contribution yet (avoids recording 0 + g)
+    root._g = seed
+    for node in order:
+        parents = node._parents
+        g = node._g
+        if parents and g is not None:
+            for p, d in zip(parents, node._op.local(node, parents, node._param)):
+                c = g * d
+                p._g = c if p._g is None else p._g + c
     return order
 
 
-def _backprop(root: Value, seed: Any, create_graph: bool) -> dict[Value, Any]:
-    """Gradients of ``root`` (times ``seed``) w.r.t. every node it depends on, in a new dict.
-
-    A node is processed only once all of its consumers are (so its gradient is complete), and
-    then passes ``g * d node / d parent`` to each parent.  With ``create_graph`` the local
-    derivatives are recomputed from the op's rule on :class:`Value` objects, so the returned
-    gradients are themselves recorded graphs.
-    """
-    pending = _count_consumers(root)
-    grads: dict[Value, Any] = {root: seed}
-    ready = [root]
-    while ready:
-        node = ready.pop()
-        parents = node._parents
-        if not parents:
-            continue
-        g = grads[node]
-        local = node._op.local(node, parents, node._param) if create_graph else node._local
-        for p, d in zip(parents, local):
-            c = g * d
-            if p in grads:
-                grads[p] = grads[p] + c
-            else:
-                grads[p] = c
-            n = pending[p] - 1
-            pending[p] = n
-            if n == 0:
-                ready.append(p)
-    return grads
+def _pass_grad(x: Value, order_mark: object) -> Any:
+    """The gradient the last pass left on ``x``, or 0 if the pass did not reach it."""
+    return x._g if x._mark is order_mark and x._g is not None else 0.0
 
 
 def grad(
@@ -521,9 +554,12 @@ def grad(
     if create_graph:
         if not is_grad_enabled():
             raise RuntimeError("grad(create_graph=True) cannot record a graph inside no_grad()")
-        grads = _backprop(output, 1.0, create_graph=True)
-        res = [g if isinstance(g, Value) else Value(g) for g in (grads.get(x, 0.0) for x in xs)]
+        order = _backprop(output, 1.0, create_graph=True)
+        gs = [_pass_grad(x, output._mark) for x in xs]
+        for node in order:  # drop references from the graph to its gradient graph (no cycles)
+            node._g = 0.0
+        res = [g if isinstance(g, Value) else Value(g) for g in gs]
     else:
-        grads = _backprop(output, 1.0, create_graph=False)
-        res = [float(grads.get(x, 0.0)) for x in xs]
+        _backprop(output, 1.0, create_graph=False)
+        res = [float(_pass_grad(x, output._mark)) for x in xs]
     return res[0] if single else res
