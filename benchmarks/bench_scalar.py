@@ -1,0 +1,214 @@
+"""Scalar engine benchmark: one full-batch forward + backward of a 9-15-1 MLP on Value graphs.
+
+Workload (as in issue 6): the 683 complete Wisconsin rows, ReLU hidden layer, linear output,
+mean squared error; the same weights in every engine.  Compared with micrograd 0.1.0 (if
+installed) as shipped (cyclic garbage collector on) and with its collector switched off.
+Before any time is reported, every engine's loss and gradients are checked against microgrid's.
+
+    python benchmarks/bench_scalar.py            # the table of issue 6
+    python benchmarks/bench_scalar.py --scaling  # plus time/memory vs batch size and architecture
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import sys
+import tracemalloc
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from microgrid.engine import topological_order, vsum
+from microgrid.nn import MLP
+
+from common import Timing, init_weights, machine, max_rel_diff, measure, table, wisconsin_rows
+
+
+def microgrid_step(dims: Sequence[int], weights: list[np.ndarray], X: np.ndarray, y: np.ndarray):
+    """Returns ``run() -> (loss, grads, root)`` doing forward + backward with microgrid."""
+    acts = ["relu"] * (len(dims) - 2) + ["linear"]
+    mlp = MLP(dims[0], list(dims[1:]), activations=acts, seed=0)
+    mlp.set_weights(weights)
+    rows = X.tolist()
+    targets = y.tolist()
+
+    def run():
+        mlp.zero_grad()
+        loss = vsum([(mlp(x) - t) ** 2 for x, t in zip(rows, targets)]) / len(rows)
+        loss.backward()
+        grads = [np.array([[p.grad for p in n.w] for n in layer.neurons]) for layer in mlp.layers]
+        biases = [np.array([n.b.grad for n in layer.neurons]) for layer in mlp.layers]
+        return loss.data, [g for pair in zip(grads, biases) for g in pair], loss
+
+    return run
+
+
+def micrograd_step(dims: Sequence[int], weights: list[np.ndarray], X: np.ndarray, y: np.ndarray):
+    """The same with micrograd 0.1.0 (its own MLP: ReLU neurons, linear last layer)."""
+    from micrograd.nn import MLP as MgMLP
+
+    mlp = MgMLP(dims[0], list(dims[1:]))
+    for layer, W, b in zip(mlp.layers, weights[::2], weights[1::2]):
+        for neuron, w_row, b_i in zip(layer.neurons, W, b):
+            for p, v in zip(neuron.w, w_row):
+                p.data = float(v)
+            neuron.b.data = float(b_i)
+    rows = X.tolist()
+    targets = y.tolist()
+
+    def run():
+        mlp.zero_grad()
+        loss = sum((mlp(x) - t) ** 2 for x, t in zip(rows, targets)) * (1.0 / len(rows))
+        loss.backward()
+        grads = []
+        for layer in mlp.layers:
+            grads.append(np.array([[p.grad for p in n.w] for n in layer.neurons]))
+            grads.append(np.array([n.b.grad for n in layer.neurons]))
+        return loss.data, grads, loss
+
+    return run
+
+
+def count_micrograd_nodes(root) -> int:
+    seen = {id(root)}
+    stack = [root]
+    while stack:
+        for p in stack.pop()._prev:
+            if id(p) not in seen:
+                seen.add(id(p))
+                stack.append(p)
+    return len(seen)
+
+
+def graph_memory(run: Callable) -> float:
+    """Bytes held by the graph after forward + backward (tracemalloc, graph kept alive)."""
+    gc.collect()
+    tracemalloc.start()
+    before = tracemalloc.get_traced_memory()[0]
+    result = run()
+    after = tracemalloc.get_traced_memory()[0]
+    tracemalloc.stop()
+    del result
+    return after - before
+
+
+def timed(run: Callable, repeats: int, gc_on: bool) -> Timing:
+    was = gc.isenabled()
+    (gc.enable if gc_on else gc.disable)()
+    try:
+        return measure(run, repeats)
+    finally:
+        (gc.enable if was else gc.disable)()
+
+
+def have_micrograd() -> bool:
+    try:
+        import micrograd.nn  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def main_table(repeats: int) -> int:
+    dims = [9, 15, 1]
+    X, y = wisconsin_rows()
+    weights = init_weights(dims, seed=0)
+    ours = microgrid_step(dims, weights, X, y)
+    loss, grads, root = ours()
+    nodes = len(topological_order(root))
+    del root
+    print(f"# Scalar engine: forward + backward, {len(X)} rows, {'-'.join(map(str, dims))}, MSE")
+    print(f"# {machine()}\n")
+
+    rows = []
+    ref_time = timed(ours, repeats, gc_on=True)
+    ref_time_nogc = timed(ours, repeats, gc_on=False)
+    ref_mem = graph_memory(ours)
+    rows.append(["microgrid", ref_time.show(), ref_time_nogc.show(), f"{nodes:,}",
+                 f"{ref_mem / 1e6:.1f} MB ({ref_mem / nodes:.0f} B/node)", "1.0x", "1.0x", "1.0x"])
+    status = 0
+    if have_micrograd():
+        mg = micrograd_step(dims, weights, X, y)
+        mg_loss, mg_grads, mg_root = mg()
+        mg_nodes = count_micrograd_nodes(mg_root)
+        del mg_root
+        loss_diff = abs(mg_loss - loss) / abs(loss)
+        grad_diff = max_rel_diff(grads, mg_grads)
+        print(f"check vs micrograd: loss rel diff {loss_diff:.1e}, max gradient rel diff {grad_diff:.1e}")
+        if loss_diff > 1e-12 or grad_diff > 1e-10:
+            print("MISMATCH: micrograd computed different numbers; not timing it")
+            return 1
+        t = timed(mg, repeats, gc_on=True)
+        t_nogc = timed(mg, repeats, gc_on=False)
+        mem = graph_memory(mg)
+        rows.append(["micrograd 0.1.0", t.show(), t_nogc.show(), f"{mg_nodes:,}",
+                     f"{mem / 1e6:.1f} MB ({mem / mg_nodes:.0f} B/node)",
+                     f"{t.median / ref_time.median:.1f}x", f"{t_nogc.median / ref_time.median:.1f}x",
+                     f"{mem / ref_mem:.1f}x"])
+        speed_gc = t.median / ref_time.median
+        speed_nogc = t_nogc.median / ref_time.median
+        print(f"targets (issue 6): >= 30x vs micrograd as shipped: {speed_gc:.1f}x "
+              f"[{'met' if speed_gc >= 30 else 'NOT met'}]; >= 5x vs micrograd without GC: {speed_nogc:.1f}x "
+              f"[{'met' if speed_nogc >= 5 else 'NOT met'}]; memory <= 1/10: 1/{mem / ref_mem:.1f} "
+              f"[{'met' if mem / ref_mem >= 10 else 'NOT met'}]\n")
+    else:
+        rows.append(["micrograd 0.1.0", "skipped (not installed: pip install micrograd==0.1.0)",
+                     "", "", "", "", "", ""])
+    print(table(["engine", "time, GC on (median)", "time, GC off", "nodes", "graph memory",
+                 "slower than microgrid (GC on)", "(micrograd GC off vs microgrid GC on)",
+                 "more memory"], rows))
+    return status
+
+
+def scaling(repeats: int) -> None:
+    print("\n## Scaling with batch size (9-15-1, GC on)\n")
+    rows = []
+    mg = have_micrograd()
+    for n in (1, 10, 100, 683):
+        X, y = wisconsin_rows(n)
+        weights = init_weights([9, 15, 1])
+        ours = microgrid_step([9, 15, 1], weights, X, y)
+        t = timed(ours, repeats, gc_on=True)
+        mem = graph_memory(ours)
+        row = [n, t.show("ms"), f"{mem / 1e6:.2f} MB"]
+        if mg:
+            other = micrograd_step([9, 15, 1], weights, X, y)
+            t2 = timed(other, repeats, gc_on=True)
+            mem2 = graph_memory(other)
+            row += [t2.show("ms"), f"{mem2 / 1e6:.2f} MB", f"{t2.median / t.median:.1f}x"]
+        rows.append(row)
+    headers = ["rows", "microgrid", "microgrid memory"]
+    if mg:
+        headers += ["micrograd", "micrograd memory", "speed-up"]
+    print(table(headers, rows))
+
+    print("\n## Scaling with depth and width (683 rows, GC on)\n")
+    X, y = wisconsin_rows()
+    rows = []
+    for dims in ([9, 15, 1], [9, 64, 1], [9, 16, 16, 1], [9, 32, 32, 1], [9, 32, 32, 32, 1]):
+        weights = init_weights(dims)
+        ours = microgrid_step(dims, weights, X, y)
+        _, _, root = ours()
+        nodes = len(topological_order(root))
+        del root
+        t = timed(ours, max(2, repeats // 2), gc_on=True)
+        mem = graph_memory(ours)
+        rows.append(["-".join(map(str, dims)), f"{nodes:,}", t.show("ms"), f"{mem / 1e6:.1f} MB",
+                     f"{t.median / nodes * 1e9:.0f} ns"])
+    print(table(["architecture", "nodes", "forward + backward", "graph memory", "time per node"], rows))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--scaling", action="store_true", help="also print the scaling tables")
+    args = parser.parse_args(argv)
+    status = main_table(args.repeats)
+    if args.scaling:
+        scaling(args.repeats)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""The promises of the project layout: README quick start, CI script, packaging metadata."""
+
+import configparser
+import re
+from pathlib import Path
+
+import microgrid
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def quick_start_commands() -> list[str]:
+    text = (ROOT / "README.md").read_text()
+    section = text.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    return [block.strip() for block in re.findall(r"```bash\n(.*?)```", section, flags=re.S)]
+
+
+def test_readme_has_exactly_two_quick_start_commands():
+    commands = quick_start_commands()
+    assert len(commands) == 2
+    assert all("\n" not in c for c in commands)
+    assert commands[0].endswith("microgrid train")
+    assert "pytest" in commands[1]
+
+
+def test_ci_runs_the_readme_test_command():
+    ci = (ROOT / ".ci" / "run").read_text()
+    test_command = quick_start_commands()[1]
+    assert test_command in ci.splitlines()
+    assert "set -euo pipefail" in ci
+    assert "apt-get install -y" in ci and "graphviz" in ci
+
+
+def test_setup_cfg_metadata():
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    assert cfg["metadata"]["name"] == "microgrid-autograd"  # "microgrid" on PyPI is another project
+    requires = cfg["options"]["install_requires"].split()
+    assert any(r.startswith("numpy") for r in requires)
+    assert any(r.startswith("graphviz") for r in requires)
+    extras = cfg["options.extras_require"]
+    for package in ("pytest", "hypothesis", "ruff"):
+        assert package in extras["dev"]
+    assert "matplotlib" in extras["plot"]
+    assert "torch==2.13.0" in extras["benchmarks"]
+    assert "microgrid = microgrid.cli:main" in cfg["options.entry_points"]["console_scripts"]
+    assert ">=3.10" in cfg["options"]["python_requires"]
+
+
+def test_pyproject_is_build_system_only():
+    text = (ROOT / "pyproject.toml").read_text()
+    assert "[build-system]" in text
+    assert "[project]" not in text
+
+
+def test_version_is_exposed():
+    assert re.fullmatch(r"\d+\.\d+\.\d+", microgrid.__version__)
