@@ -214,8 +214,17 @@ class Op:
         return f"Op({self.name!r})"
 
 
+def _fsum(terms: Iterable[float]) -> float:
+    """Exactly rounded sum (math.fsum); inf/nan as plain summation gives them, never an exception."""
+    terms = list(terms)
+    try:
+        return math.fsum(terms)
+    except (OverflowError, ValueError):  # inf + -inf, or an intermediate overflow
+        return sum(terms)
+
+
 def _dot_forward(a: Sequence[float], n: int) -> float:
-    s = math.fsum(map(operator.mul, a[:n], a[n : 2 * n]))  # exactly rounded sum of the products
+    s = _fsum(map(operator.mul, a[:n], a[n : 2 * n]))  # exactly rounded sum of the products
     return s + a[2 * n] if len(a) > 2 * n else s
 
 
@@ -236,22 +245,22 @@ NEG     = Op("neg",  lambda a, p: -a[0],                           lambda y, a, 
 POWC    = Op("**",   lambda a, p: _fpow(a[0], p),                  lambda y, a, p: (0.0 if p == 0.0 else p * _pow(a[0], p - 1.0),))
 # y = a^b: dy/da = b a^(b-1),  dy/db = a^b ln a  (taken as 0 where a = 0 and b >= 0, as PyTorch)
 POW     = Op("**",   lambda a, p: _fpow(a[0], a[1]),
-             lambda y, a, p: (a[1] * _pow(a[0], a[1] - 1.0),
+             lambda y, a, p: (0.0 if _data(a[1]) == 0.0 else a[1] * _pow(a[0], a[1] - 1.0),
                               0.0 if (_data(a[0]) == 0.0 and _data(a[1]) >= 0.0) else y * _log(a[0])))
 EXP     = Op("exp",  lambda a, p: _fexp(a[0]),                     lambda y, a, p: (y,))                 # (e^x)' = e^x
 LOG     = Op("log",  lambda a, p: _flog(a[0]),                     lambda y, a, p: (_div(1.0, a[0]),))   # (ln x)' = 1/x
 TANH    = Op("tanh", lambda a, p: math.tanh(a[0]),                 lambda y, a, p: (1.0 - y * y,))       # 1 - tanh^2
 # sigma' = sigma(x) sigma(-x)  (= y (1 - y), but without cancellation for large x)
 SIGMOID = Op("sigmoid", lambda a, p: _fsigmoid(a[0]),              lambda y, a, p: (y * _sigmoid(-a[0]),))
-RELU    = Op("relu", lambda a, p: a[0] if a[0] > 0.0 else 0.0,     lambda y, a, p: (_step(a[0]),))       # 0 at the kink
-LEAKY   = Op("leaky_relu", lambda a, p: a[0] if a[0] > 0.0 else p * a[0],
+RELU    = Op("relu", lambda a, p: 0.0 if a[0] <= 0.0 else a[0],     lambda y, a, p: (_step(a[0]),))       # 0 at the kink
+LEAKY   = Op("leaky_relu", lambda a, p: p * a[0] if a[0] <= 0.0 else a[0],
              lambda y, a, p: (1.0 if _data(a[0]) > 0.0 else p,))
 # softplus(x) = log(1 + e^x);  softplus' = sigma(x)
 SOFTPLUS = Op("softplus", lambda a, p: _fsoftplus(a[0]),           lambda y, a, p: (_sigmoid(a[0]),))
 ABS     = Op("abs",  lambda a, p: abs(a[0]),                       lambda y, a, p: (_sign(a[0]),))       # 0 at 0
 SQRT    = Op("sqrt", lambda a, p: _fsqrt(a[0]),                    lambda y, a, p: (_div(0.5, y),))      # 1/(2 sqrt x)
 # n-ary: one node with many parents
-VSUM    = Op("sum",  lambda a, p: math.fsum(a),                    lambda y, a, p: (1.0,) * len(a))
+VSUM    = Op("sum",  lambda a, p: _fsum(a),                    lambda y, a, p: (1.0,) * len(a))
 DOT     = Op("dot",  _dot_forward,                                 _dot_local)
 # fmt: on
 
@@ -262,7 +271,7 @@ DOT     = Op("dot",  _dot_forward,                                 _dot_local)
 
 
 def _to_float(x: Any, what: str = "Value data") -> float:
-    if isinstance(x, float):
+    if type(x) is float:
         return x
     if isinstance(x, (numbers.Real, np.integer, np.floating)) and not isinstance(x, np.bool_):
         return float(x)
