@@ -12,8 +12,9 @@ default, used by :meth:`Value.backward`) and on :class:`Value` objects (used by
 :func:`grad` with ``create_graph=True`` to record the derivative itself as a graph, which can then
 be differentiated again).
 
-``backward`` walks the graph in reverse topological order without recursion (Kahn's algorithm
-on the count of consumers of each node), so graphs of millions of nodes work.  Each pass sums its
+``backward`` walks the graph in reverse topological order without recursion: it collects the
+nodes with an explicit stack and processes them newest first (every node is created after its
+parents, so that order puts each node after all of its consumers); graphs of millions of nodes work.  Each pass sums its
 gradients in a private table and only then adds them to ``.grad``: calling ``backward`` ``k``
 times leaves exactly ``k`` times the gradient everywhere.
 
@@ -245,11 +246,11 @@ NEG     = Op("neg",  lambda a, p: -a[0],                           lambda y, a, 
 POWC    = Op("**",   lambda a, p: _fpow(a[0], p),                  lambda y, a, p: (0.0 if p == 0.0 else p * _pow(a[0], p - 1.0),))
 # y = a^b: dy/da = b a^(b-1),  dy/db = a^b ln a  (taken as 0 where a = 0 and b >= 0, as PyTorch)
 POW     = Op("**",   lambda a, p: _fpow(a[0], a[1]),
-             lambda y, a, p: (0.0 if _data(a[1]) == 0.0 else a[1] * _pow(a[0], a[1] - 1.0),
+             lambda y, a, p: (0.0 if _data(a[1]) == 0.0 and _data(a[0]) == 0.0 else a[1] * _pow(a[0], a[1] - 1.0),
                               0.0 if (_data(a[0]) == 0.0 and _data(a[1]) >= 0.0) else y * _log(a[0])))
 EXP     = Op("exp",  lambda a, p: _fexp(a[0]),                     lambda y, a, p: (y,))                 # (e^x)' = e^x
 LOG     = Op("log",  lambda a, p: _flog(a[0]),                     lambda y, a, p: (_div(1.0, a[0]),))   # (ln x)' = 1/x
-TANH    = Op("tanh", lambda a, p: math.tanh(a[0]),                 lambda y, a, p: (1.0 - y * y,))       # 1 - tanh^2
+TANH    = Op("tanh", lambda a, p: math.tanh(a[0]),                 lambda y, a, p: ((1.0 - y) * (1.0 + y),))  # 1 - tanh^2
 # sigma' = sigma(x) sigma(-x)  (= y (1 - y), but without cancellation for large x)
 SIGMOID = Op("sigmoid", lambda a, p: _fsigmoid(a[0]),              lambda y, a, p: (y * _sigmoid(-a[0]),))
 RELU    = Op("relu", lambda a, p: 0.0 if a[0] <= 0.0 else a[0],     lambda y, a, p: (_step(a[0]),))       # 0 at the kink
@@ -274,7 +275,10 @@ def _to_float(x: Any, what: str = "Value data") -> float:
     if type(x) is float:
         return x
     if isinstance(x, (numbers.Real, np.integer, np.floating)) and not isinstance(x, np.bool_):
-        return float(x)
+        try:
+            return float(x)
+        except OverflowError:  # an int beyond float range rounds to +-inf, as IEEE conversion does
+            return _INF if x > 0 else -_INF
     raise TypeError(f"{what} must be a real number, got {type(x).__name__}: {x!r:.60}")
 
 

@@ -1,0 +1,288 @@
+"""Shared hypothesis strategies for the test suite.
+
+One section per topic; add new strategies to the matching section (or a new one) instead of
+defining look-alikes in test files.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from hypothesis import strategies as st
+
+from microgrid.engine import dot, vsum
+
+# --------------------------------------------------------------------------------------------
+# Floats
+# --------------------------------------------------------------------------------------------
+
+#: Every float64, including nan, +-inf, -0.0 and subnormals.
+any_floats = st.floats(allow_nan=True, allow_infinity=True, width=64)
+
+#: Every finite float64 (huge magnitudes included).
+finite_floats = st.floats(allow_nan=False, allow_infinity=False, width=64)
+
+#: Values that exercise the IEEE special cases of every op: signed zeros, infinities, nan, the
+#: overflow edges of exp and pow, a negative base for fractional powers, tiny and huge numbers.
+SPECIAL_FLOATS: tuple[float, ...] = (
+    0.0, -0.0, 1.0, -1.0, 0.5, -8.0, 1 / 3, 2.0, 10.0, 709.8, 1000.0, -1000.0,
+    1e-310, 1e308, -1e308, math.inf, -math.inf, math.nan,
+)
+
+
+def floats_between(lo: float, hi: float) -> st.SearchStrategy[float]:
+    """Finite floats in the closed interval ``[lo, hi]``."""
+    return st.floats(min_value=lo, max_value=hi, allow_nan=False, allow_infinity=False)
+
+
+def floats_away_from_zero(lo: float, hi: float) -> st.SearchStrategy[float]:
+    """Floats with ``lo <= |x| <= hi`` and either sign: away from a kink or pole at 0."""
+    return st.tuples(floats_between(lo, hi), st.booleans()).map(lambda t: -t[0] if t[1] else t[0])
+
+
+# --------------------------------------------------------------------------------------------
+# Engine: op inputs (domains away from kinks and poles, so central differences are accurate)
+# --------------------------------------------------------------------------------------------
+
+moderate = floats_between(-10.0, 10.0)  #: any smooth op's inputs
+positive = floats_between(0.1, 10.0)  #: log, sqrt, a positive base of a power
+nonzero = floats_away_from_zero(0.1, 10.0)  #: denominators
+off_kink = floats_away_from_zero(1e-3, 100.0)  #: relu / leaky_relu / abs, both sides of 0
+exponents = floats_between(-3.0, 3.0)  #: exponents of ``x ** c`` for x > 0
+integer_exponents = st.integers(-4, 5).map(float)  #: exponents for any nonzero base
+leaky_alphas = floats_between(0.0, 0.5)
+
+
+def float_lists(elements: st.SearchStrategy[float], n: int) -> st.SearchStrategy[list[float]]:
+    """Exactly ``n`` floats drawn from ``elements``."""
+    return st.lists(elements, min_size=n, max_size=n)
+
+
+# --------------------------------------------------------------------------------------------
+# Engine: random expression graphs (DAGs with shared subexpressions)
+# --------------------------------------------------------------------------------------------
+#
+# A program is a list of steps; step i computes node ``n_inputs + i`` from *earlier* nodes,
+# chosen with replacement, so nodes are reused (a + a, diamonds, long shared paths).  Every
+# step kind is smooth on the whole real line and keeps values bounded, so finite differences
+# apply anywhere.  The same program runs on floats (with ``math``, an independent reference)
+# and on ``Value`` objects (through the engine).
+
+
+@dataclass(frozen=True)
+class StepKind:
+    """One kind of program step: the same formula for floats and for Values."""
+
+    name: str
+    arity: int
+    on_floats: Callable[..., float]
+    on_values: Callable[..., Any]
+
+
+def _fsigmoid(x: float) -> float:
+    return 0.5 * (1.0 + math.tanh(0.5 * x))  # an identity, independent of the engine's form
+
+
+STEP_KINDS: tuple[StepKind, ...] = (
+    StepKind("add", 2, lambda a, b: a + b, lambda a, b: a + b),
+    StepKind("sub", 2, lambda a, b: a - b, lambda a, b: a - b),
+    StepKind("mul", 2, lambda a, b: math.tanh(a) * b, lambda a, b: a.tanh() * b),
+    StepKind("square", 1, lambda a: math.tanh(a) ** 2, lambda a: a.tanh() ** 2),
+    StepKind("neg", 1, lambda a: -a, lambda a: -a),
+    StepKind("tanh", 1, math.tanh, lambda a: a.tanh()),
+    StepKind("sigmoid", 1, _fsigmoid, lambda a: a.sigmoid()),
+    StepKind("softplus", 1, lambda a: float(np.logaddexp(0.0, a)), lambda a: a.softplus()),
+    StepKind("exp_tanh", 1, lambda a: math.exp(math.tanh(a)), lambda a: a.tanh().exp()),
+    StepKind("log1p_sq", 1, lambda a: math.log(1.0 + a * a), lambda a: (1.0 + a * a).log()),
+    StepKind("sqrt1p_sq", 1, lambda a: math.sqrt(1.0 + a * a), lambda a: (1.0 + a * a).sqrt()),
+    StepKind("div", 2, lambda a, b: a / (1.0 + b * b), lambda a, b: a / (1.0 + b * b)),
+    StepKind("rdiv", 1, lambda a: 2.0 / (1.5 + math.tanh(a)), lambda a: 2.0 / (1.5 + a.tanh())),
+    StepKind("pow", 2, lambda a, b: (1.0 + _fsigmoid(a)) ** math.tanh(b),
+             lambda a, b: (1.0 + a.sigmoid()) ** b.tanh()),
+    StepKind("vsum3", 3, lambda a, b, c: a + b + c, lambda a, b, c: vsum([a, b, c])),
+    StepKind("dot2b", 5, lambda w0, w1, x0, x1, bias: math.tanh(w0) * x0 + math.tanh(w1) * x1 + bias,
+             lambda w0, w1, x0, x1, bias: dot([w0.tanh(), w1.tanh()], [x0, x1], bias)),
+)
+
+
+@dataclass(frozen=True)
+class ExprProgram:
+    """A random DAG: ``inputs`` are the leaf values; step i applies a kind to earlier node ids."""
+
+    inputs: tuple[float, ...]
+    steps: tuple[tuple[StepKind, tuple[int, ...]], ...]
+
+    @property
+    def n_nodes(self) -> int:
+        return len(self.inputs) + len(self.steps)
+
+    def on_floats(self, inputs: Sequence[float] | None = None) -> list[float]:
+        """Every node's value computed with plain floats and ``math`` (the reference)."""
+        return self._run(self.inputs if inputs is None else inputs, lambda k, args: k.on_floats(*args))
+
+    def on_values(self, leaves: Sequence[Any]) -> list[Any]:
+        """Every node built with the engine from the given leaf ``Value`` objects."""
+        return self._run(leaves, lambda k, args: k.on_values(*args))
+
+    def _run(self, leaves: Sequence[Any], apply: Callable[[StepKind, list[Any]], Any]) -> list[Any]:
+        nodes = list(leaves)
+        for kind, operand_ids in self.steps:
+            nodes.append(apply(kind, [nodes[i] for i in operand_ids]))
+        return nodes
+
+
+@st.composite
+def expr_programs(
+    draw: st.DrawFn,
+    kinds: Sequence[StepKind] = STEP_KINDS,
+    max_inputs: int = 4,
+    max_steps: int = 14,
+    values: st.SearchStrategy[float] | None = None,
+) -> ExprProgram:
+    """A random program; operands favour recent nodes (deep graphs) but reuse any earlier one."""
+    n_inputs = draw(st.integers(1, max_inputs))
+    inputs = tuple(draw(float_lists(values or floats_between(-2.0, 2.0), n_inputs)))
+    steps = []
+    for i in range(draw(st.integers(1, max_steps))):
+        kind = draw(st.sampled_from(kinds))
+        n_avail = n_inputs + i
+        recent = st.integers(max(0, n_avail - 3), n_avail - 1)
+        operand_ids = draw(st.lists(st.one_of(recent, st.integers(0, n_avail - 1)),
+                                    min_size=kind.arity, max_size=kind.arity))
+        steps.append((kind, tuple(operand_ids)))
+    return ExprProgram(inputs, tuple(steps))
+
+
+# --------------------------------------------------------------------------------------------
+# Wisconsin data files (both formats) and binary classification outputs
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class WisconsinRecord:
+    """One sample as written in a data file: sample code, nine scores (None = missing), class."""
+
+    id: str
+    scores: tuple[int | None, ...]
+    malignant: bool
+
+
+def render_wisconsin(records: Sequence[WisconsinRecord], fmt: str) -> str:
+    """The text of a data file: ``"csv"`` (the shipped MASS::biopsy layout) or ``"uci"``.
+
+    Written here from the format descriptions in microgrid/datasets/README.md, independently of
+    the loader, so loading this text checks the loader against the formats.
+    """
+    lines = []
+    if fmt == "csv":
+        lines.append('"","ID","V1","V2","V3","V4","V5","V6","V7","V8","V9","class"')
+        for i, r in enumerate(records, start=1):
+            scores = ",".join("NA" if s is None else str(s) for s in r.scores)
+            label = "malignant" if r.malignant else "benign"
+            lines.append(f'"{i}","{r.id}",{scores},"{label}"')
+    elif fmt == "uci":
+        for r in records:
+            scores = ",".join("?" if s is None else str(s) for s in r.scores)
+            lines.append(f"{r.id},{scores},{4 if r.malignant else 2}")
+    else:
+        raise ValueError(fmt)
+    return "\n".join(lines) + "\n"
+
+
+def wisconsin_records(
+    min_size: int = 1, max_size: int = 30, missing: bool = True
+) -> st.SearchStrategy[list[WisconsinRecord]]:
+    """Lists of plausible samples; scores 1..10, some missing when ``missing``."""
+    score = st.integers(1, 10)
+    scores = st.tuples(*[st.one_of(st.none(), score) if missing else score for _ in range(9)])
+    record = st.builds(WisconsinRecord, id=st.integers(1, 99_999_999).map(str), scores=scores,
+                       malignant=st.booleans())
+    return st.lists(record, min_size=min_size, max_size=max_size)
+
+
+@st.composite
+def labels_and_scores(draw: st.DrawFn, min_size: int = 2, max_size: int = 60, ties: bool = True):
+    """``(y, scores)``: 0/1 labels with both classes present and scores in [0, 1].
+
+    With ``ties`` the scores come from a few distinct values, so many are equal (ROC AUC ties).
+    """
+    n = draw(st.integers(min_size, max_size))
+    y = draw(st.lists(st.integers(0, 1), min_size=n, max_size=n).filter(lambda v: 0 < sum(v) < len(v)))
+    if ties:
+        levels = draw(st.lists(floats_between(0.0, 1.0), min_size=1, max_size=4))
+        scores = draw(st.lists(st.sampled_from(levels), min_size=n, max_size=n))
+    else:
+        scores = draw(st.lists(floats_between(0.0, 1.0), min_size=n, max_size=n))
+    return np.array(y, dtype=np.int64), np.array(scores, dtype=np.float64)
+
+
+# --------------------------------------------------------------------------------------------
+# Expression text for microgrid.expr (the safe parser behind `microgrid graph --expr`)
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExprText:
+    """An expression as text, values for its variables, and the same formula as a float function.
+
+    ``reference(values)`` computes the formula with Python floats and ``math``, independently of
+    the parser and of the engine (for comparing values and finite differences).
+    """
+
+    text: str
+    values: dict[str, float]
+    reference: Callable[[dict[str, float]], float]
+
+
+# Functions that are smooth everywhere, with an independent float form (no kinks: finite
+# differences work at any point).
+_SMOOTH_FUNCTIONS: dict[str, Callable[[float], float]] = {
+    "tanh": math.tanh,
+    "sigmoid": _fsigmoid,
+    "softplus": lambda x: float(np.logaddexp(0.0, x)),
+}
+
+
+@st.composite
+def _expr_node(draw: st.DrawFn, names: Sequence[str], depth: int) -> tuple[str, Callable[[dict], float]]:
+    kinds = ["name", "number"] + (["add", "sub", "mul", "div", "square", "neg", "call"] if depth > 0 else [])
+    kind = draw(st.sampled_from(kinds))
+    if kind == "name":
+        name = draw(st.sampled_from(names))
+        return name, lambda v: v[name]
+    if kind == "number":
+        c = draw(floats_between(-3.0, 3.0).map(lambda x: round(x, 3)))
+        return repr(c), lambda v: c
+    left_text, left = draw(_expr_node(names, depth - 1))
+    if kind == "neg":
+        return f"-({left_text})", lambda v: -left(v)
+    if kind == "square":
+        return f"({left_text}) ** 2", lambda v: left(v) ** 2
+    if kind == "call":
+        fname = draw(st.sampled_from(sorted(_SMOOTH_FUNCTIONS)))
+        f = _SMOOTH_FUNCTIONS[fname]
+        return f"{fname}({left_text})", lambda v: f(left(v))
+    right_text, right = draw(_expr_node(names, depth - 1))
+    if kind == "add":
+        return f"({left_text}) + ({right_text})", lambda v: left(v) + right(v)
+    if kind == "sub":
+        return f"({left_text}) - ({right_text})", lambda v: left(v) - right(v)
+    if kind == "mul":
+        return f"({left_text}) * ({right_text})", lambda v: left(v) * right(v)
+    # a denominator that cannot vanish: u / (1 + w * w)
+    return (f"({left_text}) / (1 + ({right_text}) * ({right_text}))",
+            lambda v: left(v) / (1.0 + right(v) * right(v)))
+
+
+@st.composite
+def expression_texts(draw: st.DrawFn, max_depth: int = 4) -> ExprText:
+    """Random well-formed expressions over 1–3 variables with values in [-2, 2]."""
+    names = draw(st.lists(st.sampled_from(["a", "b", "c", "x1", "weight"]), min_size=1, max_size=3,
+                          unique=True))
+    text, reference = draw(_expr_node(names, max_depth))
+    values = {n: draw(floats_between(-2.0, 2.0)) for n in names}
+    return ExprText(text, values, reference)
