@@ -286,3 +286,60 @@ def expression_texts(draw: st.DrawFn, max_depth: int = 4) -> ExprText:
     text, reference = draw(_expr_node(names, max_depth))
     values = {n: draw(floats_between(-2.0, 2.0)) for n in names}
     return ExprText(text, values, reference)
+
+
+# --------------------------------------------------------------------------------------------
+# Networks: architectures, activations, weights and data for MLP / VectorizedMLP
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class NetCase:
+    """A network and a batch: layer widths, one activation per layer, a loss, weights
+    ``[W1, b1, ...]`` and rows ``X`` (n, dims[0]) with targets ``y`` (n, dims[-1])."""
+
+    dims: tuple[int, ...]
+    activations: tuple[str, ...]
+    loss: str
+    weights: tuple[np.ndarray, ...]
+    X: np.ndarray
+    y: np.ndarray
+
+
+def activation_names() -> st.SearchStrategy[str]:
+    """Every name of the shared activation table."""
+    from microgrid.activations import ACTIVATIONS
+
+    return st.sampled_from(tuple(ACTIVATIONS))
+
+
+@st.composite
+def net_cases(
+    draw: st.DrawFn,
+    max_depth: int = 4,
+    max_width: int = 20,
+    max_rows: int = 4,
+    max_outputs: int = 2,
+    losses: Sequence[str] = ("bce", "mse", "hinge"),
+) -> NetCase:
+    """Depth 1..max_depth layers of widths 1..max_width, any activation per layer, any loss.
+
+    Weights are ``N(0, scale^2 / fan_in)`` with ``scale`` in [0.5, 2] and biases ``N(0, 0.5^2)``;
+    inputs uniform in [-1, 1] (so activations stay O(1) and finite differences stay accurate);
+    labels 0/1 (real targets for mse), all drawn from a hypothesis-chosen seed.
+    """
+    depth = draw(st.integers(1, max_depth))
+    widths = draw(st.lists(st.integers(1, max_width), min_size=depth, max_size=depth))
+    dims = (*widths, draw(st.integers(1, max_outputs)))
+    activations = tuple(draw(st.lists(activation_names(), min_size=depth, max_size=depth)))
+    loss = draw(st.sampled_from(tuple(losses)))
+    n_rows = draw(st.integers(1, max_rows))
+    scale = draw(floats_between(0.5, 2.0))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    weights: list[np.ndarray] = []
+    for fan_in, fan_out in zip(dims[:-1], dims[1:]):
+        weights.append(rng.standard_normal((fan_out, fan_in)) * scale / math.sqrt(fan_in))
+        weights.append(0.5 * rng.standard_normal(fan_out))
+    X = rng.uniform(-1.0, 1.0, size=(n_rows, dims[0]))
+    y = rng.normal(size=(n_rows, dims[-1])) if loss == "mse" else rng.integers(0, 2, size=(n_rows, dims[-1]))
+    return NetCase(dims, activations, loss, tuple(weights), X, y.astype(np.float64))

@@ -1,0 +1,202 @@
+"""``microgrid graph``: draw the graph of an expression or of one Wisconsin sample through an MLP.
+
+Examples::
+
+    microgrid graph --expr "tanh(a*b + c)" --set a=2 --set b=-3 --set c=10 -o graph.svg
+    microgrid graph --mlp 9,15,1 --sample 0 -o mlp.svg
+    microgrid graph --expr "a*b + a" --set a=2 --set b=3 --steps steps/   # then open steps/index.html
+
+The output format comes from the file extension (.svg .png .pdf need Graphviz's ``dot``;
+.dot writes the DOT source and needs nothing).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+from microgrid.cli import UsageError
+from microgrid.engine import Value
+from microgrid.expr import ExpressionError, parse_assignment, parse_expression
+
+DESCRIPTION = (
+    "Draw the computation graph that backprop walks: of an expression (--expr, safely parsed) or of one "
+    "shipped Wisconsin sample through a freshly initialised MLP (--mlp). Gradients are filled in by a "
+    "backward pass unless --no-grad. --steps DIR writes one picture per backward step and an index.html "
+    "to page through them."
+)
+GROUP_CHOICES = ("none", "neurons", "collapse")
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("graph", description=DESCRIPTION,
+                              help="draw the computation graph (and the backward pass, step by step)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--expr", metavar="TEXT",
+                        help="an expression such as 'tanh(a*b + c)': names, numbers, + - * / **, and "
+                             "exp log tanh sigmoid relu leaky_relu softplus abs sqrt")
+    source.add_argument("--mlp", metavar="SIZES",
+                        help="layer sizes of an MLP, e.g. 9,15,1 (9 inputs: the Wisconsin features; "
+                             "1 output)")
+    p.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=NUMBER",
+                   help="value of a variable of --expr (repeat for each variable)")
+    p.add_argument("--sample", type=int, default=0, metavar="N",
+                   help="which Wisconsin sample (row, 0-based, missing values dropped) to feed the MLP "
+                        "(default 0)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the MLP's initial weights (default 0)")
+    p.add_argument("--activations", metavar="LIST",
+                   help="for --mlp: one activation per layer, e.g. tanh,sigmoid (default: relu hidden, "
+                        "sigmoid output)")
+    p.add_argument("--root", choices=("loss", "output"), default="loss",
+                   help="for --mlp: draw up to the loss (binary cross-entropy against the label, default) "
+                        "or up to the network's output")
+    p.add_argument("-o", "--output", metavar="FILE", type=Path,
+                   help="picture to write: .svg, .png, .pdf (need Graphviz) or .dot (DOT source)")
+    p.add_argument("--steps", metavar="DIR", type=Path,
+                   help="also write one SVG per backward step and DIR/index.html to step through them")
+    p.add_argument("--no-grad", action="store_true", help="do not run backward; draw data only")
+    p.add_argument("--group", choices=GROUP_CHOICES, default=None,
+                   help="neurons: a cluster per neuron and layer; collapse: one box per neuron "
+                        "(default: collapse for --mlp, none for --expr)")
+    p.add_argument("--color-by-grad", action="store_true",
+                   help="fill values by |grad| on a log scale (vanishing = blue, exploding = red)")
+    p.add_argument("--rankdir", choices=("LR", "TB"), default="LR", help="left-to-right or top-to-bottom")
+    p.add_argument("--max-nodes", type=int, default=None, metavar="N",
+                   help="refuse graphs with more drawn nodes than this "
+                        "(default: microgrid.viz.DEFAULT_MAX_NODES)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from microgrid import viz
+
+    if args.output is None and args.steps is None:
+        raise UsageError("nothing to write: give -o FILE (e.g. -o graph.svg) and/or --steps DIR")
+    if args.no_grad and args.color_by_grad:
+        raise UsageError("--color-by-grad needs gradients; drop --no-grad")
+    if args.output is not None:
+        _check_output(args.output, viz)
+    if args.steps is not None and not viz.dot_available():
+        raise UsageError("--steps writes SVG pictures, which needs the Graphviz 'dot' program: "
+                         f"{viz.INSTALL_HINT}")
+    if args.max_nodes is not None and args.max_nodes < 1:
+        raise UsageError(f"--max-nodes must be at least 1, got {args.max_nodes}")
+
+    if args.expr is not None:
+        root, options, title = _expression_graph(args)
+    else:
+        if args.assignments:
+            raise UsageError("--set gives variables of --expr; it has no meaning with --mlp")
+        root, options, title = _mlp_graph(args)
+    group = args.group if args.group is not None else ("collapse" if args.mlp is not None else "none")
+    options["group"] = None if group == "none" else group
+    options["rankdir"] = args.rankdir
+    options["color_by_grad"] = args.color_by_grad
+    if args.max_nodes is not None:
+        options["max_nodes"] = args.max_nodes
+
+    try:
+        if args.output is not None:
+            if not args.no_grad:
+                root.backward()
+            graph = viz.draw_dot(root, show_grad=not args.no_grad, title=title, **options)
+            viz.render(graph, args.output)
+            print(f"wrote {args.output}")
+        if args.steps is not None:
+            files = viz.write_backward_steps(root, args.steps, title=f"backward pass: {title}", **options)
+            print(f"wrote {len(files.svgs)} step pictures and {files.index} (open it in a browser)")
+    except (viz.GraphTooLarge, viz.GraphvizNotFound) as exc:
+        raise UsageError(str(exc)) from None
+    except ValueError as exc:  # e.g. group= on a graph without neurons
+        raise UsageError(str(exc)) from None
+    return 0
+
+
+def _check_output(path: Path, viz: Any) -> None:
+    suffix = path.suffix.lower()
+    if suffix not in viz.OUTPUT_FORMATS:
+        raise UsageError(f"-o {path}: cannot tell the format from the extension {suffix or '(none)'!r}; "
+                         f"use one of {', '.join(viz.OUTPUT_FORMATS)}")
+    if viz.OUTPUT_FORMATS[suffix] is not None and not viz.dot_available():
+        dot_file = path.with_suffix(".dot")
+        raise UsageError(f"-o {path}: writing {suffix} needs the Graphviz 'dot' program, which is not "
+                         f"installed: {viz.INSTALL_HINT}; or write the DOT source with -o {dot_file}")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"-o {path}: the directory {str(parent)!r} does not exist")
+
+
+def _expression_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
+    try:
+        expression = parse_expression(args.expr)
+        values: dict[str, float] = {}
+        for text in args.assignments:
+            name, value = parse_assignment(text)
+            if name in values:
+                raise UsageError(f"--set {name} is given twice")
+            values[name] = value
+    except ExpressionError as exc:
+        raise UsageError(str(exc)) from None
+    unused = [n for n in values if n not in expression.variables]
+    if unused:
+        raise UsageError(f"--set {unused[0]}=...: {unused[0]!r} does not appear in the expression")
+    missing = [n for n in expression.variables if n not in values]
+    if missing:
+        raise UsageError(f"variable {missing[0]!r} has no value: add --set {missing[0]}=NUMBER")
+    root, _ = expression.evaluate(values)
+    settings = ", ".join(f"{n}={v:g}" for n, v in values.items())
+    return root, {}, f"{args.expr}" + (f"  with {settings}" if settings else "")
+
+
+def _parse_sizes(text: str) -> list[int]:
+    try:
+        sizes = [int(part) for part in text.split(",")]
+    except ValueError:
+        raise UsageError(f"--mlp {text!r}: expected comma-separated layer sizes such as 9,15,1") from None
+    if len(sizes) < 2 or any(s < 1 for s in sizes):
+        raise UsageError(f"--mlp {text!r}: need at least an input and an output size, all positive")
+    return sizes
+
+
+def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
+    from microgrid.datasets import load_wisconsin
+    from microgrid.losses import bce, bce_with_logits, uses_logits
+
+    sizes = _parse_sizes(args.mlp)
+    data = load_wisconsin()
+    n_features = data.X.shape[1]
+    if sizes[0] != n_features:
+        raise UsageError(f"--mlp {args.mlp}: the first size must be {n_features} (the Wisconsin data has "
+                         f"{n_features} features), got {sizes[0]}")
+    if sizes[-1] != 1:
+        raise UsageError(f"--mlp {args.mlp}: the last size must be 1 (one output: the probability of "
+                         f"{data.target_names[1]}), got {sizes[-1]}")
+    if not 0 <= args.sample < len(data.y):
+        n = len(data.y)
+        raise UsageError(f"--sample {args.sample}: there are {n} samples, numbered 0 to {n - 1}")
+    from microgrid.nn import MLP
+
+    activations = args.activations.split(",") if args.activations else None
+    try:
+        mlp = MLP(sizes[0], sizes[1:], activations=activations, seed=args.seed)
+    except ValueError as exc:
+        raise UsageError(f"--mlp {args.mlp} --activations {args.activations}: {exc}") from None
+    x = [Value(float(v), label=f"x{i}: {name}")
+         for i, (v, name) in enumerate(zip(data.X[args.sample], data.feature_names))]
+    target = int(data.y[args.sample])
+    if args.root == "loss":
+        # the loss as training computes it (MLP.loss): from the logit when the output is a sigmoid;
+        # the label enters as a number (it picks the branch), so it is not a node of the graph
+        if uses_logits("bce", mlp.activations[-1]):
+            root = bce_with_logits(mlp.logits(x), target)
+        else:
+            root = bce(mlp(x), target)
+        root.label = f"loss: BCE vs y={target} ({data.target_names[target]})"
+    else:
+        root = mlp(x)
+        root.label = "output"
+    title = (f"Wisconsin sample {args.sample} (id {data.ids[args.sample]}, {data.target_names[target]}) "
+             f"through a fresh {'-'.join(map(str, sizes))} MLP (seed {args.seed})")
+    return root, {"params": mlp, "inputs": x}, title
+
