@@ -513,6 +513,15 @@ def topological_order(root: Value) -> list[Value]:
     return _reachable(root, 0.0)
 
 
+def _times(g: Any, d: Any) -> Any:
+    """``g * d`` without recording a multiplication by the constant 1 (keeps gradient graphs small)."""
+    if type(g) is float and g == 1.0:
+        return d
+    if type(d) is float and d == 1.0:
+        return g
+    return g * d
+
+
 def _backprop(root: Value, seed: Any, create_graph: bool) -> list[Value]:
     """Gradients of ``root`` (times ``seed``) w.r.t. every node it depends on.
 
@@ -538,7 +547,7 @@ def _backprop(root: Value, seed: Any, create_graph: bool) -> list[Value]:
         g = node._g
         if parents and g is not None:
             for p, d in zip(parents, node._op.local(node, parents, node._param)):
-                c = g * d
+                c = _times(g, d)
                 p._g = c if p._g is None else p._g + c
     return order
 

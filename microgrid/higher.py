@@ -1,0 +1,159 @@
+"""Second derivatives from the engine: Hessians, Hessian-vector products, and their check.
+
+All three start from :func:`microgrid.engine.grad` with ``create_graph=True``: the gradient
+``g_i = d f / d x_i`` comes back as a :class:`Value` whose graph computes it, so differentiating
+it once more gives a row of the Hessian::
+
+    H[i][j] = d g_i / d x_j = d^2 f / (d x_i d x_j)
+
+* :func:`hessian` does that for every ``i``: one recorded backward pass, then ``n`` float
+  passes over the gradient graph.
+* :func:`hvp` never forms ``H``: ``H v`` is the gradient of the scalar ``<g, v>`` (``v`` held
+  constant), so it costs one recorded pass and one float pass whatever ``n`` is.
+* :func:`gradgradcheck` compares :func:`hessian` with central differences of the first
+  derivatives, ``(g_i(x + eps e_j) - g_i(x - eps e_j)) / (2 eps)``, which are exact up to
+  ``O(eps^2)`` for smooth ``f`` (and rounding of order ``machine eps * |g| / eps``).
+
+Every function takes ``f``, a Python function of ``n`` :class:`Value` arguments returning a
+:class:`Value`, and the point ``xs`` as ``n`` numbers.  ``f`` is evaluated on fresh leaves, so
+no ``.grad`` anywhere is touched.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from microgrid.check import GradcheckError, format_table
+from microgrid.engine import Value, _to_float, dot, grad
+
+__all__ = ["hessian", "hvp", "value_grad_hessian", "numerical_hessian", "gradgradcheck"]
+
+ScalarFunction = Callable[..., Value]
+
+
+def _leaves(xs: Iterable[Any], what: str = "xs") -> list[Value]:
+    """Fresh leaf Values at the point ``xs`` (numbers, or Values whose data is used)."""
+    if isinstance(xs, (Value, str, bytes)) or not isinstance(xs, Iterable):
+        raise TypeError(f"{what} must be a sequence of numbers, got {type(xs).__name__}")
+    items = list(xs)
+    if not items:
+        raise ValueError(f"{what} is empty: f needs at least one input")
+    leaves = []
+    for i, x in enumerate(items):
+        data = x.data if isinstance(x, Value) else _to_float(x, f"{what}[{i}]")
+        if not math.isfinite(data):
+            raise ValueError(f"{what}[{i}] is {data}: derivatives need a finite point")
+        leaves.append(Value(data, label=f"x{i}"))
+    return leaves
+
+
+def _call(f: ScalarFunction, leaves: Sequence[Value]) -> Value:
+    out = f(*leaves)
+    if not isinstance(out, Value):
+        name = getattr(f, "__name__", repr(f))
+        raise TypeError(f"f ({name}) must return a Value, got {type(out).__name__}")
+    return out
+
+
+def value_grad_hessian(
+    f: ScalarFunction, xs: Sequence[float]
+) -> tuple[float, list[float], list[list[float]]]:
+    """``f(xs)``, its gradient and its Hessian as floats, from one evaluation of ``f``.
+
+    The Newton step needs all three; :func:`hessian` is this without the first two.
+    """
+    leaves = _leaves(xs)
+    out = _call(f, leaves)
+    gs = grad(out, leaves, create_graph=True)
+    rows = [grad(g, leaves) for g in gs]
+    return out.data, [g.data for g in gs], rows
+
+
+def hessian(f: ScalarFunction, xs: Sequence[float]) -> list[list[float]]:
+    """The Hessian ``H[i][j] = d^2 f / (d x_i d x_j)`` at ``xs`` (a list of ``n`` lists of floats).
+
+    Row ``i`` is the gradient of the recorded ``d f / d x_i``.  Each row is computed on its own,
+    so symmetry is not imposed: for smooth ``f`` it holds up to rounding.
+    """
+    return value_grad_hessian(f, xs)[2]
+
+
+def hvp(f: ScalarFunction, xs: Sequence[float], v: Sequence[float]) -> list[float]:
+    """The Hessian-vector product ``H(xs) v`` without forming ``H``.
+
+    ``sum_j H[i][j] v[j] = d/dx_i <grad f, v>`` with ``v`` constant: one recorded backward
+    pass builds ``<grad f, v>`` as a graph, one float pass differentiates it.
+    """
+    leaves = _leaves(xs)
+    direction = [_to_float(vj, f"v[{j}]") for j, vj in enumerate(v)]
+    if len(direction) != len(leaves):
+        raise ValueError(f"hvp: v has {len(direction)} entries but xs has {len(leaves)}")
+    out = _call(f, leaves)
+    gs = grad(out, leaves, create_graph=True)
+    return grad(dot(gs, direction), leaves)
+
+
+def _first_derivatives(f: ScalarFunction, xs: Sequence[float]) -> list[float]:
+    leaves = _leaves(xs)
+    return grad(_call(f, leaves), leaves)
+
+
+def numerical_hessian(f: ScalarFunction, xs: Sequence[float], eps: float = 1e-6) -> list[list[float]]:
+    """Central differences of the engine's first derivatives: column ``j`` is
+    ``(grad f(x + eps e_j) - grad f(x - eps e_j)) / (2 eps)``."""
+    point = [leaf.data for leaf in _leaves(xs)]
+    n = len(point)
+    columns = []
+    for j in range(n):
+        plus, minus = list(point), list(point)
+        plus[j] += eps
+        minus[j] -= eps
+        g_plus, g_minus = _first_derivatives(f, plus), _first_derivatives(f, minus)
+        columns.append([(gp - gm) / (2.0 * eps) for gp, gm in zip(g_plus, g_minus)])
+    return [[columns[j][i] for j in range(n)] for i in range(n)]
+
+
+def gradgradcheck(
+    f: ScalarFunction,
+    inputs: Sequence[Value | float],
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+) -> bool:
+    """Check the engine's second derivatives of ``f`` at ``inputs`` against central differences
+    of its first derivatives: :func:`microgrid.check.gradcheck`, one order up.
+
+    ``inputs`` are Values or numbers (only their values are used; a Value's label names its row
+    in the table).  Entry ``(i, j)``, ``d/dx_j (df/dx_i)``, passes when
+    ``|analytical - numerical| <= atol + rtol |numerical|``, both finite.  Returns True when every
+    entry passes; otherwise raises :class:`~microgrid.check.GradcheckError` with a table of all
+    ``n^2`` entries, the failing ones marked (or returns False if ``raise_exception`` is False).
+    """
+    if not (eps > 0.0 and math.isfinite(eps)):
+        raise ValueError(f"gradgradcheck: eps must be positive, got {eps}")
+    inputs = list(inputs)
+    labels = [x.label if isinstance(x, Value) and x.label else f"inputs[{i}]" for i, x in enumerate(inputs)]
+    analytical = hessian(f, inputs)
+    numerical = numerical_hessian(f, inputs, eps)
+    rows, failures = [], 0
+    for i, j in itertools.product(range(len(inputs)), repeat=2):
+        a, num = analytical[i][j], numerical[i][j]
+        diff = abs(a - num)
+        allowed = atol + rtol * abs(num)
+        ok = math.isfinite(num) and math.isfinite(a) and diff <= allowed
+        failures += not ok
+        rows.append((labels[i], labels[j], num, a, diff, allowed, "" if ok else "<-- mismatch"))
+    if failures:
+        if not raise_exception:
+            return False
+        name = getattr(f, "__name__", "f")
+        table = format_table(("df/d", "then d/d", "numerical", "analytical", "abs diff", "allowed", ""), rows)
+        raise GradcheckError(
+            f"gradgradcheck: {failures} of {len(rows)} second derivatives of {name} disagree with central "
+            f"differences of its gradient (eps={eps}, atol={atol}, rtol={rtol}):\n{table}"
+        )
+    return True
