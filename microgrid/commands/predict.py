@@ -1,0 +1,61 @@
+"""``microgrid predict``: apply a saved model to a data file, one line per row."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from microgrid.cli import UsageError
+
+DESCRIPTION = """\
+Apply a model saved by 'microgrid train --out DIR' (DIR/model.npz) to every row of DATA, a file
+in the shipped CSV format or the UCI format (breast-cancer-wisconsin.data).  Prints CSV to
+standard output: id, predicted class, probability of malignant.  A missing score is filled with
+the median of the model's training rows (a note says how many rows had one).  When DATA has
+classes, the accuracy against them is reported on standard error.
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("predict", help="classify the rows of a data file with a saved model",
+                              description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--model", type=Path, required=True, metavar="MODEL.npz",
+                   help="a model file written by 'microgrid train --out DIR'")
+    p.add_argument("data", type=Path, metavar="DATA", help="rows to classify (shipped CSV or UCI format)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from microgrid.datasets import DataError, load_wisconsin
+    from microgrid.metrics import accuracy
+    from microgrid.model_io import ModelFileError, load_model
+
+    try:
+        model = load_model(args.model)
+    except ModelFileError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read --model {args.model}: {exc.strerror or exc}") from None
+    try:
+        data = load_wisconsin(args.data, missing="keep")
+    except DataError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {args.data}: {exc.strerror or exc}") from None
+    if model.n_features != data.X.shape[1]:
+        raise UsageError(f"{args.model}: the model takes {model.n_features} inputs but {args.data} has "
+                         f"{data.X.shape[1]} scores per row (a model of another architecture)")
+    proba = model.predict_proba(data.X)
+    predicted = (proba >= model.threshold).astype(int)
+    out = sys.stdout
+    out.write("id,class,probability\n")
+    for ident, cls, p in zip(data.ids, predicted, proba):
+        out.write(f"{ident},{model.target_names[cls]},{p:.6f}\n")
+    if data.n_missing_rows:
+        print(f"note: {data.n_missing_rows} row(s) had missing scores, filled with the training medians",
+              file=sys.stderr)
+    correct = int((predicted == data.y).sum())
+    print(f"accuracy against the classes in {args.data}: {accuracy(data.y, predicted):.4f} "
+          f"({correct}/{len(data)} rows)", file=sys.stderr)
+    return 0

@@ -1,0 +1,200 @@
+"""``microgrid train``: train the classifier on the Wisconsin data and report honest metrics."""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+from microgrid.cli import UsageError
+
+DESCRIPTION = """\
+Train a network that tells malignant from benign tumours on the Wisconsin breast cancer data
+(9 cytology scores per sample), show its progress, and report train/test metrics and the
+confusion matrix.  The defaults reproduce the classic tutorial: a 9-15-1 network (ReLU, then
+sigmoid), mean binary cross-entropy, full-batch gradient descent, learning rate 0.07, 67,000
+iterations, rows 0-499 to train and 501-682 to test (of the 683 complete rows), min-max scaling
+fit on the training rows.
+
+With --cv K the rows are cut into K stratified folds and one network is trained per fold.
+Unless --optimizer/--lr/--iters are given, this uses a shorter schedule: Adam, learning rate
+0.01, 200 iterations.  It stops where the training loss stops falling fast (about 0.07); the
+tutorial's 67,000 steps go on fitting the training rows (loss about 0.02) and predict held-out
+rows worse (10-fold CV accuracy 96.2% instead of 96.8%, held-out log loss 0.12 instead of 0.09)
+in 300 times the time.
+"""
+
+EPILOG = """\
+examples:
+  microgrid train                                  # the tutorial (about 99.5% test accuracy)
+  microgrid train --cv 10 --split stratified       # 10-fold cross-validation, mean ± std
+  microgrid train --hidden 16,8 --optimizer adam --lr 0.01 --iters 2000 --out run1
+  microgrid train --engine scalar --iters 50       # the same network on the Value graph (slow)
+"""
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _folds(text: str) -> int:
+    value = _positive_int(text)
+    if value < 2:
+        raise argparse.ArgumentTypeError(f"K must be at least 2 folds, got {text!r}")
+    return value
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a fraction strictly between 0 and 1, got {text!r}")
+    return value
+
+
+def _hidden(text: str) -> tuple[int, ...]:
+    from microgrid.training import ConfigError, parse_hidden
+
+    try:
+        return parse_hidden(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    from microgrid.training import ENGINES, HIDDEN_ACTIVATIONS, OPTIMIZERS, SCALERS, SPLITS
+
+    p = subparsers.add_parser("train", help="train the classifier on the Wisconsin data",
+                              description=DESCRIPTION, epilog=EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--engine", choices=ENGINES, default="vectorized",
+                   help="vectorized: NumPy with hand-derived gradients (default); scalar: the Value graph, "
+                        "same results from the same seed, far slower (use few iterations)")
+    p.add_argument("--hidden", type=_hidden, default=None, metavar="WIDTHS",
+                   help="hidden layer widths, e.g. 15 (default) or 16,8")
+    p.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default=None,
+                   help="activation of the hidden layers (default relu; the output is always sigmoid)")
+    p.add_argument("--lr", type=_positive_float, default=None,
+                   help="learning rate (default 0.07; 0.01 with --cv)")
+    p.add_argument("--iters", type=_positive_int, default=None, metavar="N",
+                   help="training iterations (default 67000; 200 with --cv)")
+    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+                   help="gd (default), momentum (0.9) or adam (default with --cv)")
+    p.add_argument("--batch-size", type=_positive_int, default=None, metavar="B",
+                   help="minibatch size, rows reshuffled every epoch (default, or B >= the training rows: "
+                        "the full batch)")
+    p.add_argument("--split", choices=SPLITS, default=None,
+                   help="tutorial: rows 0-499 train, 501-682 test (default); stratified: a random split "
+                        "keeping the class shares (--test-size, --seed)")
+    p.add_argument("--test-size", type=_fraction, default=None, metavar="FRACTION",
+                   help="test share of a stratified split (default 0.25)")
+    p.add_argument("--cv", type=_folds, default=None, metavar="K",
+                   help="K-fold stratified cross-validation instead of one split; reports each fold "
+                        "and mean ± std")
+    p.add_argument("--scale", choices=tuple(SCALERS), default=None,
+                   help="minmax (default) or standard scaling, fit on the training rows only")
+    p.add_argument("--seed", type=_seed, default=None,
+                   help="seed of the initial weights, the random split/folds and the batches (default 0)")
+    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="write metrics.json, history.csv, model.npz (and loss.png, confusion.png "
+                        "with matplotlib) to DIR; with --cv the model is refit on all rows")
+    p.add_argument("--data", type=Path, default=None, metavar="PATH",
+                   help="a data file in the shipped CSV or the UCI format (default: the shipped data)")
+    p.add_argument("--quiet", action="store_true", help="no progress display or notes, only the results")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from microgrid.datasets import DataError, load_wisconsin
+    from microgrid.training import (
+        PLOT_HINT,
+        ConfigError,
+        TrainingDiverged,
+        format_cv,
+        format_holdout,
+        make_config,
+        run_cv,
+        run_holdout,
+        write_outputs,
+    )
+
+    try:
+        config = make_config(engine=args.engine, hidden=args.hidden, activation=args.activation, lr=args.lr,
+                             iters=args.iters, optimizer=args.optimizer, batch_size=args.batch_size,
+                             split=args.split, test_size=args.test_size, cv=args.cv, scale=args.scale,
+                             seed=args.seed)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise UsageError(f"--out {args.out}: exists and is not a directory")
+    try:
+        dataset = load_wisconsin(args.data)
+    except DataError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read --data {args.data}: {exc.strerror or exc}") from None
+    if args.out is not None:  # before training, so a long run cannot end in "cannot write"
+        try:
+            args.out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise UsageError(f"cannot create --out {args.out}: {exc.strerror or exc}") from None
+    show = not args.quiet
+    if show and config.engine == "scalar" and config.iters > 1000:
+        print(f"note: the scalar engine builds a graph of every row at each of {config.iters:,} iterations; "
+              "this takes a long time (try --iters 100)", file=sys.stderr)
+    try:
+        # overflow warnings would precede the one-line "training diverged" message below
+        with np.errstate(over="ignore", invalid="ignore"):
+            if config.cv is None:
+                result = run_holdout(config, dataset, sys.stderr, show_progress=show)
+                report = format_holdout(result)
+            else:
+                result = run_cv(config, dataset, sys.stderr, show_progress=show, refit=args.out is not None)
+                report = format_cv(result)
+    except ConfigError as exc:
+        raise UsageError(str(exc)) from None
+    except TrainingDiverged as exc:
+        print(f"microgrid train: {exc}", file=sys.stderr)  # "training diverged: ... try a smaller lr"
+        return 1
+    print(report)
+    if args.out is not None:
+        try:
+            messages = write_outputs(args.out, result)
+        except OSError as exc:
+            raise UsageError(f"cannot write to --out {args.out}: {exc.strerror or exc}") from None
+        notes = [m for m in messages if show or m == PLOT_HINT]  # --quiet still says how to get plots
+        if notes:
+            print()
+            print("\n".join(notes))
+    return 0

@@ -1,0 +1,164 @@
+"""Binary classification metrics (class 1 = positive = malignant).
+
+With the confusion counts TP, FP, TN, FN (rows = true class, columns = predicted class):
+
+* accuracy    = (TP + TN) / n
+* precision   = TP / (TP + FP)              — of the rows called positive, the share that are
+* recall      = TP / (TP + FN)              — sensitivity: the share of positives found
+* specificity = TN / (TN + FP)              — the share of negatives recognised
+* F1          = 2 TP / (2 TP + FP + FN)     — harmonic mean of precision and recall
+* ROC AUC     = P(score of a random positive > score of a random negative), ties counting 1/2;
+  computed from average ranks (the Mann–Whitney U statistic divided by n_pos * n_neg)
+* log loss    = mean of -[y log p + (1 - y) log(1 - p)], with p clipped to [eps, 1 - eps]
+
+A ratio whose denominator is 0 (e.g. precision with no positive prediction) is undefined and
+returned as NaN, as is ROC AUC when only one class is present.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+__all__ = [
+    "confusion_matrix",
+    "accuracy",
+    "precision",
+    "recall",
+    "sensitivity",
+    "specificity",
+    "f1_score",
+    "roc_auc",
+    "log_loss",
+    "binary_metrics",
+    "METRIC_NAMES",
+]
+
+METRIC_NAMES = ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "log_loss")
+
+
+def _binary_labels(y: np.ndarray, what: str) -> np.ndarray:
+    arr = np.asarray(y)
+    if arr.ndim != 1:
+        raise ValueError(f"{what} must be 1-D, got shape {arr.shape}")
+    if arr.size == 0:
+        raise ValueError(f"{what} is empty")
+    if not np.isin(arr, (0, 1)).all():
+        bad = arr[~np.isin(arr, (0, 1))][0].item()
+        raise ValueError(f"{what} must contain only 0 and 1, found {bad!r}")
+    return arr.astype(np.int64)
+
+
+def _pair(y_true: np.ndarray, other: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
+    t = _binary_labels(y_true, "y_true")
+    o = np.asarray(other)
+    if o.shape != t.shape:
+        raise ValueError(f"y_true has shape {t.shape} but {what} has shape {o.shape}")
+    return t, o
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray) -> np.ndarray:
+    """2×2 counts ``[[TN, FP], [FN, TP]]``: row = true class, column = predicted class."""
+    t, p = _pair(y_true, y_pred, "y_pred")
+    p = _binary_labels(p, "y_pred")
+    return np.bincount(2 * t + p, minlength=4).reshape(2, 2)
+
+
+def _ratio(num: int, den: int) -> float:
+    return float(num) / float(den) if den else math.nan
+
+
+def _from_counts(cm: np.ndarray) -> dict[str, float]:
+    """The count-based metrics of a 2×2 confusion matrix ``[[TN, FP], [FN, TP]]``."""
+    (tn, fp), (fn, tp) = (int(c) for c in cm[0]), (int(c) for c in cm[1])
+    return {
+        "accuracy": _ratio(tp + tn, tn + fp + fn + tp),
+        "precision": _ratio(tp, tp + fp),
+        "recall": _ratio(tp, tp + fn),
+        "specificity": _ratio(tn, tn + fp),
+        "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+    }
+
+
+def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Share of rows predicted correctly."""
+    return _from_counts(confusion_matrix(y_true, y_pred))["accuracy"]
+
+
+def precision(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Share of predicted positives that are positive (positive predictive value)."""
+    return _from_counts(confusion_matrix(y_true, y_pred))["precision"]
+
+
+def recall(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Share of positives predicted positive: recall = sensitivity = true positive rate."""
+    return _from_counts(confusion_matrix(y_true, y_pred))["recall"]
+
+
+sensitivity = recall
+
+
+def specificity(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Share of negatives predicted negative (true negative rate)."""
+    return _from_counts(confusion_matrix(y_true, y_pred))["specificity"]
+
+
+def f1_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+    """Harmonic mean of precision and recall, ``2 TP / (2 TP + FP + FN)``."""
+    return _from_counts(confusion_matrix(y_true, y_pred))["f1"]
+
+
+def _average_ranks(x: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of ``x``; tied values all get the mean of the ranks they span."""
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    # start of each run of equal values, and the run each sorted element belongs to
+    starts = np.flatnonzero(np.concatenate(([True], xs[1:] != xs[:-1])))
+    ends = np.append(starts[1:], len(xs))  # exclusive
+    run_rank = (starts + 1 + ends) / 2.0  # mean of ranks starts+1 .. ends
+    ranks = np.empty(len(x))
+    ranks[order] = np.repeat(run_rank, ends - starts)
+    return ranks
+
+
+def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
+    """Area under the ROC curve of ``scores`` (higher = more likely positive).
+
+    ``AUC = (R_pos - n_pos (n_pos + 1) / 2) / (n_pos n_neg)`` with ``R_pos`` the sum of the
+    positives' average ranks among all scores.  NaN if ``y_true`` has a single class.
+    """
+    t, s = _pair(y_true, scores, "scores")
+    s = s.astype(np.float64)
+    if not np.isfinite(s).all():
+        raise ValueError("scores contain NaN or infinite values")
+    n_pos = int(t.sum())
+    n_neg = len(t) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return math.nan
+    r_pos = float(_average_ranks(s)[t == 1].sum())
+    return (r_pos - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+
+
+def log_loss(y_true: np.ndarray, proba: np.ndarray, eps: float = 1e-15) -> float:
+    """Mean binary cross-entropy of probabilities ``proba`` of class 1, clipped to [eps, 1 - eps]."""
+    t, p = _pair(y_true, proba, "proba")
+    p = p.astype(np.float64)
+    if not ((p >= 0) & (p <= 1)).all():
+        raise ValueError("proba must be probabilities in [0, 1] (NaN or a value outside found)")
+    p = np.clip(p, eps, 1.0 - eps)
+    return float(-np.mean(np.where(t == 1, np.log(p), np.log1p(-p))))
+
+
+def binary_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
+    """Every metric of this module for probabilities ``proba``; class 1 where ``proba >= threshold``.
+
+    Returns ``{name: float}`` for :data:`METRIC_NAMES` plus ``"n"`` (rows) and the confusion
+    counts ``"tn", "fp", "fn", "tp"``.
+    """
+    t, p = _pair(y_true, proba, "proba")
+    p = p.astype(np.float64)
+    cm = confusion_matrix(t, (p >= threshold).astype(np.int64))
+    (tn, fp), (fn, tp) = cm.tolist()
+    return {**_from_counts(cm), "roc_auc": roc_auc(t, p), "log_loss": log_loss(t, p),
+            "n": len(t), "tn": tn, "fp": fp, "fn": fn, "tp": tp}

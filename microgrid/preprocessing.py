@@ -1,0 +1,236 @@
+"""Feature scaling fit on training rows only, and reproducible train/test splits.
+
+Scalers learn their parameters from the training rows alone and then apply the same affine map
+to any rows, so nothing about the test rows leaks into training.  Their parameters convert to a
+dict of plain arrays (:meth:`to_arrays`) for saving without pickle.
+
+Splits return index arrays into the rows; random ones are drawn from
+``numpy.random.default_rng(seed)``, so the same seed gives the same split on every machine.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = [
+    "Scaler",
+    "MinMaxScaler",
+    "StandardScaler",
+    "SCALERS",
+    "make_scaler",
+    "scaler_from_arrays",
+    "tutorial_split",
+    "stratified_split",
+    "stratified_kfold",
+]
+
+
+def _as_matrix(X: np.ndarray, what: str) -> np.ndarray:
+    X = np.asarray(X, dtype=np.float64)
+    if X.ndim != 2:
+        raise ValueError(f"{what}: expected a 2-D array (rows, features), got shape {X.shape}")
+    return X
+
+
+class Scaler:
+    """An affine per-feature map ``x -> (x - shift) / scale`` whose parameters come from :meth:`fit`."""
+
+    name = ""
+    _param_names: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self.shift_: np.ndarray | None = None
+        self.scale_: np.ndarray | None = None
+
+    def _fit_params(self, X: np.ndarray) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def fit(self, X: np.ndarray) -> Scaler:
+        """Learn the parameters from the training rows ``X`` (n, d); returns ``self``."""
+        X = _as_matrix(X, f"{type(self).__name__}.fit")
+        if X.shape[0] == 0:
+            raise ValueError(f"{type(self).__name__}.fit: no rows to fit on")
+        if not np.isfinite(X).all():
+            raise ValueError(f"{type(self).__name__}.fit: X has NaN or infinite values; "
+                             "drop or impute missing values first")
+        self._fit_params(X)
+        return self
+
+    def _check_fitted(self, X: np.ndarray, what: str) -> np.ndarray:
+        if self.shift_ is None or self.scale_ is None:
+            raise ValueError(f"{type(self).__name__}.{what}: call fit() first")
+        X = _as_matrix(X, f"{type(self).__name__}.{what}")
+        if X.shape[1] != self.shift_.shape[0]:
+            raise ValueError(f"{type(self).__name__}.{what}: fitted on {self.shift_.shape[0]} features, "
+                             f"got {X.shape[1]}")
+        return X
+
+    def transform(self, X: np.ndarray) -> np.ndarray:
+        """``(X - shift) / scale`` with the fitted parameters."""
+        X = self._check_fitted(X, "transform")
+        return (X - self.shift_) / self.scale_
+
+    def fit_transform(self, X: np.ndarray) -> np.ndarray:
+        return self.fit(X).transform(X)
+
+    def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
+        """Undo :meth:`transform`: ``Z * scale + shift``."""
+        Z = self._check_fitted(Z, "inverse_transform")
+        return Z * self.scale_ + self.shift_
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The fitted parameters as float64 arrays (for ``numpy.savez``)."""
+        if self.shift_ is None:
+            raise ValueError(f"{type(self).__name__}.to_arrays: call fit() first")
+        return {name: np.array(getattr(self, name + "_"), dtype=np.float64) for name in self._param_names}
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Scaler:
+        """Rebuild a fitted scaler from :meth:`to_arrays` output (ValueError if it is not one)."""
+        missing = [n for n in cls._param_names if n not in arrays]
+        if missing:
+            raise ValueError(f"{cls.__name__}: missing parameter(s) {', '.join(missing)}")
+        params = [np.asarray(arrays[n], dtype=np.float64) for n in cls._param_names]
+        shapes = {p.shape for p in params}
+        if len(shapes) != 1 or params[0].ndim != 1 or not all(np.isfinite(p).all() for p in params):
+            raise ValueError(f"{cls.__name__}: parameters must be finite 1-D arrays of one length, "
+                             f"got shapes {[p.shape for p in params]}")
+        scaler = cls()
+        scaler._set_params(*params)
+        return scaler
+
+    def _set_params(self, *params: np.ndarray) -> None:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+
+class MinMaxScaler(Scaler):
+    """Map each feature's training range ``[min, max]`` to ``[0, 1]``: ``(x - min) / (max - min)``.
+
+    A feature that is constant on the training rows is only shifted (its range counts as 1).
+    """
+
+    name = "minmax"
+    _param_names = ("min", "max")
+
+    def _fit_params(self, X: np.ndarray) -> None:
+        self._set_params(X.min(axis=0), X.max(axis=0))
+
+    def _set_params(self, lo: np.ndarray, hi: np.ndarray) -> None:
+        if (hi < lo).any():
+            raise ValueError("MinMaxScaler: max is below min for some feature")
+        self.min_, self.max_ = lo, hi
+        span = hi - lo
+        self.shift_, self.scale_ = lo, np.where(span > 0, span, 1.0)
+
+
+class StandardScaler(Scaler):
+    """Centre each feature on its training mean and divide by its training standard deviation
+    (population form, ``ddof=0``): ``(x - mean) / std``; a constant feature keeps ``std = 1``."""
+
+    name = "standard"
+    _param_names = ("mean", "std")
+
+    def _fit_params(self, X: np.ndarray) -> None:
+        self._set_params(X.mean(axis=0), X.std(axis=0))
+
+    def _set_params(self, mean: np.ndarray, std: np.ndarray) -> None:
+        if (std < 0).any():
+            raise ValueError("StandardScaler: std must be non-negative")
+        self.mean_, self.std_ = mean, std
+        self.shift_, self.scale_ = mean, np.where(std > 0, std, 1.0)
+
+
+SCALERS: dict[str, type[Scaler]] = {"minmax": MinMaxScaler, "standard": StandardScaler}
+
+
+def make_scaler(name: str) -> Scaler:
+    """A new, unfitted scaler by name (``"minmax"`` or ``"standard"``)."""
+    try:
+        return SCALERS[name]()
+    except KeyError:
+        raise ValueError(f"unknown scaler {name!r}; choose from {', '.join(SCALERS)}") from None
+
+
+def scaler_from_arrays(name: str, arrays: dict[str, np.ndarray]) -> Scaler:
+    """A fitted scaler of kind ``name`` from saved parameters."""
+    if name not in SCALERS:
+        raise ValueError(f"unknown scaler {name!r}; choose from {', '.join(SCALERS)}")
+    return SCALERS[name].from_arrays(arrays)
+
+
+# --------------------------------------------------------------------------------------------
+# Splits
+# --------------------------------------------------------------------------------------------
+
+TUTORIAL_TRAIN_ROWS = 500  # rows 0..499 train
+TUTORIAL_TEST_START = 501  # rows 501.. test (the tutorial's x[501:683]: row 500 is in neither)
+
+
+def tutorial_split(n_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """The classic tutorial's split of the 683 complete rows, in file order.
+
+    Rows 0–499 train and rows 501–682 test (182 rows).  Row 500 belongs to neither set: the
+    tutorial sliced ``[0:500]`` and ``[501:683]``, and this reproduces it exactly.  For another
+    row count the same rule applies (train 0–499, test 501 to the end).
+    """
+    if n_rows <= TUTORIAL_TEST_START:
+        raise ValueError(f"the tutorial split needs more than {TUTORIAL_TEST_START} rows "
+                         f"(train 0-{TUTORIAL_TRAIN_ROWS - 1}, test {TUTORIAL_TEST_START}-...), "
+                         f"got {n_rows}; use a stratified split for smaller data")
+    return np.arange(TUTORIAL_TRAIN_ROWS), np.arange(TUTORIAL_TEST_START, n_rows)
+
+
+def _labels(y: np.ndarray) -> np.ndarray:
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(f"labels must be 1-D, got shape {y.shape}")
+    return y
+
+
+def stratified_split(y: np.ndarray, test_size: float = 0.25, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """A random train/test split keeping each class's share in both parts.
+
+    From each class of ``n_c`` rows, ``round(test_size * n_c)`` (at least 1, at most ``n_c - 1``)
+    are drawn without replacement for the test set.  Returns sorted ``(train_idx, test_idx)``.
+    """
+    y = _labels(y)
+    if not (isinstance(test_size, (int, float)) and 0.0 < test_size < 1.0):
+        raise ValueError(f"test_size must be a fraction strictly between 0 and 1, got {test_size!r}")
+    rng = np.random.default_rng(seed)
+    test_parts = []
+    for cls in np.unique(y):
+        members = np.flatnonzero(y == cls)
+        if len(members) < 2:
+            raise ValueError(f"class {cls.item()!r} has {len(members)} row; a stratified split needs "
+                             "at least 2 per class")
+        n_test = min(max(int(round(test_size * len(members))), 1), len(members) - 1)
+        test_parts.append(rng.permutation(members)[:n_test])
+    test = np.sort(np.concatenate(test_parts))
+    train = np.setdiff1d(np.arange(len(y)), test)
+    return train, test
+
+
+def stratified_kfold(y: np.ndarray, k: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``k`` folds whose class shares match the whole; each row is tested exactly once.
+
+    Each class's rows are shuffled, the shuffled classes are laid end to end, and row ``i`` of
+    that sequence goes to fold ``i mod k``.  So every fold gets within one row of ``n_c / k``
+    rows of each class and within one row of ``n / k`` rows in all.  Returns a list of sorted
+    ``(train_idx, test_idx)``, fold by fold.
+    """
+    y = _labels(y)
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
+        raise ValueError(f"k-fold cross-validation needs an integer k >= 2, got {k!r}")
+    if len(y) < k:
+        raise ValueError(f"cannot make {k} folds of {len(y)} rows")
+    classes, counts = np.unique(y, return_counts=True)
+    if counts.min() < k:
+        small = classes[np.argmin(counts)].item()
+        raise ValueError(f"class {small!r} has only {counts.min()} rows: cannot make {k} folds that each "
+                         "contain every class")
+    rng = np.random.default_rng(seed)
+    order = np.concatenate([rng.permutation(np.flatnonzero(y == c)) for c in classes])
+    fold_of = np.empty(len(y), dtype=np.int64)
+    fold_of[order] = np.arange(len(y)) % k
+    everything = np.arange(len(y))
+    return [(everything[fold_of != f], everything[fold_of == f]) for f in range(k)]

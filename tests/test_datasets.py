@@ -1,0 +1,186 @@
+"""The shipped Wisconsin data and its loader: counts, rows, checksum, both formats, bad files."""
+
+import hashlib
+import shutil
+
+import numpy as np
+import pytest
+from hypothesis import given
+
+import microgrid.datasets as datasets
+from microgrid.datasets import DataError, load_wisconsin
+
+from strategies import WisconsinRecord, render_wisconsin, wisconsin_records
+
+EXPECTED_SHA256 = "6ed32fbab327224ec749cacbc1e4750114aae622dc651d522043b6cf0d735b7e"
+FIRST = ("1000025", [5, 1, 1, 1, 2, 1, 3, 1, 1], 0)  # line 2 of biopsy.csv
+LAST = ("897471", [4, 8, 8, 5, 4, 5, 10, 4, 1], 1)  # line 700
+# the 16 rows without a "bare nuclei" score (1-based row numbers of the file)
+MISSING_ROWS = [24, 41, 140, 146, 159, 165, 236, 250, 276, 293, 295, 298, 316, 322, 412, 618]
+
+
+def write(tmp_path, text, name="data.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+# ---- the shipped file ----------------------------------------------------------------------
+
+
+def test_shipped_file_checksum():
+    raw = datasets.shipped_path().read_bytes()
+    assert hashlib.sha256(raw).hexdigest() == EXPECTED_SHA256 == datasets.SHIPPED_SHA256
+
+
+def test_all_rows_and_classes():
+    d = load_wisconsin(missing="keep")
+    assert d.X.shape == (699, 9) and d.X.dtype == np.float64 and d.y.dtype == np.int64
+    assert d.class_counts() == {"benign": 458, "malignant": 241}
+    assert d.n_missing_rows == 16
+    rows_with_nan = np.flatnonzero(np.isnan(d.X).any(axis=1)) + 1
+    assert rows_with_nan.tolist() == MISSING_ROWS
+    assert np.isnan(d.X).sum() == 16 and np.isnan(d.X[:, 5]).sum() == 16  # all in "bare nuclei"
+    assert d.lines[0] == 2 and d.lines[-1] == 700
+
+
+def test_complete_rows_default():
+    d = load_wisconsin()
+    assert len(d) == 683 and d.X.shape == (683, 9)
+    assert d.class_counts() == {"benign": 444, "malignant": 239}
+    assert not np.isnan(d.X).any()
+    assert set(np.unique(d.X)) == set(range(1, 11))
+    for (ident, scores, label), i in ((FIRST, 0), (LAST, -1)):
+        assert d.ids[i] == ident and d.X[i].tolist() == scores and d.y[i] == label
+    assert d.feature_names[0] == "clump thickness" and d.feature_names[-1] == "mitoses"
+    assert d.target_names == ("benign", "malignant")
+    assert "Wolberg" in d.description and d.format == "csv"
+
+
+def test_median_imputation_uses_the_column_median_of_the_given_rows():
+    keep = load_wisconsin(missing="keep")
+    filled = load_wisconsin(missing="median")
+    assert filled.X.shape == (699, 9) and not np.isnan(filled.X).any()
+    holes = np.isnan(keep.X)
+    median = np.median(keep.X[~holes[:, 5], 5])
+    assert median == 1.0  # most bare-nuclei scores are 1
+    assert (filled.X[holes] == median).all()
+    assert np.array_equal(filled.X[~holes], keep.X[~holes])
+
+
+def test_bad_missing_mode():
+    with pytest.raises(ValueError, match="missing must be one of drop, median, keep"):
+        load_wisconsin(missing="zero")
+
+
+def test_altered_shipped_file_is_refused(tmp_path, monkeypatch):
+    copy = tmp_path / "biopsy.csv"
+    shutil.copy(datasets.shipped_path(), copy)
+    monkeypatch.setattr(datasets, "shipped_path", lambda: copy)
+    assert len(load_wisconsin()) == 683  # an identical copy passes the check
+    copy.write_text(copy.read_text().replace('"1000025",5,1,1', '"1000025",6,1,1'))
+    with pytest.raises(DataError, match="altered.*sha256"):
+        load_wisconsin()
+
+
+# ---- the UCI format and hypothesis round trips ---------------------------------------------
+
+
+def test_shipped_rows_read_identically_from_uci_format(tmp_path):
+    d = load_wisconsin(missing="keep")
+    records = [WisconsinRecord(i, tuple(None if np.isnan(s) else int(s) for s in x), bool(c))
+               for i, x, c in zip(d.ids, d.X, d.y)]
+    text = render_wisconsin(records, "uci")
+    assert text.splitlines()[0] == "1000025,5,1,1,1,2,1,3,1,1,2"
+    assert text.splitlines()[23] == "1057013,8,4,5,1,2,?,7,3,1,4"  # row 24 of the UCI file
+    uci = load_wisconsin(write(tmp_path, text, "breast-cancer-wisconsin.data"), missing="keep")
+    assert uci.format == "uci"
+    np.testing.assert_array_equal(uci.X, d.X)
+    np.testing.assert_array_equal(uci.y, d.y)
+    np.testing.assert_array_equal(uci.ids, d.ids)
+    assert len(load_wisconsin(uci.source)) == 683
+
+
+@pytest.mark.parametrize("fmt", ["csv", "uci"])
+@given(records=wisconsin_records())
+def test_generated_files_round_trip(tmp_path_factory, fmt, records):
+    path = tmp_path_factory.mktemp("rt") / "data.txt"
+    path.write_text(render_wisconsin(records, fmt))
+    d = load_wisconsin(path, missing="keep")
+    assert d.format == fmt
+    expected = np.array([[np.nan if s is None else s for s in r.scores] for r in records])
+    np.testing.assert_array_equal(d.X, expected)
+    assert d.y.tolist() == [int(r.malignant) for r in records]
+    assert d.ids.tolist() == [r.id for r in records]
+    complete = [i for i, r in enumerate(records) if None not in r.scores]
+    dropped = load_wisconsin(path)
+    np.testing.assert_array_equal(dropped.X, expected[complete].reshape(-1, 9))
+    assert dropped.ids.tolist() == [records[i].id for i in complete]
+
+
+def test_windows_line_endings_and_blank_lines(tmp_path):
+    rows = [WisconsinRecord("7", (1,) * 9, False), WisconsinRecord("8", (10,) * 9, True)]
+    text = render_wisconsin(rows, "uci").replace("\n", "\r\n") + "\r\n\r\n"
+    d = load_wisconsin(write(tmp_path, text))
+    assert d.y.tolist() == [0, 1] and d.X[1].tolist() == [10.0] * 9
+
+
+# ---- malformed files -----------------------------------------------------------------------
+
+GOOD_UCI = render_wisconsin([WisconsinRecord("77", (1,) * 9, False)] * 3, "uci")
+GOOD_CSV = render_wisconsin([WisconsinRecord("77", (1,) * 9, True)] * 3, "csv")
+
+
+def break_line(text, line, old, new):
+    lines = text.splitlines()
+    assert old in lines[line - 1]
+    lines[line - 1] = lines[line - 1].replace(old, new, 1)
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(
+    "base, line, old, new, problem",
+    [
+        (GOOD_UCI, 2, ",2", "", "expected 11 comma-separated columns .* found 10"),
+        (GOOD_UCI, 3, "1,1,1", "1,1,1,1", "expected 11 comma-separated columns .* found 12"),
+        (GOOD_CSV, 3, '"2",', "", "expected 12 comma-separated columns .* found 11"),
+        (GOOD_UCI, 2, "1,1,1", "1,x,1", r"score 2 \(uniformity of cell size\) is not a number: 'x'"),
+        (GOOD_CSV, 4, "1,1,1", "1,NaN,1", r"score \d .* is 'NaN': scores are whole numbers from 1 to 10"),
+        (GOOD_UCI, 1, "1,1,1", "1,1,0", r"score 3 \(uniformity of cell shape\) is .0.: scores are whole"),
+        (GOOD_CSV, 2, "1,1,1", "1,11,1", r"score \d .* is '11': scores are whole numbers"),
+        (GOOD_UCI, 3, "1,1,1", "1,2.5,1", r"score 2 .* is '2.5': scores are whole numbers"),
+        (GOOD_UCI, 1, "1,2", "1,3", r"unknown class '3': expected '2' or '4'"),
+        (GOOD_CSV, 3, '"malignant"', '"cancer"', r"unknown class 'cancer': expected 'benign' or 'malignant'"),
+        (GOOD_CSV, 2, ",1,1", ",?,1", r"score 1 \(clump thickness\) is not a number: '\?' \(.* .NA."),
+        (GOOD_CSV, 1, '"ID"', '"Code"', "unrecognised header"),
+    ],
+)
+def test_malformed_file_names_file_line_and_problem(tmp_path, base, line, old, new, problem):
+    path = write(tmp_path, break_line(base, line, old, new), "broken.data")
+    with pytest.raises(DataError, match=rf"broken\.data, line {line}: {problem}") as info:
+        load_wisconsin(path)
+    assert isinstance(info.value, ValueError) and info.value.line == line
+
+
+def test_uci_row_in_csv_file_gets_a_hint(tmp_path):
+    text = GOOD_CSV.split("\n", 1)[1]  # shipped rows without their header
+    with pytest.raises(DataError, match="line 1: expected 11 .* found 12 .*starts with its header"):
+        load_wisconsin(write(tmp_path, text))
+
+
+@pytest.mark.parametrize(
+    "content, problem",
+    [(b"", "the file has no rows"), (b"\n\n", "the file has no rows"),
+     (GOOD_CSV.split("\n")[0].encode() + b"\n", "the file has a header but no rows"),
+     (b"\x89PNG\r\n\x1a\n\x00\xff", "not a text file")],
+)
+def test_empty_and_binary_files(tmp_path, content, problem):
+    path = tmp_path / "odd.csv"
+    path.write_bytes(content)
+    with pytest.raises(DataError, match=rf"odd\.csv: {problem}"):
+        load_wisconsin(path)
+
+
+def test_missing_file_is_an_os_error(tmp_path):
+    with pytest.raises(FileNotFoundError):
+        load_wisconsin(tmp_path / "nope.csv")

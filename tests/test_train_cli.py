@@ -1,0 +1,428 @@
+"""``microgrid train`` and ``microgrid predict``: files, reproduced numbers, engines, every user error."""
+
+import contextlib
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import numpy as np
+import pytest
+
+from microgrid.cli import main
+from microgrid.datasets import load_wisconsin, shipped_path
+from microgrid.model_io import ModelFileError, load_model, save_model
+from microgrid.preprocessing import tutorial_split
+from microgrid.training import (
+    CV_DEFAULTS,
+    Progress,
+    TrainConfig,
+    fit_network,
+    make_config,
+    run_cv,
+    run_holdout,
+)
+
+from strategies import WisconsinRecord, render_wisconsin
+
+
+def run_cli(argv):
+    """``main(argv)`` in-process: (status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            status = main(argv)
+        except SystemExit as exc:  # argparse errors
+            status = exc.code
+    return status, out.getvalue(), err.getvalue()
+
+
+def records_of(dataset, rows):
+    return [WisconsinRecord(dataset.ids[i], tuple(None if np.isnan(s) else int(s) for s in dataset.X[i]),
+                            bool(dataset.y[i])) for i in rows]
+
+
+@pytest.fixture(scope="module")
+def short_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "tmp"
+    status, stdout, stderr = run_cli(["train", "--iters", "200", "--out", str(out)])
+    assert status == 0, stderr
+    return out, stdout, stderr
+
+
+# ---- a short training run ------------------------------------------------------------------
+
+
+def test_short_run_writes_every_file(short_run):
+    out, stdout, stderr = short_run
+    files = ["confusion.png", "history.csv", "loss.png", "metrics.json", "model.npz"]
+    assert sorted(p.name for p in out.iterdir()) == files
+    for png in ("loss.png", "confusion.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+        assert f"wrote {out / png}" in stdout
+    doc = json.loads((out / "metrics.json").read_text())
+    assert doc["kind"] == "holdout" and doc["train_rows"] == 500 and doc["test_rows"] == 182
+    assert doc["config"]["iters"] == 200 and doc["config"]["lr"] == 0.07 and doc["config"]["hidden"] == [15]
+    assert doc["data"]["rows"] == 683 and doc["data"]["class_counts"] == {"benign": 444, "malignant": 239}
+    test = doc["test"]
+    assert test["tn"] + test["fp"] + test["fn"] + test["tp"] == 182
+    assert doc["confusion_matrix_test"] == [[test["tn"], test["fp"]], [test["fn"], test["tp"]]]
+    assert f"accuracy{'':<14}{doc['train']['accuracy']:>10.4f}{test['accuracy']:>10.4f}" in stdout
+    with open(out / "history.csv") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["iteration", "loss"] and len(rows) == 201 and rows[-1][0] == "200"
+    assert float(rows[-1][1]) == doc["final_loss"]
+    with np.load(out / "model.npz", allow_pickle=False) as npz:
+        assert str(npz["format"]) == "microgrid-mlp" and npz["dims"].tolist() == [9, 15, 1]
+        assert npz["activations"].tolist() == ["relu", "sigmoid"] and str(npz["scaler"]) == "minmax"
+        assert npz["W1"].shape == (15, 9) and npz["b2"].shape == (1,)
+        assert npz["scaler.min"].tolist() == [1.0] * 9 and npz["scaler.max"].tolist() == [10.0] * 9
+    # plain progress lines when stderr is not a terminal: one per tenth of the run
+    progress = [line for line in stderr.splitlines() if line.startswith("iteration")]
+    assert len(progress) == 10 and progress[-1].startswith("iteration 200/200  loss ")
+
+
+def test_history_is_reproduced_by_the_library(short_run):
+    out, _, _ = short_run
+    with open(out / "history.csv") as f:
+        logged = np.array([float(r[1]) for r in list(csv.reader(f))[1:]])
+    data = load_wisconsin()
+    result = run_holdout(make_config(iters=200), data, show_progress=False)
+    np.testing.assert_array_equal(result.history, logged)  # same seed, same numbers, bit for bit
+    assert result.history[-1] < result.history[0]
+
+
+def test_predict_reproduces_the_reported_test_accuracy(short_run, tmp_path):
+    out, _, _ = short_run
+    doc = json.loads((out / "metrics.json").read_text())
+    data = load_wisconsin()
+    _, test_rows = tutorial_split(len(data))
+    test_file = tmp_path / "test-rows.data"
+    test_file.write_text(render_wisconsin(records_of(data, test_rows), "uci"))
+    status, stdout, stderr = run_cli(["predict", "--model", str(out / "model.npz"), str(test_file)])
+    assert status == 0, stderr
+    lines = stdout.splitlines()
+    assert lines[0] == "id,class,probability" and len(lines) == 1 + len(test_rows)
+    rows = [line.split(",") for line in lines[1:]]
+    assert [r[0] for r in rows] == data.ids[test_rows].tolist()
+    predicted = np.array([r[1] == "malignant" for r in rows], dtype=int)
+    accuracy = float(np.mean(predicted == data.y[test_rows]))
+    assert accuracy == doc["test"]["accuracy"]
+    assert f"accuracy against the classes in {test_file}: {accuracy:.4f}" in stderr
+    proba = np.array([float(r[2]) for r in rows])
+    model = load_model(out / "model.npz")
+    np.testing.assert_allclose(proba, model.predict_proba(data.X[test_rows]), atol=5e-7)
+
+
+def test_predict_on_the_shipped_csv_keeps_rows_with_missing_scores(short_run):
+    out, _, _ = short_run
+    status, stdout, stderr = run_cli(["predict", "--model", str(out / "model.npz"), str(shipped_path())])
+    assert status == 0
+    lines = stdout.splitlines()
+    assert len(lines) == 700 and lines[1].startswith("1000025,")
+    assert "16 row(s) had missing scores, filled with the training medians" in stderr
+    assert all(r.split(",")[1] in ("benign", "malignant") for r in lines[1:])
+
+
+def test_model_file_round_trip(short_run, tmp_path):
+    out, _, _ = short_run
+    model = load_model(out / "model.npz")
+    save_model(tmp_path / "again.npz", model)
+    again = load_model(tmp_path / "again.npz")
+    X = load_wisconsin(missing="keep").X
+    np.testing.assert_array_equal(again.predict_proba(X), model.predict_proba(X))
+    for w, v in zip(again.net.get_weights(), model.net.get_weights()):
+        np.testing.assert_array_equal(w, v)
+
+
+def test_without_matplotlib_the_run_says_how_to_get_plots(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # makes "import matplotlib" fail
+    status, stdout, _ = run_cli(["train", "--iters", "3", "--out", str(tmp_path), "--quiet"])
+    assert status == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["history.csv", "metrics.json", "model.npz"]
+    after_report = stdout.split("confusion matrix")[1].splitlines()[4:]
+    notes = [line for line in after_report if line]
+    assert notes == ['plots skipped: matplotlib is not installed (pip install "microgrid-autograd[plot]")']
+
+
+# ---- cross-validation ----------------------------------------------------------------------
+
+
+def test_cv_reports_each_fold_and_mean_std(tmp_path):
+    status, stdout, stderr = run_cli(["train", "--cv", "3", "--iters", "30", "--out", str(tmp_path)])
+    assert status == 0, stderr
+    doc = json.loads((tmp_path / "metrics.json").read_text())
+    assert doc["kind"] == "cross-validation" and len(doc["folds"]) == 3
+    assert doc["config"]["optimizer"] == CV_DEFAULTS["optimizer"] and doc["config"]["split"] == "stratified"
+    assert sum(f["test_rows"] for f in doc["folds"]) == 683
+    accs = [f["test"]["accuracy"] for f in doc["folds"]]
+    assert doc["mean"]["accuracy"] == pytest.approx(np.mean(accs), rel=1e-12)
+    assert doc["std"]["accuracy"] == pytest.approx(np.std(accs, ddof=1), rel=1e-12)
+    assert np.sum(doc["confusion_matrix_out_of_fold"]) == 683
+    assert doc["model_trained_on_all_rows"]["rows"] == 683
+    for k in (1, 2, 3):
+        assert any(line.startswith(f"{k} ") for line in stdout.splitlines())
+    assert f"accuracy{'':<14}{doc['mean']['accuracy']:.4f} ± {doc['std']['accuracy']:.4f}" in stdout
+    with open(tmp_path / "history.csv") as f:
+        folds = {r[0] for r in list(csv.reader(f))[1:]}
+    assert folds == {"1", "2", "3", "all"}
+    assert load_model(tmp_path / "model.npz").net.dims == [9, 15, 1]
+
+
+# ---- the two engines -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("optimizer, batch_size",
+                         [("gd", None), ("momentum", None), ("adam", None), ("adam", 8)])
+def test_scalar_engine_gives_the_vectorized_loss_history(optimizer, batch_size):
+    data = load_wisconsin()
+    X, y = (data.X[:36] - 1.0) / 9.0, data.y[:36]
+    runs = {}
+    for engine in ("scalar", "vectorized"):
+        config = make_config(engine=engine, iters=5, optimizer=optimizer, lr=0.05, hidden="6,4", seed=3,
+                             batch_size=batch_size)
+        runs[engine] = fit_network(config, X, y)
+    (net_s, hist_s), (net_v, hist_v) = runs["scalar"], runs["vectorized"]
+    assert len(hist_s) == 5 and hist_s[-1] != hist_s[0]
+    np.testing.assert_allclose(hist_s, hist_v, rtol=1e-10, atol=0)
+    for ws, wv in zip(net_s.get_weights(), net_v.get_weights()):
+        np.testing.assert_allclose(ws, wv, rtol=1e-10, atol=1e-13)
+
+
+def test_scalar_engine_through_the_cli(tmp_path):
+    args = ["train", "--iters", "2", "--split", "stratified", "--test-size", "0.9", "--quiet"]
+    for engine in ("scalar", "vectorized"):
+        status, _, err = run_cli([*args, "--engine", engine, "--out", str(tmp_path / engine)])
+        assert status == 0, err
+    s, v = (json.loads((tmp_path / e / "metrics.json").read_text()) for e in ("scalar", "vectorized"))
+    assert s["config"]["engine"] == "scalar"
+    assert s["final_loss"] == pytest.approx(v["final_loss"], rel=1e-10)
+    assert s["test"]["accuracy"] == v["test"]["accuracy"]
+
+
+# ---- progress display ----------------------------------------------------------------------
+
+
+class FakeTerminal(io.StringIO):
+    def isatty(self):
+        return True
+
+
+def test_progress_bar_on_a_terminal():
+    term = FakeTerminal()
+    with Progress(1000, term, interval=0.0) as bar:
+        for i in range(1, 1001):
+            bar.update(i, 1.0 / i)
+    text = term.getvalue()
+    assert text.count("\r") >= 1000 and text.endswith("\n")
+    last = text.rstrip("\n").split("\r")[-1]
+    assert "[########################] 1,000/1,000" in last and "loss 0.00100" in last
+    assert "it/s" in last and "left" in last
+
+
+def test_progress_lines_off_a_terminal_and_quiet():
+    plain = io.StringIO()
+    with Progress(95, plain, lines=4) as bar:
+        for i in range(1, 96):
+            bar.update(i, 0.5)
+    lines = plain.getvalue().splitlines()
+    assert [line.split()[1] for line in lines] == ["24/95", "48/95", "72/95", "95/95"]
+    assert "total" in lines[-1] and "left" in lines[0]
+    silent = io.StringIO()
+    with Progress(10, silent, enabled=False) as bar:
+        bar.update(10, 0.1)
+    assert silent.getvalue() == ""
+
+
+# ---- results the issue promises (the real schedules) ---------------------------------------
+
+
+def test_default_run_reaches_99_percent_on_the_tutorial_split():
+    result = run_holdout(TrainConfig(), load_wisconsin(), show_progress=False)
+    assert result.config.iters == 67_000 and result.config.lr == 0.07 and result.config.optimizer == "gd"
+    assert len(result.test_rows) == 182
+    assert result.test["accuracy"] >= 0.99
+
+
+def test_ten_fold_cv_defaults_reach_the_promised_numbers():
+    result = run_cv(make_config(cv=10, split="stratified"), load_wisconsin(), show_progress=False)
+    assert result.mean["accuracy"] >= 0.965 and result.mean["roc_auc"] >= 0.99
+
+
+# ---- user errors: status 2, one line, no traceback ------------------------------------------
+
+
+def one_line_error(status, out, err, *needles):
+    assert status == 2, (out, err)
+    assert "Traceback" not in err and out == ""
+    assert len(err.strip().splitlines()) == 1, err
+    for needle in needles:
+        assert needle in err, err
+
+
+@pytest.mark.parametrize(
+    "argv, needle",
+    [
+        (["--lr", "0"], "--lr: expected a positive number, got '0'"),
+        (["--lr", "-0.1"], "--lr"),
+        (["--lr", "nan"], "--lr: expected a positive number"),
+        (["--lr", "fast"], "--lr"),
+        (["--iters", "0"], "--iters: expected a positive integer"),
+        (["--iters", "1.5"], "--iters"),
+        (["--hidden", ""], "--hidden"),
+        (["--hidden", "0"], "positive integers separated by commas"),
+        (["--hidden", "16,,8"], "got '16,,8'"),
+        (["--hidden", "a"], "--hidden"),
+        (["--hidden", "-3"], "--hidden"),
+        (["--cv", "1"], "--cv: K must be at least 2"),
+        (["--cv", "ten"], "--cv"),
+        (["--test-size", "1.5", "--split", "stratified"], "--test-size"),
+        (["--engine", "gpu"], "--engine: invalid choice: 'gpu'"),
+        (["--optimizer", "sgd"], "--optimizer: invalid choice"),
+        (["--split", "random"], "--split"),
+        (["--scale", "robust"], "--scale"),
+        (["--activation", "swish"], "--activation"),
+        (["--batch-size", "0"], "--batch-size"),
+        (["--seed", "-1"], "--seed: expected a non-negative integer"),
+        (["--frobnicate"], "unrecognized arguments: --frobnicate"),
+        (["--cv", "5", "--split", "tutorial"], "cannot be combined with --split tutorial"),
+        (["--test-size", "0.2"], "--test-size only applies to --split stratified"),
+        (["--cv", "5", "--test-size", "0.2"], "--test-size does not apply to --cv"),
+        (["--cv", "300", "--iters", "1"], "cannot make 300 folds"),
+    ],
+)
+def test_bad_train_options(argv, needle):
+    one_line_error(*run_cli(["train", *argv]), needle)
+
+
+def test_bad_data_and_out_paths(tmp_path):
+    one_line_error(*run_cli(["train", "--data", str(tmp_path / "none.csv")]), "cannot read --data",
+                   "No such file")
+    one_line_error(*run_cli(["train", "--data", str(tmp_path)]), "cannot read --data")
+    binary = tmp_path / "image.png"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    one_line_error(*run_cli(["train", "--data", str(binary)]), "image.png: not a text file")
+    broken = tmp_path / "broken.data"
+    broken.write_text("1000025,5,1,1,1,2,1,3,1,1,2\n1000026,5,1,1,1,2,1,3,1,12,2\n")
+    one_line_error(*run_cli(["train", "--data", str(broken)]),
+                   "broken.data, line 2: score 9 (mitoses) is '12'")
+    small = tmp_path / "small.data"
+    small.write_text(render_wisconsin(records_of(load_wisconsin(), range(40)), "uci"))
+    one_line_error(*run_cli(["train", "--data", str(small), "--iters", "1"]),
+                   "tutorial split needs more than 501", "stratified")
+    a_file = tmp_path / "taken"
+    a_file.write_text("")
+    one_line_error(*run_cli(["train", "--iters", "1", "--out", str(a_file)]), "exists and is not a directory")
+    one_line_error(*run_cli(["train", "--iters", "1", "--out", str(a_file / "sub")]), "cannot create --out")
+
+
+def test_small_file_trains_with_a_stratified_split(tmp_path):
+    small = tmp_path / "small.csv"
+    small.write_text(render_wisconsin(records_of(load_wisconsin(), range(60)), "csv"))
+    argv = ["train", "--data", str(small), "--iters", "20", "--split", "stratified", "--quiet"]
+    status, out, err = run_cli(argv)
+    assert status == 0, err
+    assert f"data: {small} (60 rows" in out and "45 train rows, 15 test rows" in out
+
+
+def test_divergence_is_reported_without_a_traceback():
+    status, out, err = run_cli(["train", "--lr", "1e300", "--iters", "50", "--quiet"])
+    assert status == 1 and "Traceback" not in err
+    assert err.startswith("microgrid train: training diverged:") and len(err.strip().splitlines()) == 1
+
+
+# ---- predict: bad model files and data --------------------------------------------------------
+
+
+@pytest.fixture()
+def model_arrays(short_run):
+    with np.load(short_run[0] / "model.npz", allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def write_npz(path, arrays):
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    return path
+
+
+def test_bad_model_files(tmp_path, short_run, model_arrays):
+    data = str(shipped_path())
+
+    def check(path, *needles):
+        one_line_error(*run_cli(["predict", "--model", str(path), data]), *needles)
+        with pytest.raises(ModelFileError):
+            load_model(path)
+
+    good = (short_run[0] / "model.npz").read_bytes()
+    (tmp_path / "cut.npz").write_bytes(good[: len(good) // 2])
+    check(tmp_path / "cut.npz", "cut.npz: ")
+    flipped = bytearray(good)
+    flipped[200:260] = bytes(60)
+    (tmp_path / "flipped.npz").write_bytes(bytes(flipped))
+    check(tmp_path / "flipped.npz", "flipped.npz: ")
+    (tmp_path / "notes.txt").write_text("not a model\n")
+    check(tmp_path / "notes.txt", "not a microgrid model file")
+    np.save(tmp_path / "one.npy", np.zeros(3))
+    check(tmp_path / "one.npy", "not a microgrid model file (one .npy array")
+    write_npz(tmp_path / "other.npz", {"x": np.zeros(3)})
+    check(tmp_path / "other.npz", "not a microgrid model file (no 'format' entry")
+    with open(tmp_path / "pickled.npz", "wb") as f:
+        np.savez(f, format=np.array(["microgrid-mlp", {"evil": 1}], dtype=object))
+    check(tmp_path / "pickled.npz", "pickled Python objects")
+    wrong_shape = dict(model_arrays, W1=np.zeros((15, 5)))
+    check(write_npz(tmp_path / "shape.npz", wrong_shape), "W1 has shape (15, 5)", "needs float (15, 9)")
+    deeper = dict(model_arrays, dims=np.array([9, 15, 4, 1]),
+                  activations=np.array(["relu", "relu", "sigmoid"]))
+    check(write_npz(tmp_path / "deeper.npz", deeper), "W2 has shape (1, 15)")
+    check(write_npz(tmp_path / "version.npz", dict(model_arrays, format_version=np.array(7))),
+          "unsupported model format version 7")
+    swish = dict(model_arrays, activations=np.array(["relu", "swish"]))
+    check(write_npz(tmp_path / "act.npz", swish), "unknown activation 'swish'")
+    check(write_npz(tmp_path / "nan.npz", dict(model_arrays, b1=np.full(15, np.nan))), "b1 contains NaN")
+    incomplete = {k: v for k, v in model_arrays.items() if k != "scaler"}
+    check(write_npz(tmp_path / "part.npz", incomplete), "incomplete model file: missing scaler")
+    two_out = dict(model_arrays, dims=np.array([9, 15, 2]))
+    check(write_npz(tmp_path / "two.npz", two_out), "has 2 outputs")
+    one_line_error(*run_cli(["predict", "--model", str(tmp_path / "absent.npz"), data]),
+                   "cannot read --model")
+
+
+def test_predict_with_a_model_of_another_input_width(tmp_path, model_arrays):
+    first5 = {k: model_arrays[k][:5] for k in ("fill_values", "feature_names", "scaler.min", "scaler.max")}
+    narrow = dict(model_arrays, dims=np.array([5, 15, 1]), W1=model_arrays["W1"][:, :5], **first5)
+    path = write_npz(tmp_path / "narrow.npz", narrow)
+    assert load_model(path).n_features == 5
+    one_line_error(*run_cli(["predict", "--model", str(path), str(shipped_path())]),
+                   "takes 5 inputs but", "another architecture")
+
+
+def test_predict_bad_data(tmp_path, short_run):
+    model = str(short_run[0] / "model.npz")
+    one_line_error(*run_cli(["predict", "--model", model, str(tmp_path / "none.data")]), "cannot read")
+    bad = tmp_path / "bad.data"
+    bad.write_text("1000025,5,1,1,1,2,1,3,1,1,3\n")
+    one_line_error(*run_cli(["predict", "--model", model, str(bad)]), "bad.data, line 1: unknown class '3'")
+    status, _, err = run_cli(["predict", str(bad)])
+    assert status == 2 and "--model" in err and "Traceback" not in err
+
+
+# ---- the console script ------------------------------------------------------------------
+
+
+def test_console_script(tmp_path):
+    exe = shutil.which("microgrid")
+    assert exe is not None, "the microgrid console script is not installed"
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    ok = subprocess.run([exe, "train", "--iters", "20", "--quiet", "--out", str(tmp_path)],
+                        capture_output=True, text=True, env=env, timeout=120)
+    assert ok.returncode == 0, ok.stderr
+    assert "accuracy" in ok.stdout and ok.stderr == ""
+    assert zipfile.is_zipfile(tmp_path / "model.npz")
+    bad = subprocess.run([exe, "train", "--lr", "0"], capture_output=True, text=True, env=env, timeout=120)
+    assert bad.returncode == 2 and bad.stdout == "" and "Traceback" not in bad.stderr
+    assert bad.stderr.strip().count("\n") == 0 and "--lr" in bad.stderr
