@@ -1,0 +1,351 @@
+"""A multilayer perceptron built from scalar :class:`~microgrid.engine.Value` objects.
+
+Every weight is a leaf ``Value`` named after its place (``layers.0.neurons.3.w.7``), and a
+neuron's output is two graph nodes: ``z = dot(w, x, bias=b)`` (one n-ary node) and
+``a = g(z)`` (one activation node, none for ``"linear"``).  Backpropagation is the engine's;
+nothing here computes a derivative.  :mod:`microgrid.vectorized` is the same network in NumPy with
+a hand-derived backward pass; both exchange weights as ``[W1 (n1, n0), b1 (n1,), W2, b2, ...]``
+float64 arrays and draw the same initial weights from the same seed (:func:`initial_weights`).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from microgrid.activations import get_activation, resolve_activations
+from microgrid.engine import Value, dot, vsum
+from microgrid.losses import bce_with_logits, get_loss, uses_logits
+from microgrid.optim import Optimizer, batch_indices, check_loss, check_training_args, make_optimizer
+
+__all__ = [
+    "Module",
+    "Neuron",
+    "Layer",
+    "MLP",
+    "INITS",
+    "initial_weights",
+    "check_dims",
+    "check_weights",
+    "check_inputs",
+    "check_data",
+]
+
+# -- initialization ---------------------------------------------------------------------------
+
+#: weight standard deviation for a layer with ``fan_in`` inputs and ``fan_out`` outputs
+INITS: dict[str, Callable[[int, int], float]] = {
+    "he": lambda fan_in, fan_out: math.sqrt(2.0 / fan_in),  # keeps the variance through ReLUs
+    "xavier": lambda fan_in, fan_out: math.sqrt(2.0 / (fan_in + fan_out)),  # Glorot, normal form
+    "scaled_normal": lambda fan_in, fan_out: 1.0 / math.sqrt(fan_in),  # the classic tutorial's
+}
+
+
+def check_dims(dims: Sequence[int]) -> list[int]:
+    """``dims`` as a list of positive ints with at least an input and an output width."""
+    dims = list(dims)
+    if len(dims) < 2:
+        raise ValueError(f"dims must list at least the input and output widths, got {dims}")
+    for d in dims:
+        if not isinstance(d, numbers.Integral) or isinstance(d, bool) or d < 1:
+            raise ValueError(f"layer widths must be positive integers, got {dims}")
+    return [int(d) for d in dims]
+
+
+def initial_weights(dims: Sequence[int], init: str = "he", seed: int = 0) -> list[np.ndarray]:
+    """``[W1, b1, W2, b2, ...]`` for layer widths ``dims``: zero biases and weights drawn
+    ``N(0, 1) * std`` (``std`` from :data:`INITS`), layer after layer, each ``W`` as an
+    ``(n_out, n_in)`` block from ``numpy.random.default_rng(seed)``."""
+    dims = check_dims(dims)
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; choose from {', '.join(INITS)}")
+    rng = np.random.default_rng(seed)
+    weights: list[np.ndarray] = []
+    for fan_in, fan_out in zip(dims[:-1], dims[1:]):
+        W = rng.standard_normal((fan_out, fan_in))
+        if init == "scaled_normal":
+            W /= math.sqrt(fan_in)  # exactly N(0,1)/sqrt(fan_in)
+        else:
+            W *= INITS[init](fan_in, fan_out)
+        weights += [W, np.zeros(fan_out)]
+    return weights
+
+
+def check_weights(dims: Sequence[int], weights: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Validate ``[W1, b1, ...]`` against ``dims``; returns float64 copies (ValueError naming the
+    layer and the shapes)."""
+    n_layers = len(dims) - 1
+    if len(weights) != 2 * n_layers:
+        raise ValueError(f"expected {2 * n_layers} arrays [W1, b1, ..., W{n_layers}, b{n_layers}] for "
+                         f"dims {list(dims)}, got {len(weights)}")
+    out = []
+    for i, w in enumerate(weights):
+        layer, kind = i // 2 + 1, "Wb"[i % 2]
+        expected = (dims[layer], dims[layer - 1]) if kind == "W" else (dims[layer],)
+        try:
+            arr = np.array(w, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"layer {layer}: {kind}{layer} is not an array of numbers") from None
+        if arr.shape != expected:
+            raise ValueError(f"layer {layer}: {kind}{layer} must have shape {expected} for dims "
+                             f"{list(dims)}, got {arr.shape}")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"layer {layer}: {kind}{layer} contains NaN or infinite values")
+        out.append(arr)
+    return out
+
+
+def check_inputs(X: object, n_inputs: int) -> np.ndarray:
+    """``X`` as a finite float64 ``(n, n_inputs)`` array with at least one row (ValueError saying
+    what is wrong otherwise)."""
+    try:
+        X = np.asarray(X, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"X must be a numeric array ({exc})") from None
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D array (rows, features), got shape {X.shape}")
+    if X.shape[1] != n_inputs:
+        raise ValueError(f"X has {X.shape[1]} columns but the network takes {n_inputs} inputs")
+    if X.shape[0] == 0:
+        raise ValueError("X has no rows")
+    bad = ~np.isfinite(X)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise ValueError(f"X contains NaN or infinite values (first at row {r}, column {c}); "
+                         "drop or impute missing values first")
+    return X
+
+
+def check_data(X: object, y: object, dims: Sequence[int], loss: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validate inputs ``X`` (n, dims[0]) and targets ``y`` for ``loss``.
+
+    Returns ``X`` as float64 ``(n, d)`` and the targets as float64 ``(n, k)``, ``k = dims[-1]``
+    (a 1-D ``y`` is accepted for a one-output network).  ValueError says what is wrong.
+    """
+    spec = get_loss(loss)
+    X = check_inputs(X, dims[0])
+    try:
+        Y = np.asarray(y, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"y must be a numeric array ({exc})") from None
+    n, n_out = X.shape[0], dims[-1]
+    if Y.ndim == 1 and n_out == 1:
+        Y = Y.reshape(-1, 1)
+    if Y.ndim != 2 or Y.shape[1] != n_out:
+        raise ValueError(f"y must have shape ({n},) or ({n}, {n_out}) for {n_out} output(s), got {Y.shape}")
+    if Y.shape[0] != n:
+        raise ValueError(f"X has {n} rows but y has {Y.shape[0]}")
+    if spec.binary_labels:
+        bad = (Y != 0.0) & (Y != 1.0)
+        if bad.any():
+            r = np.argwhere(bad)[0][0]
+            raise ValueError(f"labels must be 0 or 1 for the {loss} loss; y[{r}] is {Y[r].tolist()}")
+    elif not np.isfinite(Y).all():
+        raise ValueError("y contains NaN or infinite values")
+    return X, Y
+
+
+# -- modules ------------------------------------------------------------------------------------
+
+
+class Module:
+    """Anything with parameters: ``named_parameters()`` lists ``(dotted name, Value)`` pairs."""
+
+    def named_parameters(self) -> list[tuple[str, Value]]:
+        return []
+
+    def parameters(self) -> list[Value]:
+        return [p for _, p in self.named_parameters()]
+
+    def zero_grad(self) -> None:
+        for p in self.parameters():
+            p.grad = 0.0
+
+
+class Neuron(Module):
+    """``g(w . x + b)``: a dot node then an activation node.
+
+    ``weights`` (length ``nin``) and ``bias`` set the parameters; without ``weights`` they are
+    drawn with ``init`` from ``seed`` as for a one-neuron layer (see :func:`initial_weights`).
+    """
+
+    def __init__(self, nin: int, activation: str = "relu", *, weights: Sequence[float] | None = None,
+                 bias: float = 0.0, init: str = "he", seed: int = 0) -> None:
+        if weights is None:
+            weights = initial_weights([nin, 1], init, seed)[0][0]
+        if len(weights) != nin:
+            raise ValueError(f"Neuron({nin}): got {len(weights)} weights")
+        self.nin = nin
+        self.activation = activation
+        self._act = get_activation(activation)
+        self.w = [Value(float(wi), f"w.{k}") for k, wi in enumerate(weights)]
+        self.b = Value(float(bias), "b")
+
+    def logit(self, x: Sequence[Value | float]) -> Value:
+        """The pre-activation ``z = w . x + b`` (one node)."""
+        return dot(self.w, x, bias=self.b)
+
+    def __call__(self, x: Sequence[Value | float]) -> Value:
+        return self._act.scalar(dot(self.w, x, bias=self.b))
+
+    def named_parameters(self) -> list[tuple[str, Value]]:
+        return [*((f"w.{k}", w) for k, w in enumerate(self.w)), ("b", self.b)]
+
+    def __repr__(self) -> str:
+        return f"Neuron({self.nin}, {self.activation!r})"
+
+
+class Layer(Module):
+    """``nout`` neurons sharing the inputs and the activation.
+
+    ``W`` (nout, nin) and ``b`` (nout,) set the parameters; otherwise they are drawn with
+    ``init`` from ``seed``.
+    """
+
+    def __init__(self, nin: int, nout: int, activation: str = "relu", *, W: np.ndarray | None = None,
+                 b: np.ndarray | None = None, init: str = "he", seed: int = 0) -> None:
+        if W is None:
+            W, b0 = initial_weights([nin, nout], init, seed)
+            b = b0 if b is None else b
+        W, b = check_weights([nin, nout], [W, np.zeros(nout) if b is None else b])
+        self.nin, self.nout, self.activation = nin, nout, activation
+        self.neurons = [Neuron(nin, activation, weights=W[j], bias=b[j]) for j in range(nout)]
+        for name, p in self.named_parameters():
+            p.label = name
+
+    def logits(self, x: Sequence[Value | float]) -> list[Value]:
+        return [n.logit(x) for n in self.neurons]
+
+    def __call__(self, x: Sequence[Value | float]) -> list[Value]:
+        return [n(x) for n in self.neurons]
+
+    def named_parameters(self) -> list[tuple[str, Value]]:
+        return [(f"neurons.{j}.{name}", p)
+                for j, neuron in enumerate(self.neurons) for name, p in neuron.named_parameters()]
+
+    def __repr__(self) -> str:
+        return f"Layer({self.nin}, {self.nout}, {self.activation!r})"
+
+
+class MLP(Module):
+    """A multilayer perceptron on Values: ``MLP(9, [15, 1])`` is 9 inputs, 15 hidden, 1 output.
+
+    ``activations``: one name per layer, or one name for every hidden layer, or None (ReLU hidden
+    layers, sigmoid output).  ``init`` (``"he"``, ``"xavier"``, ``"scaled_normal"``) and ``seed``
+    choose the initial weights, the same as :class:`~microgrid.vectorized.VectorizedMLP` draws.
+    """
+
+    def __init__(self, nin: int, nouts: Sequence[int], activations: str | Sequence[str] | None = None,
+                 init: str = "he", seed: int = 0) -> None:
+        if isinstance(nouts, numbers.Integral):
+            raise ValueError(f"nouts is the list of layer widths after the inputs, e.g. [15, 1]; got {nouts}")
+        self.dims = check_dims([nin, *nouts])
+        self.activations = resolve_activations(activations, len(self.dims) - 1)
+        weights = initial_weights(self.dims, init, seed)
+        self.layers = [
+            Layer(n_in, n_out, act, W=W, b=b)
+            for n_in, n_out, act, W, b in zip(self.dims[:-1], self.dims[1:], self.activations,
+                                              weights[::2], weights[1::2])
+        ]
+        for name, p in self.named_parameters():
+            p.label = name
+
+    def __repr__(self) -> str:
+        hidden = " -> ".join(f"{d} {a}" for d, a in zip(self.dims[1:], self.activations))
+        return f"MLP({self.dims[0]} -> {hidden})"
+
+    def named_parameters(self) -> list[tuple[str, Value]]:
+        return [(f"layers.{i}.{name}", p)
+                for i, layer in enumerate(self.layers) for name, p in layer.named_parameters()]
+
+    # -- forward ----------------------------------------------------------------------------
+    def _inputs(self, x: Sequence[Value | float]) -> list[Value]:
+        if len(x) != self.dims[0]:
+            raise ValueError(f"the network takes {self.dims[0]} inputs, got {len(x)}")
+        return [v if isinstance(v, Value) else Value(float(v)) for v in x]
+
+    def _hidden(self, x: Sequence[Value | float]) -> list[Value]:
+        h = self._inputs(x)
+        for layer in self.layers[:-1]:
+            h = layer(h)
+        return h
+
+    def __call__(self, x: Sequence[Value | float]) -> Value | list[Value]:
+        """Output activation(s) for one input row: a Value for one output, else a list."""
+        out = self.layers[-1](self._hidden(x))
+        return out[0] if len(out) == 1 else out
+
+    def logits(self, x: Sequence[Value | float]) -> Value | list[Value]:
+        """Output pre-activation(s) ``z`` for one input row (the sigmoid's argument)."""
+        out = self.layers[-1].logits(self._hidden(x))
+        return out[0] if len(out) == 1 else out
+
+    def loss(self, X: object, y: object, loss: str = "bce") -> Value:
+        """The mean loss over the rows of ``X`` as one graph (a Value to call ``backward()`` on).
+
+        With a sigmoid output, BCE is computed from the logits (:func:`~microgrid.losses.bce_with_logits`).
+        """
+        X, Y = check_data(X, y, self.dims, loss)
+        from_logits = uses_logits(loss, self.activations[-1])
+        per_example = bce_with_logits if from_logits else get_loss(loss).fn
+        last = self.layers[-1]
+        terms = []
+        for row, targets in zip(X.tolist(), Y.tolist()):
+            h = self._hidden(row)
+            outputs = last.logits(h) if from_logits else last(h)
+            terms += [per_example(o, t) for o, t in zip(outputs, targets)]
+        return vsum(terms) / len(terms)
+
+    # -- weights as arrays --------------------------------------------------------------------
+    def get_weights(self) -> list[np.ndarray]:
+        """``[W1 (n1, n0), b1 (n1,), W2, b2, ...]`` as float64 arrays (copies)."""
+        return self._arrays(lambda p: p.data)
+
+    def get_grads(self) -> list[np.ndarray]:
+        """The parameters' ``.grad`` in the layout of :meth:`get_weights`."""
+        return self._arrays(lambda p: p.grad)
+
+    def _arrays(self, field: Callable[[Value], float]) -> list[np.ndarray]:
+        out = []
+        for layer in self.layers:
+            out.append(np.array([[field(w) for w in n.w] for n in layer.neurons], dtype=np.float64))
+            out.append(np.array([field(n.b) for n in layer.neurons], dtype=np.float64))
+        return out
+
+    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
+        """Set every parameter from ``[W1, b1, ...]`` (ValueError naming the layer and shapes)."""
+        weights = check_weights(self.dims, weights)
+        for layer, W, b in zip(self.layers, weights[::2], weights[1::2]):
+            for neuron, w_row, b_j in zip(layer.neurons, W.tolist(), b.tolist()):
+                for p, v in zip(neuron.w, w_row):
+                    p.data = v
+                neuron.b.data = b_j
+
+    # -- training -----------------------------------------------------------------------------
+    def fit(self, X: object, y: object, lr: float = 0.07, iters: int = 100,
+            optimizer: str | Optimizer | None = None, batch_size: int | None = None, seed: int = 0,
+            callback: Callable[[int, float], object] | None = None, loss: str = "bce") -> np.ndarray:
+        """Train on the scalar graph: per iteration build the loss graph, ``backward()``, and take
+        an optimizer step on the weights.  Same arguments and same loss history as
+        :meth:`VectorizedMLP.fit <microgrid.vectorized.VectorizedMLP.fit>` (only slower: keep
+        ``iters`` and the rows few).  Returns the loss before each step."""
+        X, Y = check_data(X, y, self.dims, loss)
+        batch = check_training_args(iters, batch_size, len(X))
+        opt = make_optimizer(optimizer, lr)
+        batches = batch_indices(len(X), batch, seed) if batch else None
+        history = np.empty(iters)
+        for it in range(iters):
+            rows = next(batches) if batches else slice(None)
+            self.zero_grad()
+            graph = self.loss(X[rows], Y[rows], loss)
+            graph.backward()
+            history[it] = check_loss(graph.data, it, opt.lr)
+            if callback is not None:
+                callback(it, graph.data)
+            weights = self.get_weights()
+            opt.step(weights, self.get_grads())
+            self.set_weights(weights)
+        return history

@@ -1,0 +1,239 @@
+"""Optimizers, one update rule each, on lists of float64 arrays — used by both networks.
+
+Both paths hand the optimizer their parameters and gradients as arrays: the vectorized network
+its parameter vector, the scalar network ``get_weights()`` / ``get_grads()`` (written back with
+``set_weights``).  The rules are elementwise, so grouping the numbers differently gives the same
+result bit for bit.  ``step`` updates the parameter arrays in place; its state (velocities,
+moments) is allocated on the first step, so later steps allocate nothing.
+
+With learning rate ``lr``, gradient ``g`` and weight decay ``wd`` (an L2 term: ``g <- g + wd p``):
+
+* :class:`SGD`: ``v <- mu v + g``; ``p <- p - lr v``  (plain gradient descent when ``mu = 0``,
+  where ``v = g``);
+* :class:`Adam`: ``m <- b1 m + (1 - b1) g``; ``v <- b2 v + (1 - b2) g^2``;
+  ``p <- p - lr m_hat / (sqrt(v_hat) + eps)`` with ``m_hat = m / (1 - b1^t)``,
+  ``v_hat = v / (1 - b2^t)`` at step ``t = 1, 2, ...``.
+
+Also here: the mini-batch schedule and the divergence error shared by both training loops.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "OPTIMIZERS",
+    "make_optimizer",
+    "TrainingDiverged",
+    "check_loss",
+    "check_training_args",
+    "batch_indices",
+]
+
+OPTIMIZERS = ("gd", "momentum", "adam")  #: names accepted by :func:`make_optimizer`
+DEFAULT_MOMENTUM = 0.9
+
+
+def _check_number(value: float, what: str, lo: float, hi: float = math.inf, hi_open: bool = False) -> float:
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        raise ValueError(f"{what} must be a number, got {value!r}")
+    value = float(value)
+    if not (lo <= value and (value < hi if hi_open else value <= hi)):
+        bound = f"< {hi}" if hi_open else f"<= {hi}"
+        raise ValueError(f"{what} must be >= {lo} and {bound}, got {value}")
+    return value
+
+
+class Optimizer:
+    """Base class: ``step(params, grads)`` updates ``params`` in place from ``grads``."""
+
+    lr: float
+
+    def __init__(self, lr: float) -> None:
+        self.lr = _check_number(lr, "learning rate", 0.0)
+        if self.lr == 0.0 or not math.isfinite(self.lr):
+            raise ValueError(f"learning rate must be positive and finite, got {lr}")
+        self._shapes: list[tuple[int, ...]] | None = None
+
+    def reset(self) -> None:
+        """Forget the state (velocities, moments, step count)."""
+        self._shapes = None
+
+    def _check(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> bool:
+        """Validate the arrays; True on the first step (state to allocate)."""
+        if len(params) != len(grads):
+            raise ValueError(f"{len(params)} parameter arrays but {len(grads)} gradient arrays")
+        for i, (p, g) in enumerate(zip(params, grads)):
+            if p.shape != g.shape:
+                raise ValueError(f"parameter {i} has shape {p.shape} but its gradient {g.shape}")
+            if p.dtype != np.float64:
+                raise ValueError(f"parameter {i} must be a float64 array, got {p.dtype}")
+        shapes = [p.shape for p in params]
+        if self._shapes is None:
+            self._shapes = shapes
+            return True
+        if shapes != self._shapes:
+            raise ValueError(f"this optimizer was started on parameters of shapes {self._shapes}, "
+                             f"now given {shapes}; use a new optimizer (or reset()) for other parameters")
+        return False
+
+    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional momentum and weight decay (see the module doc)."""
+
+    def __init__(self, lr: float = 0.01, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
+        super().__init__(lr)
+        self.momentum = _check_number(momentum, "momentum", 0.0, 1.0, hi_open=True)
+        self.weight_decay = _check_number(weight_decay, "weight decay", 0.0)
+        self._velocity: list[np.ndarray] = []
+        self._scratch: list[np.ndarray] = []
+
+    def __repr__(self) -> str:
+        return f"SGD(lr={self.lr}, momentum={self.momentum}, weight_decay={self.weight_decay})"
+
+    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
+        if self._check(params, grads):
+            self._velocity = [np.zeros_like(p) for p in params] if self.momentum else []
+            self._scratch = [np.empty_like(p) for p in params]
+        lr, mu, wd = self.lr, self.momentum, self.weight_decay
+        for i, (p, g) in enumerate(zip(params, grads)):
+            d, buf = g, self._scratch[i]
+            if wd:
+                np.multiply(p, wd, out=buf)
+                buf += d
+                d = buf  # g + wd p
+            if mu:
+                v = self._velocity[i]
+                v *= mu
+                v += d
+                d = v  # mu v + g
+            np.multiply(d, lr, out=buf)
+            p -= buf
+
+
+class Adam(Optimizer):
+    """Adam with bias-corrected moments and optional (L2) weight decay (see the module doc)."""
+
+    def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(lr)
+        if len(betas) != 2:
+            raise ValueError(f"betas must be a pair (b1, b2), got {betas!r}")
+        self.betas = (_check_number(betas[0], "beta1", 0.0, 1.0, hi_open=True),
+                      _check_number(betas[1], "beta2", 0.0, 1.0, hi_open=True))
+        self.eps = _check_number(eps, "eps", 0.0)
+        self.weight_decay = _check_number(weight_decay, "weight decay", 0.0)
+        self.t = 0
+        self._m: list[np.ndarray] = []
+        self._v: list[np.ndarray] = []
+        self._scratch: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def __repr__(self) -> str:
+        return f"Adam(lr={self.lr}, betas={self.betas}, eps={self.eps}, weight_decay={self.weight_decay})"
+
+    def reset(self) -> None:
+        super().reset()
+        self.t = 0
+
+    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
+        if self._check(params, grads):
+            self._m = [np.zeros_like(p) for p in params]
+            self._v = [np.zeros_like(p) for p in params]
+            self._scratch = [(np.empty_like(p), np.empty_like(p)) for p in params]
+            self.t = 0
+        self.t += 1
+        b1, b2 = self.betas
+        c1, c2 = 1.0 - b1**self.t, 1.0 - b2**self.t  # bias corrections
+        for p, g, m, v, (s1, s2) in zip(params, grads, self._m, self._v, self._scratch):
+            d = g
+            if self.weight_decay:
+                np.multiply(p, self.weight_decay, out=s1)
+                s1 += g
+                d = s1
+            m *= b1
+            np.multiply(d, 1.0 - b1, out=s2)
+            m += s2  # m = b1 m + (1 - b1) g
+            v *= b2
+            np.multiply(d, d, out=s2)
+            s2 *= 1.0 - b2
+            v += s2  # v = b2 v + (1 - b2) g^2
+            np.divide(v, c2, out=s2)
+            np.sqrt(s2, out=s2)
+            s2 += self.eps  # sqrt(v_hat) + eps
+            np.divide(m, s2, out=s2)
+            s2 *= self.lr / c1  # lr m_hat / (sqrt(v_hat) + eps)
+            p -= s2
+
+
+def make_optimizer(optimizer: str | Optimizer | None, lr: float) -> Optimizer:
+    """An optimizer from a name (``"gd"``, ``"momentum"`` = SGD with momentum 0.9, ``"adam"``) and
+    ``lr``; ``None`` means ``"gd"``; an :class:`Optimizer` instance is returned as is (its own
+    learning rate applies)."""
+    if isinstance(optimizer, Optimizer):
+        return optimizer
+    if optimizer is None or optimizer == "gd":
+        return SGD(lr)
+    if optimizer == "momentum":
+        return SGD(lr, momentum=DEFAULT_MOMENTUM)
+    if optimizer == "adam":
+        return Adam(lr)
+    raise ValueError(f"unknown optimizer {optimizer!r}; choose from {', '.join(OPTIMIZERS)} "
+                     "or pass an Optimizer")
+
+
+# -- shared by both training loops ----------------------------------------------------------------
+
+
+class TrainingDiverged(ValueError):
+    """The loss became NaN or infinite during training.
+
+    ``iteration`` is the 0-based index of the offending iteration (as in the loss history and the
+    training callback); the message counts from 1.
+    """
+
+    def __init__(self, message: str, iteration: int | None = None, loss: float | None = None) -> None:
+        super().__init__(message)
+        self.iteration = iteration
+        self.loss = loss
+
+
+def check_loss(loss: float, iteration: int, lr: float) -> float:
+    """``loss`` if it is finite; otherwise raise :class:`TrainingDiverged` for ``iteration`` (0-based)."""
+    if not math.isfinite(loss):
+        raise TrainingDiverged(f"training diverged: the loss became {loss} at iteration {iteration + 1}; "
+                               f"try a smaller learning rate (lr is {lr:g})", iteration, loss)
+    return loss
+
+
+def check_training_args(iters: int, batch_size: int | None, n_rows: int) -> int | None:
+    """Validate ``iters`` and ``batch_size``; returns the batch size, or None for full batch."""
+    if not isinstance(iters, numbers.Integral) or isinstance(iters, bool) or iters < 0:
+        raise ValueError(f"iters must be a non-negative integer, got {iters!r}")
+    if batch_size is None:
+        return None
+    if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer or None (full batch), got {batch_size!r}")
+    return None if batch_size >= n_rows else int(batch_size)
+
+
+def batch_indices(n_rows: int, batch_size: int, seed: int = 0) -> Iterator[np.ndarray]:
+    """Row indices of successive mini-batches, without end.
+
+    Each epoch visits every row once in an order drawn from ``numpy.random.default_rng(seed)``;
+    the last batch of an epoch holds the remaining ``n_rows % batch_size`` rows if any.
+    """
+    rng = np.random.default_rng(seed)
+    while True:
+        order = rng.permutation(n_rows)
+        for start in range(0, n_rows, batch_size):
+            yield order[start : start + batch_size]

@@ -1,0 +1,324 @@
+"""The MLP of :mod:`microgrid.nn` in NumPy, with a hand-derived backward pass (no autograd).
+
+Samples are rows: ``X`` is ``(m, d)``.  For layers ``l = 1..L`` with weights ``W_l``
+``(d_l, d_{l-1})``, biases ``b_l`` and activations ``g_l``, and ``A_0 = X``::
+
+    Z_l = A_{l-1} W_l^T + b_l          A_l = g_l(Z_l)            Y_hat = A_L
+
+and, backwards from the mean loss ``L`` over the ``N`` output entries (``N = m`` for one output)::
+
+    dZ_L = (Y_hat - Y) / N                      BCE through a sigmoid output (from the logit)
+    dZ_L = loss'(A_L, Y) / N * g_L'(Z_L)        any other loss / output activation
+    dW_l = dZ_l^T A_{l-1}     db_l = sum over rows of dZ_l
+    dA_{l-1} = dZ_l W_l       dZ_{l-1} = dA_{l-1} * g_{l-1}'(Z_{l-1})
+
+(``dX`` means ``dL/dX``; ``*`` is elementwise.)  ``docs/backprop.md`` derives each line.
+
+Implementation, for speed (see ``benchmarks/bench_vectorized.py``):
+
+* the bias rides along in the matrix product: layer ``l`` keeps ``P_l = [W_l | b_l]``
+  ``(d_l, d_{l-1} + 1)`` and multiplies the input with a column of ones, ``[A_{l-1} | 1]``, so
+  ``Z_l = [A_{l-1} | 1] P_l^T`` and ``dP_l = [dW_l | db_l] = dZ_l^T [A_{l-1} | 1]`` in one call
+  each; all ``P_l`` are views into one parameter vector, which the optimizer updates in one go;
+* every ``(m, d)`` buffer is allocated once (per batch size) and stored column-major, so each
+  elementwise operation is one contiguous loop; every operation writes into its buffer
+  (``out=``): an iteration of full-batch training allocates nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from microgrid.activations import Activation, get_activation, resolve_activations
+from microgrid.losses import bce_with_logits, get_loss, uses_logits
+from microgrid.nn import MLP, check_data, check_dims, check_inputs, check_weights, initial_weights
+from microgrid.optim import (
+    Optimizer,
+    TrainingDiverged,
+    batch_indices,
+    check_loss,
+    check_training_args,
+    make_optimizer,
+)
+
+__all__ = ["VectorizedMLP", "TrainingDiverged"]
+
+
+def _column_major(m: int, d: int) -> np.ndarray:
+    """An uninitialised ``(m, d)`` float64 array whose columns are contiguous."""
+    return np.empty((d, m)).T
+
+
+def _matmul_into(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
+    """``out = a @ b`` written straight into ``out`` (row- or column-major)."""
+    if out.flags.c_contiguous:
+        np.dot(a, b, out=out)
+    else:  # column-major out: its transpose is row-major, and (a b)^T = b^T a^T
+        np.dot(b.T, a.T, out=out.T)
+
+
+class _Workspace:
+    """The arrays of one forward + backward pass over ``m`` rows, allocated once.
+
+    Lists are indexed by layer number ``l`` (entry 0 unused where a layer-0 value makes no sense):
+
+    * ``A1s[l]`` ``(m, d_l + 1)`` = ``[A_l | 1]`` for ``l < L`` (``A1s[0]`` holds the batch ``X``),
+    * ``A[l]`` the view ``A_l`` (without the ones; ``A[L]`` is the output ``Y_hat``),
+    * ``Z[l]``, ``dZ[l]`` ``(m, d_l)``,
+    * ``dA1s[l]`` ``(m, d_l + 1)`` = ``dL/d[A_l | 1]`` for ``0 < l < L`` and its view ``dA[l]``,
+    * ``Y`` (targets), ``signs`` (``1 - 2Y``, for BCE from the logit), ``work``, ``work2`` ``(m, d_L)``.
+    """
+
+    def __init__(self, dims: Sequence[int], m: int) -> None:
+        L = len(dims) - 1
+        self.m = m
+        self.n_entries = m * dims[-1]  # N: the loss is the mean over this many entries
+        self.A1s: list[np.ndarray] = []
+        for d in dims[:-1]:
+            a1 = _column_major(m, d + 1)
+            a1[:, d] = 1.0
+            self.A1s.append(a1)
+        self.A = [a1[:, :-1] for a1 in self.A1s] + [_column_major(m, dims[-1])]
+        self.Z = [np.empty((m, 0))] + [_column_major(m, d) for d in dims[1:]]
+        self.dZ = [np.empty((m, 0))] + [_column_major(m, d) for d in dims[1:]]
+        self.dA1s = [np.empty((m, 0))] + [_column_major(m, d + 1) for d in dims[1:L]]
+        self.dA = [a[:, :-1] for a in self.dA1s]
+        self.Y = _column_major(m, dims[-1])
+        self.signs = _column_major(m, dims[-1])
+        self.work = _column_major(m, dims[-1])
+        self.work2 = _column_major(m, dims[-1])
+
+    def load(self, X: np.ndarray, Y: np.ndarray | None = None) -> None:
+        """Copy a batch of rows (and their targets) into the buffers."""
+        self.A[0][...] = X
+        if Y is not None:
+            self.Y[...] = Y
+            np.multiply(Y, -2.0, out=self.signs)
+            self.signs += 1.0
+
+
+class VectorizedMLP:
+    """The MLP of :class:`microgrid.nn.MLP` on NumPy arrays, ``VectorizedMLP([9, 15, 1])``.
+
+    ``activations``, ``init`` and ``seed`` as for ``MLP``: the same seed draws the same weights.
+    """
+
+    def __init__(self, dims: Sequence[int], activations: str | Sequence[str] | None = None,
+                 init: str = "he", seed: int = 0) -> None:
+        self.dims = check_dims(dims)
+        self.activations = resolve_activations(activations, len(self.dims) - 1)
+        self._g: list[Activation] = [get_activation(a) for a in self.activations]
+        sizes = [d_out * (d_in + 1) for d_in, d_out in zip(self.dims[:-1], self.dims[1:])]
+        self._theta = np.zeros(sum(sizes))  # every parameter, layer by layer as P_l = [W_l | b_l]
+        self._P = self._blocks(self._theta)
+        self.set_weights(initial_weights(self.dims, init, seed))
+
+    def _blocks(self, flat: np.ndarray) -> list[np.ndarray]:
+        """Views of ``flat`` as the per-layer ``(d_l, d_{l-1} + 1)`` blocks ``[W_l | b_l]``."""
+        blocks, start = [], 0
+        for d_in, d_out in zip(self.dims[:-1], self.dims[1:]):
+            stop = start + d_out * (d_in + 1)
+            blocks.append(flat[start:stop].reshape(d_out, d_in + 1))
+            start = stop
+        return blocks
+
+    def __repr__(self) -> str:
+        return f"VectorizedMLP({self.dims}, activations={self.activations})"
+
+    # -- weights --------------------------------------------------------------------------------
+    @property
+    def weights(self) -> list[np.ndarray]:
+        """``[W1, b1, W2, b2, ...]`` as live views (writing to them changes the network)."""
+        return [v for P in self._P for v in (P[:, :-1], P[:, -1])]
+
+    def get_weights(self) -> list[np.ndarray]:
+        """``[W1 (n1, n0), b1 (n1,), W2, b2, ...]`` as float64 copies."""
+        return [np.array(w, order="C") for w in self.weights]  # always a copy, never a view
+
+    def set_weights(self, weights: Sequence[np.ndarray]) -> None:
+        """Set every parameter from ``[W1, b1, ...]`` (ValueError naming the layer and shapes)."""
+        weights = check_weights(self.dims, weights)
+        for P, W, b in zip(self._P, weights[::2], weights[1::2]):
+            P[:, :-1] = W
+            P[:, -1] = b
+
+    def to_scalar(self) -> MLP:
+        """The same network as a :class:`~microgrid.nn.MLP` of Values, with these weights."""
+        mlp = MLP(self.dims[0], self.dims[1:], activations=self.activations)
+        mlp.set_weights(self.get_weights())
+        return mlp
+
+    @classmethod
+    def from_scalar(cls, mlp: MLP) -> VectorizedMLP:
+        """The NumPy twin of a :class:`~microgrid.nn.MLP`, with its current weights."""
+        net = cls(mlp.dims, activations=mlp.activations)
+        net.set_weights(mlp.get_weights())
+        return net
+
+    # -- the two passes -------------------------------------------------------------------------
+    def _forward(self, ws: _Workspace) -> None:
+        """``Z_l = [A_{l-1} | 1] P_l^T = A_{l-1} W_l^T + b_l`` and ``A_l = g_l(Z_l)``, l = 1..L."""
+        for l, (P, g) in enumerate(zip(self._P, self._g), start=1):
+            _matmul_into(ws.Z[l], ws.A1s[l - 1], P.T)
+            g.forward(ws.Z[l], out=ws.A[l])
+
+    def _loss(self, ws: _Workspace, from_logits: bool, loss_fn: Callable[..., np.ndarray]) -> float:
+        """Mean loss over the N output entries (after :meth:`_forward`)."""
+        if from_logits:  # softplus(z) - y z, from Z_L: finite for any logit
+            per_entry = bce_with_logits(ws.Z[-1], ws.Y, out=ws.work, signs=ws.signs, work=ws.work2)
+        else:
+            per_entry = loss_fn(ws.A[-1], ws.Y, out=ws.work)
+        return float(per_entry.sum()) / ws.n_entries
+
+    def _backward(self, ws: _Workspace, dP: list[np.ndarray], from_logits: bool,
+                  loss_derivative: Callable[..., np.ndarray]) -> None:
+        """Hand-derived gradients into ``dP`` (the ``[dW_l | db_l]`` blocks); needs :meth:`_forward`.
+
+        Layers count from 1 and Python lists from 0: ``self._P[l - 1]`` is ``P_l``,
+        ``self._g[l - 1]`` is ``g_l`` and ``dP[l - 1]`` is ``dP_l``; the workspace lists are
+        indexed by layer number.
+        """
+        L = len(self._P)
+        dZ_L, Y_hat = ws.dZ[L], ws.A[L]
+        if from_logits:  # BCE through the sigmoid: dZ_L = (Y_hat - Y) / N
+            np.subtract(Y_hat, ws.Y, out=dZ_L)
+            dZ_L *= 1.0 / ws.n_entries
+        else:  # dZ_L = dL/dA_L * g_L'(Z_L), with dL/dA_L = loss'(A_L, Y) / N
+            loss_derivative(Y_hat, ws.Y, out=dZ_L)
+            dZ_L *= 1.0 / ws.n_entries
+            dZ_L *= self._g[-1].derivative(ws.Z[L], Y_hat, out=ws.work)
+        for l in range(L, 0, -1):
+            # [dW_l | db_l] = dZ_l^T [A_{l-1} | 1]: dW_l = dZ_l^T A_{l-1}, db_l = column sums of dZ_l
+            _matmul_into(dP[l - 1], ws.dZ[l].T, ws.A1s[l - 1])
+            if l > 1:
+                # dL/d[A_{l-1} | 1] = dZ_l [W_l | b_l]; its last column (d/d of the ones) is unused
+                _matmul_into(ws.dA1s[l - 1], ws.dZ[l], self._P[l - 1])
+                # dZ_{l-1} = dA_{l-1} * g_{l-1}'(Z_{l-1})
+                dZ = self._g[l - 2].derivative(ws.Z[l - 1], ws.A[l - 1], out=ws.dZ[l - 1])
+                dZ *= ws.dA[l - 1]
+
+    def _problem(self, loss: str) -> tuple[bool, Callable[..., np.ndarray], Callable[..., np.ndarray]]:
+        spec = get_loss(loss)
+        return uses_logits(loss, self.activations[-1]), spec.fn, spec.derivative
+
+    # -- public API -----------------------------------------------------------------------------
+    def forward(self, X: object) -> np.ndarray:
+        """The output activations ``A_L`` for the rows of ``X``, shape ``(m, dims[-1])``."""
+        X = check_inputs(X, self.dims[0])
+        ws = _Workspace(self.dims, len(X))
+        ws.load(X)
+        self._forward(ws)
+        return np.array(ws.A[-1], order="C")
+
+    __call__ = forward
+
+    def preactivations(self, X: object) -> list[np.ndarray]:
+        """``[Z_1, ..., Z_L]``: every layer's pre-activations for the rows of ``X``."""
+        X = check_inputs(X, self.dims[0])
+        ws = _Workspace(self.dims, len(X))
+        ws.load(X)
+        self._forward(ws)
+        return [np.array(Z, order="C") for Z in ws.Z[1:]]
+
+    def predict_proba(self, X: object) -> np.ndarray:
+        """Output probabilities: shape ``(m,)`` for a one-output network, else ``(m, k)``."""
+        out = self.forward(X)
+        return out[:, 0] if out.shape[1] == 1 else out
+
+    def predict(self, X: object, threshold: float = 0.5) -> np.ndarray:
+        """Class 1 where the probability is ``>= threshold``, else 0 (int array)."""
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must be strictly between 0 and 1, got {threshold}")
+        return (self.predict_proba(X) >= threshold).astype(np.int64)
+
+    def loss(self, X: object, y: object, loss: str = "bce") -> float:
+        """The mean loss on ``(X, y)`` (forward pass only)."""
+        X, Y = check_data(X, y, self.dims, loss)
+        from_logits, loss_fn, _ = self._problem(loss)
+        ws = _Workspace(self.dims, len(X))
+        ws.load(X, Y)
+        self._forward(ws)
+        return self._loss(ws, from_logits, loss_fn)
+
+    def loss_and_grads(self, X: object, y: object, loss: str = "bce") -> tuple[float, list[np.ndarray]]:
+        """The mean loss and its gradients ``[dW1, db1, ...]`` (layout of :meth:`get_weights`)."""
+        X, Y = check_data(X, y, self.dims, loss)
+        from_logits, loss_fn, loss_derivative = self._problem(loss)
+        ws = _Workspace(self.dims, len(X))
+        ws.load(X, Y)
+        grad = np.empty_like(self._theta)
+        dP = self._blocks(grad)
+        self._forward(ws)
+        value = self._loss(ws, from_logits, loss_fn)
+        self._backward(ws, dP, from_logits, loss_derivative)
+        return value, [np.array(g, order="C") for block in dP for g in (block[:, :-1], block[:, -1])]
+
+    def numerical_grads(self, X: object, y: object, loss: str = "bce", eps: float = 1e-6) -> list[np.ndarray]:
+        """Central differences ``(L(w + eps) - L(w - eps)) / (2 eps)`` of the mean loss for every
+        weight, in the layout of :meth:`get_weights` (two forward passes per weight: for checks)."""
+        X, Y = check_data(X, y, self.dims, loss)
+        from_logits, loss_fn, _ = self._problem(loss)
+        ws = _Workspace(self.dims, len(X))
+        ws.load(X, Y)
+
+        def loss_now() -> float:
+            self._forward(ws)
+            return self._loss(ws, from_logits, loss_fn)
+
+        grads = []
+        for w in self.weights:  # live views: perturb one entry at a time, then restore it exactly
+            g = np.empty(w.shape)
+            for idx in np.ndindex(w.shape):
+                saved = w[idx]
+                w[idx] = saved + eps
+                up = loss_now()
+                w[idx] = saved - eps
+                down = loss_now()
+                w[idx] = saved
+                g[idx] = (up - down) / (2.0 * eps)
+            grads.append(g)
+        return grads
+
+    def fit(self, X: object, y: object, lr: float = 0.07, iters: int = 67_000,
+            optimizer: str | Optimizer | None = None, batch_size: int | None = None, seed: int = 0,
+            callback: Callable[[int, float], object] | None = None, loss: str = "bce") -> np.ndarray:
+        """Train with the hand-derived gradients; returns the loss before each step.
+
+        ``optimizer``: ``None``/``"gd"`` (plain gradient descent), ``"momentum"``, ``"adam"`` with
+        learning rate ``lr``, or an :class:`~microgrid.optim.Optimizer`.  ``batch_size=None``
+        uses every row each iteration; otherwise mini-batches in an order drawn from ``seed``.
+        ``callback(iteration, loss)`` is called after every iteration.  A NaN or infinite loss
+        raises :class:`TrainingDiverged` (the weights are left as before that iteration).
+        """
+        X, Y = check_data(X, y, self.dims, loss)
+        batch = check_training_args(iters, batch_size, len(X))
+        opt = make_optimizer(optimizer, lr)
+        from_logits, loss_fn, loss_derivative = self._problem(loss)
+        grad = np.zeros_like(self._theta)
+        dP = self._blocks(grad)
+        params, grads = [self._theta], [grad]
+        history = np.empty(iters)
+        workspaces: dict[int, _Workspace] = {}
+        batches = batch_indices(len(X), batch, seed) if batch else None
+        if batches is None:  # full batch: the rows are loaded once
+            ws = _Workspace(self.dims, len(X))
+            ws.load(X, Y)
+        # overflow on the way to divergence is reported once, as TrainingDiverged, not as warnings
+        with np.errstate(over="ignore", invalid="ignore"):
+            for it in range(iters):
+                if batches is not None:  # a fresh batch of rows into the buffers for its size
+                    rows = next(batches)
+                    if len(rows) not in workspaces:
+                        workspaces[len(rows)] = _Workspace(self.dims, len(rows))
+                    ws = workspaces[len(rows)]
+                    ws.load(X[rows], Y[rows])
+                self._forward(ws)
+                value = self._loss(ws, from_logits, loss_fn)
+                history[it] = check_loss(value, it, opt.lr)
+                if callback is not None:
+                    callback(it, value)
+                self._backward(ws, dP, from_logits, loss_derivative)
+                opt.step(params, grads)
+        return history

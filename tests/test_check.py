@@ -1,0 +1,254 @@
+"""Gradient checks: gradcheck, the three-way comparison, its report, and `microgrid check`."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+
+import numpy as np
+import pytest
+from hypothesis import assume, given
+
+from microgrid.activations import ACTIVATIONS
+from microgrid.check import RELATIVE_FLOOR, Difference, GradcheckError, compare_gradients, gradcheck
+from microgrid.cli import main
+from microgrid.engine import Value
+from microgrid.losses import PROB_EPS, uses_logits
+from microgrid.nn import MLP, initial_weights
+from microgrid.vectorized import VectorizedMLP
+
+from strategies import NetCase, expr_programs, net_cases
+
+KINK_MARGIN = 1e-4  # finite differences with eps = 1e-6 cannot straddle a kink this far away
+
+
+def near_kink(case: NetCase) -> bool:
+    """True if a relu/leaky pre-activation, a hinge margin or a BCE clamp edge is within reach."""
+    net = VectorizedMLP(case.dims, activations=case.activations)
+    net.set_weights(case.weights)
+    for Z, act in zip(net.preactivations(case.X), case.activations):
+        if act in ("relu", "leaky_relu") and np.min(np.abs(Z)) < KINK_MARGIN:
+            return True
+    out = net.forward(case.X)
+    if case.loss == "hinge":
+        return bool(np.min(np.abs(1.0 - (2.0 * case.y - 1.0) * out)) < KINK_MARGIN)
+    if case.loss == "bce" and not uses_logits("bce", case.activations[-1]):
+        moving = out != 0.0  # an exactly-zero relu output stays 0 under small perturbations
+        edge = np.minimum(np.abs(out - PROB_EPS), np.abs(out - (1.0 - PROB_EPS)))
+        return bool(np.any(moving & (edge < KINK_MARGIN)))
+    return False
+
+
+def rel_diff(a: np.ndarray, b: np.ndarray, floor: float) -> float:
+    """max |a - b| relative to the tensors' largest entry, or to ``floor`` if that is larger."""
+    scale = max(np.max(np.abs(a)), np.max(np.abs(b)), floor)
+    return 0.0 if scale == 0.0 else float(np.max(np.abs(a - b)) / scale)
+
+
+# -- the property: autograd == hand-derived, and both == central differences -------------------
+
+
+@given(net_cases())
+def test_autograd_equals_hand_derived_and_finite_differences(case: NetCase) -> None:
+    assume(not near_kink(case))
+    mlp = MLP(case.dims[0], case.dims[1:], activations=case.activations)
+    mlp.set_weights(case.weights)
+    graph = mlp.loss(case.X, case.y, case.loss)
+    graph.backward()
+    autograd = mlp.get_grads()
+
+    net = VectorizedMLP(case.dims, activations=case.activations)
+    net.set_weights(case.weights)
+    loss, manual = net.loss_and_grads(case.X, case.y, case.loss)
+    numeric = net.numerical_grads(case.X, case.y, case.loss, eps=1e-6)
+
+    assert math.isclose(graph.data, loss, rel_tol=1e-12, abs_tol=1e-300)
+    # where a tensor's exact gradient is ~0 (rows cancel), both paths keep only rounding noise of
+    # the size of the terms: measure it against a millionth of the largest gradient instead
+    floor = RELATIVE_FLOOR * max(np.max(np.abs(g)) for g in autograd)
+    for k, (a, m, n) in enumerate(zip(autograd, manual, numeric)):
+        assert a.shape == m.shape == n.shape == case.weights[k].shape
+        assert rel_diff(a, m, floor) <= 1e-10, f"tensor {k}: autograd vs hand-derived"
+        np.testing.assert_allclose(a, n, rtol=1e-3, atol=1e-5, err_msg=f"tensor {k}: autograd vs fd")
+        np.testing.assert_allclose(m, n, rtol=1e-3, atol=1e-5, err_msg=f"tensor {k}: hand vs fd")
+
+
+# -- gradcheck -----------------------------------------------------------------------------------
+
+
+@given(expr_programs())
+def test_gradcheck_passes_on_smooth_expression_graphs(program) -> None:
+    def f(*leaves: Value) -> Value:
+        return program.on_values(leaves)[-1]
+
+    assert gradcheck(f, list(program.inputs)) is True
+
+
+def test_gradcheck_reports_a_derivative_the_graph_does_not_see() -> None:
+    # x**2 is computed outside the graph, so the engine sees only the 3 y term
+    def f(x: Value, y: Value) -> Value:
+        return Value(x.data**2) + 3.0 * y
+
+    with pytest.raises(GradcheckError) as info:
+        gradcheck(f, [Value(1.5, "x"), Value(-2.0, "y")])
+    message = str(info.value)
+    assert isinstance(info.value, AssertionError)
+    assert "1 of 2 derivatives" in message
+    x_line = next(line for line in message.splitlines() if line.strip().startswith("x "))
+    assert "<-- mismatch" in x_line
+    numbers = [float(t) for t in x_line.split()[1:5]]  # value, numerical, analytical, abs diff
+    assert numbers[0] == 1.5 and numbers[1] == pytest.approx(3.0, abs=1e-6) and numbers[2] == 0.0
+    y_line = next(line for line in message.splitlines() if line.strip().startswith("y "))
+    assert "mismatch" not in y_line
+    assert gradcheck(f, [1.5, -2.0], raise_exception=False) is False
+
+
+def test_gradcheck_does_not_touch_the_inputs_grads() -> None:
+    x = Value(0.7)
+    x.grad = 5.0
+    assert gradcheck(lambda v: v.tanh() * v, [x])
+    assert x.grad == 5.0
+
+
+def test_gradcheck_catches_a_kink_and_bad_arguments() -> None:
+    with pytest.raises(GradcheckError):
+        gradcheck(lambda v: v.relu(), [0.0])  # numerical 0.5, analytical 0
+    with pytest.raises(TypeError, match="must return a Value"):
+        gradcheck(lambda v: 1.0, [0.5])
+    with pytest.raises(ValueError, match="eps must be positive"):
+        gradcheck(lambda v: v, [0.5], eps=0.0)
+    with pytest.raises(TypeError, match=r"inputs\[0\]"):
+        gradcheck(lambda v: v, ["a"])
+
+
+# -- compare_gradients and its report -----------------------------------------------------------
+
+
+def test_difference_definition() -> None:
+    d = Difference.between(np.array([1.0, -4.0]), np.array([1.5, -4.0]))
+    assert d.max_abs == 0.5 and d.max_rel == 0.5 / 4.0
+    assert Difference.between(np.zeros(3), np.zeros(3)) == Difference(0.0, 0.0)
+    assert Difference.between(np.array([0.0]), np.array([1e-18]), floor=1e-6).max_rel == pytest.approx(1e-12)
+
+
+def _small_problem() -> tuple[list[int], list[np.ndarray], np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(5)
+    dims = [4, 6, 3, 1]
+    weights = initial_weights(dims, seed=1)
+    for b in weights[1::2]:
+        b[:] = 0.3 * rng.standard_normal(b.shape)
+    X = rng.uniform(0.0, 1.0, size=(12, 4))
+    y = rng.integers(0, 2, size=12)
+    return dims, weights, X, y
+
+
+def test_compare_gradients_report_holds_the_three_gradients() -> None:
+    dims, weights, X, y = _small_problem()
+    report = compare_gradients(dims, weights, X, y, activations=["tanh", "relu", "sigmoid"])
+
+    mlp = MLP(4, [6, 3, 1], activations=["tanh", "relu", "sigmoid"])
+    mlp.set_weights(weights)
+    mlp.loss(X, y).backward()
+    net = VectorizedMLP(dims, activations=["tanh", "relu", "sigmoid"])
+    net.set_weights(weights)
+    loss, manual = net.loss_and_grads(X, y)
+    for got, expected in zip(report.autograd, mlp.get_grads()):
+        np.testing.assert_array_equal(got, expected)
+    for got, expected in zip(report.manual, manual):
+        np.testing.assert_array_equal(got, expected)
+    assert [t.name for t in report.tensors] == ["W1", "b1", "W2", "b2", "W3", "b3"]
+    assert [t.shape for t in report.tensors] == [w.shape for w in weights]
+    floor = RELATIVE_FLOOR * max(np.max(np.abs(g)) for g in report.autograd)
+    for t, a, m, n in zip(report.tensors, report.autograd, report.manual, report.numeric):
+        assert t.autograd_vs_manual == Difference.between(a, m, floor)
+        assert t.manual_vs_numeric == Difference.between(m, n, floor)
+        assert t.autograd_vs_manual.max_rel <= 1e-12
+        assert t.autograd_vs_numeric.max_abs < 1e-8
+    assert report.loss_manual == pytest.approx(loss, rel=0, abs=0)
+    assert report.ok and report.exact_ok and report.numeric_ok
+    text = str(report)
+    assert text == report.table()
+    assert "4-6-3-1 (tanh, relu, sigmoid)" in text and "W3" in text and "MISMATCH" not in text
+
+
+def test_compare_gradients_flags_finite_differences_across_a_kink() -> None:
+    # zero inputs and zero biases put every relu pre-activation exactly at 0, where relu has no
+    # derivative: the engine and the hand-derived pass both use 0, central differences 1/2
+    dims = [3, 4, 1]
+    weights = initial_weights(dims, seed=0)
+    X = np.zeros((5, 3))
+    y = np.array([0, 1, 1, 0, 1])
+    report = compare_gradients(dims, weights, X, y)
+    assert report.exact_ok and not report.numeric_ok and not report.ok
+    assert report.kink_distance == 0.0
+    assert "near a kink" in report.table() and "MISMATCH" in report.table()
+
+
+def test_compare_gradients_catches_a_wrong_hand_derived_derivative(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Break the NumPy derivative of tanh (a(1 - a) instead of 1 - a^2): only the hand-derived
+    path uses it, so autograd and finite differences both disagree with it."""
+    tanh = ACTIVATIONS["tanh"]
+    wrong = dataclasses.replace(tanh, derivative=lambda z, a, out=None: np.multiply(a, 1.0 - a, out=out))
+    monkeypatch.setitem(ACTIVATIONS, "tanh", wrong)
+    dims, weights, X, y = _small_problem()
+    report = compare_gradients(dims, weights, X, y, activations=["tanh", "tanh", "sigmoid"])
+    assert not report.exact_ok and not report.ok
+    by_name = {t.name: t for t in report.tensors}
+    assert by_name["W1"].autograd_vs_manual.max_rel > 1e-3 and not by_name["W1"].numeric_ok
+    assert by_name["W3"].autograd_vs_manual.max_rel < 1e-12  # the output layer does not use tanh'
+    assert by_name["W1"].autograd_vs_numeric.max_abs < 1e-8  # autograd still matches the witness
+
+
+def test_compare_gradients_takes_either_network_without_changing_it() -> None:
+    dims, weights, X, y = _small_problem()
+    mlp = MLP(4, [6, 3, 1], seed=2)
+    before = mlp.get_weights()
+    from_mlp = compare_gradients(mlp, None, X, y)
+    net = VectorizedMLP.from_scalar(mlp)
+    from_net = compare_gradients(net, None, X, y)
+    for a, b in zip(from_mlp.manual, from_net.manual):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(mlp.get_weights(), before):
+        np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="activations come from the model"):
+        compare_gradients(mlp, None, X, y, activations="tanh")
+    with pytest.raises(ValueError, match="layer 1"):
+        compare_gradients(dims, [np.zeros((2, 2))] + weights[1:], X, y)
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+def test_check_command_on_the_shipped_data(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--samples", "40", "--hidden", "6,4", "--seed", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "9-6-4-1 (relu, relu, sigmoid), mean bce over 40 rows" in out
+    rows = [line.split() for line in out.splitlines() if re.match(r"\s*[Wb]\d ", line)]
+    assert [r[0] for r in rows] == ["W1", "b1", "W2", "b2", "W3", "b3"]
+    for row in rows:
+        auto_hand_abs, auto_hand_rel = float(row[3]), float(row[4])
+        assert auto_hand_abs <= 1e-12 and auto_hand_rel <= 1e-12
+    assert "OK" in out and "MISMATCH" not in out
+
+
+def test_check_command_exits_1_when_gradients_disagree(capsys: pytest.CaptureFixture[str]) -> None:
+    # a huge finite-difference step makes the central differences visibly wrong for tanh
+    assert main(["check", "--samples", "20", "--activation", "tanh", "--eps", "0.5"]) == 1
+    assert "MISMATCH" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--hidden", "16,x"], "--hidden takes positive integers"),
+    (["--hidden", "0"], "--hidden takes positive integers"),
+    (["--samples", "0"], "--samples must be between 1 and 683"),
+    (["--samples", "5000"], "--samples must be between 1 and 683"),
+    (["--eps", "-1"], "--eps must be a positive number"),
+    (["--tol", "nan"], "--tol must be a positive number"),
+    (["--seed", "-2"], "--seed must be a non-negative integer"),
+])
+def test_check_command_usage_errors(argv: list[str], message: str,
+                                    capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", *argv]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
