@@ -306,3 +306,13 @@ def compare_gradients(
         atol=atol, rtol=rtol, kink_distance=_kink_distance(net, X, y, loss),
         autograd=autograd_arrays, manual=manual, numeric=numeric,
     )
+
+
+def __getattr__(name: str) -> object:
+    # gradgradcheck lives in microgrid.higher (which imports this module); offer it here too,
+    # beside gradcheck, without an import cycle.
+    if name == "gradgradcheck":
+        from microgrid.higher import gradgradcheck
+
+        return gradgradcheck
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

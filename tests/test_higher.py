@@ -500,3 +500,9 @@ def test_newton_example_converges_fast_to_the_scikit_learn_minimum(capsys) -> No
     H = Xb.T @ (Xb * (p * (1 - p))[:, None]) / n_rows + l2 * np.diag([1.0] * 9 + [0.0])
     f = newton.logistic_loss(newton.signed_rows(X, y), l2)
     assert np.allclose(hessian(f, result.newton.params), H, rtol=1e-10, atol=1e-13)
+
+
+def test_gradgradcheck_is_offered_beside_gradcheck():
+    from microgrid import check, higher
+
+    assert check.gradgradcheck is higher.gradgradcheck
