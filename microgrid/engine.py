@@ -225,8 +225,12 @@ def _fsum(terms: Iterable[float]) -> float:
 
 
 def _dot_forward(a: Sequence[float], n: int) -> float:
-    s = _fsum(map(operator.mul, a[:n], a[n : 2 * n]))  # exactly rounded sum of the products
-    return s + a[2 * n] if len(a) > 2 * n else s
+    terms = list(map(operator.mul, a[:n], a[n : 2 * n]))
+    terms += a[2 * n :]  # the bias, if any
+    try:
+        return math.fsum(terms)  # exactly rounded sum of the products (and the bias)
+    except (OverflowError, ValueError):  # inf + -inf, or an intermediate overflow
+        return sum(terms)
 
 
 def _dot_local(out: Any, a: Sequence[Any], n: int) -> tuple:
@@ -452,9 +456,12 @@ def _lift(x: Operand) -> Value:
 
 def _lift_all(xs: Iterable[Operand]) -> tuple[Value, ...]:
     values = tuple(xs)
-    if set(map(type, values)) <= {Value}:  # the common case, checked at C speed
+    if _ONLY_VALUES.issuperset(map(type, values)):  # the common case, checked at C speed
         return values
     return tuple(x if isinstance(x, Value) else Value(_to_float(x, "operand")) for x in values)
+
+
+_ONLY_VALUES = frozenset({Value})
 
 
 def vsum(values: Iterable[Operand]) -> Value:
