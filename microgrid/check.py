@@ -17,7 +17,7 @@ analytical derivative.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +29,7 @@ from microgrid.vectorized import VectorizedMLP
 __all__ = [
     "GradcheckError",
     "gradcheck",
+    "check_tolerances",
     "RELATIVE_FLOOR",
     "format_table",
     "Difference",
@@ -60,6 +61,17 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
 # -- gradcheck ------------------------------------------------------------------------------------
 
 
+def check_tolerances(who: str, eps: float, atol: float, rtol: float) -> None:
+    """ValueError unless ``eps > 0`` and ``atol, rtol >= 0``, all finite (a negative tolerance
+    would make every check fail, whatever the derivatives)."""
+    for name, value, low_ok in (("eps", eps, False), ("atol", atol, True), ("rtol", rtol, True)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{who}: {name} must be a number, got {type(value).__name__}")
+        if not (math.isfinite(value) and (value >= 0.0 if low_ok else value > 0.0)):
+            raise ValueError(f"{who}: {name} must be {'non-negative' if low_ok else 'positive'} and finite, "
+                             f"got {value}")
+
+
 def _call(f: Callable[..., Value], args: Sequence[Value]) -> Value:
     out = f(*args)
     if not isinstance(out, Value):
@@ -82,13 +94,18 @@ def gradcheck(
     Returns True when every input passes; otherwise raises :class:`GradcheckError` with a table of
     numerical vs analytical derivatives (or returns False if ``raise_exception`` is False).
     """
-    if not (eps > 0.0 and math.isfinite(eps)):
-        raise ValueError(f"gradcheck: eps must be positive, got {eps}")
+    check_tolerances("gradcheck", eps, atol, rtol)
+    if isinstance(inputs, (Value, str, bytes)) or not isinstance(inputs, Iterable):
+        raise TypeError("gradcheck: inputs must be a sequence of Values or numbers, "
+                        f"got {type(inputs).__name__}")
+    inputs = list(inputs)
     point = []
     for i, x in enumerate(inputs):
         v = x.data if isinstance(x, Value) else x
         if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
             raise TypeError(f"gradcheck: inputs[{i}] must be a Value or a number, got {type(x).__name__}")
+        if not math.isfinite(v):
+            raise ValueError(f"gradcheck: inputs[{i}] is {float(v)}: derivatives need a finite point")
         point.append(float(v))
     labels = [x.label if isinstance(x, Value) and x.label else f"inputs[{i}]" for i, x in enumerate(inputs)]
     leaves = [Value(v) for v in point]

@@ -26,7 +26,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from microgrid.check import GradcheckError, format_table
+from microgrid.check import GradcheckError, check_tolerances, format_table
 from microgrid.engine import Value, _to_float, dot, grad
 
 __all__ = ["hessian", "hvp", "value_grad_hessian", "numerical_hessian", "gradgradcheck"]
@@ -133,8 +133,7 @@ def gradgradcheck(
     entry passes; otherwise raises :class:`~microgrid.check.GradcheckError` with a table of all
     ``n^2`` entries, the failing ones marked (or returns False if ``raise_exception`` is False).
     """
-    if not (eps > 0.0 and math.isfinite(eps)):
-        raise ValueError(f"gradgradcheck: eps must be positive, got {eps}")
+    check_tolerances("gradgradcheck", eps, atol, rtol)
     inputs = list(inputs)
     labels = [x.label if isinstance(x, Value) and x.label else f"inputs[{i}]" for i, x in enumerate(inputs)]
     analytical = hessian(f, inputs)

@@ -101,6 +101,12 @@ def save_model(path: str | Path, model: Classifier) -> None:
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     """Every array of the file, read eagerly, with file-level failures as ModelFileError."""
+    with open(path, "rb") as f:
+        magic = f.read(6)
+    if magic[:4] != b"PK\x03\x04" and magic != b"\x93NUMPY":  # neither an .npz (zip) nor an .npy file
+        what = "pickled Python objects, which are never loaded" if magic[:1] == b"\x80" else "not NumPy data"
+        raise ModelFileError(path, f"not a microgrid model file ({what}; expected a model.npz written by "
+                                   "'microgrid train --out DIR')")
     try:
         data = np.load(path, allow_pickle=False)
         if not isinstance(data, np.lib.npyio.NpzFile):
@@ -163,14 +169,20 @@ def load_model(path: str | Path) -> Classifier:
         raise ModelFileError(path, f"architecture {dims_list} has {dims_list[-1]} outputs; a binary "
                                    "classifier has 1")
     n_layers = len(dims_list) - 1
-    activations = [str(a) for a in arrays["activations"].reshape(-1)]
-    if arrays["activations"].dtype.kind != "U" or len(activations) != n_layers:
+    if arrays["activations"].ndim != 1 or arrays["activations"].dtype.kind != "U":
+        raise ModelFileError(path, "entry 'activations' should be a list of texts, found "
+                                   f"{arrays['activations'].dtype} {arrays['activations'].shape}")
+    activations = [str(a) for a in arrays["activations"]]
+    if len(activations) != n_layers:
         raise ModelFileError(path, f"{len(activations)} activations for {n_layers} layers")
     for name in activations:
         try:
             get_activation(name)
         except ValueError as exc:
             raise ModelFileError(path, str(exc)) from None
+    if activations[-1] != "sigmoid":  # anything else would print "probabilities" outside [0, 1]
+        raise ModelFileError(path, f"the output activation is {activations[-1]!r}; a classifier's output "
+                                   "must be 'sigmoid' (a probability)")
     weights: list[np.ndarray] = []
     for i in range(1, n_layers + 1):
         for key, shape in ((f"W{i}", (dims_list[i], dims_list[i - 1])), (f"b{i}", (dims_list[i],))):

@@ -62,6 +62,8 @@ def initial_weights(dims: Sequence[int], init: str = "he", seed: int = 0) -> lis
     dims = check_dims(dims)
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}; choose from {', '.join(INITS)}")
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
     rng = np.random.default_rng(seed)
     weights: list[np.ndarray] = []
     for fan_in, fan_out in zip(dims[:-1], dims[1:]):

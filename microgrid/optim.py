@@ -57,9 +57,11 @@ class Optimizer:
     lr: float
 
     def __init__(self, lr: float) -> None:
-        self.lr = _check_number(lr, "learning rate", 0.0)
-        if self.lr == 0.0 or not math.isfinite(self.lr):
+        if not isinstance(lr, numbers.Real) or isinstance(lr, bool):
+            raise ValueError(f"learning rate must be a number, got {lr!r}")
+        if not (math.isfinite(lr) and lr > 0.0):
             raise ValueError(f"learning rate must be positive and finite, got {lr}")
+        self.lr = float(lr)
         self._shapes: list[tuple[int, ...]] | None = None
 
     def reset(self) -> None:

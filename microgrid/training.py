@@ -318,6 +318,11 @@ def train_classifier(config: TrainConfig, dataset: Dataset, rows: np.ndarray,
     loss history and the training time in seconds.
     """
     X, y = dataset.X[rows], dataset.y[rows]
+    present = np.unique(y)
+    if len(present) < 2:  # a classifier cannot learn, and recall/AUC are undefined, from one class
+        only = dataset.target_names[int(present[0])] if len(present) else "none"
+        raise ConfigError(f"the {len(y)} training rows from {dataset.source} are all of one class ({only}); "
+                          "a classifier needs rows of both classes")
     fill_values = np.nanmedian(X, axis=0)
     X = np.where(np.isnan(X), fill_values, X)
     scaler = make_scaler(config.scale).fit(X)

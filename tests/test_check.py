@@ -122,6 +122,19 @@ def test_gradcheck_catches_a_kink_and_bad_arguments() -> None:
         gradcheck(lambda v: v, ["a"])
 
 
+def test_gradcheck_refuses_arguments_that_would_fake_a_mismatch() -> None:
+    # a NaN point or a negative tolerance used to be reported as derivatives that "disagree"
+    with pytest.raises(ValueError, match=r"inputs\[1\] is nan: derivatives need a finite point"):
+        gradcheck(lambda a, b: a * b, [1.0, math.nan])
+    with pytest.raises(ValueError, match="atol must be non-negative and finite, got -1"):
+        gradcheck(lambda v: v * v, [1.0], atol=-1)
+    with pytest.raises(ValueError, match="rtol must be non-negative and finite, got nan"):
+        gradcheck(lambda v: v * v, [1.0], rtol=math.nan)
+    with pytest.raises(TypeError, match="inputs must be a sequence of Values or numbers, got float"):
+        gradcheck(lambda v: v * v, 1.0)
+    assert gradcheck(lambda v: v * v, [1.0], atol=0.0)  # zero tolerances are allowed
+
+
 # -- compare_gradients and its report -----------------------------------------------------------
 
 

@@ -367,6 +367,8 @@ def test_helpers_reject_bad_input_with_clear_messages() -> None:
         hvp(lambda a, b: a * b, [1.0, 2.0], [1.0])
     with pytest.raises(ValueError, match="eps must be positive"):
         gradgradcheck(lambda a: a * a, [1.0], eps=0.0)
+    with pytest.raises(ValueError, match="atol must be non-negative and finite, got -1"):
+        gradgradcheck(lambda a: a * a * a, [1.0], atol=-1)  # would fail every entry, not say why
 
 
 #: x^2 with a derivative rule that is right on floats but reads its operand as a number, so the

@@ -176,6 +176,11 @@ def test_init_errors_and_reproducibility() -> None:
         MLP(2, [0, 1])
     with pytest.raises(ValueError, match=r"list of layer widths after the inputs, e.g. \[15, 1\]"):
         MLP(9, 15)
+    for bad in (-1, 1.5, "a"):  # NumPy's own message would not say which argument
+        with pytest.raises(ValueError, match=f"seed must be a non-negative integer, got {bad!r}"):
+            MLP(2, [3, 1], seed=bad)
+        with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+            VectorizedMLP([2, 3, 1], seed=bad)
     a, b = MLP(4, [3, 1], seed=5).get_weights(), MLP(4, [3, 1], seed=5).get_weights()
     c = MLP(4, [3, 1], seed=6).get_weights()
     assert all(np.array_equal(x, y) for x, y in zip(a, b)) and not np.array_equal(a[0], c[0])

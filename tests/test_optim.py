@@ -109,9 +109,11 @@ def test_make_optimizer_and_argument_errors() -> None:
     assert make_optimizer(opt, 0.1) is opt
     with pytest.raises(ValueError, match="unknown optimizer 'sgd2'; choose from gd, momentum, adam"):
         make_optimizer("sgd2", 0.1)
-    for bad in (0.0, -1.0, math.inf, math.nan):
-        with pytest.raises(ValueError, match="learning rate"):
+    for bad in (0.0, -1.0, math.inf, math.nan):  # one message, which never says 0 is allowed
+        with pytest.raises(ValueError, match=f"learning rate must be positive and finite, got {bad}"):
             SGD(bad)
+    with pytest.raises(ValueError, match="learning rate must be a number, got '0.1'"):
+        Adam("0.1")
     with pytest.raises(ValueError, match="momentum must be >= 0.0 and < 1.0"):
         SGD(0.1, momentum=1.0)
     with pytest.raises(ValueError, match="beta2"):

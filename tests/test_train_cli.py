@@ -329,6 +329,15 @@ def test_small_file_trains_with_a_stratified_split(tmp_path):
     assert f"data: {small} (60 rows" in out and "45 train rows, 15 test rows" in out
 
 
+def test_data_of_one_class_is_refused_not_scored_nan(tmp_path):
+    dataset = load_wisconsin()
+    benign = tmp_path / "benign.data"
+    benign.write_text(render_wisconsin(records_of(dataset, np.flatnonzero(dataset.y == 0)), "uci"))
+    for extra in (["--split", "stratified"], ["--cv", "3"]):
+        one_line_error(*run_cli(["train", "--data", str(benign), "--iters", "5", "--quiet", *extra]),
+                       "are all of one class (benign)", "needs rows of both classes")
+
+
 def test_divergence_is_reported_without_a_traceback():
     status, out, err = run_cli(["train", "--lr", "1e300", "--iters", "50", "--quiet"])
     assert status == 1 and "Traceback" not in err
@@ -366,7 +375,9 @@ def test_bad_model_files(tmp_path, short_run, model_arrays):
     (tmp_path / "flipped.npz").write_bytes(bytes(flipped))
     check(tmp_path / "flipped.npz", "flipped.npz: ")
     (tmp_path / "notes.txt").write_text("not a model\n")
-    check(tmp_path / "notes.txt", "not a microgrid model file")
+    check(tmp_path / "notes.txt", "not a microgrid model file (not NumPy data")
+    status, _, err = run_cli(["predict", "--model", str(tmp_path / "notes.txt"), data])
+    assert "pickled" not in err  # a text file holds no pickle: the message must not say it does
     np.save(tmp_path / "one.npy", np.zeros(3))
     check(tmp_path / "one.npy", "not a microgrid model file (one .npy array")
     write_npz(tmp_path / "other.npz", {"x": np.zeros(3)})
@@ -383,6 +394,12 @@ def test_bad_model_files(tmp_path, short_run, model_arrays):
           "unsupported model format version 7")
     swish = dict(model_arrays, activations=np.array(["relu", "swish"]))
     check(write_npz(tmp_path / "act.npz", swish), "unknown activation 'swish'")
+    for output in ("relu", "linear"):  # would print "probabilities" like 1.82 or -3.3
+        not_probability = dict(model_arrays, activations=np.array(["relu", output]))
+        check(write_npz(tmp_path / f"{output}.npz", not_probability),
+              f"the output activation is '{output}'", "must be 'sigmoid'")
+    as_bytes = dict(model_arrays, activations=np.array([b"relu", b"sigmoid"]))
+    check(write_npz(tmp_path / "bytes.npz", as_bytes), "entry 'activations' should be a list of texts")
     check(write_npz(tmp_path / "nan.npz", dict(model_arrays, b1=np.full(15, np.nan))), "b1 contains NaN")
     incomplete = {k: v for k, v in model_arrays.items() if k != "scaler"}
     check(write_npz(tmp_path / "part.npz", incomplete), "incomplete model file: missing scaler")
@@ -412,6 +429,18 @@ def test_predict_bad_data(tmp_path, short_run):
 
 
 # ---- the console script ------------------------------------------------------------------
+
+
+def test_a_closed_output_pipe_is_no_traceback():
+    """``microgrid predict ... | head``: the reader goes away early; no traceback on stderr."""
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    proc = subprocess.Popen([sys.executable, "-m", "microgrid", "train", "--iters", "5", "--quiet"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    proc.stdout.close()  # before the report is printed
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 1
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
 
 
 def test_console_script(tmp_path):

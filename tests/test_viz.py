@@ -605,6 +605,9 @@ def test_cli_without_dot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     (["--mlp", "9,3,1", "--sample", "5000", "-o", "g.dot"], "numbered 0 to"),
     (["--mlp", "9,3,1", "--set", "a=1", "-o", "g.dot"], "--set"),
     (["--expr", "a", "--set", "a=1", "-o", "no/such/dir/g.dot"], "does not exist"),
+    (["--mlp", "9,3,1", "--seed", "-1", "-o", "g.dot"], "--seed must be a non-negative integer, got -1"),
+    # a linear output outside (0, 1): BCE clamps it to a constant that no longer depends on the net
+    (["--mlp", "9,15,1", "--activations", "tanh,linear", "-o", "g.dot"], "is not a probability"),
 ])
 def test_cli_user_errors_are_one_line(argv: list[str], message: str, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch,
@@ -615,6 +618,26 @@ def test_cli_user_errors_are_one_line(argv: list[str], message: str, tmp_path: P
     assert err.count("\n") == 1 and err.startswith("microgrid graph: error:"), err
     assert message in err
     assert not list(tmp_path.iterdir())  # nothing written
+
+
+def test_cli_unwritable_outputs_are_one_line_errors(tmp_path: Path,
+                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "taken.dot").mkdir()  # -o names a directory
+    (tmp_path / "taken").write_text("")  # --steps names a file
+    expr = ["graph", "--expr", "a*b", "--set", "a=2", "--set", "b=3"]
+    for argv in ([*expr, "-o", str(tmp_path / "taken.dot")], [*expr, "--steps", str(tmp_path / "taken")]):
+        if "--steps" in argv and not viz.dot_available():
+            continue
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and err.startswith("microgrid graph: error: cannot write"), err
+        assert "taken" in err
+
+
+def test_cli_activations_may_have_spaces(tmp_path: Path) -> None:
+    out = tmp_path / "g.dot"
+    assert main(["graph", "--mlp", "9,3,1", "--activations", "tanh, sigmoid", "-o", str(out)]) == 0
+    assert "tanh" in out.read_text()
 
 
 @needs_dot

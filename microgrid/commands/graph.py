@@ -82,6 +82,8 @@ def run(args: argparse.Namespace) -> int:
                          f"{viz.INSTALL_HINT}")
     if args.max_nodes is not None and args.max_nodes < 1:
         raise UsageError(f"--max-nodes must be at least 1, got {args.max_nodes}")
+    if args.seed < 0:
+        raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
 
     if args.expr is not None:
         root, options, title = _expression_graph(args)
@@ -110,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     except ValueError as exc:  # e.g. group= on a graph without neurons
         raise UsageError(str(exc)) from None
+    except OSError as exc:  # e.g. -o into a read-only place, --steps naming an existing file
+        raise UsageError(f"cannot write {exc.filename or 'the output'}: {exc.strerror or exc}") from None
     return 0
 
 
@@ -161,7 +165,7 @@ def _parse_sizes(text: str) -> list[int]:
 
 def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
     from microgrid.datasets import load_wisconsin
-    from microgrid.losses import bce, bce_with_logits, uses_logits
+    from microgrid.losses import PROB_EPS, bce, bce_with_logits, uses_logits
 
     sizes = _parse_sizes(args.mlp)
     data = load_wisconsin()
@@ -177,7 +181,7 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
         raise UsageError(f"--sample {args.sample}: there are {n} samples, numbered 0 to {n - 1}")
     from microgrid.nn import MLP
 
-    activations = args.activations.split(",") if args.activations else None
+    activations = [name.strip() for name in args.activations.split(",")] if args.activations else None
     try:
         mlp = MLP(sizes[0], sizes[1:], activations=activations, seed=args.seed)
     except ValueError as exc:
@@ -191,7 +195,13 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
         if uses_logits("bce", mlp.activations[-1]):
             root = bce_with_logits(mlp.logits(x), target)
         else:
-            root = bce(mlp(x), target)
+            output = mlp(x)
+            root = bce(output, target)
+            if not PROB_EPS <= output.data <= 1.0 - PROB_EPS:
+                # bce clamps an output outside (0, 1) to a constant: the loss no longer depends on the net
+                raise UsageError(f"--activations {args.activations}: the network's output {output.data:.4g} "
+                                 "is not a probability, so its BCE loss is a constant with no graph to "
+                                 "draw; end --activations with sigmoid, or draw --root output")
         root.label = f"loss: BCE vs y={target} ({data.target_names[target]})"
     else:
         root = mlp(x)
