@@ -13,6 +13,8 @@ import os
 import sys
 from collections.abc import Sequence
 
+from microgrid import __version__
+
 COMMANDS = ("train", "predict", "check", "graph")
 
 
@@ -28,6 +30,7 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every available subcommand."""
     parser = _Parser(prog="microgrid", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"microgrid {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMANDS:
@@ -56,6 +59,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (``microgrid predict ... | head``): stop quietly
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so that flushing stdout at exit cannot fail again
+        return 1
+    except OSError as exc:  # the system refused (disk full, permissions...): say what, no traceback
+        target = f" {exc.filename}" if exc.filename else ""
+        print(f"microgrid {args.command}: error: cannot complete{target}: {exc.strerror or exc}",
+              file=sys.stderr)
         return 1
 
 

@@ -302,6 +302,8 @@ class Value:
     __slots__ = ("data", "grad", "label", "_parents", "_op", "_local", "_param", "_id", "_g", "_mark")
 
     def __init__(self, data: Number, label: str = "") -> None:
+        if not isinstance(label, str):
+            raise TypeError(f"Value label must be a str, got {type(label).__name__}: {label!r:.60}")
         self.data: float = data if type(data) is float else _to_float(data)
         self.grad: float = 0.0
         self.label: str = label

@@ -526,3 +526,9 @@ def test_worked_example_closed_form() -> None:
     slope = (1.0 - t) * (1.0 + t)  # the engine's form of 1 - tanh^2 (no cancellation near |t| = 1)
     assert nodes["L"].data == math.tanh(4.0)
     assert (nodes["a"].grad, nodes["b"].grad, nodes["c"].grad) == (-3.0 * slope, 2.0 * slope, slope)
+
+
+@pytest.mark.parametrize("label", [3, None, b"a", ["a"]])
+def test_label_must_be_text(label: object) -> None:
+    with pytest.raises(TypeError, match="label must be a str"):
+        Value(1.0, label)  # type: ignore[arg-type]

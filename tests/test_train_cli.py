@@ -13,6 +13,7 @@ import zipfile
 import numpy as np
 import pytest
 
+import microgrid
 from microgrid.cli import main
 from microgrid.datasets import load_wisconsin, shipped_path
 from microgrid.model_io import ModelFileError, load_model, save_model
@@ -455,3 +456,21 @@ def test_console_script(tmp_path):
     bad = subprocess.run([exe, "train", "--lr", "0"], capture_output=True, text=True, env=env, timeout=120)
     assert bad.returncode == 2 and bad.stdout == "" and "Traceback" not in bad.stderr
     assert bad.stderr.strip().count("\n") == 0 and "--lr" in bad.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
+def test_a_full_disk_is_one_line_not_a_traceback():
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([sys.executable, "-m", "microgrid", "train", "--iters", "5", "--quiet"],
+                              stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr
+    expected = "microgrid train: error: cannot complete: No space left on device"
+    assert proc.stderr.strip().splitlines() == [expected]
+
+
+def test_version_option(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--version"])
+    assert exit_info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"microgrid {microgrid.__version__}"
