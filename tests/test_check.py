@@ -252,13 +252,13 @@ def test_check_command_exits_1_when_gradients_disagree(capsys: pytest.CaptureFix
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["--hidden", "16,x"], "--hidden takes positive integers"),
-    (["--hidden", "0"], "--hidden takes positive integers"),
-    (["--samples", "0"], "--samples must be between 1 and 683"),
+    (["--hidden", "16,x"], "argument --hidden: expected positive integers separated by commas"),
+    (["--hidden", "0"], "argument --hidden: expected positive integers separated by commas"),
+    (["--samples", "0"], "argument --samples: expected a positive integer, got '0'"),
     (["--samples", "5000"], "--samples must be between 1 and 683"),
-    (["--eps", "-1"], "--eps must be a positive number"),
-    (["--tol", "nan"], "--tol must be a positive number"),
-    (["--seed", "-2"], "--seed must be a non-negative integer"),
+    (["--eps", "-1"], "argument --eps: expected a positive number, got '-1'"),
+    (["--tol", "nan"], "argument --tol: expected a positive number, got 'nan'"),
+    (["--seed", "-2"], "argument --seed: expected a non-negative integer, got '-2'"),
 ])
 def test_check_command_usage_errors(argv: list[str], message: str,
                                     capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import math
 from typing import Any
 
 import numpy as np
 
 from microgrid.activations import ACTIVATIONS
 from microgrid.cli import UsageError
+from microgrid.commands import options
 from microgrid.losses import LOSSES
 
 DESCRIPTION = """\
@@ -32,27 +32,20 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("check", help="compare autograd, hand-derived and finite-difference gradients",
                               description=DESCRIPTION, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--hidden", default="15", metavar="WIDTHS",
+    p.add_argument("--hidden", type=options.widths, default=(15,), metavar="WIDTHS",
                    help="hidden layer widths, e.g. 15 (default) or 16,8")
     p.add_argument("--activation", choices=tuple(ACTIVATIONS), default="relu",
                    help="activation of the hidden layers (default relu; the output is a sigmoid)")
     p.add_argument("--loss", choices=tuple(LOSSES), default="bce", help="loss (default bce)")
-    p.add_argument("--samples", type=int, default=50, metavar="N",
+    p.add_argument("--samples", type=options.positive_int, default=50, metavar="N",
                    help="how many Wisconsin rows (the first N of the 683 complete ones; default 50)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the weights (default 0)")
-    p.add_argument("--eps", type=float, default=1e-6, help="finite-difference step (default 1e-6)")
-    p.add_argument("--tol", type=float, default=1e-10,
+    p.add_argument("--seed", type=options.seed, default=0, help="seed of the weights (default 0)")
+    p.add_argument("--eps", type=options.positive_float, default=1e-6,
+                   help="finite-difference step (default 1e-6)")
+    p.add_argument("--tol", type=options.positive_float, default=1e-10,
                    help="largest relative difference allowed between autograd and hand-derived "
                         "gradients (default 1e-10)")
     p.set_defaults(run=run)
-
-
-def _hidden_widths(text: str) -> list[int]:
-    parts = [p.strip() for p in text.split(",")]
-    if not all(p.isdigit() and int(p) > 0 for p in parts):
-        raise UsageError(f"--hidden takes positive integers separated by commas, like 15 or 16,8; "
-                         f"got {text!r}")
-    return [int(p) for p in parts]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -61,13 +54,7 @@ def run(args: argparse.Namespace) -> int:
     from microgrid.nn import initial_weights
     from microgrid.preprocessing import MinMaxScaler
 
-    hidden = _hidden_widths(args.hidden)
-    if args.seed < 0:
-        raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
-    for name in ("eps", "tol"):
-        value = getattr(args, name)
-        if not (math.isfinite(value) and value > 0):
-            raise UsageError(f"--{name} must be a positive number, got {value}")
+    hidden = list(args.hidden)
     data = load_wisconsin()
     if not 1 <= args.samples <= len(data.X):
         raise UsageError(f"--samples must be between 1 and {len(data.X)} (the complete rows), "

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from microgrid.cli import UsageError
+from microgrid.commands import options
 from microgrid.engine import Value
 from microgrid.expr import ExpressionError, parse_assignment, parse_expression
 
@@ -36,7 +37,7 @@ def register(subparsers: Any) -> None:
     source.add_argument("--expr", metavar="TEXT",
                         help="an expression such as 'tanh(a*b + c)': names, numbers, + - * / **, and "
                              "exp log tanh sigmoid relu leaky_relu softplus abs sqrt")
-    source.add_argument("--mlp", metavar="SIZES",
+    source.add_argument("--mlp", type=options.layer_sizes, metavar="SIZES",
                         help="layer sizes of an MLP, e.g. 9,15,1 (9 inputs: the Wisconsin features; "
                              "1 output)")
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=NUMBER",
@@ -44,7 +45,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--sample", type=int, default=0, metavar="N",
                    help="which Wisconsin sample (row, 0-based, missing values dropped) to feed the MLP "
                         "(default 0)")
-    p.add_argument("--seed", type=int, default=0, help="seed of the MLP's initial weights (default 0)")
+    p.add_argument("--seed", type=options.seed, default=0,
+                   help="seed of the MLP's initial weights (default 0)")
     p.add_argument("--activations", metavar="LIST",
                    help="for --mlp: one activation per layer, e.g. tanh,sigmoid (default: relu hidden, "
                         "sigmoid output)")
@@ -62,7 +64,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--color-by-grad", action="store_true",
                    help="fill values by |grad| on a log scale (vanishing = blue, exploding = red)")
     p.add_argument("--rankdir", choices=("LR", "TB"), default="LR", help="left-to-right or top-to-bottom")
-    p.add_argument("--max-nodes", type=int, default=None, metavar="N",
+    p.add_argument("--max-nodes", type=options.positive_int, default=None, metavar="N",
                    help="refuse graphs with more drawn nodes than this "
                         "(default: microgrid.viz.DEFAULT_MAX_NODES)")
     p.set_defaults(run=run)
@@ -80,10 +82,6 @@ def run(args: argparse.Namespace) -> int:
     if args.steps is not None and not viz.dot_available():
         raise UsageError("--steps writes SVG pictures, which needs the Graphviz 'dot' program: "
                          f"{viz.INSTALL_HINT}")
-    if args.max_nodes is not None and args.max_nodes < 1:
-        raise UsageError(f"--max-nodes must be at least 1, got {args.max_nodes}")
-    if args.seed < 0:
-        raise UsageError(f"--seed must be a non-negative integer, got {args.seed}")
 
     if args.expr is not None:
         root, options, title = _expression_graph(args)
@@ -153,21 +151,11 @@ def _expression_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], 
     return root, {}, f"{args.expr}" + (f"  with {settings}" if settings else "")
 
 
-def _parse_sizes(text: str) -> list[int]:
-    try:
-        sizes = [int(part) for part in text.split(",")]
-    except ValueError:
-        raise UsageError(f"--mlp {text!r}: expected comma-separated layer sizes such as 9,15,1") from None
-    if len(sizes) < 2 or any(s < 1 for s in sizes):
-        raise UsageError(f"--mlp {text!r}: need at least an input and an output size, all positive")
-    return sizes
-
-
 def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
     from microgrid.datasets import load_wisconsin
     from microgrid.losses import PROB_EPS, bce, bce_with_logits, uses_logits
 
-    sizes = _parse_sizes(args.mlp)
+    sizes = list(args.mlp)
     data = load_wisconsin()
     n_features = data.X.shape[1]
     if sizes[0] != n_features:

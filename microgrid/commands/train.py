@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import math
 import sys
 from pathlib import Path
 
 from microgrid.cli import UsageError
+from microgrid.commands import options
 
 DESCRIPTION = """\
 Train a network that tells malignant from benign tumours on the Wisconsin breast cancer data
@@ -34,62 +34,6 @@ examples:
 """
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _folds(text: str) -> int:
-    value = _positive_int(text)
-    if value < 2:
-        raise argparse.ArgumentTypeError(f"K must be at least 2 folds, got {text!r}")
-    return value
-
-
-def _seed(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a non-negative integer, got {text!r}")
-    return value
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0.0 < value < 1.0:
-        raise argparse.ArgumentTypeError(f"expected a fraction strictly between 0 and 1, got {text!r}")
-    return value
-
-
-def _hidden(text: str) -> tuple[int, ...]:
-    from microgrid.training import ConfigError, parse_hidden
-
-    try:
-        return parse_hidden(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
 def register(subparsers: argparse._SubParsersAction) -> None:
     from microgrid.training import ENGINES, HIDDEN_ACTIVATIONS, OPTIMIZERS, SCALERS, SPLITS
 
@@ -99,30 +43,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--engine", choices=ENGINES, default="vectorized",
                    help="vectorized: NumPy with hand-derived gradients (default); scalar: the Value graph, "
                         "same results from the same seed, far slower (use few iterations)")
-    p.add_argument("--hidden", type=_hidden, default=None, metavar="WIDTHS",
+    p.add_argument("--hidden", type=options.widths, default=None, metavar="WIDTHS",
                    help="hidden layer widths, e.g. 15 (default) or 16,8")
     p.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default=None,
                    help="activation of the hidden layers (default relu; the output is always sigmoid)")
-    p.add_argument("--lr", type=_positive_float, default=None,
+    p.add_argument("--lr", type=options.positive_float, default=None,
                    help="learning rate (default 0.07; 0.01 with --cv)")
-    p.add_argument("--iters", type=_positive_int, default=None, metavar="N",
+    p.add_argument("--iters", type=options.positive_int, default=None, metavar="N",
                    help="training iterations (default 67000; 200 with --cv)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
                    help="gd (default), momentum (0.9) or adam (default with --cv)")
-    p.add_argument("--batch-size", type=_positive_int, default=None, metavar="B",
+    p.add_argument("--batch-size", type=options.positive_int, default=None, metavar="B",
                    help="minibatch size, rows reshuffled every epoch (default, or B >= the training rows: "
                         "the full batch)")
     p.add_argument("--split", choices=SPLITS, default=None,
                    help="tutorial: rows 0-499 train, 501-682 test (default); stratified: a random split "
                         "keeping the class shares (--test-size, --seed)")
-    p.add_argument("--test-size", type=_fraction, default=None, metavar="FRACTION",
+    p.add_argument("--test-size", type=options.fraction, default=None, metavar="FRACTION",
                    help="test share of a stratified split (default 0.25)")
-    p.add_argument("--cv", type=_folds, default=None, metavar="K",
+    p.add_argument("--cv", type=options.at_least(2, "folds"), default=None, metavar="K",
                    help="K-fold stratified cross-validation instead of one split; reports each fold "
                         "and mean ± std")
     p.add_argument("--scale", choices=tuple(SCALERS), default=None,
                    help="minmax (default) or standard scaling, fit on the training rows only")
-    p.add_argument("--seed", type=_seed, default=None,
+    p.add_argument("--seed", type=options.seed, default=None,
                    help="seed of the initial weights, the random split/folds and the batches (default 0)")
     p.add_argument("--out", type=Path, default=None, metavar="DIR",
                    help="write metrics.json, history.csv, model.npz (and loss.png, confusion.png "

@@ -1,0 +1,68 @@
+"""Option types shared by the subcommands.
+
+Each turns the text of an option into a value or raises ``argparse.ArgumentTypeError`` saying
+what was expected; argparse then names the option and exits with status 2 in one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from collections.abc import Callable
+
+
+def _number(text: str, kind: type, expected: str, ok: Callable[[float], bool]) -> float:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    """1, 2, 3, ..."""
+    return _number(text, int, "a positive integer", lambda v: v >= 1)
+
+
+def seed(text: str) -> int:
+    """0, 1, 2, ... (a seed of numpy.random.default_rng)."""
+    return _number(text, int, "a non-negative integer", lambda v: v >= 0)
+
+
+def at_least(minimum: int, what: str) -> Callable[[str], int]:
+    """An integer of at least ``minimum``, e.g. ``at_least(2, "folds")``."""
+
+    def parse(text: str) -> int:
+        return _number(text, int, f"at least {minimum} {what}", lambda v: v >= minimum)
+
+    return parse
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0."""
+    return _number(text, float, "a positive number", lambda v: math.isfinite(v) and v > 0)
+
+
+def fraction(text: str) -> float:
+    """A number strictly between 0 and 1."""
+    return _number(text, float, "a fraction strictly between 0 and 1", lambda v: 0.0 < v < 1.0)
+
+
+def widths(text: str) -> tuple[int, ...]:
+    """Positive integers separated by commas: ``"15"`` or ``"16,8"``."""
+    parts = [p.strip() for p in text.split(",")]
+    if not all(p.isdigit() and int(p) > 0 for p in parts):
+        raise argparse.ArgumentTypeError(
+            f"expected positive integers separated by commas, like 15 or 16,8; got {text!r}")
+    return tuple(int(p) for p in parts)
+
+
+def layer_sizes(text: str) -> tuple[int, ...]:
+    """A whole architecture, inputs to outputs: ``"9,15,1"`` (at least two sizes)."""
+    sizes = widths(text)
+    if len(sizes) < 2:
+        raise argparse.ArgumentTypeError(f"expected at least an input and an output size, like 9,15,1; "
+                                         f"got {text!r}")
+    return sizes
