@@ -52,11 +52,13 @@ def fraction(text: str) -> float:
 
 def widths(text: str) -> tuple[int, ...]:
     """Positive integers separated by commas: ``"15"`` or ``"16,8"``."""
-    parts = [p.strip() for p in text.split(",")]
-    if not all(p.isdigit() and int(p) > 0 for p in parts):
+    from microgrid.training import ConfigError, parse_hidden
+
+    try:
+        return parse_hidden(text)
+    except ConfigError:
         raise argparse.ArgumentTypeError(
-            f"expected positive integers separated by commas, like 15 or 16,8; got {text!r}")
-    return tuple(int(p) for p in parts)
+            f"expected positive integers separated by commas, like 15 or 16,8; got {text!r}") from None
 
 
 def layer_sizes(text: str) -> tuple[int, ...]:
