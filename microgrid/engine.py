@@ -175,11 +175,6 @@ def _data(x: Any) -> float:
     return x.data if isinstance(x, Value) else x
 
 
-def _step(x: Any) -> float:
-    """1 for x > 0 else 0: the derivative of relu (a constant, so its own derivative is 0)."""
-    return 1.0 if _data(x) > 0.0 else 0.0
-
-
 def _sign(x: Any) -> float:
     d = _data(x)
     return 1.0 if d > 0.0 else (-1.0 if d < 0.0 else 0.0)
@@ -257,7 +252,7 @@ LOG     = Op("log",  lambda a, p: _flog(a[0]),                     lambda y, a, 
 TANH    = Op("tanh", lambda a, p: math.tanh(a[0]),                 lambda y, a, p: ((1.0 - y) * (1.0 + y),))  # 1 - tanh^2
 # sigma' = sigma(x) sigma(-x)  (= y (1 - y), but without cancellation for large x)
 SIGMOID = Op("sigmoid", lambda a, p: _fsigmoid(a[0]),              lambda y, a, p: (y * _sigmoid(-a[0]),))
-RELU    = Op("relu", lambda a, p: 0.0 if a[0] <= 0.0 else a[0],     lambda y, a, p: (_step(a[0]),))       # 0 at the kink
+RELU    = Op("relu", lambda a, p: 0.0 if a[0] <= 0.0 else a[0],     lambda y, a, p: (1.0,) if _data(a[0]) > 0.0 else (0.0,))  # 0 at the kink
 LEAKY   = Op("leaky_relu", lambda a, p: p * a[0] if a[0] <= 0.0 else a[0],
              lambda y, a, p: (1.0 if _data(a[0]) > 0.0 else p,))
 # softplus(x) = log(1 + e^x);  softplus' = sigma(x)
