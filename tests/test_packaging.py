@@ -55,3 +55,16 @@ def test_pyproject_is_build_system_only():
 
 def test_version_is_exposed():
     assert re.fullmatch(r"\d+\.\d+\.\d+", microgrid.__version__)
+
+
+def test_readme_python_snippets_run_and_print_what_they_claim(tmp_path, monkeypatch, capsys):
+    text = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    assert blocks
+    monkeypatch.chdir(tmp_path)
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), {})
+    printed = capsys.readouterr().out.split()
+    claimed = re.findall(r"# (0\.99933 -0\.0040229 0\.0026819 0\.0013410)", text)[0].split()
+    assert [f"{float(v):.5g}" for v in printed[:4]] == [f"{float(v):.5g}" for v in claimed]
+    assert (tmp_path / "graph.svg").exists()
