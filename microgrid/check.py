@@ -72,6 +72,18 @@ def check_tolerances(who: str, eps: float, atol: float, rtol: float) -> None:
                              f"got {value}")
 
 
+def _labels(inputs: Sequence[object]) -> list[str]:
+    """Each input's label if it is a labelled Value, else ``inputs[i]``: the rows of a check's table."""
+    return [x.label if isinstance(x, Value) and x.label else f"inputs[{i}]" for i, x in enumerate(inputs)]
+
+
+def _compare(analytical: float, numerical: float, atol: float, rtol: float) -> tuple[float, float, bool]:
+    """``(|analytical - numerical|, atol + rtol |numerical|, passed)``; passing needs both finite."""
+    diff = abs(analytical - numerical)
+    allowed = atol + rtol * abs(numerical)
+    return diff, allowed, math.isfinite(numerical) and math.isfinite(analytical) and diff <= allowed
+
+
 def _call(f: Callable[..., Value], args: Sequence[Value]) -> Value:
     out = f(*args)
     if not isinstance(out, Value):
@@ -107,7 +119,7 @@ def gradcheck(
         if not math.isfinite(v):
             raise ValueError(f"gradcheck: inputs[{i}] is {float(v)}: derivatives need a finite point")
         point.append(float(v))
-    labels = [x.label if isinstance(x, Value) and x.label else f"inputs[{i}]" for i, x in enumerate(inputs)]
+    labels = _labels(inputs)
     leaves = [Value(v) for v in point]
     analytical = grad(_call(f, leaves), leaves) if leaves else []
 
@@ -120,9 +132,7 @@ def gradcheck(
         plus, minus = list(point), list(point)
         plus[i], minus[i] = x + eps, x - eps
         numerical = (f_at(plus) - f_at(minus)) / (2.0 * eps)
-        diff = abs(analytical[i] - numerical)
-        allowed = atol + rtol * abs(numerical)
-        ok = math.isfinite(numerical) and math.isfinite(analytical[i]) and diff <= allowed
+        diff, allowed, ok = _compare(analytical[i], numerical, atol, rtol)
         failures += not ok
         rows.append((labels[i], x, numerical, analytical[i], diff, allowed, "" if ok else "<-- mismatch"))
     if failures:
@@ -211,9 +221,11 @@ class GradientReport:
 
     @property
     def ok(self) -> bool:
+        """Both :attr:`exact_ok` and :attr:`numeric_ok`."""
         return self.exact_ok and self.numeric_ok
 
     def table(self) -> str:
+        """The report as text: setup and losses, a row per tensor, a legend and the verdicts."""
         arch = "-".join(map(str, self.dims))
         head = [
             f"gradient check: {arch} ({', '.join(self.activations)}), mean {self.loss_name} over "

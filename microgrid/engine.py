@@ -470,6 +470,10 @@ def vsum(values: Iterable[Operand]) -> Value:
 def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = None) -> Value:
     """``sum_i ws[i] * xs[i] (+ bias)`` as a single node.
 
+    The products and the bias are added with one correct rounding (``math.fsum``), so the
+    result does not depend on their order; with an infinite or overflowing term it is what
+    plain summation gives (inf or nan).
+
     Parents are ``(*ws, *xs[, bias])``; ``d/dw_i = x_i``, ``d/dx_i = w_i``, ``d/dbias = 1``.
     """
     ws_t = _lift_all(ws)

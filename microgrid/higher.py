@@ -26,7 +26,7 @@ import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from microgrid.check import GradcheckError, check_tolerances, format_table
+from microgrid.check import GradcheckError, _compare, _labels, check_tolerances, format_table
 from microgrid.engine import Value, _to_float, dot, grad
 
 __all__ = ["hessian", "hvp", "value_grad_hessian", "numerical_hessian", "gradgradcheck"]
@@ -135,15 +135,13 @@ def gradgradcheck(
     """
     check_tolerances("gradgradcheck", eps, atol, rtol)
     inputs = list(inputs)
-    labels = [x.label if isinstance(x, Value) and x.label else f"inputs[{i}]" for i, x in enumerate(inputs)]
+    labels = _labels(inputs)
     analytical = hessian(f, inputs)
     numerical = numerical_hessian(f, inputs, eps)
     rows, failures = [], 0
     for i, j in itertools.product(range(len(inputs)), repeat=2):
         a, num = analytical[i][j], numerical[i][j]
-        diff = abs(a - num)
-        allowed = atol + rtol * abs(num)
-        ok = math.isfinite(num) and math.isfinite(a) and diff <= allowed
+        diff, allowed, ok = _compare(a, num, atol, rtol)
         failures += not ok
         rows.append((labels[i], labels[j], num, a, diff, allowed, "" if ok else "<-- mismatch"))
     if failures:

@@ -59,6 +59,7 @@ class Classifier:
 
     @property
     def n_features(self) -> int:
+        """How many scores a row must have (the network's input width)."""
         return int(self.net.dims[0])
 
     def predict_proba(self, X_raw: np.ndarray) -> np.ndarray:
@@ -70,6 +71,7 @@ class Classifier:
         return np.asarray(self.net.predict_proba(self.scaler.transform(X)), dtype=np.float64).reshape(-1)
 
     def predict(self, X_raw: np.ndarray) -> np.ndarray:
+        """Class 1 where :meth:`predict_proba` is at or above ``threshold``, else 0."""
         return (self.predict_proba(X_raw) >= self.threshold).astype(np.int64)
 
 

@@ -157,12 +157,15 @@ class Module:
     """Anything with parameters: ``named_parameters()`` lists ``(dotted name, Value)`` pairs."""
 
     def named_parameters(self) -> list[tuple[str, Value]]:
+        """Every parameter with its dotted name, in a fixed order (none for the base class)."""
         return []
 
     def parameters(self) -> list[Value]:
+        """The parameters of :meth:`named_parameters`, without their names."""
         return [p for _, p in self.named_parameters()]
 
     def zero_grad(self) -> None:
+        """Set every parameter's ``.grad`` to 0 (before the next ``backward()``)."""
         for p in self.parameters():
             p.grad = 0.0
 
@@ -191,7 +194,8 @@ class Neuron(Module):
         return dot(self.w, x, bias=self.b)
 
     def __call__(self, x: Sequence[Value | float]) -> Value:
-        return self._act.scalar(dot(self.w, x, bias=self.b))
+        """The activation ``g(z)`` of :meth:`logit` (two nodes; one for ``"linear"``)."""
+        return self._act.scalar(self.logit(x))
 
     def named_parameters(self) -> list[tuple[str, Value]]:
         return [*((f"w.{k}", w) for k, w in enumerate(self.w)), ("b", self.b)]
@@ -219,9 +223,11 @@ class Layer(Module):
             p.label = name
 
     def logits(self, x: Sequence[Value | float]) -> list[Value]:
+        """Every neuron's pre-activation for the inputs ``x``."""
         return [n.logit(x) for n in self.neurons]
 
     def __call__(self, x: Sequence[Value | float]) -> list[Value]:
+        """Every neuron's activation for the inputs ``x``."""
         return [n(x) for n in self.neurons]
 
     def named_parameters(self) -> list[tuple[str, Value]]:

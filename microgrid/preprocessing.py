@@ -71,6 +71,7 @@ class Scaler:
         return (X - self.shift_) / self.scale_
 
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
+        """:meth:`fit` on ``X``, then :meth:`transform` it."""
         return self.fit(X).transform(X)
 
     def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
@@ -143,19 +144,21 @@ class StandardScaler(Scaler):
 SCALERS: dict[str, type[Scaler]] = {"minmax": MinMaxScaler, "standard": StandardScaler}
 
 
-def make_scaler(name: str) -> Scaler:
-    """A new, unfitted scaler by name (``"minmax"`` or ``"standard"``)."""
+def _scaler_class(name: str) -> type[Scaler]:
     try:
-        return SCALERS[name]()
+        return SCALERS[name]
     except KeyError:
         raise ValueError(f"unknown scaler {name!r}; choose from {', '.join(SCALERS)}") from None
 
 
+def make_scaler(name: str) -> Scaler:
+    """A new, unfitted scaler by name (``"minmax"`` or ``"standard"``)."""
+    return _scaler_class(name)()
+
+
 def scaler_from_arrays(name: str, arrays: dict[str, np.ndarray]) -> Scaler:
     """A fitted scaler of kind ``name`` from saved parameters."""
-    if name not in SCALERS:
-        raise ValueError(f"unknown scaler {name!r}; choose from {', '.join(SCALERS)}")
-    return SCALERS[name].from_arrays(arrays)
+    return _scaler_class(name).from_arrays(arrays)
 
 
 # --------------------------------------------------------------------------------------------

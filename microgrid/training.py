@@ -100,6 +100,7 @@ class TrainConfig:
     engine: str = "vectorized"
 
     def dims(self, n_features: int) -> list[int]:
+        """Layer widths: ``n_features`` inputs, the hidden layers, one output."""
         return [n_features, *self.hidden, 1]
 
     @property
@@ -108,6 +109,7 @@ class TrainConfig:
         return [self.activation] * len(self.hidden) + ["sigmoid"]
 
     def describe(self, n_features: int = 9) -> str:
+        """One line: architecture, activations, schedule, batches, scaling, engine and seed."""
         arch = "-".join(str(d) for d in self.dims(n_features))
         batch = "full batch" if self.batch_size is None else f"batches of {self.batch_size}"
         return (f"{arch} {'/'.join(self.activations)}, {self.optimizer} lr {self.lr:g}, "
@@ -172,9 +174,8 @@ def _check(c: TrainConfig) -> None:
         raise ConfigError(f"learning rate must be a positive number, got {c.lr!r}")
     if not (isinstance(c.iters, int) and c.iters >= 1):
         raise ConfigError(f"iterations must be a positive integer, got {c.iters!r}")
-    if c.batch_size is not None:
-        if not (isinstance(c.batch_size, int) and c.batch_size >= 1):
-            raise ConfigError(f"batch size must be a positive integer, got {c.batch_size!r}")
+    if c.batch_size is not None and not (isinstance(c.batch_size, int) and c.batch_size >= 1):
+        raise ConfigError(f"batch size must be a positive integer, got {c.batch_size!r}")
     if not (isinstance(c.test_size, float) and 0.0 < c.test_size < 1.0):
         raise ConfigError(f"test size must be a fraction strictly between 0 and 1, got {c.test_size!r}")
     if c.cv is not None and not (isinstance(c.cv, int) and c.cv >= 2):
@@ -227,6 +228,7 @@ class Progress:
         self.close()
 
     def update(self, done: int, loss: float) -> None:
+        """Record ``done`` iterations and the latest ``loss``; draw if it is time to."""
         self._done, self._loss = done, loss
         if not self.enabled:
             return
@@ -366,6 +368,8 @@ class HoldoutResult:
 
 @dataclass
 class FoldResult:
+    """One fold of a cross-validation: its rows, loss history, time and train/test metrics."""
+
     train_rows: np.ndarray
     test_rows: np.ndarray
     history: np.ndarray

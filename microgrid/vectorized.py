@@ -45,6 +45,8 @@ from microgrid.optim import (
 
 __all__ = ["VectorizedMLP", "TrainingDiverged"]
 
+_ArrayFn = Callable[..., np.ndarray]
+
 
 def _column_major(m: int, d: int) -> np.ndarray:
     """An uninitialised ``(m, d)`` float64 array whose columns are contiguous."""
@@ -199,28 +201,36 @@ class VectorizedMLP:
                 dZ = self._g[l - 2].derivative(ws.Z[l - 1], ws.A[l - 1], out=ws.dZ[l - 1])
                 dZ *= ws.dA[l - 1]
 
-    def _problem(self, loss: str) -> tuple[bool, Callable[..., np.ndarray], Callable[..., np.ndarray]]:
+    def _problem(self, loss: str) -> tuple[bool, _ArrayFn, _ArrayFn]:
+        """For ``loss``: whether it is computed from the logit, its array form and its derivative."""
         spec = get_loss(loss)
         return uses_logits(loss, self.activations[-1]), spec.fn, spec.derivative
 
-    # -- public API -----------------------------------------------------------------------------
-    def forward(self, X: object) -> np.ndarray:
-        """The output activations ``A_L`` for the rows of ``X``, shape ``(m, dims[-1])``."""
+    def _forward_rows(self, X: object) -> _Workspace:
+        """A workspace holding the forward pass over the (checked) rows of ``X``."""
         X = check_inputs(X, self.dims[0])
         ws = _Workspace(self.dims, len(X))
         ws.load(X)
         self._forward(ws)
-        return np.array(ws.A[-1], order="C")
+        return ws
+
+    def _loaded(self, X: object, y: object, loss: str) -> tuple[_Workspace, bool, _ArrayFn, _ArrayFn]:
+        """A workspace holding the (checked) rows and targets, and :meth:`_problem`'s triple for ``loss``."""
+        X, Y = check_data(X, y, self.dims, loss)
+        ws = _Workspace(self.dims, len(X))
+        ws.load(X, Y)
+        return (ws, *self._problem(loss))
+
+    # -- public API -----------------------------------------------------------------------------
+    def forward(self, X: object) -> np.ndarray:
+        """The output activations ``A_L`` for the rows of ``X``, shape ``(m, dims[-1])``."""
+        return np.array(self._forward_rows(X).A[-1], order="C")
 
     __call__ = forward
 
     def preactivations(self, X: object) -> list[np.ndarray]:
         """``[Z_1, ..., Z_L]``: every layer's pre-activations for the rows of ``X``."""
-        X = check_inputs(X, self.dims[0])
-        ws = _Workspace(self.dims, len(X))
-        ws.load(X)
-        self._forward(ws)
-        return [np.array(Z, order="C") for Z in ws.Z[1:]]
+        return [np.array(Z, order="C") for Z in self._forward_rows(X).Z[1:]]
 
     def predict_proba(self, X: object) -> np.ndarray:
         """Output probabilities: shape ``(m,)`` for a one-output network, else ``(m, k)``."""
@@ -235,19 +245,13 @@ class VectorizedMLP:
 
     def loss(self, X: object, y: object, loss: str = "bce") -> float:
         """The mean loss on ``(X, y)`` (forward pass only)."""
-        X, Y = check_data(X, y, self.dims, loss)
-        from_logits, loss_fn, _ = self._problem(loss)
-        ws = _Workspace(self.dims, len(X))
-        ws.load(X, Y)
+        ws, from_logits, loss_fn, _ = self._loaded(X, y, loss)
         self._forward(ws)
         return self._loss(ws, from_logits, loss_fn)
 
     def loss_and_grads(self, X: object, y: object, loss: str = "bce") -> tuple[float, list[np.ndarray]]:
         """The mean loss and its gradients ``[dW1, db1, ...]`` (layout of :meth:`get_weights`)."""
-        X, Y = check_data(X, y, self.dims, loss)
-        from_logits, loss_fn, loss_derivative = self._problem(loss)
-        ws = _Workspace(self.dims, len(X))
-        ws.load(X, Y)
+        ws, from_logits, loss_fn, loss_derivative = self._loaded(X, y, loss)
         grad = np.empty_like(self._theta)
         dP = self._blocks(grad)
         self._forward(ws)
@@ -258,10 +262,7 @@ class VectorizedMLP:
     def numerical_grads(self, X: object, y: object, loss: str = "bce", eps: float = 1e-6) -> list[np.ndarray]:
         """Central differences ``(L(w + eps) - L(w - eps)) / (2 eps)`` of the mean loss for every
         weight, in the layout of :meth:`get_weights` (two forward passes per weight: for checks)."""
-        X, Y = check_data(X, y, self.dims, loss)
-        from_logits, loss_fn, _ = self._problem(loss)
-        ws = _Workspace(self.dims, len(X))
-        ws.load(X, Y)
+        ws, from_logits, loss_fn, _ = self._loaded(X, y, loss)
 
         def loss_now() -> float:
             self._forward(ws)

@@ -350,7 +350,6 @@ class _Scene:
         self.visible = [v for v in self.order if id(v) not in self.box_of and id(v) not in self.row_of]
         n_nodes = (len(self.visible) + sum(1 for v in self.visible if not v.is_leaf) + len(self.boxes)
                    + (len(self.neurons) if group == "neurons" else 0))
-        self.n_nodes = n_nodes
         if n_nodes > max_nodes:
             hint = ("draw it with group='collapse' (one box per neuron) or group='neurons'"
                     if group is None else "draw a smaller graph (one sample, a smaller network)")
@@ -484,9 +483,8 @@ class _Scene:
                 b = _grad_bin(g)
                 attrs["fillcolor"], attrs["fontcolor"] = b.fill, b.font
 
-    def _value_node(self, g: graphviz.Digraph, v: Value, label: str | None = None) -> None:
-        label = v.label if label is None else label
-        fields = [_escape_record(label)] if label else []
+    def _value_node(self, g: graphviz.Digraph, v: Value) -> None:
+        fields = [_escape_record(v.label)] if v.label else []
         fields.append(f"data {format_number(v.data)}")
         if self.show_grad:
             fields.append(self._grad_text(v))

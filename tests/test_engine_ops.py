@@ -68,10 +68,11 @@ def ieee_exact_sum(xs: Sequence[float]) -> float:
 
 
 def dot_reference(x: Sequence[float], n: int, with_bias: bool) -> float:
-    """Float products (NumPy), their correctly rounded sum, then the bias added in float."""
-    products = [float(np.multiply(w, v)) for w, v in zip(x[:n], x[n : 2 * n])]
-    s = ieee_exact_sum(products)
-    return float(np.add(s, x[2 * n])) if with_bias else s
+    """Float products (NumPy) and the bias, summed once with a single correct rounding."""
+    terms = [float(np.multiply(w, v)) for w, v in zip(x[:n], x[n : 2 * n])]
+    if with_bias:
+        terms.append(x[2 * n])
+    return ieee_exact_sum(terms)
 
 
 def pow_reference(a: float, b: float) -> float:

@@ -29,6 +29,7 @@ examples:
 
 
 def register(subparsers: Any) -> None:
+    """Add the ``check`` subcommand to ``subparsers``."""
     p = subparsers.add_parser("check", help="compare autograd, hand-derived and finite-difference gradients",
                               description=DESCRIPTION, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -49,12 +50,12 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Compare the gradients and print the report; 0 when they agree, 1 otherwise."""
     from microgrid.check import compare_gradients
     from microgrid.datasets import load_wisconsin
     from microgrid.nn import initial_weights
     from microgrid.preprocessing import MinMaxScaler
 
-    hidden = list(args.hidden)
     data = load_wisconsin()
     if not 1 <= args.samples <= len(data.X):
         raise UsageError(f"--samples must be between 1 and {len(data.X)} (the complete rows), "
@@ -62,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     X = MinMaxScaler().fit(data.X).transform(data.X[: args.samples])
     y = data.y[: args.samples]
 
-    dims = [X.shape[1], *hidden, 1]
+    dims = [X.shape[1], *args.hidden, 1]
     weights = initial_weights(dims, init="he", seed=args.seed)
     bias_rng = np.random.default_rng([args.seed, 1])
     for b in weights[1::2]:

@@ -31,6 +31,7 @@ GROUP_CHOICES = ("none", "neurons", "collapse")
 
 
 def register(subparsers: Any) -> None:
+    """Add the ``graph`` subcommand to ``subparsers``."""
     p = subparsers.add_parser("graph", description=DESCRIPTION,
                               help="draw the computation graph (and the backward pass, step by step)")
     source = p.add_mutually_exclusive_group(required=True)
@@ -71,6 +72,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Build the graph, draw it (-o) and/or its backward steps (--steps); 0 on success."""
     from microgrid import viz
 
     if args.output is None and args.steps is None:
@@ -84,31 +86,29 @@ def run(args: argparse.Namespace) -> int:
                          f"{viz.INSTALL_HINT}")
 
     if args.expr is not None:
-        root, options, title = _expression_graph(args)
+        root, drawing, title = _expression_graph(args)
     else:
         if args.assignments:
             raise UsageError("--set gives variables of --expr; it has no meaning with --mlp")
-        root, options, title = _mlp_graph(args)
+        root, drawing, title = _mlp_graph(args)
     group = args.group if args.group is not None else ("collapse" if args.mlp is not None else "none")
-    options["group"] = None if group == "none" else group
-    options["rankdir"] = args.rankdir
-    options["color_by_grad"] = args.color_by_grad
+    drawing["group"] = None if group == "none" else group
+    drawing["rankdir"] = args.rankdir
+    drawing["color_by_grad"] = args.color_by_grad
     if args.max_nodes is not None:
-        options["max_nodes"] = args.max_nodes
+        drawing["max_nodes"] = args.max_nodes
 
     try:
         if args.output is not None:
             if not args.no_grad:
                 root.backward()
-            graph = viz.draw_dot(root, show_grad=not args.no_grad, title=title, **options)
+            graph = viz.draw_dot(root, show_grad=not args.no_grad, title=title, **drawing)
             viz.render(graph, args.output)
             print(f"wrote {args.output}")
         if args.steps is not None:
-            files = viz.write_backward_steps(root, args.steps, title=f"backward pass: {title}", **options)
+            files = viz.write_backward_steps(root, args.steps, title=f"backward pass: {title}", **drawing)
             print(f"wrote {len(files.svgs)} step pictures and {files.index} (open it in a browser)")
-    except (viz.GraphTooLarge, viz.GraphvizNotFound) as exc:
-        raise UsageError(str(exc)) from None
-    except ValueError as exc:  # e.g. group= on a graph without neurons
+    except (ValueError, viz.GraphvizNotFound) as exc:  # GraphTooLarge, or group= on a graph without neurons
         raise UsageError(str(exc)) from None
     except OSError as exc:  # e.g. -o into a read-only place, --steps naming an existing file
         raise UsageError(f"cannot write {exc.filename or 'the output'}: {exc.strerror or exc}") from None

@@ -1,7 +1,9 @@
-"""Option types shared by the subcommands.
+"""Option types shared by the subcommands, and reading the files that options name.
 
-Each turns the text of an option into a value or raises ``argparse.ArgumentTypeError`` saying
-what was expected; argparse then names the option and exits with status 2 in one line.
+Each option type turns the text of an option into a value or raises
+``argparse.ArgumentTypeError`` saying what was expected; argparse then names the option and
+exits with status 2 in one line.  :func:`read_input` turns a bad or unreadable input file into a
+one-line :class:`~microgrid.cli.UsageError`.
 """
 
 from __future__ import annotations
@@ -9,6 +11,11 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from typing import TypeVar
+
+from microgrid.cli import UsageError
+
+T = TypeVar("T")
 
 
 def _number(text: str, kind: type, expected: str, ok: Callable[[float], bool]) -> float:
@@ -68,3 +75,14 @@ def layer_sizes(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected at least an input and an output size, like 9,15,1; "
                                          f"got {text!r}")
     return sizes
+
+
+def read_input(read: Callable[[], T], what: str, format_error: type[Exception]) -> T:
+    """``read()``, with its ``format_error`` (whose message names file and problem) and any
+    ``OSError`` ("cannot read WHAT: reason") raised as :class:`~microgrid.cli.UsageError`."""
+    try:
+        return read()
+    except format_error as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise UsageError(f"cannot read {what}: {exc.strerror or exc}") from None

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from microgrid.cli import UsageError
+from microgrid.commands import options
 
 DESCRIPTION = """\
 Apply a model saved by 'microgrid train --out DIR' (DIR/model.npz) to every row of DATA, a file
@@ -18,6 +19,7 @@ classes, the accuracy against them is reported on standard error.
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``predict`` subcommand to ``subparsers``."""
     p = subparsers.add_parser("predict", help="classify the rows of a data file with a saved model",
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=Path, required=True, metavar="MODEL.npz",
@@ -27,22 +29,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Print one CSV line per row of the data file, and the accuracy on stderr; 0 on success."""
     from microgrid.datasets import DataError, load_wisconsin
     from microgrid.metrics import accuracy
     from microgrid.model_io import ModelFileError, load_model
 
-    try:
-        model = load_model(args.model)
-    except ModelFileError as exc:
-        raise UsageError(str(exc)) from None
-    except OSError as exc:
-        raise UsageError(f"cannot read --model {args.model}: {exc.strerror or exc}") from None
-    try:
-        data = load_wisconsin(args.data, missing="keep")
-    except DataError as exc:
-        raise UsageError(str(exc)) from None
-    except OSError as exc:
-        raise UsageError(f"cannot read {args.data}: {exc.strerror or exc}") from None
+    model = options.read_input(lambda: load_model(args.model), f"--model {args.model}", ModelFileError)
+    data = options.read_input(lambda: load_wisconsin(args.data, missing="keep"), str(args.data), DataError)
     if model.n_features != data.X.shape[1]:
         raise UsageError(f"{args.model}: the model takes {model.n_features} inputs but {args.data} has "
                          f"{data.X.shape[1]} scores per row (a model of another architecture)")

@@ -35,6 +35,7 @@ examples:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``train`` subcommand to ``subparsers``."""
     from microgrid.training import ENGINES, HIDDEN_ACTIVATIONS, OPTIMIZERS, SCALERS, SPLITS
 
     p = subparsers.add_parser("train", help="train the classifier on the Wisconsin data",
@@ -78,6 +79,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    """Train, print the report and write --out; 0 on success, 1 if training diverged."""
     import numpy as np
 
     from microgrid.datasets import DataError, load_wisconsin
@@ -102,12 +104,7 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise UsageError(f"--out {args.out}: exists and is not a directory")
-    try:
-        dataset = load_wisconsin(args.data)
-    except DataError as exc:
-        raise UsageError(str(exc)) from None
-    except OSError as exc:
-        raise UsageError(f"cannot read --data {args.data}: {exc.strerror or exc}") from None
+    dataset = options.read_input(lambda: load_wisconsin(args.data), f"--data {args.data}", DataError)
     if args.out is not None:  # before training, so a long run cannot end in "cannot write"
         try:
             args.out.mkdir(parents=True, exist_ok=True)

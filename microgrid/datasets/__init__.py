@@ -197,7 +197,7 @@ def _parse(text: str, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
             raise DataError(name, line, f"expected {n_cols} comma-separated columns ({_describe(fmt)}), "
                                         f"found {len(cells)}{hint}")
         ids.append(cells[skip - 1])
-        for j, cell in enumerate(cells[skip: skip + 9]):
+        for j, cell in enumerate(cells[skip: skip + len(FEATURE_NAMES)]):
             X[i, j] = _score(cell, missing_token, name, line, j)
         label = cells[-1]
         if label not in classes:
