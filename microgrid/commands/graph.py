@@ -28,6 +28,7 @@ DESCRIPTION = (
     "to page through them."
 )
 GROUP_CHOICES = ("none", "neurons", "collapse")
+MLP_ONLY = ("--sample", "--seed", "--activations", "--root")
 
 
 def register(subparsers: Any) -> None:
@@ -43,15 +44,15 @@ def register(subparsers: Any) -> None:
                              "1 output)")
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=NUMBER",
                    help="value of a variable of --expr (repeat for each variable)")
-    p.add_argument("--sample", type=int, default=0, metavar="N",
+    p.add_argument("--sample", type=int, default=None, metavar="N",
                    help="which Wisconsin sample (row, 0-based, missing values dropped) to feed the MLP "
                         "(default 0)")
-    p.add_argument("--seed", type=options.seed, default=0,
-                   help="seed of the MLP's initial weights (default 0)")
+    p.add_argument("--seed", type=options.seed, default=None,
+                   help="for --mlp: seed of the MLP's initial weights (default 0)")
     p.add_argument("--activations", metavar="LIST",
                    help="for --mlp: one activation per layer, e.g. tanh,sigmoid (default: relu hidden, "
                         "sigmoid output)")
-    p.add_argument("--root", choices=("loss", "output"), default="loss",
+    p.add_argument("--root", choices=("loss", "output"), default=None,
                    help="for --mlp: draw up to the loss (binary cross-entropy against the label, default) "
                         "or up to the network's output")
     p.add_argument("-o", "--output", metavar="FILE", type=Path,
@@ -86,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
                          f"{viz.INSTALL_HINT}")
 
     if args.expr is not None:
+        for option in MLP_ONLY:
+            if getattr(args, option.lstrip("-").replace("-", "_")) is not None:
+                raise UsageError(f"{option} is an option of --mlp; it has no meaning with --expr")
         root, drawing, title = _expression_graph(args)
     else:
         if args.assignments:
@@ -156,6 +160,8 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
     from microgrid.losses import PROB_EPS, bce, bce_with_logits, uses_logits
 
     sizes = list(args.mlp)
+    sample = 0 if args.sample is None else args.sample
+    seed = 0 if args.seed is None else args.seed
     data = load_wisconsin()
     n_features = data.X.shape[1]
     if sizes[0] != n_features:
@@ -164,20 +170,20 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
     if sizes[-1] != 1:
         raise UsageError(f"--mlp {args.mlp}: the last size must be 1 (one output: the probability of "
                          f"{data.target_names[1]}), got {sizes[-1]}")
-    if not 0 <= args.sample < len(data.y):
+    if not 0 <= sample < len(data.y):
         n = len(data.y)
-        raise UsageError(f"--sample {args.sample}: there are {n} samples, numbered 0 to {n - 1}")
+        raise UsageError(f"--sample {sample}: there are {n} samples, numbered 0 to {n - 1}")
     from microgrid.nn import MLP
 
     activations = [name.strip() for name in args.activations.split(",")] if args.activations else None
     try:
-        mlp = MLP(sizes[0], sizes[1:], activations=activations, seed=args.seed)
+        mlp = MLP(sizes[0], sizes[1:], activations=activations, seed=seed)
     except ValueError as exc:
         raise UsageError(f"--mlp {args.mlp} --activations {args.activations}: {exc}") from None
     x = [Value(float(v), label=f"x{i}: {name}")
-         for i, (v, name) in enumerate(zip(data.X[args.sample], data.feature_names))]
-    target = int(data.y[args.sample])
-    if args.root == "loss":
+         for i, (v, name) in enumerate(zip(data.X[sample], data.feature_names))]
+    target = int(data.y[sample])
+    if args.root != "output":
         # the loss as training computes it (MLP.loss): from the logit when the output is a sigmoid;
         # the label enters as a number (it picks the branch), so it is not a node of the graph
         if uses_logits("bce", mlp.activations[-1]):
@@ -194,7 +200,7 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
     else:
         root = mlp(x)
         root.label = "output"
-    title = (f"Wisconsin sample {args.sample} (id {data.ids[args.sample]}, {data.target_names[target]}) "
-             f"through a fresh {'-'.join(map(str, sizes))} MLP (seed {args.seed})")
+    title = (f"Wisconsin sample {sample} (id {data.ids[sample]}, {data.target_names[target]}) "
+             f"through a fresh {'-'.join(map(str, sizes))} MLP (seed {seed})")
     return root, {"params": mlp, "inputs": x}, title
 

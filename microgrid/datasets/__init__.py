@@ -20,6 +20,7 @@ import csv
 import hashlib
 import io
 import math
+import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -208,11 +209,16 @@ def _parse(text: str, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     return X, y, np.array(ids, dtype=str), lines, fmt
 
 
+_SCORE_TEXT = re.compile(r"[+-]?[0-9]+(\.[0-9]*)?")  # plain decimal notation only
+
+
 def _score(cell: str, missing_token: str, name: str, line: int, j: int) -> float:
     column = f"score {j + 1} ({FEATURE_NAMES[j]})"
     if cell == missing_token:
         return math.nan
     try:
+        if not _SCORE_TEXT.fullmatch(cell.strip()):
+            raise ValueError(cell)  # float() would also take '1_0', '1e1', 'inf', ' nan'
         value = float(cell)
     except ValueError:
         raise DataError(name, line, f"{column} is not a number: {cell!r} (a missing score is written "
