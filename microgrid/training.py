@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 import numpy as np
 
@@ -44,6 +44,7 @@ __all__ = [
     "parse_hidden",
     "Progress",
     "fit_network",
+    "TrainedClassifier",
     "train_classifier",
     "HoldoutResult",
     "FoldResult",
@@ -289,15 +290,16 @@ ProgressCallback = Callable[[int, float], None]  # (iterations done, loss)
 
 
 def fit_network(config: TrainConfig, X: np.ndarray, y: np.ndarray,
-                progress: ProgressCallback | None = None) -> tuple[VectorizedMLP, np.ndarray]:
+                progress: ProgressCallback | None = None) -> tuple[VectorizedMLP, np.ndarray, float]:
     """Train a fresh network on scaled rows ``X`` and labels ``y`` with ``config``'s engine.
 
-    Returns the trained network (as a :class:`VectorizedMLP` whatever the engine) and the loss
-    history, one mean BCE per iteration.  Both engines start from the same weights (drawn from
+    Returns the trained network (as a :class:`VectorizedMLP` whatever the engine), the loss
+    history (the mean BCE *before* each step) and the final loss (the mean BCE of the returned
+    network, after the last step).  Both engines start from the same weights (drawn from
     ``config.seed``), see the same batches and apply the same optimizer rule
     (:mod:`microgrid.optim`), so their histories agree to rounding; the scalar engine builds the
     ``Value`` graph of every row at every iteration, so it is far slower.
-    Raises :class:`TrainingDiverged` if the loss stops being finite.
+    Raises :class:`TrainingDiverged` if the loss stops being finite, the last step included.
     """
     dims = config.dims(np.shape(X)[1])
     if config.engine == "scalar":
@@ -309,16 +311,28 @@ def fit_network(config: TrainConfig, X: np.ndarray, y: np.ndarray,
                       batch_size=config.batch_size, seed=config.seed, callback=callback)
     if isinstance(net, MLP):
         net = VectorizedMLP.from_scalar(net)
-    return net, np.asarray(history, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        weights_finite = all(np.all(np.isfinite(w)) for w in net.get_weights())
+        final_loss = net.loss(X, y) if weights_finite else math.nan
+    if not math.isfinite(final_loss):
+        raise TrainingDiverged(f"training diverged: the last step (iteration {config.iters}) left the loss "
+                               f"or the weights NaN or infinite; try a smaller learning rate (lr is "
+                               f"{config.lr:g})", config.iters, final_loss)
+    return net, np.asarray(history, dtype=np.float64), final_loss
+
+
+class TrainedClassifier(NamedTuple):
+    """What :func:`train_classifier` returns."""
+
+    model: Classifier  # raw scores in, probabilities out
+    history: np.ndarray  # mean training BCE before each step
+    final_loss: float  # mean training BCE of the returned model (after the last step)
+    seconds: float  # training time
 
 
 def train_classifier(config: TrainConfig, dataset: Dataset, rows: np.ndarray,
-                     progress: ProgressCallback | None = None) -> tuple[Classifier, np.ndarray, float]:
-    """Fit the missing-value medians, the scaler and the network on ``dataset``'s ``rows``.
-
-    Returns the :class:`~microgrid.model_io.Classifier` (raw scores in, probabilities out), the
-    loss history and the training time in seconds.
-    """
+                     progress: ProgressCallback | None = None) -> TrainedClassifier:
+    """Fit the missing-value medians, the scaler and the network on ``dataset``'s ``rows``."""
     X, y = dataset.X[rows], dataset.y[rows]
     present = np.unique(y)
     if len(present) < 2:  # a classifier cannot learn, and recall/AUC are undefined, from one class
@@ -329,11 +343,11 @@ def train_classifier(config: TrainConfig, dataset: Dataset, rows: np.ndarray,
     X = np.where(np.isnan(X), fill_values, X)
     scaler = make_scaler(config.scale).fit(X)
     start = time.perf_counter()
-    net, history = fit_network(config, scaler.transform(X), y, progress)
+    net, history, final_loss = fit_network(config, scaler.transform(X), y, progress)
     seconds = time.perf_counter() - start
     model = Classifier(net=net, scaler=scaler, fill_values=fill_values, feature_names=dataset.feature_names,
                        target_names=dataset.target_names)
-    return model, history, seconds
+    return TrainedClassifier(model, history, final_loss, seconds)
 
 
 # --------------------------------------------------------------------------------------------
@@ -354,7 +368,8 @@ class HoldoutResult:
     train_rows: np.ndarray
     test_rows: np.ndarray
     model: Classifier
-    history: np.ndarray
+    history: np.ndarray  # training loss before each step
+    final_loss: float  # training loss of the returned model
     seconds: float
     train: dict[str, float]
     test: dict[str, float]
@@ -372,7 +387,8 @@ class FoldResult:
 
     train_rows: np.ndarray
     test_rows: np.ndarray
-    history: np.ndarray
+    history: np.ndarray  # training loss before each step
+    final_loss: float  # training loss of the fold's model
     seconds: float
     train: dict[str, float]
     test: dict[str, float]
@@ -411,9 +427,9 @@ def run_holdout(config: TrainConfig, dataset: Dataset, stream: TextIO | None = N
     """Train on the split's training rows and evaluate on both sides."""
     train_rows, test_rows = _split(config, dataset)
     with Progress(config.iters, stream, enabled=show_progress) as bar:
-        model, history, seconds = train_classifier(config, dataset, train_rows, bar.update)
-    return HoldoutResult(config, dataset, train_rows, test_rows, model, history, seconds,
-                         _evaluate(model, dataset, train_rows), _evaluate(model, dataset, test_rows))
+        fit = train_classifier(config, dataset, train_rows, bar.update)
+    return HoldoutResult(config, dataset, train_rows, test_rows, *fit,
+                         _evaluate(fit.model, dataset, train_rows), _evaluate(fit.model, dataset, test_rows))
 
 
 def run_cv(config: TrainConfig, dataset: Dataset, stream: TextIO | None = None, show_progress: bool = True,
@@ -433,9 +449,13 @@ def run_cv(config: TrainConfig, dataset: Dataset, stream: TextIO | None = None, 
     for k, (train_rows, test_rows) in enumerate(splits, start=1):
         label = f"fold {k}/{config.cv}"
         with Progress(config.iters, stream, label=label, enabled=show_progress, lines=1) as bar:
-            model, history, seconds = train_classifier(config, dataset, train_rows, bar.update)
-        folds.append(FoldResult(train_rows, test_rows, history, seconds,
-                                _evaluate(model, dataset, train_rows), _evaluate(model, dataset, test_rows)))
+            try:
+                fit = train_classifier(config, dataset, train_rows, bar.update)
+            except TrainingDiverged as exc:
+                raise TrainingDiverged(f"{label}: {exc}", exc.iteration, exc.loss) from None
+        folds.append(FoldResult(train_rows, test_rows, fit.history, fit.final_loss, fit.seconds,
+                                _evaluate(fit.model, dataset, train_rows),
+                                _evaluate(fit.model, dataset, test_rows)))
     result = CVResult(config, dataset, folds)
     for name in METRIC_NAMES:
         values = np.array([f.test[name] for f in folds], dtype=np.float64)
@@ -444,10 +464,9 @@ def run_cv(config: TrainConfig, dataset: Dataset, stream: TextIO | None = None, 
     if refit:
         everything = np.arange(len(dataset))
         with Progress(config.iters, stream, label="all rows", enabled=show_progress, lines=1) as bar:
-            model, history, seconds = train_classifier(config, dataset, everything, bar.update)
-        fit = _evaluate(model, dataset, everything)
-        result.final = HoldoutResult(config, dataset, everything, np.arange(0), model, history, seconds,
-                                     fit, {})
+            fit = train_classifier(config, dataset, everything, bar.update)
+        result.final = HoldoutResult(config, dataset, everything, np.arange(0), *fit,
+                                     _evaluate(fit.model, dataset, everything), {})
     return result
 
 
@@ -488,7 +507,7 @@ def format_holdout(result: HoldoutResult) -> str:
         _data_line(d),
         f"split: {c.split}" + (f" (test size {c.test_size:g})" if c.split == "stratified" else "")
         + f"; {len(result.train_rows)} train rows, {len(result.test_rows)} test rows",
-        f"trained in {result.seconds:.2f} s ({rate:,.0f} it/s); final training loss {result.history[-1]:.6f}",
+        f"trained in {result.seconds:.2f} s ({rate:,.0f} it/s); final training loss {result.final_loss:.6g}",
         "",
         f"{'':<22}{'train':>10}{'test':>10}",
     ]
@@ -561,18 +580,18 @@ def metrics_document(result: HoldoutResult | CVResult) -> dict[str, object]:
                               "data": _data_info(result.dataset)}
     if isinstance(result, HoldoutResult):
         doc.update(kind="holdout", train_rows=len(result.train_rows), test_rows=len(result.test_rows),
-                   iterations=len(result.history), final_loss=float(result.history[-1]),
+                   iterations=len(result.history), final_loss=result.final_loss,
                    seconds=result.seconds, train=result.train, test=result.test,
                    confusion_matrix_test=result.confusion)
     else:
         doc.update(kind="cross-validation", folds=[
             {"fold": k, "train_rows": len(f.train_rows), "test_rows": len(f.test_rows),
-             "final_loss": float(f.history[-1]), "seconds": f.seconds, "train": f.train, "test": f.test}
+             "final_loss": f.final_loss, "seconds": f.seconds, "train": f.train, "test": f.test}
             for k, f in enumerate(result.folds, start=1)],
             mean=result.mean, std=result.std, confusion_matrix_out_of_fold=result.confusion)
         if result.final is not None:
             doc["model_trained_on_all_rows"] = {"rows": len(result.final.train_rows),
-                                                "final_loss": float(result.final.history[-1]),
+                                                "final_loss": result.final.final_loss,
                                                 "train": result.final.train}
     return _jsonable(doc)  # type: ignore[return-value]
 

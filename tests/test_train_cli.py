@@ -76,7 +76,9 @@ def test_short_run_writes_every_file(short_run):
     with open(out / "history.csv") as f:
         rows = list(csv.reader(f))
     assert rows[0] == ["iteration", "loss"] and len(rows) == 201 and rows[-1][0] == "200"
-    assert float(rows[-1][1]) == doc["final_loss"]
+    # the history holds the loss before each step; final_loss is the trained model's, one step on
+    assert 0.99 * float(rows[-1][1]) < doc["final_loss"] < float(rows[-1][1])
+    assert doc["train"]["log_loss"] == pytest.approx(doc["final_loss"], rel=1e-12)
     with np.load(out / "model.npz", allow_pickle=False) as npz:
         assert str(npz["format"]) == "microgrid-mlp" and npz["dims"].tolist() == [9, 15, 1]
         assert npz["activations"].tolist() == ["relu", "sigmoid"] and str(npz["scaler"]) == "minmax"
@@ -187,7 +189,8 @@ def test_scalar_engine_gives_the_vectorized_loss_history(optimizer, batch_size):
         config = make_config(engine=engine, iters=5, optimizer=optimizer, lr=0.05, hidden="6,4", seed=3,
                              batch_size=batch_size)
         runs[engine] = fit_network(config, X, y)
-    (net_s, hist_s), (net_v, hist_v) = runs["scalar"], runs["vectorized"]
+    (net_s, hist_s, final_s), (net_v, hist_v, final_v) = runs["scalar"], runs["vectorized"]
+    assert final_s == pytest.approx(final_v, rel=1e-10) and final_s < hist_s[-1]
     assert len(hist_s) == 5 and hist_s[-1] != hist_s[0]
     np.testing.assert_allclose(hist_s, hist_v, rtol=1e-10, atol=0)
     for ws, wv in zip(net_s.get_weights(), net_v.get_weights()):
@@ -343,6 +346,25 @@ def test_divergence_is_reported_without_a_traceback():
     status, out, err = run_cli(["train", "--lr", "1e300", "--iters", "50", "--quiet"])
     assert status == 1 and "Traceback" not in err
     assert err.startswith("microgrid train: training diverged:") and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("extra, where", [
+    # one step of lr 1e300 leaves the loss finite before it and NaN after it: only a check of the
+    # trained model can see it
+    (["--iters", "1"], "the last step (iteration 1)"),
+    (["--iters", "1", "--cv", "2", "--split", "stratified"], "fold 1/2: training diverged: the last step"),
+    (["--iters", "3", "--cv", "2", "--split", "stratified"], "fold 1/2: training diverged: the loss became"),
+])
+def test_divergence_in_the_last_step_or_a_fold_is_named(extra, where):
+    status, out, err = run_cli(["train", "--lr", "1e300", "--quiet", *extra])
+    assert status == 1 and out == "" and len(err.strip().splitlines()) == 1
+    assert where in err and "try a smaller learning rate" in err
+
+
+def test_final_loss_is_that_of_the_returned_model():
+    status, out, _ = run_cli(["train", "--lr", "1e10", "--iters", "1", "--quiet"])
+    final = float(out.split("final training loss ")[1].split()[0])
+    assert status == 0 and final > 1e6  # one huge step: the model's loss, not the loss before the step
 
 
 # ---- predict: bad model files and data --------------------------------------------------------
