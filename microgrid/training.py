@@ -16,6 +16,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -45,6 +46,7 @@ __all__ = [
     "Progress",
     "fit_network",
     "TrainedClassifier",
+    "check_output_dir",
     "train_classifier",
     "HoldoutResult",
     "FoldResult",
@@ -121,7 +123,7 @@ class TrainConfig:
 def parse_hidden(text: str) -> tuple[int, ...]:
     """Hidden layer widths from ``"15"`` or ``"16,8"`` (ConfigError otherwise)."""
     parts = [p.strip() for p in str(text).split(",")]
-    if not parts or not all(p.isdigit() and int(p) > 0 for p in parts):
+    if not parts or not all(p.isascii() and p.isdigit() and int(p) > 0 for p in parts):
         raise ConfigError(f"hidden layer widths must be positive integers separated by commas, like 15 or "
                           f"16,8; got {text!r}")
     return tuple(int(p) for p in parts)
@@ -601,6 +603,25 @@ def _histories(result: HoldoutResult | CVResult) -> list[tuple[str, np.ndarray]]
         return [("", result.history)]
     runs = [(str(k), f.history) for k, f in enumerate(result.folds, start=1)]
     return runs + ([("all", result.final.history)] if result.final is not None else [])
+
+
+OUTPUT_FILES = ("metrics.json", "history.csv", "model.npz", "loss.png", "confusion.png")
+
+
+def check_output_dir(out_dir: str | Path) -> None:
+    """Create ``out_dir`` if needed and make sure every output file can be written there.
+
+    Meant for before training, so that a long run cannot end in "cannot write"; raises
+    ``OSError`` (with ``filename``) otherwise.
+    """
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for name in OUTPUT_FILES:
+        if (out / name).is_dir():
+            raise IsADirectoryError(21, "is a directory, not a file", str(out / name))
+    probe = out / f".microgrid-write-test-{os.getpid()}"
+    probe.touch()  # a read-only directory or file system fails here
+    probe.unlink()
 
 
 def write_outputs(out_dir: str | Path, result: HoldoutResult | CVResult) -> list[str]:

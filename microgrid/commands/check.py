@@ -41,7 +41,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--samples", type=options.positive_int, default=50, metavar="N",
                    help="how many Wisconsin rows (the first N of the 683 complete ones; default 50)")
     p.add_argument("--seed", type=options.seed, default=0, help="seed of the weights (default 0)")
-    p.add_argument("--eps", type=options.positive_float, default=1e-6,
+    p.add_argument("--eps", type=options.step_size, default=1e-6,
                    help="finite-difference step (default 1e-6)")
     p.add_argument("--tol", type=options.positive_float, default=1e-10,
                    help="largest relative difference allowed between autograd and hand-derived "

@@ -28,6 +28,7 @@ DESCRIPTION = (
     "to page through them."
 )
 GROUP_CHOICES = ("none", "neurons", "collapse")
+MAX_MLP_VALUES = 500_000  # a graph this size takes a few seconds and ~200 MB to build
 MLP_ONLY = ("--sample", "--seed", "--activations", "--root")
 
 
@@ -55,9 +56,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--root", choices=("loss", "output"), default=None,
                    help="for --mlp: draw up to the loss (binary cross-entropy against the label, default) "
                         "or up to the network's output")
-    p.add_argument("-o", "--output", metavar="FILE", type=Path,
+    p.add_argument("-o", "--output", metavar="FILE", type=options.path,
                    help="picture to write: .svg, .png, .pdf (need Graphviz) or .dot (DOT source)")
-    p.add_argument("--steps", metavar="DIR", type=Path,
+    p.add_argument("--steps", metavar="DIR", type=options.path,
                    help="also write one SVG per backward step and DIR/index.html to step through them")
     p.add_argument("--no-grad", action="store_true", help="do not run backward; draw data only")
     p.add_argument("--group", choices=GROUP_CHOICES, default=None,
@@ -155,6 +156,12 @@ def _expression_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], 
     return root, {}, f"{args.expr}" + (f"  with {settings}" if settings else "")
 
 
+def _mlp_graph_size(sizes: list[int]) -> int:
+    """Values in one sample's graph: inputs, weights and biases, a dot and an activation per neuron."""
+    layers = list(zip(sizes[:-1], sizes[1:]))
+    return sizes[0] + sum(n_out * (n_in + 1) + 2 * n_out for n_in, n_out in layers) + 4
+
+
 def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
     from microgrid.datasets import load_wisconsin
     from microgrid.losses import PROB_EPS, bce, bce_with_logits, uses_logits
@@ -170,6 +177,11 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
     if sizes[-1] != 1:
         raise UsageError(f"--mlp {args.mlp}: the last size must be 1 (one output: the probability of "
                          f"{data.target_names[1]}), got {sizes[-1]}")
+    n_values = _mlp_graph_size(sizes)
+    if n_values > MAX_MLP_VALUES:
+        raise UsageError(f"--mlp {','.join(map(str, sizes))}: its graph for one sample would hold about "
+                         f"{n_values:,} Values, more than the {MAX_MLP_VALUES:,} this command builds; "
+                         "use smaller layers")
     if not 0 <= sample < len(data.y):
         n = len(data.y)
         raise UsageError(f"--sample {sample}: there are {n} samples, numbered 0 to {n - 1}")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import math
 from collections.abc import Callable
+from pathlib import Path
 from typing import TypeVar
 
 from microgrid.cli import UsageError
@@ -18,8 +19,14 @@ from microgrid.cli import UsageError
 T = TypeVar("T")
 
 
+MAX_ITERS = 100_000_000  # the loss history alone is 8 bytes per iteration
+MAX_WIDTH = 10_000  # neurons per layer
+
+
 def _number(text: str, kind: type, expected: str, ok: Callable[[float], bool]) -> float:
     try:
+        if "_" in text or not text.isascii():  # int() and float() also take '1_0' and other digits
+            raise ValueError(text)
         value = kind(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
@@ -31,6 +38,23 @@ def _number(text: str, kind: type, expected: str, ok: Callable[[float], bool]) -
 def positive_int(text: str) -> int:
     """1, 2, 3, ..."""
     return _number(text, int, "a positive integer", lambda v: v >= 1)
+
+
+def iterations(text: str) -> int:
+    """1, 2, ... up to :data:`MAX_ITERS`."""
+    return _number(text, int, f"a positive integer of at most {MAX_ITERS:,}", lambda v: 1 <= v <= MAX_ITERS)
+
+
+def step_size(text: str) -> float:
+    """A finite-difference step: from 1e-12 (rounding error takes over below) to 0.01."""
+    return _number(text, float, "a step between 1e-12 and 0.01", lambda v: 1e-12 <= v <= 1e-2)
+
+
+def path(text: str) -> Path:
+    """A file or directory name; an empty one (which would mean the current directory) is refused."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError("expected a file or directory name, got an empty one")
+    return Path(text)
 
 
 def seed(text: str) -> int:
@@ -62,10 +86,13 @@ def widths(text: str) -> tuple[int, ...]:
     from microgrid.training import ConfigError, parse_hidden
 
     try:
-        return parse_hidden(text)
+        sizes = parse_hidden(text)
     except ConfigError:
         raise argparse.ArgumentTypeError(
             f"expected positive integers separated by commas, like 15 or 16,8; got {text!r}") from None
+    if max(sizes) > MAX_WIDTH:
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_WIDTH:,} neurons per layer, got {text!r}")
+    return sizes
 
 
 def layer_sizes(text: str) -> tuple[int, ...]:

@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="activation of the hidden layers (default relu; the output is always sigmoid)")
     p.add_argument("--lr", type=options.positive_float, default=None,
                    help="learning rate (default 0.07; 0.01 with --cv)")
-    p.add_argument("--iters", type=options.positive_int, default=None, metavar="N",
+    p.add_argument("--iters", type=options.iterations, default=None, metavar="N",
                    help="training iterations (default 67000; 200 with --cv)")
     p.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
                    help="gd (default), momentum (0.9) or adam (default with --cv)")
@@ -69,10 +69,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="minmax (default) or standard scaling, fit on the training rows only")
     p.add_argument("--seed", type=options.seed, default=None,
                    help="seed of the initial weights, the random split/folds and the batches (default 0)")
-    p.add_argument("--out", type=Path, default=None, metavar="DIR",
+    p.add_argument("--out", type=options.path, default=None, metavar="DIR",
                    help="write metrics.json, history.csv, model.npz (and loss.png, confusion.png "
                         "with matplotlib) to DIR; with --cv the model is refit on all rows")
-    p.add_argument("--data", type=Path, default=None, metavar="PATH",
+    p.add_argument("--data", type=options.path, default=None, metavar="PATH",
                    help="a data file in the shipped CSV or the UCI format (default: the shipped data)")
     p.add_argument("--quiet", action="store_true", help="no progress display or notes, only the results")
     p.set_defaults(run=run)
@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         PLOT_HINT,
         ConfigError,
         TrainingDiverged,
+        check_output_dir,
         format_cv,
         format_holdout,
         make_config,
@@ -107,9 +108,9 @@ def run(args: argparse.Namespace) -> int:
     dataset = options.read_input(lambda: load_wisconsin(args.data), f"--data {args.data}", DataError)
     if args.out is not None:  # before training, so a long run cannot end in "cannot write"
         try:
-            args.out.mkdir(parents=True, exist_ok=True)
+            check_output_dir(args.out)
         except OSError as exc:
-            raise UsageError(f"cannot create --out {args.out}: {exc.strerror or exc}") from None
+            raise UsageError(_cannot_write(args.out, exc)) from None
     show = not args.quiet
     if show and config.engine == "scalar" and config.iters > 1000:
         print(f"note: the scalar engine builds a graph of every row at each of {config.iters:,} iterations; "
@@ -133,9 +134,16 @@ def run(args: argparse.Namespace) -> int:
         try:
             messages = write_outputs(args.out, result)
         except OSError as exc:
-            raise UsageError(f"cannot write to --out {args.out}: {exc.strerror or exc}") from None
+            raise UsageError(_cannot_write(args.out, exc)) from None
         notes = [m for m in messages if show or m == PLOT_HINT]  # --quiet still says how to get plots
         if notes:
             print()
             print("\n".join(notes))
     return 0
+
+
+def _cannot_write(out: Path, exc: OSError) -> str:
+    if not out.is_dir():
+        return f"cannot create --out {out}: {exc.strerror or exc}"
+    where = f" {exc.filename}" if exc.filename and str(exc.filename) != str(out) else ""
+    return f"cannot write to --out {out}:{where} {exc.strerror or exc}"

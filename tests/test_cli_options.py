@@ -1,0 +1,59 @@
+"""Option values that would exhaust memory, mean something else than typed, or write where the
+user did not ask: each is a one-line error with status 2, before any work is done."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from microgrid.commands.options import MAX_ITERS, MAX_WIDTH
+
+from test_train_cli import one_line_error, run_cli
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["train", "--iters", str(MAX_ITERS + 1)], f"expected a positive integer of at most {MAX_ITERS:,}"),
+    (["train", "--iters", "99999999999999999999"], "--iters: expected a positive integer"),
+    (["train", "--iters", "1_000"], "--iters: expected a positive integer"),
+    (["train", "--lr", "1_0"], "--lr: expected a positive number, got '1_0'"),
+    (["train", "--iters", "\u0661\u0665"], "--iters: expected a positive integer"),  # Arabic-Indic 15
+    (["train", "--hidden", "\u0661\u0665"], "--hidden: expected positive integers"),
+    (["train", "--hidden", str(MAX_WIDTH + 1)], f"--hidden: expected at most {MAX_WIDTH:,} neurons"),
+    (["train", "--hidden", "100000000000"], "--hidden: expected at most"),
+    (["check", "--hidden", "100000000000"], "--hidden: expected at most"),
+    (["check", "--eps", "1e300"], "--eps: expected a step between 1e-12 and 0.01, got '1e300'"),
+    (["check", "--eps", "1e-320"], "--eps: expected a step between"),
+    (["graph", "--mlp", "9,100000000000,1", "-o", "g.dot"], "--mlp: expected at most"),
+    (["graph", "--mlp", "9,10000,1000,1", "-o", "g.dot"], "about 10,124,016 Values, more than the 500,000"),
+    (["train", "--out", ""], "--out: expected a file or directory name, got an empty one"),
+    (["train", "--data", " "], "--data: expected a file or directory name"),
+    (["graph", "--expr", "a", "--set", "a=1", "--steps", ""], "--steps: expected a file or directory name"),
+    (["graph", "--expr", "a", "--set", "a=1", "-o", ""], "--output: expected a file or directory name"),
+])
+def test_refused_before_any_work(argv: list[str], needle: str, tmp_path: Path,
+                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    one_line_error(*run_cli(argv), needle)
+    assert os.listdir(tmp_path) == []  # nothing written into the current directory
+
+
+def test_out_with_a_directory_where_a_file_goes_fails_before_training(tmp_path: Path) -> None:
+    (tmp_path / "model.npz").mkdir()
+    status, out, err = run_cli(["train", "--iters", "5", "--quiet", "--out", str(tmp_path)])
+    one_line_error(status, out, err, f"cannot write to --out {tmp_path}: {tmp_path / 'model.npz'}",
+                   "is a directory")
+    assert sorted(os.listdir(tmp_path)) == ["model.npz"]  # no partial output, no report
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root may write into a read-only directory")
+def test_out_in_a_read_only_directory_fails_before_training(tmp_path: Path) -> None:
+    out = tmp_path / "ro"
+    out.mkdir()
+    out.chmod(0o555)
+    try:
+        one_line_error(*run_cli(["train", "--iters", "5", "--quiet", "--out", str(out)]),
+                       f"cannot write to --out {out}")
+    finally:
+        out.chmod(0o755)
