@@ -415,7 +415,15 @@ class CVResult:
         return np.array(total).reshape(2, 2)
 
 
+def _require_rows(dataset: Dataset) -> None:
+    if len(dataset) == 0:
+        n = dataset.n_missing_rows
+        dropped = f" (all {n} lack a score and were dropped)" if n else ""
+        raise ConfigError(f"{dataset.source} has no complete rows to train on{dropped}")
+
+
 def _split(config: TrainConfig, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
+    _require_rows(dataset)
     try:
         if config.split == "tutorial":
             return tutorial_split(len(dataset))
@@ -443,6 +451,7 @@ def run_cv(config: TrainConfig, dataset: Dataset, stream: TextIO | None = None, 
     """
     if config.cv is None:
         raise ConfigError("run_cv needs config.cv (the number of folds)")
+    _require_rows(dataset)
     try:
         splits = stratified_kfold(dataset.y, config.cv, config.seed)
     except ValueError as exc:

@@ -57,3 +57,11 @@ def test_out_in_a_read_only_directory_fails_before_training(tmp_path: Path) -> N
                        f"cannot write to --out {out}")
     finally:
         out.chmod(0o755)
+
+
+def test_a_file_without_complete_rows_is_named(tmp_path: Path) -> None:
+    data = tmp_path / "gaps.data"
+    data.write_text("1000025,5,?,1,1,2,1,3,1,1,2\n1002945,5,4,4,5,7,10,3,2,?,4\n")
+    for split in (["--split", "stratified"], ["--cv", "2"], []):
+        one_line_error(*run_cli(["train", "--data", str(data), "--iters", "5", *split]),
+                       f"{data} has no complete rows to train on (all 2 lack a score and were dropped)")

@@ -1,6 +1,7 @@
 """The shipped Wisconsin data and its loader: counts, rows, checksum, both formats, bad files."""
 
 import hashlib
+import os
 import shutil
 
 import numpy as np
@@ -187,3 +188,44 @@ def test_empty_and_binary_files(tmp_path, content, problem):
 def test_missing_file_is_an_os_error(tmp_path):
     with pytest.raises(FileNotFoundError):
         load_wisconsin(tmp_path / "nope.csv")
+
+
+# ---- files that are not data files --------------------------------------------------------------
+
+
+def test_a_pipe_or_device_is_refused_without_reading_it(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)  # opening it would wait for a writer forever
+    with pytest.raises(DataError, match="fifo: not a regular file"):
+        load_wisconsin(fifo)
+    with pytest.raises(DataError, match="/dev/zero: not a regular file"):
+        load_wisconsin("/dev/zero")  # endless: reading it would exhaust memory
+
+
+def test_a_file_over_the_size_limit_is_refused(tmp_path, monkeypatch):
+    path = write(tmp_path, GOOD_UCI)
+    monkeypatch.setattr(datasets, "MAX_FILE_BYTES", len(GOOD_UCI) - 1)
+    with pytest.raises(DataError, match="larger than"):
+        load_wisconsin(path)
+    monkeypatch.setattr(datasets, "MAX_FILE_BYTES", len(GOOD_UCI))
+    assert len(load_wisconsin(path)) == 3
+
+
+def test_utf16_without_a_byte_order_mark_is_named(tmp_path):
+    path = tmp_path / "utf16.csv"
+    path.write_bytes(GOOD_CSV.encode("utf-16-le"))
+    with pytest.raises(DataError, match="not a text file: it contains NUL bytes .UTF-16"):
+        load_wisconsin(path)
+
+
+@pytest.mark.parametrize("line, old, new, problem", [
+    (2, '"77",', '"77,', "',' expected after '\"'"),  # a quote closed in the middle of a field
+    (3, '"malignant"', '"malignant', "unexpected end of data"),  # a quote never closed
+    (2, '"77"', '"' + "7" * 200_000 + '"', "field larger than field limit"),
+])
+def test_bad_quoting_is_an_error_at_the_record_where_it_starts(tmp_path, line, old, new, problem):
+    path = write(tmp_path, break_line(GOOD_CSV, line + 1, old, new), "quotes.csv")  # +1: the header
+    with pytest.raises(DataError, match=rf"quotes\.csv, line {line + 1}: not valid comma-separated text: "
+                                        rf"{problem}") as info:
+        load_wisconsin(path)
+    assert info.value.line == line + 1

@@ -21,6 +21,7 @@ import hashlib
 import io
 import math
 import re
+import stat
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -39,6 +40,7 @@ __all__ = [
 ]
 
 SHIPPED_FILE = "biopsy.csv"
+MAX_FILE_BYTES = 50_000_000  # refuse to read more (the shipped file is 25 kB)
 SHIPPED_SHA256 = "6ed32fbab327224ec749cacbc1e4750114aae622dc651d522043b6cf0d735b7e"
 FEATURE_NAMES: tuple[str, ...] = (
     "clump thickness",
@@ -131,8 +133,8 @@ def load_wisconsin(path: str | Path | None = None, missing: str = "drop") -> Dat
         raise ValueError(f"missing must be one of {', '.join(_MISSING_MODES)}; got {missing!r}")
     shipped = shipped_path()
     file = shipped if path is None else Path(path)
-    raw = file.read_bytes()
     name = str(file)
+    raw = _read_limited(file, name)
     if _same_file(file, shipped):
         digest = hashlib.sha256(raw).hexdigest()
         if digest != SHIPPED_SHA256:
@@ -142,6 +144,8 @@ def load_wisconsin(path: str | Path | None = None, missing: str = "drop") -> Dat
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise DataError(name, None, f"not a text file (byte {exc.start} is not UTF-8)") from None
+    if "\0" in text:
+        raise DataError(name, None, "not a text file: it contains NUL bytes (UTF-16 text? save it as UTF-8)")
     X, y, ids, lines, fmt = _parse(text, name)
     incomplete = np.isnan(X).any(axis=1)
     if missing == "drop":
@@ -158,6 +162,19 @@ def load_wisconsin(path: str | Path | None = None, missing: str = "drop") -> Dat
                    n_missing_rows=int(incomplete.sum()))
 
 
+def _read_limited(file: Path, name: str) -> bytes:
+    """The bytes of a regular file of at most :data:`MAX_FILE_BYTES` (DataError otherwise)."""
+    mode = file.stat().st_mode  # before opening: opening a pipe would wait for a writer
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # a directory: open() says "Is a directory"
+        raise DataError(name, None, "not a regular file (a device, pipe or socket is not a data file)")
+    with open(file, "rb") as f:
+        raw = f.read(MAX_FILE_BYTES + 1)
+    if len(raw) > MAX_FILE_BYTES:
+        raise DataError(name, None, f"the file is larger than {MAX_FILE_BYTES // 10**6} MB; a Wisconsin data "
+                                    "file has a few hundred rows of 11 short columns")
+    return raw
+
+
 def _same_file(a: Path, b: Path) -> bool:
     try:
         return a.resolve() == b.resolve() or a.samefile(b)
@@ -171,9 +188,16 @@ def _detect_format(first: list[str]) -> str:
 
 
 def _parse(text: str, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows: list[tuple[int, list[str]]] = []
-    for cells in reader:
+    while True:
+        first_line = reader.line_num + 1  # where the next record starts (a quoted field may span lines)
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a stray or unclosed quote, a field over the csv module's size limit
+            raise DataError(name, first_line, f"not valid comma-separated text: {exc}") from None
         if cells and any(c.strip() for c in cells):
             rows.append((reader.line_num, [c.strip() for c in cells]))
     if not rows:
