@@ -48,9 +48,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``microgrid`` console script."""
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, unknown = parser.parse_known_args(argv)
     except SystemExit as exc:  # --help, --version, or a bad option (already reported in one line)
         return exc.code if isinstance(exc.code, int) else 2
+    if unknown:  # reported by the subcommand, which is the one that did not know them
+        prog = f"microgrid {args.command}"
+        print(f"{prog}: error: unrecognized arguments: {' '.join(unknown)} (see {prog} --help)",
+              file=sys.stderr)
+        return 2
     try:
         return int(args.run(args) or 0)
     except UsageError as exc:

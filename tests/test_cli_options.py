@@ -65,3 +65,11 @@ def test_a_file_without_complete_rows_is_named(tmp_path: Path) -> None:
     for split in (["--split", "stratified"], ["--cv", "2"], []):
         one_line_error(*run_cli(["train", "--data", str(data), "--iters", "5", *split]),
                        f"{data} has no complete rows to train on (all 2 lack a score and were dropped)")
+
+
+@pytest.mark.parametrize("command", ["train", "check", "graph", "predict"])
+def test_an_unknown_option_is_reported_by_its_subcommand(command: str) -> None:
+    status, out, err = run_cli([command, "--frobnicate", "--expr", "a", "--model", "m.npz", "d.csv"])
+    one_line_error(status, out, err)
+    assert err.startswith(f"microgrid {command}: error: unrecognized arguments: --frobnicate")
+    assert f"(see microgrid {command} --help)" in err
