@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import keyword
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -131,7 +132,8 @@ def evaluate(text: str, values: Mapping[str, float]) -> tuple[Value, dict[str, V
 def parse_assignment(text: str) -> tuple[str, float]:
     """``"a=2.5"`` -> ``("a", 2.5)``, as given to ``--set``; ``inf``/``nan`` are allowed."""
     name, eq, number = text.partition("=")
-    name, number = name.strip(), number.strip()
+    # Python reads identifiers in NFKC form ("ℌ" is "H"): read the name as the parser will
+    name, number = unicodedata.normalize("NFKC", name.strip()), number.strip()
     if not eq or not name or not number:
         raise ExpressionError(f"expected NAME=NUMBER, got {_snippet(text)}")
     _check_variable_name(name, None)

@@ -73,3 +73,11 @@ def test_an_unknown_option_is_reported_by_its_subcommand(command: str) -> None:
     one_line_error(status, out, err)
     assert err.startswith(f"microgrid {command}: error: unrecognized arguments: --frobnicate")
     assert f"(see microgrid {command} --help)" in err
+
+
+def test_set_reads_a_variable_name_as_python_does(tmp_path: Path) -> None:
+    # Python reads identifiers in NFKC form: the expression "ℌ*2" has the variable H
+    out = tmp_path / "g.dot"
+    status, _, err = run_cli(["graph", "--expr", "\u210c*2", "--set", "\u210c=1.5", "-o", str(out)])
+    assert status == 0, err
+    assert "H | data 1.5 | grad 2" in out.read_text()

@@ -88,6 +88,9 @@ def run(args: argparse.Namespace) -> int:
                          f"{viz.INSTALL_HINT}")
 
     if args.expr is not None:
+        if args.group not in (None, "none"):
+            raise UsageError(f"--group {args.group} groups the neurons of an --mlp graph; an --expr graph "
+                             "has none")
         for option in MLP_ONLY:
             if getattr(args, option.lstrip("-").replace("-", "_")) is not None:
                 raise UsageError(f"{option} is an option of --mlp; it has no meaning with --expr")
@@ -113,7 +116,15 @@ def run(args: argparse.Namespace) -> int:
         if args.steps is not None:
             files = viz.write_backward_steps(root, args.steps, title=f"backward pass: {title}", **drawing)
             print(f"wrote {len(files.svgs)} step pictures and {files.index} (open it in a browser)")
-    except (ValueError, viz.GraphvizNotFound) as exc:  # GraphTooLarge, or group= on a graph without neurons
+    except viz.GraphTooLarge as exc:
+        if "steps" in str(exc):
+            raise UsageError(f"the backward walk has {exc.count:,} steps, more than the {exc.limit:,} that "
+                             "--steps draws: use a smaller graph") from None
+        ungrouped_mlp = args.mlp is not None and drawing["group"] is None
+        hint = "--group collapse (one box per neuron), " if ungrouped_mlp else ""
+        raise UsageError(f"the graph has {exc.count:,} nodes to draw, more than --max-nodes {exc.limit:,}: "
+                         f"draw it with {hint}a smaller graph, or a larger --max-nodes") from None
+    except (ValueError, viz.GraphvizNotFound) as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:  # e.g. -o into a read-only place, --steps naming an existing file
         raise UsageError(f"cannot write {exc.filename or 'the output'}: {exc.strerror or exc}") from None
