@@ -415,15 +415,21 @@ class CVResult:
         return np.array(total).reshape(2, 2)
 
 
-def _require_rows(dataset: Dataset) -> None:
+def _require_rows(dataset: Dataset, per_class: int, purpose: str) -> None:
+    """ConfigError unless ``dataset`` has ``per_class`` rows of each class, naming file and class."""
     if len(dataset) == 0:
         n = dataset.n_missing_rows
         dropped = f" (all {n} lack a score and were dropped)" if n else ""
         raise ConfigError(f"{dataset.source} has no complete rows to train on{dropped}")
+    for name, n in dataset.class_counts().items():
+        if 0 < n < per_class:  # a missing class is reported by train_classifier
+            rows = f"{n} {name} row{'s' * (n != 1)}"
+            raise ConfigError(f"{dataset.source} has {rows}; {purpose} needs at least {per_class} rows of "
+                              "each class")
 
 
 def _split(config: TrainConfig, dataset: Dataset) -> tuple[np.ndarray, np.ndarray]:
-    _require_rows(dataset)
+    _require_rows(dataset, 2 if config.split == "stratified" else 1, "a stratified split")
     try:
         if config.split == "tutorial":
             return tutorial_split(len(dataset))
@@ -451,7 +457,7 @@ def run_cv(config: TrainConfig, dataset: Dataset, stream: TextIO | None = None, 
     """
     if config.cv is None:
         raise ConfigError("run_cv needs config.cv (the number of folds)")
-    _require_rows(dataset)
+    _require_rows(dataset, config.cv, f"{config.cv}-fold cross-validation")
     try:
         splits = stratified_kfold(dataset.y, config.cv, config.seed)
     except ValueError as exc:

@@ -81,3 +81,12 @@ def test_set_reads_a_variable_name_as_python_does(tmp_path: Path) -> None:
     status, _, err = run_cli(["graph", "--expr", "\u210c*2", "--set", "\u210c=1.5", "-o", str(out)])
     assert status == 0, err
     assert "H | data 1.5 | grad 2" in out.read_text()
+
+
+def test_too_few_rows_of_a_class_names_the_file_and_the_class(tmp_path: Path) -> None:
+    data = tmp_path / "few.data"
+    data.write_text("1000025,5,1,1,1,2,1,3,1,1,2\n" + "1002945,5,4,4,5,7,10,3,2,1,4\n" * 5)
+    one_line_error(*run_cli(["train", "--data", str(data), "--iters", "5", "--split", "stratified"]),
+                   f"{data} has 1 benign row; a stratified split needs at least 2 rows of each class")
+    one_line_error(*run_cli(["train", "--data", str(data), "--iters", "5", "--cv", "2"]),
+                   f"{data} has 1 benign row; 2-fold cross-validation needs at least 2 rows of each class")

@@ -296,7 +296,7 @@ def one_line_error(status, out, err, *needles):
         (["--cv", "5", "--split", "tutorial"], "cannot be combined with --split tutorial"),
         (["--test-size", "0.2"], "--test-size only applies to --split stratified"),
         (["--cv", "5", "--test-size", "0.2"], "--test-size does not apply to --cv"),
-        (["--cv", "300", "--iters", "1"], "cannot make 300 folds"),
+        (["--cv", "300", "--iters", "1"], "239 malignant rows; 300-fold cross-validation needs at least 300"),
     ],
 )
 def test_bad_train_options(argv, needle):
