@@ -229,3 +229,32 @@ def test_bad_quoting_is_an_error_at_the_record_where_it_starts(tmp_path, line, o
                                         rf"{problem}") as info:
         load_wisconsin(path)
     assert info.value.line == line + 1
+
+
+# ---- rows without a class (samples to classify) -------------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["csv", "uci"])
+def test_unlabelled_rows_load_with_y_minus_one_only_when_asked(tmp_path, fmt):
+    dataset = load_wisconsin()
+    text = render_wisconsin([WisconsinRecord(dataset.ids[i], tuple(int(s) for s in dataset.X[i]),
+                                             bool(dataset.y[i])) for i in range(4)], fmt)
+    lines = text.splitlines()
+    if fmt == "csv":  # a header without the class column is fine too once rows may lack it
+        text_without_column = "\n".join(line.rsplit(",", 1)[0] for line in lines)
+        loaded = load_wisconsin(write(tmp_path, text_without_column + "\n", "nocol.csv"), unlabelled=True)
+        assert loaded.y.tolist() == [-1] * 4 and not loaded.labelled.any()
+        np.testing.assert_array_equal(loaded.X, dataset.X[:4])
+    first, rest = (lines[:1], lines[1:]) if fmt == "csv" else ([], lines)
+    token = "NA" if fmt == "csv" else "?"
+    rest[1] = rest[1].rsplit(",", 1)[0]  # the class column left out
+    rest[2] = rest[2].rsplit(",", 1)[0] + "," + token  # the class written as missing
+    path = write(tmp_path, "\n".join(first + rest) + "\n", "new." + fmt)
+    loaded = load_wisconsin(path, unlabelled=True)
+    assert loaded.y.tolist() == [dataset.y[0], -1, -1, dataset.y[3]]
+    assert loaded.labelled.tolist() == [True, False, False, True]
+    np.testing.assert_array_equal(loaded.X, dataset.X[:4])
+    assert sum(loaded.class_counts().values()) == 2
+    line = 3 if fmt == "csv" else 2
+    with pytest.raises(DataError, match=rf"new\.{fmt}, line {line}: expected"):
+        load_wisconsin(path)  # by default every row needs its class

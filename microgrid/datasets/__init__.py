@@ -89,8 +89,9 @@ class Dataset:
     """Rows of the Wisconsin data, in file order.
 
     ``X``: float64 ``(n, 9)`` raw scores 1–10 (NaN where missing, only with ``missing="keep"``);
-    ``y``: int64 ``(n,)``, 1 = malignant; ``ids``: the sample codes as strings (not unique: some
-    patients gave several samples); ``lines``: the line of each row in ``source``.
+    ``y``: int64 ``(n,)``, 1 = malignant (-1: no class given, only with ``unlabelled=True``);
+    ``ids``: the sample codes as strings (not unique: some patients gave several samples);
+    ``lines``: the line of each row in ``source``.
     """
 
     X: np.ndarray
@@ -107,9 +108,14 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.y)
 
+    @property
+    def labelled(self) -> np.ndarray:
+        """Boolean mask of the rows whose class the file gives."""
+        return self.y >= 0
+
     def class_counts(self) -> dict[str, int]:
-        """How many rows of each class, by name."""
-        counts = np.bincount(self.y, minlength=len(self.target_names))
+        """How many rows of each class, by name (rows without a class are not counted)."""
+        counts = np.bincount(self.y[self.y >= 0], minlength=len(self.target_names))
         return {name: int(c) for name, c in zip(self.target_names, counts)}
 
 
@@ -118,13 +124,17 @@ def shipped_path() -> Path:
     return Path(str(resources.files(__name__).joinpath(SHIPPED_FILE)))
 
 
-def load_wisconsin(path: str | Path | None = None, missing: str = "drop") -> Dataset:
+def load_wisconsin(path: str | Path | None = None, missing: str = "drop",
+                   unlabelled: bool = False) -> Dataset:
     """Read the Wisconsin data: the shipped copy (default) or ``path`` in either file format.
 
     ``missing`` says what to do with rows that lack a score: ``"drop"`` them (683 of the 699
     shipped rows remain), fill the gap with the ``"median"`` of that feature over the rows of
     this file that have it, or ``"keep"`` it as NaN.  (Imputing from every row of the file also
     looks at test rows; the training command uses ``"drop"``.)
+
+    ``unlabelled=True`` also accepts rows without a class (new samples to classify): the class
+    column left out, or written as the format's missing-value token; their ``y`` is -1.
 
     Raises :class:`DataError` for a malformed or altered file and :class:`OSError` when the file
     cannot be read.
@@ -146,7 +156,7 @@ def load_wisconsin(path: str | Path | None = None, missing: str = "drop") -> Dat
         raise DataError(name, None, f"not a text file (byte {exc.start} is not UTF-8)") from None
     if "\0" in text:
         raise DataError(name, None, "not a text file: it contains NUL bytes (UTF-16 text? save it as UTF-8)")
-    X, y, ids, lines, fmt = _parse(text, name)
+    X, y, ids, lines, fmt = _parse(text, name, unlabelled)
     incomplete = np.isnan(X).any(axis=1)
     if missing == "drop":
         keep = ~incomplete
@@ -187,7 +197,8 @@ def _detect_format(first: list[str]) -> str:
     return "csv" if {"id", "class"} & {cell.lower() for cell in first} else "uci"
 
 
-def _parse(text: str, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
+def _parse(text: str, name: str, unlabelled: bool = False
+           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows: list[tuple[int, list[str]]] = []
     while True:
@@ -206,7 +217,9 @@ def _parse(text: str, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     spec = _FORMATS[fmt]
     if fmt == "csv":
         line, header = rows.pop(0)
-        if [h.lower() for h in header] != [h.lower() for h in SHIPPED_HEADER]:
+        expected = [h.lower() for h in SHIPPED_HEADER]
+        given = [h.lower() for h in header]
+        if given != expected and not (unlabelled and given == expected[:-1]):
             raise DataError(name, line, f"unrecognised header {','.join(header)!r}: expected "
                                         f"{','.join(SHIPPED_HEADER)!r} (shipped CSV) or none (UCI)")
         if not rows:
@@ -216,6 +229,8 @@ def _parse(text: str, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
     y = np.empty(len(rows), dtype=np.int64)
     ids: list[str] = []
     for i, (line, cells) in enumerate(rows):
+        if unlabelled and len(cells) == n_cols - 1:
+            cells = [*cells, missing_token]  # no class column: a sample to classify
         if len(cells) != n_cols:
             hint = " (a file in the shipped CSV format starts with its header line)" if (
                 fmt == "uci" and len(cells) == _FORMATS["csv"]["columns"]) else ""
@@ -225,6 +240,9 @@ def _parse(text: str, name: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np
         for j, cell in enumerate(cells[skip: skip + len(FEATURE_NAMES)]):
             X[i, j] = _score(cell, missing_token, name, line, j)
         label = cells[-1]
+        if unlabelled and label in (missing_token, ""):
+            y[i] = -1
+            continue
         if label not in classes:
             raise DataError(name, line, f"unknown class {label!r}: expected "
                                         f"{' or '.join(repr(c) for c in classes)}")
