@@ -198,6 +198,8 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
         raise UsageError(f"--sample {sample}: there are {n} samples, numbered 0 to {n - 1}")
     from microgrid.nn import MLP
 
+    if args.activations is not None and not args.activations.strip():
+        raise UsageError("--activations is empty: give one activation per layer, e.g. tanh,sigmoid")
     activations = [name.strip() for name in args.activations.split(",")] if args.activations else None
     try:
         mlp = MLP(sizes[0], sizes[1:], activations=activations, seed=seed)
