@@ -1,7 +1,9 @@
 """Saving and loading a trained classifier as a plain ``.npz`` file (no pickle).
 
-A model file holds only numeric and string arrays, so ``numpy.load(path, allow_pickle=False)``
-reads it and loading can never run code.  Entries:
+A model file holds only numeric and string arrays (``numpy.load(path, allow_pickle=False)`` reads
+it).  :func:`load_model` reads only the entries below, each after checking that its ``.npy``
+header fits the architecture and the bytes the member holds: loading never runs code and never
+allocates more than the file contains.  Any other entry is refused.  Entries:
 
 =====================  =====================================================================
 ``format``             ``"microgrid-mlp"`` (tells a model file from any other ``.npz``)
@@ -20,8 +22,11 @@ reads it and loading can never run code.  Entries:
 
 from __future__ import annotations
 
+import math
 import zipfile
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,7 +36,8 @@ from microgrid.activations import get_activation
 from microgrid.preprocessing import SCALERS, Scaler, scaler_from_arrays
 from microgrid.vectorized import VectorizedMLP
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "ModelFileError", "Classifier", "save_model", "load_model"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "ModelFileError", "NonFiniteOutputError", "Classifier", "save_model",
+           "load_model"]
 
 FORMAT = "microgrid-mlp"
 FORMAT_VERSION = 1
@@ -43,6 +49,15 @@ class ModelFileError(ValueError):
     def __init__(self, path: str | Path, problem: str) -> None:
         self.path = str(path)
         super().__init__(f"{path}: {problem}")
+
+
+class NonFiniteOutputError(ValueError):
+    """The model's output for some row is NaN or infinite (finite numbers too large for float64)."""
+
+    def __init__(self, row: int) -> None:
+        self.row = row  # the first such row, counted from 0
+        super().__init__(f"the model's outputs are not finite (first at row {row}, counting from 0): its "
+                         "weights or scaler overflow float64 arithmetic")
 
 
 @dataclass
@@ -63,12 +78,20 @@ class Classifier:
         return int(self.net.dims[0])
 
     def predict_proba(self, X_raw: np.ndarray) -> np.ndarray:
-        """Probability of class 1 for raw rows (missing scores, NaN, take the training median)."""
+        """Probability of class 1 for raw rows (missing scores, NaN, take the training median).
+
+        Raises :class:`NonFiniteOutputError` (naming the first row) rather than return a NaN.
+        """
         X = np.asarray(X_raw, dtype=np.float64)
         if X.ndim != 2 or X.shape[1] != self.n_features:
             raise ValueError(f"the model takes {self.n_features} features per row, got shape {X.shape}")
         X = np.where(np.isnan(X), self.fill_values, X)
-        return np.asarray(self.net.predict_proba(self.scaler.transform(X)), dtype=np.float64).reshape(-1)
+        with np.errstate(all="ignore"):  # an overflow shows as a non-finite output, checked below
+            proba = np.asarray(self.net.predict_proba(self.scaler.transform(X)), dtype=np.float64).reshape(-1)
+        bad = ~np.isfinite(proba)
+        if bad.any():
+            raise NonFiniteOutputError(int(np.flatnonzero(bad)[0]))
+        return proba
 
     def predict(self, X_raw: np.ndarray) -> np.ndarray:
         """Class 1 where :meth:`predict_proba` is at or above ``threshold``, else 0."""
@@ -101,80 +124,161 @@ def save_model(path: str | Path, model: Classifier) -> None:
         np.savez(f, **arrays)
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
-    """Every array of the file, read eagerly, with file-level failures as ModelFileError."""
+class _Archive:
+    """The ``.npy`` members of a model ``.npz``, each read only after its header has been checked.
+
+    A header declares the shape and dtype of its array; it must account for exactly the bytes
+    the member holds, so no entry can make the reader allocate more than the file contains.
+    """
+
+    def __init__(self, path: Path, zf: zipfile.ZipFile) -> None:
+        self.path = path
+        self._zf = zf
+        self.members: dict[str, zipfile.ZipInfo] = {}
+        for info in zf.infolist():
+            if not info.filename.endswith(".npy"):
+                raise ModelFileError(path, f"not a microgrid model file (its member {info.filename!r} is "
+                                           "not a .npy array)")
+            key = info.filename[: -len(".npy")]
+            if key in self.members:
+                raise ModelFileError(path, f"corrupt model file (more than one {key!r} entry)")
+            self.members[key] = info
+
+    def _fail(self, key: str, exc: Exception) -> ModelFileError:
+        if isinstance(exc, ValueError | TypeError):  # the .npy header or data did not parse
+            return ModelFileError(self.path, f"not a microgrid model file (entry {key!r} is not a readable "
+                                             f".npy array: {exc})")
+        return ModelFileError(self.path, f"corrupt model file (entry {key!r}: {exc})")
+
+    def header(self, key: str) -> tuple[tuple[int, ...], np.dtype]:
+        """The shape and dtype that entry ``key`` declares, checked against the member's size."""
+        info = self.members[key]
+        try:
+            with self._zf.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                if version == (1, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+                elif version == (2, 0):
+                    shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+                else:
+                    raise ValueError(f".npy format version {version[0]}.{version[1]} is not supported")
+                offset = f.tell()
+        except _ZIP_ERRORS as exc:
+            raise self._fail(key, exc) from None
+        if dtype.hasobject:
+            raise ModelFileError(self.path, f"not a microgrid model file (entry {key!r} holds pickled Python "
+                                            "objects, which are never loaded)")
+        declared, held = math.prod(shape) * dtype.itemsize, info.file_size - offset
+        if declared != held:
+            raise ModelFileError(self.path, f"corrupt model file (entry {key!r} declares {declared} bytes of "
+                                            f"data but holds {held}: shape {shape} of {dtype})")
+        return tuple(shape), dtype
+
+    def read(self, key: str) -> np.ndarray:
+        """The array of entry ``key`` (its header checked first; never unpickles)."""
+        self.header(key)
+        try:
+            with self._zf.open(self.members[key]) as f:
+                return np.lib.format.read_array(f, allow_pickle=False)
+        except MemoryError:
+            raise ModelFileError(self.path, f"entry {key!r} is too large to load") from None
+        except _ZIP_ERRORS as exc:
+            raise self._fail(key, exc) from None
+
+    def text(self, key: str) -> str:
+        """Entry ``key`` as one text."""
+        shape, dtype = self.header(key)
+        if shape != () or dtype.kind != "U":
+            raise ModelFileError(self.path, f"entry {key!r} should be a text, found {dtype} {shape}")
+        return str(self.read(key))
+
+    def number(self, key: str, kinds: str = "iuf") -> float:
+        """Entry ``key`` as one number whose dtype kind is one of ``kinds``."""
+        shape, dtype = self.header(key)
+        if shape != () or dtype.kind not in kinds:
+            raise ModelFileError(self.path, f"entry {key!r} should be a number, found {dtype} {shape}")
+        return float(self.read(key))
+
+    def texts(self, key: str) -> tuple[str, ...]:
+        """Entry ``key`` as a list of texts."""
+        shape, dtype = self.header(key)
+        if len(shape) != 1 or dtype.kind != "U":
+            raise ModelFileError(self.path, f"entry {key!r} should be a list of texts, found {dtype} {shape}")
+        return tuple(str(s) for s in self.read(key))
+
+
+# what reading a damaged or unusual zip member can raise (RuntimeError: an encrypted member;
+# NotImplementedError: an unknown compression method)
+_ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, TypeError, RuntimeError)
+
+
+@contextmanager
+def _open_archive(path: Path) -> Iterator[_Archive]:
+    """The model file at ``path`` as an :class:`_Archive`; file-level failures as ModelFileError."""
     with open(path, "rb") as f:
         magic = f.read(6)
-    if magic[:4] != b"PK\x03\x04" and magic != b"\x93NUMPY":  # neither an .npz (zip) nor an .npy file
+    if magic == b"\x93NUMPY":
+        raise ModelFileError(path, "not a microgrid model file (one .npy array, not an .npz archive)")
+    if magic[:4] != b"PK\x03\x04":  # neither an .npz (zip) nor an .npy file
         what = "pickled Python objects, which are never loaded" if magic[:1] == b"\x80" else "not NumPy data"
         raise ModelFileError(path, f"not a microgrid model file ({what}; expected a model.npz written by "
                                    "'microgrid train --out DIR')")
     try:
-        data = np.load(path, allow_pickle=False)
-        if not isinstance(data, np.lib.npyio.NpzFile):
-            raise ModelFileError(path, "not a microgrid model file (one .npy array, not an .npz archive)")
-        with data:
-            return {key: data[key] for key in data.files}
-    except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
         raise ModelFileError(path, f"corrupt model file ({exc})") from None
-    except ModelFileError:
-        raise
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise ModelFileError(path, "not a microgrid model file (it holds pickled Python objects, "
-                                       "which are never loaded)") from None
-        raise ModelFileError(path, f"not a microgrid model file ({exc})") from None
-
-
-def _number(arrays: dict[str, np.ndarray], key: str, path: Path, kinds: str = "iuf") -> float:
-    value = arrays[key]
-    if value.shape != () or value.dtype.kind not in kinds:
-        raise ModelFileError(path, f"entry {key!r} should be a number, found {value.dtype} {value.shape}")
-    return float(value)
-
-
-def _text(arrays: dict[str, np.ndarray], key: str, path: Path) -> str:
-    value = arrays[key]
-    if value.ndim != 0 or value.dtype.kind != "U":
-        raise ModelFileError(path, f"entry {key!r} should be a text, found {value.dtype} {value.shape}")
-    return str(value)
+    with zf:
+        yield _Archive(path, zf)
 
 
 def load_model(path: str | Path) -> Classifier:
     """Read a model written by :func:`save_model`, checking that every part fits together.
 
-    Raises :class:`ModelFileError` for a missing tag, an unknown version, arrays whose shapes do
-    not match the stated architecture, unknown activation or scaler names, or non-finite numbers;
-    :class:`OSError` if the file cannot be opened.
+    Only the entries the format defines are read, each after its header has been checked
+    against the architecture and the member's size.  Raises :class:`ModelFileError` for a
+    missing tag, an unknown version or entry, arrays whose shapes do not match the stated
+    architecture, unknown activation or scaler names, non-finite numbers or a scaler whose
+    scale is not a finite positive number; :class:`OSError` if the file cannot be opened.
     """
     path = Path(path)
-    arrays = _read_npz(path)
-    if "format" not in arrays:
+    with _open_archive(path) as archive:
+        return _load(archive)
+
+
+def _load(archive: _Archive) -> Classifier:
+    path = archive.path
+    if "format" not in archive.members:
         raise ModelFileError(path, "not a microgrid model file (no 'format' entry; expected a model.npz "
                                    "written by 'microgrid train --out DIR')")
-    if _text(arrays, "format", path) != FORMAT:
-        raise ModelFileError(path, f"not a microgrid model file (format {str(arrays['format'])!r})")
+    shape, dtype = archive.header("format")
+    if shape != () or dtype.kind != "U":
+        raise ModelFileError(path, f"not a microgrid model file (its 'format' entry is {dtype} {shape}, "
+                                   "not a text)")
+    tag = archive.text("format")
+    if tag != FORMAT:
+        raise ModelFileError(path, f"not a microgrid model file (format {tag!r})")
     required = ("format_version", "dims", "activations", "scaler", "fill_values", "feature_names",
                 "target_names", "threshold")
-    absent = [k for k in required if k not in arrays]
+    absent = [k for k in required if k not in archive.members]
     if absent:
         raise ModelFileError(path, f"incomplete model file: missing {', '.join(absent)}")
-    version = _number(arrays, "format_version", path, kinds="iu")
+    version = archive.number("format_version", kinds="iu")
     if version != FORMAT_VERSION:
         raise ModelFileError(path, f"unsupported model format version {version:g} (this microgrid reads "
                                    f"version {FORMAT_VERSION})")
-    dims = arrays["dims"]
-    if dims.ndim != 1 or dims.dtype.kind not in "iu" or len(dims) < 2 or (dims < 1).any():
+    shape, dtype = archive.header("dims")
+    if len(shape) != 1 or dtype.kind not in "iu":
+        raise ModelFileError(path, f"bad architecture: dims should be a list of integers, found {dtype} "
+                                   f"{shape}")
+    dims = archive.read("dims")
+    if len(dims) < 2 or (dims < 1).any():
         raise ModelFileError(path, f"bad architecture: dims {dims.tolist()} (need >= 2 positive widths)")
     dims_list = [int(d) for d in dims]
     if dims_list[-1] != 1:
         raise ModelFileError(path, f"architecture {dims_list} has {dims_list[-1]} outputs; a binary "
                                    "classifier has 1")
-    n_layers = len(dims_list) - 1
-    if arrays["activations"].ndim != 1 or arrays["activations"].dtype.kind != "U":
-        raise ModelFileError(path, "entry 'activations' should be a list of texts, found "
-                                   f"{arrays['activations'].dtype} {arrays['activations'].shape}")
-    activations = [str(a) for a in arrays["activations"]]
+    n_inputs, n_layers = dims_list[0], len(dims_list) - 1
+    activations = archive.texts("activations")
     if len(activations) != n_layers:
         raise ModelFileError(path, f"{len(activations)} activations for {n_layers} layers")
     for name in activations:
@@ -187,46 +291,66 @@ def load_model(path: str | Path) -> Classifier:
                                    "must be 'sigmoid' (a probability)")
     weights: list[np.ndarray] = []
     for i in range(1, n_layers + 1):
-        for key, shape in ((f"W{i}", (dims_list[i], dims_list[i - 1])), (f"b{i}", (dims_list[i],))):
-            if key not in arrays:
+        for key, need in ((f"W{i}", (dims_list[i], dims_list[i - 1])), (f"b{i}", (dims_list[i],))):
+            if key not in archive.members:
                 raise ModelFileError(path, f"missing {key} for architecture {dims_list}")
-            w = arrays[key]
-            if w.shape != shape or w.dtype.kind != "f":
-                raise ModelFileError(path, f"{key} has shape {w.shape} ({w.dtype}); architecture {dims_list} "
-                                           f"needs float {shape}")
+            shape, dtype = archive.header(key)
+            if shape != need or dtype.kind != "f":
+                raise ModelFileError(path, f"{key} has shape {shape} ({dtype}); architecture {dims_list} "
+                                           f"needs float {need}")
+            w = archive.read(key)
             if not np.isfinite(w).all():
                 raise ModelFileError(path, f"{key} contains NaN or infinite values")
             weights.append(w.astype(np.float64))
-    extra = sorted(k for k in arrays if k[:1] in "Wb" and k[1:].isdigit() and int(k[1:]) > n_layers)
+    extra = sorted(k for k in archive.members if k[:1] in "Wb" and k[1:].isdigit() and int(k[1:]) > n_layers)
     if extra:
         raise ModelFileError(path, f"weights {', '.join(extra)} do not fit architecture {dims_list}")
-    scaler_name = _text(arrays, "scaler", path)
+    feature_names, target_names = archive.texts("feature_names"), archive.texts("target_names")
+    if len(feature_names) != n_inputs or len(target_names) != 2:
+        raise ModelFileError(path, f"{len(feature_names)} feature names for {n_inputs} inputs, "
+                                   f"{len(target_names)} class names for 2 classes")
+    scaler_name = archive.text("scaler")
     if scaler_name not in SCALERS:
         raise ModelFileError(path, f"unknown scaler {scaler_name!r}")
-    params = {k.split(".", 1)[1]: v for k, v in arrays.items() if k.startswith("scaler.")}
+    fill = _inputs_vector(archive, "fill_values", "fill_values", n_inputs)
+    params = {key.split(".", 1)[1]: _inputs_vector(archive, key, "scaler parameters", n_inputs)
+              for key in archive.members if key.startswith("scaler.")}
     try:
-        scaler = scaler_from_arrays(scaler_name, params)
+        with np.errstate(all="ignore"):  # a range max - min that overflows is reported below
+            scaler = scaler_from_arrays(scaler_name, params)
     except ValueError as exc:
         raise ModelFileError(path, f"bad scaler parameters: {exc}") from None
-    fill = arrays["fill_values"]
-    for what, arr in (("scaler parameters", scaler.shift_), ("fill_values", fill)):
-        if arr.shape != (dims_list[0],):
-            raise ModelFileError(path, f"{what} have shape {arr.shape}; the net has {dims_list[0]} inputs")
-    if fill.dtype.kind != "f" or not np.isfinite(fill).all():
+    bad = ~(np.isfinite(scaler.scale_) & (scaler.scale_ > 0))
+    if bad.any():
+        j = int(np.flatnonzero(bad)[0])
+        what = "the range max - min" if scaler_name == "minmax" else "the standard deviation"
+        raise ModelFileError(path, f"bad scaler parameters: for feature {feature_names[j]!r}, {what} "
+                                   f"({scaler.scale_[j]:g}) is not a finite positive number")
+    if not np.isfinite(fill).all():
         raise ModelFileError(path, "fill_values must be finite numbers")
-    for key in ("feature_names", "target_names"):
-        if arrays[key].ndim != 1 or arrays[key].dtype.kind != "U":
-            raise ModelFileError(path, f"entry {key!r} should be a list of texts")
-    feature_names = tuple(str(s) for s in arrays["feature_names"])
-    target_names = tuple(str(s) for s in arrays["target_names"])
-    if len(feature_names) != dims_list[0] or len(target_names) != 2:
-        raise ModelFileError(path, f"{len(feature_names)} feature names for {dims_list[0]} inputs, "
-                                   f"{len(target_names)} class names for 2 classes")
-    threshold = _number(arrays, "threshold", path)
+    threshold = archive.number("threshold")
     if not 0.0 < threshold < 1.0:
         raise ModelFileError(path, f"threshold {threshold} is not a probability strictly between 0 and 1")
-    net = VectorizedMLP(dims_list, activations=activations, seed=0)
+    info: dict[str, str] = {}
+    if "microgrid_version" in archive.members:
+        info["microgrid_version"] = archive.text("microgrid_version")
+    known = {*required, "format", "microgrid_version", *(f"scaler.{k}" for k in scaler.to_arrays()),
+             *(f"{c}{i}" for c in "Wb" for i in range(1, n_layers + 1))}
+    unknown = sorted(k for k in archive.members if k not in known)
+    if unknown:
+        raise ModelFileError(path, f"unknown entry {unknown[0]!r} (not part of a microgrid model file "
+                                   f"version {FORMAT_VERSION})")
+    net = VectorizedMLP(dims_list, activations=list(activations), seed=0)
     net.set_weights(weights)
-    info = {"microgrid_version": str(arrays["microgrid_version"])} if "microgrid_version" in arrays else {}
-    return Classifier(net=net, scaler=scaler, fill_values=fill.astype(np.float64),
-                      feature_names=feature_names, target_names=target_names, threshold=threshold, info=info)
+    return Classifier(net=net, scaler=scaler, fill_values=fill, feature_names=feature_names,
+                      target_names=target_names, threshold=threshold, info=info)
+
+
+def _inputs_vector(archive: _Archive, key: str, what: str, n_inputs: int) -> np.ndarray:
+    """Entry ``key``: one number per input, as float64 (``what`` names it in messages)."""
+    shape, dtype = archive.header(key)
+    if shape != (n_inputs,):
+        raise ModelFileError(archive.path, f"{what} have shape {shape}; the net has {n_inputs} inputs")
+    if dtype.kind not in "iuf":
+        raise ModelFileError(archive.path, f"{what} must be numbers, found {dtype}")
+    return archive.read(key).astype(np.float64)

@@ -23,7 +23,7 @@ from test_train_cli import one_line_error, run_cli
     (["train", "--hidden", str(MAX_WIDTH + 1)], f"--hidden: expected at most {MAX_WIDTH:,} neurons"),
     (["train", "--hidden", "100000000000"], "--hidden: expected at most"),
     (["check", "--hidden", "100000000000"], "--hidden: expected at most"),
-    (["check", "--eps", "1e300"], "--eps: expected a step between 1e-12 and 0.01, got '1e300'"),
+    (["check", "--eps", "1e300"], "--eps: expected a step between 1e-12 and 1, got '1e300'"),
     (["check", "--eps", "1e-320"], "--eps: expected a step between"),
     (["graph", "--mlp", "9,100000000000,1", "-o", "g.dot"], "--mlp: expected at most"),
     (["graph", "--mlp", "9,10000,1000,1", "-o", "g.dot"], "about 10,124,016 Values, more than the 500,000"),

@@ -46,8 +46,8 @@ def iterations(text: str) -> int:
 
 
 def step_size(text: str) -> float:
-    """A finite-difference step: from 1e-12 (rounding error takes over below) to 0.01."""
-    return _number(text, float, "a step between 1e-12 and 0.01", lambda v: 1e-12 <= v <= 1e-2)
+    """A finite-difference step from 1e-12 (below, rounding error is all it measures) to 1."""
+    return _number(text, float, "a step between 1e-12 and 1", lambda v: 1e-12 <= v <= 1.0)
 
 
 def path(text: str) -> Path:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 from pathlib import Path
 
@@ -32,19 +33,28 @@ def run(args: argparse.Namespace) -> int:
     """Print one CSV line per row of the data file, and the accuracy on stderr; 0 on success."""
     from microgrid.datasets import DataError, load_wisconsin
     from microgrid.metrics import accuracy
-    from microgrid.model_io import ModelFileError, load_model
+    from microgrid.model_io import ModelFileError, NonFiniteOutputError, load_model
 
     model = options.read_input(lambda: load_model(args.model), f"--model {args.model}", ModelFileError)
     data = options.read_input(lambda: load_wisconsin(args.data, missing="keep"), str(args.data), DataError)
     if model.n_features != data.X.shape[1]:
         raise UsageError(f"{args.model}: the model takes {model.n_features} inputs but {args.data} has "
                          f"{data.X.shape[1]} scores per row (a model of another architecture)")
-    proba = model.predict_proba(data.X)
+    try:
+        proba = model.predict_proba(data.X)
+    except NonFiniteOutputError as exc:  # finite weights whose arithmetic overflows: no NaN "probability"
+        row = exc.row
+        raise UsageError(f"{args.model}: the model's outputs are not finite (NaN or infinite), first for "
+                         f"{args.data}, line {data.lines[row]} (id {str(data.ids[row])!r}): its weights or "
+                         "scaler are too large for float64 arithmetic") from None
     predicted = (proba >= model.threshold).astype(int)
-    out = sys.stdout
-    out.write("id,class,probability\n")
+    writer = csv.writer(sys.stdout, lineterminator="\n")  # quotes IDs holding commas, quotes or newlines
+    # ... but not a lone carriage return (not in the line terminator), which readers take as a line end
+    quote_all = csv.writer(sys.stdout, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    writer.writerow(["id", "class", "probability"])
     for ident, cls, p in zip(data.ids, predicted, proba):
-        out.write(f"{ident},{model.target_names[cls]},{p:.6f}\n")
+        row = [str(ident), model.target_names[cls], f"{p:.6f}"]
+        (quote_all if any("\r" in field for field in row) else writer).writerow(row)
     if data.n_missing_rows:
         print(f"note: {data.n_missing_rows} row(s) had missing scores, filled with the training medians",
               file=sys.stderr)
