@@ -90,3 +90,16 @@ def test_too_few_rows_of_a_class_names_the_file_and_the_class(tmp_path: Path) ->
                    f"{data} has 1 benign row; a stratified split needs at least 2 rows of each class")
     one_line_error(*run_cli(["train", "--data", str(data), "--iters", "5", "--cv", "2"]),
                    f"{data} has 1 benign row; 2-fold cross-validation needs at least 2 rows of each class")
+
+
+def test_a_model_overflowing_on_test_rows_is_reported_as_divergence(monkeypatch: pytest.MonkeyPatch) -> None:
+    from microgrid import model_io
+
+    def overflowing(self: model_io.Classifier, X: object) -> None:
+        raise model_io.NonFiniteOutputError(3)
+
+    monkeypatch.setattr(model_io.Classifier, "predict_proba", overflowing)
+    status, out, err = run_cli(["train", "--iters", "2", "--quiet"])
+    assert status == 1 and out == "" and len(err.strip().splitlines()) == 1
+    assert err.startswith("microgrid train: training diverged: the model's outputs are not finite")
+    assert "try a smaller learning rate (lr is 0.07)" in err

@@ -83,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from microgrid.datasets import DataError, load_wisconsin
+    from microgrid.model_io import NonFiniteOutputError
     from microgrid.training import (
         PLOT_HINT,
         ConfigError,
@@ -128,6 +129,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(str(exc)) from None
     except TrainingDiverged as exc:
         print(f"microgrid train: {exc}", file=sys.stderr)  # "training diverged: ... try a smaller lr"
+        return 1
+    except NonFiniteOutputError as exc:  # finite on the training rows, overflowing on others
+        print(f"microgrid train: training diverged: {exc}; try a smaller learning rate (lr is {config.lr:g})",
+              file=sys.stderr)
         return 1
     print(report)
     if args.out is not None:
