@@ -229,3 +229,28 @@ def test_plain_ids_are_written_unquoted(tmp_path, model_arrays, data_file):
     assert status == 0
     assert out.splitlines()[0] == "id,class,probability" and out.splitlines()[1].startswith("1,")
     assert '"' not in out
+
+
+def test_rows_without_a_class_are_classified_and_left_out_of_the_accuracy(tmp_path, model_arrays):
+    path = write_zip(tmp_path / "ok.npz", as_members(model_arrays))
+    labelled = tmp_path / "labelled.data"
+    labelled.write_text(ROWS)
+    status, out_all, err = run_strict(["predict", "--model", str(path), str(labelled)])
+    assert status == 0 and "/4 rows)" in err
+    lines = ROWS.splitlines()
+    # row 2 leaves its class out, row 3 writes it as '?'
+    mixed = tmp_path / "mixed.data"
+    mixed.write_text("\n".join([lines[0], lines[1].rsplit(",", 1)[0], lines[2].rsplit(",", 1)[0] + ",?",
+                                lines[3]]) + "\n")
+    status, out, err = run_strict(["predict", "--model", str(path), str(mixed)])
+    assert status == 0, err
+    assert out == out_all  # the same predictions, class or not
+    predicted = [r[1] for r in csv.reader(io.StringIO(out))][1:]
+    truth = ["benign", None, None, "malignant"]
+    correct = sum(p == t for p, t in zip(predicted, truth) if t is not None)
+    expected = f"accuracy against the classes in {mixed}: {correct / 2:.4f} ({correct}/2 rows; 2 rows without"
+    assert expected in err
+    unlabelled = tmp_path / "new.data"
+    unlabelled.write_text("\n".join(line.rsplit(",", 1)[0] for line in lines) + "\n")
+    status, out, err = run_strict(["predict", "--model", str(path), str(unlabelled)])
+    assert status == 0 and out == out_all and "accuracy" not in err

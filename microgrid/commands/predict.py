@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import csv
 import sys
-from pathlib import Path
 
 from microgrid.cli import UsageError
 from microgrid.commands import options
@@ -14,8 +13,9 @@ DESCRIPTION = """\
 Apply a model saved by 'microgrid train --out DIR' (DIR/model.npz) to every row of DATA, a file
 in the shipped CSV format or the UCI format (breast-cancer-wisconsin.data).  Prints CSV to
 standard output: id, predicted class, probability of malignant.  A missing score is filled with
-the median of the model's training rows (a note says how many rows had one).  When DATA has
-classes, the accuracy against them is reported on standard error.
+the median of the model's training rows (a note says how many rows had one).  Rows may leave
+out their class (new samples: the class column omitted, or written as '?' / NA); for the rows
+that give it, the accuracy against it is reported on standard error.
 """
 
 
@@ -23,9 +23,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``predict`` subcommand to ``subparsers``."""
     p = subparsers.add_parser("predict", help="classify the rows of a data file with a saved model",
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--model", type=Path, required=True, metavar="MODEL.npz",
+    p.add_argument("--model", type=options.path, required=True, metavar="MODEL.npz",
                    help="a model file written by 'microgrid train --out DIR'")
-    p.add_argument("data", type=Path, metavar="DATA", help="rows to classify (shipped CSV or UCI format)")
+    p.add_argument("data", type=options.path, metavar="DATA",
+                   help="rows to classify (shipped CSV or UCI format)")
     p.set_defaults(run=run)
 
 
@@ -36,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from microgrid.model_io import ModelFileError, NonFiniteOutputError, load_model
 
     model = options.read_input(lambda: load_model(args.model), f"--model {args.model}", ModelFileError)
-    data = options.read_input(lambda: load_wisconsin(args.data, missing="keep"), str(args.data), DataError)
+    data = options.read_input(lambda: load_wisconsin(args.data, missing="keep", unlabelled=True),
+                              str(args.data), DataError)
     if model.n_features != data.X.shape[1]:
         raise UsageError(f"{args.model}: the model takes {model.n_features} inputs but {args.data} has "
                          f"{data.X.shape[1]} scores per row (a model of another architecture)")
@@ -58,7 +60,10 @@ def run(args: argparse.Namespace) -> int:
     if data.n_missing_rows:
         print(f"note: {data.n_missing_rows} row(s) had missing scores, filled with the training medians",
               file=sys.stderr)
-    correct = int((predicted == data.y).sum())
-    print(f"accuracy against the classes in {args.data}: {accuracy(data.y, predicted):.4f} "
-          f"({correct}/{len(data)} rows)", file=sys.stderr)
+    known = data.labelled
+    if known.any():
+        correct = int((predicted[known] == data.y[known]).sum())
+        unknown = f"; {int((~known).sum())} rows without a class" if not known.all() else ""
+        print(f"accuracy against the classes in {args.data}: {accuracy(data.y[known], predicted[known]):.4f} "
+              f"({correct}/{int(known.sum())} rows{unknown})", file=sys.stderr)
     return 0
