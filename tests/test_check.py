@@ -13,7 +13,7 @@ from hypothesis import assume, given
 from microgrid.activations import ACTIVATIONS
 from microgrid.check import RELATIVE_FLOOR, Difference, GradcheckError, compare_gradients, gradcheck
 from microgrid.cli import main
-from microgrid.engine import Value
+from microgrid.engine import TANH, Value
 from microgrid.losses import PROB_EPS, uses_logits
 from microgrid.nn import MLP, initial_weights
 from microgrid.vectorized import VectorizedMLP
@@ -213,6 +213,27 @@ def test_compare_gradients_catches_a_wrong_hand_derived_derivative(monkeypatch: 
     assert by_name["W1"].autograd_vs_numeric.max_abs < 1e-8  # autograd still matches the witness
 
 
+def test_compare_gradients_catches_a_wrong_autograd_derivative(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Break the engine's tanh rule (1 - y instead of 1 - y^2): only autograd uses it, so the
+    hand-derived gradients and finite differences agree with each other and not with autograd."""
+    monkeypatch.setattr(TANH, "local", lambda y, a, p: (1.0 - y,))
+    dims, weights, X, y = _small_problem()
+    report = compare_gradients(dims, weights, X, y, activations=["tanh", "tanh", "sigmoid"])
+    assert not report.numeric_ok and not report.exact_ok and not report.ok
+    by_name = {t.name: t for t in report.tensors}
+    for name in ("W1", "b1", "W2", "b2"):  # every tensor below a tanh layer
+        t = by_name[name]
+        assert not t.numeric_ok, name
+        assert t.autograd_vs_numeric.max_rel > 1e-2, name
+        assert t.autograd_vs_manual.max_rel > 1e-2, name
+        assert t.manual_vs_numeric.max_abs < 1e-8, name  # the witnesses agree with each other
+    for name in ("W3", "b3"):  # the output layer's gradients use tanh's values, not its slope
+        assert by_name[name].numeric_ok and by_name[name].autograd_vs_numeric.max_abs < 1e-8, name
+    verdicts = report.table().splitlines()[-2:]
+    assert verdicts[0].startswith("autograd vs hand-derived") and verdicts[0].endswith(": MISMATCH")
+    assert verdicts[1].startswith("both vs finite differences") and verdicts[1].endswith(": MISMATCH")
+
+
 def test_compare_gradients_takes_either_network_without_changing_it() -> None:
     dims, weights, X, y = _small_problem()
     mlp = MLP(4, [6, 3, 1], seed=2)
@@ -256,7 +277,7 @@ def test_check_command_exits_1_when_gradients_disagree(capsys: pytest.CaptureFix
     (["--hidden", "0"], "argument --hidden: expected positive integers separated by commas"),
     (["--samples", "0"], "argument --samples: expected a positive integer, got '0'"),
     (["--samples", "5000"], "--samples must be between 1 and 683"),
-    (["--eps", "-1"], "argument --eps: expected a positive number, got '-1'"),
+    (["--eps", "-1"], "argument --eps: expected a step between 1e-12 and 1, got '-1'"),
     (["--tol", "nan"], "argument --tol: expected a positive number, got 'nan'"),
     (["--seed", "-2"], "argument --seed: expected a non-negative integer, got '-2'"),
 ])

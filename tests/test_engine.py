@@ -6,10 +6,12 @@ and the worked example of docs/engine.md.  (Per-op checks: test_engine_ops.py.)
 from __future__ import annotations
 
 import doctest
+import gc
 import math
 import re
 import sys
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -19,7 +21,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import microgrid
-from microgrid.engine import Value, dot, grad, is_grad_enabled, no_grad, topological_order, vsum
+from microgrid.engine import Op, Value, _apply, dot, grad, is_grad_enabled, no_grad, topological_order, vsum
 
 from strategies import ExprProgram, expr_programs
 
@@ -88,6 +90,15 @@ def test_conversion_of_numbers_to_float() -> None:
         assert type(v.data) is float and v.data == expected, x
         assert type(v.grad) is float and v.grad == 0.0
     assert Value(np.float32(0.1)).data == float(np.float32(0.1))  # widened exactly, not re-rounded
+
+
+def test_integers_beyond_float_range_become_infinities() -> None:
+    # float(10**400) raises OverflowError; IEEE conversion rounds to +-inf, and so must Value
+    for x, expected in [(10**400, math.inf), (-(10**400), -math.inf), (2**1024, math.inf)]:
+        v = Value(x)
+        assert type(v.data) is float and v.data == expected
+        assert (Value(1.0) * x).data == expected  # an operand is converted the same way
+    assert Value(2**1023).data == 2.0**1023  # the largest power of two that fits stays exact
 
 
 def test_numpy_float64_becomes_a_python_float() -> None:
@@ -364,6 +375,51 @@ def test_grad_create_graph_records_a_differentiable_gradient() -> None:
     assert math.isclose(dy.data, (3 * 1.5**2 + 1.5**3) * e, rel_tol=1e-14)
     assert math.isclose(d2y, (6 * 1.5 + 6 * 1.5**2 + 1.5**3) * e, rel_tol=1e-13)
     assert x.grad == 0.0
+
+
+class _Traceable(Value):
+    """A Value that can be weakly referenced (Value's __slots__ leave out __weakref__)."""
+
+
+#: y = 2x whose recorded derivative is a _Traceable constant 2: a node that exists only in the
+#: gradient graph, so a weak reference to it shows whether anything else keeps that graph alive
+TRACED_DOUBLE = Op("double", lambda a, p: 2.0 * a[0],
+                   lambda y, a, p: (_Traceable(2.0) if isinstance(a[0], Value) else 2.0,))
+
+
+@pytest.mark.parametrize("nested", [False, True], ids=["gradient is the node", "node inside the gradient"])
+def test_create_graph_leaves_no_reference_from_the_graph_to_its_gradient(nested: bool) -> None:
+    """grad(create_graph=True) builds each gradient in the nodes' scratch slot ``_g``; once it
+    returns, no node of the original graph may still hold (and keep alive) the gradient graph."""
+    x = Value(0.8)
+    doubled = _apply(TRACED_DOUBLE, (x,))
+    # y = 2x, or y = 2x e^x + tanh(2x) (the gradient then is a graph with the traced node inside)
+    y = (doubled * x.exp() + doubled.tanh()) if nested else doubled
+    original = topological_order(y)
+    (g,) = grad(y, [x], create_graph=True)
+    traced = [n for n in topological_order(g) if isinstance(n, _Traceable)]
+    assert len(traced) == 1 and (g is traced[0]) != nested
+    t = math.tanh(1.6)
+    expected = 2.0 * math.exp(0.8) + 1.6 * math.exp(0.8) + 2.0 * (1.0 - t * t) if nested else 2.0
+    assert math.isclose(g.data, expected, rel_tol=1e-14)
+    ref = weakref.ref(traced[0])
+    del g, traced
+    gc.collect()
+    assert ref() is None, "the original graph still references the gradient graph"
+    # (``original`` keeps every node of y's graph alive, so the reference is not gone with them)
+    assert all(type(n._g) is float and n._g == 0.0 for n in original)
+
+
+def test_create_graph_gradient_is_not_held_by_the_graph() -> None:
+    x, w = Value(0.3), Value(-1.2)
+    y = (x * w).tanh() + x.exp() * w
+    original = {id(n) for n in topological_order(y)}
+    gx, gw = grad(y, [x, w], create_graph=True)
+    for g in (gx, gw):
+        assert not [r for r in gc.get_referrers(g) if id(r) in original]
+    assert all(n._g == 0.0 for n in topological_order(y))
+    # and the gradient graph still depends on the original leaves
+    assert grad(gx, w) != 0.0
 
 
 def test_pow_with_value_exponent_has_zero_base_slope_at_zero_exponent() -> None:

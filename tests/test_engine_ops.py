@@ -1,5 +1,6 @@
 """Every engine op, one table: forward vs math/NumPy, derivatives vs central differences,
-IEEE special values (nothing raises, results as NumPy's float64), second derivatives.
+IEEE special values (nothing raises, results as NumPy's float64, gradients as closed forms with
+the documented conventions at kinks and poles), second derivatives.
 
 The table ``OPS`` drives every test here; a new op gets all the checks by adding one row.
 """
@@ -167,6 +168,111 @@ OPS: tuple[OpSpec, ...] = (
 # fmt: on
 
 
+# --------------------------------------------------------------------------------------------
+# First derivatives in closed form, valid at every float (nan, +-inf, +-0.0 included)
+# --------------------------------------------------------------------------------------------
+#
+# Each entry gives d out / d input_i for every Value input, computed with NumPy/math in float64,
+# with the engine's documented conventions where the closed form has no value: relu'(0) = 0,
+# leaky_relu'(0) = alpha, abs'(0) = 0 (at -0.0 too; at nan every comparison is False, so these
+# give 0, alpha, 0 as relu does in PyTorch), d/dx x**0 = 0 (x**0 is the constant 1), and for
+# a ** b at a = 0: d/da = 0 when b = 0, d/db = 0 when b >= 0 (a^b ln a -> 0 as a -> 0+; as
+# PyTorch).  sqrt' = 1 / (2 sqrt x) is +inf at 0 (and -inf at -0.0, where sqrt(-0.0) = -0.0:
+# what 0.5 / sqrt(x) gives in IEEE arithmetic).
+
+
+def _ieee(f: Callable[[], float]) -> float:
+    with np.errstate(all="ignore"):
+        return float(f())
+
+
+def pow_partials(a: float, b: float) -> tuple[float, float]:
+    """``(d/da, d/db)`` of ``a ** b``: ``b a^(b-1)`` and ``a^b ln a``, with the conventions at a = 0."""
+    da = 0.0 if (a == 0.0 and b == 0.0) else _ieee(lambda: np.multiply(b, pow_reference(a, b - 1.0)))
+    db = 0.0 if (a == 0.0 and b >= 0.0) else _ieee(lambda: np.multiply(pow_reference(a, b), np.log(f64(a))))
+    return da, db
+
+
+def power_slope(x: float, c: float) -> float:
+    """d/dx x ** c for a constant c: ``c x^(c-1)``, and 0 for c = 0 (x ** 0 is constant)."""
+    return 0.0 if c == 0.0 else _ieee(lambda: np.multiply(c, pow_reference(x, c - 1.0)))
+
+
+def quotient_slope(a: float, b: float) -> float:
+    """d/db a / b = -a / b^2: exactly rounded (rational arithmetic) at finite a and nonzero
+    finite b, else the IEEE value of -(a / b) / b (a pole at b = 0, inf or nan inputs)."""
+    if math.isfinite(a) and math.isfinite(b) and b != 0.0:
+        exact = -Fraction(a) / Fraction(b) ** 2
+        try:
+            return float(exact)
+        except OverflowError:
+            return -math.inf if exact < 0 else math.inf
+    return _ieee(lambda: -np.divide(np.divide(f64(a), b), b))
+
+
+def step(x: float, below: float, at: float) -> float:
+    """1 for x > 0, ``below`` for x < 0, ``at`` for x = 0 (either sign) or nan."""
+    return 1.0 if x > 0.0 else (below if x < 0.0 else at)
+
+
+def tanh_slope(x: float) -> float:
+    """sech^2 x = 4 e^-2|x| / (1 + e^-2|x|)^2 (no overflow); nan at nan."""
+    e = math.exp(-2.0 * abs(x))
+    return 4.0 * e / (1.0 + e) ** 2
+
+
+# fmt: off
+#: spec name -> (inputs, constant) -> d out / d input_i for each Value input
+FIRST_DERIVATIVES: dict[str, Callable[[Sequence[float], float | None], tuple[float, ...]]] = {
+    "add": lambda x, c: (1.0, 1.0),
+    "sub": lambda x, c: (1.0, -1.0),
+    "mul": lambda x, c: (x[1], x[0]),
+    "div": lambda x, c: (_ieee(lambda: np.divide(1.0, f64(x[1]))), quotient_slope(x[0], x[1])),
+    "pow_value": lambda x, c: pow_partials(x[0], x[1]),
+    "pow_const": lambda x, c: (power_slope(x[0], c),),
+    "pow_int_const": lambda x, c: (power_slope(x[0], c),),
+    "radd": lambda x, c: (1.0,),
+    "rsub": lambda x, c: (-1.0,),
+    "rmul": lambda x, c: (c,),
+    "rdiv": lambda x, c: (quotient_slope(c, x[0]),),
+    "rpow": lambda x, c: (pow_partials(c, x[0])[1],),
+    "neg": lambda x, c: (-1.0,),
+    "exp": lambda x, c: (_ieee(lambda: np.exp(f64(x[0]))),),
+    "log": lambda x, c: (_ieee(lambda: np.divide(1.0, f64(x[0]))),),
+    "tanh": lambda x, c: (tanh_slope(x[0]),),
+    "sigmoid": lambda x, c: (_ieee(lambda: sigmoid_reference(x[0]) * sigmoid_reference(-x[0])),),
+    "relu": lambda x, c: (step(x[0], 0.0, 0.0),),
+    "leaky_relu": lambda x, c: (step(x[0], c, c),),
+    "leaky_relu_default": lambda x, c: (step(x[0], 0.01, 0.01),),
+    "softplus": lambda x, c: (_ieee(lambda: sigmoid_reference(x[0])),),
+    "abs": lambda x, c: (step(x[0], -1.0, 0.0),),
+    "abs_method": lambda x, c: (step(x[0], -1.0, 0.0),),
+    "sqrt": lambda x, c: (_ieee(lambda: np.divide(0.5, np.sqrt(f64(x[0])))),),
+    "vsum": lambda x, c: (1.0,) * len(x),
+    "dot": lambda x, c: (*x[3:6], *x[:3]),
+    "dot_bias": lambda x, c: (*x[3:6], *x[:3], 1.0),
+}
+# fmt: on
+
+
+def grad_abs_tol(name: str, xs: Sequence[float]) -> float:
+    """Absolute error allowed besides a relative 1e-12 (infinities and nan must match exactly)."""
+    if name == "tanh":
+        # 1 - tanh^2 is computed from the output, as PyTorch does: accurate absolutely (a few
+        # ulp of 1), not relatively, in the tails
+        return 4 * 2.0**-53
+    if name in ("div", "rdiv"):
+        # -a/b^2 is computed as -y/b from y = a/b: when y is subnormal its rounding error (half
+        # a subnormal ulp) is divided by b, and a subnormal result is rounded once more
+        b = abs(xs[-1])
+        return 2e-323 * max(1.0, 1.0 / b) if b != 0.0 else math.inf
+    return 2e-323  # four subnormal ulps, as agrees() allows for values
+
+
+def test_first_derivative_table_covers_every_op() -> None:
+    assert set(FIRST_DERIVATIVES) == {s.name for s in OPS}
+
+
 def run(spec: OpSpec, xs: Sequence[float], c: float | None) -> tuple[list[Value], Value, float]:
     """Build the op on fresh leaves, backpropagate, and compute the NumPy reference."""
     leaves = [Value(x) for x in xs]
@@ -210,12 +316,13 @@ def test_op_forward_and_derivatives(spec: OpSpec, data: st.DataObject) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# IEEE semantics: nothing raises, results equal NumPy's float64 results
+# IEEE semantics: nothing raises, results equal NumPy's float64 results, gradients the closed forms
 # --------------------------------------------------------------------------------------------
 
 
 def ieee_mismatch(spec: OpSpec, xs: Sequence[float], c: float | None) -> str | None:
-    """None if the op on these inputs behaves as NumPy does, else a description."""
+    """None if the op on these inputs behaves as NumPy does (its value) and as the closed form
+    of its derivative does (each input's gradient), else a description."""
     try:
         leaves, out, expected = run(spec, xs, c)
     except Exception as exc:  # noqa: BLE001 - any escaping exception is the failure reported
@@ -224,6 +331,11 @@ def ieee_mismatch(spec: OpSpec, xs: Sequence[float], c: float | None) -> str | N
         return f"{spec.name}{tuple(xs)} c={c}: data or grad not a float"
     if not agrees(out.data, expected):
         return f"{spec.name}{tuple(xs)} c={c}: got {out.data!r}, NumPy gives {expected!r}"
+    slopes = FIRST_DERIVATIVES[spec.name](xs, c)
+    abs_tol = grad_abs_tol(spec.name, xs)
+    for i, (leaf, slope) in enumerate(zip(leaves, slopes, strict=True)):
+        if not agrees(leaf.grad, slope, rel=1e-12, abs_tol=abs_tol):
+            return f"{spec.name}{tuple(xs)} c={c}: d/dx{i} is {leaf.grad!r}, the closed form gives {slope!r}"
     return None
 
 
@@ -245,6 +357,88 @@ def test_op_on_any_floats(spec: OpSpec, data: st.DataObject) -> None:
     c = data.draw(any_floats, label="c") if spec.const is not None else None
     problem = ieee_mismatch(spec, xs, c)
     assert problem is None, problem
+
+
+# --------------------------------------------------------------------------------------------
+# The documented conventions where the derivative has no closed-form value, exactly
+# --------------------------------------------------------------------------------------------
+
+#: op at its kink, and the slope the engine documents there (the one-sided slope from the left
+#: for relu and leaky_relu, as PyTorch; 0 for abs, the subgradient PyTorch also picks)
+KINK_SLOPES: dict[str, tuple[Callable[[Value], Value], float]] = {
+    "relu": (lambda v: v.relu(), 0.0),
+    "leaky_relu(0.2)": (lambda v: v.leaky_relu(0.2), 0.2),
+    "leaky_relu()": (lambda v: v.leaky_relu(), 0.01),
+    "abs": (lambda v: v.abs(), 0.0),
+    "builtin abs": (abs, 0.0),
+}
+
+
+@pytest.mark.parametrize("x", [0.0, -0.0], ids=["+0", "-0"])
+@pytest.mark.parametrize("name", KINK_SLOPES)
+def test_first_derivative_at_the_kink_is_the_documented_slope(name: str, x: float) -> None:
+    op, slope = KINK_SLOPES[name]
+    v = Value(x)
+    out = op(v)
+    assert out.data == 0.0 and out.local_grads == (slope,)
+    out.backward()
+    assert v.grad == slope
+    w = Value(x)
+    assert grad(op(w), w) == slope
+    assert grad(op(w), w, create_graph=True).data == slope  # the recorded rule agrees
+    # through a chain, the slope multiplies: d/dx 3 op(x) + x = 3 slope + 1
+    u = Value(x)
+    (3.0 * op(u) + u).backward()
+    assert u.grad == 3.0 * slope + 1.0
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "d_da", "d_db"),
+    [
+        (0.0, 0.0, 0.0, 0.0),  # 0 ** b = 1 at b = 0: b a^(b-1) would be 0 * inf
+        (-0.0, 0.0, 0.0, 0.0),
+        (0.0, 2.0, 0.0, 0.0),  # a^b ln a -> 0 as a -> 0+ for b > 0: 0 * -inf would be nan
+        (-0.0, 3.0, 0.0, 0.0),
+        (0.0, 0.5, math.inf, 0.0),
+        (0.0, 1.0, 1.0, 0.0),
+        (0.0, -1.0, -math.inf, -math.inf),  # b < 0: no convention, the IEEE value of the formula
+        (2.0, 0.0, 0.0, math.log(2.0)),  # a != 0: the plain formulas
+    ],
+)
+def test_power_derivatives_at_a_zero_base(a: float, b: float, d_da: float, d_db: float) -> None:
+    base, exponent = Value(a), Value(b)
+    out = base**exponent
+    assert out.local_grads == (d_da, d_db)
+    out.backward()
+    assert (base.grad, exponent.grad) == (d_da, d_db)
+    base, exponent = Value(a), Value(b)
+    recorded = grad(base**exponent, [base, exponent], create_graph=True)
+    assert [g.data for g in recorded] == [d_da, d_db]
+    # a number as the base takes the same rule for d/db
+    exponent = Value(b)
+    (a**exponent).backward()
+    assert exponent.grad == d_db
+
+
+@pytest.mark.parametrize(("x", "c", "slope"), [(0.0, 0.0, 0.0), (math.nan, 0.0, 0.0), (math.inf, 0.0, 0.0),
+                                               (0.0, 2.0, 0.0), (0.0, 0.5, math.inf), (0.0, 1.0, 1.0)])
+def test_power_of_a_constant_derivative_at_zero(x: float, c: float, slope: float) -> None:
+    v = Value(x)
+    (v**c).backward()
+    assert v.grad == slope  # x ** 0 is the constant 1: slope 0 wherever x is
+
+
+def test_sqrt_derivative_at_zero_is_infinite() -> None:
+    v = Value(0.0)
+    out = v.sqrt()
+    out.backward()
+    assert (out.data, out.local_grads, v.grad) == (0.0, (math.inf,), math.inf)
+    w = Value(0.0)
+    assert grad(w.sqrt(), w) == math.inf
+    assert grad(w.sqrt(), w, create_graph=True).data == math.inf
+    u = Value(0.25)
+    u.sqrt().backward()
+    assert u.grad == 1.0  # 1 / (2 sqrt x)
 
 
 def test_sums_are_correctly_rounded_even_with_cancellation() -> None:

@@ -4,6 +4,7 @@ hostile inputs (never executed), and ``NAME=NUMBER`` assignments."""
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,43 @@ def test_every_whitelisted_function(name: str, x: float) -> None:
     assert root.op == name
     assert math.isclose(root.data, REFERENCE[name](x), rel_tol=1e-12)
     assert set(FUNCTIONS) == set(REFERENCE)
+    # the derivative, through a product so the chain rule is involved: d/da (b f(a)), d/db = f(a)
+    root, leaves = evaluate(f"b * {name}(a)", {"a": x, "b": -1.5})
+    root.backward()
+    fd = central_difference(lambda v: v["b"] * REFERENCE[name](v["a"]), {"a": x, "b": -1.5}, "a")
+    assert math.isclose(leaves["a"].grad, fd, rel_tol=1e-7, abs_tol=1e-9), (name, leaves["a"].grad, fd)
+    assert math.isclose(leaves["b"].grad, REFERENCE[name](x), rel_tol=1e-12)
+
+
+@pytest.mark.parametrize("alpha", [0.2, 0.01, -0.5])
+@pytest.mark.parametrize("x", [0.7, -0.7])
+def test_leaky_relu_slope_reaches_the_gradient(alpha: float, x: float) -> None:
+    root, leaves = evaluate(f"leaky_relu(a, {alpha})", {"a": x})
+    root.backward()
+    assert leaves["a"].grad == (1.0 if x > 0 else alpha)
+
+
+#: powers with a variable in the exponent (the engine's two-parent ``**``), as float functions
+POWERS: dict[str, Callable[[dict[str, float]], float]] = {
+    "a ** b": lambda v: v["a"] ** v["b"],
+    "b ** a": lambda v: v["b"] ** v["a"],
+    "2 ** a": lambda v: 2.0 ** v["a"],
+    "(a + b) ** (a * b)": lambda v: (v["a"] + v["b"]) ** (v["a"] * v["b"]),
+    "a ** -b": lambda v: v["a"] ** -v["b"],
+}
+
+
+@pytest.mark.parametrize("text", POWERS)
+@pytest.mark.parametrize(("a", "b"), [(0.7, 1.3), (2.5, 0.4), (1.1, 3.0)])
+def test_powers_with_a_variable_exponent_have_both_derivatives(text: str, a: float, b: float) -> None:
+    values = {"a": a, "b": b}
+    root, leaves = evaluate(text, values)
+    assert root.op == "**" and len(root.parents) == 2
+    assert math.isclose(root.data, POWERS[text](values), rel_tol=1e-12)
+    root.backward()
+    for name, leaf in leaves.items():
+        fd = central_difference(POWERS[text], values, name)
+        assert math.isclose(leaf.grad, fd, rel_tol=1e-7), (text, name, leaf.grad, fd)
 
 
 def test_leaky_relu_takes_a_number_as_slope() -> None:

@@ -211,6 +211,37 @@ def test_pow_mixed_second_derivative_at_a_zero_exponent() -> None:
     assert grad(d_da, b) == 0.5  # d2/dadb = a^(b-1) (1 + b ln a) = 1/a
 
 
+#: op with a kink at 0, and its documented slope there (see test_engine_ops.KINK_SLOPES)
+KINKS: dict[str, tuple[Callable[[Value], Value], float]] = {
+    "relu": (lambda v: v.relu(), 0.0),
+    "leaky_relu(0.2)": (lambda v: v.leaky_relu(0.2), 0.2),
+    "leaky_relu()": (lambda v: v.leaky_relu(), 0.01),
+    "abs": (abs, 0.0),
+}
+
+
+@pytest.mark.parametrize("x0", [0.0, -0.0], ids=["+0", "-0"])
+@pytest.mark.parametrize("name", KINKS)
+def test_second_derivatives_at_the_kink(name: str, x0: float) -> None:
+    """At the kink the recorded first derivative is the documented slope s and is locally
+    constant; through a product it shows up in the second derivative: (x op(x))'' = 2 s."""
+    op, slope = KINKS[name]
+    x = Value(x0)
+    first = grad(op(x), x, create_graph=True)
+    assert first.data == slope
+    assert grad(first, x) == 0.0
+    x = Value(x0)
+    first = grad(x * op(x), x, create_graph=True)  # op(x) + x op'(x) = 0 at the kink
+    assert first.data == 0.0
+    assert grad(first, x) == 2.0 * slope
+    assert hessian(lambda v: v * op(v), [x0]) == [[2.0 * slope]]
+    # and mixed: d2/dx dw (w op(x)) = op'(x) = s
+    x, w = Value(x0), Value(1.5)
+    assert hessian(lambda u, v: v * op(u), [x0, 1.5]) == [[0.0, slope], [slope, 0.0]]
+    gx = grad(w * op(x), x, create_graph=True)
+    assert gx.data == 1.5 * slope and grad(gx, w) == slope
+
+
 # --------------------------------------------------------------------------------------------
 # Random expression graphs
 # --------------------------------------------------------------------------------------------
@@ -399,6 +430,26 @@ def test_gradgradcheck_reports_wrong_second_derivatives_in_a_table() -> None:
     assert rows[0][-2:] == ["<--", "mismatch"] and analytical == 0.0 and math.isclose(numerical, -1.0)
     assert not any("mismatch" in row for row in rows[1:])
     assert [float(row[3]) for row in rows[1:]] == [3.0, 3.0, 0.0]  # 2a, 2a, 0: right
+
+
+#: a * b^2 with a derivative rule that forgets the b term: d/da = b^2 (right), d/db = 0 (wrong).
+#: Its "gradient" (b^2, 0) is no gradient field, so even its numerical Hessian is not symmetric.
+FORGETFUL = Op("forgetful", lambda a, p: a[0] * a[1] * a[1], lambda y, a, p: (a[1] * a[1], 0.0 * a[0]))
+
+
+def forgetful(a: Value, b: Value) -> Value:
+    return _apply(FORGETFUL, (a, b))
+
+
+def test_numerical_hessian_rows_are_differences_of_one_gradient_entry() -> None:
+    """numerical_hessian[i][j] = (g_i(x + eps e_j) - g_i(x - eps e_j)) / 2 eps, the convention
+    of hessian (row i is the derivative of g_i); with g = (b^2, 0): [[0, 2b], [0, 0]]."""
+    a0, b0 = 0.7, -1.5
+    numerical = numerical_hessian(forgetful, [a0, b0])
+    assert numerical[0][0] == 0.0 and numerical[1] == [0.0, 0.0]
+    assert math.isclose(numerical[0][1], 2.0 * b0, rel_tol=1e-8)
+    assert hessian(forgetful, [a0, b0]) == [[0.0, 2.0 * b0], [0.0, 0.0]]  # the same orientation
+    assert gradgradcheck(forgetful, [a0, b0])  # ...so the check compares like with like
 
 
 # --------------------------------------------------------------------------------------------

@@ -122,10 +122,27 @@ def test_mlp_forward_matches_numpy_and_logits() -> None:
 
 def test_one_neuron_hidden_layer_works() -> None:
     mlp = MLP(2, [16, 1, 1])
-    loss = mlp.loss(np.array([[0.1, 0.2], [0.5, -0.3]]), [1, 0])
+    X, y = np.array([[0.1, 0.2], [0.5, -0.3]]), [1, 0]
+    loss = mlp.loss(X, y)
     loss.backward()
-    assert math.isfinite(loss.data) and len(mlp.get_grads()) == 6
-    assert any(g.any() for g in mlp.get_grads())
+    grads = mlp.get_grads()
+    assert math.isfinite(loss.data) and len(grads) == 6
+    assert [g.shape for g in grads] == [(16, 2), (16,), (1, 16), (1,), (1, 1), (1,)]
+
+    # the same network on the vectorized path: hand-derived gradients, and central differences
+    net = VectorizedMLP(mlp.dims, activations=mlp.activations)
+    net.set_weights(mlp.get_weights())
+    Z = net.preactivations(X)
+    assert np.all(Z[1] > 0.0), "the one-neuron layer should be active on both rows (seed 0 weights)"
+    assert min(np.min(np.abs(z)) for z in Z[:2]) > 1e-3  # no relu kink within a difference step
+    manual_loss, manual = net.loss_and_grads(X, y)
+    numeric = net.numerical_grads(X, y, eps=1e-6)
+    assert math.isclose(loss.data, manual_loss, rel_tol=1e-12)
+    for k, (a, m, n) in enumerate(zip(grads, manual, numeric)):
+        assert np.any(a != 0.0), f"tensor {k}: no gradient flows through the one-neuron layer"
+        scale = np.max(np.abs(m))
+        assert np.max(np.abs(a - m)) <= 1e-10 * scale, f"tensor {k}: autograd vs hand-derived"
+        np.testing.assert_allclose(a, n, rtol=1e-5, atol=1e-8, err_msg=f"tensor {k}: autograd vs fd")
 
 
 def test_inputs_are_shared_leaves() -> None:
