@@ -31,7 +31,7 @@ __all__ = ["ExpressionError", "Expression", "parse_expression", "evaluate", "par
            "FUNCTIONS", "MAX_LENGTH", "MAX_DEPTH"]
 
 MAX_LENGTH = 500  #: characters
-MAX_DEPTH = 60  #: nesting of the syntax tree
+MAX_DEPTH = 250  #: nesting of the syntax tree (a sum of MAX_LENGTH // 2 terms is this deep)
 
 #: name -> the Value method it calls
 FUNCTIONS: dict[str, Callable[..., Value]] = {

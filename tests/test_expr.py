@@ -229,7 +229,7 @@ HOSTILE = [
     ("   ", "empty"),
     ("a +", "not a valid expression"),
     ("a" * (MAX_LENGTH + 1), f"limit is {MAX_LENGTH}"),
-    ("exp(" * (MAX_DEPTH + 1) + "a" + ")" * (MAX_DEPTH + 1), "nested more than"),
+    ("exp(" * 201 + "a" + ")" * 201, "characters long"),
     ("-" * (MAX_DEPTH + 5) + "a", "nested more than"),
 ]
 
@@ -303,3 +303,13 @@ def test_parse_assignment() -> None:
     for text, message in bad.items():
         with pytest.raises(ExpressionError, match=message):
             parse_assignment(text)
+
+
+def test_a_long_sum_is_not_too_deep() -> None:
+    # "a+a+...+a" is a left-leaning tree as deep as it has terms: the longest allowed one must work
+    terms = (MAX_LENGTH + 1) // 2
+    root, leaves = evaluate("+".join(["a"] * terms), {"a": 1.5})
+    root.backward()
+    assert root.data == 1.5 * terms and leaves["a"].grad == terms
+    with pytest.raises(ExpressionError, match=f"nested more than {MAX_DEPTH} levels deep"):
+        parse_expression("-" * (MAX_DEPTH + 1) + "a")
