@@ -142,7 +142,8 @@ def _check_output(path: Path, viz: Any) -> None:
                          f"installed: {viz.INSTALL_HINT}; or write the DOT source with -o {dot_file}")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
-        raise UsageError(f"-o {path}: the directory {str(parent)!r} does not exist")
+        problem = "is not a directory" if parent.exists() else "does not exist"
+        raise UsageError(f"-o {path}: {str(parent)!r} {problem}")
 
 
 def _expression_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
