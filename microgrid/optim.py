@@ -45,7 +45,7 @@ def _check_number(value: float, what: str, lo: float, hi: float = math.inf, hi_o
     if not isinstance(value, numbers.Real) or isinstance(value, bool):
         raise ValueError(f"{what} must be a number, got {value!r}")
     value = float(value)
-    if not (lo <= value and (value < hi if hi_open else value <= hi)):
+    if not (math.isfinite(value) and lo <= value and (value < hi if hi_open else value <= hi)):
         bound = f"< {hi}" if hi_open else f"<= {hi}"
         raise ValueError(f"{what} must be >= {lo} and {bound}, got {value}")
     return value
@@ -70,6 +70,14 @@ class Optimizer:
 
     def _check(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> bool:
         """Validate the arrays; True on the first step (state to allocate)."""
+        for what, arrays in (("params", params), ("grads", grads)):
+            if not isinstance(arrays, (list, tuple)):  # a bare array would be iterated row by row
+                raise TypeError(f"{what} must be a list of NumPy arrays (updated in place), "
+                                f"got {type(arrays).__name__}")
+            others = sorted({type(a).__name__ for a in arrays if not isinstance(a, np.ndarray)})
+            if others:
+                raise TypeError(f"{what} must be a list of NumPy arrays, got a list holding "
+                                f"{', '.join(others)}")
         if len(params) != len(grads):
             raise ValueError(f"{len(params)} parameter arrays but {len(grads)} gradient arrays")
         for i, (p, g) in enumerate(zip(params, grads)):
@@ -77,6 +85,8 @@ class Optimizer:
                 raise ValueError(f"parameter {i} has shape {p.shape} but its gradient {g.shape}")
             if p.dtype != np.float64:
                 raise ValueError(f"parameter {i} must be a float64 array, got {p.dtype}")
+            if g.dtype.kind not in "fiu":
+                raise ValueError(f"gradient {i} must be a real array, got {g.dtype}")
         shapes = [p.shape for p in params]
         if self._shapes is None:
             self._shapes = shapes

@@ -104,6 +104,11 @@ class Scaler:
         raise NotImplementedError
 
 
+def _check_scale(scaler: str, what: str, values: np.ndarray) -> None:
+    if not np.isfinite(values).all():
+        raise ValueError(f"{scaler}: the features' {what} overflow float64 (values too large to scale)")
+
+
 class MinMaxScaler(Scaler):
     """Map each feature's training range ``[min, max]`` to ``[0, 1]``: ``(x - min) / (max - min)``.
 
@@ -119,8 +124,10 @@ class MinMaxScaler(Scaler):
     def _set_params(self, lo: np.ndarray, hi: np.ndarray) -> None:
         if (hi < lo).any():
             raise ValueError("MinMaxScaler: max is below min for some feature")
+        with np.errstate(over="ignore"):
+            span = hi - lo
+        _check_scale("MinMaxScaler", "max - min", span)
         self.min_, self.max_ = lo, hi
-        span = hi - lo
         self.shift_, self.scale_ = lo, np.where(span > 0, span, 1.0)
 
 
@@ -132,11 +139,17 @@ class StandardScaler(Scaler):
     _param_names = ("mean", "std")
 
     def _fit_params(self, X: np.ndarray) -> None:
-        self._set_params(X.mean(axis=0), X.std(axis=0))
+        # a column of one repeated value is constant even where its mean and std round (0.1 repeated
+        # has a computed std of ~1e-17): take the value itself and std 0, so it maps to exactly 0
+        constant = (X == X[:1]).all(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            mean, std = X.mean(axis=0), X.std(axis=0)
+        self._set_params(np.where(constant, X[0], mean), np.where(constant, 0.0, std))
 
     def _set_params(self, mean: np.ndarray, std: np.ndarray) -> None:
         if (std < 0).any():
             raise ValueError("StandardScaler: std must be non-negative")
+        _check_scale("StandardScaler", "mean and std", np.concatenate([mean, std]))
         self.mean_, self.std_ = mean, std
         self.shift_, self.scale_ = mean, np.where(std > 0, std, 1.0)
 

@@ -135,3 +135,20 @@ def test_batch_indices_visit_every_row_once_per_epoch() -> None:
     assert all(np.array_equal(a, next(again)) for a in epoch)
     assert check_training_args(5, None, 10) is None and check_training_args(5, 20, 10) is None
     assert check_training_args(5, 4, 10) == 4
+
+
+@pytest.mark.parametrize("make", [lambda: SGD(0.1), lambda: SGD(0.1, momentum=0.9), lambda: Adam(0.1)])
+def test_a_bare_array_is_refused_not_silently_left_unchanged(make):
+    p = np.ones(3)
+    with pytest.raises(TypeError, match="params must be a list of NumPy arrays"):
+        make().step(p, [np.ones(3)])
+    with pytest.raises(TypeError, match="grads must be a list of NumPy arrays, got a list holding list"):
+        make().step([p], [[1.0, 1.0, 1.0]])
+    assert p.tolist() == [1.0, 1.0, 1.0]
+
+
+@pytest.mark.parametrize("make", [lambda: SGD(0.1, weight_decay=math.inf), lambda: Adam(0.1, eps=math.inf),
+                                  lambda: SGD(0.1, momentum=math.nan)])
+def test_non_finite_hyperparameters_are_refused(make):
+    with pytest.raises(ValueError, match="must be >="):
+        make()

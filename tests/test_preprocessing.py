@@ -151,3 +151,19 @@ def test_stratified_kfold_errors():
         stratified_kfold(y, 3)
     with pytest.raises(ValueError, match="cannot make 6 folds of 5 rows"):
         stratified_kfold(y, 6)
+
+
+@pytest.mark.parametrize("value", [0.1, 0.3, 1 / 3, 7.7, 123.456, 5.0])
+def test_a_repeated_value_is_a_constant_column_whatever_its_binary_form(value):
+    # the computed std of 0.1 repeated is ~1e-17, not 0: it must still count as constant
+    X = np.array([[value, 1.0], [value, 2.0], [value, 4.0]])
+    scaler = StandardScaler().fit(X)
+    assert scaler.std_[0] == 0.0 and scaler.mean_[0] == value
+    Z = scaler.transform(np.array([[value, 1.0], [value + 1e-9, 1.0]]))
+    assert Z[0, 0] == 0.0 and abs(Z[1, 0] - 1e-9) < 1e-12  # only shifted, not divided by ~1e-17
+
+
+@pytest.mark.parametrize("scaler", [StandardScaler, MinMaxScaler])
+def test_parameters_that_overflow_are_refused_at_fit(scaler):
+    with pytest.raises(ValueError, match="overflow float64"):
+        scaler().fit(np.array([[1e308], [-1e308]]))
