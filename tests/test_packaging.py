@@ -68,3 +68,14 @@ def test_readme_python_snippets_run_and_print_what_they_claim(tmp_path, monkeypa
     claimed = re.findall(r"# (0\.99933 -0\.0040229 0\.0026819 0\.0013410)", text)[0].split()
     assert [f"{float(v):.5g}" for v in printed[:4]] == [f"{float(v):.5g}" for v in claimed]
     assert (tmp_path / "graph.svg").exists()
+
+
+def test_the_example_samples_of_the_readme_predict_command_are_real_unlabelled_rows():
+    from microgrid.datasets import load_wisconsin
+
+    assert "microgrid predict --model run1/model.npz examples/new_samples.data" in (ROOT / "README.md").read_text()
+    samples = load_wisconsin(ROOT / "examples" / "new_samples.data", unlabelled=True)
+    shipped = load_wisconsin()
+    assert len(samples) == 6 and not samples.labelled.any()
+    for ident, scores in zip(samples.ids, samples.X):  # each is a shipped sample with its class removed
+        assert any((shipped.X[shipped.ids == ident] == scores).all(axis=1))
