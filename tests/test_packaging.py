@@ -73,7 +73,8 @@ def test_readme_python_snippets_run_and_print_what_they_claim(tmp_path, monkeypa
 def test_the_example_samples_of_the_readme_predict_command_are_real_unlabelled_rows():
     from microgrid.datasets import load_wisconsin
 
-    assert "microgrid predict --model run1/model.npz examples/new_samples.data" in (ROOT / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "microgrid predict --model run1/model.npz examples/new_samples.data" in readme
     samples = load_wisconsin(ROOT / "examples" / "new_samples.data", unlabelled=True)
     shipped = load_wisconsin()
     assert len(samples) == 6 and not samples.labelled.any()
