@@ -295,6 +295,9 @@ class Value:
     # _id: creation number (parents are always older than children, so sorting by it
     # newest-first is a reverse topological order); _g, _mark: scratch space of a backward pass.
     __slots__ = ("data", "grad", "label", "_parents", "_op", "_local", "_param", "_id", "_g", "_mark")
+    # NumPy hands ``array * value`` to Value's reflected operators (which reject arrays with a clear
+    # TypeError) instead of building an object array of Values element by element
+    __array_ufunc__ = None
 
     def __init__(self, data: Number, label: str = "") -> None:
         if not isinstance(label, str):

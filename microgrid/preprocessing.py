@@ -105,8 +105,12 @@ class Scaler:
 
 
 def _check_scale(scaler: str, what: str, values: np.ndarray) -> None:
-    if not np.isfinite(values).all():
-        raise ValueError(f"{scaler}: the features' {what} overflow float64 (values too large to scale)")
+    """ValueError naming the first feature (counted from 0) whose ``what`` is not finite."""
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        j = int(bad[0])
+        raise ValueError(f"{scaler}: for feature {j}, {what} ({values[j]:g}) overflows float64 (values too "
+                         "large to scale)")
 
 
 class MinMaxScaler(Scaler):
@@ -126,7 +130,7 @@ class MinMaxScaler(Scaler):
             raise ValueError("MinMaxScaler: max is below min for some feature")
         with np.errstate(over="ignore"):
             span = hi - lo
-        _check_scale("MinMaxScaler", "max - min", span)
+        _check_scale("MinMaxScaler", "the range max - min", span)
         self.min_, self.max_ = lo, hi
         self.shift_, self.scale_ = lo, np.where(span > 0, span, 1.0)
 
@@ -149,7 +153,8 @@ class StandardScaler(Scaler):
     def _set_params(self, mean: np.ndarray, std: np.ndarray) -> None:
         if (std < 0).any():
             raise ValueError("StandardScaler: std must be non-negative")
-        _check_scale("StandardScaler", "mean and std", np.concatenate([mean, std]))
+        _check_scale("StandardScaler", "the mean", mean)
+        _check_scale("StandardScaler", "the standard deviation", std)
         self.mean_, self.std_ = mean, std
         self.shift_, self.scale_ = mean, np.where(std > 0, std, 1.0)
 
