@@ -588,3 +588,13 @@ def test_worked_example_closed_form() -> None:
 def test_label_must_be_text(label: object) -> None:
     with pytest.raises(TypeError, match="label must be a str"):
         Value(1.0, label)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("array", [np.array([2.0]), np.array(2.0), np.ones((2, 2))])
+def test_an_array_on_either_side_is_a_clear_type_error(array):
+    # not an object array of Values built element by element on one side and an error on the other
+    for combine in (lambda a, v: a * v, lambda a, v: v * a, lambda a, v: a + v, lambda a, v: v - a):
+        with pytest.raises(TypeError, match="operand must be a real number, got ndarray"):
+            combine(array, Value(3.0))
+    out = np.float64(2.0) * Value(3.0)  # a NumPy scalar is a number
+    assert isinstance(out, Value) and out.data == 6.0
