@@ -271,9 +271,18 @@ class MLP(Module):
 
     # -- forward ----------------------------------------------------------------------------
     def _inputs(self, x: Sequence[Value | float]) -> list[Value]:
+        """One row as Values: a list, tuple or 1-D array of numbers or Values (not a dict, set or
+        string, whose order or meaning is not that of a row)."""
+        if isinstance(x, np.ndarray):
+            if x.ndim != 1:
+                raise ValueError(f"one row of {self.dims[0]} inputs expected, got an array of shape "
+                                 f"{x.shape}")
+        elif not isinstance(x, (list, tuple)):
+            raise TypeError(f"one row of {self.dims[0]} inputs expected (a list, tuple or 1-D array), got "
+                            f"{type(x).__name__}")
         if len(x) != self.dims[0]:
             raise ValueError(f"the network takes {self.dims[0]} inputs, got {len(x)}")
-        return [v if isinstance(v, Value) else Value(float(v)) for v in x]
+        return [v if isinstance(v, Value) else Value(v) for v in x]
 
     def _hidden(self, x: Sequence[Value | float]) -> list[Value]:
         h = self._inputs(x)

@@ -313,3 +313,23 @@ def test_scalar_fit_reports_divergence() -> None:
     with pytest.raises(TrainingDiverged, match=r"iteration \d+; try a smaller learning rate") as info:
         mlp.fit([[1.0], [2.0]], [1.0, 3.0], iters=50, loss="mse", optimizer=SGD(1e100))
     assert "(lr is 1e+100)" in str(info.value) and not math.isfinite(info.value.loss)
+
+
+@pytest.mark.parametrize("row, error, message", [
+    ({0: 5.0, 1: 7.0}, TypeError, "got dict"),  # would use the keys
+    ("57", TypeError, "got str"),  # would parse the characters
+    ({5.0, 7.0}, TypeError, "got set"),  # no order
+    (1.0, TypeError, "got float"),
+    (np.ones((2, 2)), ValueError, r"got an array of shape \(2, 2\)"),
+    ([1.0, 2.0, 3.0], ValueError, "takes 2 inputs, got 3"),
+])
+def test_a_row_must_be_a_sequence_of_inputs(row, error, message):
+    with pytest.raises(error, match=message):
+        MLP(2, [3, 1])(row)
+
+
+def test_a_row_may_be_a_list_tuple_or_1d_array_of_numbers_or_values():
+    mlp = MLP(2, [3, 1], seed=4)
+    expected = mlp([1.5, -2.0]).data
+    for row in ((1.5, -2.0), np.array([1.5, -2.0]), [np.float32(1.5), -2], [Value(1.5), Value(-2.0)]):
+        assert mlp(row).data == expected
