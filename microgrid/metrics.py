@@ -142,6 +142,8 @@ def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
 
 def log_loss(y_true: np.ndarray, proba: np.ndarray, eps: float = 1e-15) -> float:
     """Mean binary cross-entropy of probabilities ``proba`` of class 1, clipped to [eps, 1 - eps]."""
+    if not (isinstance(eps, (int, float)) and 0.0 <= eps < 0.5):
+        raise ValueError(f"eps must be a number in [0, 0.5), got {eps!r}")
     t, p = _pair(y_true, proba, "proba")
     p = p.astype(np.float64)
     if not ((p >= 0) & (p <= 1)).all():
@@ -156,6 +158,8 @@ def binary_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5
     Returns ``{name: float}`` for :data:`METRIC_NAMES` plus ``"n"`` (rows) and the confusion
     counts ``"tn", "fp", "fn", "tp"``.
     """
+    if not (isinstance(threshold, (int, float)) and 0.0 < threshold < 1.0):
+        raise ValueError(f"threshold must be a number strictly between 0 and 1, got {threshold!r}")
     t, p = _pair(y_true, proba, "proba")
     p = p.astype(np.float64)
     cm = confusion_matrix(t, (p >= threshold).astype(np.int64))

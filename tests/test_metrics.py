@@ -107,3 +107,15 @@ def test_auc_without_ties_against_scikit_learn(data):
 def test_bad_inputs(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+@pytest.mark.parametrize("eps", [0.5, 0.6, -1e-3, float("nan"), "1e-15"])
+def test_log_loss_refuses_a_clip_that_is_not_one(eps):
+    with pytest.raises(ValueError, match="eps must be a number in"):
+        M.log_loss([1, 0], [0.9, 0.1], eps=eps)
+
+
+@pytest.mark.parametrize("threshold", [0.0, 1.0, float("nan"), "0.5", -0.5])
+def test_binary_metrics_refuses_a_threshold_outside_0_1(threshold):
+    with pytest.raises(ValueError, match="threshold must be a number strictly between 0 and 1"):
+        M.binary_metrics([1, 0], [0.9, 0.1], threshold=threshold)
