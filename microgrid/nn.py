@@ -19,7 +19,14 @@ import numpy as np
 from microgrid.activations import get_activation, resolve_activations
 from microgrid.engine import Value, dot, vsum
 from microgrid.losses import bce_with_logits, get_loss, uses_logits
-from microgrid.optim import Optimizer, batch_indices, check_loss, check_training_args, make_optimizer
+from microgrid.optim import (
+    Optimizer,
+    batch_indices,
+    check_loss,
+    check_seed,
+    check_training_args,
+    make_optimizer,
+)
 
 __all__ = [
     "Module",
@@ -62,9 +69,7 @@ def initial_weights(dims: Sequence[int], init: str = "he", seed: int = 0) -> lis
     dims = check_dims(dims)
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}; choose from {', '.join(INITS)}")
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     weights: list[np.ndarray] = []
     for fan_in, fan_out in zip(dims[:-1], dims[1:]):
         W = rng.standard_normal((fan_out, fan_in))
@@ -350,7 +355,7 @@ class MLP(Module):
         :meth:`VectorizedMLP.fit <microgrid.vectorized.VectorizedMLP.fit>` (only slower: keep
         ``iters`` and the rows few).  Returns the loss before each step."""
         X, Y = check_data(X, y, self.dims, loss)
-        batch = check_training_args(iters, batch_size, len(X))
+        batch = check_training_args(iters, batch_size, len(X), seed)
         opt = make_optimizer(optimizer, lr)
         batches = batch_indices(len(X), batch, seed) if batch else None
         history = np.empty(iters)

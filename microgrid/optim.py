@@ -227,8 +227,17 @@ def check_loss(loss: float, iteration: int, lr: float) -> float:
     return loss
 
 
-def check_training_args(iters: int, batch_size: int | None, n_rows: int) -> int | None:
-    """Validate ``iters`` and ``batch_size``; returns the batch size, or None for full batch."""
+def check_seed(seed: int) -> int:
+    """``seed`` if it is a non-negative integer (what ``numpy.random.default_rng`` takes and
+    reproduces from); ValueError otherwise, ``None`` included: a run must be repeatable."""
+    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
+        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+    return int(seed)
+
+
+def check_training_args(iters: int, batch_size: int | None, n_rows: int, seed: int = 0) -> int | None:
+    """Validate ``iters``, ``batch_size`` and ``seed``; returns the batch size, or None for full batch."""
+    check_seed(seed)
     if not isinstance(iters, numbers.Integral) or isinstance(iters, bool) or iters < 0:
         raise ValueError(f"iters must be a non-negative integer, got {iters!r}")
     if batch_size is None:

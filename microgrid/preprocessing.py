@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from microgrid.optim import check_seed
+
 __all__ = [
     "Scaler",
     "MinMaxScaler",
@@ -205,6 +207,10 @@ def _labels(y: np.ndarray) -> np.ndarray:
     y = np.asarray(y)
     if y.ndim != 1:
         raise ValueError(f"labels must be 1-D, got shape {y.shape}")
+    if y.size == 0:
+        raise ValueError("labels are empty: there are no rows to split")
+    if y.dtype.kind == "f" and np.isnan(y).any():
+        raise ValueError(f"labels contain NaN (first at row {int(np.flatnonzero(np.isnan(y))[0])})")
     return y
 
 
@@ -217,7 +223,7 @@ def stratified_split(y: np.ndarray, test_size: float = 0.25, seed: int = 0) -> t
     y = _labels(y)
     if not (isinstance(test_size, (int, float)) and 0.0 < test_size < 1.0):
         raise ValueError(f"test_size must be a fraction strictly between 0 and 1, got {test_size!r}")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     test_parts = []
     for cls in np.unique(y):
         members = np.flatnonzero(y == cls)
@@ -249,7 +255,7 @@ def stratified_kfold(y: np.ndarray, k: int, seed: int = 0) -> list[tuple[np.ndar
         small = classes[np.argmin(counts)].item()
         raise ValueError(f"class {small!r} has only {counts.min()} rows: cannot make {k} folds that each "
                          "contain every class")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(check_seed(seed))
     order = np.concatenate([rng.permutation(np.flatnonzero(y == c)) for c in classes])
     fold_of = np.empty(len(y), dtype=np.int64)
     fold_of[order] = np.arange(len(y)) % k

@@ -294,7 +294,7 @@ class VectorizedMLP:
         raises :class:`TrainingDiverged` (the weights are left as before that iteration).
         """
         X, Y = check_data(X, y, self.dims, loss)
-        batch = check_training_args(iters, batch_size, len(X))
+        batch = check_training_args(iters, batch_size, len(X), seed)
         opt = make_optimizer(optimizer, lr)
         from_logits, loss_fn, loss_derivative = self._problem(loss)
         grad = np.zeros_like(self._theta)

@@ -168,3 +168,15 @@ def test_parameters_that_overflow_are_refused_at_fit(scaler):
     with pytest.raises(ValueError, match=r"for feature 1, the (range max - min|standard deviation) \(inf\) "
                                          "overflows float64"):
         scaler().fit(np.array([[1.0, 1e308], [2.0, -1e308]]))
+
+
+@pytest.mark.parametrize("split", [lambda y, **kw: stratified_split(y, **kw),
+                                   lambda y, **kw: stratified_kfold(y, 2, **kw)])
+def test_splits_refuse_nan_or_no_labels_and_unrepeatable_seeds(split):
+    with pytest.raises(ValueError, match=r"labels contain NaN \(first at row 2\)"):
+        split(np.array([0.0, 0.0, np.nan, 1.0, 1.0]))
+    with pytest.raises(ValueError, match="labels are empty"):
+        split(np.array([]))
+    for seed in (None, 1.5, -1, True):
+        with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+            split(np.array([0, 0, 1, 1]), seed=seed)

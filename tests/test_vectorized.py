@@ -225,3 +225,12 @@ def test_full_batch_iterations_allocate_no_arrays(wisconsin) -> None:
             tracemalloc.stop()
         # an (n, 1) array of the 683 rows alone would take 5464 bytes
         assert max(largest) < 2000, (acts, loss, max(largest))
+
+
+@pytest.mark.parametrize("seed", [None, -1, 1.5])
+@pytest.mark.parametrize("batch_size", [None, 2])
+def test_fit_refuses_an_unrepeatable_seed_even_when_it_is_unused(seed, batch_size):
+    X, y = np.ones((4, 2)), np.array([0, 1, 0, 1])
+    for net in (VectorizedMLP([2, 3, 1]), VectorizedMLP([2, 3, 1]).to_scalar()):
+        with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+            net.fit(X, y, iters=1, batch_size=batch_size, seed=seed)
