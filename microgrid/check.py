@@ -293,6 +293,10 @@ def compare_gradients(
     (with ``activations``; weights drawn from ``seed`` if not given).  The model itself is not
     modified: both networks are built afresh with the same weights.
     """
+    check_tolerances("compare_gradients", eps, atol, rtol)
+    tol_is_number = isinstance(tol, (int, float, np.floating)) and not isinstance(tol, bool)
+    if not (tol_is_number and math.isfinite(tol) and tol > 0):
+        raise ValueError(f"compare_gradients: tol must be a positive finite number, got {tol!r}")
     if isinstance(model, (MLP, VectorizedMLP)):
         if activations is not None:
             raise ValueError("activations come from the model; pass dims to choose them")

@@ -286,3 +286,16 @@ def test_check_command_usage_errors(argv: list[str], message: str,
     assert main(["check", *argv]) == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("option, message", [
+    ({"atol": -1.0}, "atol must be non-negative and finite"),
+    ({"rtol": float("nan")}, "rtol must be non-negative and finite"),
+    ({"eps": 0.0}, "eps must be positive and finite"),
+    ({"tol": -1.0}, "tol must be a positive finite number"),
+    ({"tol": float("inf")}, "tol must be a positive finite number"),
+])
+def test_compare_gradients_refuses_tolerances_that_decide_the_verdict(option, message):
+    X, y = np.ones((2, 2)), np.array([0, 1])
+    with pytest.raises(ValueError, match=f"compare_gradients: {message}"):
+        compare_gradients([2, 3, 1], None, X, y, **option)
