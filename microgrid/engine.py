@@ -416,6 +416,9 @@ class Value:
 
         Gradients of one call are summed privately and added at the end, so ``k`` calls leave
         exactly ``k`` times the gradient.  On a leaf this just adds ``grad`` to its own ``.grad``.
+        The local derivatives are those recorded when the graph was built (rebuild it after
+        changing ``data``), and the pass keeps scratch values on the nodes: two threads must not
+        walk graphs that share nodes at the same time.
         """
         if isinstance(grad, Value):
             raise TypeError("backward(grad=...) takes a number; use microgrid.grad(..., create_graph=True) "
