@@ -58,6 +58,17 @@ def _check_label(y: Any) -> float:
 # -- binary cross-entropy from the logit ---------------------------------------------------------
 
 
+def _array_labels(y: Any, output: Any, binary: bool) -> np.ndarray:
+    """``y`` as float64 of the output's shape (no silent broadcasting), 0/1 if ``binary``."""
+    y = np.asarray(y, dtype=np.float64)
+    if y.shape != np.shape(output):
+        raise ValueError(f"labels have shape {y.shape} but the outputs {np.shape(output)}")
+    if binary and not ((y == 0.0) | (y == 1.0)).all():
+        bad = y[(y != 0.0) & (y != 1.0)][0]
+        raise ValueError(f"labels must be 0 or 1, got {float(bad)!r}")
+    return y
+
+
 def softplus(t: np.ndarray, out: np.ndarray | None = None, work: np.ndarray | None = None) -> np.ndarray:
     """``log(1 + e^t) = max(t, 0) + log1p(e^-|t|)`` elementwise: never overflows, and keeps full
     relative accuracy where the result is tiny (``t`` very negative).  ``work`` is scratch space
@@ -83,7 +94,7 @@ def bce_with_logits(z: Any, y: Any, out: np.ndarray | None = None, signs: np.nda
         return z.softplus() if _check_label(y) == 0.0 else (-z).softplus()
     z = np.asarray(z, dtype=np.float64)
     if signs is None:
-        signs = 1.0 - 2.0 * np.asarray(y, dtype=np.float64)
+        signs = 1.0 - 2.0 * _array_labels(y, z, binary=True)
     out = np.multiply(signs, z, out=out)
     return softplus(out, out=out, work=work)
 
@@ -105,7 +116,7 @@ def bce(p: Any, y: Any, out: np.ndarray | None = None) -> Any:
     if isinstance(p, Value):
         q = _clamped(p)
         return -(q.log() if _check_label(y) == 1.0 else (1.0 - q).log())
-    y = np.asarray(y, dtype=np.float64)
+    y = _array_labels(y, p, binary=True)
     pc = np.clip(p, PROB_EPS, 1.0 - PROB_EPS)
     out = np.multiply(y, np.log(pc), out=out)
     out += (1.0 - y) * np.log(1.0 - pc)  # log(1 - p) as the scalar graph computes it
@@ -130,7 +141,7 @@ def mse(a: Any, y: Any, out: np.ndarray | None = None) -> Any:
     """``(a - y)^2``."""
     if isinstance(a, Value):
         return (a - y) ** 2
-    out = np.subtract(a, y, out=out)
+    out = np.subtract(a, _array_labels(y, a, binary=False), out=out)
     return np.square(out, out=out)
 
 
@@ -148,7 +159,7 @@ def hinge(a: Any, y: Any, out: np.ndarray | None = None) -> Any:
     """``max(0, 1 - s a)`` with ``s = 2y - 1``: zero once the score has the label's sign with margin 1."""
     if isinstance(a, Value):
         return (1.0 - (2.0 * _check_label(y) - 1.0) * a).relu()
-    s = 2.0 * np.asarray(y, dtype=np.float64) - 1.0
+    s = 2.0 * _array_labels(y, a, binary=True) - 1.0
     out = np.multiply(s, a, out=out)
     np.subtract(1.0, out, out=out)
     return np.maximum(out, 0.0, out=out)

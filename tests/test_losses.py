@@ -133,3 +133,19 @@ def test_table_and_label_errors() -> None:
         hinge(Value(1.0), 2)
     assert uses_logits("bce", "sigmoid")
     assert not uses_logits("bce", "tanh") and not uses_logits("mse", "sigmoid")
+
+
+@pytest.mark.parametrize("fn", [bce, bce_with_logits, hinge])
+def test_array_forms_check_their_labels_like_the_value_forms(fn):
+    out = np.array([0.5, 0.25])
+    with pytest.raises(ValueError, match="labels must be 0 or 1, got 2.0"):
+        fn(out, np.array([1.0, 2.0]))
+    with pytest.raises(ValueError, match=r"labels have shape \(1,\) but the outputs \(2,\)"):
+        fn(out, np.array([1.0]))  # would broadcast into a wrong number
+    with pytest.raises(ValueError):
+        fn(Value(0.5), 2)
+
+
+def test_mse_array_form_refuses_broadcasting():
+    with pytest.raises(ValueError, match=r"labels have shape \(2, 1\) but the outputs \(2,\)"):
+        mse(np.array([0.5, 0.25]), np.array([[1.0], [0.0]]))
