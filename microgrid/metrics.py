@@ -21,6 +21,8 @@ import math
 
 import numpy as np
 
+from microgrid.arrays import real_array
+
 __all__ = [
     "confusion_matrix",
     "accuracy",
@@ -52,7 +54,7 @@ def _binary_labels(y: np.ndarray, what: str) -> np.ndarray:
 
 def _pair(y_true: np.ndarray, other: np.ndarray, what: str) -> tuple[np.ndarray, np.ndarray]:
     t = _binary_labels(y_true, "y_true")
-    o = np.asarray(other)
+    o = real_array(other, what)
     if o.shape != t.shape:
         raise ValueError(f"y_true has shape {t.shape} but {what} has shape {o.shape}")
     return t, o

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from microgrid.activations import get_activation, resolve_activations
+from microgrid.arrays import real_array
 from microgrid.engine import Value, dot, vsum
 from microgrid.losses import bce_with_logits, get_loss, uses_logits
 from microgrid.optim import (
@@ -85,6 +86,9 @@ def check_weights(dims: Sequence[int], weights: Sequence[np.ndarray]) -> list[np
     """Validate ``[W1, b1, ...]`` against ``dims``; returns float64 copies (ValueError naming the
     layer and the shapes)."""
     n_layers = len(dims) - 1
+    if not isinstance(weights, (list, tuple)):
+        raise ValueError(f"weights must be a list [W1, b1, ..., W{n_layers}, b{n_layers}], got "
+                         f"{type(weights).__name__}")
     if len(weights) != 2 * n_layers:
         raise ValueError(f"expected {2 * n_layers} arrays [W1, b1, ..., W{n_layers}, b{n_layers}] for "
                          f"dims {list(dims)}, got {len(weights)}")
@@ -93,9 +97,9 @@ def check_weights(dims: Sequence[int], weights: Sequence[np.ndarray]) -> list[np
         layer, kind = i // 2 + 1, "Wb"[i % 2]
         expected = (dims[layer], dims[layer - 1]) if kind == "W" else (dims[layer],)
         try:
-            arr = np.array(w, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"layer {layer}: {kind}{layer} is not an array of numbers") from None
+            arr = real_array(w, f"{kind}{layer}")
+        except ValueError as exc:
+            raise ValueError(f"layer {layer}: {exc}") from None
         if arr.shape != expected:
             raise ValueError(f"layer {layer}: {kind}{layer} must have shape {expected} for dims "
                              f"{list(dims)}, got {arr.shape}")
@@ -108,10 +112,7 @@ def check_weights(dims: Sequence[int], weights: Sequence[np.ndarray]) -> list[np
 def check_inputs(X: object, n_inputs: int) -> np.ndarray:
     """``X`` as a finite float64 ``(n, n_inputs)`` array with at least one row (ValueError saying
     what is wrong otherwise)."""
-    try:
-        X = np.asarray(X, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"X must be a numeric array ({exc})") from None
+    X = real_array(X, "X")
     if X.ndim != 2:
         raise ValueError(f"X must be a 2-D array (rows, features), got shape {X.shape}")
     if X.shape[1] != n_inputs:
@@ -134,10 +135,7 @@ def check_data(X: object, y: object, dims: Sequence[int], loss: str) -> tuple[np
     """
     spec = get_loss(loss)
     X = check_inputs(X, dims[0])
-    try:
-        Y = np.asarray(y, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"y must be a numeric array ({exc})") from None
+    Y = real_array(y, "y")
     n, n_out = X.shape[0], dims[-1]
     if Y.ndim == 1 and n_out == 1:
         Y = Y.reshape(-1, 1)

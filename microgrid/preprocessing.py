@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from microgrid.arrays import real_array
 from microgrid.optim import check_seed
 
 __all__ = [
@@ -28,7 +29,7 @@ __all__ = [
 
 
 def _as_matrix(X: np.ndarray, what: str) -> np.ndarray:
-    X = np.asarray(X, dtype=np.float64)
+    X = real_array(X, f"{what}: X")
     if X.ndim != 2:
         raise ValueError(f"{what}: expected a 2-D array (rows, features), got shape {X.shape}")
     return X

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -333,3 +334,30 @@ def test_a_row_may_be_a_list_tuple_or_1d_array_of_numbers_or_values():
     expected = mlp([1.5, -2.0]).data
     for row in ((1.5, -2.0), np.array([1.5, -2.0]), [np.float32(1.5), -2], [Value(1.5), Value(-2.0)]):
         assert mlp(row).data == expected
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.ones((4, 2)) + 1j, "X must be real numbers, got complex values"),  # not the real part, warned
+    ([["1", "2"]] * 4, "X must be numbers, got text"),  # not parsed
+    (np.array([[1, "2"]] * 4, dtype=object), "X must be real numbers, got str '2'"),
+    (np.array([[10**400, 1]] * 4, dtype=object), "X must be an array of numbers"),  # not OverflowError
+    ([[1.0, 2.0], [1.0]] * 2, "X must be an array of numbers"),  # ragged
+])
+def test_inputs_that_are_not_real_numbers_are_named(bad, message):
+    from microgrid.vectorized import VectorizedMLP
+
+    for net in (VectorizedMLP([2, 3, 1]), MLP(2, [3, 1])):
+        with pytest.raises(ValueError, match=re.escape(message)):
+            net.fit(bad, [0, 1, 0, 1], iters=1)
+
+
+def test_weights_that_are_not_real_numbers_are_named():
+    mlp = MLP(2, [3, 1])
+    good = mlp.get_weights()
+    with pytest.raises(ValueError, match=r"weights must be a list \[W1, b1, \.\.\., W2, b2\], got NoneType"):
+        mlp.set_weights(None)
+    for bad, message in ((good[0] + 1j, "layer 1: W1 must be real numbers"),
+                         (good[0].astype(str), "layer 1: W1 must be numbers, got text")):
+        with pytest.raises(ValueError, match=message):
+            mlp.set_weights([bad, *good[1:]])
+    assert all((a == b).all() for a, b in zip(mlp.get_weights(), good))  # unchanged
