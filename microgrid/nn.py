@@ -184,13 +184,19 @@ class Neuron(Module):
                  bias: float = 0.0, init: str = "he", seed: int = 0) -> None:
         if weights is None:
             weights = initial_weights([nin, 1], init, seed)[0][0]
-        if len(weights) != nin:
-            raise ValueError(f"Neuron({nin}): got {len(weights)} weights")
+        w = real_array(weights, f"Neuron({nin}): weights")
+        b = real_array(bias, f"Neuron({nin}): bias")
+        if w.shape != (nin,) or b.shape != ():
+            raise ValueError(f"Neuron({nin}): expected {nin} weights and one bias, got shapes {w.shape} and "
+                             f"{b.shape}")
+        if not (np.isfinite(w).all() and np.isfinite(b)):
+            raise ValueError(f"Neuron({nin}): weights and bias must be finite, got {w.tolist()} and "
+                             f"{float(b)}")
         self.nin = nin
         self.activation = activation
         self._act = get_activation(activation)
-        self.w = [Value(float(wi), f"w.{k}") for k, wi in enumerate(weights)]
-        self.b = Value(float(bias), "b")
+        self.w = [Value(float(wi), f"w.{k}") for k, wi in enumerate(w)]
+        self.b = Value(float(b), "b")
 
     def logit(self, x: Sequence[Value | float]) -> Value:
         """The pre-activation ``z = w . x + b`` (one node)."""

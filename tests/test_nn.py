@@ -361,3 +361,17 @@ def test_weights_that_are_not_real_numbers_are_named():
         with pytest.raises(ValueError, match=message):
             mlp.set_weights([bad, *good[1:]])
     assert all((a == b).all() for a, b in zip(mlp.get_weights(), good))  # unchanged
+
+
+@pytest.mark.parametrize("weights, bias, message", [
+    ([math.nan, 1.0], 0.0, r"Neuron\(2\): weights and bias must be finite"),
+    ([1.0, 2.0], math.inf, r"Neuron\(2\): weights and bias must be finite"),
+    (["1", "2"], 0.0, r"Neuron\(2\): weights must be numbers, got text"),
+    ([1.0, 2.0], "2", r"Neuron\(2\): bias must be numbers, got text"),
+    (np.ones((2, 2)), 0.0, r"expected 2 weights and one bias, got shapes \(2, 2\) and \(\)"),
+    ([1.0, 2.0, 3.0], 0.0, r"expected 2 weights and one bias, got shapes \(3,\)"),
+    ([1.0, 2.0], [1.0, 2.0], r"got shapes \(2,\) and \(2,\)"),
+])
+def test_a_neuron_checks_its_parameters_as_a_layer_does(weights, bias, message):
+    with pytest.raises(ValueError, match=message):
+        Neuron(2, weights=weights, bias=bias)
