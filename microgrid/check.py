@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from microgrid.engine import Value, grad, no_grad
+from microgrid.engine import Value, _to_float, grad, no_grad
 from microgrid.nn import MLP, check_dims, check_weights, initial_weights
 from microgrid.vectorized import VectorizedMLP
 
@@ -72,6 +72,22 @@ def check_tolerances(who: str, eps: float, atol: float, rtol: float) -> None:
                              f"got {value}")
 
 
+def finite_point(xs: Iterable[Value | float], what: str) -> list[float]:
+    """The values of ``xs`` (numbers, or Values whose data is used) as floats; TypeError or
+    ValueError naming ``what[i]`` unless each is a finite real number."""
+    if isinstance(xs, (Value, str, bytes)) or not isinstance(xs, Iterable):
+        raise TypeError(f"{what} must be a sequence of Values or numbers, got {type(xs).__name__}")
+    point = []
+    for i, x in enumerate(xs):
+        data = x.data if isinstance(x, Value) else _to_float(x, f"{what}[{i}]")
+        if not math.isfinite(data):
+            raise ValueError(f"{what}[{i}] is {data}: derivatives need a finite point")
+        point.append(data)
+    if not point:
+        raise ValueError(f"{what} is empty: f needs at least one input")
+    return point
+
+
 def _labels(inputs: Sequence[object]) -> list[str]:
     """Each input's label if it is a labelled Value, else ``inputs[i]``: the rows of a check's table."""
     return [x.label if isinstance(x, Value) and x.label else f"inputs[{i}]" for i, x in enumerate(inputs)]
@@ -107,18 +123,8 @@ def gradcheck(
     numerical vs analytical derivatives (or returns False if ``raise_exception`` is False).
     """
     check_tolerances("gradcheck", eps, atol, rtol)
-    if isinstance(inputs, (Value, str, bytes)) or not isinstance(inputs, Iterable):
-        raise TypeError("gradcheck: inputs must be a sequence of Values or numbers, "
-                        f"got {type(inputs).__name__}")
+    point = finite_point(inputs, "gradcheck: inputs")
     inputs = list(inputs)
-    point = []
-    for i, x in enumerate(inputs):
-        v = x.data if isinstance(x, Value) else x
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
-            raise TypeError(f"gradcheck: inputs[{i}] must be a Value or a number, got {type(x).__name__}")
-        if not math.isfinite(v):
-            raise ValueError(f"gradcheck: inputs[{i}] is {float(v)}: derivatives need a finite point")
-        point.append(float(v))
     labels = _labels(inputs)
     leaves = [Value(v) for v in point]
     analytical = grad(_call(f, leaves), leaves) if leaves else []

@@ -22,11 +22,10 @@ no ``.grad`` anywhere is touched.
 from __future__ import annotations
 
 import itertools
-import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from microgrid.check import GradcheckError, _compare, _labels, check_tolerances, format_table
+from microgrid.check import GradcheckError, _compare, _labels, check_tolerances, finite_point, format_table
 from microgrid.engine import Value, _to_float, dot, grad
 
 __all__ = ["hessian", "hvp", "value_grad_hessian", "numerical_hessian", "gradgradcheck"]
@@ -36,18 +35,7 @@ ScalarFunction = Callable[..., Value]
 
 def _leaves(xs: Iterable[Any], what: str = "xs") -> list[Value]:
     """Fresh leaf Values at the point ``xs`` (numbers, or Values whose data is used)."""
-    if isinstance(xs, (Value, str, bytes)) or not isinstance(xs, Iterable):
-        raise TypeError(f"{what} must be a sequence of numbers, got {type(xs).__name__}")
-    items = list(xs)
-    if not items:
-        raise ValueError(f"{what} is empty: f needs at least one input")
-    leaves = []
-    for i, x in enumerate(items):
-        data = x.data if isinstance(x, Value) else _to_float(x, f"{what}[{i}]")
-        if not math.isfinite(data):
-            raise ValueError(f"{what}[{i}] is {data}: derivatives need a finite point")
-        leaves.append(Value(data, label=f"x{i}"))
-    return leaves
+    return [Value(data, label=f"x{i}") for i, data in enumerate(finite_point(xs, what))]
 
 
 def _call(f: ScalarFunction, leaves: Sequence[Value]) -> Value:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -299,3 +300,13 @@ def test_compare_gradients_refuses_tolerances_that_decide_the_verdict(option, me
     X, y = np.ones((2, 2)), np.array([0, 1])
     with pytest.raises(ValueError, match=f"compare_gradients: {message}"):
         compare_gradients([2, 3, 1], None, X, y, **option)
+
+
+def test_gradcheck_reads_its_point_as_hessian_does():
+    assert gradcheck(lambda a, b: a * b, [Fraction(1, 3), 2.0])
+    with pytest.raises(ValueError, match=r"gradcheck: inputs\[0\] is inf: derivatives need a finite point"):
+        gradcheck(lambda a: a * 0, [10**400])  # not OverflowError
+    with pytest.raises(ValueError, match="gradcheck: inputs is empty"):
+        gradcheck(lambda: Value(1.0), [])
+    with pytest.raises(TypeError, match=r"gradcheck: inputs\[0\] must be a real number, got str"):
+        gradcheck(lambda a: a, ["1"])

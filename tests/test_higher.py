@@ -392,7 +392,7 @@ def test_helpers_reject_bad_input_with_clear_messages() -> None:
         hessian(lambda a, b: a * b, [1.0, math.nan])
     with pytest.raises(TypeError, match=r"xs\[0\] must be a real number"):
         hessian(lambda a: a, ["1"])
-    with pytest.raises(TypeError, match="sequence of numbers"):
+    with pytest.raises(TypeError, match="sequence of Values or numbers"):
         hessian(lambda a: a, 1.0)
     with pytest.raises(ValueError, match="v has 1 entries but xs has 2"):
         hvp(lambda a, b: a * b, [1.0, 2.0], [1.0])
