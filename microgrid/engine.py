@@ -583,6 +583,8 @@ def grad(
     if not isinstance(output, Value):
         raise TypeError(f"grad: output must be a Value, got {type(output).__name__}")
     single = isinstance(inputs, Value)
+    if not single and not isinstance(inputs, Iterable):
+        raise TypeError(f"grad: inputs must be a Value or a sequence of Values, got {type(inputs).__name__}")
     xs = [inputs] if single else list(inputs)
     for i, x in enumerate(xs):
         if not isinstance(x, Value):

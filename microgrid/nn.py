@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -257,8 +257,9 @@ class MLP(Module):
 
     def __init__(self, nin: int, nouts: Sequence[int], activations: str | Sequence[str] | None = None,
                  init: str = "he", seed: int = 0) -> None:
-        if isinstance(nouts, numbers.Integral):
-            raise ValueError(f"nouts is the list of layer widths after the inputs, e.g. [15, 1]; got {nouts}")
+        if isinstance(nouts, numbers.Integral) or not isinstance(nouts, Iterable):
+            raise ValueError(f"nouts is the list of layer widths after the inputs, e.g. [15, 1]; "
+                             f"got {nouts!r}")
         self.dims = check_dims([nin, *nouts])
         self.activations = resolve_activations(activations, len(self.dims) - 1)
         weights = initial_weights(self.dims, init, seed)

@@ -197,6 +197,8 @@ def tutorial_split(n_rows: int) -> tuple[np.ndarray, np.ndarray]:
     tutorial sliced ``[0:500]`` and ``[501:683]``, and this reproduces it exactly.  For another
     row count the same rule applies (train 0–499, test 501 to the end).
     """
+    if isinstance(n_rows, bool) or not isinstance(n_rows, (int, np.integer)):
+        raise TypeError(f"n_rows must be an integer, got {type(n_rows).__name__}: {n_rows!r}")
     if n_rows <= TUTORIAL_TEST_START:
         raise ValueError(f"the tutorial split needs more than {TUTORIAL_TEST_START} rows "
                          f"(train 0-{TUTORIAL_TRAIN_ROWS - 1}, test {TUTORIAL_TEST_START}-...), "
@@ -222,7 +224,7 @@ def stratified_split(y: np.ndarray, test_size: float = 0.25, seed: int = 0) -> t
     are drawn without replacement for the test set.  Returns sorted ``(train_idx, test_idx)``.
     """
     y = _labels(y)
-    if not (isinstance(test_size, (int, float)) and 0.0 < test_size < 1.0):
+    if not (isinstance(test_size, (int, float, np.floating)) and 0.0 < test_size < 1.0):
         raise ValueError(f"test_size must be a fraction strictly between 0 and 1, got {test_size!r}")
     rng = np.random.default_rng(check_seed(seed))
     test_parts = []

@@ -375,3 +375,17 @@ def test_weights_that_are_not_real_numbers_are_named():
 def test_a_neuron_checks_its_parameters_as_a_layer_does(weights, bias, message):
     with pytest.raises(ValueError, match=message):
         Neuron(2, weights=weights, bias=bias)
+
+
+def test_clear_errors_for_misplaced_arguments():
+    from microgrid.engine import grad
+    from microgrid.preprocessing import stratified_split, tutorial_split
+
+    with pytest.raises(ValueError, match="nouts is the list of layer widths .* got None"):
+        MLP(3, None)
+    with pytest.raises(TypeError, match="grad: inputs must be a Value or a sequence of Values, got float"):
+        grad(Value(2.0) * 3, 2.0)
+    with pytest.raises(TypeError, match="n_rows must be an integer, got str"):
+        tutorial_split("683")
+    train, test = stratified_split(np.array([0, 0, 0, 1, 1, 1]), test_size=np.float32(0.34))
+    assert len(test) == 2 and len(train) == 4
