@@ -23,6 +23,7 @@ allocates more than the file contains.  Any other entry is refused.  Entries:
 from __future__ import annotations
 
 import math
+import stat
 import zipfile
 import zlib
 from collections.abc import Iterator
@@ -215,6 +216,8 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, TypeError, 
 @contextmanager
 def _open_archive(path: Path) -> Iterator[_Archive]:
     """The model file at ``path`` as an :class:`_Archive`; file-level failures as ModelFileError."""
+    if stat.S_ISFIFO(path.stat().st_mode) or stat.S_ISCHR(path.stat().st_mode):  # opening a pipe would wait
+        raise ModelFileError(path, "not a microgrid model file (a device or pipe, not a file)")
     with open(path, "rb") as f:
         magic = f.read(6)
     if magic == b"\x93NUMPY":

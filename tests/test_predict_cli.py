@@ -254,3 +254,11 @@ def test_rows_without_a_class_are_classified_and_left_out_of_the_accuracy(tmp_pa
     unlabelled.write_text("\n".join(line.rsplit(",", 1)[0] for line in lines) + "\n")
     status, out, err = run_strict(["predict", "--model", str(path), str(unlabelled)])
     assert status == 0 and out == out_all and "accuracy" not in err
+
+
+def test_a_pipe_or_device_as_model_is_refused_without_opening_it(tmp_path, data_file):
+    fifo = tmp_path / "model.npz"
+    os.mkfifo(fifo)  # opening it would wait for a writer forever
+    for model in (fifo, "/dev/zero"):
+        one_line_error(*run_cli(["predict", "--model", str(model), str(data_file)]),
+                       f"{model}: not a microgrid model file (a device or pipe, not a file)")
