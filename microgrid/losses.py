@@ -58,9 +58,14 @@ def _check_label(y: Any) -> float:
 # -- binary cross-entropy from the logit ---------------------------------------------------------
 
 
-def _array_labels(y: Any, output: Any, binary: bool) -> np.ndarray:
-    """``y`` as float64 of the output's shape (no silent broadcasting), 0/1 if ``binary``."""
+def _array_labels(y: Any, output: Any, binary: bool, check: bool = True) -> np.ndarray:
+    """``y`` as float64 of the output's shape (no silent broadcasting), 0/1 if ``binary``.
+
+    ``check=False`` takes ``y`` as given: for training loops, whose labels were checked once.
+    """
     y = np.asarray(y, dtype=np.float64)
+    if not check:
+        return y
     if y.shape != np.shape(output):
         raise ValueError(f"labels have shape {y.shape} but the outputs {np.shape(output)}")
     if binary and not ((y == 0.0) | (y == 1.0)).all():
@@ -111,12 +116,12 @@ def _clamped(p: Value) -> Value:
     return p
 
 
-def bce(p: Any, y: Any, out: np.ndarray | None = None) -> Any:
+def bce(p: Any, y: Any, out: np.ndarray | None = None, check: bool = True) -> Any:
     """``-[y log p + (1 - y) log(1 - p)]`` with ``p`` clamped to ``[PROB_EPS, 1 - PROB_EPS]``."""
     if isinstance(p, Value):
         q = _clamped(p)
         return -(q.log() if _check_label(y) == 1.0 else (1.0 - q).log())
-    y = _array_labels(y, p, binary=True)
+    y = _array_labels(y, p, binary=True, check=check)
     pc = np.clip(p, PROB_EPS, 1.0 - PROB_EPS)
     out = np.multiply(y, np.log(pc), out=out)
     out += (1.0 - y) * np.log(1.0 - pc)  # log(1 - p) as the scalar graph computes it
@@ -137,11 +142,11 @@ def bce_derivative(p: np.ndarray, y: np.ndarray, out: np.ndarray | None = None) 
 # -- mean squared error -------------------------------------------------------------------------
 
 
-def mse(a: Any, y: Any, out: np.ndarray | None = None) -> Any:
+def mse(a: Any, y: Any, out: np.ndarray | None = None, check: bool = True) -> Any:
     """``(a - y)^2``."""
     if isinstance(a, Value):
         return (a - y) ** 2
-    out = np.subtract(a, _array_labels(y, a, binary=False), out=out)
+    out = np.subtract(a, _array_labels(y, a, binary=False, check=check), out=out)
     return np.square(out, out=out)
 
 
@@ -155,11 +160,11 @@ def mse_derivative(a: np.ndarray, y: np.ndarray, out: np.ndarray | None = None) 
 # -- hinge --------------------------------------------------------------------------------------
 
 
-def hinge(a: Any, y: Any, out: np.ndarray | None = None) -> Any:
+def hinge(a: Any, y: Any, out: np.ndarray | None = None, check: bool = True) -> Any:
     """``max(0, 1 - s a)`` with ``s = 2y - 1``: zero once the score has the label's sign with margin 1."""
     if isinstance(a, Value):
         return (1.0 - (2.0 * _check_label(y) - 1.0) * a).relu()
-    s = 2.0 * _array_labels(y, a, binary=True) - 1.0
+    s = 2.0 * _array_labels(y, a, binary=True, check=check) - 1.0
     out = np.multiply(s, a, out=out)
     np.subtract(1.0, out, out=out)
     return np.maximum(out, 0.0, out=out)

@@ -216,7 +216,8 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, TypeError, 
 @contextmanager
 def _open_archive(path: Path) -> Iterator[_Archive]:
     """The model file at ``path`` as an :class:`_Archive`; file-level failures as ModelFileError."""
-    if stat.S_ISFIFO(path.stat().st_mode) or stat.S_ISCHR(path.stat().st_mode):  # opening a pipe would wait
+    mode = path.stat().st_mode
+    if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):  # opening a pipe would wait for a writer
         raise ModelFileError(path, "not a microgrid model file (a device or pipe, not a file)")
     with open(path, "rb") as f:
         magic = f.read(6)
@@ -240,8 +241,8 @@ def load_model(path: str | Path) -> Classifier:
     Only the entries the format defines are read, each after its header has been checked
     against the architecture and the member's size.  Raises :class:`ModelFileError` for a
     missing tag, an unknown version or entry, arrays whose shapes do not match the stated
-    architecture, unknown activation or scaler names, non-finite numbers or a scaler whose
-    scale is not a finite positive number; :class:`OSError` if the file cannot be opened.
+    architecture, unknown activation or scaler names, non-finite numbers or scaler parameters that
+    overflow; :class:`OSError` if the file cannot be opened.
     """
     path = Path(path)
     with _open_archive(path) as archive:
@@ -318,17 +319,10 @@ def _load(archive: _Archive) -> Classifier:
     fill = _inputs_vector(archive, "fill_values", "fill_values", n_inputs)
     params = {key.split(".", 1)[1]: _inputs_vector(archive, key, "scaler parameters", n_inputs)
               for key in archive.members if key.startswith("scaler.")}
-    try:
-        with np.errstate(all="ignore"):  # a range max - min that overflows is reported below
-            scaler = scaler_from_arrays(scaler_name, params)
+    try:  # the scaler refuses parameters whose scale overflows, naming the feature
+        scaler = scaler_from_arrays(scaler_name, params)
     except ValueError as exc:
         raise ModelFileError(path, f"bad scaler parameters: {exc}") from None
-    bad = ~(np.isfinite(scaler.scale_) & (scaler.scale_ > 0))
-    if bad.any():
-        j = int(np.flatnonzero(bad)[0])
-        what = "the range max - min" if scaler_name == "minmax" else "the standard deviation"
-        raise ModelFileError(path, f"bad scaler parameters: for feature {feature_names[j]!r}, {what} "
-                                   f"({scaler.scale_[j]:g}) is not a finite positive number")
     if not np.isfinite(fill).all():
         raise ModelFileError(path, "fill_values must be finite numbers")
     threshold = archive.number("threshold")

@@ -51,6 +51,17 @@ def _check_number(value: float, what: str, lo: float, hi: float = math.inf, hi_o
     return value
 
 
+def _refuse_non_arrays(params: object, grads: object) -> None:
+    """TypeError saying which of ``params`` and ``grads`` is not a list of NumPy arrays."""
+    for what, arrays in (("params", params), ("grads", grads)):
+        if not isinstance(arrays, (list, tuple)):  # a bare array would be iterated row by row
+            raise TypeError(f"{what} must be a list of NumPy arrays (updated in place), "
+                            f"got {type(arrays).__name__}")
+        others = sorted({type(a).__name__ for a in arrays if not isinstance(a, np.ndarray)})
+        if others:
+            raise TypeError(f"{what} must be a list of NumPy arrays, got a list holding {', '.join(others)}")
+
+
 class Optimizer:
     """Base class: ``step(params, grads)`` updates ``params`` in place from ``grads``."""
 
@@ -70,14 +81,9 @@ class Optimizer:
 
     def _check(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> bool:
         """Validate the arrays; True on the first step (state to allocate)."""
-        for what, arrays in (("params", params), ("grads", grads)):
-            if not isinstance(arrays, (list, tuple)):  # a bare array would be iterated row by row
-                raise TypeError(f"{what} must be a list of NumPy arrays (updated in place), "
-                                f"got {type(arrays).__name__}")
-            others = sorted({type(a).__name__ for a in arrays if not isinstance(a, np.ndarray)})
-            if others:
-                raise TypeError(f"{what} must be a list of NumPy arrays, got a list holding "
-                                f"{', '.join(others)}")
+        if not (isinstance(params, (list, tuple)) and isinstance(grads, (list, tuple))
+                and all(isinstance(a, np.ndarray) for a in (*params, *grads))):
+            _refuse_non_arrays(params, grads)
         if len(params) != len(grads):
             raise ValueError(f"{len(params)} parameter arrays but {len(grads)} gradient arrays")
         for i, (p, g) in enumerate(zip(params, grads)):

@@ -171,7 +171,7 @@ class VectorizedMLP:
         if from_logits:  # softplus(z) - y z, from Z_L: finite for any logit
             per_entry = bce_with_logits(ws.Z[-1], ws.Y, out=ws.work, signs=ws.signs, work=ws.work2)
         else:
-            per_entry = loss_fn(ws.A[-1], ws.Y, out=ws.work)
+            per_entry = loss_fn(ws.A[-1], ws.Y, out=ws.work, check=False)  # labels checked by check_data
         return float(per_entry.sum()) / ws.n_entries
 
     def _backward(self, ws: _Workspace, dP: list[np.ndarray], from_logits: bool,

@@ -85,10 +85,12 @@ OUTPUT_FORMATS: dict[str, str | None] = {
 
 class GraphTooLarge(ValueError):
     """The graph has more nodes than ``max_nodes`` (or its backward walk more steps than
-    ``max_steps``); draw it grouped or raise the limit.  ``count`` and ``limit`` say by how much."""
+    ``max_steps``); draw it grouped or raise the limit.  ``what`` (``"nodes"`` or ``"steps"``),
+    ``count`` and ``limit`` say which limit and by how much."""
 
-    def __init__(self, message: str, count: int, limit: int) -> None:
+    def __init__(self, message: str, what: str, count: int, limit: int) -> None:
         super().__init__(message)
+        self.what = what
         self.count = count
         self.limit = limit
 
@@ -361,7 +363,7 @@ class _Scene:
                     if group is None else "draw a smaller graph (one sample, a smaller network)")
             raise GraphTooLarge(
                 f"the graph has {n_nodes} nodes to draw, more than max_nodes={max_nodes}: {hint}, "
-                "or raise max_nodes (dot gets slow and the picture unreadable)", n_nodes, max_nodes)
+                "or raise max_nodes (dot gets slow and the picture unreadable)", "nodes", n_nodes, max_nodes)
 
     def _collapse(self) -> None:
         for n in self.neurons:
@@ -751,7 +753,7 @@ def write_backward_steps(
     n_steps = 1 + sum(1 for v in scene.order if not v.is_leaf)
     if n_steps > max_steps:
         raise GraphTooLarge(f"the backward walk has {n_steps} steps, more than max_steps={max_steps}: "
-                            "use a smaller graph or raise max_steps", n_steps, max_steps)
+                            "use a smaller graph or raise max_steps", "steps", n_steps, max_steps)
     if not dot_available():
         raise GraphvizNotFound(f"writing the step pictures needs the Graphviz 'dot' program: {INSTALL_HINT}")
     out = Path(out_dir)

@@ -117,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
             files = viz.write_backward_steps(root, args.steps, title=f"backward pass: {title}", **drawing)
             print(f"wrote {len(files.svgs)} step pictures and {files.index} (open it in a browser)")
     except viz.GraphTooLarge as exc:
-        if "steps" in str(exc):
+        if exc.what == "steps":
             raise UsageError(f"the backward walk has {exc.count:,} steps, more than the {exc.limit:,} that "
                              "--steps draws: use a smaller graph") from None
         ungrouped_mlp = args.mlp is not None and drawing["group"] is None

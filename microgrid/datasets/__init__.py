@@ -115,7 +115,7 @@ class Dataset:
 
     def class_counts(self) -> dict[str, int]:
         """How many rows of each class, by name (rows without a class are not counted)."""
-        counts = np.bincount(self.y[self.y >= 0], minlength=len(self.target_names))
+        counts = np.bincount(self.y[self.labelled], minlength=len(self.target_names))
         return {name: int(c) for name, c in zip(self.target_names, counts)}
 
 
