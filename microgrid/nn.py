@@ -37,6 +37,7 @@ __all__ = [
     "INITS",
     "initial_weights",
     "check_dims",
+    "network_dims",
     "check_weights",
     "check_inputs",
     "check_data",
@@ -61,6 +62,25 @@ def check_dims(dims: Sequence[int]) -> list[int]:
         if not isinstance(d, numbers.Integral) or isinstance(d, bool) or d < 1:
             raise ValueError(f"layer widths must be positive integers, got {dims}")
     return [int(d) for d in dims]
+
+
+def network_dims(nin: int | Sequence[int], nouts: Sequence[int] | None, who: str) -> list[int]:
+    """The layer widths from either constructor shape: ``(9, [15, 1])`` or ``([9, 15, 1])``."""
+    if nouts is None:
+        if isinstance(nin, numbers.Integral):
+            raise ValueError(f"nouts is the list of layer widths after the inputs, e.g. "
+                             f"{who}({nin}, [15, 1]) (or all widths in one list: {who}([{nin}, 15, 1])); "
+                             f"got None")
+        if isinstance(nin, (str, bytes)) or not isinstance(nin, Iterable):
+            raise ValueError(f"{who} takes the input width and the layer widths, e.g. {who}(9, [15, 1]), "
+                             f"or all widths in one list, {who}([9, 15, 1]); got {nin!r}")
+        return check_dims(nin)
+    if isinstance(nouts, (numbers.Number, str, bytes)) or not isinstance(nouts, Iterable):
+        raise ValueError(f"nouts is the list of layer widths after the inputs, e.g. [15, 1]; got {nouts!r}")
+    if not isinstance(nin, numbers.Integral) or isinstance(nin, bool):
+        raise ValueError(f"with nouts given, the first argument is the number of inputs (an int), "
+                         f"got {nin!r}; give the widths once: {who}(9, [15, 1]) or {who}([9, 15, 1])")
+    return check_dims([nin, *nouts])
 
 
 def initial_weights(dims: Sequence[int], init: str = "he", seed: int = 0) -> list[np.ndarray]:
@@ -248,19 +268,17 @@ class Layer(Module):
 
 
 class MLP(Module):
-    """A multilayer perceptron on Values: ``MLP(9, [15, 1])`` is 9 inputs, 15 hidden, 1 output.
+    """A multilayer perceptron on Values: ``MLP(9, [15, 1])`` is 9 inputs, 15 hidden, 1 output
+    (``MLP([9, 15, 1])`` is the same network).
 
     ``activations``: one name per layer, or one name for every hidden layer, or None (ReLU hidden
     layers, sigmoid output).  ``init`` (``"he"``, ``"xavier"``, ``"scaled_normal"``) and ``seed``
     choose the initial weights, the same as :class:`~microgrid.vectorized.VectorizedMLP` draws.
     """
 
-    def __init__(self, nin: int, nouts: Sequence[int], activations: str | Sequence[str] | None = None,
-                 init: str = "he", seed: int = 0) -> None:
-        if isinstance(nouts, numbers.Integral) or not isinstance(nouts, Iterable):
-            raise ValueError(f"nouts is the list of layer widths after the inputs, e.g. [15, 1]; "
-                             f"got {nouts!r}")
-        self.dims = check_dims([nin, *nouts])
+    def __init__(self, nin: int | Sequence[int], nouts: Sequence[int] | None = None,
+                 activations: str | Sequence[str] | None = None, init: str = "he", seed: int = 0) -> None:
+        self.dims = network_dims(nin, nouts, "MLP")
         self.activations = resolve_activations(activations, len(self.dims) - 1)
         weights = initial_weights(self.dims, init, seed)
         self.layers = [

@@ -1,18 +1,30 @@
-"""Optimizers, one update rule each, on lists of float64 arrays — used by both networks.
+"""Optimizers, one update rule each, used by both networks: two ways of holding the numbers.
 
-Both paths hand the optimizer their parameters and gradients as arrays: the vectorized network
-its parameter vector, the scalar network ``get_weights()`` / ``get_grads()`` (written back with
-``set_weights``).  The rules are elementwise, so grouping the numbers differently gives the same
-result bit for bit.  ``step`` updates the parameter arrays in place; its state (velocities,
-moments) is allocated on the first step, so later steps allocate nothing.
+* On ``Value`` parameters, as in PyTorch::
+
+      opt = SGD(model.parameters(), lr=0.1, momentum=0.9)   # or Adam(model.parameters(), lr=0.01)
+      for step in range(100):
+          loss = model.loss(X, y)
+          opt.zero_grad()          # every parameter's .grad = 0
+          loss.backward()          # fill .grad
+          opt.step()               # p.data <- the rule applied to (p.data, p.grad)
+
+* On lists of float64 arrays (the vectorized network's parameter vector):
+  ``opt = SGD(lr=0.1)``, then ``opt.step(params, grads)`` updates ``params`` in place.
+
+The Value form gathers ``.data`` and ``.grad`` into one float64 array each, runs the array rule
+and writes the results back, so both forms run the same code.  The rules are elementwise, so
+grouping the numbers differently gives the same result bit for bit.  The state (velocities,
+moments) is allocated on the first step, so later array steps allocate nothing.
 
 With learning rate ``lr``, gradient ``g`` and weight decay ``wd`` (an L2 term: ``g <- g + wd p``):
 
 * :class:`SGD`: ``v <- mu v + g``; ``p <- p - lr v``  (plain gradient descent when ``mu = 0``,
-  where ``v = g``);
+  where ``v = g``) — ``torch.optim.SGD`` with dampening 0 and no Nesterov;
 * :class:`Adam`: ``m <- b1 m + (1 - b1) g``; ``v <- b2 v + (1 - b2) g^2``;
   ``p <- p - lr m_hat / (sqrt(v_hat) + eps)`` with ``m_hat = m / (1 - b1^t)``,
-  ``v_hat = v / (1 - b2^t)`` at step ``t = 1, 2, ...``.
+  ``v_hat = v / (1 - b2^t)`` at step ``t = 1, 2, ...`` — ``torch.optim.Adam`` (eps added after
+  the square root, ``amsgrad=False``), with its operations in the same order.
 
 Also here: the mini-batch schedule and the divergence error shared by both training loops.
 """
@@ -21,9 +33,11 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 import numpy as np
+
+from microgrid.engine import Value
 
 __all__ = [
     "Optimizer",
@@ -62,12 +76,36 @@ def _refuse_non_arrays(params: object, grads: object) -> None:
             raise TypeError(f"{what} must be a list of NumPy arrays, got a list holding {', '.join(others)}")
 
 
+def _value_params(params: object, who: str) -> list[Value]:
+    """``params`` as a list of distinct Values (what ``model.parameters()`` returns)."""
+    if isinstance(params, numbers.Number):
+        raise TypeError(f"{who}'s first argument is the parameters, e.g. {who}(model.parameters(), "
+                        f"lr={params!r}); for the array form give the learning rate by name: "
+                        f"{who}(lr={params!r})")
+    if isinstance(params, (Value, np.ndarray, str, bytes)) or not isinstance(params, Iterable):
+        raise TypeError(f"{who} takes an iterable of Values (e.g. model.parameters()), "
+                        f"got {type(params).__name__}")
+    values = list(params)
+    others = sorted({type(p).__name__ for p in values if not isinstance(p, Value)})
+    if others:
+        raise TypeError(f"{who} takes Values (e.g. model.parameters()), "
+                        f"got a list holding {', '.join(others)}")
+    if not values:
+        raise ValueError(f"{who} got an empty list of parameters")
+    if len({id(p) for p in values}) != len(values):
+        raise ValueError(f"{who} got the same parameter more than once (it would be updated twice per step)")
+    return values
+
+
 class Optimizer:
-    """Base class: ``step(params, grads)`` updates ``params`` in place from ``grads``."""
+    """Base class.  ``Optimizer(params, lr)`` with Values: ``zero_grad()`` and ``step()``;
+    ``Optimizer(lr=lr)`` without: ``step(params, grads)`` on lists of float64 arrays."""
 
     lr: float
 
-    def __init__(self, lr: float) -> None:
+    def __init__(self, params: Iterable[Value] | None, lr: float) -> None:
+        who = type(self).__name__
+        self.params: list[Value] | None = None if params is None else _value_params(params, who)
         if not isinstance(lr, numbers.Real) or isinstance(lr, bool):
             raise ValueError(f"learning rate must be a number, got {lr!r}")
         if not (math.isfinite(lr) and lr > 0.0):
@@ -78,6 +116,34 @@ class Optimizer:
     def reset(self) -> None:
         """Forget the state (velocities, moments, step count)."""
         self._shapes = None
+
+    def _values(self) -> list[Value]:
+        if self.params is None:
+            who = type(self).__name__
+            raise TypeError(f"this {who} holds no Values: build it as {who}(model.parameters(), lr=...) "
+                            f"to call step() and zero_grad(), or call step(params, grads) with arrays")
+        return self.params
+
+    def zero_grad(self) -> None:
+        """Set every parameter's ``.grad`` to 0 (before the next ``backward()``)."""
+        for p in self._values():
+            p.grad = 0.0
+
+    def step(self, params: Sequence[np.ndarray] | None = None,
+             grads: Sequence[np.ndarray] | None = None) -> None:
+        """One update.  ``step()``: on the Values given at construction, from their ``.grad``;
+        ``step(params, grads)``: on float64 arrays, in place."""
+        if params is None and grads is None:
+            values = self._values()
+            data = np.fromiter((p.data for p in values), np.float64, len(values))
+            grad = np.fromiter((p.grad for p in values), np.float64, len(values))
+            self._update([data], [grad])
+            for p, x in zip(values, data.tolist()):
+                p.data = x
+            return
+        if params is None or grads is None:
+            raise TypeError("step() takes both params and grads (arrays), or neither (Values)")
+        self._update(params, grads)
 
     def _check(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> bool:
         """Validate the arrays; True on the first step (state to allocate)."""
@@ -102,15 +168,21 @@ class Optimizer:
                              f"now given {shapes}; use a new optimizer (or reset()) for other parameters")
         return False
 
-    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:  # pragma: no cover
+    def _update(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:  # pragma: no cover
         raise NotImplementedError
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent with optional momentum and weight decay (see the module doc)."""
+    """Stochastic gradient descent with optional momentum and weight decay.
 
-    def __init__(self, lr: float = 0.01, momentum: float = 0.0, weight_decay: float = 0.0) -> None:
-        super().__init__(lr)
+    ``g <- g + wd p``; ``v <- mu v + g`` (``v = g`` at the first step); ``p <- p - lr v``.  This is
+    ``torch.optim.SGD(params, lr, momentum, dampening=0, weight_decay, nesterov=False)``: the same
+    operations in the same order (PyTorch fuses some of them, so the two agree to rounding).
+    """
+
+    def __init__(self, params: Iterable[Value] | None = None, lr: float = 0.01, momentum: float = 0.0,
+                 weight_decay: float = 0.0) -> None:
+        super().__init__(params, lr)
         self.momentum = _check_number(momentum, "momentum", 0.0, 1.0, hi_open=True)
         self.weight_decay = _check_number(weight_decay, "weight decay", 0.0)
         self._velocity: list[np.ndarray] = []
@@ -119,7 +191,7 @@ class SGD(Optimizer):
     def __repr__(self) -> str:
         return f"SGD(lr={self.lr}, momentum={self.momentum}, weight_decay={self.weight_decay})"
 
-    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
+    def _update(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         if self._check(params, grads):
             self._velocity = [np.zeros_like(p) for p in params] if self.momentum else []
             self._scratch = [np.empty_like(p) for p in params]
@@ -140,12 +212,20 @@ class SGD(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam with bias-corrected moments and optional (L2) weight decay (see the module doc)."""
+    """Adam with bias-corrected moments and optional (L2) weight decay.
 
-    def __init__(self, lr: float = 0.001, betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
+    ``g <- g + wd p``; ``m <- b1 m + (1 - b1) g``; ``v <- b2 v + (1 - b2) g^2``;
+    ``p <- p - (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)`` at step ``t = 1, 2, ...``.
+    This is ``torch.optim.Adam(params, lr, betas, eps, weight_decay, amsgrad=False)`` — eps added
+    after the square root — with its operations in the same order (``m`` moves by ``(1 - b1)(g - m)``,
+    as ``torch.lerp`` does), so the two agree to rounding.
+    """
+
+    def __init__(self, params: Iterable[Value] | None = None, lr: float = 0.001,
+                 betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,
                  weight_decay: float = 0.0) -> None:
-        super().__init__(lr)
-        if len(betas) != 2:
+        super().__init__(params, lr)
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"betas must be a pair (b1, b2), got {betas!r}")
         self.betas = (_check_number(betas[0], "beta1", 0.0, 1.0, hi_open=True),
                       _check_number(betas[1], "beta2", 0.0, 1.0, hi_open=True))
@@ -163,7 +243,7 @@ class Adam(Optimizer):
         super().reset()
         self.t = 0
 
-    def step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
+    def _update(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         if self._check(params, grads):
             self._m = [np.zeros_like(p) for p in params]
             self._v = [np.zeros_like(p) for p in params]
@@ -171,26 +251,27 @@ class Adam(Optimizer):
             self.t = 0
         self.t += 1
         b1, b2 = self.betas
-        c1, c2 = 1.0 - b1**self.t, 1.0 - b2**self.t  # bias corrections
+        step_size = self.lr / (1.0 - b1**self.t)  # lr / bias correction 1
+        root_c2 = math.sqrt(1.0 - b2**self.t)  # sqrt(bias correction 2)
         for p, g, m, v, (s1, s2) in zip(params, grads, self._m, self._v, self._scratch):
             d = g
             if self.weight_decay:
                 np.multiply(p, self.weight_decay, out=s1)
-                s1 += g
-                d = s1
-            m *= b1
-            np.multiply(d, 1.0 - b1, out=s2)
-            m += s2  # m = b1 m + (1 - b1) g
+                np.add(g, s1, out=s1)
+                d = s1  # g + wd p
+            np.subtract(d, m, out=s2)
+            s2 *= 1.0 - b1
+            m += s2  # m = b1 m + (1 - b1) g, as m + (1 - b1)(g - m)
             v *= b2
-            np.multiply(d, d, out=s2)
-            s2 *= 1.0 - b2
+            np.multiply(d, 1.0 - b2, out=s2)
+            s2 *= d
             v += s2  # v = b2 v + (1 - b2) g^2
-            np.divide(v, c2, out=s2)
-            np.sqrt(s2, out=s2)
+            np.sqrt(v, out=s2)
+            s2 /= root_c2
             s2 += self.eps  # sqrt(v_hat) + eps
-            np.divide(m, s2, out=s2)
-            s2 *= self.lr / c1  # lr m_hat / (sqrt(v_hat) + eps)
-            p -= s2
+            np.multiply(m, step_size, out=s1)
+            s1 /= s2
+            p -= s1  # lr m_hat / (sqrt(v_hat) + eps)
 
 
 def make_optimizer(optimizer: str | Optimizer | None, lr: float) -> Optimizer:
@@ -200,11 +281,11 @@ def make_optimizer(optimizer: str | Optimizer | None, lr: float) -> Optimizer:
     if isinstance(optimizer, Optimizer):
         return optimizer
     if optimizer is None or optimizer == "gd":
-        return SGD(lr)
+        return SGD(lr=lr)
     if optimizer == "momentum":
-        return SGD(lr, momentum=DEFAULT_MOMENTUM)
+        return SGD(lr=lr, momentum=DEFAULT_MOMENTUM)
     if optimizer == "adam":
-        return Adam(lr)
+        return Adam(lr=lr)
     raise ValueError(f"unknown optimizer {optimizer!r}; choose from {', '.join(OPTIMIZERS)} "
                      "or pass an Optimizer")
 

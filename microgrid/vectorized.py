@@ -33,7 +33,7 @@ import numpy as np
 
 from microgrid.activations import Activation, get_activation, resolve_activations
 from microgrid.losses import bce_with_logits, get_loss, uses_logits
-from microgrid.nn import MLP, check_data, check_dims, check_inputs, check_weights, initial_weights
+from microgrid.nn import MLP, check_data, check_inputs, check_weights, initial_weights, network_dims
 from microgrid.optim import (
     Optimizer,
     TrainingDiverged,
@@ -102,14 +102,15 @@ class _Workspace:
 
 
 class VectorizedMLP:
-    """The MLP of :class:`microgrid.nn.MLP` on NumPy arrays, ``VectorizedMLP([9, 15, 1])``.
+    """The MLP of :class:`microgrid.nn.MLP` on NumPy arrays: ``VectorizedMLP(9, [15, 1])`` (or
+    ``VectorizedMLP([9, 15, 1])``) is 9 inputs, 15 hidden, 1 output.
 
     ``activations``, ``init`` and ``seed`` as for ``MLP``: the same seed draws the same weights.
     """
 
-    def __init__(self, dims: Sequence[int], activations: str | Sequence[str] | None = None,
-                 init: str = "he", seed: int = 0) -> None:
-        self.dims = check_dims(dims)
+    def __init__(self, nin: int | Sequence[int], nouts: Sequence[int] | None = None,
+                 activations: str | Sequence[str] | None = None, init: str = "he", seed: int = 0) -> None:
+        self.dims = network_dims(nin, nouts, "VectorizedMLP")
         self.activations = resolve_activations(activations, len(self.dims) - 1)
         self._g: list[Activation] = [get_activation(a) for a in self.activations]
         sizes = [d_out * (d_in + 1) for d_in, d_out in zip(self.dims[:-1], self.dims[1:])]

@@ -312,7 +312,7 @@ def test_scalar_fit_takes_optimizer_steps() -> None:
 def test_scalar_fit_reports_divergence() -> None:
     mlp = MLP(1, [2, 1], activations=["linear", "linear"])
     with pytest.raises(TrainingDiverged, match=r"iteration \d+; try a smaller learning rate") as info:
-        mlp.fit([[1.0], [2.0]], [1.0, 3.0], iters=50, loss="mse", optimizer=SGD(1e100))
+        mlp.fit([[1.0], [2.0]], [1.0, 3.0], iters=50, loss="mse", optimizer=SGD(lr=1e100))
     assert "(lr is 1e+100)" in str(info.value) and not math.isfinite(info.value.loss)
 
 

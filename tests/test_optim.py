@@ -80,7 +80,7 @@ def test_grouping_does_not_change_the_result(name: str, seed: int, lr: float) ->
 
 
 def test_state_is_tied_to_the_parameter_shapes() -> None:
-    opt = SGD(0.1, momentum=0.5)
+    opt = SGD(lr=0.1, momentum=0.5)
     p = [np.zeros(3)]
     opt.step(p, [np.ones(3)])
     with pytest.raises(ValueError, match=r"started on parameters of shapes \[\(3,\)\], now given \[\(4,\)\]"):
@@ -88,15 +88,15 @@ def test_state_is_tied_to_the_parameter_shapes() -> None:
     opt.reset()
     opt.step([np.zeros(4)], [np.ones(4)])
     with pytest.raises(ValueError, match=r"parameter 0 has shape \(2,\) but its gradient \(3,\)"):
-        SGD(0.1).step([np.zeros(2)], [np.zeros(3)])
+        SGD(lr=0.1).step([np.zeros(2)], [np.zeros(3)])
     with pytest.raises(ValueError, match="2 parameter arrays but 1 gradient arrays"):
-        SGD(0.1).step([np.zeros(2), np.zeros(2)], [np.zeros(2)])
+        SGD(lr=0.1).step([np.zeros(2), np.zeros(2)], [np.zeros(2)])
     with pytest.raises(ValueError, match="must be a float64 array"):
-        SGD(0.1).step([np.zeros(2, dtype=np.float32)], [np.zeros(2, dtype=np.float32)])
+        SGD(lr=0.1).step([np.zeros(2, dtype=np.float32)], [np.zeros(2, dtype=np.float32)])
 
 
 def test_adam_reset_restarts_the_bias_correction() -> None:
-    opt = Adam(0.1)
+    opt = Adam(lr=0.1)
     first = run(opt, 1.0, [0.5])
     opt.reset()
     assert opt.t == 0 and run(opt, 1.0, [0.5]) == first
@@ -105,19 +105,19 @@ def test_adam_reset_restarts_the_bias_correction() -> None:
 def test_make_optimizer_and_argument_errors() -> None:
     assert isinstance(make_optimizer(None, 0.1), SGD) and make_optimizer("gd", 0.1).momentum == 0.0
     assert make_optimizer("momentum", 0.1).momentum == 0.9 and isinstance(make_optimizer("adam", 0.1), Adam)
-    opt = Adam(0.3)
+    opt = Adam(lr=0.3)
     assert make_optimizer(opt, 0.1) is opt
     with pytest.raises(ValueError, match="unknown optimizer 'sgd2'; choose from gd, momentum, adam"):
         make_optimizer("sgd2", 0.1)
     for bad in (0.0, -1.0, math.inf, math.nan):  # one message, which never says 0 is allowed
         with pytest.raises(ValueError, match=f"learning rate must be positive and finite, got {bad}"):
-            SGD(bad)
+            SGD(lr=bad)
     with pytest.raises(ValueError, match="learning rate must be a number, got '0.1'"):
-        Adam("0.1")
+        Adam(lr="0.1")
     with pytest.raises(ValueError, match="momentum must be >= 0.0 and < 1.0"):
-        SGD(0.1, momentum=1.0)
+        SGD(lr=0.1, momentum=1.0)
     with pytest.raises(ValueError, match="beta2"):
-        Adam(0.1, betas=(0.9, 1.5))
+        Adam(lr=0.1, betas=(0.9, 1.5))
 
 
 def test_divergence_check() -> None:
@@ -137,7 +137,8 @@ def test_batch_indices_visit_every_row_once_per_epoch() -> None:
     assert check_training_args(5, 4, 10) == 4
 
 
-@pytest.mark.parametrize("make", [lambda: SGD(0.1), lambda: SGD(0.1, momentum=0.9), lambda: Adam(0.1)])
+@pytest.mark.parametrize("make", [lambda: SGD(lr=0.1), lambda: SGD(lr=0.1, momentum=0.9),
+                                  lambda: Adam(lr=0.1)])
 def test_a_bare_array_is_refused_not_silently_left_unchanged(make):
     p = np.ones(3)
     with pytest.raises(TypeError, match="params must be a list of NumPy arrays"):
@@ -147,8 +148,9 @@ def test_a_bare_array_is_refused_not_silently_left_unchanged(make):
     assert p.tolist() == [1.0, 1.0, 1.0]
 
 
-@pytest.mark.parametrize("make", [lambda: SGD(0.1, weight_decay=math.inf), lambda: Adam(0.1, eps=math.inf),
-                                  lambda: SGD(0.1, momentum=math.nan)])
+@pytest.mark.parametrize("make", [lambda: SGD(lr=0.1, weight_decay=math.inf),
+                                  lambda: Adam(lr=0.1, eps=math.inf),
+                                  lambda: SGD(lr=0.1, momentum=math.nan)])
 def test_non_finite_hyperparameters_are_refused(make):
     with pytest.raises(ValueError, match="must be >="):
         make()

@@ -170,7 +170,7 @@ def test_callback_sees_every_iteration(wisconsin) -> None:
 def test_predictions(wisconsin) -> None:
     X, y = wisconsin
     net = VectorizedMLP([9, 15, 1], seed=0)
-    net.fit(X[:500], y[:500], iters=300, optimizer=Adam(0.01))
+    net.fit(X[:500], y[:500], iters=300, optimizer=Adam(lr=0.01))
     p = net.predict_proba(X[500:])
     assert p.shape == (183,) and ((0 < p) & (p < 1)).all()
     np.testing.assert_array_equal(net.predict(X[500:]), (p >= 0.5).astype(int))
@@ -214,8 +214,8 @@ def test_full_batch_iterations_allocate_no_arrays(wisconsin) -> None:
         callback.start = tracemalloc.get_traced_memory()[0]
 
     callback.start = 0
-    cases = [(None, "bce", SGD(0.07)), (["tanh", "sigmoid"], "bce", Adam(0.01)),
-             (["leaky_relu", "linear"], "mse", SGD(0.01, momentum=0.9, weight_decay=0.1))]
+    cases = [(None, "bce", SGD(lr=0.07)), (["tanh", "sigmoid"], "bce", Adam(lr=0.01)),
+             (["leaky_relu", "linear"], "mse", SGD(lr=0.01, momentum=0.9, weight_decay=0.1))]
     for acts, loss, optimizer in cases:
         net = VectorizedMLP([9, 15, 1], activations=acts)
         tracemalloc.start()
