@@ -32,7 +32,7 @@ import operator
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Union
+from typing import Any, Union, cast
 
 import numpy as np
 
@@ -277,8 +277,25 @@ def _to_float(x: Any, what: str = "Value data") -> float:
         try:
             return float(x)
         except OverflowError:  # an int beyond float range rounds to +-inf, as IEEE conversion does
-            return _INF if x > 0 else -_INF
+            return -_INF if x < 0 else _INF
     raise TypeError(f"{what} must be a real number, got {type(x).__name__}: {x!r:.60}")
+
+
+def _comparand(x: object) -> Any:
+    """What a Value's ``data`` is compared with: a Value's ``data``, or the number itself (a NumPy
+    scalar as a Python int or float, so the comparison is exact, as Python compares int and
+    float); ``NotImplemented`` for anything else, so Python raises its usual TypeError."""
+    if isinstance(x, Value):
+        return x.data
+    if isinstance(x, np.integer):  # before float: np.float64 is a float subclass whose
+        return int(x)  # comparisons return np.bool_
+    if isinstance(x, np.floating):  # float16/32/64 convert exactly; a wider long double is kept
+        return float(x) if x.dtype.itemsize <= 8 else x
+    if isinstance(x, (int, float)):  # bool included, as in float comparisons
+        return x
+    if isinstance(x, numbers.Real):  # e.g. fractions.Fraction: compared exactly by Python
+        return x
+    return NotImplemented
 
 
 _get_data = operator.attrgetter("data")
@@ -339,6 +356,27 @@ class Value:
 
     def __float__(self) -> float:
         return self.data
+
+    # -- comparisons: of ``data``, a plain bool, nothing recorded ------------------------------
+    # ``==`` and ``hash`` are NOT defined here: they stay those of ``object`` (identity), because
+    # a Value is a node of a graph, kept in sets and dicts by identity (two nodes holding the
+    # same number are still two nodes).  The order comparisons compare the numbers, so
+    # ``max(values)`` and ``sorted(values)`` work; NaN compares False with everything, as a float.
+    def __lt__(self, other: object) -> bool:
+        o = _comparand(other)
+        return NotImplemented if o is NotImplemented else bool(self.data < o)
+
+    def __le__(self, other: object) -> bool:
+        o = _comparand(other)
+        return NotImplemented if o is NotImplemented else bool(self.data <= o)
+
+    def __gt__(self, other: object) -> bool:
+        o = _comparand(other)
+        return NotImplemented if o is NotImplemented else bool(self.data > o)
+
+    def __ge__(self, other: object) -> bool:
+        o = _comparand(other)
+        return NotImplemented if o is NotImplemented else bool(self.data >= o)
 
     # -- building nodes ---------------------------------------------------------------------
     # -- arithmetic -------------------------------------------------------------------------
@@ -460,7 +498,7 @@ def _lift(x: Operand) -> Value:
 def _lift_all(xs: Iterable[Operand]) -> tuple[Value, ...]:
     values = tuple(xs)
     if _ONLY_VALUES.issuperset(map(type, values)):  # the common case, checked at C speed
-        return values
+        return cast("tuple[Value, ...]", values)
     return tuple(x if isinstance(x, Value) else Value(_to_float(x, "operand")) for x in values)
 
 
@@ -559,8 +597,9 @@ def _backprop(root: Value, seed: Any, create_graph: bool) -> list[Value]:
     for node in order:
         parents = node._parents
         g = node._g
-        if parents and g is not None:
-            for p, d in zip(parents, node._op.local(node, parents, node._param)):
+        op = node._op
+        if parents and g is not None and op is not None:  # (a node with parents always has its op)
+            for p, d in zip(parents, op.local(node, parents, node._param)):
                 c = _times(g, d)
                 p._g = c if p._g is None else p._g + c
     return order
@@ -583,9 +622,12 @@ def grad(
     if not isinstance(output, Value):
         raise TypeError(f"grad: output must be a Value, got {type(output).__name__}")
     single = isinstance(inputs, Value)
-    if not single and not isinstance(inputs, Iterable):
+    if isinstance(inputs, Value):
+        xs = [inputs]
+    elif isinstance(inputs, Iterable):
+        xs = list(inputs)
+    else:
         raise TypeError(f"grad: inputs must be a Value or a sequence of Values, got {type(inputs).__name__}")
-    xs = [inputs] if single else list(inputs)
     for i, x in enumerate(xs):
         if not isinstance(x, Value):
             raise TypeError(f"grad: inputs[{i}] must be a Value, got {type(x).__name__}")
@@ -596,7 +638,7 @@ def grad(
         gs = [_pass_grad(x, output._mark) for x in xs]
         for node in order:  # drop references from the graph to its gradient graph (no cycles)
             node._g = 0.0
-        res = [g if isinstance(g, Value) else Value(g) for g in gs]
+        res: list[Any] = [g if isinstance(g, Value) else Value(g) for g in gs]
     else:
         _backprop(output, 1.0, create_graph=False)
         res = [float(_pass_grad(x, output._mark)) for x in xs]

@@ -34,6 +34,30 @@ SPECIAL_FLOATS: tuple[float, ...] = (
 )
 
 
+#: A real number in each form the engine accepts beside a Value: a Python float (nan and +-inf
+#: included) or int (beyond float range too), a bool, and NumPy float64, float32 and int64
+#: scalars.  ``exact_number`` turns any of them into the Python int or float it stands for.
+real_operands: st.SearchStrategy[Any] = st.one_of(
+    any_floats,
+    st.integers(-(2**70), 2**70),
+    st.sampled_from([2**53 + 1, -(2**53) - 1, 10**400, -(10**400)]),  # not floats; beyond float range
+    st.booleans(),
+    any_floats.map(np.float64),
+    st.floats(width=32).map(np.float32),
+    st.integers(-(2**63), 2**63 - 1).map(np.int64),
+)
+
+
+def exact_number(x: Any) -> int | float:
+    """The Python int or float a ``real_operands`` example stands for (exactly: float32 widens
+    to float64 without rounding)."""
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, np.floating):
+        return float(x)
+    return x
+
+
 def floats_between(lo: float, hi: float) -> st.SearchStrategy[float]:
     """Finite floats in the closed interval ``[lo, hi]``."""
     return st.floats(min_value=lo, max_value=hi, allow_nan=False, allow_infinity=False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import doctest
 import gc
 import math
+import operator
 import re
 import sys
 import threading
@@ -23,7 +24,7 @@ from hypothesis import strategies as st
 import microgrid
 from microgrid.engine import Op, Value, _apply, dot, grad, is_grad_enabled, no_grad, topological_order, vsum
 
-from strategies import ExprProgram, expr_programs
+from strategies import ExprProgram, any_floats, exact_number, expr_programs, real_operands
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "engine.md"
 
@@ -537,6 +538,89 @@ def test_create_graph_is_refused_inside_no_grad() -> None:
     y = a * a
     with no_grad(), pytest.raises(RuntimeError, match="no_grad"):
         grad(y, a, create_graph=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Comparisons: <, <=, >, >= compare data; == and hash stay identity
+# --------------------------------------------------------------------------------------------
+
+ORDER_OPS = {"<": operator.lt, "<=": operator.le, ">": operator.gt, ">=": operator.ge}
+
+
+@given(x=any_floats, other=real_operands)
+def test_comparisons_with_a_number_on_either_side_are_those_of_the_numbers(x: float, other: object) -> None:
+    v = Value(x)
+    ref = exact_number(other)  # Python compares a float with an int or float exactly
+    for name, op in ORDER_OPS.items():
+        for result, expected in ((op(v, other), op(x, ref)), (op(other, v), op(ref, x))):
+            assert type(result) is bool, (name, type(other))  # not np.bool_, not a Value
+            assert result is expected, (name, x, other)
+
+
+@given(x=any_floats, y=any_floats)
+def test_comparisons_between_values_are_those_of_their_floats(x: float, y: float) -> None:
+    a, b = Value(x), Value(y)
+    for op in ORDER_OPS.values():
+        assert op(a, b) is op(x, y)
+
+
+def test_nan_compares_false_with_everything() -> None:
+    nan = Value(math.nan)
+    for op in ORDER_OPS.values():
+        for other in (nan, Value(math.nan), Value(1.0), 1, math.inf, -math.inf, math.nan, np.float64(0.0)):
+            assert op(nan, other) is False and op(other, nan) is False
+
+
+def test_comparisons_of_integers_are_exact_not_rounded() -> None:
+    big = Value(2**53)  # float(2**53 + 1) would round to 2**53
+    assert big < 2**53 + 1 and big < np.int64(2**53 + 1) and np.int64(2**53 + 1) > big
+    assert not big < 2**53 and big <= 2**53
+    assert Value(1e308) < 10**400 and Value(-1e308) > -(10**400) and Value(math.inf) > 10**400
+    wide = np.longdouble(1.0) + np.longdouble(2.0) ** -60  # equals 1.0 where long double is float64
+    assert (Value(1.0) < wide) is bool(wide > 1.0)  # compared as long doubles, not rounded to 1.0
+
+
+@given(xs=st.lists(st.floats(allow_nan=False), min_size=1, max_size=12))
+def test_max_min_and_sorted_order_by_data(xs: list[float]) -> None:
+    values = [Value(x) for x in xs]
+    by_data = sorted(range(len(xs)), key=xs.__getitem__)  # a stable sort of the floats
+    assert [id(v) for v in sorted(values)] == [id(values[i]) for i in by_data]
+    by_data_reversed = sorted(range(len(xs)), key=xs.__getitem__, reverse=True)
+    assert [id(v) for v in sorted(values, reverse=True)] == [id(values[i]) for i in by_data_reversed]
+    assert max(values) is values[xs.index(max(xs))]  # the first of the largest, as for floats
+    assert min(values) is values[xs.index(min(xs))]
+    three = 3.0
+    assert max(values[0], three) is (three if three > xs[0] else values[0])  # mixed with a number
+
+
+def test_comparisons_record_nothing() -> None:
+    a, b = Value(2.0, "a"), Value(3.0, "b")
+    L = a * b + a
+    before = topological_order(L)
+    assert (a < b, L > a, L >= 8, 2 <= L) == (True, True, True, True)
+    assert topological_order(L) == before and a.is_leaf and L.parents == before[0].parents
+    L.backward()
+    assert (a.grad, b.grad) == (4.0, 2.0)  # b + 1 and a: the comparisons added nothing
+
+
+def test_equality_and_hash_stay_identity() -> None:
+    a, b = Value(1.0), Value(1.0)
+    assert a == a and a != b and not (a == b)  # two nodes holding the same number are two nodes
+    assert a != 1.0 and not (a == 1.0)  # compare .data for numeric equality
+    assert a <= b and a >= b  # while the order comparisons look at the numbers
+    assert hash(a) == object.__hash__(a)
+    assert len({a, b}) == 2 and {a: "a", b: "b"}[b] == "b"
+
+
+@pytest.mark.parametrize("bad", ["1", None, [1.0], 1j, np.bool_(True), np.array(1.0), np.array([1.0, 2.0]),
+                                 object()], ids=lambda b: type(b).__name__)
+def test_comparing_with_a_non_number_is_pythons_type_error(bad: object) -> None:
+    v = Value(1.0)
+    for name, op in ORDER_OPS.items():
+        with pytest.raises(TypeError, match=f"'{re.escape(name)}' not supported|not supported between"):
+            op(v, bad)
+        with pytest.raises(TypeError, match="not supported between"):
+            op(bad, v)
 
 
 # --------------------------------------------------------------------------------------------
