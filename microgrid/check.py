@@ -5,6 +5,9 @@ each other.
   derivatives against central differences ``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)``,
   whose error is ``O(eps^2)`` for smooth ``f`` plus rounding of order ``1e-16 |f| / eps``.
   Input ``i`` passes when ``|analytical - numerical| <= atol + rtol |numerical|``.
+* :func:`check_manual_gradient` — for any function of Values and *your own* hand-derived
+  gradient: hand-derived vs autograd vs central differences, one row per input, in a
+  :class:`ManualGradientReport` (the table of ``microgrid check``, for your function).
 * :func:`compare_gradients` — for one network, weights and data: the scalar MLP's autograd
   gradients, the vectorized MLP's hand-derived gradients, and central differences of the
   vectorized loss, compared per parameter tensor in a :class:`GradientReport`.
@@ -16,6 +19,7 @@ analytical derivative.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -36,6 +40,8 @@ __all__ = [
     "TensorComparison",
     "GradientReport",
     "compare_gradients",
+    "ManualGradientReport",
+    "check_manual_gradient",
 ]
 
 
@@ -107,6 +113,15 @@ def _call(f: Callable[..., Value], args: Sequence[Value]) -> Value:
     return out
 
 
+def _central_difference(f: Callable[..., Value], point: Sequence[float], i: int, eps: float) -> float:
+    """``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)``, ``f`` evaluated on fresh leaves, no graph kept."""
+    plus, minus = list(point), list(point)
+    plus[i], minus[i] = point[i] + eps, point[i] - eps
+    with no_grad():
+        up, down = _call(f, [Value(v) for v in plus]).data, _call(f, [Value(v) for v in minus]).data
+    return (up - down) / (2.0 * eps)
+
+
 def gradcheck(
     f: Callable[..., Value],
     inputs: Sequence[Value | float],
@@ -129,15 +144,9 @@ def gradcheck(
     leaves = [Value(v) for v in point]
     analytical = grad(_call(f, leaves), leaves) if leaves else []
 
-    def f_at(values: list[float]) -> float:
-        with no_grad():
-            return _call(f, [Value(v) for v in values]).data
-
     rows, failures = [], 0
     for i, x in enumerate(point):
-        plus, minus = list(point), list(point)
-        plus[i], minus[i] = x + eps, x - eps
-        numerical = (f_at(plus) - f_at(minus)) / (2.0 * eps)
+        numerical = _central_difference(f, point, i, eps)
         diff, allowed, ok = _compare(analytical[i], numerical, atol, rtol)
         failures += not ok
         rows.append((labels[i], x, numerical, analytical[i], diff, allowed, "" if ok else "<-- mismatch"))
@@ -344,6 +353,197 @@ def compare_gradients(
         loss_autograd=graph.data, loss_manual=loss_manual, tensors=tuple(tensors), eps=eps, tol=tol,
         atol=atol, rtol=rtol, kink_distance=_kink_distance(net, X, y, loss),
         autograd=autograd_arrays, manual=manual, numeric=numeric,
+    )
+
+
+# -- your own hand-derived gradient vs autograd vs finite differences ------------------------------
+
+
+def _relative(a: float, b: float, floor: float) -> float:
+    """``|a - b| / max(|a|, |b|, floor)``: 0 when both are 0; nan when either is nan."""
+    diff = abs(a - b)
+    if diff == 0.0:
+        return 0.0
+    scale = max(abs(a), abs(b), floor)
+    return diff / scale if scale > 0.0 else math.inf
+
+
+@dataclass(frozen=True, eq=False)
+class ManualGradientReport:
+    """Result of :func:`check_manual_gradient`, one entry per input; ``str(report)`` is :meth:`table`.
+
+    ``manual``, ``autograd`` and ``numeric`` are the three gradients (lists of floats, in the order
+    of the inputs); ``value`` is ``f`` at ``point``.
+    """
+
+    name: str
+    labels: tuple[str, ...]
+    point: tuple[float, ...]
+    value: float
+    manual: list[float]
+    autograd: list[float]
+    numeric: list[float]
+    eps: float
+    tol: float
+    atol: float
+    rtol: float
+
+    @property
+    def _floor(self) -> float:
+        return RELATIVE_FLOOR * max(0.0, *(abs(g) for g in self.autograd + self.manual if math.isfinite(g)))
+
+    def rel_autograd_vs_manual(self) -> list[float]:
+        """Per input: ``|autograd - manual| / max(|autograd|, |manual|, floor)``, where the floor is
+        :data:`RELATIVE_FLOOR` times the largest gradient entry (so a partial that is ~0 by
+        cancellation is not judged relative to its own rounding noise)."""
+        return [_relative(a, m, self._floor) for a, m in zip(self.autograd, self.manual)]
+
+    @property
+    def worst_autograd_vs_manual(self) -> float:
+        """The largest of :meth:`rel_autograd_vs_manual` (nan if any is nan)."""
+        rels = self.rel_autograd_vs_manual()
+        return math.nan if any(r != r for r in rels) else max(rels)
+
+    def _numeric_ok(self, i: int) -> bool:
+        fd = self.numeric[i]
+        return all(_compare(g, fd, self.atol, self.rtol)[2] for g in (self.autograd[i], self.manual[i]))
+
+    @property
+    def exact_ok(self) -> bool:
+        """Your gradient equals autograd's to ``tol`` relative, for every input."""
+        return all(r <= self.tol for r in self.rel_autograd_vs_manual())
+
+    @property
+    def numeric_ok(self) -> bool:
+        """Both gradients agree with central differences within ``atol + rtol |fd|``, every input."""
+        return all(self._numeric_ok(i) for i in range(len(self.point)))
+
+    @property
+    def ok(self) -> bool:
+        """Both :attr:`exact_ok` and :attr:`numeric_ok`."""
+        return self.exact_ok and self.numeric_ok
+
+    def table(self) -> str:
+        """The report as text: the point and value, a row per input, a legend and the verdicts."""
+        at = ", ".join(f"{lab}={_cell(x)}" for lab, x in zip(self.labels, self.point))
+        head = [
+            f"gradient check of {self.name} at ({at}): hand-derived vs autograd vs finite differences, "
+            "float64",
+            f"value: {self.name} = {self.value:.17g}",
+            f"finite differences: central, eps {self.eps:g}",
+            "",
+        ]
+        rels = self.rel_autograd_vs_manual()
+        floor = self._floor
+        rows: list[tuple[object, ...]] = []
+        for i, lab in enumerate(self.labels):
+            m, a, n = self.manual[i], self.autograd[i], self.numeric[i]
+            bad = rels[i] > self.tol or rels[i] != rels[i] or not self._numeric_ok(i)
+            rows.append((lab, self.point[i], m, a, n,
+                         f"{abs(a - m):.1e}", f"{rels[i]:.1e}",
+                         f"{abs(a - n):.1e}", f"{_relative(a, n, floor):.1e}",
+                         f"{abs(m - n):.1e}", f"{_relative(m, n, floor):.1e}",
+                         "<-- mismatch" if bad else ""))
+        headers: tuple[str, ...] = ("input", "value", "hand", "autograd", "fd", "auto-hand abs", "rel",
+                                    "auto-fd abs", "rel", "hand-fd abs", "rel", "")
+        if not any(row[-1] for row in rows):  # no mismatch: no marker column
+            headers, rows = headers[:-1], [row[:-1] for row in rows]
+        body = "\n".join(line.rstrip() for line in format_table(headers, rows).splitlines())
+        legend = (f"d{self.name}/d(input): hand = your hand-derived formula, autograd = microgrid's backward "
+                  "pass, fd = finite differences;\nrel = abs diff / the larger |value| of the two "
+                  f"(or {RELATIVE_FLOOR:g} x the largest gradient entry, if larger)")
+        verdict = [
+            f"autograd vs hand-derived: worst rel diff {self.worst_autograd_vs_manual:.1e} "
+            f"(tolerance {self.tol:g}): {'OK' if self.exact_ok else 'MISMATCH'}",
+            f"both vs finite differences (|g - fd| <= {self.atol:g} + {self.rtol:g} |fd|): "
+            f"{'OK' if self.numeric_ok else 'MISMATCH'}",
+        ]
+        return "\n".join([*head, body, "", legend, "", *verdict])
+
+    __str__ = table
+
+
+def _input_names(f: Callable[..., Value], inputs: Sequence[object]) -> list[str]:
+    """Each input's label if it is a labelled Value, else the name of ``f``'s parameter in its
+    place (``def L(a, b)`` gives ``a``, ``b``), else ``inputs[i]``."""
+    try:
+        params = [p for p in inspect.signature(f).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):  # a builtin or other callable without a signature
+        params = []
+    names = [p.name for p in params] if len(params) == len(inputs) else []
+    return [x.label if isinstance(x, Value) and x.label else (names[i] if names else f"inputs[{i}]")
+            for i, x in enumerate(inputs)]
+
+
+def _partials(result: object, n: int, who: str) -> list[float]:
+    """``manual_grad``'s answer as ``n`` floats: a sequence or 1-D array of ``n`` numbers (a bare
+    number is accepted when there is one input)."""
+    if isinstance(result, np.ndarray) and result.ndim <= 1:
+        result = result.tolist()
+    if n == 1 and not isinstance(result, (Sequence, np.ndarray, Value)):
+        result = [result]
+    if isinstance(result, (str, bytes)) or not isinstance(result, Sequence):
+        raise TypeError(f"{who}: manual_grad must return a sequence of {n} numbers (one partial derivative "
+                        f"per input), got {type(result).__name__}")
+    if len(result) != n:
+        raise ValueError(f"{who}: manual_grad returned {len(result)} partial derivative"
+                         f"{'' if len(result) == 1 else 's'} for {n} input{'' if n == 1 else 's'}")
+    return [_to_float(g, f"{who}: manual_grad(...)[{i}]") for i, g in enumerate(result)]
+
+
+def check_manual_gradient(
+    f: Callable[..., Value],
+    manual_grad: Callable[..., Sequence[float] | float],
+    point: Sequence[Value | float],
+    *,
+    eps: float = 1e-6,
+    tol: float = 1e-10,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+) -> ManualGradientReport:
+    """Check your hand-derived gradient of ``f`` against autograd and central differences.
+
+    ``f`` takes one :class:`Value` per input and returns a Value (``lambda a, b: a * b + a``);
+    ``manual_grad`` takes the same inputs as floats and returns the partial derivatives
+    ``[df/dx_0, df/dx_1, ...]`` (a bare number when there is one input); ``point`` holds the
+    inputs (numbers, or Values whose ``data`` is used; nothing's ``.grad`` is touched).
+
+    The report's :attr:`~ManualGradientReport.ok` holds when, for every input, your partial equals
+    autograd's to ``tol`` relative (both are exact formulas, so only rounding separates them) and
+    both are within ``atol + rtol |fd|`` of the central difference ``fd`` with step ``eps``.
+    ``print(report)`` shows the table.
+    """
+    who = "check_manual_gradient"
+    for name, fn in (("f", f), ("manual_grad", manual_grad)):
+        if not callable(fn):
+            raise TypeError(f"{who}: {name} must be a function, got {type(fn).__name__}")
+    check_tolerances(who, eps, atol, rtol)
+    tol_is_number = isinstance(tol, (int, float, np.integer, np.floating)) and not isinstance(tol, bool)
+    if not (tol_is_number and math.isfinite(tol) and tol > 0):
+        raise ValueError(f"{who}: tol must be a positive finite number, got {tol!r}")
+    values = finite_point(point, f"{who}: point")
+    inputs = list(point)
+    for name, fn in (("f", f), ("manual_grad", manual_grad)):
+        try:
+            inspect.signature(fn).bind(*values)
+        except TypeError as e:  # the arity is wrong (a callable without a signature raises ValueError)
+            raise TypeError(f"{who}: {name} cannot take the {len(values)} input{'s' * (len(values) != 1)} "
+                            f"of point: {e}") from None
+        except ValueError:
+            pass
+    leaves = [Value(v) for v in values]
+    out = f(*leaves)
+    if not isinstance(out, Value):
+        raise TypeError(f"{who}: f must return a Value, got {type(out).__name__}")
+    autograd = grad(out, leaves)
+    manual = _partials(manual_grad(*values), len(values), who)
+    numeric = [_central_difference(f, values, i, eps) for i in range(len(values))]
+    return ManualGradientReport(
+        name=getattr(f, "__name__", "f") if getattr(f, "__name__", "<lambda>") != "<lambda>" else "f",
+        labels=tuple(_input_names(f, inputs)), point=tuple(values), value=out.data,
+        manual=manual, autograd=autograd, numeric=numeric, eps=float(eps), tol=float(tol),
+        atol=float(atol), rtol=float(rtol),
     )
 
 

@@ -10,16 +10,24 @@ from fractions import Fraction
 import numpy as np
 import pytest
 from hypothesis import assume, given
+from hypothesis import strategies as st
 
 from microgrid.activations import ACTIVATIONS
-from microgrid.check import RELATIVE_FLOOR, Difference, GradcheckError, compare_gradients, gradcheck
+from microgrid.check import (
+    RELATIVE_FLOOR,
+    Difference,
+    GradcheckError,
+    check_manual_gradient,
+    compare_gradients,
+    gradcheck,
+)
 from microgrid.cli import main
 from microgrid.engine import TANH, Value
 from microgrid.losses import PROB_EPS, uses_logits
 from microgrid.nn import MLP, initial_weights
 from microgrid.vectorized import VectorizedMLP
 
-from strategies import NetCase, expr_programs, net_cases
+from strategies import NetCase, expr_programs, float_lists, floats_between, net_cases
 
 KINK_MARGIN = 1e-4  # finite differences with eps = 1e-6 cannot straddle a kink this far away
 
@@ -310,3 +318,115 @@ def test_gradcheck_reads_its_point_as_hessian_does():
         gradcheck(lambda: Value(1.0), [])
     with pytest.raises(TypeError, match=r"gradcheck: inputs\[0\] must be a real number, got str"):
         gradcheck(lambda a: a, ["1"])
+
+
+# --------------------------------------------------------------------------------------------
+# check_manual_gradient: your own hand-derived gradient vs autograd vs finite differences
+# --------------------------------------------------------------------------------------------
+
+
+def L_ab(a, b):
+    return a * b + a  # a is used twice: dL/da = b + 1, dL/db = a
+
+
+def table_row(table: str, label: str) -> list[str]:
+    (row,) = [line.split() for line in table.splitlines() if line.split()[:1] == [label]]
+    return row
+
+
+def test_check_manual_gradient_passes_a_correct_hand_gradient() -> None:
+    a, b, eps = 2.0, -3.0, 1e-6
+    report = check_manual_gradient(L_ab, lambda a, b: [b + 1.0, a], [a, b])
+    fd_a = ((a + eps) * b + (a + eps) - ((a - eps) * b + (a - eps))) / (2 * eps)  # plain floats
+    fd_b = (a * (b + eps) + a - (a * (b - eps) + a)) / (2 * eps)
+    assert (report.value, report.manual, report.autograd) == (-4.0, [-2.0, 2.0], [-2.0, 2.0])
+    assert report.numeric == [fd_a, fd_b]
+    assert report.ok and report.exact_ok and report.numeric_ok and report.worst_autograd_vs_manual == 0.0
+    table = str(report)
+    assert table == report.table() and "mismatch" not in table
+    assert table.splitlines()[0] == ("gradient check of L_ab at (a=2, b=-3): hand-derived vs autograd "
+                                     "vs finite differences, float64")
+    row = table_row(table, "a")
+    assert [float(x) for x in row[1:5]] == [2.0, -2.0, -2.0, float(f"{fd_a:.10g}")]
+    assert row[5:9] == ["0.0e+00", "0.0e+00", f"{abs(-2.0 - fd_a):.1e}", f"{abs(-2.0 - fd_a) / 2.0:.1e}"]
+    assert table.endswith("autograd vs hand-derived: worst rel diff 0.0e+00 (tolerance 1e-10): OK\n"
+                          "both vs finite differences (|g - fd| <= 1e-05 + 0.001 |fd|): OK")
+
+
+def test_check_manual_gradient_shows_a_wrong_hand_gradient() -> None:
+    report = check_manual_gradient(L_ab, lambda a, b: [b, a], [2.0, -3.0])  # forgot the second use of a
+    assert not report.ok and not report.exact_ok and not report.numeric_ok
+    assert report.rel_autograd_vs_manual() == [1.0 / 3.0, 0.0]  # |-2 - (-3)| / 3
+    table = report.table()
+    row_a, row_b = table_row(table, "a"), table_row(table, "b")
+    assert row_a[2:4] == ["-3", "-2"] and row_a[5:7] == ["1.0e+00", "3.3e-01"]
+    assert row_a[-2:] == ["<--", "mismatch"] and "mismatch" not in row_b
+    assert "worst rel diff 3.3e-01 (tolerance 1e-10): MISMATCH" in table
+    assert "both vs finite differences (|g - fd| <= 1e-05 + 0.001 |fd|): MISMATCH" in table
+
+
+def smooth3(x, y, z):
+    return x * y.tanh() + (0.5 * x).exp() * z - (y * z).sigmoid()
+
+
+def smooth3_grad(x, y, z):
+    t, s = math.tanh(y), 1.0 / (1.0 + math.exp(-y * z))
+    return [t + 0.5 * math.exp(0.5 * x) * z, x * (1.0 - t * t) - s * (1.0 - s) * z,
+            math.exp(0.5 * x) - s * (1.0 - s) * y]
+
+
+@given(point=float_lists(floats_between(-2.0, 2.0), 3), k=st.integers(0, 2))
+def test_check_manual_gradient_on_random_points(point: list[float], k: int) -> None:
+    right = check_manual_gradient(smooth3, smooth3_grad, point)
+    assert right.ok, right.table()
+    exact = smooth3_grad(*point)
+    assert all(math.isclose(a, m, rel_tol=1e-12, abs_tol=1e-14) for a, m in zip(right.autograd, exact))
+
+    def wrong(*xs: float) -> list[float]:
+        g = smooth3_grad(*xs)
+        g[k] += 1e-3 * (1.0 + abs(g[k]))  # a small slip in one partial
+        return g
+
+    report = check_manual_gradient(smooth3, wrong, point)
+    assert not report.exact_ok and not report.numeric_ok and not report.ok
+    marked = [label for label in ("x", "y", "z") if "mismatch" in table_row(report.table(), label)]
+    assert marked == [("x", "y", "z")[k]]
+
+
+def test_check_manual_gradient_names_rows_and_leaves_grads_alone() -> None:
+    a, b = Value(2.0, "weight"), Value(-3.0)
+    report = check_manual_gradient(L_ab, lambda a, b: (b + 1.0, a), [a, b])
+    assert report.labels == ("weight", "b") and report.ok and (a.grad, b.grad) == (0.0, 0.0)
+    anon = check_manual_gradient(lambda *xs: xs[0] * xs[1], lambda *xs: np.array([xs[1], xs[0]]), [2, 3])
+    assert anon.labels == ("inputs[0]", "inputs[1]") and anon.name == "f" and anon.ok
+    one = check_manual_gradient(lambda x: x.tanh(), lambda x: 1.0 - math.tanh(x) ** 2, [0.3])  # a bare number
+    assert one.ok and one.labels == ("x",)
+
+
+@pytest.mark.parametrize(("args", "error", "message"), [
+    ((L_ab, lambda a, b: [1.0], [2.0, 3.0]), ValueError, "returned 1 partial derivative for 2 inputs"),
+    ((L_ab, lambda a, b: [1.0, 2.0, 3.0], [2.0, 3.0]), ValueError, "returned 3 partial derivatives for 2"),
+    ((L_ab, lambda a, b: "ab", [2.0, 3.0]), TypeError, "must return a sequence of 2 numbers .* got str"),
+    ((L_ab, lambda a, b: {a, b}, [2.0, 3.0]), TypeError, "got set"),
+    ((L_ab, lambda a, b: [1.0, None], [2.0, 3.0]), TypeError, r"manual_grad\(...\)\[1\] must be a real"),
+    ((L_ab, lambda a, b: [1.0, 2.0], [2.0, math.nan]), ValueError, r"point\[1\] is nan"),
+    ((L_ab, lambda a, b: [1.0, 2.0], [math.inf, 1.0]), ValueError, r"point\[0\] is inf"),
+    ((L_ab, lambda a, b: [1.0, 2.0], 2.0), TypeError, "point must be a sequence"),
+    ((L_ab, lambda a, b: [1.0, 2.0], []), ValueError, "point is empty"),
+    ((3, lambda a, b: [1.0, 2.0], [2.0, 3.0]), TypeError, "f must be a function, got int"),
+    ((L_ab, [1.0, 2.0], [2.0, 3.0]), TypeError, "manual_grad must be a function, got list"),
+    ((L_ab, lambda a: [1.0], [2.0, 3.0]), TypeError, "manual_grad cannot take the 2 inputs of point"),
+    ((L_ab, lambda a, b, c: [1.0], [2.0, 3.0, 4.0]), TypeError, "f cannot take the 3 inputs of point"),
+    ((lambda a, b: 1.0, lambda a, b: [1.0, 2.0], [2.0, 3.0]), TypeError, "f must return a Value, got float"),
+])
+def test_check_manual_gradient_bad_input_is_one_clear_error(args, error, message) -> None:
+    with pytest.raises(error, match=f"^check_manual_gradient: .*{message}"):
+        check_manual_gradient(*args)
+
+
+@pytest.mark.parametrize(("option", "message"), [({"eps": 0.0}, "eps must be positive"),
+                                                 ({"rtol": -1.0}, "rtol must be non-negative"),
+                                                 ({"tol": math.nan}, "tol must be a positive finite number")])
+def test_check_manual_gradient_refuses_bad_tolerances(option, message) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_manual_gradient(L_ab, lambda a, b: [b + 1.0, a], [2.0, -3.0], **option)
