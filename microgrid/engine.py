@@ -206,6 +206,10 @@ class Op:
         self.forward = forward
         self.local = local
 
+    def __call__(self, *parents: Operand, param: Any = None) -> Value:
+        """The node ``op(*parents)`` (numbers become constant leaves): how an op of your own is used."""
+        return _apply(self, _lift_all(parents), param)
+
     def __repr__(self) -> str:
         return f"Op({self.name!r})"
 

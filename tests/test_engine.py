@@ -682,3 +682,19 @@ def test_an_array_on_either_side_is_a_clear_type_error(array):
             combine(array, Value(3.0))
     out = np.float64(2.0) * Value(3.0)  # a NumPy scalar is a number
     assert isinstance(out, Value) and out.data == 6.0
+
+
+def test_calling_an_op_makes_its_node() -> None:
+    # an op of one's own (docs/engine.md, "add your own op"): forward on floats, rule on floats or Values
+    cube = Op("cube", lambda a, p: a[0] ** 3, lambda y, a, p: (3.0 * a[0] ** 2,))
+    x = Value(2.0)
+    y = cube(x)
+    assert (y.data, y.op, y.parents, y.local_grads) == (8.0, "cube", (x,), (12.0,))
+    assert grad(grad(y, x, create_graph=True), x) == 12.0  # d/dx 3x^2 = 6x, recorded through the rule
+    scaled = Op("scaled", lambda a, p: p * a[0] + a[1], lambda y, a, p: (p, 1.0))
+    z = scaled(x, 1, param=5.0)  # a number becomes a constant leaf, as in arithmetic
+    assert z.data == 11.0 and z.parents[0] is x and z.parents[1].is_leaf and z.local_grads == (5.0, 1.0)
+    with no_grad():
+        assert cube(x).is_leaf
+    with pytest.raises(TypeError, match="operand must be a real number, got str"):
+        cube("2")
