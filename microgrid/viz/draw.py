@@ -1,49 +1,12 @@
-"""Pictures of the graph that backpropagation walks, and of the walk itself.
-
-:func:`draw_dot` turns the graph behind a :class:`~microgrid.engine.Value` into a
-:class:`graphviz.Digraph` (which a Jupyter notebook displays inline on its own):
-
-* one *record* per value, showing its label (if any), its ``data`` and its ``grad`` (4 significant
-  digits, :func:`format_number`);
-* one small oval per operation, between the operands and the result;
-* one edge per operand, in argument order (``a + a`` draws two edges from ``a``).
-
-Every value has a **role**, shown by its border and fill and explained in a legend:
-
-* ``output``    — the root (double border);
-* ``parameter`` — a leaf you train (bold border).  Pass ``params=`` (a list of Values, or a module
-  with ``parameters()``) to say which leaves these are.  Without it the rule is: *a leaf with a
-  label is a parameter* (unless listed in ``inputs=``);
-* ``input``     — any other labelled leaf, or one listed in ``inputs=``;
-* ``constant``  — an unlabelled leaf, such as the ``2`` in ``2 * a`` (dashed border);
-* ``intermediate`` — everything computed on the way.
-
-``color_by_grad=True`` fills each value by ``|grad|`` on a log scale (one colour per two decades),
-so vanishing and exploding gradients stand out.
-
-Networks from :mod:`microgrid.nn` get readable with ``group="neurons"`` (a cluster per neuron,
-inside a cluster per layer, the neuron's parameters as the rows of one table) or
-``group="collapse"`` (one box per neuron, a column per layer).  Neurons are found from
-the parameter names ``...neurons.{j}.w.{k}`` / ``...neurons.{j}.b`` (``named_parameters()`` of a
-module, else the labels): a neuron's *pre-activation* is a node whose operands include all of the
-neuron's parameters (the ``dot`` node), and its *activation* is a relu/leaky_relu/tanh/sigmoid node
-that is the pre-activation's only consumer.
-
-Graphs above ``max_nodes`` drawn nodes raise :class:`GraphTooLarge` instead of being handed to
-``dot`` (which would take minutes and draw a hairball).
-
-:func:`write_backward_steps` writes one SVG per step of the backward walk, in exactly the order
-:meth:`Value.backward` uses, plus an ``index.html`` to step through them.
-"""
+"""The picture of a graph: which values are drawn, as what (roles, neurons, collapsed boxes), and the
+:class:`graphviz.Digraph` that :func:`draw_dot` returns; :func:`render` writes it to a file."""
 
 from __future__ import annotations
 
 import html
-import json
-import math
 import re
 import shutil
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -51,30 +14,29 @@ from typing import Any
 import graphviz
 
 from microgrid.engine import Value, topological_order
+from microgrid.viz.style import (
+    _HIGHLIGHT,
+    _OP_ATTRS,
+    _PORTS,
+    GRAD_BINS,
+    ROLES,
+    _grad_bin,
+    format_number,
+)
 
 __all__ = [
     "draw_dot",
-    "write_backward_steps",
-    "backward_steps",
     "render",
-    "format_number",
-    "grad_color",
     "dot_available",
     "GraphTooLarge",
     "GraphvizNotFound",
-    "BackwardStep",
-    "StepFiles",
-    "ROLES",
-    "GRAD_BINS",
     "GROUPS",
     "OUTPUT_FORMATS",
     "DEFAULT_MAX_NODES",
-    "DEFAULT_MAX_STEPS",
     "INSTALL_HINT",
 ]
 
 DEFAULT_MAX_NODES = 600  #: drawn nodes (values + operations) above which draw_dot refuses
-DEFAULT_MAX_STEPS = 400  #: backward steps above which write_backward_steps refuses
 GROUPS = (None, "neurons", "collapse")
 INSTALL_HINT = ("install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz; "
                 "conda: conda install graphviz)")
@@ -100,103 +62,9 @@ class GraphvizNotFound(RuntimeError):
 
 
 # --------------------------------------------------------------------------------------------
-# Numbers and colours
-# --------------------------------------------------------------------------------------------
-
-
-def format_number(x: float, digits: int = 4) -> str:
-    """``x`` with ``digits`` significant digits, short exponent, and ``inf``/``-inf``/``nan``.
-
-    >>> format_number(2.0), format_number(-0.000123456), format_number(1e20), format_number(float("nan"))
-    ('2', '-0.0001235', '1e+20', 'nan')
-    """
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    if x == 0.0:
-        return "0"  # -0.0 too: the sign of zero only distracts in a drawing
-    text = f"{x:.{digits}g}"
-    mantissa, e, exponent = text.partition("e")
-    if e:
-        sign, number = exponent[0], exponent[1:].lstrip("0") or "0"
-        text = f"{mantissa}e{sign}{number}"
-    return text
-
-
-@dataclass(frozen=True)
-class GradBin:
-    """One colour of the gradient scale: ``lower <= |grad| < upper``."""
-
-    lower: float
-    upper: float
-    fill: str
-    font: str
-    text: str
-
-
-#: Fill colours by |grad| (two decades per colour): blue = vanishing, red = exploding.
-GRAD_BINS: tuple[GradBin, ...] = (
-    GradBin(0.0, 0.0, "#dee2e6", "black", "0 (no gradient)"),
-    GradBin(0.0, 1e-6, "#4575b4", "white", "< 1e-6 (vanishing)"),
-    GradBin(1e-6, 1e-4, "#91bfdb", "black", "1e-6 … 1e-4"),
-    GradBin(1e-4, 1e-2, "#e0f3f8", "black", "1e-4 … 0.01"),
-    GradBin(1e-2, 1.0, "#ffffbf", "black", "0.01 … 1"),
-    GradBin(1.0, 1e2, "#fee090", "black", "1 … 100"),
-    GradBin(1e2, 1e4, "#fc8d59", "black", "100 … 1e4"),
-    GradBin(1e4, math.inf, "#d73027", "white", "≥ 1e4 (exploding)"),
-    GradBin(math.nan, math.nan, "#ae3ec9", "white", "inf or nan"),
-)
-
-
-def _grad_bin(g: float) -> GradBin:
-    if not math.isfinite(g):
-        return GRAD_BINS[-1]
-    m = abs(g)
-    if m == 0.0:
-        return GRAD_BINS[0]
-    for b in GRAD_BINS[1:-1]:
-        if m < b.upper:
-            return b
-    return GRAD_BINS[-2]  # unreachable for finite m (the last finite bin is unbounded)
-
-
-def grad_color(g: float) -> str:
-    """The fill colour for a gradient ``g`` on the log scale of :data:`GRAD_BINS`."""
-    return _grad_bin(g).fill
-
-
-# --------------------------------------------------------------------------------------------
 # Roles
 # --------------------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class Role:
-    name: str
-    attrs: Mapping[str, str]
-    legend: str
-
-
-#: How each kind of value is drawn (border colour/width/style, fill) and its legend text.
-ROLES: dict[str, Role] = {
-    r.name: r
-    for r in (
-        Role("output", {"color": "#2b8a3e", "fillcolor": "#d3f9d8", "peripheries": "2", "style": "filled"},
-             "output (the root)"),
-        Role("parameter", {"color": "#d9480f", "fillcolor": "#ffe8cc", "penwidth": "2.5", "style": "filled"},
-             "parameter (trained leaf)"),
-        Role("input", {"color": "#1c7ed6", "fillcolor": "#d0ebff", "style": "filled"}, "input (data leaf)"),
-        Role("constant", {"color": "#868e96", "fillcolor": "#f1f3f5", "style": "filled,dashed"},
-             "constant (unlabelled leaf)"),
-        Role("intermediate", {"color": "#495057", "fillcolor": "white", "style": "filled"},
-             "intermediate value"),
-    )
-}
-_OP_ATTRS = {"shape": "ellipse", "style": "filled", "fillcolor": "#f8f9fa", "color": "#adb5bd",
-             "fontsize": "10", "width": "0.3", "height": "0.25", "margin": "0.03,0.01"}
-_PORTS = {"LR": ("e", "w"), "RL": ("w", "e"), "TB": ("s", "n"), "BT": ("n", "s")}  # edges leave/enter here
-_HIGHLIGHT = {"color": "#e03131", "penwidth": "4"}
 _ACTIVATION_OPS = frozenset({"relu", "leaky_relu", "tanh", "sigmoid"})
 _NEURON_PARAM = re.compile(r"^(?P<neuron>(?:(?P<layer>.+)\.)?neurons\.(?P<j>\d+))\.(?:w\.\d+|b)$")
 
@@ -645,188 +513,3 @@ def render(graph: graphviz.Digraph, path: str | Path) -> Path:
                                f"PATH: {INSTALL_HINT}; or write the DOT source with a .dot file name")
     path.write_bytes(graph.pipe(format=fmt))
     return path
-
-
-# --------------------------------------------------------------------------------------------
-# The backward walk, step by step
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class BackwardStep:
-    """The state after one step of the backward walk.
-
-    Step 0 seeds ``d root / d root = 1``.  Step ``k >= 1`` processes ``node`` (the k-th operation
-    in :func:`~microgrid.engine.topological_order`): its gradient is complete, and it adds
-    ``node.grad * d node / d parent`` to each parent (``sent``: one ``(parent, local, amount)``
-    per operand).  ``grads`` maps ``id(value)`` to the gradient summed so far (absent = not
-    reached); ``pending`` maps ``id(value)`` to the number of contributions still to come.
-    """
-
-    index: int
-    node: Value
-    sent: tuple[tuple[Value, float, float], ...]
-    grads: dict[int, float]
-    pending: dict[int, int]
-
-
-def backward_steps(root: Value, seed: float = 1.0) -> Iterator[BackwardStep]:
-    """Replay :meth:`Value.backward` one operation at a time, without touching any ``.grad``.
-
-    Same order and same float operations as the engine, so the last step's gradients equal what
-    ``root.backward()`` adds to ``.grad``, bit for bit.
-    """
-    order = topological_order(root)
-    pending = dict.fromkeys(map(id, order), 0)
-    for v in order:
-        for p in v.parents:
-            pending[id(p)] += 1
-    grads: dict[int, float] = {id(root): float(seed)}
-    yield BackwardStep(0, root, (), dict(grads), dict(pending))
-    k = 0
-    for node in order:
-        if node.is_leaf:
-            continue  # a leaf has nothing to pass on
-        k += 1
-        g = grads[id(node)]
-        sent = []
-        for p, d in zip(node.parents, node.local_grads):
-            amount = g * d
-            grads[id(p)] = grads[id(p)] + amount if id(p) in grads else 0.0 + amount
-            pending[id(p)] -= 1
-            sent.append((p, d, amount))
-        yield BackwardStep(k, node, tuple(sent), dict(grads), dict(pending))
-
-
-def _name(v: Value) -> str:
-    if v.is_leaf:
-        return repr(v.label) if v.label else f"the constant {format_number(v.data)}"
-    return f"{v.label!r} ({v.op})" if v.label else f"the {v.op} node"
-
-
-def _caption(step: BackwardStep, total: int) -> str:
-    """One line saying what the step does, e.g. ``'o' (tanh) ... 'n' += 1 × 0.42``."""
-    head = f"step {step.index} of {total - 1}: "
-    g = step.grads[id(step.node)]
-    if step.index == 0:
-        return head + f"the output {_name(step.node)} starts with grad d out / d out = {format_number(g)}"
-    parts = [f"{_name(p)} += {format_number(g)} × {format_number(d)}" for p, d, _ in step.sent[:3]]
-    more = f"; and {len(step.sent) - 3} more" if len(step.sent) > 3 else ""
-    return (head + f"{_name(step.node)} has its full grad {format_number(g)} and passes grad × local "
-            "derivative to its inputs: " + "; ".join(parts) + more)
-
-
-@dataclass(frozen=True)
-class StepFiles:
-    """What :func:`write_backward_steps` wrote: the page, the pictures, their captions."""
-
-    index: Path
-    svgs: list[Path]
-    captions: list[str]
-
-
-_STEP_FILE = re.compile(r"^step_\d+\.svg$")
-
-
-def write_backward_steps(
-    root: Value,
-    out_dir: str | Path,
-    rankdir: str = "LR",
-    color_by_grad: bool = False,
-    group: str | None = None,
-    max_nodes: int = DEFAULT_MAX_NODES,
-    max_steps: int = DEFAULT_MAX_STEPS,
-    *,
-    params: Any = None,
-    inputs: Iterable[Value] | None = None,
-    title: str = "microgrid: the backward pass, step by step",
-) -> StepFiles:
-    """One SVG per backward step (``step_000.svg`` …) and an ``index.html`` to page through them.
-
-    The node being processed is highlighted and the edges it sends gradient along are labelled
-    with the amount; gradients show as summed so far (``—`` = not reached, ``…`` = more to come).
-    The user's ``.grad`` values are not read or changed.  Earlier ``step_*.svg`` files in
-    ``out_dir`` are replaced.  Needs the Graphviz ``dot`` program.
-    """
-    scene = _Scene(root, rankdir=rankdir, show_grad=True, color_by_grad=color_by_grad, group=group,
-                   params=params, inputs=inputs, max_nodes=max_nodes, legend=True, title=None)
-    n_steps = 1 + sum(1 for v in scene.order if not v.is_leaf)
-    if n_steps > max_steps:
-        raise GraphTooLarge(f"the backward walk has {n_steps} steps, more than max_steps={max_steps}: "
-                            "use a smaller graph or raise max_steps", "steps", n_steps, max_steps)
-    if not dot_available():
-        raise GraphvizNotFound(f"writing the step pictures needs the Graphviz 'dot' program: {INSTALL_HINT}")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.iterdir():
-        if _STEP_FILE.match(old.name):
-            old.unlink()
-    width = max(3, len(str(n_steps - 1)))
-    svgs, captions = [], []
-    for step in backward_steps(root):
-        caption = _caption(step, n_steps)
-        flows: dict[int, list[float]] = {}
-        for p, _, amount in step.sent:
-            flows.setdefault(id(p), []).append(amount)
-        graph = scene.emit(grads=step.grads, pending=step.pending,
-                           current=step.node if step.index else None, flows=flows,
-                           caption=caption if len(caption) < 160 else caption[:157] + "…")
-        path = out / f"step_{step.index:0{width}d}.svg"
-        path.write_bytes(graph.pipe(format="svg"))
-        svgs.append(path)
-        captions.append(caption)
-    index = out / "index.html"
-    index.write_text(_index_html(title, [p.name for p in svgs], captions), encoding="utf-8")
-    return StepFiles(index, svgs, captions)
-
-
-def _index_html(title: str, files: list[str], captions: list[str]) -> str:
-    """A self-contained page (inline CSS and script, no network) stepping through the SVGs."""
-    data = json.dumps({"files": files, "captions": captions}, ensure_ascii=False).replace("</", "<\\/")
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<title>{html.escape(title)}</title>
-<style>
-body {{ font-family: Helvetica, Arial, sans-serif; margin: 1em; }}
-#bar {{ display: flex; gap: 0.5em; align-items: center; margin-bottom: 0.5em; }}
-#caption {{ margin: 0.5em 0; min-height: 2.5em; }}
-#picture {{ max-width: 100%; border: 1px solid #dee2e6; }}
-button {{ font-size: 1em; padding: 0.2em 0.8em; }}
-</style>
-</head>
-<body>
-<h1>{html.escape(title)}</h1>
-<div id="bar">
-<button id="prev" type="button" title="previous step (left arrow)">&#9664; previous</button>
-<span id="counter">1 / {len(files)}</span>
-<button id="next" type="button" title="next step (right arrow)">next &#9654;</button>
-<span>keys: &larr; / &rarr; (Home / End)</span>
-</div>
-<p id="caption">{html.escape(captions[0])}</p>
-<img id="picture" src="{html.escape(files[0])}" alt="backward step">
-<script>
-const steps = {data};
-let current = 0;
-function show(k) {{
-  current = Math.max(0, Math.min(steps.files.length - 1, k));
-  document.getElementById("picture").src = steps.files[current];
-  document.getElementById("caption").textContent = steps.captions[current];
-  document.getElementById("counter").textContent = (current + 1) + " / " + steps.files.length;
-  document.getElementById("prev").disabled = current === 0;
-  document.getElementById("next").disabled = current === steps.files.length - 1;
-}}
-document.getElementById("prev").addEventListener("click", () => show(current - 1));
-document.getElementById("next").addEventListener("click", () => show(current + 1));
-document.addEventListener("keydown", (e) => {{
-  if (e.key === "ArrowLeft") show(current - 1);
-  else if (e.key === "ArrowRight") show(current + 1);
-  else if (e.key === "Home") show(0);
-  else if (e.key === "End") show(steps.files.length - 1);
-}});
-show(0);
-</script>
-</body>
-</html>
-"""
