@@ -260,12 +260,13 @@ def role_of(d: Dot, name: str) -> str:
     return role
 
 
-def test_roles_without_params_follow_the_label_rule() -> None:
+def test_roles_without_params_no_leaf_is_called_a_parameter() -> None:
     w, x = Value(0.5, label="w"), Value(3.0, label="x")
     out = (w * x + 1.0) * 2.0
     d = parse_dot(draw_dot(out).source)
-    assert role_of(d, node_of(d, "w")) == "parameter"
-    assert role_of(d, node_of(d, "x")) == "parameter"  # labelled, not listed as an input
+    assert role_of(d, node_of(d, "w")) == "leaf"  # only params= makes a parameter
+    assert role_of(d, node_of(d, "x")) == "leaf"
+    assert "legend_parameter" not in d.nodes and "legend_leaf" in d.nodes
     consts = [n for n, a in d.values().items() if fields(a)[0] in ("data 1", "data 2")]
     assert sorted(role_of(d, n) for n in consts) == ["constant", "constant"]
     root = [n for n, a in d.values().items() if fields(a)[0].startswith("data 5")]
@@ -385,8 +386,8 @@ def test_collapsed_view_draws_one_box_per_neuron() -> None:
     loss.backward()
     d = parse_dot(draw_dot(loss, group="collapse", params=params, inputs=x).source)
     boxes = {n: fields(a) for n, a in d.values().items() if n.startswith("box")}
-    assert [f[:2] for f in boxes.values()] == [["neurons.0", "relu(w·x + b)"], ["neurons.1", "relu(w·x + b)"],
-                                               ["neurons.0", "sigmoid(w·x + b)"]]
+    assert [f[:2] for f in boxes.values()] == [["neuron 0", "relu(w·x + b)"], ["neuron 1", "relu(w·x + b)"],
+                                               ["neuron 0", "sigmoid(w·x + b)"]]
     assert boxes["box2"][2:] == [f"data {format_number(out.data)}", f"grad {format_number(out.grad)}"]
     assert not any(fields(a)[0].startswith(("layers", "w.", "b")) for a in d.values().values())
     assert d.edges_into("box0") == d.edges_into("box1") == [node_of(d, f"x{i}") for i in range(3)]
@@ -402,7 +403,7 @@ def test_collapsed_view_without_an_activation_node() -> None:
     w, b, x = Value(0.5, label="neurons.0.w.0"), Value(0.1, label="neurons.0.b"), Value(2.0, label="x")
     out = dot([w], [x], bias=b) * 3.0
     d = parse_dot(draw_dot(out, group="collapse", params=[w, b], inputs=[x]).source)
-    assert fields(d.nodes["box0"])[:2] == ["neurons.0", "w·x + b"]
+    assert fields(d.nodes["box0"])[:2] == ["neuron 0", "w·x + b"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -516,13 +517,13 @@ def test_write_backward_steps_files_and_page(tmp_path: Path) -> None:
     (tmp_path / "notes.txt").write_text("keep me")
     files = viz.write_backward_steps(o, tmp_path)
     names = sorted(p.name for p in tmp_path.glob("step_*.svg"))
-    assert names == ["step_000.svg", "step_001.svg", "step_002.svg", "step_003.svg"]  # seed + 3 ops
+    assert names == ["step_001.svg", "step_002.svg", "step_003.svg", "step_004.svg"]  # seed + 3 ops
     assert [p.name for p in files.svgs] == names and (tmp_path / "notes.txt").exists()
     assert all(v.grad == 7.0 for v in (a, b, c, o))
-    for k, path in enumerate(files.svgs):
+    for k, path in enumerate(files.svgs, start=1):
         svg = path.read_text()
-        assert ("#e03131" in svg) == (k > 0)  # the processed node is highlighted from step 1 on
-        assert f"step {k} of 3" in svg
+        assert "#e03131" in svg  # the seeded output, then the processed node, is highlighted
+        assert f"step {k} of 4" in svg and files.captions[k - 1].startswith(f"step {k} of 4: ")
     texts = [{t.text for t in ET.fromstring(p.read_text()).iter(f"{SVG}text")} for p in files.svgs]
     t = math.tanh(4.0)
     assert {"grad 1", "grad —"} <= texts[0]
@@ -535,7 +536,143 @@ def test_write_backward_steps_files_and_page(tmp_path: Path) -> None:
     assert 'id="prev"' in page and 'id="next"' in page
     assert "ArrowLeft" in page and "ArrowRight" in page
     assert "http" not in page and "<link" not in page and not re.search(r"<script[^>]*src", page)
-    assert page.count("step ") >= 4 and files.captions[1] in page
+    assert 'id="counter">step 1 of 4<' in page and 'max="4"' in page
+    # the caption is drawn in the picture; the page carries it once, as the picture's alt text
+    assert page.count(html.escape(files.captions[0])) == 1
+
+
+RED = "#e03131"
+NUMBER = re.compile(r"(?<![\w.])-?(?:\d+(?:\.\d+)?(?:e[+-]\d+)?|inf|nan)(?![\w.])")
+
+
+def wisconsin_sample_graph(sample: int = 0) -> tuple[Value, object, list[Value]]:
+    """A fresh 9-15-1 MLP's BCE loss (from the logit) on one min-max scaled Wisconsin sample."""
+    from microgrid.datasets import load_wisconsin
+    from microgrid.losses import bce_with_logits
+    from microgrid.nn import MLP
+
+    data = load_wisconsin()
+    lo, hi = data.X.min(axis=0), data.X.max(axis=0)
+    x = [Value(float(v), label=f"x{i}") for i, v in enumerate((data.X[sample] - lo) / (hi - lo))]
+    mlp = MLP(9, [15, 1], seed=0)
+    loss = bce_with_logits(mlp.logits(x), int(data.y[sample]))
+    loss.label = "loss"
+    return loss, mlp, x
+
+
+def step_scenes():
+    from microgrid.viz.draw import _Scene
+
+    *_, o = tanh_expression()
+    yield "expression", _Scene(o, rankdir="LR", show_grad=True, color_by_grad=False, group=None, params=None,
+                               inputs=None, max_nodes=600, legend=True, title=None)
+    loss, mlp, x = wisconsin_sample_graph()
+    for group in ("collapse", "neurons", None):
+        yield f"mlp {group}", _Scene(loss, rankdir="LR", show_grad=True, color_by_grad=False, group=group,
+                                     params=mlp, inputs=x, max_nodes=600, legend=True, title=None)
+
+
+def test_every_caption_says_only_what_its_step_draws() -> None:
+    """Each step of tanh(a*b + c) and of a 9-15-1 sample (collapsed, neurons, every value): the
+    caption's numbers are drawn in the highlighted node or on its red edges (or the nodes those
+    edges come from), the grad it names is the highlighted node's, and each name it uses is drawn."""
+    from microgrid.viz.steps import _drawn_steps, _step_graph
+
+    counts = {}
+    for what, scene in step_scenes():
+        steps = _drawn_steps(scene)
+        counts[what] = len(steps)
+        for step in steps:
+            d = parse_dot(_step_graph(scene, step).source)
+            caption = step.caption
+            head = f"step {step.number} of {len(steps)}: "
+            assert caption.startswith(head) and "…" not in caption, caption
+            hot = [n for n, a in d.nodes.items() if a.get("color", "").strip('"') == RED]
+            red = [(tail, a) for tail, _, a in d.edges if a.get("color", "").strip('"') == RED]
+            tails = {tail for tail, _ in red}
+            shown = [f for n in hot + sorted(tails) for f in fields(d.nodes[n]) if "label" in d.nodes[n]
+                     and not d.nodes[n]["label"].startswith("table")]
+            shown += [c for n in hot + sorted(tails) if d.nodes[n]["label"].startswith("table")
+                      for row in table_rows(d.nodes[n]) for c in row]
+            shown += [a["label"].strip('"') for _, a in red if "label" in a]
+            body = re.sub(r"\w+'\(z\)", "ACTPRIME", caption[len(head):])  # relu'(z) is no quote
+            # the grad the caption gives is the one the highlighted box shows
+            m = re.search(r"(?:full grad (?:g = )?|its grad is )(\S+?)[,;]?(?: |$)", body)
+            assert m, caption
+            highlighted_value = [n for n in hot if not n.endswith("_op")]
+            assert len(highlighted_value) == 1, (caption, hot)
+            assert f"grad {m.group(1)}" in fields(d.nodes[highlighted_value[0]]), (caption, hot)
+            # names: quoted ones are drawn (a node's field or table cell, or a cluster's label)
+            for name in re.findall(r"'([^']*)'", body):
+                assert name in shown or f'label="{name}"' in _step_graph(scene, step).source, (name, caption)
+            for op in re.findall(r"the (\S+) node", body):
+                assert any(a["label"].strip('"') == op for a in d.ops().values()), (op, caption)
+            for key, layer in re.findall(r"(neuron \d+) of (\S+?)[ )]", body):
+                assert key in shown, caption
+                assert any(layer in a.get("label", "") for n, a in d.nodes.items() if n.endswith("_header"))
+            # numbers: each one is drawn in this step's red part
+            body = re.sub(r"'[^']*'|neuron \d+ of [^\s)]+|ACTPRIME|[xw]_i", "", body)
+            drawn = {n for text in shown for n in NUMBER.findall(text)}
+            for number in NUMBER.findall(body):
+                assert number in drawn, (number, caption, shown)
+    # one step per drawn box: the seed, the loss, then each neuron once (collapsed) or its dot and relu
+    assert counts == {"expression": 4, "mlp collapse": 1 + 1 + 16, "mlp neurons": 1 + 1 + 1 + 2 * 15,
+                      "mlp None": 1 + 1 + 1 + 2 * 15}
+
+
+def test_a_collapsed_neuron_step_shows_the_contradiction_free_numbers() -> None:
+    """The merged step of a hidden relu neuron: its box shows g (its output's grad) and relu'(z), and
+    the red edges carry g·relu'(z)·w_i to the inputs, as Python's chain rule gives them."""
+    from microgrid.viz.draw import _Scene
+    from microgrid.viz.steps import _drawn_steps, _step_graph
+
+    loss, mlp, x = wisconsin_sample_graph()
+    loss.backward()
+    scene = _Scene(loss, rankdir="LR", show_grad=True, color_by_grad=False, group="collapse", params=mlp,
+                   inputs=x, max_nodes=600, legend=True, title=None)
+    for step in _drawn_steps(scene)[2:]:
+        d = parse_dot(_step_graph(scene, step).source)
+        box = scene.box_of[id(step.highlight)]
+        if box.neuron.layer != "layers.0":
+            continue
+        j = int(box.key.split()[1])
+        neuron = mlp.layers[0].neurons[j]
+        z = sum(w.data * xi.data for w, xi in zip(neuron.w, x)) + neuron.b.data
+        slope = 1.0 if z > 0 else 0.0
+        g = box.out.grad  # complete now: the engine's own backward()
+        assert fields(d.nodes[f"box{box.number}"])[3:] == [f"grad {format_number(g)}",
+                                                           f"relu'(z) = {format_number(slope)}"]
+        labels = [a["label"].strip('"') for _, head, a in d.edges
+                  if head == f"box{box.number}" and "label" in a]
+        assert labels == [format_number(g * slope * w.data) for w in neuron.w]
+        assert f"full grad g = {format_number(g)}, relu'(z) = {format_number(slope)}," in step.caption
+
+
+@needs_dot
+def test_red_edge_labels_are_inside_the_picture_and_apart() -> None:
+    """The output neuron sends to 15 hidden neurons at once: 15 labels, none clipped or overlapping."""
+    from microgrid.viz.steps import _drawn_steps, _step_graph
+
+    (_, scene), = [s for s in step_scenes() if s[0] == "mlp collapse"]
+    step = _drawn_steps(scene)[2]
+    svg = ET.fromstring(_step_graph(scene, step).pipe(format="svg"))
+    _, _, width, height = map(float, svg.get("viewBox").split())
+    shift = re.findall(r"translate\(([-\d.]+) ([-\d.]+)\)", ET.tostring(svg, "unicode"))[0]
+    dx, dy = map(float, shift)
+    boxes = []
+    for g in svg.iter(f"{SVG}g"):
+        if g.get("class") != "edge":
+            continue
+        for text in g.iter(f"{SVG}text"):
+            x, y, size = float(text.get("x")) + dx, float(text.get("y")) + dy, float(text.get("font-size"))
+            w = 0.6 * size * len(text.text)  # generous: Helvetica digits are ~0.56 em
+            boxes.append((x - w / 2, y - size, x + w / 2, y))
+    assert len(boxes) == 15
+    for x0, y0, x1, y1 in boxes:
+        assert 0 <= x0 and x1 <= width and 0 <= y0 and y1 <= height
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
 
 
 def test_too_many_steps_are_refused(tmp_path: Path) -> None:
@@ -619,7 +756,8 @@ def test_cli_without_dot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
     (["--mlp", "9,3,1", "--seed", "-1", "-o", "g.dot"],
      "argument --seed: expected a non-negative integer, got '-1'"),
     # a linear output outside (0, 1): BCE clamps it to a constant that no longer depends on the net
-    (["--mlp", "9,15,1", "--activations", "tanh,linear", "-o", "g.dot"], "is not a probability"),
+    (["--mlp", "9,15,1", "--activations", "tanh,linear", "--raw-inputs", "-o", "g.dot"],
+     "is not a probability"),
 ])
 def test_cli_user_errors_are_one_line(argv: list[str], message: str, tmp_path: Path,
                                       monkeypatch: pytest.MonkeyPatch,
@@ -673,14 +811,19 @@ def test_draw_dot_never_fails_on_any_numbers(xs: list[float]) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def test_cli_wisconsin_sample_through_9_15_1_is_one_box_per_neuron(tmp_path: Path) -> None:
+@pytest.mark.parametrize("raw", [False, True])
+def test_cli_wisconsin_sample_through_9_15_1_is_one_box_per_neuron(
+        raw: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import numpy as np
 
     from microgrid.datasets import load_wisconsin
     from microgrid.nn import MLP
 
     out = tmp_path / "mlp.dot"
-    assert main(["graph", "--mlp", "9,15,1", "--sample", "3", "--seed", "2", "-o", str(out)]) == 0
+    argv = ["graph", "--mlp", "9,15,1", "--sample", "3", "--seed", "2", "-o", str(out)]
+    assert main(argv + (["--raw-inputs"] if raw else [])) == 0
+    said = capsys.readouterr().out
+    assert ("raw 1-10 scores" in said) and (("min-max scaled" in said) != raw)
     d = parse_dot(out.read_text())
     boxes = [n for n in d.nodes if n.startswith("box")]
     assert len(boxes) == 16 and len(d.values()) + len(d.ops()) <= 40  # legible: ~30 nodes, not ~250
@@ -692,15 +835,20 @@ def test_cli_wisconsin_sample_through_9_15_1_is_one_box_per_neuron(tmp_path: Pat
     # the numbers: a NumPy forward pass with the same initial weights (BCE from the logit, y = label)
     W1, b1, W2, b2 = MLP(9, [15, 1], seed=2).get_weights()
     x, y = data.X[3], data.y[3]
+    if not raw:  # what training feeds: each feature mapped from [min, max] to [0, 1]
+        lo, hi = data.X.min(axis=0), data.X.max(axis=0)
+        x = (x - lo) / (hi - lo)
+    for i, node in enumerate(inputs):
+        assert fields(d.nodes[node])[1] == f"data {format_number(x[i])}"
     h = np.maximum(W1 @ x + b1, 0.0)
     z = (W2 @ h + b2)[0]
     loss = np.logaddexp(0.0, -z if y == 1 else z)
     (root,) = [n for n, a in d.values().items() if fields(a)[0].startswith("loss: BCE")]
     assert fields(d.nodes[root])[1:] == [f"data {format_number(loss)}", "grad 1"]
     for j in range(15):
-        expected = [f"neurons.{j}", "relu(w·x + b)", f"data {format_number(h[j])}"]
+        expected = [f"neuron {j}", "relu(w·x + b)", f"data {format_number(h[j])}"]
         assert fields(d.nodes[boxes[j]])[:3] == expected
-    assert fields(d.nodes[boxes[15]])[:2] == ["neurons.0", "w·x + b"]  # the loss takes the logit
+    assert fields(d.nodes[boxes[15]])[:2] == ["neuron 0", "w·x + b"]  # the loss takes the logit
 
 
 def test_neurons_view_of_an_mlp_has_one_table_row_per_parameter() -> None:
@@ -729,7 +877,7 @@ def test_a_parameter_used_outside_its_neuron_stays_visible() -> None:
     assert d.edges_into("box0") == [w_node, node_of(d, "x0"), node_of(d, "x1")]
     (pow_op,) = [n for n, a in d.ops().items() if a["label"] == '"**"' or a["label"] == "**"]
     assert d.edges_into(pow_op) == [w_node]
-    assert fields(d.nodes["box0"])[:2] == ["neurons.0", "tanh(w·x + b)"]
+    assert fields(d.nodes["box0"])[:2] == ["neuron 0", "tanh(w·x + b)"]
 
 
 @needs_dot
@@ -740,12 +888,12 @@ def test_backward_steps_of_a_collapsed_network(tmp_path: Path) -> None:
     x = [Value(1.0, label="x0"), Value(-1.0, label="x1")]
     out = mlp(x)
     files = viz.write_backward_steps(out, tmp_path, group="collapse", params=mlp, inputs=x)
-    assert len(files.svgs) == 1 + 3 * 2  # the seed, then a dot and an activation node per neuron
-    for k, path in enumerate(files.svgs[1:], start=1):
+    assert len(files.svgs) == 1 + 3  # the seed, then one step per neuron (activation and dot together)
+    for k, path in enumerate(files.svgs):
         svg = ET.fromstring(path.read_text())
         highlighted = [g.find(f"{SVG}title").text for g in svg.iter(f"{SVG}g") if g.get("class") == "node"
                        and any(e.get("stroke") == "#e03131" for e in g)]
-        assert highlighted == [f"box{[2, 2, 1, 1, 0, 0][k - 1]}"]  # output neuron first, then back
+        assert highlighted == [f"box{[2, 2, 1, 0][k]}"]  # the output neuron (seeded, then firing), then back
 
 
 def test_docs_pictures_exist() -> None:

@@ -29,7 +29,7 @@ DESCRIPTION = (
 )
 GROUP_CHOICES = ("none", "neurons", "collapse")
 MAX_MLP_VALUES = 500_000  # a graph this size takes a few seconds and ~200 MB to build
-MLP_ONLY = ("--sample", "--seed", "--activations", "--root")
+MLP_ONLY = ("--sample", "--seed", "--activations", "--root", "--raw-inputs")
 
 
 def register(subparsers: Any) -> None:
@@ -56,6 +56,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--root", choices=("loss", "output"), default=None,
                    help="for --mlp: draw up to the loss (binary cross-entropy against the label, default) "
                         "or up to the network's output")
+    p.add_argument("--raw-inputs", action="store_true", default=None,
+                   help="for --mlp: feed the raw 1-10 scores instead of what training feeds (each feature "
+                        "min-max scaled to [0, 1] over the shipped rows)")
     p.add_argument("-o", "--output", metavar="FILE", type=options.path,
                    help="picture to write: .svg, .png, .pdf (need Graphviz) or .dot (DOT source)")
     p.add_argument("--steps", metavar="DIR", type=options.path,
@@ -206,8 +209,15 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
         mlp = MLP(sizes[0], sizes[1:], activations=activations, seed=seed)
     except ValueError as exc:
         raise UsageError(f"--mlp {args.mlp} --activations {args.activations}: {exc}") from None
-    x = [Value(float(v), label=f"x{i}: {name}")
-         for i, (v, name) in enumerate(zip(data.X[sample], data.feature_names))]
+    row = data.X[sample]
+    if args.raw_inputs:
+        fed = "raw 1-10 scores"
+    else:  # what training feeds: min-max scaled (over the shipped rows, as a full-data training run fits it)
+        from microgrid.preprocessing import make_scaler
+
+        row = make_scaler("minmax").fit(data.X).transform(data.X[sample : sample + 1])[0]
+        fed = "inputs min-max scaled to [0, 1] as in training"
+    x = [Value(float(v), label=f"x{i}: {name}") for i, (v, name) in enumerate(zip(row, data.feature_names))]
     target = int(data.y[sample])
     if args.root != "output":
         # the loss as training computes it (MLP.loss): from the logit when the output is a sigmoid;
@@ -227,6 +237,8 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
         root = mlp(x)
         root.label = "output"
     title = (f"Wisconsin sample {sample} (id {data.ids[sample]}, {data.target_names[target]}) "
-             f"through a fresh {'-'.join(map(str, sizes))} MLP (seed {seed})")
+             f"through a fresh {'-'.join(map(str, sizes))} MLP (seed {seed}), {fed}")
+    print(f"feeding sample {sample}: {fed}"
+          + ("" if args.raw_inputs else " (--raw-inputs feeds the raw 1-10 scores)"))
     return root, {"params": mlp, "inputs": x}, title
 

@@ -11,10 +11,10 @@
 Every value has a **role**, shown by its border and fill and explained in a legend:
 
 * ``output``    — the root (double border);
-* ``parameter`` — a leaf you train (bold border).  Pass ``params=`` (a list of Values, or a module
-  with ``parameters()``) to say which leaves these are.  Without it the rule is: *a leaf with a
-  label is a parameter* (unless listed in ``inputs=``);
-* ``input``     — any other labelled leaf, or one listed in ``inputs=``;
+* ``parameter`` — a leaf you train (bold border), only when ``params=`` (a list of Values, or a
+  module with ``parameters()``) says so;
+* ``input``     — with ``params=``, any other labelled leaf; or one listed in ``inputs=``;
+* ``leaf``      — without ``params=``, a labelled leaf (a value you set);
 * ``constant``  — an unlabelled leaf, such as the ``2`` in ``2 * a`` (dashed border);
 * ``intermediate`` — everything computed on the way.
 
@@ -32,8 +32,9 @@ that is the pre-activation's only consumer.
 Graphs above ``max_nodes`` drawn nodes raise :class:`GraphTooLarge` instead of being handed to
 ``dot`` (which would take minutes and draw a hairball).
 
-:func:`write_backward_steps` writes one SVG per step of the backward walk, in exactly the order
-:meth:`Value.backward` uses, plus an ``index.html`` to step through them.
+:func:`write_backward_steps` writes one SVG per step of the backward walk (numbered from 1; a
+collapsed neuron is one step), in exactly the order :meth:`Value.backward` uses, plus an
+``index.html`` to step through them.
 """
 
 from __future__ import annotations

@@ -65,7 +65,7 @@ class GraphvizNotFound(RuntimeError):
 # Roles
 # --------------------------------------------------------------------------------------------
 
-_ACTIVATION_OPS = frozenset({"relu", "leaky_relu", "tanh", "sigmoid"})
+ACTIVATION_OPS = frozenset({"relu", "leaky_relu", "tanh", "sigmoid"})
 _NEURON_PARAM = re.compile(r"^(?P<neuron>(?:(?P<layer>.+)\.)?neurons\.(?P<j>\d+))\.(?:w\.\d+|b)$")
 
 
@@ -99,8 +99,8 @@ def _roles(order: list[Value], root: Value, param_names: dict[int, str] | None,
             role = "input"
         elif param_names is not None:
             role = "parameter" if id(v) in param_names else ("input" if v.label else "constant")
-        else:
-            role = "parameter" if v.label else "constant"
+        else:  # nobody said which leaves are trained: a labelled leaf is just a leaf
+            role = "leaf" if v.label else "constant"
         roles[id(v)] = role
     return roles
 
@@ -144,7 +144,7 @@ def _find_neurons(order: list[Value], param_names: Mapping[int, str],
             continue
         out = v
         users = consumers.get(id(v), [])
-        if len(users) == 1 and users[0].op in _ACTIVATION_OPS and len(users[0].parents) == 1:
+        if len(users) == 1 and users[0].op in ACTIVATION_OPS and len(users[0].parents) == 1:
             out = users[0]
         n.uses.append((v, out))
     return [n for n in neurons.values() if n.uses]
@@ -185,7 +185,7 @@ class _Scene:
 
     def __init__(self, root: Value, *, rankdir: str, show_grad: bool, color_by_grad: bool, group: str | None,
                  params: Any, inputs: Iterable[Value] | None, max_nodes: int, legend: bool,
-                 title: str | None) -> None:
+                 title: str | None, expanded: Iterable[str] = ()) -> None:
         if not isinstance(root, Value):
             raise TypeError(f"draw_dot: root must be a Value, got {type(root).__name__}")
         if group not in GROUPS:
@@ -195,6 +195,7 @@ class _Scene:
         self.root = root
         self.rankdir, self.show_grad, self.color_by_grad = rankdir, show_grad, color_by_grad
         self.group, self.legend, self.title = group, legend, title
+        self.expanded = set(expanded)  # collapse view: neurons (by name) drawn value by value
         self.order = topological_order(root)  # root first: the backward processing order
         self.index = {id(v): i for i, v in enumerate(reversed(self.order))}  # creation order: stable ids
         self.consumers: dict[int, list[Value]] = {}
@@ -211,7 +212,7 @@ class _Scene:
         self.row_of: dict[int, tuple[int, int, str]] = {}  # neurons view: param id -> (neuron, row, name)
         if group is not None:
             names = param_names if param_names is not None else {
-                id(v): v.label for v in self.order if v.is_leaf and self.roles[id(v)] == "parameter"}
+                id(v): v.label for v in self.order if v.is_leaf and v.label and id(v) not in input_ids}
             self.neurons = _find_neurons(self.order, names, self.consumers)
             if not self.neurons:
                 raise ValueError(
@@ -235,14 +236,18 @@ class _Scene:
 
     def _collapse(self) -> None:
         for n in self.neurons:
+            if n.name in self.expanded:
+                continue
             for k, (pre, out) in enumerate(n.uses):
                 suffix = f" #{k + 1}" if len(n.uses) > 1 else ""
-                short = n.name.removeprefix(f"{n.layer}.") if n.layer else n.name  # the column names layers
+                short = f"neuron {n.name.rsplit('.', 1)[1]}"  # the column names the layer
                 box = _Box(len(self.boxes), f"{short}{suffix}", n, pre, out, [])
                 self.boxes.append(box)
                 self.box_of[id(pre)] = box
                 self.box_of[id(out)] = box
         for n in self.neurons:  # a parameter disappears into the box if only its neuron uses it
+            if n.name in self.expanded:
+                continue
             pre_ids = {id(pre) for pre, _ in n.uses}
             for p in n.params:
                 if all(id(c) in pre_ids for c in self.consumers.get(id(p), [])) and n.uses:
@@ -264,12 +269,16 @@ class _Scene:
 
     # -- emitting -----------------------------------------------------------------------------
     def emit(self, grads: Mapping[int, float | None] | None = None, pending: Mapping[int, int] | None = None,
-             current: Value | None = None, flows: Mapping[int, list[float]] | None = None,
-             caption: str | None = None) -> graphviz.Digraph:
+             highlight: Value | None = None, firing: Value | None = None,
+             edge_labels: Mapping[int, list[str]] | None = None, note: str | None = None,
+             caption: str | None = None, ids: bool = False) -> graphviz.Digraph:
         """The Digraph with ``grads`` (id -> grad, None = not reached yet; default: ``.grad``).
 
-        For the step view: ``pending`` counts contributions a value still waits for, ``current``
-        is highlighted and ``flows`` (parent id -> amounts) labels the edges it sends along.
+        For the step view: ``pending`` counts contributions a value still waits for; the node of
+        ``highlight`` is outlined in red (with ``note`` as an extra field of a neuron's box); the
+        operation ``firing`` and the edges into it are red, each labelled from ``edge_labels``
+        (operand id -> texts, in operand order).  ``ids`` gives every node and edge an SVG id
+        (the node's name; ``e_<head>_<k>`` for the k-th operand edge) for the explorer page.
         """
         g = graphviz.Digraph("microgrid", graph_attr={
             "rankdir": self.rankdir, "ordering": "in", "nodesep": "0.15", "ranksep": "0.3",
@@ -280,7 +289,8 @@ class _Scene:
         label = caption if caption is not None else self.title
         if label:
             g.attr(label=label, labelloc="t", labeljust="l")
-        self._grads, self._pending, self._current = grads, pending, current
+        self._grads, self._pending, self._highlight, self._firing = grads, pending, highlight, firing
+        self._note, self._ids = note, ids
         in_cluster: set[int] = set()  # values drawn inside a neuron's cluster
         if self.group == "neurons":
             for n in self.neurons:
@@ -330,13 +340,19 @@ class _Scene:
                 continue
             if id(v) not in in_cluster:
                 self._op_node(g, v)
-            self._edges(g, v, self.op_id(v), v.parents, flows if current is v else None)
+            self._edges(g, v, self.op_id(v), v.parents, edge_labels if firing is v else None)
         for box in self.boxes:
-            hot = current is not None and self.box_of.get(id(current)) is box
-            self._edges(g, box.pre, self.node_id(box.pre), box.inputs, flows if hot else None)
+            self._edges(g, box.pre, self.node_id(box.pre), box.inputs,
+                        edge_labels if self._in_box(firing, box) else None)
         if self.legend:
             self._legend(g)
         return g
+
+    def _in_box(self, v: Value | None, box: _Box) -> bool:
+        return v is not None and self.box_of.get(id(v)) is box
+
+    def _id(self, name: str) -> dict[str, str]:
+        return {"id": name} if self._ids else {}
 
     def _grad(self, v: Value) -> float | None:
         if self._grads is None:
@@ -366,16 +382,16 @@ class _Scene:
             fields.append(self._grad_text(v))
         attrs = dict(ROLES[self.roles[id(v)]].attrs)
         self._fill(v, attrs)
-        if self._current is v:
+        if self._highlight is v:
             attrs.update(_HIGHLIGHT)
-        g.node(self.node_id(v), "{ " + " | ".join(fields) + " }", **attrs)
+        g.node(self.node_id(v), "{ " + " | ".join(fields) + " }", **attrs, **self._id(self.node_id(v)))
 
     def _op_node(self, g: graphviz.Digraph, v: Value) -> None:
         attrs = dict(_OP_ATTRS)
-        if self._current is v:
+        if self._firing is v:
             attrs.update(_HIGHLIGHT)
-        g.node(self.op_id(v), _escape_record(v.op), **attrs)
-        g.edge(self.op_id(v), self.node_id(v), color="#adb5bd")
+        g.node(self.op_id(v), _escape_record(v.op), **attrs, **self._id(self.op_id(v)))
+        g.edge(self.op_id(v), self.node_id(v), color="#adb5bd", **self._id(f"e_{self.node_id(v)}_op"))
 
     def _box_node(self, g: graphviz.Digraph, box: _Box) -> None:
         # An HTML-like label, not a record: dot cannot order records with the invisible
@@ -389,14 +405,15 @@ class _Scene:
         fields = [box.key, formula, f"data {format_number(box.out.data)}"]
         if self.show_grad:
             fields.append(self._grad_text(box.out))
+        if self._note is not None and self._in_box(self._highlight, box):
+            fields.append(self._note)
         role = "output" if self.roles[id(box.out)] == "output" else "intermediate"
         attrs = dict(ROLES[role].attrs)
         attrs.update(shape="box", style="rounded,filled", margin="0.02")
         self._fill(box.out, attrs)
-        current = self._current
-        if current is not None and self.box_of.get(id(current)) is box:
+        if self._in_box(self._highlight, box):
             attrs.update(_HIGHLIGHT)
-        g.node(self.node_id(box.pre), _html_cells(fields), **attrs)
+        g.node(self.node_id(box.pre), _html_cells(fields), **attrs, **self._id(self.node_id(box.pre)))
 
     def _param_table(self, g: graphviz.Digraph, n: _Neuron) -> None:
         """A neuron's parameters as one table, a row each (name, data, grad); edges leave from rows."""
@@ -415,22 +432,25 @@ class _Scene:
             rows.append(f"<tr>{tds}</tr>")
         table = (f'<table border="2" cellborder="1" cellspacing="0" cellpadding="3" color="{style["color"]}">'
                  f'{"".join(rows)}</table>')
-        g.node(self.node_id(n.params[0]), f"<{table}>", shape="plain")
+        g.node(self.node_id(n.params[0]), f"<{table}>", shape="plain", **self._id(self.node_id(n.params[0])))
 
     def _edges(self, g: graphviz.Digraph, v: Value, head: str, parents: Iterable[Value],
-               flows: Mapping[int, list[float]] | None) -> None:
-        sent = {k: list(a) for k, a in flows.items()} if flows else {}
-        for p in parents:
+               labels: Mapping[int, list[str]] | None) -> None:
+        """One edge per operand; the firing node's are red and labelled (``label``, not ``xlabel``:
+        dot makes room for them, so they neither overlap nor get clipped)."""
+        sent = {k: list(a) for k, a in labels.items()} if labels is not None else None
+        for k, p in enumerate(parents):
             tail = self.node_id(p)
-            port = {}
+            attrs = self._id(f"e_{head}_{k}")
             if id(p) in self.row_of:  # a row of a parameter table
-                port["tailport"] = f"p{self.row_of[id(p)][1]}:{_PORTS[self.rankdir][0]}"
-            amounts = sent.get(id(p))
-            if amounts:
-                g.edge(tail, head, xlabel=format_number(amounts.pop(0)), color="#e03131", fontcolor="#e03131",
-                       fontsize="10", penwidth="2", dir="back", arrowtail="normal", **port)
-            else:
-                g.edge(tail, head, **port)
+                attrs["tailport"] = f"p{self.row_of[id(p)][1]}:{_PORTS[self.rankdir][0]}"
+            texts = sent.get(id(p)) if sent is not None else None
+            if sent is not None:
+                attrs.update(color="#e03131", fontcolor="#e03131", fontsize="10", penwidth="2", dir="back",
+                             arrowtail="normal")
+                if texts:
+                    attrs["label"] = texts.pop(0)
+            g.edge(tail, head, **attrs)
 
     def _legend(self, g: graphviz.Digraph) -> None:
         present = {self.roles[id(v)] for v in self.visible}

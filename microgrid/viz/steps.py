@@ -6,10 +6,13 @@ from __future__ import annotations
 import html
 import json
 import re
+import textwrap
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import graphviz
 
 from microgrid.engine import Value, topological_order
 from microgrid.viz.draw import (
@@ -22,7 +25,9 @@ from microgrid.viz.draw import (
 )
 from microgrid.viz.style import format_number
 
-__all__ = ["backward_steps", "write_backward_steps", "BackwardStep", "StepFiles", "DEFAULT_MAX_STEPS"]
+__all__ = [
+    "backward_steps", "write_backward_steps", "BackwardStep", "DrawnStep", "StepFiles", "DEFAULT_MAX_STEPS",
+]
 
 DEFAULT_MAX_STEPS = 400  #: backward steps above which write_backward_steps refuses
 
@@ -78,22 +83,125 @@ def backward_steps(root: Value, seed: float = 1.0) -> Iterator[BackwardStep]:
         yield BackwardStep(k, node, tuple(sent), dict(grads), dict(pending))
 
 
-def _name(v: Value) -> str:
+def _name(scene: _Scene, v: Value) -> str:
+    """How a caption names ``v``: as the drawing labels it."""
+    if id(v) in scene.row_of:  # a row of a neuron's parameter table (neurons view)
+        ni, _, short = scene.row_of[id(v)]
+        return f"{short!r} of {scene.neurons[ni].name!r}"
+    box = scene.box_of.get(id(v))
+    if box is not None:  # inside a collapsed neuron: the box is what is drawn
+        return f"{box.key} of {box.neuron.layer or 'the network'}"
     if v.is_leaf:
         return repr(v.label) if v.label else f"the constant {format_number(v.data)}"
-    return f"{v.label!r} ({v.op})" if v.label else f"the {v.op} node"
+    return repr(v.label) if v.label else f"the {v.op} node"
 
 
-def _caption(step: BackwardStep, total: int) -> str:
-    """One line saying what the step does, e.g. ``'o' (tanh) ... 'n' += 1 × 0.42``."""
-    head = f"step {step.index} of {total - 1}: "
-    g = step.grads[id(step.node)]
-    if step.index == 0:
-        return head + f"the output {_name(step.node)} starts with grad d out / d out = {format_number(g)}"
-    parts = [f"{_name(p)} += {format_number(g)} × {format_number(d)}" for p, d, _ in step.sent[:3]]
-    more = f"; and {len(step.sent) - 3} more" if len(step.sent) > 3 else ""
-    return (head + f"{_name(step.node)} has its full grad {format_number(g)} and passes grad × local "
-            "derivative to its inputs: " + "; ".join(parts) + more)
+@dataclass(frozen=True)
+class DrawnStep:
+    """One step as the pictures show it, numbered ``number`` of ``total`` from 1.
+
+    ``walk`` holds the steps of :func:`backward_steps` it covers: one, except that a collapsed
+    neuron's activation and its ``w·x + b`` are one step (they are one box).  ``highlight`` is the
+    value whose node is outlined, ``firing`` the operation whose edges carry gradient (None for
+    the seed), ``edge_labels`` the text on each of those edges (operand id -> texts in operand
+    order) and ``note`` an extra field of the highlighted box.
+    """
+
+    number: int
+    total: int
+    walk: tuple[BackwardStep, ...]
+    highlight: Value
+    firing: Value | None
+    edge_labels: dict[int, list[str]]
+    note: str | None
+    caption: str
+
+    @property
+    def grads(self) -> dict[int, float]:
+        return self.walk[-1].grads
+
+    @property
+    def pending(self) -> dict[int, int]:
+        return self.walk[-1].pending
+
+
+def _drawn_steps(scene: _Scene) -> list[DrawnStep]:
+    """The backward walk of ``scene.root`` grouped and captioned as ``scene`` draws it."""
+    walk = list(backward_steps(scene.root))
+    groups: list[list[BackwardStep]] = [[walk[0]]]
+    for s in walk[1:]:
+        box, prev = scene.box_of.get(id(s.node)), groups[-1][-1]
+        if box is not None and prev.index > 0 and scene.box_of.get(id(prev.node)) is box:
+            groups[-1].append(s)
+        else:
+            groups.append([s])
+    total = len(groups)
+    neuron_of_pre = {id(pre): n for n in scene.neurons for pre, _ in n.uses}
+    steps = []
+    for number, group in enumerate(groups, start=1):
+        head = f"step {number} of {total}: "
+        last = group[-1]
+        if last.index == 0:
+            root = scene.root
+            g = format_number(last.grads[id(root)])
+            name = _name(scene, root)
+            name = f"the output {name}" if root.label or root.is_leaf else f"the output ({name})"
+            caption = (head + f"the walk starts at {name}: d output / d output = {g}, "
+                       f"so its grad is {g}")
+            steps.append(DrawnStep(number, total, tuple(group), root, None, {}, None, caption))
+            continue
+        node = last.node
+        labels: dict[int, list[str]] = {}
+        box = scene.box_of.get(id(node))
+        if box is not None:  # a collapsed neuron: its activation (if any) and its w·x + b
+            g = last.grads[id(box.out)]
+            act = next((s for s in group if s.node is box.out and box.out is not box.pre), None)
+            note = None
+            factor = ""
+            if act is not None:
+                note = f"{box.out.op}'(z) = {format_number(act.sent[0][1])}"
+                factor = f"·{box.out.op}'(z)"
+            for p, _, amount in last.sent:
+                labels.setdefault(id(p), []).append(format_number(amount))
+            bias = f" and g{factor} to its bias" if len(box.pre.parents) % 2 == 1 else ""
+            what = (f"passes g{factor}·x_i to its weights and g{factor}·w_i to its inputs{bias}"
+                    if node is box.pre and node.op == "dot" else "passes grad × local derivative on")
+            caption = (head + f"{_name(scene, node)} has its full grad g = {format_number(g)}"
+                       + (f", {note}," if note else "") + f" and {what} (the amounts on the red edges)")
+            steps.append(DrawnStep(number, total, tuple(group), box.out, node, labels, note, caption))
+            continue
+        g = last.grads[id(node)]
+        gt = format_number(g)
+        neuron = neuron_of_pre.get(id(node))
+        if node.op == "dot":
+            of = f" of {neuron.name!r}" if neuron is not None and scene.group == "neurons" else ""
+            bias = " and g to the bias" if len(node.parents) % 2 == 1 else ""
+            what = (f"passes g·x_i to each weight w_i, g·w_i to each input x_i{bias} (the amounts on the red "
+                    "edges)")
+            for p, _, amount in last.sent:
+                labels.setdefault(id(p), []).append(format_number(amount))
+            caption = head + f"the dot node (w·x + b){of} has its full grad g = {gt} and {what}"
+        elif len(node.parents) > 3:
+            for p, _, amount in last.sent:
+                labels.setdefault(id(p), []).append(format_number(amount))
+            caption = (head + f"{_name(scene, node)} ({node.op}) has its full grad {gt} and passes grad × "
+                       "local derivative to each operand (the amounts on the red edges)")
+        else:
+            parts = []
+            for p, d, amount in last.sent:
+                text = f"{gt} × {format_number(d)} = {format_number(amount)}"
+                labels.setdefault(id(p), []).append(text)
+                parts.append(f"{_name(scene, p)} += {text}")
+            own = f"{_name(scene, node)} ({node.op})" if node.label else _name(scene, node)
+            caption = (head + f"{own} has its full grad {gt} and passes grad × local derivative to "
+                       f"{'each operand' if len(parts) > 1 else 'its operand'}: " + "; ".join(parts))
+        steps.append(DrawnStep(number, total, tuple(group), node, node, labels, None, caption))
+    return steps
+
+
+def _wrap(caption: str, width: int = 110) -> str:
+    r"""``caption`` as left-justified Graphviz lines (``\l``) of at most ``width`` characters."""
+    return "".join(line + "\\l" for line in textwrap.wrap(caption, width))
 
 
 @dataclass(frozen=True)
@@ -121,48 +229,54 @@ def write_backward_steps(
     inputs: Iterable[Value] | None = None,
     title: str = "microgrid: the backward pass, step by step",
 ) -> StepFiles:
-    """One SVG per backward step (``step_000.svg`` …) and an ``index.html`` to page through them.
+    """One SVG per backward step (``step_001.svg`` …) and an ``index.html`` to page through them.
 
-    The node being processed is highlighted and the edges it sends gradient along are labelled
-    with the amount; gradients show as summed so far (``—`` = not reached, ``…`` = more to come).
-    The user's ``.grad`` values are not read or changed.  Earlier ``step_*.svg`` files in
-    ``out_dir`` are replaced.  Needs the Graphviz ``dot`` program.
+    Step 1 seeds the output's grad with 1; each later step is one drawn node (a collapsed neuron's
+    activation and ``w·x + b`` are one step) whose grad is complete, passing grad × local
+    derivative along its edges, which are red and labelled with the amounts.  Gradients show as
+    summed so far (``—`` = not reached, ``…`` = more to come); every number in a caption is drawn
+    in the highlighted node or on its red edges.  The user's ``.grad`` values are not read or
+    changed.  Earlier ``step_*.svg`` files in ``out_dir`` are replaced.  Needs Graphviz's ``dot``.
     """
     scene = _Scene(root, rankdir=rankdir, show_grad=True, color_by_grad=color_by_grad, group=group,
                    params=params, inputs=inputs, max_nodes=max_nodes, legend=True, title=None)
-    n_steps = 1 + sum(1 for v in scene.order if not v.is_leaf)
-    if n_steps > max_steps:
-        raise GraphTooLarge(f"the backward walk has {n_steps} steps, more than max_steps={max_steps}: "
-                            "use a smaller graph or raise max_steps", "steps", n_steps, max_steps)
+    n_walk = 1 + sum(1 for v in scene.order if not v.is_leaf)
+    if n_walk > max_steps:
+        raise GraphTooLarge(f"the backward walk has {n_walk} steps, more than max_steps={max_steps}: "
+                            "use a smaller graph or raise max_steps", "steps", n_walk, max_steps)
     if not dot_available():
         raise GraphvizNotFound(f"writing the step pictures needs the Graphviz 'dot' program: {INSTALL_HINT}")
+    steps = _drawn_steps(scene)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.iterdir():
         if _STEP_FILE.match(old.name):
             old.unlink()
-    width = max(3, len(str(n_steps - 1)))
+    width = max(3, len(str(len(steps))))
     svgs, captions = [], []
-    for step in backward_steps(root):
-        caption = _caption(step, n_steps)
-        flows: dict[int, list[float]] = {}
-        for p, _, amount in step.sent:
-            flows.setdefault(id(p), []).append(amount)
-        graph = scene.emit(grads=step.grads, pending=step.pending,
-                           current=step.node if step.index else None, flows=flows,
-                           caption=caption if len(caption) < 160 else caption[:157] + "…")
-        path = out / f"step_{step.index:0{width}d}.svg"
-        path.write_bytes(graph.pipe(format="svg"))
+    for step in steps:
+        path = out / f"step_{step.number:0{width}d}.svg"
+        path.write_bytes(_step_graph(scene, step).pipe(format="svg"))
         svgs.append(path)
-        captions.append(caption)
+        captions.append(step.caption)
     index = out / "index.html"
     index.write_text(_index_html(title, [p.name for p in svgs], captions), encoding="utf-8")
     return StepFiles(index, svgs, captions)
 
 
+def _step_graph(scene: _Scene, step: DrawnStep) -> graphviz.Digraph:
+    """The picture of one drawn step (caption included, wrapped, never cut)."""
+    return scene.emit(grads=step.grads, pending=step.pending, highlight=step.highlight, firing=step.firing,
+                      edge_labels=step.edge_labels, note=step.note, caption=_wrap(step.caption))
+
+
 def _index_html(title: str, files: list[str], captions: list[str]) -> str:
-    """A self-contained page (inline CSS and script, no network) stepping through the SVGs."""
+    """A self-contained page (inline CSS and script, no network) stepping through the SVGs.
+
+    The caption is part of each picture; the page shows it once, as the picture's text
+    alternative, and counts "step k of n" as the pictures and file names do."""
     data = json.dumps({"files": files, "captions": captions}, ensure_ascii=False).replace("</", "<\\/")
+    n = len(files)
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -171,7 +285,6 @@ def _index_html(title: str, files: list[str], captions: list[str]) -> str:
 <style>
 body {{ font-family: Helvetica, Arial, sans-serif; margin: 1em; }}
 #bar {{ display: flex; gap: 0.5em; align-items: center; margin-bottom: 0.5em; }}
-#caption {{ margin: 0.5em 0; min-height: 2.5em; }}
 #picture {{ max-width: 100%; border: 1px solid #dee2e6; }}
 button {{ font-size: 1em; padding: 0.2em 0.8em; }}
 </style>
@@ -179,27 +292,36 @@ button {{ font-size: 1em; padding: 0.2em 0.8em; }}
 <body>
 <h1>{html.escape(title)}</h1>
 <div id="bar">
+<button id="first" type="button" title="first step (Home)">&#9198;</button>
 <button id="prev" type="button" title="previous step (left arrow)">&#9664; previous</button>
-<span id="counter">1 / {len(files)}</span>
+<span id="counter">step 1 of {n}</span>
 <button id="next" type="button" title="next step (right arrow)">next &#9654;</button>
+<button id="last" type="button" title="last step (End)">&#9197;</button>
+<input id="slider" type="range" min="1" max="{n}" value="1" aria-label="step">
 <span>keys: &larr; / &rarr; (Home / End)</span>
 </div>
-<p id="caption">{html.escape(captions[0])}</p>
-<img id="picture" src="{html.escape(files[0])}" alt="backward step">
+<img id="picture" src="{html.escape(files[0])}" alt="{html.escape(captions[0])}">
 <script>
 const steps = {data};
 let current = 0;
 function show(k) {{
   current = Math.max(0, Math.min(steps.files.length - 1, k));
-  document.getElementById("picture").src = steps.files[current];
-  document.getElementById("caption").textContent = steps.captions[current];
-  document.getElementById("counter").textContent = (current + 1) + " / " + steps.files.length;
-  document.getElementById("prev").disabled = current === 0;
-  document.getElementById("next").disabled = current === steps.files.length - 1;
+  const picture = document.getElementById("picture");
+  picture.src = steps.files[current];
+  picture.alt = steps.captions[current];
+  document.getElementById("counter").textContent = "step " + (current + 1) + " of " + steps.files.length;
+  document.getElementById("slider").value = current + 1;
+  document.getElementById("prev").disabled = document.getElementById("first").disabled = current === 0;
+  document.getElementById("next").disabled = document.getElementById("last").disabled =
+    current === steps.files.length - 1;
 }}
+document.getElementById("first").addEventListener("click", () => show(0));
 document.getElementById("prev").addEventListener("click", () => show(current - 1));
 document.getElementById("next").addEventListener("click", () => show(current + 1));
+document.getElementById("last").addEventListener("click", () => show(steps.files.length - 1));
+document.getElementById("slider").addEventListener("input", (e) => show(Number(e.target.value) - 1));
 document.addEventListener("keydown", (e) => {{
+  if (e.target instanceof HTMLInputElement) return;
   if (e.key === "ArrowLeft") show(current - 1);
   else if (e.key === "ArrowRight") show(current + 1);
   else if (e.key === "Home") show(0);

@@ -98,6 +98,8 @@ ROLES: dict[str, Role] = {
         Role("parameter", {"color": "#d9480f", "fillcolor": "#ffe8cc", "penwidth": "2.5", "style": "filled"},
              "parameter (trained leaf)"),
         Role("input", {"color": "#1c7ed6", "fillcolor": "#d0ebff", "style": "filled"}, "input (data leaf)"),
+        Role("leaf", {"color": "#5f3dc4", "fillcolor": "#f3f0ff", "style": "filled"},
+             "leaf (a value you set)"),
         Role("constant", {"color": "#868e96", "fillcolor": "#f1f3f5", "style": "filled,dashed"},
              "constant (unlabelled leaf)"),
         Role("intermediate", {"color": "#495057", "fillcolor": "white", "style": "filled"},
