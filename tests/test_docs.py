@@ -193,8 +193,8 @@ def svg_texts(svg: str) -> list[str]:
 def test_walkthrough_pictures_are_what_its_code_draws(tmp_path: Path) -> None:
     text = (DOCS / "walkthrough.md").read_text(encoding="utf-8")
     pictures = re.findall(r"\]\((img/walkthrough/step_\d+\.svg)\)", text)
-    assert pictures == ["img/walkthrough/step_000.svg", "img/walkthrough/step_001.svg",
-                        "img/walkthrough/step_002.svg"]
+    assert pictures == ["img/walkthrough/step_001.svg", "img/walkthrough/step_002.svg",
+                        "img/walkthrough/step_003.svg"]
     a, b = Value(2.0, "a"), Value(-3.0, "b")
     files = viz.write_backward_steps(a * b + a, tmp_path)  # the page's L, as the page's command draws it
     assert [p.name for p in files.svgs] == [Path(p).name for p in pictures]
