@@ -29,6 +29,7 @@ def test_ci_runs_the_readme_test_command():
     assert test_command in ci.splitlines()
     assert "set -euo pipefail" in ci
     assert "apt-get install -y" in ci and "graphviz" in ci
+    assert "chromium chromium-driver" in ci  # so the explorer's browser tests run, not skip
 
 
 def test_setup_cfg_metadata():
@@ -39,7 +40,7 @@ def test_setup_cfg_metadata():
     assert any(r.startswith("numpy") for r in requires)
     assert any(r.startswith("graphviz") for r in requires)
     extras = cfg["options.extras_require"]
-    for package in ("pytest", "hypothesis", "ruff"):
+    for package in ("pytest", "hypothesis", "ruff", "selenium"):
         assert package in extras["dev"]
     assert "matplotlib" in extras["plot"]
     assert "torch==2.13.0" in extras["benchmarks"]

@@ -5,6 +5,7 @@ Examples::
     microgrid graph --expr "tanh(a*b + c)" --set a=2 --set b=-3 --set c=10 -o graph.svg
     microgrid graph --mlp 9,15,1 --sample 0 -o mlp.svg
     microgrid graph --expr "a*b + a" --set a=2 --set b=3 --steps steps/   # then open steps/index.html
+    microgrid graph --mlp 9,15,1 --sample 0 --html mlp.html              # the explorer page
 
 The output format comes from the file extension (.svg .png .pdf need Graphviz's ``dot``;
 .dot writes the DOT source and needs nothing).
@@ -25,7 +26,8 @@ DESCRIPTION = (
     "Draw the computation graph that backprop walks: of an expression (--expr, safely parsed) or of one "
     "shipped Wisconsin sample through a freshly initialised MLP (--mlp). Gradients are filled in by a "
     "backward pass unless --no-grad. --steps DIR writes one picture per backward step and an index.html "
-    "to page through them."
+    "to page through them; --html FILE writes one self-contained page to step through the backward pass "
+    "and click any node to see how its gradient was summed."
 )
 GROUP_CHOICES = ("none", "neurons", "collapse")
 MAX_MLP_VALUES = 500_000  # a graph this size takes a few seconds and ~200 MB to build
@@ -63,6 +65,9 @@ def register(subparsers: Any) -> None:
                    help="picture to write: .svg, .png, .pdf (need Graphviz) or .dot (DOT source)")
     p.add_argument("--steps", metavar="DIR", type=options.path,
                    help="also write one SVG per backward step and DIR/index.html to step through them")
+    p.add_argument("--html", metavar="FILE", type=options.path,
+                   help="also write the explorer: one self-contained HTML page (open it in a browser) to "
+                        "step through the backward pass and inspect every node")
     p.add_argument("--no-grad", action="store_true", help="do not run backward; draw data only")
     p.add_argument("--group", choices=GROUP_CHOICES, default=None,
                    help="neurons: a cluster per neuron and layer; collapse: one box per neuron "
@@ -80,8 +85,8 @@ def run(args: argparse.Namespace) -> int:
     """Build the graph, draw it (-o) and/or its backward steps (--steps); 0 on success."""
     from microgrid import viz
 
-    if args.output is None and args.steps is None:
-        raise UsageError("nothing to write: give -o FILE (e.g. -o graph.svg) and/or --steps DIR")
+    if args.output is None and args.steps is None and args.html is None:
+        raise UsageError("nothing to write: give -o FILE (e.g. -o graph.svg), --steps DIR and/or --html FILE")
     if args.no_grad and args.color_by_grad:
         raise UsageError("--color-by-grad needs gradients; drop --no-grad")
     if args.output is not None:
@@ -89,6 +94,10 @@ def run(args: argparse.Namespace) -> int:
     if args.steps is not None and not viz.dot_available():
         raise UsageError("--steps writes SVG pictures, which needs the Graphviz 'dot' program: "
                          f"{viz.INSTALL_HINT}")
+    if args.html is not None:
+        _check_html(args.html, viz)
+        if args.no_grad:
+            raise UsageError("--html shows the backward pass; drop --no-grad")
 
     if args.expr is not None:
         if args.group not in (None, "none"):
@@ -119,10 +128,14 @@ def run(args: argparse.Namespace) -> int:
         if args.steps is not None:
             files = viz.write_backward_steps(root, args.steps, title=f"backward pass: {title}", **drawing)
             print(f"wrote {len(files.svgs)} step pictures and {files.index} (open it in a browser)")
+        if args.html is not None:
+            page = viz.write_explorer(root, args.html, title=title,
+                                      **{k: v for k, v in drawing.items() if k != "color_by_grad"})
+            print(f"wrote {page} (open it in a browser)")
     except viz.GraphTooLarge as exc:
         if exc.what == "steps":
             raise UsageError(f"the backward walk has {exc.count:,} steps, more than the {exc.limit:,} that "
-                             "--steps draws: use a smaller graph") from None
+                             "--steps and --html draw: use a smaller graph") from None
         ungrouped_mlp = args.mlp is not None and drawing["group"] is None
         hint = "--group collapse (one box per neuron), " if ungrouped_mlp else ""
         raise UsageError(f"the graph has {exc.count:,} nodes to draw, more than --max-nodes {exc.limit:,}: "
@@ -147,6 +160,18 @@ def _check_output(path: Path, viz: Any) -> None:
     if not parent.is_dir():
         problem = "is not a directory" if parent.exists() else "does not exist"
         raise UsageError(f"-o {path}: {str(parent)!r} {problem}")
+
+
+def _check_html(path: Path, viz: Any) -> None:
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"--html {path}: the explorer is an HTML page; name it with .html")
+    if not viz.dot_available():
+        raise UsageError(f"--html draws the graph with the Graphviz 'dot' program, which is not installed: "
+                         f"{viz.INSTALL_HINT}")
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        problem = "is not a directory" if parent.exists() else "does not exist"
+        raise UsageError(f"--html {path}: {str(parent)!r} {problem}")
 
 
 def _expression_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:

@@ -35,6 +35,9 @@ Graphs above ``max_nodes`` drawn nodes raise :class:`GraphTooLarge` instead of b
 :func:`write_backward_steps` writes one SVG per step of the backward walk (numbered from 1; a
 collapsed neuron is one step), in exactly the order :meth:`Value.backward` uses, plus an
 ``index.html`` to step through them.
+
+:func:`write_explorer` writes one self-contained HTML page to step through the walk and ask any
+node how its gradient was summed (``microgrid graph ... --html FILE``).
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ from microgrid.viz.draw import (
     draw_dot,
     render,
 )
+from microgrid.viz.explorer import write_explorer
 from microgrid.viz.steps import (
     DEFAULT_MAX_STEPS,
     BackwardStep,
@@ -62,6 +66,7 @@ from microgrid.viz.style import GRAD_BINS, ROLES, format_number, grad_color
 __all__ = [
     "draw_dot",
     "write_backward_steps",
+    "write_explorer",
     "backward_steps",
     "render",
     "format_number",

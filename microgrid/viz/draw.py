@@ -235,13 +235,15 @@ class _Scene:
                 "or raise max_nodes (dot gets slow and the picture unreadable)", "nodes", n_nodes, max_nodes)
 
     def _collapse(self) -> None:
+        number = 0  # counts expanded neurons too, so a box keeps its name in every view
         for n in self.neurons:
-            if n.name in self.expanded:
-                continue
             for k, (pre, out) in enumerate(n.uses):
+                number += 1
+                if n.name in self.expanded:
+                    continue
                 suffix = f" #{k + 1}" if len(n.uses) > 1 else ""
                 short = f"neuron {n.name.rsplit('.', 1)[1]}"  # the column names the layer
-                box = _Box(len(self.boxes), f"{short}{suffix}", n, pre, out, [])
+                box = _Box(number - 1, f"{short}{suffix}", n, pre, out, [])
                 self.boxes.append(box)
                 self.box_of[id(pre)] = box
                 self.box_of[id(out)] = box
@@ -271,14 +273,15 @@ class _Scene:
     def emit(self, grads: Mapping[int, float | None] | None = None, pending: Mapping[int, int] | None = None,
              highlight: Value | None = None, firing: Value | None = None,
              edge_labels: Mapping[int, list[str]] | None = None, note: str | None = None,
-             caption: str | None = None, ids: bool = False) -> graphviz.Digraph:
+             caption: str | None = None, ids: str | None = None) -> graphviz.Digraph:
         """The Digraph with ``grads`` (id -> grad, None = not reached yet; default: ``.grad``).
 
         For the step view: ``pending`` counts contributions a value still waits for; the node of
         ``highlight`` is outlined in red (with ``note`` as an extra field of a neuron's box); the
         operation ``firing`` and the edges into it are red, each labelled from ``edge_labels``
-        (operand id -> texts, in operand order).  ``ids`` gives every node and edge an SVG id
-        (the node's name; ``e_<head>_<k>`` for the k-th operand edge) for the explorer page.
+        (operand id -> texts, in operand order).  ``ids`` (a prefix) gives every node and edge an
+        SVG id (prefix + the node's name; prefix + ``e_<head>_<k>`` for the k-th edge into
+        ``head``) for the explorer page.
         """
         g = graphviz.Digraph("microgrid", graph_attr={
             "rankdir": self.rankdir, "ordering": "in", "nodesep": "0.15", "ranksep": "0.3",
@@ -352,7 +355,7 @@ class _Scene:
         return v is not None and self.box_of.get(id(v)) is box
 
     def _id(self, name: str) -> dict[str, str]:
-        return {"id": name} if self._ids else {}
+        return {"id": self._ids + name} if self._ids is not None else {}
 
     def _grad(self, v: Value) -> float | None:
         if self._grads is None:
@@ -391,7 +394,7 @@ class _Scene:
         if self._firing is v:
             attrs.update(_HIGHLIGHT)
         g.node(self.op_id(v), _escape_record(v.op), **attrs, **self._id(self.op_id(v)))
-        g.edge(self.op_id(v), self.node_id(v), color="#adb5bd", **self._id(f"e_{self.node_id(v)}_op"))
+        g.edge(self.op_id(v), self.node_id(v), color="#adb5bd", **self._id(f"r_{self.node_id(v)}"))
 
     def _box_node(self, g: graphviz.Digraph, box: _Box) -> None:
         # An HTML-like label, not a record: dot cannot order records with the invisible

@@ -292,11 +292,11 @@ button {{ font-size: 1em; padding: 0.2em 0.8em; }}
 <body>
 <h1>{html.escape(title)}</h1>
 <div id="bar">
-<button id="first" type="button" title="first step (Home)">&#9198;</button>
+<button id="first" type="button" title="first step (Home)">|&#9664;</button>
 <button id="prev" type="button" title="previous step (left arrow)">&#9664; previous</button>
 <span id="counter">step 1 of {n}</span>
 <button id="next" type="button" title="next step (right arrow)">next &#9654;</button>
-<button id="last" type="button" title="last step (End)">&#9197;</button>
+<button id="last" type="button" title="last step (End)">&#9654;|</button>
 <input id="slider" type="range" min="1" max="{n}" value="1" aria-label="step">
 <span>keys: &larr; / &rarr; (Home / End)</span>
 </div>

@@ -1,0 +1,212 @@
+"""The explorer: one self-contained HTML page to step through the backward walk and ask any node
+how its gradient was summed.
+
+:func:`write_explorer` draws the graph once with Graphviz (inline SVG; a collapsed network also
+gets one drawing per neuron with that neuron expanded to its weights) and embeds everything the
+page shows as JSON in ``<script type="application/json" id="microgrid-graph">``:
+
+* per node: ``id`` (the SVG node it is drawn as), ``label``, ``op``, ``data``, its final ``grad``,
+  ``parents`` (ids) with the ``local`` derivative to each, and ``terms``: the contributions that
+  summed to its grad, ``grad = Σ over consumers (consumer grad × local derivative)``;
+* per step (numbered from 1, as the step pictures are): the node that fires and what it adds to
+  each parent (``adds``: amount, the parent's grad after it, contributions still to come).
+
+Every number is written twice: as the float Python computed (``inf``/``-inf``/``nan`` as
+strings, since JSON has no such numbers) and as the text the pictures show (:func:`format_number`).
+The page's script only looks numbers up; it does no arithmetic, so what the page shows and what
+Python computed are one set of numbers.  No network: inline CSS and script, no fonts, no links.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import os
+import re
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from microgrid.engine import Value
+from microgrid.viz.draw import (
+    DEFAULT_MAX_NODES,
+    INSTALL_HINT,
+    GraphTooLarge,
+    GraphvizNotFound,
+    _Scene,
+    dot_available,
+)
+from microgrid.viz.steps import DEFAULT_MAX_STEPS, DrawnStep, _drawn_steps
+from microgrid.viz.style import format_number
+
+__all__ = ["write_explorer", "explorer_data"]
+
+
+def _number(x: float) -> float | str:
+    """``x`` for JSON: a float, or ``"inf"``/``"-inf"``/``"nan"``."""
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    return x
+
+
+def _scene(root: Value, *, rankdir: str, group: str | None, params: Any, inputs: Iterable[Value] | None,
+           max_nodes: int, expanded: Iterable[str] = ()) -> _Scene:
+    return _Scene(root, rankdir=rankdir, show_grad=True, color_by_grad=False, group=group, params=params,
+                  inputs=inputs, max_nodes=max_nodes, legend=True, title=None, expanded=expanded)
+
+
+def explorer_data(scene: _Scene, steps: list[DrawnStep], title: str) -> dict[str, Any]:
+    """The JSON the page draws from (see the module docstring)."""
+    vid = {id(v): f"v{scene.index[id(v)]}" for v in scene.order}
+    final = steps[-1].grads
+    terms: dict[int, list[dict[str, Any]]] = {}
+    running: dict[int, float] = {}  # the walk's sums replayed, so a node used twice (a * a) shows both
+    step_records = []
+    for step in steps:
+        adds = []
+        for walk in step.walk:
+            if walk.index == 0:
+                root = walk.node
+                running[id(root)] = walk.grads[id(root)]
+                adds.append({"to": vid[id(root)], "from": None, "local": None, "amount": None,
+                             "grad": _number(walk.grads[id(root)]),
+                             "grad_text": format_number(walk.grads[id(root)]), "pending": 0})
+                continue
+            g = walk.grads[id(walk.node)]
+            for p, d, amount in walk.sent:
+                # the parent's grad after this contribution: the engine's sum, in the engine's order
+                after = running[id(p)] = running[id(p)] + amount if id(p) in running else 0.0 + amount
+                term = {"from": vid[id(walk.node)], "grad": _number(g), "grad_text": format_number(g),
+                        "local": _number(d), "local_text": format_number(d), "amount": _number(amount),
+                        "amount_text": format_number(amount), "step": step.number}
+                terms.setdefault(id(p), []).append(term)
+                adds.append({"to": vid[id(p)], **term, "grad": _number(after),
+                             "grad_text": format_number(after), "from_grad": _number(g),
+                             "from_grad_text": format_number(g), "pending": walk.pending[id(p)]})
+        step_records.append({"number": step.number, "caption": step.caption,
+                             "highlight": vid[id(step.highlight)],
+                             "firing": vid[id(step.firing)] if step.firing is not None else None,
+                             "note": step.note, "adds": adds})
+    nodes = []
+    for v in reversed(scene.order):  # creation order
+        g = final.get(id(v), 0.0)
+        nodes.append({
+            "id": vid[id(v)], "label": v.label, "op": v.op or None, "role": scene.roles[id(v)],
+            "data": _number(v.data), "data_text": format_number(v.data),
+            "grad": _number(g), "grad_text": format_number(g),
+            "parents": [vid[id(p)] for p in v.parents],
+            "local": [_number(d) for d in v.local_grads] if not v.is_leaf else [],
+            "local_text": [format_number(d) for d in v.local_grads] if not v.is_leaf else [],
+            "terms": terms.get(id(v), []),
+            "root": v is scene.root,
+        })
+    neurons = []
+    for box in scene.boxes:
+        n = box.neuron
+        neurons.append({"box": f"box{box.number}", "key": box.key, "layer": n.layer, "name": n.name,
+                        "pre": vid[id(box.pre)], "out": vid[id(box.out)],
+                        "params": [vid[id(p)] for p in n.params],
+                        "inputs": [vid[id(p)] for p in box.pre.parents]})
+    return {"title": title, "group": scene.group, "nodes": nodes, "neurons": neurons, "steps": step_records}
+
+
+def _view(scene: _Scene, prefix: str) -> dict[str, Any]:
+    """Which SVG node shows each value's grad, and which node its incoming edges point at."""
+    shows: dict[str, str] = {}
+    head: dict[str, str] = {}
+    tables: dict[str, list[str]] = {}
+    for v in scene.order:
+        key = f"v{scene.index[id(v)]}"
+        box = scene.box_of.get(id(v))
+        if box is not None:
+            if v is box.out:
+                shows[key] = scene.node_id(v)
+            head[key] = scene.node_id(box.pre)
+        elif id(v) in scene.row_of:
+            tables.setdefault(scene.node_id(v), []).append(key)
+        else:
+            shows[key] = scene.node_id(v)
+            head[key] = scene.op_id(v)
+    return {"prefix": prefix, "shows": shows, "head": head, "tables": tables}
+
+
+def _svg(scene: _Scene, steps: list[DrawnStep], prefix: str) -> str:
+    """The drawing with final gradients, every node and edge carrying an id (``prefix`` + name).
+
+    Every value is drawn as if still waiting (``grad 0.5 …``), so each box is wide enough for any
+    state the script puts in it."""
+    final = steps[-1].grads
+    graph = scene.emit(grads=final, pending=dict.fromkeys(final, 1), ids=prefix)
+    svg = graph.pipe(format="svg").decode("utf-8")
+    svg = svg[svg.index("<svg"):]
+    svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)
+    return re.sub(r'<svg width="[^"]*" height="[^"]*"', '<svg class="graph"', svg, count=1)
+
+
+def write_explorer(
+    root: Value,
+    path: str | Path,
+    rankdir: str = "LR",
+    group: str | None = None,
+    max_nodes: int = DEFAULT_MAX_NODES,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    *,
+    params: Any = None,
+    inputs: Iterable[Value] | None = None,
+    title: str = "microgrid: explore the backward pass",
+) -> Path:
+    """Write the explorer page for the graph of ``root`` to ``path`` (one HTML file; see module doc).
+
+    Same ``group``/``params``/``inputs`` and limits as :func:`draw_dot` and
+    :func:`write_backward_steps`; the gradients are replayed (``.grad`` is not read or changed).
+    The file is written all at once (a temporary file renamed over ``path``).  Needs Graphviz's
+    ``dot``.
+    """
+    scene = _scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs, max_nodes=max_nodes)
+    n_walk = 1 + sum(1 for v in scene.order if not v.is_leaf)
+    if n_walk > max_steps:
+        raise GraphTooLarge(f"the backward walk has {n_walk} steps, more than max_steps={max_steps}: "
+                            "use a smaller graph or raise max_steps", "steps", n_walk, max_steps)
+    if not dot_available():
+        raise GraphvizNotFound(f"writing the explorer page needs the Graphviz 'dot' program: {INSTALL_HINT}")
+    steps = _drawn_steps(scene)
+    data = explorer_data(scene, steps, title)
+    views = {"main": {**_view(scene, "m-"), "svg": _svg(scene, steps, "m-")}}
+    if group == "collapse":
+        for box in scene.boxes:
+            one = _scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs,
+                         max_nodes=max_nodes + 64, expanded=[box.neuron.name])
+            name = f"box{box.number}"
+            views[name] = {**_view(one, f"{name}-"), "svg": _svg(one, _drawn_steps(one), f"{name}-")}
+    svgs = "\n".join(f'<div class="view" data-view="{name}" hidden>{view.pop("svg")}</div>'
+                     for name, view in views.items())
+    data["views"] = views
+    page = _page(title, data, svgs)
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(page)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as an ordinary new file (mkstemp makes it private)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _page(title: str, data: dict[str, Any], svgs: str) -> str:
+    """The page: ``explorer.html`` (layout and CSS) with the SVGs, the JSON and ``explorer.js``."""
+    here = Path(__file__).parent
+    template = (here / "explorer.html").read_text(encoding="utf-8")
+    script = (here / "explorer.js").read_text(encoding="utf-8")
+    payload = json.dumps(data, ensure_ascii=False, allow_nan=False).replace("<", "\\u003c")
+    parts = {"TITLE": html.escape(title), "N": str(len(data["steps"])), "SCRIPT": script, "SVGS": svgs,
+             "DATA": payload}
+    return re.sub(r"\{\{(\w+)\}\}", lambda m: parts[m.group(1)], template)  # one pass: no re-substitution

@@ -1,0 +1,325 @@
+"""The explorer page: its JSON against the engine, and the page itself in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import shutil
+import struct
+import tempfile
+import zlib
+from pathlib import Path
+
+import pytest
+
+from microgrid import viz
+from microgrid.cli import main
+from microgrid.engine import Value, topological_order
+from microgrid.viz import format_number
+
+needs_dot = pytest.mark.skipif(not viz.dot_available(), reason="the Graphviz 'dot' program is not installed")
+CHROMIUM, CHROMEDRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver")
+EXPR = ["--expr", "tanh(a*b + c)", "--set", "a=2", "--set", "b=-3", "--set", "c=10"]
+
+
+def page_data(page: Path) -> dict:
+    pattern = r'<script type="application/json" id="microgrid-graph">(.*?)</script>'
+    m = re.search(pattern, page.read_text(), re.S)
+    assert m, "no embedded graph data"
+    return json.loads(m.group(1))
+
+
+def as_float(x: float | str) -> float:
+    return float(x)  # "inf", "-inf", "nan" are how the page writes the numbers JSON cannot
+
+
+def same(a: float, b: float) -> bool:
+    return a == b or (math.isnan(a) and math.isnan(b))
+
+
+def by_position(root: Value) -> dict[str, Value]:
+    """The page's node ids (``v<k>``: k-th value of the graph, leaves first) -> the engine's Values."""
+    return {f"v{k}": v for k, v in enumerate(reversed(topological_order(root)))}
+
+
+def expression() -> tuple[Value, dict[str, Value]]:
+    from microgrid.expr import evaluate
+
+    root, leaves = evaluate("tanh(a*b + c)", {"a": 2, "b": -3, "c": 10})
+    return root, leaves
+
+
+def wisconsin_loss(sample: int = 0) -> Value:
+    """What ``graph --mlp 9,15,1 --sample N`` draws, built here independently."""
+    from microgrid.datasets import load_wisconsin
+    from microgrid.losses import bce_with_logits
+    from microgrid.nn import MLP
+
+    data = load_wisconsin()
+    lo, hi = data.X.min(axis=0), data.X.max(axis=0)
+    mlp = MLP(9, [15, 1], seed=0)
+    x = [Value(float(v)) for v in (data.X[sample] - lo) / (hi - lo)]
+    return bce_with_logits(mlp.logits(x), int(data.y[sample]))
+
+
+# --------------------------------------------------------------------------------------------
+# The page file and its JSON (no browser)
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    if not viz.dot_available():
+        pytest.skip("the Graphviz 'dot' program is not installed")
+    out = tmp_path_factory.mktemp("explorer")
+    made = {"expr": out / "x.html", "mlp": out / "m.html"}
+    assert main(["graph", *EXPR, "--html", str(made["expr"])]) == 0
+    assert main(["graph", "--mlp", "9,15,1", "--sample", "0", "--html", str(made["mlp"])]) == 0
+    return made
+
+
+@pytest.mark.parametrize("which", ["expr", "mlp"])
+def test_page_json_grads_equal_the_engines(which: str, pages: dict[str, Path]) -> None:
+    root = expression()[0] if which == "expr" else wisconsin_loss()
+    root.backward()
+    data = page_data(pages[which])
+    values = by_position(root)
+    assert [n["id"] for n in data["nodes"]] == list(values)
+    for node in data["nodes"]:
+        v = values[node["id"]]
+        assert same(as_float(node["data"]), v.data) and node["data_text"] == format_number(v.data)
+        assert same(as_float(node["grad"]), v.grad) and node["grad_text"] == format_number(v.grad)
+        assert node["parents"] == [f"v{list(values.values()).index(p)}" for p in v.parents]
+        assert [as_float(d) for d in node["local"]] == list(v.local_grads)
+        # the chain-rule sum the page shows adds up, in the engine's order, to the engine's grad
+        if node["terms"]:
+            total = 0.0
+            for t in node["terms"]:
+                assert same(as_float(t["amount"]), as_float(t["grad"]) * as_float(t["local"]))
+                total += as_float(t["amount"])
+            assert same(total, v.grad)
+    # the steps: the last state of every value is its final grad; the count is the step pictures'
+    final = {}
+    for step in data["steps"]:
+        for add in step["adds"]:
+            final[add["to"]] = as_float(add["grad"])
+    assert all(same(final[k], v.grad) for k, v in values.items() if k in final)
+    assert len(data["steps"]) == (4 if which == "expr" else 18)
+    assert [s["number"] for s in data["steps"]] == list(range(1, len(data["steps"]) + 1))
+
+
+def test_page_is_offline_and_self_contained(pages: dict[str, Path]) -> None:
+    for page in pages.values():
+        text = page.read_text()
+        assert not re.search(r"\b(?:src|href)\s*=", text), "no external resources"
+        assert "@import" not in text and "url(" not in text and "://" not in re.sub(
+            r'xmlns(?::xlink)?="http://www\.w3\.org/[^"]*"', "", text)
+        assert text.count('<script type="application/json" id="microgrid-graph">') == 1
+    # a collapsed network carries one drawing per neuron, expanded
+    assert page_data(pages["mlp"])["views"].keys() == {"main", *(f"box{k}" for k in range(16))}
+
+
+def test_write_explorer_from_python(tmp_path: Path) -> None:
+    if not viz.dot_available():
+        pytest.skip("the Graphviz 'dot' program is not installed")
+    a, b = Value(3.0, label="a"), Value(-2.0, label="b")
+    out = a * a + a * b
+    for v in (a, b, out):
+        v.grad = 7.0  # not read, not changed
+    page = viz.write_explorer(out, tmp_path / "p.html", title="a*a + a*b")
+    assert page == tmp_path / "p.html" and [p.name for p in tmp_path.iterdir()] == ["p.html"]  # no temp left
+    assert (a.grad, b.grad, out.grad) == (7.0, 7.0, 7.0)
+    (node_a,) = [n for n in page_data(page)["nodes"] if n["label"] == "a"]
+    # a is used three times: 2a + b = 4, summed in the engine's order (a*b is processed first)
+    assert [t["amount"] for t in node_a["terms"]] == [-2.0, 3.0, 3.0] and node_a["grad"] == 4.0
+    with pytest.raises(viz.GraphTooLarge, match="steps"):
+        viz.write_explorer(out, tmp_path / "q.html", max_steps=2)
+    assert not (tmp_path / "q.html").exists()
+
+
+@pytest.mark.parametrize("argv, message", [
+    ([*EXPR, "--html", "x.svg"], "name it with .html"),
+    ([*EXPR, "--html", "no/such/x.html"], "'no/such' does not exist"),
+    ([*EXPR, "--html", "x.html", "--no-grad"], "drop --no-grad"),
+])
+def test_cli_html_mistakes_are_one_line(argv: list[str], message: str, tmp_path: Path,
+                                        monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert main(["graph", *argv]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and message in err, err
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_html_without_dot_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(viz, "dot_available", lambda: False)
+    assert main(["graph", *EXPR, "--html", str(tmp_path / "x.html")]) == 2
+    assert "apt-get install graphviz" in capsys.readouterr().err
+
+
+# --------------------------------------------------------------------------------------------
+# In a real browser: headless Chromium through Selenium, one session for the module
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def browser():
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install "
+                                    "-e '.[dev]')")
+    if not (Path(CHROMIUM).exists() and CHROMEDRIVER):
+        pytest.skip("no Chromium and chromedriver to drive (Debian: apt-get install chromium "
+                    "chromium-driver)")
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="microgrid-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1280,800"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",  # the viewport itself 1280×800
+                           {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+def open_page(browser, page: Path) -> None:
+    browser.get(page.resolve().as_uri())
+    browser.get_log("browser")  # start each page with an empty log
+
+
+def errors(browser) -> list[str]:
+    return [e["message"] for e in browser.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
+
+
+def press(browser, key: str) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    ActionChains(browser).send_keys(key).perform()
+
+
+def text_of(browser, css: str) -> str:
+    return browser.find_element("css selector", css).text
+
+
+def node(browser, svg_id: str):
+    return browser.find_element("css selector", f'div.view:not([hidden]) g[id="{svg_id}"]')
+
+
+def shown_grad(browser, svg_id: str) -> str:
+    texts = [t.text for t in node(browser, svg_id).find_elements("css selector", "text")]
+    (grad,) = [t for t in texts if t.startswith("grad ")]
+    return grad
+
+
+def test_expression_page_steps_and_explains_in_chromium(browser, pages: dict[str, Path]) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    open_page(browser, pages["expr"])
+    assert text_of(browser, "#counter") == "forward pass (step 0 of 4)"
+    root, leaves = expression()
+    root.backward()
+    ids = {v: k for k, v in by_position(root).items()}
+    assert all(shown_grad(browser, f"m-{ids[v]}") == "grad —" for v in leaves.values())
+    press(browser, Keys.END)
+    assert text_of(browser, "#counter") == "step 4 of 4"
+    assert text_of(browser, "#caption").startswith("step 4 of 4: the * node has its full grad")
+    for v in leaves.values():  # what the boxes show, and the exact number the details give
+        assert shown_grad(browser, f"m-{ids[v]}") == f"grad {format_number(v.grad)}"
+        node(browser, f"m-{ids[v]}").click()
+        assert float(text_of(browser, "#details .grad-exact")) == v.grad
+    # the chain-rule sum of a: one consumer (the * node), grad × local derivative = a's grad
+    a = leaves["a"]
+    node(browser, f"m-{ids[a]}").click()
+    details = text_of(browser, "#details")
+    (mul,) = [v for v in by_position(root).values() if v.op == "*"]
+    assert "Σ over consumers (consumer grad × local derivative)" in details
+    assert f"{format_number(mul.grad)} × {format_number(-3.0)}" in details
+    assert f"= {format_number(a.grad)}" in details
+    # ← steps back: a's grad is not reached before the last step; Home is the forward pass
+    press(browser, Keys.ARROW_LEFT)
+    assert text_of(browser, "#counter") == "step 3 of 4" and shown_grad(browser, f"m-{ids[a]}") == "grad —"
+    press(browser, Keys.HOME)
+    assert text_of(browser, "#counter") == "forward pass (step 0 of 4)"
+    browser.find_element("id", "next").click()
+    assert text_of(browser, "#counter") == "step 1 of 4"
+    assert shown_grad(browser, f"m-{ids[root]}") == "grad 1"
+    assert errors(browser) == []
+
+
+def test_network_page_every_leaf_grad_and_expanding_a_neuron(browser, pages: dict[str, Path]) -> None:
+    from selenium.webdriver.common.keys import Keys
+
+    open_page(browser, pages["mlp"])
+    loss = wisconsin_loss()
+    loss.backward()
+    values = by_position(loss)
+    data = page_data(pages["mlp"])
+    press(browser, Keys.END)
+    assert text_of(browser, "#counter") == "step 18 of 18"
+    checked = set()
+    for k, svg in data["views"]["main"]["shows"].items():  # every drawn value: box text and details
+        v = values[k]
+        assert shown_grad(browser, f"m-{svg}") == f"grad {format_number(v.grad)}"
+        if v.is_leaf:  # the nine inputs
+            node(browser, f"m-{svg}").click()
+            assert float(text_of(browser, "#details .grad-exact")) == v.grad
+            checked.add(k)
+    for neuron in data["neurons"]:  # the weights are inside the boxes: the details list them
+        node(browser, f"m-{neuron['box']}").click()
+        rows = browser.find_elements("css selector", "#details tr.param")
+        assert [r.get_attribute("data-id") for r in rows] == neuron["params"]
+        for r in rows:
+            exact = r.find_element("css selector", ".grad-exact").text
+            assert float(exact) == values[r.get_attribute("data-id")].grad
+            checked.add(r.get_attribute("data-id"))
+    leaves = {k for k, v in values.items() if v.is_leaf}
+    assert checked == leaves and len(leaves) == 9 + 15 * 10 + 16  # inputs, hidden and output parameters
+    # expand neuron 3 of the hidden layer: its weights are drawn, with their grads, and back
+    (n3,) = [n for n in data["neurons"] if n["name"] == "layers.0.neurons.3"]
+    node(browser, f"m-{n3['box']}").click()
+    browser.find_element("id", "expand").click()
+    view = data["views"][n3["box"]]
+    for p in n3["params"]:
+        drawn = f"{view['prefix']}{view['shows'][p]}"
+        assert shown_grad(browser, drawn) == f"grad {format_number(values[p].grad)}"
+    browser.find_element("id", "collapse").click()
+    assert node(browser, f"m-{n3['box']}").is_displayed()
+    assert errors(browser) == []
+
+
+def png_size_and_colours(png: bytes) -> tuple[int, int, int]:
+    """Width, height and the number of distinct pixel rows of an 8-bit RGB(A) PNG (no Pillow needed)."""
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    pos, idat, width = 8, b"", 0
+    while pos < len(png):
+        length, kind = struct.unpack(">I4s", png[pos:pos + 8])
+        body = png[pos + 8:pos + 8 + length]
+        if kind == b"IHDR":
+            width, height, depth, colour = struct.unpack(">IIBB", body[:10])
+        elif kind == b"IDAT":
+            idat += body
+        pos += 12 + length
+    raw = zlib.decompress(idat)
+    stride = 1 + width * (4 if colour == 6 else 3)
+    rows = {raw[i * stride + 1:(i + 1) * stride] for i in range(height)}
+    return width, height, len(rows)
+
+
+def test_page_renders_at_1280x800(browser, pages: dict[str, Path]) -> None:
+    for page in pages.values():
+        open_page(browser, page)
+        width, height, distinct = png_size_and_colours(browser.get_screenshot_as_png())
+        assert (width, height) == (1280, 800)
+        assert distinct > 100, "the screenshot is (nearly) blank"
+        # the graph has its size on screen
+        box = browser.find_element("css selector", "div.view:not([hidden]) svg").rect
+        assert box["width"] > 400 and box["height"] > 100
+        assert errors(browser) == []
