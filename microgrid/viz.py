@@ -42,7 +42,7 @@ import html
 import json
 import math
 import re
-import shutil
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,13 +50,16 @@ from typing import Any
 
 import graphviz
 
+from microgrid import render as _render
 from microgrid.engine import Value, topological_order
+from microgrid.render import INSTALL_HINT, GraphvizNotFound
 
 __all__ = [
     "draw_dot",
     "write_backward_steps",
     "backward_steps",
     "render",
+    "try_render",
     "format_number",
     "grad_color",
     "dot_available",
@@ -76,8 +79,6 @@ __all__ = [
 DEFAULT_MAX_NODES = 600  #: drawn nodes (values + operations) above which draw_dot refuses
 DEFAULT_MAX_STEPS = 400  #: backward steps above which write_backward_steps refuses
 GROUPS = (None, "neurons", "collapse")
-INSTALL_HINT = ("install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz; "
-                "conda: conda install graphviz)")
 #: file extension -> Graphviz output format (None: the DOT source itself, no ``dot`` needed)
 OUTPUT_FORMATS: dict[str, str | None] = {
     ".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": None, ".gv": None}
@@ -93,10 +94,6 @@ class GraphTooLarge(ValueError):
         self.what = what
         self.count = count
         self.limit = limit
-
-
-class GraphvizNotFound(RuntimeError):
-    """The Graphviz ``dot`` program is not installed, so only DOT source can be written."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -403,7 +400,7 @@ class _Scene:
         For the step view: ``pending`` counts contributions a value still waits for, ``current``
         is highlighted and ``flows`` (parent id -> amounts) labels the edges it sends along.
         """
-        g = graphviz.Digraph("microgrid", graph_attr={
+        g = _render.Digraph("microgrid", graph_attr={
             "rankdir": self.rankdir, "ordering": "in", "nodesep": "0.15", "ranksep": "0.3",
             "fontname": "Helvetica", "fontsize": "12"},
             node_attr={"shape": "record", "fontname": "Helvetica", "fontsize": "11", "height": "0.3"},
@@ -621,15 +618,17 @@ def draw_dot(
 
 
 def dot_available() -> bool:
-    """True when the Graphviz ``dot`` program is on the PATH."""
-    return shutil.which("dot") is not None
+    """True when a program can draw pictures: Graphviz's ``dot``, or the pip-installable
+    ``graphviz-pure`` (SVG and PNG only); see :mod:`microgrid.render`."""
+    return _render.find_renderer() is not None
 
 
 def render(graph: graphviz.Digraph, path: str | Path) -> Path:
     """Write ``graph`` to ``path`` in the format its extension names (.svg .png .pdf .dot .gv).
 
     ``.dot``/``.gv`` write the DOT source and need no Graphviz; the others need the ``dot``
-    program and raise :class:`GraphvizNotFound` (with install instructions) without it.
+    program (or ``graphviz-pure`` for .svg and .png) and raise :class:`GraphvizNotFound` (with
+    install instructions) without it.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -640,11 +639,23 @@ def render(graph: graphviz.Digraph, path: str | Path) -> Path:
     if fmt is None:
         path.write_text(graph.source, encoding="utf-8")
         return path
-    if not dot_available():
-        raise GraphvizNotFound(f"writing {suffix} needs the Graphviz 'dot' program, which is not on the "
-                               f"PATH: {INSTALL_HINT}; or write the DOT source with a .dot file name")
-    path.write_bytes(graph.pipe(format=fmt))
+    try:
+        picture = _render.pipe(graph.source, fmt)
+    except GraphvizNotFound as exc:
+        raise GraphvizNotFound(f"{path}: {exc}; or write the DOT source with a .dot file name") from None
+    path.write_bytes(picture)
     return path
+
+
+def try_render(graph: graphviz.Digraph, path: str | Path) -> Path | None:
+    """:func:`render`, except that when no program can draw pictures it writes nothing, prints one
+    line on stderr saying what to install, and returns None (so a script goes on)."""
+    fmt = OUTPUT_FORMATS.get(Path(path).suffix.lower())
+    problem = None if fmt is None else _render.why_not(fmt)
+    if problem is not None:
+        print(f"microgrid.viz: {path} not drawn: {problem}", file=sys.stderr)
+        return None
+    return render(graph, path)
 
 
 # --------------------------------------------------------------------------------------------
@@ -746,7 +757,7 @@ def write_backward_steps(
     The node being processed is highlighted and the edges it sends gradient along are labelled
     with the amount; gradients show as summed so far (``—`` = not reached, ``…`` = more to come).
     The user's ``.grad`` values are not read or changed.  Earlier ``step_*.svg`` files in
-    ``out_dir`` are replaced.  Needs the Graphviz ``dot`` program.
+    ``out_dir`` are replaced.  Needs the Graphviz ``dot`` program (or ``graphviz-pure``).
     """
     scene = _Scene(root, rankdir=rankdir, show_grad=True, color_by_grad=color_by_grad, group=group,
                    params=params, inputs=inputs, max_nodes=max_nodes, legend=True, title=None)
@@ -755,7 +766,8 @@ def write_backward_steps(
         raise GraphTooLarge(f"the backward walk has {n_steps} steps, more than max_steps={max_steps}: "
                             "use a smaller graph or raise max_steps", "steps", n_steps, max_steps)
     if not dot_available():
-        raise GraphvizNotFound(f"writing the step pictures needs the Graphviz 'dot' program: {INSTALL_HINT}")
+        raise GraphvizNotFound(f"writing the step pictures needs the Graphviz 'dot' program, which is not "
+                               f"installed: {INSTALL_HINT}")
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.iterdir():
@@ -772,7 +784,7 @@ def write_backward_steps(
                            current=step.node if step.index else None, flows=flows,
                            caption=caption if len(caption) < 160 else caption[:157] + "…")
         path = out / f"step_{step.index:0{width}d}.svg"
-        path.write_bytes(graph.pipe(format="svg"))
+        path.write_bytes(_render.pipe(graph.source, "svg"))
         svgs.append(path)
         captions.append(caption)
     index = out / "index.html"

@@ -1,10 +1,14 @@
 """The promises of the project layout: README quick start, CI script, packaging metadata."""
 
 import configparser
+import math
 import re
 from pathlib import Path
 
+import pytest
+
 import microgrid
+from microgrid import viz
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,6 +46,7 @@ def test_setup_cfg_metadata():
     for package in ("pytest", "hypothesis", "ruff"):
         assert package in extras["dev"]
     assert "matplotlib" in extras["plot"]
+    assert "graphviz-pure" in extras["render"]  # draws SVG and PNG where Graphviz is not installed
     assert "torch==2.13.0" in extras["benchmarks"]
     assert "microgrid = microgrid.cli:main" in cfg["options.entry_points"]["console_scripts"]
     assert ">=3.10" in cfg["options"]["python_requires"]
@@ -57,17 +62,33 @@ def test_version_is_exposed():
     assert re.fullmatch(r"\d+\.\d+\.\d+", microgrid.__version__)
 
 
-def test_readme_python_snippets_run_and_print_what_they_claim(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("drawing", ["as installed", "no_renderer"])
+def test_readme_python_snippets_run_and_print_what_they_claim(drawing, tmp_path, monkeypatch, capsys,
+                                                              request):
+    if drawing == "no_renderer":  # a fresh machine without Graphviz: the snippet still runs to the end
+        request.getfixturevalue("no_renderer")
     text = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     assert blocks
     monkeypatch.chdir(tmp_path)
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {})
-    printed = capsys.readouterr().out.split()
+    out, err = capsys.readouterr()
+    printed = out.split()
     claimed = re.findall(r"# (0\.99933 -0\.0040229 0\.0026819 0\.0013410)", text)[0].split()
     assert [f"{float(v):.5g}" for v in printed[:4]] == [f"{float(v):.5g}" for v in claimed]
-    assert (tmp_path / "graph.svg").exists()
+    # the second half: f(x) = x^3 tanh x, f' = 3x^2 t + x^3 s, f'' = 6x t + 6x^2 s - 2x^3 s t (s = 1 - t^2)
+    x = 0.5
+    t = math.tanh(x)
+    s = 1 - t * t
+    assert float(printed[4]) == pytest.approx(3 * x**2 * t + x**3 * s, rel=1e-12)
+    assert float(printed[5]) == pytest.approx(6 * x * t + 6 * x**2 * s - 2 * x**3 * s * t, rel=1e-12)
+    if viz.dot_available():
+        assert "<svg" in (tmp_path / "graph.svg").read_text() and err == ""
+    else:
+        assert not (tmp_path / "graph.svg").exists()
+        assert err.count("\n") == 1 and "graph.svg not drawn" in err
+        assert "apt-get install graphviz" in err and "pip install graphviz-pure" in err
 
 
 def test_the_example_samples_of_the_readme_predict_command_are_real_unlabelled_rows():

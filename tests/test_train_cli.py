@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 
 import numpy as np
@@ -466,8 +467,22 @@ def test_a_closed_output_pipe_is_no_traceback():
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
 
 
+def console_script() -> str | None:
+    """The ``microgrid`` script of the environment running the tests: next to its python (so
+    ``VENV/bin/python -m pytest`` works without activating VENV), else the scripts directory of
+    the install scheme, else the PATH."""
+    places = [os.path.dirname(sys.executable), sysconfig.get_path("scripts")]
+    return shutil.which("microgrid", path=os.pathsep.join(places)) or shutil.which("microgrid")
+
+
+def test_console_script_is_found_without_an_activated_environment(monkeypatch):
+    monkeypatch.setenv("PATH", os.defpath)  # as when VENV/bin/python runs without `activate`
+    exe = console_script()
+    assert exe is not None and os.path.dirname(exe) == os.path.dirname(sys.executable)
+
+
 def test_console_script(tmp_path):
-    exe = shutil.which("microgrid")
+    exe = console_script()
     assert exe is not None, "the microgrid console script is not installed"
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     ok = subprocess.run([exe, "train", "--iters", "20", "--quiet", "--out", str(tmp_path)],

@@ -6,8 +6,8 @@ Examples::
     microgrid graph --mlp 9,15,1 --sample 0 -o mlp.svg
     microgrid graph --expr "a*b + a" --set a=2 --set b=3 --steps steps/   # then open steps/index.html
 
-The output format comes from the file extension (.svg .png .pdf need Graphviz's ``dot``;
-.dot writes the DOT source and needs nothing).
+The output format comes from the file extension (.svg .png .pdf need Graphviz's ``dot``, or
+``graphviz-pure`` for .svg and .png; .dot writes the DOT source and needs nothing).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from microgrid import render
 from microgrid.cli import UsageError
 from microgrid.commands import options
 from microgrid.engine import Value
@@ -83,9 +84,10 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--color-by-grad needs gradients; drop --no-grad")
     if args.output is not None:
         _check_output(args.output, viz)
-    if args.steps is not None and not viz.dot_available():
-        raise UsageError("--steps writes SVG pictures, which needs the Graphviz 'dot' program: "
-                         f"{viz.INSTALL_HINT}")
+    if args.steps is not None:
+        problem = render.why_not("svg")
+        if problem is not None:
+            raise UsageError(f"--steps {args.steps}: the step pictures are SVG; {problem}")
 
     if args.expr is not None:
         if args.group not in (None, "none"):
@@ -136,10 +138,10 @@ def _check_output(path: Path, viz: Any) -> None:
     if suffix not in viz.OUTPUT_FORMATS:
         raise UsageError(f"-o {path}: cannot tell the format from the extension {suffix or '(none)'!r}; "
                          f"use one of {', '.join(viz.OUTPUT_FORMATS)}")
-    if viz.OUTPUT_FORMATS[suffix] is not None and not viz.dot_available():
-        dot_file = path.with_suffix(".dot")
-        raise UsageError(f"-o {path}: writing {suffix} needs the Graphviz 'dot' program, which is not "
-                         f"installed: {viz.INSTALL_HINT}; or write the DOT source with -o {dot_file}")
+    fmt = viz.OUTPUT_FORMATS[suffix]
+    problem = None if fmt is None else render.why_not(fmt)
+    if problem is not None:
+        raise UsageError(f"-o {path}: {problem}; or write the DOT source with -o {path.with_suffix('.dot')}")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         problem = "is not a directory" if parent.exists() else "does not exist"
