@@ -19,7 +19,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import NamedTuple, TextIO
@@ -154,10 +154,14 @@ def make_config(**options: object) -> TrainConfig:
         opts["split"] = "stratified"
     elif "test_size" in opts and opts.get("split", "tutorial") != "stratified":
         raise ConfigError("--test-size only applies to --split stratified (the tutorial split is fixed)")
-    if isinstance(opts.get("hidden"), str):
-        opts["hidden"] = parse_hidden(opts["hidden"])
-    elif "hidden" in opts:
-        opts["hidden"] = tuple(opts["hidden"])  # type: ignore[call-overload]
+    hidden = opts.get("hidden")
+    if isinstance(hidden, str):
+        opts["hidden"] = parse_hidden(hidden)
+    elif isinstance(hidden, Iterable):
+        opts["hidden"] = tuple(hidden)
+    elif hidden is not None:  # e.g. hidden=15: say what is wanted, not "'int' object is not iterable"
+        raise ConfigError(f"hidden layer widths must be a sequence of positive integers such as (15,) or "
+                          f"(16, 8), or text such as '16,8'; got {hidden!r}")
     config = TrainConfig(**opts)  # type: ignore[arg-type]
     _check(config)
     return config
@@ -306,6 +310,7 @@ def fit_network(config: TrainConfig, X: np.ndarray, y: np.ndarray,
     Raises :class:`TrainingDiverged` if the loss stops being finite, the last step included.
     """
     dims = config.dims(np.shape(X)[1])
+    net: MLP | VectorizedMLP
     if config.engine == "scalar":
         net = MLP(dims[0], dims[1:], activations=config.activations, seed=config.seed)
     else:

@@ -535,8 +535,9 @@ class _Scene:
             _, k, name = self.row_of[id(p)]
             cells = [name, f"data {format_number(p.data)}"] + ([self._grad_text(p)] if self.show_grad else [])
             bg, font = style["fillcolor"], "black"
-            if self.color_by_grad and self._grad(p) is not None:
-                b = _grad_bin(self._grad(p))
+            grad = self._grad(p)
+            if self.color_by_grad and grad is not None:
+                b = _grad_bin(grad)
                 bg, font = b.fill, b.font
             ports = [""] * (len(cells) - 1) + [f' port="p{k}"']  # edges leave from the last cell
             tds = "".join(f'<td bgcolor="{bg}"{port}><font color="{font}">{html.escape(text, quote=False)}'

@@ -3,6 +3,8 @@
 import configparser
 import math
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -33,6 +35,38 @@ def test_ci_runs_the_readme_test_command():
     assert test_command in ci.splitlines()
     assert "set -euo pipefail" in ci
     assert "apt-get install -y" in ci and "graphviz" in ci
+
+
+def test_ci_checks_lint_and_types():
+    lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert "ruff check microgrid tests examples benchmarks" in lines and "mypy microgrid" in lines
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    assert "mypy" in cfg["options.extras_require"]["dev"]
+
+
+def test_the_package_says_it_is_typed():
+    assert (ROOT / "microgrid" / "py.typed").is_file()
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    assert "py.typed" in cfg["options.package_data"]["microgrid"]
+
+
+def test_gitignore_covers_what_the_readme_commands_write_at_the_root():
+    readme = (ROOT / "README.md").read_text()
+    for option in ("--out run1", "-o graph.svg", "-o mlp.svg", "--steps steps/", '"graph.svg"'):
+        assert option in readme
+    git = shutil.which("git")
+    if git is None or not (ROOT / ".git").exists():
+        pytest.skip("needs git and a git checkout")
+    written = ["run1/metrics.json", "run1/model.npz", "graph.svg", "graph.dot", "graph", "mlp.svg",
+               "steps/step_000.svg", "steps/index.html"]
+    ignored = subprocess.run([git, "check-ignore", "--no-index", *written], cwd=ROOT, capture_output=True,
+                             text=True, check=False).stdout.split()
+    assert sorted(ignored) == sorted(written)
+    shipped = ["docs/img/steps/index.html", "microgrid/commands/graph.py"]  # the same names elsewhere
+    assert subprocess.run([git, "check-ignore", "--no-index", *shipped], cwd=ROOT, capture_output=True,
+                          text=True, check=False).stdout == ""
 
 
 def test_setup_cfg_metadata():

@@ -587,3 +587,11 @@ def test_a_full_disk_is_one_line_not_a_traceback():
 def test_version_option(capsys):
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"microgrid {microgrid.__version__}"
+
+
+def test_make_config_hidden_widths_from_the_python_side():
+    from microgrid.training import ConfigError
+
+    assert make_config(hidden="16,8").hidden == (16, 8) and make_config(hidden=[16, 8]).hidden == (16, 8)
+    with pytest.raises(ConfigError, match=r"hidden layer widths must be a sequence .* got 15$"):
+        make_config(hidden=15)  # was "TypeError: 'int' object is not iterable"

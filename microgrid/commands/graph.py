@@ -35,6 +35,8 @@ MLP_ONLY = ("--sample", "--seed", "--activations", "--root")
 
 def register(subparsers: Any) -> None:
     """Add the ``graph`` subcommand to ``subparsers``."""
+    from microgrid.viz import DEFAULT_MAX_NODES
+
     p = subparsers.add_parser("graph", description=DESCRIPTION,
                               help="draw the computation graph (and the backward pass, step by step)")
     source = p.add_mutually_exclusive_group(required=True)
@@ -69,8 +71,7 @@ def register(subparsers: Any) -> None:
                    help="fill values by |grad| on a log scale (vanishing = blue, exploding = red)")
     p.add_argument("--rankdir", choices=("LR", "TB"), default="LR", help="left-to-right or top-to-bottom")
     p.add_argument("--max-nodes", type=options.positive_int, default=None, metavar="N",
-                   help="refuse graphs with more drawn nodes than this "
-                        "(default: microgrid.viz.DEFAULT_MAX_NODES)")
+                   help=f"refuse graphs with more drawn nodes than this (default {DEFAULT_MAX_NODES})")
     p.set_defaults(run=run)
 
 
@@ -218,6 +219,7 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
             root = bce_with_logits(mlp.logits(x), target)
         else:
             output = mlp(x)
+            assert isinstance(output, Value)  # one output neuron: the last size is 1 (checked above)
             root = bce(output, target)
             if not PROB_EPS <= output.data <= 1.0 - PROB_EPS:
                 # bce clamps an output outside (0, 1) to a constant: the loss no longer depends on the net
@@ -226,7 +228,9 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
                                  "draw; end --activations with sigmoid, or draw --root output")
         root.label = f"loss: BCE vs y={target} ({data.target_names[target]})"
     else:
-        root = mlp(x)
+        output = mlp(x)
+        assert isinstance(output, Value)  # one output neuron: the last size is 1 (checked above)
+        root = output
         root.label = "output"
     title = (f"Wisconsin sample {sample} (id {data.ids[sample]}, {data.target_names[target]}) "
              f"through a fresh {'-'.join(map(str, sizes))} MLP (seed {seed})")

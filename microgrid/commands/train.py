@@ -94,6 +94,8 @@ def run(args: argparse.Namespace) -> int:
     from microgrid.training import (
         PLOT_HINT,
         ConfigError,
+        CVResult,
+        HoldoutResult,
         TrainingDiverged,
         check_output_dir,
         format_cv,
@@ -124,6 +126,7 @@ def run(args: argparse.Namespace) -> int:
     if show and config.engine == "scalar" and config.iters > 1000:
         print(f"note: the scalar engine builds a graph of every row at each of {config.iters:,} iterations; "
               "this takes a long time (try --iters 100)", file=sys.stderr)
+    result: HoldoutResult | CVResult
     try:
         # overflow warnings would precede the one-line "training diverged" message below
         with np.errstate(over="ignore", invalid="ignore"):
