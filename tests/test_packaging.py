@@ -117,6 +117,10 @@ def test_readme_python_snippets_run_and_print_what_they_claim(drawing, tmp_path,
     s = 1 - t * t
     assert float(printed[4]) == pytest.approx(3 * x**2 * t + x**3 * s, rel=1e-12)
     assert float(printed[5]) == pytest.approx(6 * x * t + 6 * x**2 * s - 2 * x**3 * s * t, rel=1e-12)
+    # the training loop: the claimed final loss and the four XOR predictions
+    claimed_loss, claimed_predictions = re.findall(r"# (0\.\d+) (\[[01, ]+\])\n", text)[0]
+    assert printed[6] == claimed_loss and float(printed[6]) < 0.01
+    assert " ".join(printed[7:11]) == claimed_predictions == "[0, 1, 1, 0]"
     if viz.dot_available():
         assert "<svg" in (tmp_path / "graph.svg").read_text() and err == ""
     else:
