@@ -12,10 +12,13 @@ import importlib
 import os
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from microgrid import __version__
 
 COMMANDS = ("train", "predict", "check", "graph")
+DESCRIPTION = ("microgrid: train, check and draw a small neural network on the Wisconsin breast cancer data "
+               "with an exact scalar autograd engine.")
 
 
 class UsageError(Exception):
@@ -23,13 +26,13 @@ class UsageError(Exception):
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line instead of usage + message
+    def error(self, message: str) -> NoReturn:  # one line instead of usage + message
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every available subcommand."""
-    parser = _Parser(prog="microgrid", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="microgrid", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"microgrid {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True

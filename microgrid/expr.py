@@ -163,9 +163,7 @@ def _check(tree: ast.Expression) -> tuple[str, ...]:
         if depth > MAX_DEPTH:
             raise ExpressionError(f"expression is nested more than {MAX_DEPTH} levels deep")
         if isinstance(node, ast.Constant):
-            if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
-                raise _fail(node, f"the constant {node.value!r:.30}")
-            _number(node)  # a huge integer literal fails here, not during arithmetic
+            _number(node)  # a string, or a huge integer literal, fails here, not during arithmetic
         elif isinstance(node, ast.Name):
             _check_variable_name(node.id, node)
             variables[node.id] = None
@@ -213,8 +211,11 @@ def _op_text(op: ast.AST) -> str:
 
 
 def _number(node: ast.Constant) -> float:
+    value = node.value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise _fail(node, f"the constant {value!r:.30}")
     try:
-        return float(node.value)
+        return float(value)
     except OverflowError:
         col = node.col_offset + 1
         raise ExpressionError(f"the number at column {col} is too large for a float") from None
@@ -264,6 +265,7 @@ def _build(node: ast.AST, leaves: Mapping[str, Value]) -> Value | float:
             return left / right
         return left ** _lift(right)
     if isinstance(node, ast.Call):
+        assert isinstance(node.func, ast.Name)  # _check_call refused any other callee
         func = FUNCTIONS[node.func.id]
         x = _lift(_build(node.args[0], leaves))
         if len(node.args) == 2:

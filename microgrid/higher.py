@@ -47,7 +47,7 @@ def _call(f: ScalarFunction, leaves: Sequence[Value]) -> Value:
 
 
 def value_grad_hessian(
-    f: ScalarFunction, xs: Sequence[float]
+    f: ScalarFunction, xs: Sequence[Value | float]
 ) -> tuple[float, list[float], list[list[float]]]:
     """``f(xs)``, its gradient and its Hessian as floats, from one evaluation of ``f``.
 
@@ -60,7 +60,7 @@ def value_grad_hessian(
     return out.data, [g.data for g in gs], rows
 
 
-def hessian(f: ScalarFunction, xs: Sequence[float]) -> list[list[float]]:
+def hessian(f: ScalarFunction, xs: Sequence[Value | float]) -> list[list[float]]:
     """The Hessian ``H[i][j] = d^2 f / (d x_i d x_j)`` at ``xs`` (a list of ``n`` lists of floats).
 
     Row ``i`` is the gradient of the recorded ``d f / d x_i``.  Each row is computed on its own,
@@ -89,7 +89,8 @@ def _first_derivatives(f: ScalarFunction, xs: Sequence[float]) -> list[float]:
     return grad(_call(f, leaves), leaves)
 
 
-def numerical_hessian(f: ScalarFunction, xs: Sequence[float], eps: float = 1e-6) -> list[list[float]]:
+def numerical_hessian(f: ScalarFunction, xs: Sequence[Value | float], eps: float = 1e-6
+                      ) -> list[list[float]]:
     """Central differences of the engine's first derivatives: column ``j`` is
     ``(grad f(x + eps e_j) - grad f(x - eps e_j)) / (2 eps)``."""
     point = [leaf.data for leaf in _leaves(xs)]

@@ -122,7 +122,7 @@ def save_model(path: str | Path, model: Classifier) -> None:
     for name, value in model.scaler.to_arrays().items():
         arrays[f"scaler.{name}"] = value
     with open(path, "wb") as f:
-        np.savez(f, **arrays)
+        np.savez(f, allow_pickle=False, **arrays)
 
 
 class _Archive:

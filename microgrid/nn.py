@@ -80,7 +80,7 @@ def network_dims(nin: int | Sequence[int], nouts: Sequence[int] | None, who: str
     if not isinstance(nin, numbers.Integral) or isinstance(nin, bool):
         raise ValueError(f"with nouts given, the first argument is the number of inputs (an int), "
                          f"got {nin!r}; give the widths once: {who}(9, [15, 1]) or {who}([9, 15, 1])")
-    return check_dims([nin, *nouts])
+    return check_dims([int(nin), *nouts])
 
 
 def initial_weights(dims: Sequence[int], init: str = "he", seed: int = 0) -> list[np.ndarray]:

@@ -103,7 +103,7 @@ class Scaler:
         scaler._set_params(*params)
         return scaler
 
-    def _set_params(self, *params: np.ndarray) -> None:  # pragma: no cover - overridden
+    def _set_params(self, first: np.ndarray, second: np.ndarray, /) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
 
 

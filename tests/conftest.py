@@ -1,6 +1,10 @@
 import os
+import shutil
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+from microgrid import render
 
 # Bounded examples and no deadline: the machines are noisy and the suite must stay short.
 settings.register_profile(
@@ -8,3 +12,32 @@ settings.register_profile(
 )
 settings.register_profile("thorough", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+NO_RENDERER = ("no program to draw pictures is installed: neither Graphviz's dot (apt-get install graphviz) "
+               "nor graphviz-pure (pip install graphviz-pure)")
+
+
+@pytest.fixture
+def needs_renderer() -> render.Renderer:
+    """Skip unless a program can draw SVG and PNG here (dot, or graphviz-pure); it is the value."""
+    found = render.find_renderer()
+    if found is None:
+        pytest.skip(NO_RENDERER)
+    return found
+
+
+@pytest.fixture
+def no_renderer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As on a machine where neither dot nor graphviz-pure is installed."""
+    monkeypatch.setattr(render, "find_renderer", lambda search=None: None)
+
+
+@pytest.fixture
+def graphviz_pure(monkeypatch: pytest.MonkeyPatch) -> render.Renderer:
+    """As on a machine without dot where graphviz-pure is installed; skips when it is not."""
+    path = shutil.which("graphviz-pure", path=os.pathsep.join(render._search_dirs()))
+    if path is None:
+        pytest.skip("graphviz-pure is not installed (pip install graphviz-pure)")
+    found = render.Renderer("graphviz-pure", path)
+    monkeypatch.setattr(render, "find_renderer", lambda search=None: found)
+    return found

@@ -4,6 +4,7 @@ user did not ask: each is a one-line error with status 2, before any work is don
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -103,3 +104,25 @@ def test_a_model_overflowing_on_test_rows_is_reported_as_divergence(monkeypatch:
     assert status == 1 and out == "" and len(err.strip().splitlines()) == 1
     assert err.startswith("microgrid train: training diverged: the model's outputs are not finite")
     assert "try a smaller learning rate (lr is 0.07)" in err
+
+
+@pytest.mark.parametrize("command", [[], ["train"], ["predict"], ["check"], ["graph"]])
+def test_help_is_plain_text(command: list[str]) -> None:
+    """--help is read in a terminal: no reST markup from docstrings, no names of Python constants."""
+    from microgrid.cli import COMMANDS
+
+    status, out, err = run_cli([*command, "--help"])
+    assert status == 0 and err == "" and out.startswith("usage: microgrid")
+    markup = re.findall(r"``|:(?:class|func|meth|mod|data|attr|exc|obj):|\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b|"
+                        r"microgrid\.[a-z_]+\.[A-Za-z_]+", out)
+    assert markup == [], markup
+    if not command:
+        assert all(name in out for name in COMMANDS)
+
+
+def test_graph_help_gives_the_node_limit_as_a_number() -> None:
+    from microgrid.viz import DEFAULT_MAX_NODES
+
+    _, out, _ = run_cli(["graph", "--help"])
+    limit = rf"refuse graphs with more drawn nodes than this\s+\(default\s+{DEFAULT_MAX_NODES}\)"
+    assert re.search(limit, out)

@@ -18,8 +18,8 @@ from microgrid.cli import main
 from microgrid.engine import Value, topological_order
 from microgrid.viz import format_number
 
-needs_dot = pytest.mark.skipif(not viz.dot_available(), reason="the Graphviz 'dot' program is not installed")
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver")
+NO_RENDERER = "no program to draw pictures (apt-get install graphviz, or pip install graphviz-pure)"
 EXPR = ["--expr", "tanh(a*b + c)", "--set", "a=2", "--set", "b=-3", "--set", "c=10"]
 
 
@@ -71,7 +71,7 @@ def wisconsin_loss(sample: int = 0) -> Value:
 @pytest.fixture(scope="module")
 def pages(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     if not viz.dot_available():
-        pytest.skip("the Graphviz 'dot' program is not installed")
+        pytest.skip(NO_RENDERER)
     out = tmp_path_factory.mktemp("explorer")
     made = {"expr": out / "x.html", "mlp": out / "m.html"}
     assert main(["graph", *EXPR, "--html", str(made["expr"])]) == 0
@@ -120,9 +120,8 @@ def test_page_is_offline_and_self_contained(pages: dict[str, Path]) -> None:
     assert page_data(pages["mlp"])["views"].keys() == {"main", *(f"box{k}" for k in range(16))}
 
 
+@pytest.mark.usefixtures("needs_renderer")
 def test_write_explorer_from_python(tmp_path: Path) -> None:
-    if not viz.dot_available():
-        pytest.skip("the Graphviz 'dot' program is not installed")
     a, b = Value(3.0, label="a"), Value(-2.0, label="b")
     out = a * a + a * b
     for v in (a, b, out):
@@ -153,9 +152,8 @@ def test_cli_html_mistakes_are_one_line(argv: list[str], message: str, tmp_path:
     assert not list(tmp_path.iterdir())
 
 
-def test_cli_html_without_dot_says_how_to_install(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(viz, "dot_available", lambda: False)
+@pytest.mark.usefixtures("no_renderer")
+def test_cli_html_without_dot_says_how_to_install(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["graph", *EXPR, "--html", str(tmp_path / "x.html")]) == 2
     assert "apt-get install graphviz" in capsys.readouterr().err
 

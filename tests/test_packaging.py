@@ -1,10 +1,16 @@
 """The promises of the project layout: README quick start, CI script, packaging metadata."""
 
 import configparser
+import math
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
+import pytest
+
 import microgrid
+from microgrid import viz
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,6 +38,38 @@ def test_ci_runs_the_readme_test_command():
     assert "chromium chromium-driver" in ci  # so the explorer's browser tests run, not skip
 
 
+def test_ci_checks_lint_and_types():
+    lines = (ROOT / ".ci" / "run").read_text().splitlines()
+    assert "ruff check microgrid tests examples benchmarks" in lines and "mypy microgrid" in lines
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    assert "mypy" in cfg["options.extras_require"]["dev"]
+
+
+def test_the_package_says_it_is_typed():
+    assert (ROOT / "microgrid" / "py.typed").is_file()
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    assert "py.typed" in cfg["options.package_data"]["microgrid"]
+
+
+def test_gitignore_covers_what_the_readme_commands_write_at_the_root():
+    readme = (ROOT / "README.md").read_text()
+    for option in ("--out run1", "-o graph.svg", "-o mlp.svg", "--steps steps/", '"graph.svg"'):
+        assert option in readme
+    git = shutil.which("git")
+    if git is None or not (ROOT / ".git").exists():
+        pytest.skip("needs git and a git checkout")
+    written = ["run1/metrics.json", "run1/model.npz", "graph.svg", "graph.dot", "graph", "mlp.svg",
+               "steps/step_000.svg", "steps/index.html"]
+    ignored = subprocess.run([git, "check-ignore", "--no-index", *written], cwd=ROOT, capture_output=True,
+                             text=True, check=False).stdout.split()
+    assert sorted(ignored) == sorted(written)
+    shipped = ["docs/img/steps/index.html", "microgrid/commands/graph.py"]  # the same names elsewhere
+    assert subprocess.run([git, "check-ignore", "--no-index", *shipped], cwd=ROOT, capture_output=True,
+                          text=True, check=False).stdout == ""
+
+
 def test_setup_cfg_metadata():
     cfg = configparser.ConfigParser()
     cfg.read(ROOT / "setup.cfg")
@@ -43,6 +81,7 @@ def test_setup_cfg_metadata():
     for package in ("pytest", "hypothesis", "ruff", "selenium"):
         assert package in extras["dev"]
     assert "matplotlib" in extras["plot"]
+    assert "graphviz-pure" in extras["render"]  # draws SVG and PNG where Graphviz is not installed
     assert "torch==2.13.0" in extras["benchmarks"]
     assert "microgrid = microgrid.cli:main" in cfg["options.entry_points"]["console_scripts"]
     assert ">=3.10" in cfg["options"]["python_requires"]
@@ -58,17 +97,37 @@ def test_version_is_exposed():
     assert re.fullmatch(r"\d+\.\d+\.\d+", microgrid.__version__)
 
 
-def test_readme_python_snippets_run_and_print_what_they_claim(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize("drawing", ["as installed", "no_renderer"])
+def test_readme_python_snippets_run_and_print_what_they_claim(drawing, tmp_path, monkeypatch, capsys,
+                                                              request):
+    if drawing == "no_renderer":  # a fresh machine without Graphviz: the snippet still runs to the end
+        request.getfixturevalue("no_renderer")
     text = (ROOT / "README.md").read_text()
     blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     assert blocks
     monkeypatch.chdir(tmp_path)
     for block in blocks:
         exec(compile(block, "README.md", "exec"), {})
-    printed = capsys.readouterr().out.split()
+    out, err = capsys.readouterr()
+    printed = out.split()
     claimed = re.findall(r"# (0\.99933 -0\.0040229 0\.0026819 0\.0013410)", text)[0].split()
     assert [f"{float(v):.5g}" for v in printed[:4]] == [f"{float(v):.5g}" for v in claimed]
-    assert (tmp_path / "graph.svg").exists()
+    # the second half: f(x) = x^3 tanh x, f' = 3x^2 t + x^3 s, f'' = 6x t + 6x^2 s - 2x^3 s t (s = 1 - t^2)
+    x = 0.5
+    t = math.tanh(x)
+    s = 1 - t * t
+    assert float(printed[4]) == pytest.approx(3 * x**2 * t + x**3 * s, rel=1e-12)
+    assert float(printed[5]) == pytest.approx(6 * x * t + 6 * x**2 * s - 2 * x**3 * s * t, rel=1e-12)
+    # the training loop: the claimed final loss and the four XOR predictions
+    claimed_loss, claimed_predictions = re.findall(r"# (0\.\d+) (\[[01, ]+\])\n", text)[0]
+    assert printed[6] == claimed_loss and float(printed[6]) < 0.01
+    assert " ".join(printed[7:11]) == claimed_predictions == "[0, 1, 1, 0]"
+    if viz.dot_available():
+        assert "<svg" in (tmp_path / "graph.svg").read_text() and err == ""
+    else:
+        assert not (tmp_path / "graph.svg").exists()
+        assert err.count("\n") == 1 and "graph.svg not drawn" in err
+        assert "apt-get install graphviz" in err and "pip install graphviz-pure" in err
 
 
 def test_the_example_samples_of_the_readme_predict_command_are_real_unlabelled_rows():

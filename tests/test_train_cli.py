@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import sysconfig
 import zipfile
 
 import numpy as np
@@ -23,7 +24,9 @@ from microgrid.training import (
     Progress,
     TrainConfig,
     fit_network,
+    learning_warnings,
     make_config,
+    metrics_document,
     run_cv,
     run_holdout,
 )
@@ -67,6 +70,7 @@ def test_short_run_writes_every_file(short_run):
         assert f"wrote {out / png}" in stdout
     doc = json.loads((out / "metrics.json").read_text())
     assert doc["kind"] == "holdout" and doc["train_rows"] == 500 and doc["test_rows"] == 182
+    assert doc["warnings"] == [] and "warning" not in stderr
     assert doc["config"]["iters"] == 200 and doc["config"]["lr"] == 0.07 and doc["config"]["hidden"] == [15]
     assert doc["data"]["rows"] == 683 and doc["data"]["class_counts"] == {"benign": 444, "malignant": 239}
     test = doc["test"]
@@ -242,6 +246,79 @@ def test_progress_lines_off_a_terminal_and_quiet():
     assert silent.getvalue() == ""
 
 
+# ---- a run that learned nothing -------------------------------------------------------------
+
+
+def test_a_run_that_learned_nothing_warns_on_stderr_and_in_metrics_json(tmp_path):
+    status, stdout, stderr = run_cli(["train", "--lr", "50", "--iters", "2000", "--out", str(tmp_path),
+                                      "--quiet"])
+    assert status == 0  # a warning, not a failure
+    (warning,) = stderr.splitlines()  # --quiet: nothing else on stderr, but the warning
+    assert warning.startswith("microgrid train: warning: the model learned nothing useful: ")
+    assert "it predicts malignant for all 182 test rows and its ROC AUC there is 0.5000" in warning
+    assert "the training loss rose from 0.5698 to " in warning
+    assert warning.endswith("the steps overshoot; try a smaller --lr (e.g. --lr 5)")
+    doc = json.loads((tmp_path / "metrics.json").read_text())
+    assert doc["warnings"] == [warning.removeprefix("microgrid train: warning: ")]
+    data = load_wisconsin()
+    _, test_rows = tutorial_split(len(data))
+    assert doc["test"]["tp"] + doc["test"]["fp"] == 182  # every test row called malignant, so
+    assert doc["test"]["accuracy"] == pytest.approx(data.y[test_rows].mean(), rel=1e-12)  # 0.2253
+    assert doc["test"]["roc_auc"] == 0.5
+
+
+def test_cv_names_the_folds_that_learned_nothing(tmp_path):
+    status, _, stderr = run_cli(["train", "--cv", "3", "--optimizer", "gd", "--lr", "50", "--iters", "300",
+                                 "--out", str(tmp_path), "--quiet"])
+    assert status == 0
+    doc = json.loads((tmp_path / "metrics.json").read_text())
+
+    def useless(m):
+        return m["tp"] + m["fp"] in (0, m["n"]) or m["roc_auc"] <= 0.55
+
+    bad = [f["fold"] for f in doc["folds"] if useless(f["test"])]
+    assert bad  # lr 50 overshoots in some fold
+    assert doc["warnings"][0].startswith(f"the models of {len(bad)} of 3 folds learned nothing useful (fold")
+    assert ", ".join(map(str, bad)) + ")" in doc["warnings"][0]
+    refit_useless = useless({**doc["model_trained_on_all_rows"]["train"], "n": 683})
+    assert len(doc["warnings"]) == 1 + refit_useless
+    assert [f"microgrid train: warning: {w}" for w in doc["warnings"]] == stderr.splitlines()
+
+
+def metrics_of(*, n=100, positive=50, auc=0.9):
+    return {"n": n, "tp": positive, "fp": 0, "roc_auc": auc}
+
+
+def test_what_counts_as_learning_nothing():
+    from microgrid.training import CHANCE_AUC, _nothing_learned
+
+    names = ("benign", "malignant")
+    assert CHANCE_AUC == 0.55
+    assert _nothing_learned(metrics_of(), names, "test rows") is None
+    assert _nothing_learned(metrics_of(auc=0.5501), names, "test rows") is None
+    assert _nothing_learned(metrics_of(auc=0.55), names, "test rows") == (
+        "its ROC AUC there is 0.5500 (0.5 is a coin toss)")
+    assert _nothing_learned(metrics_of(auc=0.2), names, "test rows") is not None  # worse than a coin
+    assert _nothing_learned(metrics_of(positive=0), names, "test rows") == (
+        "it predicts benign for all 100 test rows")
+    assert _nothing_learned(metrics_of(positive=100, auc=float("nan")), names, "rows") == (
+        "it predicts malignant for all 100 rows")
+    assert _nothing_learned(metrics_of(n=0, positive=0), names, "test rows") is None
+
+
+def test_the_hint_follows_the_training_loss():
+    from microgrid.training import _hint
+
+    gd, adam = make_config(lr=0.5), make_config(optimizer="adam", lr=0.2)
+    assert _hint(gd, np.array([0.6, 0.9]), 2.0).endswith(
+        "rose from 0.6 to 2: the steps overshoot; try a smaller --lr (e.g. --lr 0.05)")
+    assert "Adam moves every weight by about lr" in _hint(adam, np.array([0.6]), float("nan"))
+    assert "barely fell (from 0.6 to 0.58): train longer (--iters) or with a larger --lr" in _hint(
+        gd, np.array([0.6, 0.59]), 0.58)
+    assert _hint(gd, np.array([0.6]), 0.3).endswith("try a smaller --lr (e.g. --lr 0.05) or --optimizer adam")
+    assert _hint(adam, np.array([0.6]), 0.3).endswith("or --optimizer gd")
+
+
 # ---- results the issue promises (the real schedules) ---------------------------------------
 
 
@@ -250,11 +327,13 @@ def test_default_run_reaches_99_percent_on_the_tutorial_split():
     assert result.config.iters == 67_000 and result.config.lr == 0.07 and result.config.optimizer == "gd"
     assert len(result.test_rows) == 182
     assert result.test["accuracy"] >= 0.99
+    assert metrics_document(result)["warnings"] == []
 
 
 def test_ten_fold_cv_defaults_reach_the_promised_numbers():
-    result = run_cv(make_config(cv=10, split="stratified"), load_wisconsin(), show_progress=False)
+    result = run_cv(make_config(cv=10, split="stratified"), load_wisconsin(), show_progress=False, refit=True)
     assert result.mean["accuracy"] >= 0.965 and result.mean["roc_auc"] >= 0.99
+    assert learning_warnings(result) == []
 
 
 # ---- user errors: status 2, one line, no traceback ------------------------------------------
@@ -466,8 +545,22 @@ def test_a_closed_output_pipe_is_no_traceback():
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
 
 
+def console_script() -> str | None:
+    """The ``microgrid`` script of the environment running the tests: next to its python (so
+    ``VENV/bin/python -m pytest`` works without activating VENV), else the scripts directory of
+    the install scheme, else the PATH."""
+    places = [os.path.dirname(sys.executable), sysconfig.get_path("scripts")]
+    return shutil.which("microgrid", path=os.pathsep.join(places)) or shutil.which("microgrid")
+
+
+def test_console_script_is_found_without_an_activated_environment(monkeypatch):
+    monkeypatch.setenv("PATH", os.defpath)  # as when VENV/bin/python runs without `activate`
+    exe = console_script()
+    assert exe is not None and os.path.dirname(exe) == os.path.dirname(sys.executable)
+
+
 def test_console_script(tmp_path):
-    exe = shutil.which("microgrid")
+    exe = console_script()
     assert exe is not None, "the microgrid console script is not installed"
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     ok = subprocess.run([exe, "train", "--iters", "20", "--quiet", "--out", str(tmp_path)],
@@ -494,3 +587,11 @@ def test_a_full_disk_is_one_line_not_a_traceback():
 def test_version_option(capsys):
     assert main(["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"microgrid {microgrid.__version__}"
+
+
+def test_make_config_hidden_widths_from_the_python_side():
+    from microgrid.training import ConfigError
+
+    assert make_config(hidden="16,8").hidden == (16, 8) and make_config(hidden=[16, 8]).hidden == (16, 8)
+    with pytest.raises(ConfigError, match=r"hidden layer widths must be a sequence .* got 15$"):
+        make_config(hidden=15)  # was "TypeError: 'int' object is not iterable"

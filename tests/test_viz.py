@@ -15,14 +15,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from microgrid import viz
+from microgrid import render, viz
 from microgrid.cli import main
 from microgrid.engine import Value, dot, topological_order, vsum
 from microgrid.viz import GRAD_BINS, ROLES, GraphTooLarge, GraphvizNotFound, draw_dot, format_number
 
 from strategies import ExprProgram, any_floats, expr_programs, finite_floats
 
-needs_dot = pytest.mark.skipif(not viz.dot_available(), reason="the Graphviz 'dot' program is not installed")
+needs_renderer = pytest.mark.usefixtures("needs_renderer")  # skips without dot or graphviz-pure (conftest)
 SVG = "{http://www.w3.org/2000/svg}"
 
 
@@ -416,7 +416,7 @@ def svg_node_titles(svg: bytes | str) -> list[str]:
     return [g.find(f"{SVG}title").text for g in root.iter(f"{SVG}g") if g.get("class") == "node"]
 
 
-@needs_dot
+@needs_renderer
 def test_render_svg_png_pdf_and_dot(tmp_path: Path) -> None:
     *_, o = tanh_expression()
     o.backward()
@@ -428,13 +428,18 @@ def test_render_svg_png_pdf_and_dot(tmp_path: Path) -> None:
     texts = {t.text for t in ET.fromstring(svg).iter(f"{SVG}text")}
     assert {"a", "data 0.9993", "grad 1", "tanh"} <= texts
     assert viz.render(graph, tmp_path / "g.png").read_bytes().startswith(b"\x89PNG")
-    assert viz.render(graph, tmp_path / "g.pdf").read_bytes().startswith(b"%PDF")
+    if "pdf" in render.find_renderer().formats:
+        assert viz.render(graph, tmp_path / "g.pdf").read_bytes().startswith(b"%PDF")
+    else:  # graphviz-pure
+        with pytest.raises(GraphvizNotFound, match="drawing PDF needs Graphviz's 'dot' program"):
+            viz.render(graph, tmp_path / "g.pdf")
+        assert not (tmp_path / "g.pdf").exists()
     assert viz.render(graph, tmp_path / "g.dot").read_text() == graph.source
     with pytest.raises(ValueError, match="use one of .svg"):
         viz.render(graph, tmp_path / "g.jpg")
 
 
-@needs_dot
+@needs_renderer
 def test_grouped_views_render(tmp_path: Path) -> None:
     x = [Value(float(i + 1), label=f"x{i}") for i in range(3)]
     out, params = hand_mlp(x, [3, 2, 1])
@@ -445,8 +450,8 @@ def test_grouped_views_render(tmp_path: Path) -> None:
         assert set(titles) == set(parse_dot(graph.source).nodes)
 
 
-def test_without_dot_only_dot_source_can_be_written(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PATH", str(tmp_path))  # an empty directory: no dot program
+@pytest.mark.usefixtures("no_renderer")
+def test_without_dot_only_dot_source_can_be_written(tmp_path: Path) -> None:
     assert not viz.dot_available()
     *_, o = tanh_expression()
     graph = draw_dot(o)
@@ -459,7 +464,7 @@ def test_without_dot_only_dot_source_can_be_written(tmp_path: Path, monkeypatch:
         viz.write_backward_steps(o, tmp_path / "steps")
 
 
-@needs_dot
+@needs_renderer
 def test_jupyter_displays_the_digraph_as_svg() -> None:
     *_, o = tanh_expression()
     graph = draw_dot(o)
@@ -508,7 +513,7 @@ def test_steps_of_a_shared_node_show_partial_sums() -> None:
     assert [(p.label, d, amount) for p, d, amount in s2.sent] == [("a", 3.0, 3.0), ("b", 2.0, 2.0)]
 
 
-@needs_dot
+@needs_renderer
 def test_write_backward_steps_files_and_page(tmp_path: Path) -> None:
     a, b, c, o = tanh_expression()
     for v in (a, b, c, o):
@@ -648,14 +653,14 @@ def test_a_collapsed_neuron_step_shows_the_contradiction_free_numbers() -> None:
         assert f"full grad g = {format_number(g)}, relu'(z) = {format_number(slope)}," in step.caption
 
 
-@needs_dot
+@needs_renderer
 def test_red_edge_labels_are_inside_the_picture_and_apart() -> None:
     """The output neuron sends to 15 hidden neurons at once: 15 labels, none clipped or overlapping."""
     from microgrid.viz.steps import _drawn_steps, _step_graph
 
     (_, scene), = [s for s in step_scenes() if s[0] == "mlp collapse"]
     step = _drawn_steps(scene)[2]
-    svg = ET.fromstring(_step_graph(scene, step).pipe(format="svg"))
+    svg = ET.fromstring(render.pipe(_step_graph(scene, step).source, "svg"))
     _, _, width, height = map(float, svg.get("viewBox").split())
     shift = re.findall(r"translate\(([-\d.]+) ([-\d.]+)\)", ET.tostring(svg, "unicode"))[0]
     dx, dy = map(float, shift)
@@ -690,7 +695,7 @@ def test_too_many_steps_are_refused(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------
 
 
-@needs_dot
+@needs_renderer
 def test_cli_expression_to_svg(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     out = tmp_path / "graph.svg"
     assert main(["graph", "--expr", "tanh(a*b + c)", "--set", "a=2", "--set", "b=-3", "--set", "c=10",
@@ -710,17 +715,19 @@ def test_cli_dot_output_no_grad_and_group(tmp_path: Path) -> None:
     assert d.edges_into(mul) == [node_of(d, "a")] * 2
 
 
-def test_cli_without_dot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                         capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setattr(viz, "dot_available", lambda: False)
+@pytest.mark.usefixtures("no_renderer")
+def test_cli_without_dot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = ["graph", "--expr", "a + 1", "--set", "a=1"]
     assert main([*args, "-o", str(tmp_path / "g.dot")]) == 0
     capsys.readouterr()
     assert main([*args, "-o", str(tmp_path / "g.svg")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "apt-get install graphviz" in err and "g.dot" in err
+    assert "pip install graphviz-pure" in err and "Traceback" not in err
     assert main([*args, "--steps", str(tmp_path / "s")]) == 2
-    assert "apt-get install graphviz" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "apt-get install graphviz" in err and "pip install graphviz-pure" in err
+    assert list(tmp_path.iterdir()) == [tmp_path / "g.dot"]  # no g.svg, no s/
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -763,6 +770,8 @@ def test_cli_user_errors_are_one_line(argv: list[str], message: str, tmp_path: P
                                       monkeypatch: pytest.MonkeyPatch,
                                       capsys: pytest.CaptureFixture[str]) -> None:
     monkeypatch.chdir(tmp_path)
+    if "--steps" in argv and not viz.dot_available():  # that is said first
+        message = "the step pictures are SVG; drawing SVG needs Graphviz's 'dot' program"
     assert main(["graph", *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("microgrid graph: error:"), err
@@ -790,7 +799,7 @@ def test_cli_activations_may_have_spaces(tmp_path: Path) -> None:
     assert "tanh" in out.read_text()
 
 
-@needs_dot
+@needs_renderer
 def test_cli_steps(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["graph", "--expr", "a*b + a", "--set", "a=2", "--set", "b=3", "--steps", str(tmp_path)]) == 0
     assert len(list(tmp_path.glob("step_*.svg"))) == 3 and (tmp_path / "index.html").exists()
@@ -880,7 +889,7 @@ def test_a_parameter_used_outside_its_neuron_stays_visible() -> None:
     assert fields(d.nodes["box0"])[:2] == ["neuron 0", "tanh(w·x + b)"]
 
 
-@needs_dot
+@needs_renderer
 def test_backward_steps_of_a_collapsed_network(tmp_path: Path) -> None:
     from microgrid.nn import MLP
 
@@ -907,7 +916,7 @@ def test_docs_pictures_exist() -> None:
         assert (docs / rel).stat().st_size < 120_000, rel  # small enough to commit
 
 
-@needs_dot
+@needs_renderer
 def test_example_script_writes_every_picture(tmp_path: Path) -> None:
     import runpy
 
@@ -917,3 +926,111 @@ def test_example_script_writes_every_picture(tmp_path: Path) -> None:
         assert svg_node_titles((tmp_path / f"{name}.svg").read_text()), name
     assert len(list((tmp_path / "steps").glob("step_*.svg"))) == 4
     assert (tmp_path / "steps" / "index.html").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Which program draws: dot, else graphviz-pure, else a clear message
+# --------------------------------------------------------------------------------------------
+
+
+def fake_program(directory: Path, name: str, script: str) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / name
+    path.write_text(f"#!/bin/sh\n{script}\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_dot_is_preferred_and_graphviz_pure_is_the_fallback(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    both, pure, neither = tmp_path / "both", tmp_path / "pure", tmp_path / "neither"
+    fake_program(both, "dot", "exit 0")
+    fake_program(both, "graphviz-pure", "exit 0")
+    fake_program(pure, "graphviz-pure", "exit 0")
+    fake_program(neither, "dotty", "exit 0")
+    assert render.find_renderer([pure, both]) == render.Renderer("dot", str(both / "dot"))  # dot wins
+    fallback = render.Renderer("graphviz-pure", str(pure / "graphviz-pure"))
+    assert render.find_renderer([neither, pure]) == fallback
+    assert render.find_renderer([neither]) is None
+    # an environment that is not activated: graphviz-pure sits next to its python, not on the PATH
+    monkeypatch.setenv("PATH", str(neither))
+    monkeypatch.setattr("sys.executable", str(pure / "python"))
+    assert render.find_renderer() == fallback
+
+
+def test_the_program_s_failure_is_reported_and_its_warnings_are_not(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
+    talky = fake_program(tmp_path / "ok", "graphviz-pure",
+                         'cat >/dev/null; echo "Warning: no value for width" >&2; printf "<svg/>"')
+    found = render.Renderer("graphviz-pure", str(talky))
+    monkeypatch.setattr(render, "find_renderer", lambda search=None: found)
+    assert render.pipe("digraph { a }", "svg") == b"<svg/>"
+    assert capfd.readouterr() == ("", "")
+    failing = 'echo "Error: <stdin>: syntax error in line 1" >&2; exit 1'
+    broken = render.Renderer("dot", str(fake_program(tmp_path / "bad", "dot", failing)))
+    monkeypatch.setattr(render, "find_renderer", lambda search=None: broken)
+    with pytest.raises(render.RenderError, match=r"^dot could not draw the graph: Error: <stdin>: syntax"):
+        render.pipe("digraph {", "svg")
+
+
+@pytest.mark.usefixtures("no_renderer")
+def test_without_any_program_notebooks_and_try_render_say_what_to_install(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    *_, o = tanh_expression()
+    graph = draw_dot(o)
+    bundle = graph._repr_mimebundle_()
+    assert set(bundle) == {"text/plain"} and "apt-get install graphviz" in bundle["text/plain"]
+    assert viz.try_render(graph, tmp_path / "g.svg") is None
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "g.svg not drawn" in err and "pip install graphviz-pure" in err
+    assert not list(tmp_path.iterdir())
+    assert viz.try_render(graph, tmp_path / "g.dot").read_text() == graph.source  # needs no program
+
+
+@needs_renderer
+def test_try_render_draws_when_it_can(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    *_, o = tanh_expression()
+    graph = draw_dot(o)
+    assert set(svg_node_titles(viz.try_render(graph, tmp_path / "g.svg").read_text())) == set(
+        parse_dot(graph.source).nodes)
+    assert capsys.readouterr().err == ""
+
+
+def test_graphviz_pure_draws_every_kind_of_picture(graphviz_pure: render.Renderer, tmp_path: Path,
+                                                  capfd: pytest.CaptureFixture[str]) -> None:
+    from microgrid.nn import MLP
+
+    *_, o = tanh_expression()
+    o.backward()
+    graph = draw_dot(o, color_by_grad=True)  # the legend has non-ASCII text (…, ≥)
+    assert set(svg_node_titles(viz.render(graph, tmp_path / "g.svg").read_text())) == set(
+        parse_dot(graph.source).nodes)
+    assert viz.render(graph, tmp_path / "g.png").read_bytes().startswith(b"\x89PNG")
+    shown = graph._repr_mimebundle_()["image/svg+xml"]  # what a notebook shows
+    assert set(svg_node_titles(shown)) == set(parse_dot(graph.source).nodes)
+    with pytest.raises(GraphvizNotFound, match=r"graphviz-pure, which is installed, draws only PNG and SVG"):
+        viz.render(graph, tmp_path / "g.pdf")
+    mlp = MLP(3, [4, 1], seed=0)
+    x = [Value(v, label=f"x{i}") for i, v in enumerate((0.5, -1.0, 2.0))]
+    loss = mlp(x)
+    loss.backward()
+    for group in ("neurons", "collapse"):
+        graph = draw_dot(loss, group=group, params=mlp, inputs=x)
+        svg = viz.render(graph, tmp_path / f"{group}.svg").read_text()
+        assert set(svg_node_titles(svg)) == set(parse_dot(graph.source).nodes)
+    files = viz.write_backward_steps(loss, tmp_path / "steps", group="collapse", params=mlp, inputs=x)
+    assert len(files.svgs) == 1 + 4 * 2 + 2 and all(svg_node_titles(p.read_text()) for p in files.svgs)
+    assert capfd.readouterr().err == ""  # graphviz-pure's warnings about non-ASCII widths are not shown
+
+
+def test_graphviz_pure_through_the_cli(graphviz_pure: render.Renderer, tmp_path: Path,
+                                       capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["graph", "--expr", "a*b + a", "--set", "a=2", "--set", "b=3"]
+    assert main([*args, "-o", str(tmp_path / "g.svg"), "--steps", str(tmp_path / "s")]) == 0
+    assert svg_node_titles((tmp_path / "g.svg").read_text())
+    assert len(list((tmp_path / "s").glob("step_*.svg"))) == 3
+    capsys.readouterr()
+    assert main([*args, "-o", str(tmp_path / "g.pdf")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "draws only PNG and SVG" in err and "apt-get install graphviz" in err
+    assert not (tmp_path / "g.pdf").exists()

@@ -7,8 +7,8 @@ Examples::
     microgrid graph --expr "a*b + a" --set a=2 --set b=3 --steps steps/   # then open steps/index.html
     microgrid graph --mlp 9,15,1 --sample 0 --html mlp.html              # the explorer page
 
-The output format comes from the file extension (.svg .png .pdf need Graphviz's ``dot``;
-.dot writes the DOT source and needs nothing).
+The output format comes from the file extension (.svg .png .pdf need Graphviz's ``dot``, or
+``graphviz-pure`` for .svg and .png; .dot writes the DOT source and needs nothing).
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from microgrid import render
 from microgrid.cli import UsageError
 from microgrid.commands import options
 from microgrid.engine import Value
@@ -36,6 +37,8 @@ MLP_ONLY = ("--sample", "--seed", "--activations", "--root", "--raw-inputs")
 
 def register(subparsers: Any) -> None:
     """Add the ``graph`` subcommand to ``subparsers``."""
+    from microgrid.viz import DEFAULT_MAX_NODES
+
     p = subparsers.add_parser("graph", description=DESCRIPTION,
                               help="draw the computation graph (and the backward pass, step by step)")
     source = p.add_mutually_exclusive_group(required=True)
@@ -76,8 +79,7 @@ def register(subparsers: Any) -> None:
                    help="fill values by |grad| on a log scale (vanishing = blue, exploding = red)")
     p.add_argument("--rankdir", choices=("LR", "TB"), default="LR", help="left-to-right or top-to-bottom")
     p.add_argument("--max-nodes", type=options.positive_int, default=None, metavar="N",
-                   help="refuse graphs with more drawn nodes than this "
-                        "(default: microgrid.viz.DEFAULT_MAX_NODES)")
+                   help=f"refuse graphs with more drawn nodes than this (default {DEFAULT_MAX_NODES})")
     p.set_defaults(run=run)
 
 
@@ -91,11 +93,12 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--color-by-grad needs gradients; drop --no-grad")
     if args.output is not None:
         _check_output(args.output, viz)
-    if args.steps is not None and not viz.dot_available():
-        raise UsageError("--steps writes SVG pictures, which needs the Graphviz 'dot' program: "
-                         f"{viz.INSTALL_HINT}")
+    if args.steps is not None:
+        problem = render.why_not("svg")
+        if problem is not None:
+            raise UsageError(f"--steps {args.steps}: the step pictures are SVG; {problem}")
     if args.html is not None:
-        _check_html(args.html, viz)
+        _check_html(args.html)
         if args.no_grad:
             raise UsageError("--html shows the backward pass; drop --no-grad")
 
@@ -152,22 +155,22 @@ def _check_output(path: Path, viz: Any) -> None:
     if suffix not in viz.OUTPUT_FORMATS:
         raise UsageError(f"-o {path}: cannot tell the format from the extension {suffix or '(none)'!r}; "
                          f"use one of {', '.join(viz.OUTPUT_FORMATS)}")
-    if viz.OUTPUT_FORMATS[suffix] is not None and not viz.dot_available():
-        dot_file = path.with_suffix(".dot")
-        raise UsageError(f"-o {path}: writing {suffix} needs the Graphviz 'dot' program, which is not "
-                         f"installed: {viz.INSTALL_HINT}; or write the DOT source with -o {dot_file}")
+    fmt = viz.OUTPUT_FORMATS[suffix]
+    problem = None if fmt is None else render.why_not(fmt)
+    if problem is not None:
+        raise UsageError(f"-o {path}: {problem}; or write the DOT source with -o {path.with_suffix('.dot')}")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         problem = "is not a directory" if parent.exists() else "does not exist"
         raise UsageError(f"-o {path}: {str(parent)!r} {problem}")
 
 
-def _check_html(path: Path, viz: Any) -> None:
+def _check_html(path: Path) -> None:
     if path.suffix.lower() not in (".html", ".htm"):
         raise UsageError(f"--html {path}: the explorer is an HTML page; name it with .html")
-    if not viz.dot_available():
-        raise UsageError(f"--html draws the graph with the Graphviz 'dot' program, which is not installed: "
-                         f"{viz.INSTALL_HINT}")
+    problem = render.why_not("svg")
+    if problem is not None:
+        raise UsageError(f"--html {path}: the page draws the graph as SVG; {problem}")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         problem = "is not a directory" if parent.exists() else "does not exist"
@@ -251,6 +254,7 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
             root = bce_with_logits(mlp.logits(x), target)
         else:
             output = mlp(x)
+            assert isinstance(output, Value)  # one output neuron: the last size is 1 (checked above)
             root = bce(output, target)
             if not PROB_EPS <= output.data <= 1.0 - PROB_EPS:
                 # bce clamps an output outside (0, 1) to a constant: the loss no longer depends on the net
@@ -259,7 +263,9 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
                                  "draw; end --activations with sigmoid, or draw --root output")
         root.label = f"loss: BCE vs y={target} ({data.target_names[target]})"
     else:
-        root = mlp(x)
+        output = mlp(x)
+        assert isinstance(output, Value)  # one output neuron: the last size is 1 (checked above)
+        root = output
         root.label = "output"
     title = (f"Wisconsin sample {sample} (id {data.ids[sample]}, {data.target_names[target]}) "
              f"through a fresh {'-'.join(map(str, sizes))} MLP (seed {seed}), {fed}")

@@ -23,7 +23,7 @@ MAX_ITERS = 100_000_000  # the loss history alone is 8 bytes per iteration
 MAX_WIDTH = 10_000  # neurons per layer
 
 
-def _number(text: str, kind: type, expected: str, ok: Callable[[float], bool]) -> float:
+def _number(text: str, kind: Callable[[str], T], expected: str, ok: Callable[[T], bool]) -> T:
     try:
         if "_" in text or not text.isascii():  # int() and float() also take '1_0' and other digits
             raise ValueError(text)

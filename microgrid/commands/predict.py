@@ -45,9 +45,9 @@ def run(args: argparse.Namespace) -> int:
     try:
         proba = model.predict_proba(data.X)
     except NonFiniteOutputError as exc:  # finite weights whose arithmetic overflows: no NaN "probability"
-        row = exc.row
+        bad = exc.row
         raise UsageError(f"{args.model}: the model's outputs are not finite (NaN or infinite), first for "
-                         f"{args.data}, line {data.lines[row]} (id {str(data.ids[row])!r}): its weights or "
+                         f"{args.data}, line {data.lines[bad]} (id {str(data.ids[bad])!r}): its weights or "
                          "scaler are too large for float64 arithmetic") from None
     predicted = (proba >= model.threshold).astype(int)
     writer = csv.writer(sys.stdout, lineterminator="\n")  # quotes IDs holding commas, quotes or newlines

@@ -25,6 +25,7 @@ import stat
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -58,9 +59,19 @@ SHIPPED_HEADER: tuple[str, ...] = ("", "ID", *(f"V{i}" for i in range(1, 10)), "
 
 # Per format: number of columns, leading columns before the nine scores, missing-value token,
 # and the class codes (text -> y).
+class _Format(NamedTuple):
+    """How one file format lays out a row: its column count, the ID column's number (1-based; the
+    scores follow it), the missing-value token and the class labels."""
+
+    columns: int
+    skip: int
+    missing: str
+    classes: dict[str, int]
+
+
 _FORMATS = {
-    "csv": {"columns": 12, "skip": 2, "missing": "NA", "classes": {"benign": 0, "malignant": 1}},
-    "uci": {"columns": 11, "skip": 1, "missing": "?", "classes": {"2": 0, "4": 1}},
+    "csv": _Format(columns=12, skip=2, missing="NA", classes={"benign": 0, "malignant": 1}),
+    "uci": _Format(columns=11, skip=1, missing="?", classes={"2": 0, "4": 1}),
 }
 _MISSING_MODES = ("drop", "median", "keep")
 
@@ -224,7 +235,7 @@ def _parse(text: str, name: str, unlabelled: bool = False
                                         f"{','.join(SHIPPED_HEADER)!r} (shipped CSV) or none (UCI)")
         if not rows:
             raise DataError(name, None, "the file has a header but no rows")
-    n_cols, skip, missing_token, classes = spec["columns"], spec["skip"], spec["missing"], spec["classes"]
+    n_cols, skip, missing_token, classes = spec
     X = np.empty((len(rows), len(FEATURE_NAMES)))
     y = np.empty(len(rows), dtype=np.int64)
     ids: list[str] = []
@@ -233,7 +244,7 @@ def _parse(text: str, name: str, unlabelled: bool = False
             cells = [*cells, missing_token]  # no class column: a sample to classify
         if len(cells) != n_cols:
             hint = " (a file in the shipped CSV format starts with its header line)" if (
-                fmt == "uci" and len(cells) == _FORMATS["csv"]["columns"]) else ""
+                fmt == "uci" and len(cells) == _FORMATS["csv"].columns) else ""
             raise DataError(name, line, f"expected {n_cols} comma-separated columns ({_describe(fmt)}), "
                                         f"found {len(cells)}{hint}")
         ids.append(cells[skip - 1])

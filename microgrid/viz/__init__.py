@@ -52,6 +52,7 @@ from microgrid.viz.draw import (
     dot_available,
     draw_dot,
     render,
+    try_render,
 )
 from microgrid.viz.explorer import write_explorer
 from microgrid.viz.steps import (
@@ -69,6 +70,7 @@ __all__ = [
     "write_explorer",
     "backward_steps",
     "render",
+    "try_render",
     "format_number",
     "grad_color",
     "dot_available",

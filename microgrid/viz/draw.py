@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 import re
-import shutil
+import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -13,7 +13,9 @@ from typing import Any
 
 import graphviz
 
+from microgrid import render as _render
 from microgrid.engine import Value, topological_order
+from microgrid.render import INSTALL_HINT, GraphvizNotFound
 from microgrid.viz.style import (
     _HIGHLIGHT,
     _OP_ATTRS,
@@ -27,6 +29,7 @@ from microgrid.viz.style import (
 __all__ = [
     "draw_dot",
     "render",
+    "try_render",
     "dot_available",
     "GraphTooLarge",
     "GraphvizNotFound",
@@ -38,8 +41,6 @@ __all__ = [
 
 DEFAULT_MAX_NODES = 600  #: drawn nodes (values + operations) above which draw_dot refuses
 GROUPS = (None, "neurons", "collapse")
-INSTALL_HINT = ("install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz; "
-                "conda: conda install graphviz)")
 #: file extension -> Graphviz output format (None: the DOT source itself, no ``dot`` needed)
 OUTPUT_FORMATS: dict[str, str | None] = {
     ".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": None, ".gv": None}
@@ -55,10 +56,6 @@ class GraphTooLarge(ValueError):
         self.what = what
         self.count = count
         self.limit = limit
-
-
-class GraphvizNotFound(RuntimeError):
-    """The Graphviz ``dot`` program is not installed, so only DOT source can be written."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -283,7 +280,7 @@ class _Scene:
         SVG id (prefix + the node's name; prefix + ``e_<head>_<k>`` for the k-th edge into
         ``head``) for the explorer page.
         """
-        g = graphviz.Digraph("microgrid", graph_attr={
+        g = _render.Digraph("microgrid", graph_attr={
             "rankdir": self.rankdir, "ordering": "in", "nodesep": "0.15", "ranksep": "0.3",
             "fontname": "Helvetica", "fontsize": "12"},
             node_attr={"shape": "record", "fontname": "Helvetica", "fontsize": "11", "height": "0.3"},
@@ -426,8 +423,9 @@ class _Scene:
             _, k, name = self.row_of[id(p)]
             cells = [name, f"data {format_number(p.data)}"] + ([self._grad_text(p)] if self.show_grad else [])
             bg, font = style["fillcolor"], "black"
-            if self.color_by_grad and self._grad(p) is not None:
-                b = _grad_bin(self._grad(p))
+            grad = self._grad(p)
+            if self.color_by_grad and grad is not None:
+                b = _grad_bin(grad)
                 bg, font = b.fill, b.font
             ports = [""] * (len(cells) - 1) + [f' port="p{k}"']  # edges leave from the last cell
             tds = "".join(f'<td bgcolor="{bg}"{port}><font color="{font}">{html.escape(text, quote=False)}'
@@ -512,15 +510,17 @@ def draw_dot(
 
 
 def dot_available() -> bool:
-    """True when the Graphviz ``dot`` program is on the PATH."""
-    return shutil.which("dot") is not None
+    """True when a program can draw pictures: Graphviz's ``dot``, or the pip-installable
+    ``graphviz-pure`` (SVG and PNG only); see :mod:`microgrid.render`."""
+    return _render.find_renderer() is not None
 
 
 def render(graph: graphviz.Digraph, path: str | Path) -> Path:
     """Write ``graph`` to ``path`` in the format its extension names (.svg .png .pdf .dot .gv).
 
     ``.dot``/``.gv`` write the DOT source and need no Graphviz; the others need the ``dot``
-    program and raise :class:`GraphvizNotFound` (with install instructions) without it.
+    program (or ``graphviz-pure`` for .svg and .png) and raise :class:`GraphvizNotFound` (with
+    install instructions) without it.
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -531,8 +531,20 @@ def render(graph: graphviz.Digraph, path: str | Path) -> Path:
     if fmt is None:
         path.write_text(graph.source, encoding="utf-8")
         return path
-    if not dot_available():
-        raise GraphvizNotFound(f"writing {suffix} needs the Graphviz 'dot' program, which is not on the "
-                               f"PATH: {INSTALL_HINT}; or write the DOT source with a .dot file name")
-    path.write_bytes(graph.pipe(format=fmt))
+    try:
+        picture = _render.pipe(graph.source, fmt)
+    except GraphvizNotFound as exc:
+        raise GraphvizNotFound(f"{path}: {exc}; or write the DOT source with a .dot file name") from None
+    path.write_bytes(picture)
     return path
+
+
+def try_render(graph: graphviz.Digraph, path: str | Path) -> Path | None:
+    """:func:`render`, except that when no program can draw pictures it writes nothing, prints one
+    line on stderr saying what to install, and returns None (so a script goes on)."""
+    fmt = OUTPUT_FORMATS.get(Path(path).suffix.lower())
+    problem = None if fmt is None else _render.why_not(fmt)
+    if problem is not None:
+        print(f"microgrid.viz: {path} not drawn: {problem}", file=sys.stderr)
+        return None
+    return render(graph, path)

@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from microgrid import render as _render
 from microgrid.engine import Value
 from microgrid.viz.draw import (
     DEFAULT_MAX_NODES,
@@ -141,7 +142,7 @@ def _svg(scene: _Scene, steps: list[DrawnStep], prefix: str) -> str:
     state the script puts in it."""
     final = steps[-1].grads
     graph = scene.emit(grads=final, pending=dict.fromkeys(final, 1), ids=prefix)
-    svg = graph.pipe(format="svg").decode("utf-8")
+    svg = _render.pipe(graph.source, "svg").decode("utf-8")
     svg = svg[svg.index("<svg"):]
     svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)
     return re.sub(r'<svg width="[^"]*" height="[^"]*"', '<svg class="graph"', svg, count=1)
@@ -172,7 +173,8 @@ def write_explorer(
         raise GraphTooLarge(f"the backward walk has {n_walk} steps, more than max_steps={max_steps}: "
                             "use a smaller graph or raise max_steps", "steps", n_walk, max_steps)
     if not dot_available():
-        raise GraphvizNotFound(f"writing the explorer page needs the Graphviz 'dot' program: {INSTALL_HINT}")
+        raise GraphvizNotFound(f"writing the explorer page needs the Graphviz 'dot' program, which is not "
+                               f"installed: {INSTALL_HINT}")
     steps = _drawn_steps(scene)
     data = explorer_data(scene, steps, title)
     views = {"main": {**_view(scene, "m-"), "svg": _svg(scene, steps, "m-")}}

@@ -14,6 +14,7 @@ from typing import Any
 
 import graphviz
 
+from microgrid import render as _render
 from microgrid.engine import Value, topological_order
 from microgrid.viz.draw import (
     DEFAULT_MAX_NODES,
@@ -143,11 +144,11 @@ def _drawn_steps(scene: _Scene) -> list[DrawnStep]:
         last = group[-1]
         if last.index == 0:
             root = scene.root
-            g = format_number(last.grads[id(root)])
+            seed = format_number(last.grads[id(root)])
             name = _name(scene, root)
             name = f"the output {name}" if root.label or root.is_leaf else f"the output ({name})"
-            caption = (head + f"the walk starts at {name}: d output / d output = {g}, "
-                       f"so its grad is {g}")
+            caption = (head + f"the walk starts at {name}: d output / d output = {seed}, "
+                       f"so its grad is {seed}")
             steps.append(DrawnStep(number, total, tuple(group), root, None, {}, None, caption))
             continue
         node = last.node
@@ -245,7 +246,8 @@ def write_backward_steps(
         raise GraphTooLarge(f"the backward walk has {n_walk} steps, more than max_steps={max_steps}: "
                             "use a smaller graph or raise max_steps", "steps", n_walk, max_steps)
     if not dot_available():
-        raise GraphvizNotFound(f"writing the step pictures needs the Graphviz 'dot' program: {INSTALL_HINT}")
+        raise GraphvizNotFound(f"writing the step pictures needs the Graphviz 'dot' program, which is not "
+                               f"installed: {INSTALL_HINT}")
     steps = _drawn_steps(scene)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -256,7 +258,7 @@ def write_backward_steps(
     svgs, captions = [], []
     for step in steps:
         path = out / f"step_{step.number:0{width}d}.svg"
-        path.write_bytes(_step_graph(scene, step).pipe(format="svg"))
+        path.write_bytes(_render.pipe(_step_graph(scene, step).source, "svg"))
         svgs.append(path)
         captions.append(step.caption)
     index = out / "index.html"

@@ -1,0 +1,128 @@
+"""Which program turns DOT source into pictures: Graphviz's ``dot``, else ``graphviz-pure``.
+
+``dot`` (from a system Graphviz: apt, brew, conda) is used when it is on the PATH.  Without it,
+``graphviz-pure`` — a pip-installable, dot-compatible program (``pip install graphviz-pure``,
+or this package's ``render`` extra) — draws SVG and PNG (not PDF).  Both are also looked for next
+to the running Python, so a virtual environment works without being activated.
+
+:class:`Digraph` is the :class:`graphviz.Digraph` that :func:`microgrid.viz.draw_dot` returns: a
+notebook displays it through :func:`pipe`, so it shows inline with either program, and without
+any it shows how to get one instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import graphviz
+
+__all__ = ["Renderer", "Digraph", "GraphvizNotFound", "RenderError", "find_renderer", "why_not", "pipe",
+           "INSTALL_HINT", "PROGRAMS"]
+
+#: The programs tried, in order, and the formats each can write.
+PROGRAMS: dict[str, frozenset[str]] = {
+    "dot": frozenset({"svg", "png", "pdf"}),
+    "graphviz-pure": frozenset({"svg", "png"}),
+}
+INSTALL_HINT = ("install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz; "
+                "conda: conda install graphviz) or, for SVG and PNG, pip install graphviz-pure")
+
+
+class GraphvizNotFound(RuntimeError):
+    """No program that can draw this format is installed, so only DOT source can be written."""
+
+
+class RenderError(RuntimeError):
+    """The drawing program ran and failed (its first error line is in the message)."""
+
+
+@dataclass(frozen=True)
+class Renderer:
+    """A drawing program found on this machine: ``program`` is a key of :data:`PROGRAMS`."""
+
+    program: str
+    path: str
+
+    @property
+    def formats(self) -> frozenset[str]:
+        return PROGRAMS[self.program]
+
+
+def _search_dirs() -> list[str]:
+    """The PATH, then the directory of the running interpreter (a virtual environment's bin)."""
+    dirs = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
+    here = str(Path(sys.executable).parent)
+    return dirs if here in dirs else [*dirs, here]
+
+
+def find_renderer(search: Sequence[str | os.PathLike[str]] | None = None) -> Renderer | None:
+    """The first of :data:`PROGRAMS` found in ``search`` (default: PATH, then the interpreter's
+    directory), or None when neither is installed."""
+    dirs = [os.fspath(d) for d in search] if search is not None else _search_dirs()
+    path = os.pathsep.join(dirs)
+    for program in PROGRAMS:
+        found = shutil.which(program, path=path)
+        if found is not None:
+            return Renderer(program, found)
+    return None
+
+
+def _renderer_for(fmt: str) -> Renderer | str:
+    """The program that will draw ``fmt``, or one sentence saying what to install."""
+    renderer = find_renderer()
+    if renderer is None:
+        return f"drawing {fmt.upper()} needs Graphviz's 'dot' program, which is not installed: {INSTALL_HINT}"
+    if fmt not in renderer.formats:
+        drawn = " and ".join(f.upper() for f in sorted(renderer.formats))
+        return (f"drawing {fmt.upper()} needs Graphviz's 'dot' program ({renderer.program}, which is "
+                f"installed, draws only {drawn}): {INSTALL_HINT.split(' or, ')[0]}")
+    return renderer
+
+
+def why_not(fmt: str) -> str | None:
+    """None when a program here can draw ``fmt``; else one sentence saying what to install."""
+    found = _renderer_for(fmt)
+    return found if isinstance(found, str) else None
+
+
+def pipe(source: str, fmt: str) -> bytes:
+    """``source`` (DOT text) drawn as ``fmt`` (``"svg"``, ``"png"`` or ``"pdf"``), as bytes.
+
+    Raises :class:`GraphvizNotFound` (saying what to install, as :func:`why_not`) when no program
+    here can draw ``fmt``, :class:`RenderError` when the program fails.  The program's warnings
+    on a successful run (graphviz-pure warns about the width of non-ASCII characters) are not
+    passed on.
+    """
+    renderer = _renderer_for(fmt)
+    if isinstance(renderer, str):
+        raise GraphvizNotFound(renderer)
+    done = subprocess.run([renderer.path, f"-T{fmt}"], input=source.encode("utf-8"), capture_output=True,
+                          check=False)
+    if done.returncode != 0 or not done.stdout:
+        lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+        why = lines[0] if lines else f"exit status {done.returncode}"
+        raise RenderError(f"{renderer.program} could not draw the graph: {why}")
+    return done.stdout
+
+
+class Digraph(graphviz.Digraph):
+    """A :class:`graphviz.Digraph` that a notebook displays with whichever program :func:`pipe` finds."""
+
+    def _repr_mimebundle_(self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None,
+                          **_: Any) -> dict[str, str]:
+        wanted = set(include) if include is not None else {"image/svg+xml"}
+        wanted -= set(exclude or ())
+        if "image/svg+xml" not in wanted:
+            return {}
+        try:
+            return {"image/svg+xml": pipe(self.source, "svg").decode("utf-8")}
+        except GraphvizNotFound as exc:
+            return {"text/plain": f"(no picture: {exc}; or write the DOT source: "
+                                  "microgrid.viz.render(graph, 'graph.dot'))"}
