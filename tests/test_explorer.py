@@ -321,3 +321,12 @@ def test_page_renders_at_1280x800(browser, pages: dict[str, Path]) -> None:
         box = browser.find_element("css selector", "div.view:not([hidden]) svg").rect
         assert box["width"] > 400 and box["height"] > 100
         assert errors(browser) == []
+
+
+def test_docs_show_the_explorer_and_how_to_open_it() -> None:
+    docs = Path(__file__).resolve().parents[1] / "docs"
+    text = (docs / "visualization.md").read_text(encoding="utf-8")
+    (shot,) = re.findall(r"\]\((img/explorer\.png)\)", text)
+    width, height, distinct = png_size_and_colours((docs / shot).read_bytes())
+    assert (width, height) == (1280, 800) and distinct > 100
+    assert '--html x.html' in text and "xdg-open" in text and "write_explorer(" in text

@@ -125,9 +125,10 @@ function details(sel) {
   h += "<p>" + (n.op ? "op <code>" + esc(n.op) + "</code> of " + n.parents.map((p) => esc(name(p))).join(", ")
     : (n.role === "parameter" ? "a parameter (trained leaf)" : n.role === "input" ? "an input (data leaf)"
       : "a leaf")) + "</p>";
-  h += "<p>data <b>" + n.data_text + '</b> <span class="exact data-exact">' + n.data + "</span></p>";
-  h += "<p>grad now: <b>" + esc(gradText(st)) + "</b>; final grad <b>" + n.grad_text +
-    '</b> <span class="exact grad-exact">' + n.grad + "</span></p>";
+  h += "<p>data <b>" + n.data_text + '</b> <span class="hint">(exactly <span class="exact data-exact">' +
+    n.data + "</span>)</span></p>";
+  h += "<p>at this step: <b>" + esc(gradText(st)) + "</b><br>final grad <b>" + n.grad_text +
+    '</b> <span class="hint">(exactly <span class="exact grad-exact">' + n.grad + "</span>)</span></p>";
   if (n.parents.length) {
     h += "<p>local derivative to each parent:</p><table>" + n.parents.map((p, i) =>
       "<tr><td>\u2202/\u2202 " + esc(name(p)) + "</td><td>" + n.local_text[i] + "</td></tr>").join("") + "</table>";
