@@ -27,8 +27,8 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import secrets
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -40,6 +40,12 @@ from microgrid.optim import SGD, Adam, TrainingDiverged
 
 PNG_NAME = "moons.png"
 DEFAULT_LR = {"sgd": 0.1, "adam": 0.02}
+EPILOG = """\
+examples:
+  python examples/moons.py                              # about 10 s; test accuracy and moons.png
+  python examples/moons.py --loss hinge --out plots     # the hinge loss, picture in plots/
+  python examples/moons.py --noise 0.2 --optimizer adam # a harder problem, another optimizer
+"""
 PNG_MARK = "microgrid examples/moons.py"  # written into the PNG, so a rerun knows the file is ours
 
 
@@ -175,13 +181,15 @@ def plot(model: MLP, args: argparse.Namespace, data: dict[str, tuple[np.ndarray,
                  f"train accuracy {acc['train']:.3f}, test {acc['test']:.3f}", fontsize=9)
     fig.tight_layout()
 
-    fd, tmp = tempfile.mkstemp(prefix=".moons-", suffix=".png.tmp", dir=path.parent)
+    # all or nothing: a new file beside the target (the usual permissions, unlike mkstemp's
+    # owner-only ones), renamed over it once complete
+    tmp = path.with_name(f".{PNG_NAME}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
     try:
-        with os.fdopen(fd, "wb") as f:
-            fig.savefig(f, format="png", metadata={"Software": PNG_MARK})
+        with open(tmp, "xb") as f:
+            fig.savefig(f, format="png", bbox_inches="tight", metadata={"Software": PNG_MARK})
         os.replace(tmp, path)
     except BaseException:
-        os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
         raise
     finally:
         plt.close(fig)
@@ -214,26 +222,28 @@ def folder(text: str) -> Path:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = Parser(prog="moons.py", description=__doc__.split("\n\n")[0],
-               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = Parser(prog="moons.py", description=__doc__.split("\n\n")[0], epilog=EPILOG,
+               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--loss", choices=("bce", "hinge"), default="bce",
-                   help="bce: sigmoid output, binary cross-entropy; hinge: linear output, max(0, 1 - s z)")
+                   help="bce (default): sigmoid output, binary cross-entropy from its logit; "
+                        "hinge: linear output, max(0, 1 - s z)")
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
-                   help="sgd (momentum 0.9) or adam")
+                   help="sgd with momentum 0.9 (default) or adam")
     p.add_argument("--lr", type=number(float, 1e-6, 10.0, "a learning rate from 1e-6 to 10"), default=None,
-                   help="learning rate (default: 0.1 for sgd, 0.02 for adam)")
-    p.add_argument("--steps", type=number(int, 1, 100_000, "an integer from 1 to 100000"), default=400)
+                   help="learning rate (default 0.1 for sgd, 0.02 for adam)")
+    p.add_argument("--steps", type=number(int, 1, 100_000, "an integer from 1 to 100000"), default=400,
+                   metavar="N", help="optimizer steps (default 400)")
     p.add_argument("--batch-size", type=number(int, 1, 100_000, "an integer from 1 to 100000"), default=32,
-                   help="rows per step, drawn afresh each step")
+                   metavar="B", help="training points per step, drawn afresh each step (default 32)")
     p.add_argument("--n-samples", type=number(int, 8, 100_000, "an integer from 8 to 100000"), default=400,
-                   help="points in all; a quarter of them are the test set")
+                   metavar="N", help="points in all, a quarter of them held out for testing (default 400)")
     p.add_argument("--noise", type=number(float, 0.0, 1.0, "a number from 0 to 1"), default=0.1,
-                   help="standard deviation of the noise added to each coordinate")
+                   help="standard deviation of the noise added to each coordinate (default 0.1)")
     p.add_argument("--seed", type=number(int, 0, 2**32 - 1, "an integer from 0 to 4294967295"), default=0,
-                   help="draws the data, the initial weights and the mini-batches")
+                   help="draws the data, the initial weights and the mini-batches (default 0)")
     p.add_argument("--out", type=folder, default=Path("."), metavar="DIR",
-                   help=f"folder for {PNG_NAME} (created if missing)")
-    p.add_argument("--quiet", action="store_true", help="no progress line")
+                   help=f"folder for {PNG_NAME}, created if missing (default: the current folder)")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
     args = p.parse_args(argv)
     if args.lr is None:
         args.lr = DEFAULT_LR[args.optimizer]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import io
+import os
 import re
 import subprocess
 import sys
@@ -37,6 +38,7 @@ def png_size(path: Path) -> tuple[int, int]:
 
 
 def test_default_run_reaches_95_percent_on_held_out_points_and_writes_the_png(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="moons.py draws with matplotlib")
     out = tmp_path / "plots"  # created by the script
     run = subprocess.run([sys.executable, str(MOONS), "--out", str(out)], capture_output=True, text=True,
                          timeout=120, cwd=tmp_path)
@@ -50,8 +52,12 @@ def test_default_run_reaches_95_percent_on_held_out_points_and_writes_the_png(tm
     assert len(lines) == 10 and all(line.startswith("step ") for line in lines), run.stderr
     losses = [float(re.search(r"running mean\) ([0-9.]+)", line).group(1)) for line in lines]
     assert losses[-1] < 0.1 < losses[0]
-    assert png_size(out / "moons.png") == (825, 605)
+    width, height = png_size(out / "moons.png")
+    assert 600 < width < 1200 and 400 < height < width  # a landscape picture of a readable size
     assert sorted(p.name for p in out.iterdir()) == ["moons.png"]  # no temporary file left
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out / "moons.png").stat().st_mode & 0o777 == 0o666 & ~umask  # as any new file
     assert load_moons().written_by_us(out / "moons.png")
 
 
@@ -68,7 +74,8 @@ def test_moons_lie_on_their_half_circles_in_random_order() -> None:
     assert np.array_equal(moons.make_moons(101, 0.1, 3)[0], Xn)  # seeded
 
 
-def test_a_rerun_replaces_its_own_png_but_never_a_foreign_one(tmp_path: Path, capsys) -> None:
+def test_a_rerun_replaces_its_own_png_but_never_a_foreign_one(tmp_path: Path, capsys, monkeypatch) -> None:
+    figure = pytest.importorskip("matplotlib.figure", reason="moons.py draws with matplotlib")
     moons = load_moons()
     quick = ["--steps", "5", "--n-samples", "40", "--quiet", "--out", str(tmp_path)]
     assert moons.main(quick) == 0
@@ -78,6 +85,18 @@ def test_a_rerun_replaces_its_own_png_but_never_a_foreign_one(tmp_path: Path, ca
     assert sorted(p.name for p in tmp_path.iterdir()) == ["moons.png"]
     capsys.readouterr()
 
+    def disk_full(fig, f, **kwargs) -> None:  # half a picture written, then the write fails
+        f.write(PNG_SIGNATURE)
+        raise OSError(28, "No space left on device")
+
+    replaced = (tmp_path / "moons.png").read_bytes()
+    monkeypatch.setattr(figure.Figure, "savefig", disk_full)
+    assert moons.main(quick) == 1
+    assert "cannot write" in capsys.readouterr().err
+    assert (tmp_path / "moons.png").read_bytes() == replaced  # the previous picture, whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["moons.png"]
+    monkeypatch.undo()
+
     foreign = tmp_path / "other"
     foreign.mkdir()
     (foreign / "moons.png").write_bytes(PNG_SIGNATURE + b"someone's picture")
@@ -85,6 +104,17 @@ def test_a_rerun_replaces_its_own_png_but_never_a_foreign_one(tmp_path: Path, ca
     err = capsys.readouterr().err
     assert "was not written by this script" in err and err.count("\n") == 1
     assert (foreign / "moons.png").read_bytes() == PNG_SIGNATURE + b"someone's picture"
+
+
+def test_help_lists_every_option_with_its_default(capsys) -> None:
+    with pytest.raises(SystemExit) as exc:
+        load_moons().main(["--help"])
+    assert exc.value.code == 0
+    text = capsys.readouterr().out
+    for option in ("--loss", "--optimizer", "--lr", "--steps", "--batch-size", "--n-samples", "--noise",
+                   "--seed", "--out", "--quiet"):
+        assert option in text
+    assert "(default: None)" not in text and "(default 400)" in text
 
 
 @pytest.mark.parametrize("args, message", [
@@ -97,7 +127,9 @@ def test_a_rerun_replaces_its_own_png_but_never_a_foreign_one(tmp_path: Path, ca
     (["--loss", "mse"], "argument --loss: invalid choice: 'mse'"),
     (["--out", ""], "argument --out: expected a folder name, got an empty one"),
 ])
-def test_bad_options_give_one_line_and_status_2(args: list[str], message: str, capsys) -> None:
+def test_bad_options_give_one_line_and_status_2(args: list[str], message: str, capsys, tmp_path,
+                                                monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # were an option accepted by mistake, the picture would land here
     with pytest.raises(SystemExit) as exc:
         load_moons().main(args)
     assert exc.value.code == 2
