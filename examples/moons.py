@@ -19,7 +19,7 @@ the hinge loss ``max(0, 1 - s z)`` with ``s = +1`` for class 1 and ``-1`` for cl
 a point is put in class 1 when ``z > 0``.  The script prints train and test accuracy and writes
 ``moons.png``: the two classes, the test points, and the network's ``z`` over the plane.
 
-Needs matplotlib (``pip install matplotlib``).  The defaults take about 10 s on one core.
+Needs matplotlib (``pip install matplotlib``).  The defaults run in under 10 s.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ PNG_NAME = "moons.png"
 DEFAULT_LR = {"sgd": 0.1, "adam": 0.02}
 EPILOG = """\
 examples:
-  python examples/moons.py                              # about 10 s; test accuracy and moons.png
+  python examples/moons.py                              # under 10 s: accuracies and moons.png
   python examples/moons.py --loss hinge --out plots     # the hinge loss, picture in plots/
   python examples/moons.py --noise 0.2 --optimizer adam # a harder problem, another optimizer
 """
