@@ -1,0 +1,135 @@
+"""docs/tutorial.ipynb runs top to bottom, in this environment's Python, with and without Graphviz.
+
+The notebook is executed with nbclient and the ``python3`` kernel of ipykernel (both in the
+``dev`` extra), on a copy in memory: the committed file stays without outputs.  What it prints
+is checked against independent computations: the tutorial's 67,000-step run against the
+training run behind ``microgrid train``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import pytest
+
+nbformat = pytest.importorskip("nbformat", reason="the notebook test needs the dev extra (nbclient)")
+from nbclient import NotebookClient  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "docs" / "tutorial.ipynb"
+CHECK_KERNEL = "import sys; print('kernel prefix:', sys.prefix)"
+
+
+def execute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hide_dot: bool) -> tuple[str, list[str]]:
+    """Run the notebook; return its printed text (all cells) and the MIME types it displayed."""
+    pytest.importorskip("matplotlib", reason="the notebook plots with matplotlib (the plot extra)")
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nb.cells.append(nbformat.v4.new_code_cell(CHECK_KERNEL))
+    # The kernel is this interpreter: jupyter_client runs a "python" kernel spec with
+    # sys.executable, and JUPYTER_PATH puts this environment's kernel specs before any in $HOME.
+    monkeypatch.setenv("JUPYTER_PATH", str(Path(sys.prefix) / "share" / "jupyter"))
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
+    monkeypatch.delenv("MPLBACKEND", raising=False)
+    if hide_dot:  # a machine without Graphviz: no dot on the kernel's PATH
+        path = os.environ.get("PATH", "").split(os.pathsep)
+        monkeypatch.setenv("PATH", os.pathsep.join(d for d in path if not (Path(d) / "dot").exists()))
+    work = tmp_path / "work"
+    work.mkdir()
+    NotebookClient(nb, kernel_name="python3", timeout=300,
+                   resources={"metadata": {"path": str(work)}}).execute()
+    assert list(work.iterdir()) == []  # the notebook leaves no files behind
+    text, shown = [], []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            if out.output_type == "stream":
+                text.append(out.text)
+            elif out.output_type in ("display_data", "execute_result"):
+                shown += [k for k in out.data if k != "text/plain"]
+    return "".join(text), shown
+
+
+def number(pattern: str, text: str) -> float:
+    match = re.search(pattern, text, re.M)
+    assert match, f"{pattern!r} not printed"
+    return float(match.group(1))
+
+
+@pytest.fixture(scope="module")
+def cli_run():
+    """The run ``microgrid train`` does by default (the tutorial's), computed without the notebook."""
+    from microgrid.datasets import load_wisconsin
+    from microgrid.training import make_config, run_holdout
+
+    return run_holdout(make_config(), load_wisconsin(), show_progress=False)
+
+
+def check_printed(text: str, cli_run) -> None:
+    assert f"kernel prefix: {sys.prefix}\n" in text  # this environment's interpreter, not another
+
+    # part 1: the nudge and backward() agree on dL/da = b
+    assert abs(number(r"^\(f\(a \+ h\) - f\(a\)\) / h = (\S+)$", text) + 3.0) < 1e-6
+    assert "dL/da = -3.0\ndL/db = 2.0\ndL/dc = 1.0\ndL/de = 1.0\n" in text
+    # part 2: sigmoid' <= 1/4, tanh' <= 1, computed by backward()
+    assert number(r"sigmoid: largest slope (\S+),", text) == 0.25
+    assert number(r"tanh: largest slope (\S+),", text) == 1.0
+    # part 3: the gradient three ways
+    assert number(r"largest \|by hand - backward\(\)\|: +(\S+)$", text) <= 1e-15
+    assert number(r"largest \|by hand - differences\|: +(\S+)$", text) <= 1e-8
+    assert re.search(r"^autograd vs hand-derived: worst rel diff \S+ \(tolerance 1e-10\): OK$", text, re.M)
+    assert re.search(r"^both vs finite differences .*: OK$", text, re.M)
+    # part 4: the article's split
+    assert "683 rows, 9 scores each; classes: {'benign': 444, 'malignant': 239}" in text
+    assert "train: 500 rows (197 malignant); test: 182 rows (41 malignant)" in text
+    # part 5: 20 scalar steps with SGD, retraced by the NumPy twin
+    assert "MLP(9 -> 15 relu -> 1 sigmoid) with 166 parameters" in text
+    first, last = number(r"^step  0: loss (\S+)$", text), number(r"^step 19: loss (\S+)$", text)
+    assert last < first
+    assert abs(first - cli_run.history[0]) < 1e-6  # same seed, same start as microgrid train
+    assert number(r"largest loss difference over the 20 steps: (\S+)$", text) <= 1e-12
+    assert number(r"largest weight difference after them: +(\S+)$", text) <= 1e-12
+    # part 6: the 67,000 steps give what microgrid train reports, metric for metric
+    assert number(r"training loss \S+ -> (\S+)$", text) == round(cli_run.final_loss, 4)
+    for key in ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "log_loss"):
+        expected = f"{key:<12}{cli_run.train[key]:>8.4f}{cli_run.test[key]:>8.4f}\n"
+        assert expected in text, expected
+    (tn, fp), (fn, tp) = cli_run.confusion.tolist()
+    assert f"benign     {tn:>7} {fp:>10}\nmalignant  {fn:>7} {tp:>10}\n" in text
+    # part 7: the replayed walk ends with backward()'s gradients, bit for bit
+    assert "same gradients as backward(): True" in text
+    assert re.search(r"^step \d: .* a \+= .* \(waits for 1 more\)$", text, re.M)  # a has two consumers
+
+
+def test_the_committed_notebook_has_no_outputs() -> None:
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    nbformat.validate(nb)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    assert code and all(c.outputs == [] and c.execution_count is None for c in code)
+    assert nb.metadata.kernelspec.name == "python3"
+    assert NOTEBOOK.stat().st_size < 40_000
+
+
+def test_notebook_runs_and_prints_what_microgrid_train_reports(tmp_path, monkeypatch, cli_run) -> None:
+    from microgrid.viz import dot_available
+
+    text, shown = execute(tmp_path, monkeypatch, hide_dot=False)
+    check_printed(text, cli_run)
+    assert shown.count("image/png") == 2  # the activations and the loss curve
+    if dot_available():  # three drawings, then one picture per step of the walk (steps 0-9)
+        assert shown.count("image/svg+xml") == 3 + 10
+
+
+@pytest.mark.skipif(not os.environ.get("PATH") or not any(
+    (Path(d) / "dot").exists() for d in os.environ["PATH"].split(os.pathsep)),
+    reason="dot is not installed: the test above already ran the notebook without it")
+def test_notebook_runs_without_graphviz_and_says_how_to_get_pictures(tmp_path, monkeypatch, cli_run) -> None:
+    from microgrid.viz import INSTALL_HINT
+
+    text, shown = execute(tmp_path, monkeypatch, hide_dot=True)
+    check_printed(text, cli_run)
+    assert "image/svg+xml" not in shown
+    assert text.count(f"to see it, {INSTALL_HINT}]") == 3
+    assert f"[the step pictures need Graphviz: {INSTALL_HINT}]" in text
