@@ -98,9 +98,9 @@ def run(args: argparse.Namespace) -> int:
         if problem is not None:
             raise UsageError(f"--steps {args.steps}: the step pictures are SVG; {problem}")
     if args.html is not None:
-        _check_html(args.html)
         if args.no_grad:
             raise UsageError("--html shows the backward pass; drop --no-grad")
+        _check_html(args.html)
 
     if args.expr is not None:
         if args.group not in (None, "none"):
@@ -168,13 +168,13 @@ def _check_output(path: Path, viz: Any) -> None:
 def _check_html(path: Path) -> None:
     if path.suffix.lower() not in (".html", ".htm"):
         raise UsageError(f"--html {path}: the explorer is an HTML page; name it with .html")
-    problem = render.why_not("svg")
-    if problem is not None:
-        raise UsageError(f"--html {path}: the page draws the graph as SVG; {problem}")
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         problem = "is not a directory" if parent.exists() else "does not exist"
         raise UsageError(f"--html {path}: {str(parent)!r} {problem}")
+    drawing = render.why_not("svg")
+    if drawing is not None:
+        raise UsageError(f"--html {path}: the page draws the graph as SVG; {drawing}")
 
 
 def _expression_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
