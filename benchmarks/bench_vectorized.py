@@ -1,14 +1,18 @@
 """Vectorized benchmark: full-batch gradient descent on a 9-15-1 ReLU/sigmoid MLP, mean BCE.
 
-Per-iteration time (forward + backward + update) of microgrid's VectorizedMLP against NumPy
-implementations written here — one following the classic tutorial's code structure (samples as
-columns, a cache dict, the loss and the sigmoid derivative spelled out, fresh arrays everywhere)
-and one lean version of the same math — and PyTorch eager (float64, one thread; as usually
-written with nn.Sequential/BCELoss/optim.SGD, and a lean functional version) if installed.
-All start from the same weights; their loss histories and final weights are checked to agree
-(1e-9 relative) before any time is reported.
+Time per iteration (forward, loss, backward, update) on the 683 Wisconsin rows of:
 
-    python benchmarks/bench_vectorized.py            # the table of issue 6
+* the seed's code as published (``seed_dlnet.py``: the article's ``dlnet`` class),
+* the NumPy floor: the fastest loop we could write by hand for exactly this step (no loss),
+* microgrid's ``VectorizedMLP.fit`` (the loss every iteration, and with ``loss_every=10``),
+* PyTorch eager, float64, one thread (as usually written, and lean), if installed.
+
+All start from the same weights and are checked to compute the same loss history and final
+weights (1e-9 relative) before any time is taken.  The implementations run interleaved, round
+after round, and the ratios are taken per round (the machine's load drifts; see common.py).
+
+    python benchmarks/bench_vectorized.py            # the main table
+    python benchmarks/bench_vectorized.py --quick    # the same, shorter (under 30 s)
     python benchmarks/bench_vectorized.py --scaling  # plus time vs batch size and width
 """
 
@@ -21,82 +25,75 @@ import tracemalloc
 from collections.abc import Sequence
 
 import numpy as np
+import seed_dlnet
 
 from microgrid.vectorized import VectorizedMLP
 
-from common import init_weights, machine, max_rel_diff, measure, table, wisconsin_rows
+from common import (
+    init_weights,
+    interleaved,
+    machine,
+    max_rel_diff,
+    measure,
+    ratio,
+    ratios,
+    table,
+    wisconsin_rows,
+)
 
 LR = 0.07
 
 
-def tutorial_numpy(weights: list[np.ndarray], X: np.ndarray, y: np.ndarray, iters: int):
-    """The classic two-layer tutorial's structure, samples as columns.
+def numpy_floor(weights: list[np.ndarray], X: np.ndarray, y: np.ndarray, iters: int):
+    """The fastest NumPy loop we could write for exactly this step (the floor; no loss computed).
 
-    A cache dict of intermediates, the loss from log(Yh) and log(1 - Yh) each forward, the
-    gradient of the loss w.r.t. Yh times a recomputed sigmoid derivative, the ReLU derivative as
-    a 0/1 array, bias gradients as products with a column of ones, and new arrays everywhere.
+    Fourteen NumPy calls per iteration, nothing allocated: the biases ride in the matrix
+    products (a column of ones after the inputs and after the hidden layer), all weights live
+    in one flat vector updated by one subtraction, every buffer is preallocated and
+    column-major, ReLU compares against an array of zeros, and the output gradient is
+    ``(lr/m) (sigmoid(z) - y) = (lr/m) / (1 + e^-z) - (lr/m) y`` with the learning rate folded
+    in.  Returns no loss history (``None``) and the final weights.
     """
-    param = {"W1": weights[0].copy(), "b1": weights[1][:, None].copy(),
-             "W2": weights[2].copy(), "b2": weights[3][:, None].copy()}
-    Xc, Y = X.T, y[None, :]
-    m = Xc.shape[1]
+    m, d = X.shape
+    h = weights[0].shape[0]
+    theta = np.empty(h * (d + 1) + h + 1)  # [W1 | b1] row by row, then [W2 | b2]
+    grad = np.empty_like(theta)
+    P1, P2 = theta[: h * (d + 1)].reshape(h, d + 1), theta[h * (d + 1):].reshape(1, h + 1)
+    G1, G2 = grad[: h * (d + 1)].reshape(h, d + 1), grad[h * (d + 1):].reshape(1, h + 1)
+    P1[:, :d], P1[:, d], P2[:, :h], P2[:, h] = weights
+    X1 = np.empty((d + 1, m)).T  # [X | 1], column-major
+    X1[:, :d], X1[:, d] = X, 1.0
+    Z1 = np.empty((h, m)).T
+    A1 = np.empty((h + 1, m)).T  # [relu(Z1) | 1]
+    A1[:, h] = 1.0
+    A1h = A1[:, :h]
+    zeros = np.zeros((h, m)).T
+    z, e = np.empty((m, 1)), np.empty((m, 1))
+    dA1 = np.empty((h + 1, m)).T
+    dA1h = dA1[:, :h]
+    dZ1 = np.empty((h, m)).T
+    k = LR / m
+    kY = k * y[:, None]
+    for _ in range(iters):
+        np.dot(P1, X1.T, out=Z1.T)  # Z1 = [X | 1] P1^T (computed transposed: out must be row-major)
+        np.maximum(Z1, zeros, out=A1h)
+        np.dot(A1, P2.T, out=z)
+        np.negative(z, out=e)
+        np.exp(e, out=e)
+        e += 1.0
+        np.divide(k, e, out=e)
+        e -= kY  # (lr/m) dL/dz
+        np.dot(e.T, A1, out=G2)
+        np.dot(P2.T, e.T, out=dA1.T)  # [dA1 | unused] = e P2
+        np.greater(Z1, 0.0, out=dZ1)
+        dZ1 *= dA1h
+        np.dot(dZ1.T, X1, out=G1)
+        theta -= grad
+    return None, [P1[:, :d].copy(), P1[:, d].copy(), P2[:, :h].copy(), P2[:, h].copy()]
 
-    def sigmoid(z):
-        return 1.0 / (1.0 + np.exp(-z))
 
-    def d_sigmoid(z):
-        s = sigmoid(z)
-        return s * (1.0 - s)
-
-    losses = np.empty(iters)
-    for i in range(iters):
-        cache = {}
-        cache["Z1"] = param["W1"].dot(Xc) + param["b1"]
-        cache["A1"] = np.maximum(cache["Z1"], 0.0)
-        cache["Z2"] = param["W2"].dot(cache["A1"]) + param["b2"]
-        Yh = cache["A2"] = sigmoid(cache["Z2"])
-        losses[i] = (1.0 / m) * (-np.dot(Y, np.log(Yh).T) - np.dot(1 - Y, np.log(1 - Yh).T)).item()
-        d_yh = -(np.divide(Y, Yh) - np.divide(1 - Y, 1 - Yh))
-        d_z2 = d_yh * d_sigmoid(cache["Z2"])
-        d_a1 = np.dot(param["W2"].T, d_z2)
-        d_w2 = 1.0 / m * np.dot(d_z2, cache["A1"].T)
-        d_b2 = 1.0 / m * np.dot(d_z2, np.ones([d_z2.shape[1], 1]))
-        d_z1 = d_a1 * (cache["Z1"] > 0).astype(np.float64)
-        d_w1 = 1.0 / m * np.dot(d_z1, Xc.T)
-        d_b1 = 1.0 / m * np.dot(d_z1, np.ones([d_z1.shape[1], 1]))
-        param["W1"] = param["W1"] - LR * d_w1
-        param["b1"] = param["b1"] - LR * d_b1
-        param["W2"] = param["W2"] - LR * d_w2
-        param["b2"] = param["b2"] - LR * d_b2
-    return losses, [param["W1"], param["b1"].ravel(), param["W2"], param["b2"].ravel()]
-
-
-def lean_numpy(weights: list[np.ndarray], X: np.ndarray, y: np.ndarray, iters: int):
-    """The same math written tightly: samples as columns, (Yh - Y)/m directly, no caches."""
-    W1, b1, W2, b2 = (w.copy() for w in weights)
-    b1 = b1[:, None]
-    b2 = b2[:, None]
-    Xc = X.T
-    Y = y[None, :]
-    m = X.shape[0]
-    losses = np.empty(iters)
-    for i in range(iters):
-        Z1 = W1 @ Xc + b1
-        A1 = np.maximum(Z1, 0.0)
-        Z2 = W2 @ A1 + b2
-        Yh = 1.0 / (1.0 + np.exp(-Z2))
-        losses[i] = -np.mean(Y * np.log(Yh) + (1.0 - Y) * np.log(1.0 - Yh))
-        dZ2 = (Yh - Y) / m
-        dW2 = dZ2 @ A1.T
-        db2 = dZ2.sum(axis=1, keepdims=True)
-        dZ1 = (W2.T @ dZ2) * (Z1 > 0)
-        dW1 = dZ1 @ Xc.T
-        db1 = dZ1.sum(axis=1, keepdims=True)
-        W1 -= LR * dW1
-        b1 -= LR * db1
-        W2 -= LR * dW2
-        b2 -= LR * db2
-    return losses, [W1, b1.ravel(), W2, b2.ravel()]
+def seed_code(weights: list[np.ndarray], X: np.ndarray, y: np.ndarray, iters: int):
+    return seed_dlnet.train(weights, X, y, iters, LR)
 
 
 def have_torch() -> bool:
@@ -153,90 +150,124 @@ def pytorch_lean(weights: list[np.ndarray], X: np.ndarray, y: np.ndarray, iters:
     return losses, [p.detach().numpy().copy() for p in params]
 
 
-def ours(weights: list[np.ndarray], X: np.ndarray, y: np.ndarray, iters: int):
+def ours(weights: list[np.ndarray], X: np.ndarray, y: np.ndarray, iters: int, loss_every: int = 1):
     net = VectorizedMLP([X.shape[1], *[w.shape[0] for w in weights[::2]]])
     net.set_weights(weights)
-    losses = net.fit(X, y, lr=LR, iters=iters)
+    losses = net.fit(X, y, lr=LR, iters=iters, loss_every=loss_every)
     return np.asarray(losses), net.get_weights()
 
 
-def per_iteration(fn, weights, X, y, iters: int, repeats: int):
-    return measure(lambda: fn(weights, X, y, iters), repeats, per=iters)
+def ours_every_10(weights: list[np.ndarray], X: np.ndarray, y: np.ndarray, iters: int):
+    return ours(weights, X, y, iters, loss_every=10)
 
 
-def main_table(repeats: int, iters: int) -> int:
+def log(message: str) -> None:
+    print(message, flush=True)
+
+
+def check(name: str, fn, weights, X, y, ref_losses, ref_w, iters: int) -> bool:
+    """Same loss history (where it has one) and final weights as microgrid, to 1e-9 relative."""
+    losses, w = fn(weights, X, y, iters)
+    wd = max_rel_diff(ref_w, w)
+    if losses is None:
+        ld_text, ld = "no loss computed", 0.0
+    else:
+        ref = ref_losses if len(losses) == len(ref_losses) else ref_losses[:: len(ref_losses) // len(losses)]
+        ld = float(np.max(np.abs(losses - ref) / np.abs(ref)))
+        ld_text = f"loss history rel diff {ld:.1e}"
+    log(f"  {name}: {ld_text}, final weights rel diff {wd:.1e}")
+    return ld <= 1e-9 and wd <= 1e-9
+
+
+def main_table(rounds: int, iters: int, quick: bool) -> int:
     X, y = wisconsin_rows()
     weights = init_weights([9, 15, 1], seed=0)
-    print(f"# Vectorized full-batch gradient descent, {len(X)} rows, 9-15-1, mean BCE, lr {LR}")
-    print(f"# {machine()}\n")
-    ref_losses, ref_w = ours(weights, X, y, iters)
-    candidates = [("NumPy, the tutorial's code structure", tutorial_numpy),
-                  ("NumPy, lean (same math, no caches)", lean_numpy)]
+    log(f"# Vectorized full-batch gradient descent, {len(X)} rows, 9-15-1, mean BCE, lr {LR}")
+    log(f"# {machine()}")
+    log(f"# {rounds} rounds of {iters} iterations per implementation, interleaved\n")
+    candidates = {
+        "the seed's code as published (dlnet)": seed_code,
+        "NumPy floor (hand-tuned, no loss)": numpy_floor,
+        "microgrid VectorizedMLP.fit": ours,
+        "microgrid VectorizedMLP.fit, loss_every=10": ours_every_10,
+    }
     if have_torch():
-        candidates.append(("PyTorch eager, idiomatic (Sequential, BCELoss, optim.SGD)", pytorch_idiomatic))
-        candidates.append(("PyTorch eager, lean (functional, logits, manual step)", pytorch_lean))
-    for name, fn in candidates:
-        losses, w = fn(weights, X, y, iters)
-        ld = float(np.max(np.abs(losses - ref_losses) / np.abs(ref_losses)))
-        wd = max_rel_diff(ref_w, w)
-        print(f"check vs {name}: loss history rel diff {ld:.1e}, final weights rel diff {wd:.1e}")
-        if ld > 1e-9 or wd > 1e-9:
-            print("MISMATCH: not timing it")
+        candidates["PyTorch eager, idiomatic (Sequential, BCELoss, optim.SGD)"] = pytorch_idiomatic
+        candidates["PyTorch eager, lean (functional, logits, manual step)"] = pytorch_lean
+    else:
+        log("PyTorch: skipped (not installed: pip install torch==2.13.0)")
+    log("checking that every implementation computes the same numbers (200 iterations) ...")
+    ref_losses, ref_w = ours(weights, X, y, 200)
+    for name, fn in candidates.items():
+        if not check(name, fn, weights, X, y, ref_losses, ref_w, 200):
+            log(f"MISMATCH: {name} computed different numbers; not timing anything")
             return 1
-    t_ref = per_iteration(ours, weights, X, y, iters, repeats)
-    rows = [["microgrid VectorizedMLP", t_ref.show("us"), "1.0x"]]
-    for name, fn in candidates:
-        t = per_iteration(fn, weights, X, y, iters, repeats)
-        rows.append([name, t.show("us"), f"{t.median / t_ref.median:.1f}x"])
-    if not have_torch():
-        rows.append(["PyTorch", "skipped (not installed: pip install torch==2.13.0)", ""])
-    print()
-    print(table(["implementation", "time per iteration (median of runs)", "slower than microgrid"], rows))
-
-    Xtr, ytr = X[:500], y[:500]
-    net = VectorizedMLP([9, 15, 1], seed=0)
-    t0 = time.perf_counter()
-    net.fit(Xtr, ytr, lr=LR, iters=67_000)
-    full = time.perf_counter() - t0
-    print(f"\nThe default training (67,000 iterations on the 500 tutorial training rows): {full:.2f} s "
-          f"[target < 5 s: {'met' if full < 5 else 'NOT met'}]")
+    log("timing ...")
+    timings = interleaved({name: (lambda fn=fn: fn(weights, X, y, iters)) for name, fn in candidates.items()},
+                          rounds, per=iters, log=log)
+    seed = timings["the seed's code as published (dlnet)"]
+    floor = timings["NumPy floor (hand-tuned, no loss)"]
+    rows = [[name, t.show("us"), ratios(t, floor), ratios(seed, t)] for name, t in timings.items()]
+    log("")
+    log(table(["implementation", "time per iteration: median (min, max)", "time / floor (per round)",
+               "seed's time / this"], rows))
+    fit, fit10 = timings["microgrid VectorizedMLP.fit"], timings["microgrid VectorizedMLP.fit, loss_every=10"]
+    log("")
+    for label, t in (("fit (loss every iteration)", fit), ("fit(loss_every=10)", fit10)):
+        slow, fast = ratio(t, floor), ratio(seed, t)
+        log(f"target: {label} <= 1.2x the floor: {slow:.2f}x [{'met' if slow <= 1.2 else 'NOT met'}]; "
+            f">= 3x faster than the seed's code: {fast:.2f}x [{'met' if fast >= 3 else 'NOT met'}]")
+    if not quick:
+        log("\ntiming the default training (67,000 iterations on the 500 tutorial training rows) ...")
+        net = VectorizedMLP([9, 15, 1], seed=0)
+        t0 = time.perf_counter()
+        net.fit(X[:500], y[:500], lr=LR, iters=67_000)
+        log(f"the default training: {time.perf_counter() - t0:.2f} s")
     return 0
 
-
-def scaling(repeats: int, iters: int) -> None:
+def scaling(rounds: int, iters: int) -> None:
     X, y = wisconsin_rows()
-    print("\n## Scaling with batch size (9-15-1)\n")
+    log("\n## Scaling with batch size (9-15-1)\n")
     rows = []
+    weights = init_weights([9, 15, 1])
     for n in (1, 10, 100, 683):
-        weights = init_weights([9, 15, 1])
-        t = per_iteration(ours, weights, X[:n], y[:n], iters, repeats)
-        t2 = per_iteration(tutorial_numpy, weights, X[:n], y[:n], iters, repeats)
-        t3 = per_iteration(lean_numpy, weights, X[:n], y[:n], iters, repeats)
-        rows.append([n, t.show("us"), t2.show("us"), f"{t2.median / t.median:.1f}x", t3.show("us"),
-                     f"{t3.median / t.median:.1f}x"])
-    print(table(["rows", "microgrid", "NumPy, tutorial structure", "ratio", "NumPy, lean", "ratio"], rows))
-    print("\n## Scaling with width and depth (683 rows)\n")
+        log(f"timing {n} rows ...")
+        fns = {"ours": ours, "floor": numpy_floor, "seed": seed_code}
+        Xn, yn = X[:n], y[:n]
+        t = interleaved({k: (lambda fn=fn, Xn=Xn, yn=yn: fn(weights, Xn, yn, iters))
+                         for k, fn in fns.items()},
+                        rounds, per=iters)
+        rows.append([n, t["ours"].show("us"), t["floor"].show("us"), ratios(t["ours"], t["floor"]),
+                     t["seed"].show("us"), ratios(t["seed"], t["ours"])])
+    log(table(["rows", "microgrid", "NumPy floor", "microgrid / floor", "seed's code", "seed / microgrid"],
+              rows))
+    log("\n## Scaling with width and depth (683 rows, microgrid)\n")
     rows = []
     for dims in ([9, 15, 1], [9, 64, 1], [9, 256, 1], [9, 16, 16, 1], [9, 64, 64, 64, 1]):
+        log(f"timing {'-'.join(map(str, dims))} ...")
         weights = init_weights(dims)
-        t = per_iteration(ours, weights, X, y, max(50, iters // 4), repeats)
+        n_iters = max(20, iters // 4)
+        t = measure(lambda w=weights, n=n_iters: ours(w, X, y, n), rounds, per=n_iters)
         tracemalloc.start()
         ours(weights, X, y, 10)
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         rows.append(["-".join(map(str, dims)), t.show("us"), f"{peak / 1e6:.2f} MB"])
-    print(table(["architecture", "time per iteration", "peak memory of fit"], rows))
+    log(table(["architecture", "time per iteration", "peak memory of fit"], rows))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--iters", type=int, default=2000, help="iterations per timed run")
-    parser.add_argument("--scaling", action="store_true")
+    parser.add_argument("--quick", action="store_true", help="a short run (under 30 s)")
+    parser.add_argument("--rounds", type=int, help="timed rounds of each (default 9; 5 with --quick)")
+    parser.add_argument("--iters", type=int, help="iterations per timed run (default 2000; 300 with --quick)")
+    parser.add_argument("--scaling", action="store_true", help="also time other batch sizes and widths")
     args = parser.parse_args(argv)
-    status = main_table(args.repeats, args.iters)
+    rounds = args.rounds or (5 if args.quick else 9)
+    iters = args.iters or (300 if args.quick else 2000)
+    status = main_table(rounds, iters, args.quick)
     if args.scaling and status == 0:
-        scaling(args.repeats, args.iters)
+        scaling(rounds, iters)
     return status
 
 

@@ -88,3 +88,37 @@ def max_rel_diff(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> float:
         scale = max(float(np.max(np.abs(x), initial=0.0)), float(np.max(np.abs(y), initial=0.0)), 1e-300)
         worst = max(worst, float(np.max(np.abs(x - y), initial=0.0)) / scale)
     return worst
+
+
+def interleaved(candidates: dict[str, Callable[[], object]], rounds: int, per: int = 1,
+                collect: bool = True, log: Callable[[str], object] | None = None) -> dict[str, Timing]:
+    """Time every candidate once per round, ``rounds`` times, in an order rotated each round.
+
+    On a shared machine the load changes from second to second; interleaving puts each
+    candidate's runs next to the others', so per-round ratios (:func:`ratios`) cancel most of
+    the drift.  Seconds per call, divided by ``per``.
+    """
+    names = list(candidates)
+    runs: dict[str, list[float]] = {name: [] for name in names}
+    for r in range(rounds):
+        k = r % len(names)
+        for name in names[k:] + names[:k]:
+            if collect:
+                gc.collect()
+            t0 = time.perf_counter()
+            candidates[name]()
+            runs[name].append((time.perf_counter() - t0) / per)
+        if log is not None:
+            log(f"  round {r + 1}/{rounds} done")
+    return {name: Timing(runs[name]) for name in names}
+
+
+def ratios(a: Timing, b: Timing) -> str:
+    """``a / b`` per round: median (min–max), e.g. ``1.12x (1.05-1.20)``."""
+    rs = [x / y for x, y in zip(a.runs, b.runs)]
+    return f"{statistics.median(rs):.2f}x ({min(rs):.2f}-{max(rs):.2f})"
+
+
+def ratio(a: Timing, b: Timing) -> float:
+    """The median per-round ratio ``a / b``."""
+    return statistics.median(x / y for x, y in zip(a.runs, b.runs))

@@ -14,7 +14,7 @@ and, backwards from the mean loss ``L`` over the ``N`` output entries (``N = m``
 
 (``dX`` means ``dL/dX``; ``*`` is elementwise.)  ``docs/backprop.md`` derives each line.
 
-Implementation, for speed (see ``benchmarks/bench_vectorized.py``):
+Implementation, for speed (see ``benchmarks/bench_vectorized.py`` and ``docs/benchmarks.md``):
 
 * the bias rides along in the matrix product: layer ``l`` keeps ``P_l = [W_l | b_l]``
   ``(d_l, d_{l-1} + 1)`` and multiplies the input with a column of ones, ``[A_{l-1} | 1]``, so
@@ -22,11 +22,22 @@ Implementation, for speed (see ``benchmarks/bench_vectorized.py``):
   each; all ``P_l`` are views into one parameter vector, which the optimizer updates in one go;
 * every ``(m, d)`` buffer is allocated once (per batch size) and stored column-major, so each
   elementwise operation is one contiguous loop; every operation writes into its buffer
-  (``out=``): an iteration of full-batch training allocates nothing.
+  (``out=``): an iteration of full-batch training allocates nothing;
+* BCE on a sigmoid output (the usual classifier) shares its work between the loss and the
+  gradient.  With ``s = 1 - 2y`` (+1 for label 0, -1 for label 1) and ``t = s z``, the loss of
+  an entry is ``softplus(t) = log(1 + u)`` with ``u = e^t``, and ``dL/dz = s sigmoid(t) / N =
+  (s / N) / (1 + 1/u)``: one exponential serves both, and neither formula subtracts nearly
+  equal numbers (``u = inf``, for ``t > 709``, gives the exact gradient; the loss is then
+  recomputed in the overflow-free form ``max(t, 0) + log1p(e^-|t|)``);
+* ReLU layers compare against a buffer of zeros (NumPy's loop for two arrays is faster than
+  for an array and a scalar) and take ``relu'(z) = ceil(min(a, 1))`` from ``a = relu(z) >= 0``
+  (1 where ``a > 0``, else 0: two fast loops, no bool-to-float conversion).
 """
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -43,22 +54,45 @@ from microgrid.optim import (
     make_optimizer,
 )
 
-__all__ = ["VectorizedMLP", "TrainingDiverged"]
+__all__ = ["VectorizedMLP", "LossHistory", "TrainingDiverged"]
 
 _ArrayFn = Callable[..., np.ndarray]
 
 
-def _column_major(m: int, d: int) -> np.ndarray:
-    """An uninitialised ``(m, d)`` float64 array whose columns are contiguous."""
-    return np.empty((d, m)).T
+def _column_major(m: int, d: int, fill: float | None = None) -> np.ndarray:
+    """An ``(m, d)`` float64 array whose columns are contiguous (uninitialised unless ``fill``)."""
+    a = np.empty((d, m)) if fill is None else np.full((d, m), fill)
+    return a.T
 
 
-def _matmul_into(out: np.ndarray, a: np.ndarray, b: np.ndarray) -> None:
-    """``out = a @ b`` written straight into ``out`` (row- or column-major)."""
-    if out.flags.c_contiguous:
-        np.dot(a, b, out=out)
-    else:  # column-major out: its transpose is row-major, and (a b)^T = b^T a^T
-        np.dot(b.T, a.T, out=out.T)
+def _flat(a: np.ndarray) -> np.ndarray:
+    """A column-major ``(m, d)`` array as a 1-D view, column after column."""
+    return a.T.reshape(-1)
+
+
+class LossHistory(np.ndarray):
+    """The losses :meth:`VectorizedMLP.fit` recorded: a float64 array whose entry ``j`` is the
+    mean loss before the step of iteration ``iterations[j]`` (0-based).
+
+    By default every iteration is recorded (``iterations`` is ``0, 1, ..., iters - 1``); with
+    ``loss_every=k`` the iterations ``0, k, 2k, ...``.  Indexing returns plain arrays.
+    """
+
+    iterations: np.ndarray | None
+
+    def __new__(cls, values: np.ndarray, iterations: np.ndarray) -> LossHistory:
+        history = np.asarray(values, dtype=np.float64).view(cls)
+        history.iterations = np.asarray(iterations, dtype=np.int64)
+        return history
+
+    def __array_finalize__(self, obj: object) -> None:
+        # results of arithmetic keep the labels when they keep the length (h * 2, np.log(h))
+        iterations = getattr(obj, "iterations", None)
+        same = iterations is not None and self.shape == iterations.shape
+        self.iterations = iterations if same else None
+
+    def __getitem__(self, key: object) -> object:
+        return np.asarray(self)[key]
 
 
 class _Workspace:
@@ -70,10 +104,15 @@ class _Workspace:
     * ``A[l]`` the view ``A_l`` (without the ones; ``A[L]`` is the output ``Y_hat``),
     * ``Z[l]``, ``dZ[l]`` ``(m, d_l)``,
     * ``dA1s[l]`` ``(m, d_l + 1)`` = ``dL/d[A_l | 1]`` for ``0 < l < L`` and its view ``dA[l]``,
-    * ``Y`` (targets), ``signs`` (``1 - 2Y``, for BCE from the logit), ``work``, ``work2`` ``(m, d_L)``.
+    * ``zeros[l]``, ``ones[l]`` ``(m, d_l)`` constants for ReLU layers (else None),
+    * ``Y`` (targets), ``signs`` (``s = 1 - 2Y``), ``scaled_signs`` (``s / N``), ``U`` (``e^(s Z_L)``),
+      ``softplus`` (``log(1 + U)``), ``work``, ``work2`` ``(m, d_L)``.
+
+    ``np.dot`` writes only into row-major arrays, so products into a column-major ``C`` are
+    computed as ``C^T = B^T A^T``; the ``...T`` lists hold those transposed (row-major) views.
     """
 
-    def __init__(self, dims: Sequence[int], m: int) -> None:
+    def __init__(self, dims: Sequence[int], m: int, relu: Sequence[bool]) -> None:
         L = len(dims) - 1
         self.m = m
         self.n_entries = m * dims[-1]  # N: the loss is the mean over this many entries
@@ -87,10 +126,18 @@ class _Workspace:
         self.dZ = [np.empty((m, 0))] + [_column_major(m, d) for d in dims[1:]]
         self.dA1s = [np.empty((m, 0))] + [_column_major(m, d + 1) for d in dims[1:L]]
         self.dA = [a[:, :-1] for a in self.dA1s]
-        self.Y = _column_major(m, dims[-1])
-        self.signs = _column_major(m, dims[-1])
-        self.work = _column_major(m, dims[-1])
-        self.work2 = _column_major(m, dims[-1])
+        self.A1sT = [a.T for a in self.A1s]
+        self.ZT = [z.T for z in self.Z]
+        self.dZT = [z.T for z in self.dZ]
+        self.dA1sT = [a.T for a in self.dA1s]
+        is_relu = [False, *relu[:-1]]  # hidden layers only (the output has its own code)
+        self.zeros = [_column_major(m, d, 0.0) if r else None for d, r in zip(dims, is_relu)]
+        self.ones = [_column_major(m, d, 1.0) if r else None for d, r in zip(dims, is_relu)]
+        k = dims[-1]
+        self.Y, self.signs, self.scaled_signs = (_column_major(m, k) for _ in range(3))
+        self.U, self.softplus, self.work, self.work2 = (_column_major(m, k) for _ in range(4))
+        self.softplus_flat, self.U_flat = _flat(self.softplus), _flat(self.U)
+        self.ones_N = np.ones(self.n_entries)
 
     def load(self, X: np.ndarray, Y: np.ndarray | None = None) -> None:
         """Copy a batch of rows (and their targets) into the buffers."""
@@ -99,6 +146,7 @@ class _Workspace:
             self.Y[...] = Y
             np.multiply(Y, -2.0, out=self.signs)
             self.signs += 1.0
+            np.multiply(self.signs, 1.0 / self.n_entries, out=self.scaled_signs)
 
 
 class VectorizedMLP:
@@ -116,6 +164,8 @@ class VectorizedMLP:
         sizes = [d_out * (d_in + 1) for d_in, d_out in zip(self.dims[:-1], self.dims[1:])]
         self._theta = np.zeros(sum(sizes))  # every parameter, layer by layer as P_l = [W_l | b_l]
         self._P = self._blocks(self._theta)
+        self._PT = [P.T for P in self._P]  # live views, as the blocks
+        self._relu = [a == "relu" for a in self.activations]
         self.set_weights(initial_weights(self.dims, init, seed))
 
     def _blocks(self, flat: np.ndarray) -> list[np.ndarray]:
@@ -161,45 +211,81 @@ class VectorizedMLP:
         return net
 
     # -- the two passes -------------------------------------------------------------------------
-    def _forward(self, ws: _Workspace) -> None:
-        """``Z_l = [A_{l-1} | 1] P_l^T = A_{l-1} W_l^T + b_l`` and ``A_l = g_l(Z_l)``, l = 1..L."""
-        for l, (P, g) in enumerate(zip(self._P, self._g), start=1):
-            _matmul_into(ws.Z[l], ws.A1s[l - 1], P.T)
-            g.forward(ws.Z[l], out=ws.A[l])
+    def _workspace(self, m: int) -> _Workspace:
+        return _Workspace(self.dims, m, self._relu)
+
+    def _forward(self, ws: _Workspace, output: bool = True) -> None:
+        """``Z_l = [A_{l-1} | 1] P_l^T = A_{l-1} W_l^T + b_l`` and ``A_l = g_l(Z_l)``, l = 1..L
+        (without ``A_L`` when ``output`` is False: training from the logit does not need it)."""
+        L = len(self._P)
+        for l in range(1, L + 1):
+            np.dot(self._P[l - 1], ws.A1sT[l - 1], out=ws.ZT[l])  # Z_l^T = P_l [A_{l-1} | 1]^T
+            if l < L and self._relu[l - 1]:
+                np.maximum(ws.Z[l], ws.zeros[l], out=ws.A[l])
+            elif l < L or output:
+                self._g[l - 1].forward(ws.Z[l], out=ws.A[l])
 
     def _loss(self, ws: _Workspace, from_logits: bool, loss_fn: Callable[..., np.ndarray]) -> float:
         """Mean loss over the N output entries (after :meth:`_forward`)."""
-        if from_logits:  # softplus(z) - y z, from Z_L: finite for any logit
+        if from_logits:  # softplus(s z), s = 1 - 2y, from Z_L: finite for any finite logit
             per_entry = bce_with_logits(ws.Z[-1], ws.Y, out=ws.work, signs=ws.signs, work=ws.work2)
         else:
             per_entry = loss_fn(ws.A[-1], ws.Y, out=ws.work, check=False)  # labels checked by check_data
         return float(per_entry.sum()) / ws.n_entries
 
-    def _backward(self, ws: _Workspace, dP: list[np.ndarray], from_logits: bool,
-                  loss_derivative: Callable[..., np.ndarray]) -> None:
-        """Hand-derived gradients into ``dP`` (the ``[dW_l | db_l]`` blocks); needs :meth:`_forward`.
-
-        Layers count from 1 and Python lists from 0: ``self._P[l - 1]`` is ``P_l``,
-        ``self._g[l - 1]`` is ``g_l`` and ``dP[l - 1]`` is ``dP_l``; the workspace lists are
-        indexed by layer number.
-        """
-        L = len(self._P)
-        dZ_L, Y_hat = ws.dZ[L], ws.A[L]
+    def _output_gradient(self, ws: _Workspace, from_logits: bool, loss_derivative: _ArrayFn) -> None:
+        """``dZ_L`` from the output ``A_L`` (after :meth:`_forward`)."""
+        dZ_L, Y_hat = ws.dZ[-1], ws.A[-1]
         if from_logits:  # BCE through the sigmoid: dZ_L = (Y_hat - Y) / N
             np.subtract(Y_hat, ws.Y, out=dZ_L)
             dZ_L *= 1.0 / ws.n_entries
         else:  # dZ_L = dL/dA_L * g_L'(Z_L), with dL/dA_L = loss'(A_L, Y) / N
             loss_derivative(Y_hat, ws.Y, out=dZ_L)
             dZ_L *= 1.0 / ws.n_entries
-            dZ_L *= self._g[-1].derivative(ws.Z[L], Y_hat, out=ws.work)
-        for l in range(L, 0, -1):
+            dZ_L *= self._g[-1].derivative(ws.Z[-1], Y_hat, out=ws.work)
+
+    def _logit_step(self, ws: _Workspace, record: bool = True) -> float:
+        """Forward pass, mean BCE and ``dZ_L`` for a sigmoid output, sharing one exponential:
+        ``u = e^(s z)`` (``s = 1 - 2y``), loss ``log(1 + u)``, ``dZ_L = (s / N) / (1 + 1/u)``.
+
+        Returns the loss; without ``record``, ``sum(u)`` instead when that is finite (then so
+        is the loss: each ``log(1 + u) <= u``), which costs no logarithms.
+        """
+        self._forward(ws, output=False)
+        u = np.multiply(ws.signs, ws.Z[-1], out=ws.U)
+        np.exp(u, out=u)
+        if record:
+            np.log1p(u, out=ws.softplus)
+            value = float(np.dot(ws.softplus_flat, ws.ones_N)) / ws.n_entries
+        else:
+            value = float(np.dot(ws.U_flat, ws.ones_N))
+        if not math.isfinite(value):  # u overflowed (s z > 709), or the logits are not finite
+            value = self._loss(ws, True, bce_with_logits)
+        np.reciprocal(u, out=u)
+        u += 1.0
+        np.divide(ws.scaled_signs, u, out=ws.dZ[-1])  # (s / N) sigmoid(s z) = (sigmoid(z) - y) / N
+        return value
+
+    def _backward(self, ws: _Workspace, dP: list[np.ndarray]) -> None:
+        """Hand-derived gradients into ``dP`` (the ``[dW_l | db_l]`` blocks), from ``ws.dZ[L]``.
+
+        Layers count from 1 and Python lists from 0: ``self._P[l - 1]`` is ``P_l``,
+        ``self._g[l - 1]`` is ``g_l`` and ``dP[l - 1]`` is ``dP_l``; the workspace lists are
+        indexed by layer number.
+        """
+        for l in range(len(self._P), 0, -1):
             # [dW_l | db_l] = dZ_l^T [A_{l-1} | 1]: dW_l = dZ_l^T A_{l-1}, db_l = column sums of dZ_l
-            _matmul_into(dP[l - 1], ws.dZ[l].T, ws.A1s[l - 1])
+            np.dot(ws.dZT[l], ws.A1s[l - 1], out=dP[l - 1])
             if l > 1:
                 # dL/d[A_{l-1} | 1] = dZ_l [W_l | b_l]; its last column (d/d of the ones) is unused
-                _matmul_into(ws.dA1s[l - 1], ws.dZ[l], self._P[l - 1])
+                np.dot(self._PT[l - 1], ws.dZT[l], out=ws.dA1sT[l - 1])
                 # dZ_{l-1} = dA_{l-1} * g_{l-1}'(Z_{l-1})
-                dZ = self._g[l - 2].derivative(ws.Z[l - 1], ws.A[l - 1], out=ws.dZ[l - 1])
+                dZ = ws.dZ[l - 1]
+                if self._relu[l - 2]:  # relu'(z) = ceil(min(a, 1)) for a = relu(z) >= 0
+                    np.minimum(ws.A[l - 1], ws.ones[l - 1], out=dZ)
+                    np.ceil(dZ, out=dZ)
+                else:
+                    self._g[l - 2].derivative(ws.Z[l - 1], ws.A[l - 1], out=dZ)
                 dZ *= ws.dA[l - 1]
 
     def _problem(self, loss: str) -> tuple[bool, _ArrayFn, _ArrayFn]:
@@ -210,7 +296,7 @@ class VectorizedMLP:
     def _forward_rows(self, X: object) -> _Workspace:
         """A workspace holding the forward pass over the (checked) rows of ``X``."""
         X = check_inputs(X, self.dims[0])
-        ws = _Workspace(self.dims, len(X))
+        ws = self._workspace(len(X))
         ws.load(X)
         self._forward(ws)
         return ws
@@ -218,7 +304,7 @@ class VectorizedMLP:
     def _loaded(self, X: object, y: object, loss: str) -> tuple[_Workspace, bool, _ArrayFn, _ArrayFn]:
         """A workspace holding the (checked) rows and targets, and :meth:`_problem`'s triple for ``loss``."""
         X, Y = check_data(X, y, self.dims, loss)
-        ws = _Workspace(self.dims, len(X))
+        ws = self._workspace(len(X))
         ws.load(X, Y)
         return (ws, *self._problem(loss))
 
@@ -257,7 +343,8 @@ class VectorizedMLP:
         dP = self._blocks(grad)
         self._forward(ws)
         value = self._loss(ws, from_logits, loss_fn)
-        self._backward(ws, dP, from_logits, loss_derivative)
+        self._output_gradient(ws, from_logits, loss_derivative)
+        self._backward(ws, dP)
         return value, [np.array(g, order="C") for block in dP for g in (block[:, :-1], block[:, -1])]
 
     def numerical_grads(self, X: object, y: object, loss: str = "bce", eps: float = 1e-6) -> list[np.ndarray]:
@@ -285,42 +372,61 @@ class VectorizedMLP:
 
     def fit(self, X: object, y: object, lr: float = 0.07, iters: int = 67_000,
             optimizer: str | Optimizer | None = None, batch_size: int | None = None, seed: int = 0,
-            callback: Callable[[int, float], object] | None = None, loss: str = "bce") -> np.ndarray:
+            callback: Callable[[int, float], object] | None = None, loss: str = "bce",
+            loss_every: int = 1) -> LossHistory:
         """Train with the hand-derived gradients; returns the loss before each step.
 
         ``optimizer``: ``None``/``"gd"`` (plain gradient descent), ``"momentum"``, ``"adam"`` with
         learning rate ``lr``, or an :class:`~microgrid.optim.Optimizer`.  ``batch_size=None``
         uses every row each iteration; otherwise mini-batches in an order drawn from ``seed``.
-        ``callback(iteration, loss)`` is called after every iteration.  A NaN or infinite loss
-        raises :class:`TrainingDiverged` (the weights are left as before that iteration).
+
+        ``loss_every=k`` records the loss of iterations ``0, k, 2k, ...`` only (the returned
+        :class:`LossHistory` lists them in ``.iterations``) and calls ``callback(iteration,
+        loss)`` after those; the default records and reports every iteration.  Whatever ``k``,
+        every iteration is checked: a NaN or infinite loss raises :class:`TrainingDiverged`
+        naming that iteration, with the weights left as before it.  (For BCE on a sigmoid
+        output, an unrecorded iteration skips the logarithms and checks ``sum(e^(s z))``
+        instead: when that is finite, so is every entry's loss ``log(1 + e^(s z))``.)
         """
         X, Y = check_data(X, y, self.dims, loss)
         batch = check_training_args(iters, batch_size, len(X), seed)
+        if not isinstance(loss_every, numbers.Integral) or isinstance(loss_every, bool) or loss_every < 1:
+            raise ValueError(f"loss_every must be a positive integer, got {loss_every!r}")
         opt = make_optimizer(optimizer, lr)
         from_logits, loss_fn, loss_derivative = self._problem(loss)
+
+        def generic_step(ws: _Workspace, record: bool) -> float:  # forward, loss and dZ_L, any loss
+            self._forward(ws)
+            value = self._loss(ws, False, loss_fn)
+            self._output_gradient(ws, False, loss_derivative)
+            return value
+
+        step = self._logit_step if from_logits else generic_step
         grad = np.zeros_like(self._theta)
         dP = self._blocks(grad)
         params, grads = [self._theta], [grad]
-        history = np.empty(iters)
+        recorded = np.arange(0, iters, loss_every)
+        history = np.empty(len(recorded))
         workspaces: dict[int, _Workspace] = {}
         batches = batch_indices(len(X), batch, seed) if batch else None
         if batches is None:  # full batch: the rows are loaded once
-            ws = _Workspace(self.dims, len(X))
+            ws = self._workspace(len(X))
             ws.load(X, Y)
         # overflow on the way to divergence is reported once, as TrainingDiverged, not as warnings
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for it in range(iters):
                 if batches is not None:  # a fresh batch of rows into the buffers for its size
                     rows = next(batches)
                     if len(rows) not in workspaces:
-                        workspaces[len(rows)] = _Workspace(self.dims, len(rows))
+                        workspaces[len(rows)] = self._workspace(len(rows))
                     ws = workspaces[len(rows)]
                     ws.load(X[rows], Y[rows])
-                self._forward(ws)
-                value = self._loss(ws, from_logits, loss_fn)
-                history[it] = check_loss(value, it, opt.lr)
-                if callback is not None:
-                    callback(it, value)
-                self._backward(ws, dP, from_logits, loss_derivative)
+                record = it % loss_every == 0
+                value = check_loss(step(ws, record), it, opt.lr)
+                if record:
+                    history[it // loss_every] = value
+                    if callback is not None:
+                        callback(it, value)
+                self._backward(ws, dP)
                 opt.step(params, grads)
-        return history
+        return LossHistory(history, recorded)

@@ -234,3 +234,48 @@ def test_fit_refuses_an_unrepeatable_seed_even_when_it_is_unused(seed, batch_siz
     for net in (VectorizedMLP([2, 3, 1]), VectorizedMLP([2, 3, 1]).to_scalar()):
         with pytest.raises(ValueError, match="seed must be a non-negative integer"):
             net.fit(X, y, iters=1, batch_size=batch_size, seed=seed)
+
+
+def test_loss_every_records_some_iterations_and_trains_identically(wisconsin) -> None:
+    X, y = wisconsin
+    every = VectorizedMLP([9, 4, 1], seed=3)
+    some = VectorizedMLP([9, 4, 1], seed=3)
+    calls: list[tuple[int, float]] = []
+    h1 = every.fit(X, y, iters=23)
+    h7 = some.fit(X, y, iters=23, loss_every=7, callback=lambda i, loss: calls.append((i, loss)))
+    assert h1.iterations.tolist() == list(range(23))
+    assert h7.iterations.tolist() == [0, 7, 14, 21]
+    np.testing.assert_array_equal(h7, np.asarray(h1)[h7.iterations])  # the same numbers, bit for bit
+    assert calls == list(zip(h7.iterations.tolist(), h7.tolist()))
+    for a, b in zip(every.get_weights(), some.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    assert type(h7[1:]) is np.ndarray  # slices are plain arrays: their labels would be wrong
+    with pytest.raises(ValueError, match="loss_every must be a positive integer, got 0"):
+        some.fit(X, y, iters=3, loss_every=0)
+
+
+@pytest.mark.parametrize("loss_every", [1, 5])
+def test_divergence_is_caught_at_the_same_iteration_whatever_loss_every(loss_every: int) -> None:
+    X, y = np.array([[1.0], [3.0], [-2.0]]), np.array([1.0, 0.0, 1.0])
+    net = VectorizedMLP([1, 3, 1], activations=["linear", "sigmoid"], seed=1)
+    ref = VectorizedMLP([1, 3, 1], activations=["linear", "sigmoid"], seed=1)
+    errors = []
+    for model, k in ((ref, 1), (net, loss_every)):
+        with pytest.raises(TrainingDiverged) as info:
+            model.fit(X, y, lr=1e150, iters=200, loss_every=k)
+        errors.append(info.value)
+    assert errors[0].iteration == errors[1].iteration and errors[0].iteration > 0
+    for a, b in zip(ref.get_weights(), net.get_weights()):
+        np.testing.assert_array_equal(a, b)  # both stopped before the same step
+        assert np.isfinite(b).all()
+
+
+def test_fit_loss_stays_exact_when_the_exponential_overflows() -> None:
+    # logit s z = 1000 for both rows: e^1000 overflows, the loss is 1000 exactly and the gradient
+    # (sigmoid(z) - y) / N = +-1/2, from the overflow-free form
+    net = VectorizedMLP([1, 1])
+    net.set_weights([np.array([[1000.0]]), np.array([0.0])])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        history = net.fit([[1.0], [-1.0]], [0, 1], lr=1e-6, iters=1)
+    assert history[0] == 1000.0
+    assert net.get_weights()[0][0, 0] == 1000.0 - 1e-6 * (0.5 + 0.5)
