@@ -1,11 +1,12 @@
 """Scalar engine benchmark: one full-batch forward + backward of a 9-15-1 MLP on Value graphs.
 
-Workload (as in issue 6): the 683 complete Wisconsin rows, ReLU hidden layer, linear output,
+Workload: the 683 complete Wisconsin rows, ReLU hidden layer, linear output,
 mean squared error; the same weights in every engine.  Compared with micrograd 0.1.0 (if
 installed) as shipped (cyclic garbage collector on) and with its collector switched off.
 Before any time is reported, every engine's loss and gradients are checked against microgrid's.
 
-    python benchmarks/bench_scalar.py            # the table of issue 6
+    python benchmarks/bench_scalar.py            # the main table
+    python benchmarks/bench_scalar.py --quick    # the same, fewer rounds (under 30 s)
     python benchmarks/bench_scalar.py --scaling  # plus time/memory vs batch size and architecture
 """
 
@@ -22,7 +23,18 @@ import numpy as np
 from microgrid.engine import topological_order, vsum
 from microgrid.nn import MLP
 
-from common import Timing, init_weights, machine, max_rel_diff, measure, table, wisconsin_rows
+from common import (
+    Timing,
+    init_weights,
+    interleaved,
+    machine,
+    max_rel_diff,
+    measure,
+    ratio,
+    ratios,
+    table,
+    wisconsin_rows,
+)
 
 
 def microgrid_step(dims: Sequence[int], weights: list[np.ndarray], X: np.ndarray, y: np.ndarray):
@@ -93,13 +105,26 @@ def graph_memory(run: Callable) -> float:
     return after - before
 
 
+def with_gc(run: Callable, gc_on: bool) -> Callable[[], object]:
+    """``run`` with the cyclic garbage collector switched on or off for the call."""
+
+    def call() -> object:
+        was = gc.isenabled()
+        (gc.enable if gc_on else gc.disable)()
+        try:
+            return run()
+        finally:
+            (gc.enable if was else gc.disable)()
+
+    return call
+
+
 def timed(run: Callable, repeats: int, gc_on: bool) -> Timing:
-    was = gc.isenabled()
-    (gc.enable if gc_on else gc.disable)()
-    try:
-        return measure(run, repeats)
-    finally:
-        (gc.enable if was else gc.disable)()
+    return measure(with_gc(run, gc_on), repeats)
+
+
+def log(message: str) -> None:
+    print(message, flush=True)
 
 
 def have_micrograd() -> bool:
@@ -110,7 +135,7 @@ def have_micrograd() -> bool:
     return True
 
 
-def main_table(repeats: int) -> int:
+def main_table(rounds: int) -> int:
     dims = [9, 15, 1]
     X, y = wisconsin_rows()
     weights = init_weights(dims, seed=0)
@@ -118,16 +143,11 @@ def main_table(repeats: int) -> int:
     loss, grads, root = ours()
     nodes = len(topological_order(root))
     del root
-    print(f"# Scalar engine: forward + backward, {len(X)} rows, {'-'.join(map(str, dims))}, MSE")
-    print(f"# {machine()}\n")
-
-    rows = []
-    ref_time = timed(ours, repeats, gc_on=True)
-    ref_time_nogc = timed(ours, repeats, gc_on=False)
-    ref_mem = graph_memory(ours)
-    rows.append(["microgrid", ref_time.show(), ref_time_nogc.show(), f"{nodes:,}",
-                 f"{ref_mem / 1e6:.1f} MB ({ref_mem / nodes:.0f} B/node)", "1.0x", "1.0x", "1.0x"])
-    status = 0
+    log(f"# Scalar engine: forward + backward, {len(X)} rows, {'-'.join(map(str, dims))}, MSE")
+    log(f"# {machine()}")
+    log(f"# {rounds} rounds, engines interleaved; ratios are medians of per-round ratios (min-max)\n")
+    candidates = {"microgrid (GC on)": with_gc(ours, True), "microgrid (GC off)": with_gc(ours, False)}
+    mg = None
     if have_micrograd():
         mg = micrograd_step(dims, weights, X, y)
         mg_loss, mg_grads, mg_root = mg()
@@ -135,34 +155,46 @@ def main_table(repeats: int) -> int:
         del mg_root
         loss_diff = abs(mg_loss - loss) / abs(loss)
         grad_diff = max_rel_diff(grads, mg_grads)
-        print(f"check vs micrograd: loss rel diff {loss_diff:.1e}, max gradient rel diff {grad_diff:.1e}")
+        log(f"check vs micrograd: loss rel diff {loss_diff:.1e}, max gradient rel diff {grad_diff:.1e}")
         if loss_diff > 1e-12 or grad_diff > 1e-10:
-            print("MISMATCH: micrograd computed different numbers; not timing it")
+            log("MISMATCH: micrograd computed different numbers; not timing it")
             return 1
-        t = timed(mg, repeats, gc_on=True)
-        t_nogc = timed(mg, repeats, gc_on=False)
-        mem = graph_memory(mg)
-        rows.append(["micrograd 0.1.0", t.show(), t_nogc.show(), f"{mg_nodes:,}",
-                     f"{mem / 1e6:.1f} MB ({mem / mg_nodes:.0f} B/node)",
-                     f"{t.median / ref_time.median:.1f}x", f"{t_nogc.median / ref_time.median:.1f}x",
-                     f"{mem / ref_mem:.1f}x"])
-        speed_gc = t.median / ref_time.median
-        speed_nogc = t_nogc.median / ref_time.median
-        print(f"targets (issue 6): >= 30x vs micrograd as shipped: {speed_gc:.1f}x "
-              f"[{'met' if speed_gc >= 30 else 'NOT met'}]; >= 5x vs micrograd without GC: {speed_nogc:.1f}x "
-              f"[{'met' if speed_nogc >= 5 else 'NOT met'}]; memory <= 1/10: 1/{mem / ref_mem:.1f} "
-              f"[{'met' if mem / ref_mem >= 10 else 'NOT met'}]\n")
+        candidates["micrograd 0.1.0 (GC on)"] = with_gc(mg, True)
+        candidates["micrograd 0.1.0 (GC off)"] = with_gc(mg, False)
     else:
-        rows.append(["micrograd 0.1.0", "skipped (not installed: pip install micrograd==0.1.0)",
-                     "", "", "", "", "", ""])
-    print(table(["engine", "time, GC on (median)", "time, GC off", "nodes", "graph memory",
-                 "slower than microgrid (GC on)", "(micrograd GC off vs microgrid GC on)",
-                 "more memory"], rows))
-    return status
+        log("micrograd: skipped (not installed: pip install micrograd==0.1.0)")
+    log("measuring graph memory ...")
+    ref_mem = graph_memory(ours)
+    log("timing ...")
+    t = interleaved(candidates, rounds, log=log)
+    ref = t["microgrid (GC on)"]
+    rows = [["microgrid", ref.show(), t["microgrid (GC off)"].show(), f"{nodes:,}",
+             f"{ref_mem / 1e6:.1f} MB ({ref_mem / nodes:.0f} B/node)"]]
+    if mg is not None:
+        mem = graph_memory(mg)
+        on, off = t["micrograd 0.1.0 (GC on)"], t["micrograd 0.1.0 (GC off)"]
+        rows.append(["micrograd 0.1.0", on.show(), off.show(), f"{mg_nodes:,}",
+                     f"{mem / 1e6:.1f} MB ({mem / mg_nodes:.0f} B/node)"])
+        log("")
+        headers = ["engine", "time, GC on: median (min, max)", "time, GC off", "nodes", "graph memory"]
+        log(table(headers, rows))
+        log("")
+        log(f"micrograd as shipped / microgrid: {ratios(on, ref)} [target >= 30x: "
+            f"{'met' if ratio(on, ref) >= 30 else 'NOT met'}]")
+        slowest = min(a / b for a, b in zip(off.runs, ref.runs))
+        log(f"micrograd without its collector / microgrid (as shipped): {ratios(off, ref)} [target >= 5x in "
+            f"every round: {'met' if slowest >= 5 else 'NOT met'}]")
+        log(f"micrograd without its collector / microgrid without its collector: "
+            f"{ratios(off, t['microgrid (GC off)'])}")
+        log(f"memory: micrograd / microgrid {mem / ref_mem:.1f}x [target >= 10x: "
+            f"{'met' if mem / ref_mem >= 10 else 'NOT met'}]")
+    else:
+        log(table(["engine", "time, GC on", "time, GC off", "nodes", "graph memory"], rows))
+    return 0
 
 
 def scaling(repeats: int) -> None:
-    print("\n## Scaling with batch size (9-15-1, GC on)\n")
+    log("\n## Scaling with batch size (9-15-1, GC on)\n")
     rows = []
     mg = have_micrograd()
     for n in (1, 10, 100, 683):
@@ -201,12 +233,14 @@ def scaling(repeats: int) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=7)
+    parser.add_argument("--quick", action="store_true", help="a short run: 2 rounds")
+    parser.add_argument("--rounds", type=int, help="timed rounds (default 9; 2 with --quick)")
     parser.add_argument("--scaling", action="store_true", help="also print the scaling tables")
     args = parser.parse_args(argv)
-    status = main_table(args.repeats)
+    rounds = args.rounds or (2 if args.quick else 9)
+    status = main_table(rounds)
     if args.scaling:
-        scaling(args.repeats)
+        scaling(rounds)
     return status
 
 
