@@ -298,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
           f"{min(args.batch_size, len(data['train'][1]))}) on the {args.loss} loss in {seconds:.1f} s")
     print(f"train accuracy {acc['train']:.4f} ({len(data['train'][1])} points)")
     print(f"test accuracy {acc['test']:.4f} ({len(data['test'][1])} points)")
+    if acc["train"] <= 0.6:  # half the points are in each class: 0.5 is what a constant answer gets
+        print(f"moons.py: warning: the network learned next to nothing (train accuracy {acc['train']:.2f}, "
+              f"about what always answering one class gets); try a smaller --lr (it is {args.lr:g})",
+              file=sys.stderr)
     try:
         plot(model, args, data, acc, path)
     except OSError as exc:

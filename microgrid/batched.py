@@ -30,6 +30,7 @@ from microgrid.losses import bce_with_logits, get_loss, uses_logits
 from microgrid.nn import check_data
 from microgrid.optim import (
     OPTIMIZERS,
+    Optimizer,
     TrainingDiverged,
     batch_indices,
     check_seed,
@@ -63,8 +64,9 @@ class _Stack:
         self.dA1sT = [np.empty((K, 0, n))] + [np.empty((K, d + 1, n)) for d in dims[1:L]]
         self.dAT = [a[:, :-1, :] for a in self.dA1sT]
         is_relu = [False, *relu[:-1]]
-        self.zeros = [np.zeros((K, d, n)) if r else None for d, r in zip(dims, is_relu)]
-        self.ones = [np.ones((K, d, n)) if r else None for d, r in zip(dims, is_relu)]
+        none = np.empty((0, 0, 0))  # (a layer that is not ReLU needs no constants)
+        self.zeros = [np.zeros((K, d, n)) if r else none for d, r in zip(dims, is_relu)]
+        self.ones = [np.ones((K, d, n)) if r else none for d, r in zip(dims, is_relu)]
         k = dims[-1]
         self.YT, self.signs, self.scaled_signs, self.weight = (np.zeros((K, k, n)) for _ in range(4))
         self.U, self.work, self.work2 = (np.empty((K, k, n)) for _ in range(3))
@@ -126,12 +128,12 @@ def fit_many(nets: Sequence[VectorizedMLP], X: object, y: object, lr: float | Se
     if optimizer is not None and optimizer not in OPTIMIZERS:
         raise ValueError(f"unknown optimizer {optimizer!r}; fit_many takes one of {', '.join(OPTIMIZERS)}")
     rates = _per_network(lr, K, "learning rates")
-    groups = []  # (start, stop, optimizer): consecutive networks with one learning rate share one
-    for k in range(K):
+    groups: list[tuple[int, int, Optimizer]] = []  # (start, stop, optimizer): networks in a row
+    for k in range(K):  # with one learning rate share one optimizer
         if groups and rates[k] == rates[groups[-1][0]]:
-            groups[-1][1] = k + 1
+            groups[-1] = (groups[-1][0], k + 1, groups[-1][2])
         else:
-            groups.append([k, k + 1, make_optimizer(optimizer, rates[k])])
+            groups.append((k, k + 1, make_optimizer(optimizer, rates[k])))
     spec = get_loss(loss)
     from_logits = uses_logits(loss, first.activations[-1])
 

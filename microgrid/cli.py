@@ -47,34 +47,56 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _silence_stdout() -> None:
+    """Point file descriptor 1 at the null device, so that the interpreter's last flush of what
+    is still buffered cannot fail again (an "Exception ignored" message and exit status 120)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
+def _stdout_broken() -> bool:
+    """True when flushing stdout fails (a closed pipe, a full disk): the output cannot be delivered."""
+    try:
+        sys.stdout.flush()
+    except OSError:
+        return True
+    return False
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``microgrid`` console script."""
-    parser = build_parser()
+    prog = "microgrid"
     try:
-        args, unknown = parser.parse_known_args(argv)
-    except SystemExit as exc:  # --help, --version, or a bad option (already reported in one line)
-        return exc.code if isinstance(exc.code, int) else 2
-    if unknown:  # reported by the subcommand, which is the one that did not know them
-        prog = f"microgrid {args.command}"
-        print(f"{prog}: error: unrecognized arguments: {' '.join(unknown)} (see {prog} --help)",
-              file=sys.stderr)
-        return 2
-    try:
-        return int(args.run(args) or 0)
-    except UsageError as exc:
-        print(f"microgrid {args.command}: error: {exc}", file=sys.stderr)
-        return 2
+        parser = build_parser()
+        try:
+            args, unknown = parser.parse_known_args(argv)
+        except SystemExit as exc:  # --help, --version, or a bad option (already reported in one line)
+            status = exc.code if isinstance(exc.code, int) else 2
+        else:
+            prog = f"microgrid {args.command}"
+            if unknown:  # reported by the subcommand, which is the one that did not know them
+                print(f"{prog}: error: unrecognized arguments: {' '.join(unknown)} (see {prog} --help)",
+                      file=sys.stderr)
+                return 2
+            try:
+                status = int(args.run(args) or 0)
+            except UsageError as exc:
+                print(f"{prog}: error: {exc}", file=sys.stderr)
+                return 2
+        sys.stdout.flush()  # what is still buffered is written here, where its errors are handled
+        return status
     except KeyboardInterrupt:
-        print(f"microgrid {args.command}: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # the reader went away (``microgrid predict ... | head``): stop quietly
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())  # so that flushing stdout at exit cannot fail again
+        _silence_stdout()
         return 1
     except OSError as exc:  # the system refused (disk full, permissions...): say what, no traceback
+        if _stdout_broken():
+            _silence_stdout()
         target = f" {exc.filename}" if exc.filename else ""
-        print(f"microgrid {args.command}: error: cannot complete{target}: {exc.strerror or exc}",
-              file=sys.stderr)
+        print(f"{prog}: error: cannot complete{target}: {exc.strerror or exc}", file=sys.stderr)
         return 1
 
 

@@ -361,6 +361,10 @@ class Value:
     def __float__(self) -> float:
         return self.data
 
+    def item(self) -> float:
+        """``data`` as a plain float (PyTorch's ``loss.item()``); nothing is recorded."""
+        return self.data
+
     # -- comparisons: of ``data``, a plain bool, nothing recorded ------------------------------
     # ``==`` and ``hash`` are NOT defined here: they stay those of ``object`` (identity), because
     # a Value is a node of a graph, kept in sets and dicts by identity (two nodes holding the

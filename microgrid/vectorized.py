@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -91,7 +92,7 @@ class LossHistory(np.ndarray):
         same = iterations is not None and self.shape == iterations.shape
         self.iterations = iterations if same else None
 
-    def __getitem__(self, key: object) -> object:
+    def __getitem__(self, key: Any) -> Any:  # type: ignore[override]  # (plain arrays out)
         return np.asarray(self)[key]
 
 
@@ -131,8 +132,9 @@ class _Workspace:
         self.dZT = [z.T for z in self.dZ]
         self.dA1sT = [a.T for a in self.dA1s]
         is_relu = [False, *relu[:-1]]  # hidden layers only (the output has its own code)
-        self.zeros = [_column_major(m, d, 0.0) if r else None for d, r in zip(dims, is_relu)]
-        self.ones = [_column_major(m, d, 1.0) if r else None for d, r in zip(dims, is_relu)]
+        none = np.empty((0, 0))  # (a layer that is not ReLU needs no constants)
+        self.zeros = [_column_major(m, d, 0.0) if r else none for d, r in zip(dims, is_relu)]
+        self.ones = [_column_major(m, d, 1.0) if r else none for d, r in zip(dims, is_relu)]
         k = dims[-1]
         self.Y, self.signs, self.scaled_signs = (_column_major(m, k) for _ in range(3))
         self.U, self.softplus, self.work, self.work2 = (_column_major(m, k) for _ in range(4))

@@ -698,3 +698,10 @@ def test_calling_an_op_makes_its_node() -> None:
         assert cube(x).is_leaf
     with pytest.raises(TypeError, match="operand must be a real number, got str"):
         cube("2")
+
+
+def test_item_is_the_data_as_a_float_like_pytorch():
+    a = Value(2)
+    loss = (a * 3.5).tanh()
+    assert loss.item() == loss.data == math.tanh(7.0) and type(loss.item()) is float
+    assert type(a.item()) is float and a.item() == 2.0

@@ -167,3 +167,17 @@ def test_progress_redraws_one_line_on_a_terminal(monkeypatch) -> None:
     assert text.count("\r") == 3 and text.count("\n") == 1 and text.endswith("\n")
     # smoothed: 0.7, then 0.9 * 0.7 + 0.1 * 0.5 = 0.68, then 0.642
     assert text.split("\r")[-1].startswith("step 3/3  batch loss (running mean) 0.6420")
+
+
+def test_a_learning_rate_that_learns_nothing_is_said(tmp_path: Path, capsys) -> None:
+    pytest.importorskip("matplotlib", reason="moons.py draws with matplotlib")
+    moons = load_moons()
+    args = ["--steps", "40", "--n-samples", "80", "--quiet", "--out", str(tmp_path)]
+    assert moons.main([*args, "--lr", "10"]) == 0  # a result, with a warning: not an error
+    out, err = capsys.readouterr()
+    train_accuracy = float(out.split("train accuracy ")[1].split()[0])
+    assert train_accuracy <= 0.6
+    assert err.count("\n") == 1 and "warning: the network learned next to nothing" in err
+    assert "try a smaller --lr (it is 10)" in err
+    assert moons.main([*args, "--seed", "2"]) == 0  # the default rate learns: no warning
+    assert capsys.readouterr().err == ""

@@ -533,9 +533,25 @@ def test_predict_bad_data(tmp_path, short_run):
 # ---- the console script ------------------------------------------------------------------
 
 
-def test_a_closed_output_pipe_is_no_traceback():
-    """``microgrid predict ... | head``: the reader goes away early; no traceback on stderr."""
+#: stdout buffered as in a terminal session, and unbuffered as some CI systems and IDEs set it
+BUFFERING = [pytest.param({"PYTHONUNBUFFERED": None}, id="buffered"),
+             pytest.param({"PYTHONUNBUFFERED": "1"}, id="unbuffered")]
+
+
+def env_with(changes: dict[str, str | None]) -> dict[str, str]:
     env = dict(os.environ, PYTHONWARNINGS="ignore")
+    for key, value in changes.items():
+        if value is None:
+            env.pop(key, None)
+        else:
+            env[key] = value
+    return env
+
+
+@pytest.mark.parametrize("buffering", BUFFERING)
+def test_a_closed_output_pipe_is_no_traceback(buffering):
+    """``microgrid predict ... | head``: the reader goes away early; no traceback on stderr."""
+    env = env_with(buffering)
     proc = subprocess.Popen([sys.executable, "-m", "microgrid", "train", "--iters", "5", "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     proc.stdout.close()  # before the report is printed
@@ -574,13 +590,16 @@ def test_console_script(tmp_path):
 
 
 @pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs Linux's /dev/full")
-def test_a_full_disk_is_one_line_not_a_traceback():
+@pytest.mark.parametrize("buffering", BUFFERING)
+@pytest.mark.parametrize("command, prog", [(["train", "--iters", "5", "--quiet"], "microgrid train"),
+                                           (["check", "--samples", "3"], "microgrid check")])
+def test_a_full_disk_is_one_line_not_a_traceback(buffering, command, prog):
     with open("/dev/full", "w") as full:
-        proc = subprocess.run([sys.executable, "-m", "microgrid", "train", "--iters", "5", "--quiet"],
+        proc = subprocess.run([sys.executable, "-m", "microgrid", *command], env=env_with(buffering),
                               stdout=full, stderr=subprocess.PIPE, text=True, timeout=120)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
-    expected = "microgrid train: error: cannot complete: No space left on device"
+    expected = f"{prog}: error: cannot complete: No space left on device"
     assert proc.stderr.strip().splitlines() == [expected]
 
 
