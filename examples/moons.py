@@ -226,7 +226,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--loss", choices=("bce", "hinge"), default="bce",
                    help="bce (default): sigmoid output, binary cross-entropy from its logit; "
-                        "hinge: linear output, max(0, 1 - s z)")
+                        "hinge: linear output, max(0, 1 - s z) with s = +1 for class 1, -1 for class 0")
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
                    help="sgd with momentum 0.9 (default) or adam")
     p.add_argument("--lr", type=number(float, 1e-6, 10.0, "a learning rate from 1e-6 to 10"), default=None,

@@ -65,7 +65,8 @@ def register(subparsers: Any) -> None:
                    help="for --mlp: feed the raw 1-10 scores instead of what training feeds (each feature "
                         "min-max scaled to [0, 1] over the shipped rows)")
     p.add_argument("-o", "--output", metavar="FILE", type=options.path,
-                   help="picture to write: .svg, .png, .pdf (need Graphviz) or .dot (DOT source)")
+                   help="picture to write: .svg, .png, .pdf (need Graphviz's dot; for .svg and .png, "
+                        "pip install graphviz-pure also works) or .dot (DOT source)")
     p.add_argument("--steps", metavar="DIR", type=options.path,
                    help="also write one SVG per backward step and DIR/index.html to step through them")
     p.add_argument("--html", metavar="FILE", type=options.path,
@@ -77,7 +78,8 @@ def register(subparsers: Any) -> None:
                         "(default: collapse for --mlp, none for --expr)")
     p.add_argument("--color-by-grad", action="store_true",
                    help="fill values by |grad| on a log scale (vanishing = blue, exploding = red)")
-    p.add_argument("--rankdir", choices=("LR", "TB"), default="LR", help="left-to-right or top-to-bottom")
+    p.add_argument("--rankdir", choices=("LR", "TB"), default="LR",
+                   help="left-to-right or top-to-bottom (default LR)")
     p.add_argument("--max-nodes", type=options.positive_int, default=None, metavar="N",
                    help=f"refuse graphs with more drawn nodes than this (default {DEFAULT_MAX_NODES})")
     p.set_defaults(run=run)
