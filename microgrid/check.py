@@ -21,18 +21,29 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from microgrid.engine import Value, _to_float, grad, no_grad
+from microgrid.higher import gradgradcheck
 from microgrid.nn import MLP, check_dims, check_weights, initial_weights
+from microgrid.tolerances import (
+    GradcheckError,
+    cell,
+    check_tolerances,
+    compare,
+    finite_point,
+    format_table,
+    input_labels,
+)
 from microgrid.vectorized import VectorizedMLP
 
 __all__ = [
     "GradcheckError",
     "gradcheck",
+    "gradgradcheck",
     "check_tolerances",
     "RELATIVE_FLOOR",
     "format_table",
@@ -45,65 +56,7 @@ __all__ = [
 ]
 
 
-class GradcheckError(AssertionError):
-    """Analytical and numerical derivatives disagree; the message holds a table of them."""
-
-
-def _cell(x: object) -> str:
-    if isinstance(x, float):
-        return f"{x:.10g}" if math.isfinite(x) else str(x)
-    return str(x)
-
-
-def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    """A plain-text table: a header line, a rule, one line per row; floats shown with 10 digits."""
-    cells = [[str(h) for h in headers], *([_cell(c) for c in row] for row in rows)]
-    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
-    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
 # -- gradcheck ------------------------------------------------------------------------------------
-
-
-def check_tolerances(who: str, eps: float, atol: float, rtol: float) -> None:
-    """ValueError unless ``eps > 0`` and ``atol, rtol >= 0``, all finite (a negative tolerance
-    would make every check fail, whatever the derivatives)."""
-    for name, value, low_ok in (("eps", eps, False), ("atol", atol, True), ("rtol", rtol, True)):
-        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-            raise TypeError(f"{who}: {name} must be a number, got {type(value).__name__}")
-        if not (math.isfinite(value) and (value >= 0.0 if low_ok else value > 0.0)):
-            raise ValueError(f"{who}: {name} must be {'non-negative' if low_ok else 'positive'} and finite, "
-                             f"got {value}")
-
-
-def finite_point(xs: Iterable[Value | float], what: str) -> list[float]:
-    """The values of ``xs`` (numbers, or Values whose data is used) as floats; TypeError or
-    ValueError naming ``what[i]`` unless each is a finite real number."""
-    if isinstance(xs, (Value, str, bytes)) or not isinstance(xs, Iterable):
-        raise TypeError(f"{what} must be a sequence of Values or numbers, got {type(xs).__name__}")
-    point = []
-    for i, x in enumerate(xs):
-        data = x.data if isinstance(x, Value) else _to_float(x, f"{what}[{i}]")
-        if not math.isfinite(data):
-            raise ValueError(f"{what}[{i}] is {data}: derivatives need a finite point")
-        point.append(data)
-    if not point:
-        raise ValueError(f"{what} is empty: f needs at least one input")
-    return point
-
-
-def _labels(inputs: Sequence[object]) -> list[str]:
-    """Each input's label if it is a labelled Value, else ``inputs[i]``: the rows of a check's table."""
-    return [x.label if isinstance(x, Value) and x.label else f"inputs[{i}]" for i, x in enumerate(inputs)]
-
-
-def _compare(analytical: float, numerical: float, atol: float, rtol: float) -> tuple[float, float, bool]:
-    """``(|analytical - numerical|, atol + rtol |numerical|, passed)``; passing needs both finite."""
-    diff = abs(analytical - numerical)
-    allowed = atol + rtol * abs(numerical)
-    return diff, allowed, math.isfinite(numerical) and math.isfinite(analytical) and diff <= allowed
 
 
 def _call(f: Callable[..., Value], args: Sequence[Value]) -> Value:
@@ -140,14 +93,14 @@ def gradcheck(
     check_tolerances("gradcheck", eps, atol, rtol)
     point = finite_point(inputs, "gradcheck: inputs")
     inputs = list(inputs)
-    labels = _labels(inputs)
+    labels = input_labels(inputs)
     leaves = [Value(v) for v in point]
     analytical = grad(_call(f, leaves), leaves) if leaves else []
 
     rows, failures = [], 0
     for i, x in enumerate(point):
         numerical = _central_difference(f, point, i, eps)
-        diff, allowed, ok = _compare(analytical[i], numerical, atol, rtol)
+        diff, allowed, ok = compare(analytical[i], numerical, atol, rtol)
         failures += not ok
         rows.append((labels[i], x, numerical, analytical[i], diff, allowed, "" if ok else "<-- mismatch"))
     if failures:
@@ -406,7 +359,7 @@ class ManualGradientReport:
 
     def _numeric_ok(self, i: int) -> bool:
         fd = self.numeric[i]
-        return all(_compare(g, fd, self.atol, self.rtol)[2] for g in (self.autograd[i], self.manual[i]))
+        return all(compare(g, fd, self.atol, self.rtol)[2] for g in (self.autograd[i], self.manual[i]))
 
     @property
     def exact_ok(self) -> bool:
@@ -425,7 +378,7 @@ class ManualGradientReport:
 
     def table(self) -> str:
         """The report as text: the point and value, a row per input, a legend and the verdicts."""
-        at = ", ".join(f"{lab}={_cell(x)}" for lab, x in zip(self.labels, self.point))
+        at = ", ".join(f"{lab}={cell(x)}" for lab, x in zip(self.labels, self.point))
         head = [
             f"gradient check of {self.name} at ({at}): hand-derived vs autograd vs finite differences, "
             "float64",
@@ -545,13 +498,3 @@ def check_manual_gradient(
         manual=manual, autograd=autograd, numeric=numeric, eps=float(eps), tol=float(tol),
         atol=float(atol), rtol=float(rtol),
     )
-
-
-def __getattr__(name: str) -> object:
-    # gradgradcheck lives in microgrid.higher (which imports this module); offer it here too,
-    # beside gradcheck, without an import cycle.
-    if name == "gradgradcheck":
-        from microgrid.higher import gradgradcheck
-
-        return gradgradcheck
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -25,8 +25,15 @@ import itertools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from microgrid.check import GradcheckError, _compare, _labels, check_tolerances, finite_point, format_table
 from microgrid.engine import Value, _to_float, dot, grad
+from microgrid.tolerances import (
+    GradcheckError,
+    check_tolerances,
+    compare,
+    finite_point,
+    format_table,
+    input_labels,
+)
 
 __all__ = ["hessian", "hvp", "value_grad_hessian", "numerical_hessian", "gradgradcheck"]
 
@@ -119,18 +126,18 @@ def gradgradcheck(
     ``inputs`` are Values or numbers (only their values are used; a Value's label names its row
     in the table).  Entry ``(i, j)``, ``d/dx_j (df/dx_i)``, passes when
     ``|analytical - numerical| <= atol + rtol |numerical|``, both finite.  Returns True when every
-    entry passes; otherwise raises :class:`~microgrid.check.GradcheckError` with a table of all
+    entry passes; otherwise raises :class:`~microgrid.tolerances.GradcheckError` with a table of all
     ``n^2`` entries, the failing ones marked (or returns False if ``raise_exception`` is False).
     """
     check_tolerances("gradgradcheck", eps, atol, rtol)
     inputs = list(inputs)
-    labels = _labels(inputs)
+    labels = input_labels(inputs)
     analytical = hessian(f, inputs)
     numerical = numerical_hessian(f, inputs, eps)
     rows, failures = [], 0
     for i, j in itertools.product(range(len(inputs)), repeat=2):
         a, num = analytical[i][j], numerical[i][j]
-        diff, allowed, ok = _compare(a, num, atol, rtol)
+        diff, allowed, ok = compare(a, num, atol, rtol)
         failures += not ok
         rows.append((labels[i], labels[j], num, a, diff, allowed, "" if ok else "<-- mismatch"))
     if failures:

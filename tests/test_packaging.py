@@ -140,3 +140,38 @@ def test_the_example_samples_of_the_readme_predict_command_are_real_unlabelled_r
     assert len(samples) == 6 and not samples.labelled.any()
     for ident, scores in zip(samples.ids, samples.X):  # each is a shipped sample with its class removed
         assert any((shipped.X[shipped.ids == ident] == scores).all(axis=1))
+
+
+def _microgrid_imports() -> dict[str, set[str]]:
+    """For each module of the package, the package's modules it imports (anywhere in the file)."""
+    import ast
+
+    package = ROOT / "microgrid"
+    names = {}
+    for path in package.rglob("*.py"):
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    graph: dict[str, set[str]] = {}
+    for module, path in names.items():
+        deps = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names if a.name in names}
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module in names:
+                subs = {f"{node.module}.{a.name}" for a in node.names} & names.keys()
+                deps |= subs or {node.module}
+        graph[module] = deps - {module}
+    return graph
+
+
+def test_no_two_modules_of_the_package_import_each_other_even_through_others():
+    import graphlib
+
+    graph = _microgrid_imports()
+    assert {"microgrid.check", "microgrid.higher", "microgrid.tolerances", "microgrid.runs.run"} <= set(graph)
+    assert "microgrid.tolerances" in graph["microgrid.higher"]
+    assert "microgrid.check" not in graph["microgrid.higher"]
+    try:
+        list(graphlib.TopologicalSorter(graph).static_order())
+    except graphlib.CycleError as exc:
+        pytest.fail(f"import circle: {' -> '.join(exc.args[1])}")

@@ -290,7 +290,7 @@ def metrics_of(*, n=100, positive=50, auc=0.9):
 
 
 def test_what_counts_as_learning_nothing():
-    from microgrid.training import CHANCE_AUC, _nothing_learned
+    from microgrid.runs.learning import CHANCE_AUC, _nothing_learned
 
     names = ("benign", "malignant")
     assert CHANCE_AUC == 0.55
@@ -307,7 +307,7 @@ def test_what_counts_as_learning_nothing():
 
 
 def test_the_hint_follows_the_training_loss():
-    from microgrid.training import _hint
+    from microgrid.runs.learning import _hint
 
     gd, adam = make_config(lr=0.5), make_config(optimizer="adam", lr=0.2)
     assert _hint(gd, np.array([0.6, 0.9]), 2.0).endswith(

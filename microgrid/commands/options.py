@@ -83,7 +83,7 @@ def fraction(text: str) -> float:
 
 def widths(text: str) -> tuple[int, ...]:
     """Positive integers separated by commas: ``"15"`` or ``"16,8"``."""
-    from microgrid.training import ConfigError, parse_hidden
+    from microgrid.runs.config import ConfigError, parse_hidden
 
     try:
         sizes = parse_hidden(text)

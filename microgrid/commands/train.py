@@ -39,7 +39,7 @@ examples:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand to ``subparsers``."""
-    from microgrid.training import ENGINES, HIDDEN_ACTIVATIONS, OPTIMIZERS, SCALERS, SPLITS
+    from microgrid.runs.config import ENGINES, HIDDEN_ACTIVATIONS, OPTIMIZERS, SCALERS, SPLITS
 
     p = subparsers.add_parser("train", help="train the classifier on the Wisconsin data",
                               description=DESCRIPTION, epilog=EPILOG,
@@ -84,28 +84,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train, print the report and write --out; 0 on success, 1 if training diverged.
 
-    A model that learned nothing (see :func:`microgrid.training.learning_warnings`) is still a
+    A model that learned nothing (see :func:`microgrid.runs.learning.learning_warnings`) is still a
     success (0), with a warning on stderr and in metrics.json.
     """
     import numpy as np
 
     from microgrid.datasets import DataError, load_wisconsin
     from microgrid.model_io import NonFiniteOutputError
-    from microgrid.training import (
-        PLOT_HINT,
-        ConfigError,
-        CVResult,
-        HoldoutResult,
-        TrainingDiverged,
-        check_output_dir,
-        format_cv,
-        format_holdout,
-        learning_warnings,
-        make_config,
-        run_cv,
-        run_holdout,
-        write_outputs,
-    )
+    from microgrid.runs.config import ConfigError, make_config
+    from microgrid.runs.learning import learning_warnings
+    from microgrid.runs.outputs import PLOT_HINT, check_output_dir, write_outputs
+    from microgrid.runs.report import format_cv, format_holdout
+    from microgrid.runs.results import CVResult, HoldoutResult
+    from microgrid.runs.run import TrainingDiverged, run_cv, run_holdout
 
     try:
         config = make_config(engine=args.engine, hidden=args.hidden, activation=args.activation, lr=args.lr,

@@ -1,0 +1,144 @@
+"""What decides a training run: :class:`TrainConfig`, its defaults and the checks on it.
+
+The defaults reproduce the classic tutorial: a 9-15-1 network, ReLU then sigmoid, mean binary
+cross-entropy, full-batch gradient descent with learning rate 0.07 for 67,000 iterations, rows
+0–499 to train and 501–682 to test, min-max scaling.  Cross-validation trains ten networks, so it
+defaults to a shorter schedule (:data:`CV_DEFAULTS`, Adam); see :func:`make_config`.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from microgrid.activations import ACTIVATIONS
+from microgrid.optim import OPTIMIZERS
+from microgrid.preprocessing import SCALERS
+
+__all__ = ["ConfigError", "TrainConfig", "TUTORIAL_DEFAULTS", "CV_DEFAULTS", "ENGINES", "SPLITS",
+           "HIDDEN_ACTIVATIONS", "OPTIMIZERS", "SCALERS", "make_config", "parse_hidden"]
+
+ENGINES = ("vectorized", "scalar")
+SPLITS = ("tutorial", "stratified")
+HIDDEN_ACTIVATIONS = tuple(ACTIVATIONS)  #: choices for the hidden layers (the output is a sigmoid)
+
+#: The classic tutorial's schedule (a hold-out run).
+TUTORIAL_DEFAULTS = {"optimizer": "gd", "lr": 0.07, "iters": 67_000}
+#: The schedule for ``--cv K`` when none is given: Adam, lr 0.01, 200 iterations.  Training
+#: stops at the end of the fast fall of the loss (training loss ~0.07), where held-out rows are
+#: predicted best; the tutorial's 67,000 steps keep lowering the training loss (to ~0.02) while
+#: the held-out log loss rises and accuracy drops (10-fold CV: 96.2% against 96.8%), and cost
+#: 300 times as long.  (Chosen by cross-validation on this data over seeds 0-9, so slightly
+#: optimistic; see the results notes.)
+CV_DEFAULTS = {"optimizer": "adam", "lr": 0.01, "iters": 200}
+
+
+class ConfigError(ValueError):
+    """Options that cannot work together or do not fit the data (a user error)."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run (the defaults are the tutorial's)."""
+
+    hidden: tuple[int, ...] = (15,)
+    activation: str = "relu"
+    lr: float = 0.07
+    iters: int = 67_000
+    optimizer: str = "gd"
+    batch_size: int | None = None
+    split: str = "tutorial"
+    test_size: float = 0.25
+    cv: int | None = None
+    scale: str = "minmax"
+    seed: int = 0
+    engine: str = "vectorized"
+
+    def dims(self, n_features: int) -> list[int]:
+        """Layer widths: ``n_features`` inputs, the hidden layers, one output."""
+        return [n_features, *self.hidden, 1]
+
+    @property
+    def activations(self) -> list[str]:
+        """One per layer: the hidden activation for each hidden layer, then sigmoid."""
+        return [self.activation] * len(self.hidden) + ["sigmoid"]
+
+    def describe(self, n_features: int = 9) -> str:
+        """One line: architecture, activations, schedule, batches, scaling, engine and seed."""
+        arch = "-".join(str(d) for d in self.dims(n_features))
+        batch = "full batch" if self.batch_size is None else f"batches of {self.batch_size}"
+        return (f"{arch} {'/'.join(self.activations)}, {self.optimizer} lr {self.lr:g}, "
+                f"{self.iters:,} iterations, {batch}, {self.scale} scaling, {self.engine} engine, "
+                f"seed {self.seed}")
+
+
+def parse_hidden(text: str) -> tuple[int, ...]:
+    """Hidden layer widths from ``"15"`` or ``"16,8"`` (ConfigError otherwise)."""
+    parts = [p.strip() for p in str(text).split(",")]
+    if not parts or not all(p.isascii() and p.isdigit() and int(p) > 0 for p in parts):
+        raise ConfigError(f"hidden layer widths must be positive integers separated by commas, like 15 or "
+                          f"16,8; got {text!r}")
+    return tuple(int(p) for p in parts)
+
+
+def make_config(**options: object) -> TrainConfig:
+    """A checked :class:`TrainConfig` from options where ``None`` means "the default".
+
+    The schedule (``optimizer``, ``lr``, ``iters``) defaults to :data:`TUTORIAL_DEFAULTS`, or to
+    :data:`CV_DEFAULTS` when ``cv`` is set; cross-validation always uses stratified folds.
+    Raises :class:`ConfigError` naming the first option that cannot work.
+    """
+    opts = {k: v for k, v in options.items() if v is not None}
+    unknown = set(opts) - set(TrainConfig.__dataclass_fields__)
+    if unknown:
+        raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    cv = opts.get("cv")
+    for key, value in (CV_DEFAULTS if cv is not None else TUTORIAL_DEFAULTS).items():
+        opts.setdefault(key, value)
+    if cv is not None:
+        if opts.get("split") == "tutorial":
+            raise ConfigError("--cv makes stratified folds of all rows; it cannot be combined with "
+                              "--split tutorial")
+        if "test_size" in opts:
+            raise ConfigError("--test-size does not apply to --cv (each fold tests 1/K of the rows)")
+        opts["split"] = "stratified"
+    elif "test_size" in opts and opts.get("split", "tutorial") != "stratified":
+        raise ConfigError("--test-size only applies to --split stratified (the tutorial split is fixed)")
+    hidden = opts.get("hidden")
+    if isinstance(hidden, str):
+        opts["hidden"] = parse_hidden(hidden)
+    elif isinstance(hidden, Iterable):
+        opts["hidden"] = tuple(hidden)
+    elif hidden is not None:  # e.g. hidden=15: say what is wanted, not "'int' object is not iterable"
+        raise ConfigError(f"hidden layer widths must be a sequence of positive integers such as (15,) or "
+                          f"(16, 8), or text such as '16,8'; got {hidden!r}")
+    config = TrainConfig(**opts)  # type: ignore[arg-type]
+    _check(config)
+    return config
+
+
+def _check(c: TrainConfig) -> None:
+    def choice(name: str, value: str, allowed: Sequence[str]) -> None:
+        if value not in allowed:
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+
+    choice("engine", c.engine, ENGINES)
+    choice("optimizer", c.optimizer, OPTIMIZERS)
+    choice("split", c.split, SPLITS)
+    choice("scale", c.scale, tuple(SCALERS))
+    choice("activation", c.activation, HIDDEN_ACTIVATIONS)
+    if not c.hidden or not all(isinstance(h, int) and h > 0 for h in c.hidden):
+        raise ConfigError(f"hidden layer widths must be positive integers, got {c.hidden!r}")
+    if not (isinstance(c.lr, (int, float)) and math.isfinite(c.lr) and c.lr > 0):
+        raise ConfigError(f"learning rate must be a positive number, got {c.lr!r}")
+    if not (isinstance(c.iters, int) and c.iters >= 1):
+        raise ConfigError(f"iterations must be a positive integer, got {c.iters!r}")
+    if c.batch_size is not None and not (isinstance(c.batch_size, int) and c.batch_size >= 1):
+        raise ConfigError(f"batch size must be a positive integer, got {c.batch_size!r}")
+    if not (isinstance(c.test_size, float) and 0.0 < c.test_size < 1.0):
+        raise ConfigError(f"test size must be a fraction strictly between 0 and 1, got {c.test_size!r}")
+    if c.cv is not None and not (isinstance(c.cv, int) and c.cv >= 2):
+        raise ConfigError(f"--cv needs K >= 2 folds, got {c.cv!r}")
+    if not (isinstance(c.seed, int) and c.seed >= 0):
+        raise ConfigError(f"seed must be a non-negative integer, got {c.seed!r}")

@@ -1,0 +1,83 @@
+"""The text ``microgrid train`` prints at the end of a run (hold-out or cross-validation)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+from microgrid.datasets import Dataset
+from microgrid.metrics import METRIC_NAMES
+from microgrid.runs.results import CVResult, HoldoutResult
+
+__all__ = ["METRIC_LABELS", "format_holdout", "format_cv"]
+
+METRIC_LABELS = {
+    "accuracy": "accuracy",
+    "precision": "precision",
+    "recall": "recall (sensitivity)",
+    "specificity": "specificity",
+    "f1": "F1",
+    "roc_auc": "ROC AUC",
+    "log_loss": "log loss",
+}
+
+
+def _data_line(dataset: Dataset) -> str:
+    counts = ", ".join(f"{n} {name}" for name, n in dataset.class_counts().items())
+    return f"data: {dataset.source} ({len(dataset)} rows: {counts})"
+
+
+def _confusion_text(cm: np.ndarray, names: Sequence[str], title: str) -> list[str]:
+    w = max(len(n) for n in names) + 10
+    lines = [title, " " * w + "".join(f"{'pred. ' + n:>{w}}" for n in names)]
+    for name, row in zip(names, cm):
+        lines.append(f"{'true ' + name:<{w}}" + "".join(f"{int(c):>{w}}" for c in row))
+    return lines
+
+
+def format_holdout(result: HoldoutResult) -> str:
+    """The end-of-run report: setup, train/test metrics table, test confusion matrix."""
+    c, d = result.config, result.dataset
+    rate = len(result.history) / result.seconds if result.seconds > 0 else math.inf
+    lines = [
+        f"model: {c.describe(d.X.shape[1])}",
+        _data_line(d),
+        f"split: {c.split}" + (f" (test size {c.test_size:g})" if c.split == "stratified" else "")
+        + f"; {len(result.train_rows)} train rows, {len(result.test_rows)} test rows",
+        f"trained in {result.seconds:.2f} s ({rate:,.0f} it/s); final training loss {result.final_loss:.6g}",
+        "",
+        f"{'':<22}{'train':>10}{'test':>10}",
+    ]
+    for name in METRIC_NAMES:
+        lines.append(f"{METRIC_LABELS[name]:<22}{result.train[name]:>10.4f}{result.test[name]:>10.4f}")
+    lines.append("")
+    lines += _confusion_text(result.confusion, d.target_names,
+                             f"confusion matrix, {len(result.test_rows)} test rows (rows: true class)")
+    return "\n".join(lines)
+
+
+def format_cv(result: CVResult) -> str:
+    """Per-fold test metrics, their mean ± standard deviation, and the pooled confusion matrix."""
+    c, d = result.config, result.dataset
+    short = {"accuracy": "acc", "precision": "prec", "recall": "recall", "specificity": "spec",
+             "f1": "F1", "roc_auc": "AUC", "log_loss": "logloss"}
+    total = sum(f.seconds for f in result.folds)
+    lines = [
+        f"model: {c.describe(d.X.shape[1])}",
+        _data_line(d),
+        f"{c.cv}-fold stratified cross-validation (seed {c.seed}); training took {total:.2f} s in all",
+        "",
+        f"{'fold':<6}{'rows':>6}" + "".join(f"{short[n]:>9}" for n in METRIC_NAMES),
+    ]
+    for k, f in enumerate(result.folds, start=1):
+        lines.append(f"{k:<6}{len(f.test_rows):>6}" + "".join(f"{f.test[n]:>9.4f}" for n in METRIC_NAMES))
+    lines += ["", f"test metrics over {c.cv} folds: mean ± std (sample std across folds)"]
+    for n in METRIC_NAMES:
+        lines.append(f"  {METRIC_LABELS[n]:<22}{result.mean[n]:.4f} ± {result.std[n]:.4f}")
+    lines.append("")
+    lines += _confusion_text(result.confusion, d.target_names,
+                             f"confusion matrix, out-of-fold predictions of all {len(d)} rows "
+                             "(rows: true class)")
+    return "\n".join(lines)
