@@ -10,7 +10,9 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import signal
 import sys
+import threading
 from collections.abc import Sequence
 from typing import NoReturn
 
@@ -23,6 +25,14 @@ DESCRIPTION = ("microgrid: train, check and draw a small neural network on the W
 
 class UsageError(Exception):
     """A mistake in the user's input (option, file, data): reported in one line, exit status 2."""
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived: unwinds like Ctrl-C, so that half-written outputs are removed."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated(signum)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -79,16 +89,24 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(f"{prog}: error: unrecognized arguments: {' '.join(unknown)} (see {prog} --help)",
                       file=sys.stderr)
                 return 2
+            main_thread = threading.current_thread() is threading.main_thread()  # only it gets signals
+            previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
             try:
                 status = int(args.run(args) or 0)
             except UsageError as exc:
                 print(f"{prog}: error: {exc}", file=sys.stderr)
                 return 2
+            finally:
+                if main_thread:
+                    signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
         sys.stdout.flush()  # what is still buffered is written here, where its errors are handled
         return status
     except KeyboardInterrupt:
         print(f"{prog}: interrupted", file=sys.stderr)
         return 130
+    except Terminated:
+        print(f"{prog}: terminated", file=sys.stderr)
+        return 128 + signal.SIGTERM
     except BrokenPipeError:  # the reader went away (``microgrid predict ... | head``): stop quietly
         _silence_stdout()
         return 1

@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from microgrid.activations import get_activation
+from microgrid.atomic import atomic_file
 from microgrid.preprocessing import SCALERS, Scaler, scaler_from_arrays
 from microgrid.vectorized import VectorizedMLP
 
@@ -100,7 +101,7 @@ class Classifier:
 
 
 def save_model(path: str | Path, model: Classifier) -> None:
-    """Write ``model`` to ``path`` (exactly that name; no suffix is added)."""
+    """Write ``model`` to ``path`` (exactly that name; no suffix is added), all-or-nothing."""
     from microgrid import __version__
 
     arrays: dict[str, np.ndarray] = {
@@ -121,7 +122,7 @@ def save_model(path: str | Path, model: Classifier) -> None:
         arrays[f"b{i + 1}"] = np.asarray(weights[2 * i + 1], dtype=np.float64)
     for name, value in model.scaler.to_arrays().items():
         arrays[f"scaler.{name}"] = value
-    with open(path, "wb") as f:
+    with atomic_file(path, "wb") as f:  # all-or-nothing: a failed write leaves the old file
         np.savez(f, allow_pickle=False, **arrays)
 
 

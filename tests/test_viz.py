@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import math
+import os
 import re
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 from microgrid import render, viz
 from microgrid.cli import main
 from microgrid.engine import Value, dot, topological_order, vsum
+from microgrid.overwrite import OutputTaken
 from microgrid.viz import GRAD_BINS, ROLES, GraphTooLarge, GraphvizNotFound, draw_dot, format_number
 
 from strategies import ExprProgram, any_floats, expr_programs, finite_floats
@@ -520,10 +522,15 @@ def test_write_backward_steps_files_and_page(tmp_path: Path) -> None:
         v.grad = 7.0  # must survive
     (tmp_path / "step_999.svg").write_text("stale")
     (tmp_path / "notes.txt").write_text("keep me")
+    with pytest.raises(OutputTaken, match="holds 'notes.txt', which microgrid did not write"):
+        viz.write_backward_steps(o, tmp_path)  # the folder is replaced as a whole: the user's file stays
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt", "step_999.svg"]
+    (tmp_path / "notes.txt").unlink()
     files = viz.write_backward_steps(o, tmp_path)
     names = sorted(p.name for p in tmp_path.glob("step_*.svg"))
     assert names == ["step_001.svg", "step_002.svg", "step_003.svg", "step_004.svg"]  # seed + 3 ops
-    assert [p.name for p in files.svgs] == names and (tmp_path / "notes.txt").exists()
+    assert [p.name for p in files.svgs] == names
+    assert sorted(os.listdir(tmp_path)) == ["index.html", *names]  # the stale picture went with the old set
     assert all(v.grad == 7.0 for v in (a, b, c, o))
     for k, path in enumerate(files.svgs, start=1):
         svg = path.read_text()

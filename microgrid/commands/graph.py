@@ -72,6 +72,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--html", metavar="FILE", type=options.path,
                    help="also write the explorer: one self-contained HTML page (open it in a browser) to "
                         "step through the backward pass and inspect every node")
+    p.add_argument("--force", action="store_true",
+                   help="let --html replace a file, and --steps a folder's index.html, that microgrid "
+                        "did not write (a folder holding other files is never replaced)")
     p.add_argument("--no-grad", action="store_true", help="do not run backward; draw data only")
     p.add_argument("--group", choices=GROUP_CHOICES, default=None,
                    help="neurons: a cluster per neuron and layer; collapse: one box per neuron "
@@ -88,6 +91,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build the graph, draw it (-o) and/or its backward steps (--steps); 0 on success."""
     from microgrid import viz
+    from microgrid.overwrite import OutputTaken
 
     if args.output is None and args.steps is None and args.html is None:
         raise UsageError("nothing to write: give -o FILE (e.g. -o graph.svg), --steps DIR and/or --html FILE")
@@ -103,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         if args.no_grad:
             raise UsageError("--html shows the backward pass; drop --no-grad")
         _check_html(args.html)
+    _check_not_taken(args)
 
     if args.expr is not None:
         if args.group not in (None, "none"):
@@ -131,10 +136,11 @@ def run(args: argparse.Namespace) -> int:
             viz.render(graph, args.output)
             print(f"wrote {args.output}")
         if args.steps is not None:
-            files = viz.write_backward_steps(root, args.steps, title=f"backward pass: {title}", **drawing)
+            files = viz.write_backward_steps(root, args.steps, title=f"backward pass: {title}",
+                                             force=args.force, **drawing)
             print(f"wrote {len(files.svgs)} step pictures and {files.index} (open it in a browser)")
         if args.html is not None:
-            page = viz.write_explorer(root, args.html, title=title,
+            page = viz.write_explorer(root, args.html, title=title, force=args.force,
                                       **{k: v for k, v in drawing.items() if k != "color_by_grad"})
             print(f"wrote {page} (open it in a browser)")
     except viz.GraphTooLarge as exc:
@@ -145,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         hint = "--group collapse (one box per neuron), " if ungrouped_mlp else ""
         raise UsageError(f"the graph has {exc.count:,} nodes to draw, more than --max-nodes {exc.limit:,}: "
                          f"draw it with {hint}a smaller graph, or a larger --max-nodes") from None
-    except (ValueError, viz.GraphvizNotFound) as exc:
+    except (ValueError, viz.GraphvizNotFound, OutputTaken) as exc:
         raise UsageError(str(exc)) from None
     except OSError as exc:  # e.g. -o into a read-only place, --steps naming an existing file
         raise UsageError(f"cannot write {exc.filename or 'the output'}: {exc.strerror or exc}") from None
@@ -165,6 +171,21 @@ def _check_output(path: Path, viz: Any) -> None:
     if not parent.is_dir():
         problem = "is not a directory" if parent.exists() else "does not exist"
         raise UsageError(f"-o {path}: {str(parent)!r} {problem}")
+
+
+def _check_not_taken(args: argparse.Namespace) -> None:
+    """Refuse, before any drawing, to replace a page or folder that microgrid did not write."""
+    from microgrid.overwrite import OutputTaken, check_page, check_step_folder
+
+    checks = (("--steps", args.steps, check_step_folder), ("--html", args.html, check_page))
+    for option, path, check in checks:
+        if path is not None:
+            try:
+                check(path, args.force)
+            except OutputTaken as exc:
+                raise UsageError(f"{option} {exc}") from None
+            except OSError as exc:
+                raise UsageError(f"cannot write {exc.filename or path}: {exc.strerror or exc}") from None
 
 
 def _check_html(path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import io
 import sys
 
 from microgrid.cli import UsageError
@@ -25,6 +26,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=options.path, required=True, metavar="MODEL.npz",
                    help="a model file written by 'microgrid train --out DIR'")
+    p.add_argument("-o", "--output", type=options.path, default=None, metavar="FILE.csv",
+                   help="write the CSV to FILE.csv instead of standard output (all-or-nothing: the "
+                        "complete file, or after an error the old one untouched)")
     p.add_argument("data", type=options.path, metavar="DATA",
                    help="rows to classify (shipped CSV or UCI format)")
     p.set_defaults(run=run)
@@ -32,10 +36,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print one CSV line per row of the data file, and the accuracy on stderr; 0 on success."""
+    from microgrid.atomic import write_text
     from microgrid.datasets import DataError, load_wisconsin
     from microgrid.metrics import accuracy
     from microgrid.model_io import ModelFileError, NonFiniteOutputError, load_model
 
+    if args.output is not None and args.output.is_dir() and not args.output.is_symlink():
+        raise UsageError(f"--output {args.output}: is a directory; give a file name such as predictions.csv")
     model = options.read_input(lambda: load_model(args.model), f"--model {args.model}", ModelFileError)
     data = options.read_input(lambda: load_wisconsin(args.data, missing="keep", unlabelled=True),
                               str(args.data), DataError)
@@ -50,13 +57,18 @@ def run(args: argparse.Namespace) -> int:
                          f"{args.data}, line {data.lines[bad]} (id {str(data.ids[bad])!r}): its weights or "
                          "scaler are too large for float64 arithmetic") from None
     predicted = (proba >= model.threshold).astype(int)
-    writer = csv.writer(sys.stdout, lineterminator="\n")  # quotes IDs holding commas, quotes or newlines
+    table = io.StringIO()  # the whole CSV first: an error cannot leave half of it
+    writer = csv.writer(table, lineterminator="\n")  # quotes IDs holding commas, quotes or newlines
     # ... but not a lone carriage return (not in the line terminator), which readers take as a line end
-    quote_all = csv.writer(sys.stdout, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    quote_all = csv.writer(table, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(["id", "class", "probability"])
     for ident, cls, p in zip(data.ids, predicted, proba):
         row = [str(ident), model.target_names[cls], f"{p:.6f}"]
         (quote_all if any("\r" in field for field in row) else writer).writerow(row)
+    if args.output is None:
+        sys.stdout.write(table.getvalue())
+    else:
+        write_text(args.output, table.getvalue())  # an OSError names the file (see microgrid.cli)
     if data.n_missing_rows:
         print(f"note: {data.n_missing_rows} row(s) had missing scores, filled with the training medians",
               file=sys.stderr)

@@ -74,7 +74,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="seed of the initial weights, the random split/folds and the batches (default 0)")
     p.add_argument("--out", type=options.path, default=None, metavar="DIR",
                    help="write metrics.json, history.csv, model.npz (and loss.png, confusion.png "
-                        "with matplotlib) to DIR; with --cv the model is refit on all rows")
+                        "with matplotlib) to DIR; with --cv the model is refit on all rows.  DIR is "
+                        "written as a unit (all new files or, after an error, what was there); a DIR "
+                        "that already holds a run is refused unless --force is given")
+    p.add_argument("--force", action="store_true",
+                   help="let --out replace the run already in DIR (a folder holding other files is "
+                        "never replaced)")
     p.add_argument("--data", type=options.path, default=None, metavar="PATH",
                    help="a data file in the shipped CSV or the UCI format (default: the shipped data)")
     p.add_argument("--quiet", action="store_true", help="no progress display or notes, only the results")
@@ -93,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     from microgrid.model_io import NonFiniteOutputError
     from microgrid.runs.config import ConfigError, make_config
     from microgrid.runs.learning import learning_warnings
-    from microgrid.runs.outputs import PLOT_HINT, check_output_dir, write_outputs
+    from microgrid.runs.outputs import PLOT_HINT, RunFolderTaken, check_output_dir, write_outputs
     from microgrid.runs.report import format_cv, format_holdout
     from microgrid.runs.results import CVResult, HoldoutResult
     from microgrid.runs.run import TrainingDiverged, run_cv, run_holdout
@@ -105,12 +110,14 @@ def run(args: argparse.Namespace) -> int:
                              seed=args.seed)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-    if args.out is not None and args.out.exists() and not args.out.is_dir():
+    if args.out is not None and args.out.exists() and not args.out.is_dir() and not args.out.is_symlink():
         raise UsageError(f"--out {args.out}: exists and is not a directory")
     dataset = options.read_input(lambda: load_wisconsin(args.data), f"--data {args.data}", DataError)
     if args.out is not None:  # before training, so a long run cannot end in "cannot write"
         try:
-            check_output_dir(args.out)
+            check_output_dir(args.out, force=args.force)
+        except RunFolderTaken as exc:
+            raise UsageError(f"--out {exc}") from None
         except OSError as exc:
             raise UsageError(_cannot_write(args.out, exc)) from None
     show = not args.quiet
@@ -141,7 +148,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"microgrid train: warning: {warning}", file=sys.stderr)
     if args.out is not None:
         try:
-            messages = write_outputs(args.out, result)
+            messages = write_outputs(args.out, result, force=args.force)
+        except RunFolderTaken as exc:  # a run appeared there during the training
+            raise UsageError(f"--out {exc}") from None
         except OSError as exc:
             raise UsageError(_cannot_write(args.out, exc)) from None
         notes = [m for m in messages if show or m == PLOT_HINT]  # --quiet still says how to get plots

@@ -1,4 +1,4 @@
-"""The run folder: ``metrics.json``, ``history.csv``, ``model.npz`` and the plots."""
+"""The run folder: ``metrics.json``, ``history.csv``, ``model.npz`` and the plots, written as a unit."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from pathlib import Path
 
 import numpy as np
 
+from microgrid.atomic import atomic_folder, naming, probe_folder
 from microgrid.datasets import Dataset
 from microgrid.model_io import save_model
 from microgrid.runs.learning import learning_warnings
 from microgrid.runs.plots import plot_confusion, plot_loss
 from microgrid.runs.results import CVResult, HoldoutResult
 
-__all__ = ["OUTPUT_FILES", "PLOT_HINT", "metrics_document", "check_output_dir", "write_outputs"]
+__all__ = ["OUTPUT_FILES", "PLOT_HINT", "RunFolderTaken", "metrics_document", "check_output_dir",
+           "write_outputs"]
 
 PLOT_HINT = 'plots skipped: matplotlib is not installed (pip install "microgrid-autograd[plot]")'
 
@@ -80,54 +82,92 @@ def _histories(result: HoldoutResult | CVResult) -> list[tuple[str, np.ndarray]]
 OUTPUT_FILES = ("metrics.json", "history.csv", "model.npz", "loss.png", "confusion.png")
 
 
-def check_output_dir(out_dir: str | Path) -> None:
-    """Create ``out_dir`` if needed and make sure every output file can be written there.
+class RunFolderTaken(Exception):
+    """``--out`` names a folder that cannot take a new run as it is (the message says why and what
+    to do): it holds a run and ``force`` was not given, or it holds files microgrid did not write,
+    or it is a symbolic link."""
 
-    Meant for before training, so that a long run cannot end in "cannot write"; raises
-    ``OSError`` (with ``filename``) otherwise.
+
+def _run_folder_contents(out: Path) -> list[str]:
+    """The names in the existing folder ``out`` that a run may replace (a run's own files, or
+    links with those names); :class:`RunFolderTaken` for anything else, which is the user's."""
+    names = sorted(os.listdir(out))
+    for name in names:
+        entry = out / name
+        if name in OUTPUT_FILES and entry.is_dir() and not entry.is_symlink():
+            raise IsADirectoryError(21, "is a directory, not a file of a run", str(entry))
+        if name not in OUTPUT_FILES:
+            raise RunFolderTaken(f"{out} holds {name!r}, which is not a file of a microgrid run; a run "
+                                 "replaces its folder as a whole, so choose a new or empty folder")
+    return names
+
+
+def check_output_dir(out_dir: str | Path, force: bool = False) -> None:
+    """Make sure a run can be written to the folder ``out_dir`` (creating its parents if needed).
+
+    Meant for before training, so that a long run cannot end in "cannot write".  Raises
+    :class:`RunFolderTaken` when ``out_dir`` already holds a run (unless ``force``), holds other
+    files, or is a symbolic link; ``OSError`` (with ``filename``) when it cannot be written.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for name in OUTPUT_FILES:
-        if (out / name).is_dir():
-            raise IsADirectoryError(21, "is a directory, not a file", str(out / name))
-    probe = out / f".microgrid-write-test-{os.getpid()}"
-    probe.touch()  # a read-only directory or file system fails here
-    probe.unlink()
+    if out.is_symlink():
+        raise RunFolderTaken(f"{out} is a symbolic link; microgrid does not write through links: give the "
+                             "folder itself or a new name")
+    if out.exists():
+        if not out.is_dir():
+            raise NotADirectoryError(20, "exists and is not a directory", str(out))
+        held = _run_folder_contents(out)
+        if held and not force:
+            raise RunFolderTaken(f"{out} already holds a run ({', '.join(held)}); add --force to replace it, "
+                                 "or choose another folder")
+        if not os.access(out, os.W_OK):
+            raise PermissionError(13, "Permission denied", str(out))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    probe_folder(out.parent)  # the run is built beside out_dir and swapped in
 
 
-def write_outputs(out_dir: str | Path, result: HoldoutResult | CVResult) -> list[str]:
+def write_outputs(out_dir: str | Path, result: HoldoutResult | CVResult, force: bool = False) -> list[str]:
     """Write ``metrics.json``, ``history.csv``, ``model.npz`` and (with matplotlib) the plots.
 
+    The folder is written all-or-nothing (built beside ``out_dir``, then swapped in): afterwards
+    it holds either the complete new run or, after an error or interrupt, exactly what it held
+    before.  An existing run is replaced only with ``force`` (see :func:`check_output_dir`).
     Returns one message per file written, plus :data:`PLOT_HINT` when matplotlib is missing.
     For cross-validation the model is the one refit on all rows (``result.final``), if any.
     """
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    written = []
-    with open(out / "metrics.json", "w") as f:
-        json.dump(metrics_document(result), f, indent=2, allow_nan=False)
-        f.write("\n")
-    written.append(str(out / "metrics.json"))
-    runs = _histories(result)
-    with open(out / "history.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        cv = isinstance(result, CVResult)
-        w.writerow(["fold", "iteration", "loss"] if cv else ["iteration", "loss"])
-        for label, history in runs:
-            for i, loss in enumerate(history, start=1):
-                w.writerow([label, i, repr(float(loss))] if cv else [i, repr(float(loss))])
-    written.append(str(out / "history.csv"))
-    final = result if isinstance(result, HoldoutResult) else result.final
-    if final is not None:
-        save_model(out / "model.npz", final.model)
-        written.append(str(out / "model.npz"))
-    messages = [f"wrote {p}" for p in written]
+    check_output_dir(out, force)
     try:
         import matplotlib  # noqa: F401
+        plots = True
     except ImportError:
-        return messages + [PLOT_HINT]
-    plot_loss(out / "loss.png", runs, result.config)
-    plot_confusion(out / "confusion.png", result.confusion, result.dataset.target_names,
-                    "test rows" if isinstance(result, HoldoutResult) else "out-of-fold predictions")
-    return messages + [f"wrote {out / 'loss.png'}", f"wrote {out / 'confusion.png'}"]
+        plots = False
+    written = []
+    runs = _histories(result)
+    with atomic_folder(out) as tmp:
+        with naming(out / "metrics.json"), open(tmp / "metrics.json", "w", encoding="utf-8") as f:
+            json.dump(metrics_document(result), f, indent=2, allow_nan=False)
+            f.write("\n")
+        written.append(str(out / "metrics.json"))
+        with naming(out / "history.csv"), open(tmp / "history.csv", "w", newline="", encoding="utf-8") as f:
+            w = csv.writer(f)
+            cv = isinstance(result, CVResult)
+            w.writerow(["fold", "iteration", "loss"] if cv else ["iteration", "loss"])
+            for label, history in runs:
+                for i, loss in enumerate(history, start=1):
+                    w.writerow([label, i, repr(float(loss))] if cv else [i, repr(float(loss))])
+        written.append(str(out / "history.csv"))
+        final = result if isinstance(result, HoldoutResult) else result.final
+        if final is not None:
+            with naming(out / "model.npz"):
+                save_model(tmp / "model.npz", final.model)
+            written.append(str(out / "model.npz"))
+        if plots:
+            with naming(out / "loss.png"):
+                plot_loss(tmp / "loss.png", runs, result.config)
+            what = "test rows" if isinstance(result, HoldoutResult) else "out-of-fold predictions"
+            with naming(out / "confusion.png"):
+                plot_confusion(tmp / "confusion.png", result.confusion, result.dataset.target_names, what)
+            written += [str(out / "loss.png"), str(out / "confusion.png")]
+    messages = [f"wrote {p}" for p in written]
+    return messages if plots else messages + [PLOT_HINT]

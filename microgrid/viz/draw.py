@@ -14,6 +14,7 @@ from typing import Any
 import graphviz
 
 from microgrid import render as _render
+from microgrid.atomic import write_bytes, write_text
 from microgrid.engine import Value, topological_order
 from microgrid.render import INSTALL_HINT, GraphvizNotFound
 from microgrid.viz.style import (
@@ -529,13 +530,13 @@ def render(graph: graphviz.Digraph, path: str | Path) -> Path:
                          f"{', '.join(OUTPUT_FORMATS)}")
     fmt = OUTPUT_FORMATS[suffix]
     if fmt is None:
-        path.write_text(graph.source, encoding="utf-8")
+        write_text(path, graph.source)
         return path
     try:
         picture = _render.pipe(graph.source, fmt)
     except GraphvizNotFound as exc:
         raise GraphvizNotFound(f"{path}: {exc}; or write the DOT source with a .dot file name") from None
-    path.write_bytes(picture)
+    write_bytes(path, picture)
     return path
 
 

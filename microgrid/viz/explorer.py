@@ -22,15 +22,15 @@ from __future__ import annotations
 import html
 import json
 import math
-import os
 import re
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from microgrid import render as _render
+from microgrid.atomic import write_text
 from microgrid.engine import Value
+from microgrid.overwrite import GENERATOR, check_page
 from microgrid.viz.draw import (
     DEFAULT_MAX_NODES,
     INSTALL_HINT,
@@ -159,14 +159,17 @@ def write_explorer(
     params: Any = None,
     inputs: Iterable[Value] | None = None,
     title: str = "microgrid: explore the backward pass",
+    force: bool = False,
 ) -> Path:
     """Write the explorer page for the graph of ``root`` to ``path`` (one HTML file; see module doc).
 
     Same ``group``/``params``/``inputs`` and limits as :func:`draw_dot` and
     :func:`write_backward_steps`; the gradients are replayed (``.grad`` is not read or changed).
-    The file is written all at once (a temporary file renamed over ``path``).  Needs Graphviz's
-    ``dot``.
+    The file is written all at once (a temporary file renamed over ``path``); a file there that
+    microgrid did not write is replaced only with ``force`` (else :class:`OutputTaken`).  Needs
+    Graphviz's ``dot``.
     """
+    check_page(path, force)
     scene = _scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs, max_nodes=max_nodes)
     n_walk = 1 + sum(1 for v in scene.order if not v.is_leaf)
     if n_walk > max_steps:
@@ -189,17 +192,7 @@ def write_explorer(
     data["views"] = views
     page = _page(title, data, svgs)
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(page)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # as an ordinary new file (mkstemp makes it private)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(path, page)
     return path
 
 
@@ -209,6 +202,6 @@ def _page(title: str, data: dict[str, Any], svgs: str) -> str:
     template = (here / "explorer.html").read_text(encoding="utf-8")
     script = (here / "explorer.js").read_text(encoding="utf-8")
     payload = json.dumps(data, ensure_ascii=False, allow_nan=False).replace("<", "\\u003c")
-    parts = {"TITLE": html.escape(title), "N": str(len(data["steps"])), "SCRIPT": script, "SVGS": svgs,
-             "DATA": payload}
+    parts = {"GENERATOR": GENERATOR, "TITLE": html.escape(title), "N": str(len(data["steps"])),
+             "SCRIPT": script, "SVGS": svgs, "DATA": payload}
     return re.sub(r"\{\{(\w+)\}\}", lambda m: parts[m.group(1)], template)  # one pass: no re-substitution

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import html
 import json
-import re
 import textwrap
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -15,7 +14,9 @@ from typing import Any
 import graphviz
 
 from microgrid import render as _render
+from microgrid.atomic import atomic_folder
 from microgrid.engine import Value, topological_order
+from microgrid.overwrite import GENERATOR, check_step_folder
 from microgrid.viz.draw import (
     DEFAULT_MAX_NODES,
     INSTALL_HINT,
@@ -214,9 +215,6 @@ class StepFiles:
     captions: list[str]
 
 
-_STEP_FILE = re.compile(r"^step_\d+\.svg$")
-
-
 def write_backward_steps(
     root: Value,
     out_dir: str | Path,
@@ -229,6 +227,7 @@ def write_backward_steps(
     params: Any = None,
     inputs: Iterable[Value] | None = None,
     title: str = "microgrid: the backward pass, step by step",
+    force: bool = False,
 ) -> StepFiles:
     """One SVG per backward step (``step_001.svg`` …) and an ``index.html`` to page through them.
 
@@ -237,7 +236,10 @@ def write_backward_steps(
     derivative along its edges, which are red and labelled with the amounts.  Gradients show as
     summed so far (``—`` = not reached, ``…`` = more to come); every number in a caption is drawn
     in the highlighted node or on its red edges.  The user's ``.grad`` values are not read or
-    changed.  Earlier ``step_*.svg`` files in ``out_dir`` are replaced.  Needs Graphviz's ``dot``.
+    changed.  ``out_dir`` is written as a unit (built beside, then swapped in) and replaces an
+    earlier step folder; a folder holding other files is refused (:class:`OutputTaken`), and an
+    ``index.html`` that microgrid did not write is replaced only with ``force``.  Needs Graphviz's
+    ``dot``.
     """
     scene = _Scene(root, rankdir=rankdir, show_grad=True, color_by_grad=color_by_grad, group=group,
                    params=params, inputs=inputs, max_nodes=max_nodes, legend=True, title=None)
@@ -250,19 +252,18 @@ def write_backward_steps(
                                f"installed: {INSTALL_HINT}")
     steps = _drawn_steps(scene)
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for old in out.iterdir():
-        if _STEP_FILE.match(old.name):
-            old.unlink()
+    check_step_folder(out, force)
     width = max(3, len(str(len(steps))))
     svgs, captions = [], []
-    for step in steps:
-        path = out / f"step_{step.number:0{width}d}.svg"
-        path.write_bytes(_render.pipe(_step_graph(scene, step).source, "svg"))
-        svgs.append(path)
-        captions.append(step.caption)
+    with atomic_folder(out) as tmp:
+        for step in steps:
+            name = f"step_{step.number:0{width}d}.svg"
+            (tmp / name).write_bytes(_render.pipe(_step_graph(scene, step).source, "svg"))
+            svgs.append(out / name)
+            captions.append(step.caption)
+        page = _index_html(title, [p.name for p in svgs], captions)
+        (tmp / "index.html").write_text(page, encoding="utf-8")
     index = out / "index.html"
-    index.write_text(_index_html(title, [p.name for p in svgs], captions), encoding="utf-8")
     return StepFiles(index, svgs, captions)
 
 
@@ -283,6 +284,7 @@ def _index_html(title: str, files: list[str], captions: list[str]) -> str:
 <html lang="en">
 <head>
 <meta charset="utf-8">
+{GENERATOR}
 <title>{html.escape(title)}</title>
 <style>
 body {{ font-family: Helvetica, Arial, sans-serif; margin: 1em; }}

@@ -1,0 +1,495 @@
+"""Nothing lost: every output is written all-or-nothing, and nothing is overwritten unasked.
+
+A run folder, a model, a picture, a page, a step folder or predict's CSV is either the old one,
+untouched, or the complete new one -- after a full disk (a real 64 KB-scale tmpfs when the tests
+run as root, an injected ``ENOSPC`` otherwise), an interrupt at every point of the write, a real
+SIGINT/SIGTERM, or an error; no temporary is left behind, and nothing is written through a link.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import errno
+import io
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from microgrid import atomic, viz
+from microgrid.atomic import is_temporary
+from microgrid.cli import main
+from microgrid.datasets import load_wisconsin
+from microgrid.engine import Value
+from microgrid.model_io import load_model, save_model
+from microgrid.overwrite import GENERATOR, OutputTaken
+from microgrid.runs.config import make_config
+from microgrid.runs.outputs import RunFolderTaken, write_outputs
+from microgrid.runs.run import run_holdout
+
+RUN_FILES = {"metrics.json", "history.csv", "model.npz", "loss.png", "confusion.png"}
+
+
+def run_cli(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        status = main(argv)
+    return status, out.getvalue(), err.getvalue()
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir())}
+
+
+def no_temporaries(folder: Path) -> None:
+    left = [p.name for p in folder.rglob("*") if is_temporary(p.name)]
+    assert left == [], left
+
+
+def assert_complete_run(folder: Path, iterations: int | None = None) -> None:
+    """A self-consistent run: the model loads, the history has the rows metrics.json promises."""
+    names = {p.name for p in folder.iterdir()}
+    assert names in (RUN_FILES, RUN_FILES - {"loss.png", "confusion.png"}), names
+    metrics = json.loads((folder / "metrics.json").read_text())
+    with open(folder / "history.csv", newline="") as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["iteration", "loss"] and len(rows) - 1 == metrics["iterations"]
+    assert [int(r[0]) for r in rows[1:]] == list(range(1, metrics["iterations"] + 1))
+    assert all(np.isfinite(float(r[1])) for r in rows[1:])
+    model = load_model(folder / "model.npz")
+    assert model.net.dims == [9, *metrics["config"]["hidden"], 1]
+    if iterations is not None:
+        assert metrics["iterations"] == iterations
+
+
+def old_or_new(folder: Path, old: dict[str, bytes], new_iterations: int) -> str:
+    """Which of the two the folder is (failing if it is neither)."""
+    if snapshot(folder) == old:
+        return "old"
+    assert_complete_run(folder, new_iterations)
+    return "new"
+
+
+@pytest.fixture(scope="module")
+def results() -> dict[int, object]:
+    """Two small hold-out runs (5 and 7 iterations), trained once for the module."""
+    data = load_wisconsin()
+    return {n: run_holdout(make_config(iters=n), data, show_progress=False) for n in (5, 7)}
+
+
+# -- the module itself ------------------------------------------------------------------------------
+
+
+def test_a_file_is_replaced_whole_keeps_its_permissions_and_leaves_no_temporary(tmp_path: Path) -> None:
+    path = tmp_path / "f.txt"
+    atomic.write_text(path, "first\n")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (path.stat().st_mode & 0o777) == 0o666 & ~umask  # an ordinary new file, not mkstemp's 0600
+    path.chmod(0o640)
+    atomic.write_bytes(path, b"second\n")
+    assert path.read_bytes() == b"second\n" and (path.stat().st_mode & 0o777) == 0o640
+    assert os.listdir(tmp_path) == ["f.txt"]
+
+
+def test_an_error_while_writing_keeps_the_old_file_and_removes_the_temporary(tmp_path: Path) -> None:
+    path = tmp_path / "f.txt"
+    path.write_text("old")
+    with pytest.raises(RuntimeError):
+        with atomic.atomic_file(path) as f:
+            f.write("half of the new")
+            raise RuntimeError("boom")
+    assert path.read_text() == "old" and os.listdir(tmp_path) == ["f.txt"]
+
+
+@pytest.mark.parametrize("where", ["fsync", "replace"])
+def test_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          where: str) -> None:
+    path = tmp_path / "g.svg"
+    path.write_text("<svg>old</svg>")
+
+    def full(*args: object) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(args[0]))
+
+    monkeypatch.setattr(os, where, full)
+    with pytest.raises(OSError) as info:
+        atomic.write_text(path, "<svg>new</svg>")
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(path)  # not the temporary
+    monkeypatch.undo()
+    assert path.read_text() == "<svg>old</svg>" and os.listdir(tmp_path) == ["g.svg"]
+
+
+def test_a_link_is_replaced_and_its_target_is_untouched(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    link = tmp_path / "out.csv"
+    link.symlink_to(victim)
+    atomic.write_text(link, "id,class\n")
+    assert victim.read_text() == "precious"
+    assert not link.is_symlink() and link.read_text() == "id,class\n"
+
+
+def test_a_folder_is_swapped_in_whole_or_not_at_all(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "a").write_text("old a")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic.atomic_folder(out) as tmp:
+            (tmp / "a").write_text("new a")
+            raise KeyboardInterrupt
+    assert snapshot(out) == {"a": b"old a"} and os.listdir(tmp_path) == ["run"]
+    with atomic.atomic_folder(out) as tmp:
+        (tmp / "b").write_text("new b")
+    assert snapshot(out) == {"b": b"new b"} and os.listdir(tmp_path) == ["run"]
+
+
+def test_the_folder_swap_without_renameat2_restores_the_old_folder_on_failure(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(atomic, "_exchange", lambda a, b: False)  # as on a system without RENAME_EXCHANGE
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "a").write_text("old")
+    real_rename, calls = os.rename, []
+
+    def second_rename_fails(src: str, dst: str) -> None:
+        calls.append(src)
+        if len(calls) == 2:
+            raise OSError(errno.EIO, "Input/output error", str(src))
+        real_rename(src, dst)
+
+    monkeypatch.setattr(os, "rename", second_rename_fails)
+    with pytest.raises(OSError):
+        with atomic.atomic_folder(out) as tmp:
+            (tmp / "a").write_text("new")
+    monkeypatch.setattr(os, "rename", real_rename)
+    assert snapshot(out) == {"a": b"old"} and os.listdir(tmp_path) == ["run"]
+    with atomic.atomic_folder(out) as tmp:
+        (tmp / "a").write_text("new")
+    assert snapshot(out) == {"a": b"new"} and os.listdir(tmp_path) == ["run"]
+
+
+# -- run folders: interrupted at every point, a full disk at many levels ----------------------------
+
+
+class Interrupt:
+    """Counts the calls of the file-system functions a write makes, and raises KeyboardInterrupt
+    at call number ``at`` (never, when ``at`` is None)."""
+
+    NAMES = ("open", "fsync", "replace", "rename", "chmod", "unlink", "rmdir", "mkdir", "close")
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, at: int | None) -> None:
+        self.calls, self.at = 0, at
+        import builtins
+
+        for module, name in [(os, n) for n in self.NAMES] + [(builtins, "open")]:
+            real = getattr(module, name)
+            monkeypatch.setattr(module, name, self._wrap(real))
+        monkeypatch.setattr(atomic, "_exchange", self._wrap(atomic._exchange))
+
+    def _wrap(self, real: Callable[..., object]) -> Callable[..., object]:
+        def counted(*args: object, **kwargs: object) -> object:
+            if atomic._held:  # Ctrl-C and SIGTERM are held off here: no interrupt can land
+                return real(*args, **kwargs)
+            self.calls += 1
+            if self.calls == self.at:
+                raise KeyboardInterrupt
+            return real(*args, **kwargs)
+        return counted
+
+
+def test_a_run_folder_interrupted_at_every_point_is_the_old_run_or_the_complete_new_one(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, results: dict[int, object]) -> None:
+    out = tmp_path / "o" / "run1"
+    write_outputs(out, results[5])
+    old = snapshot(out)
+    with monkeypatch.context() as m:
+        counter = Interrupt(m, None)
+        write_outputs(tmp_path / "o" / "dry", results[7])
+        total = counter.calls
+    assert total > 30  # the points tried below: every file-system call of the write
+    seen = set()
+    for at in range(1, total + 1):
+        with monkeypatch.context() as m:
+            Interrupt(m, at)
+            try:
+                write_outputs(out, results[7], force=True)
+                finished = True
+            except KeyboardInterrupt:
+                finished = False
+        state = old_or_new(out, old, 7)
+        seen.add(state)
+        no_temporaries(tmp_path)
+        if state == "new":  # back to the old run for the next point
+            assert finished or at > total - 8  # only an interrupt at the very end leaves the new run
+            write_outputs(out, results[5], force=True)
+            assert snapshot(out) == old
+    assert seen == {"old", "new"}
+
+
+def test_write_outputs_reports_a_full_disk_naming_the_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           results: dict[int, object]) -> None:
+    out = tmp_path / "run1"
+    write_outputs(out, results[5])
+    old = snapshot(out)
+    real_open = open
+
+    def full_at_history(file: object, *args: object, **kwargs: object) -> object:
+        if str(file).endswith("history.csv"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(file))
+        return real_open(file, *args, **kwargs)
+
+    import builtins
+
+    monkeypatch.setattr(builtins, "open", full_at_history)
+    with pytest.raises(OSError) as info:
+        write_outputs(out, results[7], force=True)
+    monkeypatch.undo()
+    assert info.value.filename == str(out / "history.csv")  # the user's name, not the temporary's
+    assert snapshot(out) == old and os.listdir(tmp_path) == ["run1"]
+
+
+@contextlib.contextmanager
+def small_disk(path: Path, size: str = "256k") -> Iterator[Path]:
+    """A tmpfs of ``size`` at ``path`` (root only); skips the test where it cannot be mounted."""
+    if os.geteuid() != 0 or not shutil.which("mount"):
+        pytest.skip("mounting a small tmpfs needs root (the injected-ENOSPC tests cover this case)")
+    path.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.strip()}")
+    try:
+        yield path
+    finally:
+        subprocess.run(["umount", str(path)], check=True)
+
+
+def fill(disk: Path, leave: int) -> None:
+    """Fill the file system of ``disk`` until ``leave`` bytes are free."""
+    filler = disk / "filler"
+    with open(filler, "ab") as f:
+        st = os.statvfs(disk)
+        f.write(b"\0" * max(st.f_bavail * st.f_frsize - leave, 0))
+
+
+def test_a_full_disk_at_many_levels_keeps_the_old_run_or_writes_the_complete_new_one(
+        tmp_path: Path, results: dict[int, object]) -> None:
+    with small_disk(tmp_path / "disk") as disk:
+        out = disk / "run1"
+        write_outputs(out, results[5])
+        old = snapshot(out)
+        size = sum(len(b) for b in old.values())
+        states = []
+        for leave in [0, 4096, 8192, 16384, 32768, 49152, size - 8192, size + 65536]:
+            (disk / "filler").unlink(missing_ok=True)
+            fill(disk, leave)
+            try:
+                write_outputs(out, results[7], force=True)
+            except OSError as exc:
+                assert exc.errno == errno.ENOSPC and str(out) in str(exc.filename)
+            states.append(old_or_new(out, old, 7))
+            no_temporaries(disk)
+            if states[-1] == "new":
+                (disk / "filler").unlink()
+                write_outputs(out, results[5], force=True)
+        assert states[0] == "old" and states[-1] == "new"
+
+
+def test_train_onto_a_full_disk_is_one_line_naming_the_file_and_keeps_the_old_run(tmp_path: Path) -> None:
+    with small_disk(tmp_path / "disk") as disk:
+        out = disk / "run1"
+        assert run_cli(["train", "--iters", "5", "--quiet", "--out", str(out)])[0] == 0
+        old = snapshot(out)
+        fill(disk, 8192)
+        status, _, err = run_cli(["train", "--iters", "7", "--quiet", "--out", str(out), "--force"])
+        assert status == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+        assert f"cannot write to --out {out}: {out}/" in err and "No space left on device" in err
+        assert snapshot(out) == old
+        no_temporaries(disk)
+        assert load_model(out / "model.npz").net.dims == [9, 15, 1]  # predict still reads it
+
+
+def test_pictures_and_step_folders_on_a_full_disk_keep_the_old_ones(tmp_path: Path,
+                                                                    needs_renderer: object) -> None:
+    a, b = Value(2.0, label="a"), Value(3.0, label="b")
+    loss = a * b + a
+    loss.backward()
+    graph = viz.draw_dot(loss)
+    with small_disk(tmp_path / "disk", "128k") as disk:
+        for name in ("g.svg", "g.dot"):
+            viz.render(graph, disk / name)
+        viz.write_backward_steps(loss, disk / "steps")
+        old = {name: (disk / name).read_bytes() for name in ("g.svg", "g.dot")}
+        old_steps = snapshot(disk / "steps")
+        fill(disk, 0)
+        big = viz.draw_dot(loss, title="the new picture " * 50)
+        for name in ("g.svg", "g.dot"):
+            with pytest.raises(OSError) as info:
+                viz.render(big, disk / name)
+            assert info.value.filename == str(disk / name)
+            assert (disk / name).read_bytes() == old[name]  # not truncated, not empty
+        with pytest.raises(OSError):
+            viz.write_backward_steps(loss, disk / "steps", title="the new steps " * 50)
+        assert snapshot(disk / "steps") == old_steps
+        no_temporaries(disk)
+
+
+def test_a_model_file_write_that_fails_keeps_the_old_model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           results: dict[int, object]) -> None:
+    path = tmp_path / "m.npz"
+    save_model(path, results[5].model)
+    old = path.read_bytes()
+    monkeypatch.setattr(os, "fsync", lambda fd: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space")))
+    with pytest.raises(OSError) as info:
+        save_model(path, results[7].model)
+    monkeypatch.undo()
+    assert info.value.filename == str(path) and path.read_bytes() == old and os.listdir(tmp_path) == ["m.npz"]
+
+
+# -- real signals --------------------------------------------------------------------------------
+
+
+def test_sigint_and_sigterm_during_train_out_leave_the_old_run_or_the_complete_new_one(
+        tmp_path: Path) -> None:
+    out = tmp_path / "o" / "run1"
+    base = [sys.executable, "-m", "microgrid", "train", "--quiet", "--out", str(out)]
+    env = dict(os.environ, PYTHONWARNINGS="ignore")
+    assert subprocess.run([*base, "--iters", "5"], capture_output=True, env=env, timeout=120).returncode == 0
+    old = snapshot(out)
+    shutil.copytree(out, tmp_path / "old-copy")
+    start = time.perf_counter()
+    whole = subprocess.run([*base, "--iters", "3000", "--force"], capture_output=True, env=env, timeout=120)
+    took = time.perf_counter() - start
+    assert whole.returncode == 0
+    assert_complete_run(out, 3000)
+    new_names = snapshot(out).keys()
+    keep = tmp_path / "old-copy"
+
+    def restore_old() -> None:
+        shutil.rmtree(out)
+        shutil.copytree(keep, out)
+
+    restore_old()
+    outcomes = []
+    for k, sig in enumerate([signal.SIGINT, signal.SIGTERM] * 3):
+        delay = took * (0.35 + 0.13 * k)  # from the imports, through the training, to the writing
+        proc = subprocess.Popen([*base, "--iters", "3000", "--force"], stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, env=env)
+        time.sleep(delay)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=120)
+        state = "old" if snapshot(out) == old else "new"
+        if state == "new":
+            assert_complete_run(out, 3000)
+            assert snapshot(out).keys() == new_names
+        assert proc.returncode in (0, 130, 143, -sig), err
+        assert b"Traceback" not in err
+        no_temporaries(tmp_path / "o")
+        outcomes.append((sig, proc.returncode, state))
+        if state == "new":
+            restore_old()
+    assert any(state == "old" for _, _, state in outcomes), outcomes
+
+
+# -- no silent overwrite ------------------------------------------------------------------------------
+
+
+def test_train_out_onto_an_existing_run_is_refused_unless_forced(tmp_path: Path) -> None:
+    out = tmp_path / "o" / "run1"
+    assert run_cli(["train", "--iters", "5", "--quiet", "--out", str(out)])[0] == 0
+    old = snapshot(out)
+    status, stdout, err = run_cli(["train", "--iters", "7", "--quiet", "--out", str(out)])
+    assert status == 2 and stdout == "" and len(err.strip().splitlines()) == 1
+    assert f"--out {out} already holds a run" in err and "--force" in err
+    assert snapshot(out) == old
+    assert run_cli(["train", "--iters", "7", "--quiet", "--out", str(out), "--force"])[0] == 0
+    assert_complete_run(out, 7)
+    assert sorted(os.listdir(tmp_path / "o")) == ["run1"]
+
+
+def test_a_folder_holding_other_files_is_never_replaced(tmp_path: Path, results: dict[int, object]) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    for force in (False, True):
+        status, _, err = run_cli(["train", "--iters", "5", "--quiet", "--out", str(tmp_path)]
+                                 + ["--force"] * force)
+        assert status == 2 and "holds 'notes.txt', which is not a file of a microgrid run" in err
+    with pytest.raises(RunFolderTaken):
+        write_outputs(tmp_path, results[5], force=True)
+    assert os.listdir(tmp_path) == ["notes.txt"]
+
+
+def test_train_out_never_writes_through_a_link(tmp_path: Path) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "o" / "sym"
+    out.mkdir(parents=True)
+    (out / "metrics.json").symlink_to("../../victim.txt")
+    status, _, err = run_cli(["train", "--iters", "5", "--quiet", "--out", str(out)])
+    assert status == 2 and "already holds a run (metrics.json)" in err
+    assert run_cli(["train", "--iters", "5", "--quiet", "--out", str(out), "--force"])[0] == 0
+    assert victim.read_text() == "precious"  # the link was replaced, its target untouched
+    assert not (out / "metrics.json").is_symlink()
+    assert_complete_run(out, 5)
+    linked = tmp_path / "o" / "linked"
+    linked.symlink_to(out)
+    status, _, err = run_cli(["train", "--iters", "5", "--quiet", "--out", str(linked), "--force"])
+    assert status == 2 and "is a symbolic link" in err
+
+
+EXPR = ["graph", "--expr", "a*b + a", "--set", "a=2", "--set", "b=3"]
+
+
+def test_steps_onto_the_users_index_html_is_refused_unless_forced(tmp_path: Path,
+                                                                  needs_renderer: object) -> None:
+    steps = tmp_path / "steps"
+    assert run_cli([*EXPR, "--steps", str(steps)])[0] == 0
+    assert GENERATOR in (steps / "index.html").read_text()
+    assert run_cli([*EXPR, "--steps", str(steps)])[0] == 0  # its own folder: replaced
+    (steps / "index.html").write_text("<p>my page</p>")
+    status, out, err = run_cli([*EXPR, "--steps", str(steps)])
+    assert status == 2 and out == "" and "index.html that microgrid did not write" in err and "--force" in err
+    assert (steps / "index.html").read_text() == "<p>my page</p>"
+    assert run_cli([*EXPR, "--steps", str(steps), "--force"])[0] == 0
+    assert GENERATOR in (steps / "index.html").read_text()
+
+
+def test_html_onto_a_file_microgrid_did_not_write_is_refused_unless_forced(tmp_path: Path,
+                                                                           needs_renderer: object) -> None:
+    page = tmp_path / "x.html"
+    page.write_text("<p>my page</p>")
+    status, _, err = run_cli([*EXPR, "--html", str(page)])
+    assert status == 2 and "was not written by microgrid" in err and "--force" in err
+    assert page.read_text() == "<p>my page</p>"
+    assert run_cli([*EXPR, "--html", str(page), "--force"])[0] == 0
+    assert GENERATOR in page.read_text()
+    assert run_cli([*EXPR, "--html", str(page)])[0] == 0  # now it is microgrid's own page
+    (tmp_path / "own.html").write_text("mine")
+    with pytest.raises(OutputTaken):  # the library asks too
+        viz.write_explorer(Value(1.0) * Value(2.0), tmp_path / "own.html")
+    assert (tmp_path / "own.html").read_text() == "mine"
+
+
+def test_predict_output_is_all_or_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                          results: dict[int, object]) -> None:
+    model = tmp_path / "m.npz"
+    save_model(model, results[5].model)
+    data = Path(__file__).resolve().parents[1] / "examples" / "new_samples.data"
+    out = tmp_path / "p.csv"
+    status, stdout, err = run_cli(["predict", "--model", str(model), str(data), "-o", str(out)])
+    assert status == 0 and stdout == ""
+    rows = out.read_text().splitlines()
+    assert rows[0] == "id,class,probability" and len(rows) == 7
+    monkeypatch.setattr(os, "replace", lambda a, b: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space")))
+    status, _, err = run_cli(["predict", "--model", str(model), str(data), "-o", str(out)])
+    assert status == 1 and f"cannot complete {out}: No space" in err
+    monkeypatch.undo()
+    assert out.read_text().splitlines() == rows and sorted(os.listdir(tmp_path)) == ["m.npz", "p.csv"]
