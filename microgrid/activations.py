@@ -16,7 +16,7 @@ buffers) and return it.  Conventions at the kinks match the engine: ``relu'(0) =
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -158,11 +158,16 @@ def resolve_activations(activations: str | Sequence[str] | None, n_layers: int) 
     """One activation name per layer.
 
     ``None``: ReLU on every hidden layer and a sigmoid output.  A single name: that activation on
-    the hidden layers, still a sigmoid output.  A sequence: exactly one name per layer.
+    the hidden layers, still a sigmoid output (and checked, even for a network with no hidden
+    layer).  A sequence: exactly one name per layer.  Every name must be known (ValueError).
     """
     if activations is None or isinstance(activations, str):
         hidden = "relu" if activations is None else activations
+        get_activation(hidden)  # checked even when there is no hidden layer to use it
         names = [hidden] * (n_layers - 1) + ["sigmoid"]
+    elif not isinstance(activations, Iterable):
+        kind = type(activations).__name__
+        raise TypeError(f"activations must be a name or a sequence of names, got {kind}")
     else:
         names = list(activations)
         if len(names) != n_layers:

@@ -430,3 +430,15 @@ def test_check_manual_gradient_bad_input_is_one_clear_error(args, error, message
 def test_check_manual_gradient_refuses_bad_tolerances(option, message) -> None:
     with pytest.raises(ValueError, match=message):
         check_manual_gradient(L_ab, lambda a, b: [b + 1.0, a], [2.0, -3.0], **option)
+
+
+@pytest.mark.parametrize("analytical, true, passes", [(1.8, 1.0, False), (1.0, 1.8, True)])
+def test_gradcheck_scales_its_tolerance_by_the_numerical_derivative(monkeypatch: pytest.MonkeyPatch,
+                                                                    analytical: float, true: float,
+                                                                    passes: bool) -> None:
+    """|a - n| <= atol + rtol |n| with n the finite difference: 0.8 <= 0.5 * 1.0 fails, 0.8 <= 0.5 * 1.8
+    passes (scaling by the analytical value would swap the verdicts)."""
+    import microgrid.check as check_module
+
+    monkeypatch.setattr(check_module, "grad", lambda out, leaves: [analytical])  # a recorded derivative
+    assert gradcheck(lambda x: x * true, [0.5], atol=0.0, rtol=0.5, raise_exception=False) is passes

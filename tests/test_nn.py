@@ -41,6 +41,16 @@ def test_activation_table_names_and_errors() -> None:
         resolve_activations(["relu", "sigmoid"], 3)
 
 
+def test_an_unknown_activation_is_refused_even_without_hidden_layers() -> None:
+    for build in (lambda: MLP(3, [2], activations="foo"), lambda: VectorizedMLP([3, 2], activations="foo"),
+                  lambda: MLP(3, [4, 2], activations="foo"), lambda: resolve_activations("foo", 1)):
+        with pytest.raises(ValueError, match="unknown activation 'foo'; choose from relu"):
+            build()
+    with pytest.raises(TypeError, match="activations must be a name or a sequence of names, got int"):
+        resolve_activations(5, 2)  # type: ignore[arg-type]
+    assert VectorizedMLP([3, 2], activations="tanh").activations == ["sigmoid"]  # a known name: accepted
+
+
 @given(activation_names(), moderate)
 def test_activation_forms_agree(name: str, z: float) -> None:
     act = get_activation(name)

@@ -614,3 +614,20 @@ def test_make_config_hidden_widths_from_the_python_side():
     assert make_config(hidden="16,8").hidden == (16, 8) and make_config(hidden=[16, 8]).hidden == (16, 8)
     with pytest.raises(ConfigError, match=r"hidden layer widths must be a sequence .* got 15$"):
         make_config(hidden=15)  # was "TypeError: 'int' object is not iterable"
+
+
+@pytest.mark.parametrize("scale", ["minmax", "standard"])
+def test_the_scaler_is_fit_on_the_training_rows_only(scale):
+    """Training rows narrower than the data (every score <= 7): the scaler is the one fit on them."""
+    from microgrid.preprocessing import make_scaler
+    from microgrid.runs.run import train_classifier
+
+    data = load_wisconsin()
+    rows = np.flatnonzero(np.all(data.X <= 7, axis=1))
+    assert set(data.y[rows]) == {0, 1} and np.max(data.X[rows]) == 7 and np.max(data.X) == 10
+    model = train_classifier(make_config(iters=2, scale=scale), data, rows).model
+    on_rows = make_scaler(scale).fit(data.X[rows]).to_arrays()
+    on_all = make_scaler(scale).fit(data.X).to_arrays()
+    for name, value in model.scaler.to_arrays().items():
+        np.testing.assert_array_equal(value, on_rows[name])
+    assert any(not np.array_equal(on_rows[n], on_all[n]) for n in on_rows)  # so the test can tell them apart
