@@ -6,6 +6,7 @@ from __future__ import annotations
 import html
 import re
 import sys
+import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -159,6 +160,16 @@ def _escape_record(text: str) -> str:
     return re.sub(r'([\\{}|<>"])', r"\\\1", text)
 
 
+def escape_label(text: str) -> str:
+    """``text`` as a plain Graphviz label that shows it as written: line breaks kept, a tab as a
+    space, other control characters shown as ``\\xNN`` (they are not allowed in SVG), and
+    backslashes doubled so that none starts an escape sequence or hides the closing quote."""
+    lines = str(text).replace("\t", " ").splitlines() or [""]
+    shown = ["".join(f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" else c for c in line)
+             for line in lines]
+    return "\\n".join(line.replace("\\", "\\\\") for line in shown)
+
+
 def _html_cells(fields: list[str]) -> str:
     """An HTML-like label: the fields side by side, separated by vertical rules."""
     cells = "".join(f"<td>{html.escape(f, quote=False)}</td>" for f in fields)
@@ -287,7 +298,7 @@ class _Scene:
             node_attr={"shape": "record", "fontname": "Helvetica", "fontsize": "11", "height": "0.3"},
             edge_attr={"color": "#495057", "arrowsize": "0.6", "tailport": _PORTS[self.rankdir][0],
                        "headport": _PORTS[self.rankdir][1]})
-        label = caption if caption is not None else self.title
+        label = caption if caption is not None else (escape_label(self.title) if self.title else None)
         if label:
             g.attr(label=label, labelloc="t", labeljust="l")
         self._grads, self._pending, self._highlight, self._firing = grads, pending, highlight, firing

@@ -24,6 +24,7 @@ from microgrid.viz.draw import (
     GraphvizNotFound,
     _Scene,
     dot_available,
+    escape_label,
 )
 from microgrid.viz.style import format_number
 
@@ -203,7 +204,7 @@ def _drawn_steps(scene: _Scene) -> list[DrawnStep]:
 
 def _wrap(caption: str, width: int = 110) -> str:
     r"""``caption`` as left-justified Graphviz lines (``\l``) of at most ``width`` characters."""
-    return "".join(line + "\\l" for line in textwrap.wrap(caption, width))
+    return "".join(escape_label(line) + "\\l" for line in textwrap.wrap(caption, width))
 
 
 @dataclass(frozen=True)
