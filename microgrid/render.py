@@ -62,12 +62,23 @@ def _search_dirs() -> list[str]:
     return dirs if here in dirs else [*dirs, here]
 
 
+#: Environment variable naming the one program to use (``dot`` or ``graphviz-pure``), or ``none``
+#: to draw nothing (as on a machine without either); unset or empty: the first found.
+CHOICE_VARIABLE = "MICROGRID_RENDERER"
+
+
 def find_renderer(search: Sequence[str | os.PathLike[str]] | None = None) -> Renderer | None:
     """The first of :data:`PROGRAMS` found in ``search`` (default: PATH, then the interpreter's
-    directory), or None when neither is installed."""
+    directory), or None when neither is installed; ``MICROGRID_RENDERER`` narrows the choice."""
     dirs = [os.fspath(d) for d in search] if search is not None else _search_dirs()
     path = os.pathsep.join(dirs)
+    choice = os.environ.get(CHOICE_VARIABLE, "").strip().lower()
+    if choice and choice not in (*PROGRAMS, "none"):
+        raise GraphvizNotFound(f"{CHOICE_VARIABLE} must be one of {', '.join(PROGRAMS)}, none; "
+                               f"got {choice!r}")
     for program in PROGRAMS:
+        if choice and program != choice:
+            continue
         found = shutil.which(program, path=path)
         if found is not None:
             return Renderer(program, found)
@@ -76,7 +87,10 @@ def find_renderer(search: Sequence[str | os.PathLike[str]] | None = None) -> Ren
 
 def _renderer_for(fmt: str) -> Renderer | str:
     """The program that will draw ``fmt``, or one sentence saying what to install."""
-    renderer = find_renderer()
+    try:
+        renderer = find_renderer()
+    except GraphvizNotFound as exc:  # MICROGRID_RENDERER names no program
+        return str(exc)
     if renderer is None:
         return f"drawing {fmt.upper()} needs Graphviz's 'dot' program, which is not installed: {INSTALL_HINT}"
     if fmt not in renderer.formats:

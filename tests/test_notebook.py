@@ -34,9 +34,10 @@ def execute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hide_dot: bool) -> 
     monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
     monkeypatch.setenv("IPYTHONDIR", str(tmp_path / "ipython"))
     monkeypatch.delenv("MPLBACKEND", raising=False)
-    if hide_dot:  # a machine without Graphviz: no dot on the kernel's PATH
+    if hide_dot:  # a machine without Graphviz: no dot on the kernel's PATH, and no graphviz-pure
         path = os.environ.get("PATH", "").split(os.pathsep)
         monkeypatch.setenv("PATH", os.pathsep.join(d for d in path if not (Path(d) / "dot").exists()))
+        monkeypatch.setenv("MICROGRID_RENDERER", "none")
     work = tmp_path / "work"
     work.mkdir()
     NotebookClient(nb, kernel_name="python3", timeout=300,

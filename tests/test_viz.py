@@ -963,6 +963,17 @@ def test_dot_is_preferred_and_graphviz_pure_is_the_fallback(tmp_path: Path,
     monkeypatch.setenv("PATH", str(neither))
     monkeypatch.setattr("sys.executable", str(pure / "python"))
     assert render.find_renderer() == fallback
+    # MICROGRID_RENDERER picks one program, or none at all (as on a machine without either)
+    monkeypatch.setenv("MICROGRID_RENDERER", "graphviz-pure")
+    assert render.find_renderer([both]) == render.Renderer("graphviz-pure", str(both / "graphviz-pure"))
+    monkeypatch.setenv("MICROGRID_RENDERER", "dot")
+    assert render.find_renderer([pure]) is None and render.find_renderer([both]).program == "dot"
+    monkeypatch.setenv("MICROGRID_RENDERER", "none")
+    assert render.find_renderer([both]) is None and not viz.dot_available()
+    monkeypatch.setenv("MICROGRID_RENDERER", "cairo")
+    with pytest.raises(GraphvizNotFound, match="MICROGRID_RENDERER must be one of dot, graphviz-pure, "
+                                               "none; got 'cairo'"):
+        render.find_renderer([both])
 
 
 def test_the_program_s_failure_is_reported_and_its_warnings_are_not(
