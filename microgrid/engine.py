@@ -13,7 +13,7 @@ default, used by :meth:`Value.backward`) and on :class:`Value` objects (used by
 be differentiated again).
 
 ``backward`` walks the graph in reverse topological order without recursion: it collects the
-nodes with an explicit stack and processes them newest first (every node is created after its
+nodes in a growing list and processes them newest first (every node is created after its
 parents, so that order puts each node after all of its consumers); graphs of millions of nodes work.  Each pass sums its
 gradients in a private table and only then adds them to ``.grad``: calling ``backward`` ``k``
 times leaves exactly ``k`` times the gradient everywhere.
@@ -256,7 +256,7 @@ LOG     = Op("log",  lambda a, p: _flog(a[0]),                     lambda y, a, 
 TANH    = Op("tanh", lambda a, p: math.tanh(a[0]),                 lambda y, a, p: ((1.0 - y) * (1.0 + y),))  # 1 - tanh^2
 # sigma' = sigma(x) sigma(-x)  (= y (1 - y), but without cancellation for large x)
 SIGMOID = Op("sigmoid", lambda a, p: _fsigmoid(a[0]),              lambda y, a, p: (y * _sigmoid(-a[0]),))
-RELU    = Op("relu", lambda a, p: 0.0 if a[0] <= 0.0 else a[0],     lambda y, a, p: (1.0,) if _data(a[0]) > 0.0 else (0.0,))  # 0 at the kink
+RELU    = Op("relu", lambda a, p: 0.0 if a[0] <= 0.0 else a[0],     lambda y, a, p: (1.0,) if a[0] > 0.0 else (0.0,))  # 0 at the kink
 LEAKY   = Op("leaky_relu", lambda a, p: p * a[0] if a[0] <= 0.0 else a[0],
              lambda y, a, p: (1.0 if _data(a[0]) > 0.0 else p,))
 # softplus(x) = log(1 + e^x);  softplus' = sigma(x)
@@ -532,8 +532,14 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = Non
     xs_t = _lift_all(xs)
     if len(ws_t) != len(xs_t):
         raise ValueError(f"dot: {len(ws_t)} weights but {len(xs_t)} inputs")
-    parents = ws_t + xs_t + ((_lift(bias),) if bias is not None else ())
-    return _apply(DOT, parents, len(ws_t))
+    return _dot(ws_t, xs_t, _lift(bias) if bias is not None else None)
+
+
+def _dot(ws: Sequence[Value], xs: Sequence[Value], bias: Value | None) -> Value:
+    """:func:`dot` without the checks, for callers whose operands are Values of equal counts
+    already (a layer checks its input row once for all of its neurons)."""
+    parents = (*ws, *xs, bias) if bias is not None else (*ws, *xs)
+    return _apply(DOT, parents, len(ws))
 
 
 # --------------------------------------------------------------------------------------------
@@ -544,23 +550,22 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = Non
 def _reachable(root: Value, start: Any) -> list[Value]:
     """Every node ``root`` depends on (itself included), newest first, each with ``_g = start``.
 
-    Collected with an explicit stack (no recursion, so no depth limit); a fresh marker object
-    per pass tells visited nodes apart without a set.  Every node is created after its parents,
-    so newest-first creation order is a reverse topological order: when a node is reached in
-    that order, every node that consumes it has already passed its gradient on.
+    Collected into a list that is read while it grows (each node read adds its unseen parents
+    at the end; no recursion, so no depth limit); a fresh marker object per pass tells visited
+    nodes apart without a set.  Every node is created after its parents, so newest-first
+    creation order is a reverse topological order: when a node is reached in that order, every
+    node that consumes it has already passed its gradient on.
     """
     mark = object()
     root._mark = mark
     root._g = start
     nodes = [root]
-    stack = [root]
-    while stack:
-        for p in stack.pop()._parents:
+    for node in nodes:  # the loop also reads the nodes appended while it runs
+        for p in node._parents:
             if p._mark is not mark:
                 p._mark = mark
                 p._g = start
                 nodes.append(p)
-                stack.append(p)
     nodes.sort(key=_get_id, reverse=True)
     return nodes
 

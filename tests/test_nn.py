@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given
 
 from microgrid.activations import ACTIVATIONS, LEAKY_ALPHA, get_activation, resolve_activations
-from microgrid.engine import Value, topological_order
+from microgrid.engine import Value, topological_order, vsum
 from microgrid.nn import INITS, MLP, Layer, Neuron, check_data, initial_weights
 from microgrid.optim import SGD, TrainingDiverged
 from microgrid.vectorized import VectorizedMLP
@@ -101,6 +101,28 @@ def test_neuron_is_one_dot_node_and_one_activation_node(name: str) -> None:
     dot_node = out if name == "linear" else out.parents[0]
     assert dot_node.parents[:3] == tuple(n.w) and dot_node.parents[-1] is n.b
     assert n.logit(x).data == pytest.approx(z, rel=1e-15)
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_a_layer_builds_what_its_neurons_build_one_by_one(name: str) -> None:
+    layer = Layer(3, 4, name, seed=2)
+    x = [Value(0.5), 1.0, Value(-2.0)]  # Values and a number
+    outs = layer(x)
+    dots = outs if name == "linear" else [o.parents[0] for o in outs]
+    for n, out, z in zip(layer.neurons, outs, dots):
+        alone = n(x)
+        assert (out.data, out.op, out.local_grads) == (alone.data, alone.op, alone.local_grads)
+        assert z.parents[:3] == tuple(n.w) and z.parents[-1] is n.b
+        assert z.parents[3] is x[0] and z.parents[5] is x[2]
+    assert len({id(z.parents[4]) for z in dots}) == 1  # the number became one leaf for all neurons
+    assert [z.data for z in layer.logits(x)] == [z.data for z in dots]
+    # newest first: each neuron's activation right before its own dot (made one after the other)
+    order = topological_order(vsum(outs))[1:]
+    expected = [node for o, z in zip(outs[::-1], dots[::-1]) for node in ((z,) if o is z else (o, z))]
+    assert order[: len(expected)] == expected
+    for call in (layer, layer.logits):
+        with pytest.raises(ValueError, match=re.escape(f"Layer(3, 4, {name!r}) takes 3 inputs, got 2")):
+            call([1.0, 2.0])
 
 
 def test_parameter_names_and_labels() -> None:
