@@ -159,6 +159,8 @@ def fit_many(nets: Sequence[VectorizedMLP], X: object, y: object, lr: float | Se
         ws.load(X, Y, row_sets)
     history = np.empty((K, iters))
     losses = np.empty(K)
+    for params, grads, opt in steps:  # checked once here: every step updates these same arrays
+        opt._prepare(params, grads)
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for it in range(iters):
@@ -216,7 +218,7 @@ def fit_many(nets: Sequence[VectorizedMLP], X: object, y: object, lr: float | Se
                             g[l - 2].derivative(ws.ZT[l - 1], ws.AT[l - 1], out=dZ)
                         dZ *= ws.dAT[l - 1]
                 for params, grads, opt in steps:
-                    opt.step(params, grads)
+                    opt._step(params, grads)
     finally:  # the trained weights, or those from before the step that diverged
         for k, net in enumerate(nets):
             for block, stacked in zip(net._P, P):

@@ -168,7 +168,24 @@ class Optimizer:
                              f"now given {shapes}; use a new optimizer (or reset()) for other parameters")
         return False
 
-    def _update(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:  # pragma: no cover
+    def _update(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
+        """``step(params, grads)``: check the arrays, then update them in place."""
+        self._prepare(params, grads)
+        self._step(params, grads)
+
+    def _prepare(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
+        """Check the arrays as :meth:`step` does, and set up the state (velocities, moments) when
+        they are new to this optimizer.  A training loop calls this once, then :meth:`_step` on
+        the same arrays every iteration without checking them again."""
+        if self._check(params, grads):
+            self._start(params)
+
+    def _start(self, params: Sequence[np.ndarray]) -> None:  # pragma: no cover
+        """Allocate the state for parameters of these shapes."""
+        raise NotImplementedError
+
+    def _step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:  # pragma: no cover
+        """The update itself, on arrays :meth:`_prepare` has checked."""
         raise NotImplementedError
 
 
@@ -191,10 +208,11 @@ class SGD(Optimizer):
     def __repr__(self) -> str:
         return f"SGD(lr={self.lr}, momentum={self.momentum}, weight_decay={self.weight_decay})"
 
-    def _update(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
-        if self._check(params, grads):
-            self._velocity = [np.zeros_like(p) for p in params] if self.momentum else []
-            self._scratch = [np.empty_like(p) for p in params]
+    def _start(self, params: Sequence[np.ndarray]) -> None:
+        self._velocity = [np.zeros_like(p) for p in params] if self.momentum else []
+        self._scratch = [np.empty_like(p) for p in params]
+
+    def _step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         lr, mu, wd = self.lr, self.momentum, self.weight_decay
         for i, (p, g) in enumerate(zip(params, grads)):
             d, buf = g, self._scratch[i]
@@ -243,12 +261,13 @@ class Adam(Optimizer):
         super().reset()
         self.t = 0
 
-    def _update(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
-        if self._check(params, grads):
-            self._m = [np.zeros_like(p) for p in params]
-            self._v = [np.zeros_like(p) for p in params]
-            self._scratch = [(np.empty_like(p), np.empty_like(p)) for p in params]
-            self.t = 0
+    def _start(self, params: Sequence[np.ndarray]) -> None:
+        self._m = [np.zeros_like(p) for p in params]
+        self._v = [np.zeros_like(p) for p in params]
+        self._scratch = [(np.empty_like(p), np.empty_like(p)) for p in params]
+        self.t = 0
+
+    def _step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         self.t += 1
         b1, b2 = self.betas
         step_size = self.lr / (1.0 - b1**self.t)  # lr / bias correction 1

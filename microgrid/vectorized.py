@@ -414,6 +414,8 @@ class VectorizedMLP:
         if batches is None:  # full batch: the rows are loaded once
             ws = self._workspace(len(X))
             ws.load(X, Y)
+        opt._prepare(params, grads)  # checked once here: every step updates these same arrays
+        update = opt._step
         # overflow on the way to divergence is reported once, as TrainingDiverged, not as warnings
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for it in range(iters):
@@ -430,5 +432,5 @@ class VectorizedMLP:
                     if callback is not None:
                         callback(it, value)
                 self._backward(ws, dP)
-                opt.step(params, grads)
+                update(params, grads)
         return LossHistory(history, recorded)

@@ -95,6 +95,28 @@ def test_state_is_tied_to_the_parameter_shapes() -> None:
         SGD(lr=0.1).step([np.zeros(2, dtype=np.float32)], [np.zeros(2, dtype=np.float32)])
 
 
+@pytest.mark.parametrize("make", [lambda: SGD(lr=0.1, momentum=0.9), lambda: Adam(lr=0.05)])
+def test_fit_checks_its_optimizer_once_and_steps_as_step_does(make) -> None:
+    from microgrid.vectorized import VectorizedMLP
+
+    rng = np.random.default_rng(3)
+    X, y = rng.standard_normal((12, 2)), rng.integers(0, 2, 12)
+    started = make()
+    started.step([np.zeros(3)], [np.ones(3)])
+    with pytest.raises(ValueError, match=r"started on parameters of shapes \[\(3,\)\]"):
+        VectorizedMLP([2, 3, 1]).fit(X, y, iters=2, optimizer=started)
+    # fit's loop (checked once, then unchecked steps) against step() with the gradients of each
+    # iteration; the optimizer's state carries over from one fit to the next, as it does in step()
+    net, ref = VectorizedMLP([2, 3, 1], seed=1), VectorizedMLP([2, 3, 1], seed=1)
+    opt, ref_opt = make(), make()
+    for _ in range(2):
+        net.fit(X, y, iters=3, optimizer=opt)
+    for _ in range(6):
+        ref_opt.step(ref.weights, ref.loss_and_grads(X, y)[1])
+    for a, b in zip(net.get_weights(), ref.get_weights()):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-15)
+
+
 def test_adam_reset_restarts_the_bias_correction() -> None:
     opt = Adam(lr=0.1)
     first = run(opt, 1.0, [0.5])
