@@ -91,23 +91,29 @@ def max_rel_diff(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> float:
 
 
 def interleaved(candidates: dict[str, Callable[[], object]], rounds: int, per: int = 1,
-                collect: bool = True, log: Callable[[str], object] | None = None) -> dict[str, Timing]:
+                collect: bool = True, log: Callable[[str], object] | None = None,
+                repeat: dict[str, int] | None = None) -> dict[str, Timing]:
     """Time every candidate once per round, ``rounds`` times, in an order rotated each round.
 
     On a shared machine the load changes from second to second; interleaving puts each
     candidate's runs next to the others', so per-round ratios (:func:`ratios`) cancel most of
-    the drift.  Seconds per call, divided by ``per``.
+    the drift.  Seconds per call, divided by ``per``.  ``repeat[name] = n`` calls that candidate
+    ``n`` times back to back in each round and takes the mean: a candidate much faster than the
+    others then spans about as much of the round's load as they do, not one short moment of it.
     """
     names = list(candidates)
     runs: dict[str, list[float]] = {name: [] for name in names}
+    repeat = repeat or {}
     for r in range(rounds):
         k = r % len(names)
         for name in names[k:] + names[:k]:
             if collect:
                 gc.collect()
+            n = repeat.get(name, 1)
             t0 = time.perf_counter()
-            candidates[name]()
-            runs[name].append((time.perf_counter() - t0) / per)
+            for _ in range(n):
+                candidates[name]()
+            runs[name].append((time.perf_counter() - t0) / (per * n))
         if log is not None:
             log(f"  round {r + 1}/{rounds} done")
     return {name: Timing(runs[name]) for name in names}
