@@ -10,10 +10,11 @@ one ``np.matmul`` over the stack,
 so the Python and NumPy call overhead of an iteration is paid once for all ``K``.  The math is
 :mod:`microgrid.vectorized`'s, model by model (see its docstring and ``docs/backprop.md``).
 
-Each network may train on its own rows (a fold's training rows), with its own seed (its
-mini-batch order) and its own learning rate.  Networks whose batch has fewer rows than the
-largest are padded with rows of weight 0: a padded row adds exactly 0 to every gradient and to
-the loss, and each network's loss is the mean over its own ``N_k`` entries.  The result for
+Each network may train on its own rows (a fold's training rows) or its own data set (rows
+scaled for its fold alone), with its own seed (its mini-batch order) and its own learning rate.
+Networks whose batch has fewer rows than the largest are padded with rows of weight 0: a padded
+row adds exactly 0 to every gradient and to the loss, and each network's loss is the mean over
+its own ``N_k`` entries.  The result for
 network ``k`` is what ``nets[k].fit(X[rows[k]], y[rows[k]], lr=lr[k], seed=seeds[k], ...)``
 gives alone, up to the order in which BLAS adds the products (agreement to ~1e-15 per step,
 checked by ``tests/test_batched.py``).  The optimizer rules are :mod:`microgrid.optim`'s, one
@@ -71,12 +72,13 @@ class _Stack:
         self.YT, self.signs, self.scaled_signs, self.weight = (np.zeros((K, k, n)) for _ in range(4))
         self.U, self.work, self.work2 = (np.empty((K, k, n)) for _ in range(3))
 
-    def load(self, X: np.ndarray, Y: np.ndarray, rows: Sequence[np.ndarray]) -> None:
-        """Network ``k`` gets rows ``rows[k]`` of ``X``/``Y``; the rest of its ``n`` rows are padding
-        (weight 0, sign 0).  ``weight`` = 1/N_k on real entries, the loss's averaging weights."""
+    def load(self, data: Sequence[tuple[np.ndarray, np.ndarray]], rows: Sequence[np.ndarray]) -> None:
+        """Network ``k`` gets rows ``rows[k]`` of its ``X``/``Y`` = ``data[k]``; the rest of its ``n``
+        rows are padding (weight 0, sign 0).  ``weight`` = 1/N_k on real entries, the loss's
+        averaging weights."""
         self.weight.fill(0.0)
         self.signs.fill(0.0)
-        for k, r in enumerate(rows):
+        for k, ((X, Y), r) in enumerate(zip(data, rows)):
             m = len(r)
             self.A1sT[0][k, :-1, :m] = X[r].T
             self.A1sT[0][k, :-1, m:] = 0.0
@@ -104,7 +106,9 @@ def fit_many(nets: Sequence[VectorizedMLP], X: object, y: object, lr: float | Se
              callback: Callable[[int, np.ndarray], object] | None = None, loss: str = "bce") -> np.ndarray:
     """Train every network in ``nets`` in one pass; returns the losses, shape ``(K, iters)``.
 
-    ``nets[k]`` trains on rows ``rows[k]`` of ``X``/``y`` (all rows if ``rows`` is None) with
+    ``X``/``y`` are one data set for every network, or sequences of ``K`` data sets (``X[k]``, an
+    ``(n_k, d)`` array, and ``y[k]`` for network ``k``: e.g. each fold's rows scaled on its own).
+    ``nets[k]`` trains on rows ``rows[k]`` of its ``X``/``y`` (all rows if ``rows`` is None) with
     learning rate ``lr`` (or ``lr[k]``) and mini-batch seed ``seeds`` (or ``seeds[k]``), exactly as
     ``nets[k].fit(X[rows[k]], y[rows[k]], lr=..., iters, optimizer, batch_size, seed=...,
     loss=loss)`` would, and is left holding its trained weights.  ``optimizer`` is a name (``"gd"``,
@@ -120,9 +124,9 @@ def fit_many(nets: Sequence[VectorizedMLP], X: object, y: object, lr: float | Se
         if net.dims != first.dims or net.activations != first.activations:
             raise ValueError(f"network {k} is {net!r} but network 0 is {first!r}: all must have one shape")
     K, L = len(nets), len(first.dims) - 1
-    X, Y = check_data(X, y, first.dims, loss)
-    row_sets = [np.arange(len(X))] * K if rows is None else _per_network(rows, K, "row sets")
-    row_sets = [_check_rows(r, len(X), k) for k, r in enumerate(row_sets)]
+    data = _data_sets(X, y, K, first.dims, loss)
+    row_sets = [np.arange(len(d[0])) for d in data] if rows is None else _per_network(rows, K, "row sets")
+    row_sets = [_check_rows(r, len(d[0]), k) for k, (r, d) in enumerate(zip(row_sets, data))]
     seeds = [check_seed(s) for s in _per_network(seeds, K, "seeds")]
     batches = [check_training_args(iters, batch_size, len(r), s) for r, s in zip(row_sets, seeds)]
     if optimizer is not None and optimizer not in OPTIMIZERS:
@@ -156,7 +160,7 @@ def fit_many(nets: Sequence[VectorizedMLP], X: object, y: object, lr: float | Se
 
     if full:
         ws = stack_for(max(len(r) for r in row_sets))
-        ws.load(X, Y, row_sets)
+        ws.load(data, row_sets)
     history = np.empty((K, iters))
     losses = np.empty(K)
     for params, grads, opt in steps:  # checked once here: every step updates these same arrays
@@ -167,7 +171,7 @@ def fit_many(nets: Sequence[VectorizedMLP], X: object, y: object, lr: float | Se
                 if not full:
                     picked = [r if o is None else r[next(o)] for r, o in zip(row_sets, orders)]
                     ws = stack_for(max(len(p) for p in picked))
-                    ws.load(X, Y, picked)
+                    ws.load(data, picked)
                 # forward: Z_l^T = P_l [A_{l-1} | 1]^T, A_l = g_l(Z_l)
                 for l in range(1, L + 1):
                     np.matmul(P[l - 1], ws.A1sT[l - 1], out=ws.ZT[l])
@@ -224,6 +228,26 @@ def fit_many(nets: Sequence[VectorizedMLP], X: object, y: object, lr: float | Se
             for block, stacked in zip(net._P, P):
                 block[...] = stacked[k]
     return history
+
+
+def _data_sets(X: object, y: object, K: int, dims: Sequence[int],
+               loss: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(X, Y)`` for each network, checked: one data set shared by all (the same arrays ``K``
+    times), or ``K`` of them when ``X`` is a list or tuple of 2-D arrays (a single ``X`` is 2-D)."""
+    if isinstance(X, (list, tuple)) and X and all(np.ndim(x) == 2 for x in X):
+        if not isinstance(y, (list, tuple)) or len(y) != len(X):
+            raise ValueError(f"X holds {len(X)} data sets (one per network): y must be a list of as many "
+                             "label arrays")
+        if len(X) != K:
+            raise ValueError(f"{len(X)} data sets given for {K} networks")
+        data = []
+        for k, (x, t) in enumerate(zip(X, y)):
+            try:
+                data.append(check_data(x, t, dims, loss))
+            except ValueError as exc:
+                raise ValueError(f"data set {k}: {exc}") from None
+        return data
+    return [check_data(X, y, dims, loss)] * K
 
 
 def _check_rows(r: object, n: int, k: int) -> np.ndarray:

@@ -44,6 +44,36 @@ def test_each_network_trains_as_it_would_alone(data, optimizer, batch_size, acts
         assert not np.allclose(nets[k].get_weights()[0], VectorizedMLP(dims, seed=k).get_weights()[0])
 
 
+@pytest.mark.parametrize("optimizer", ["gd", "momentum", "adam"])
+@pytest.mark.parametrize("batch_size", [None, 16])
+def test_each_network_on_its_own_data_set_trains_as_it_would_alone(data, optimizer, batch_size) -> None:
+    X, y = data
+    rng = np.random.default_rng(1)
+    # three folds, each scaled on its own training rows (so each network sees different numbers)
+    folds = [np.sort(rng.choice(80, size=n, replace=False)) for n in (72, 71, 64)]
+    Xs = [(X[r] - X[r].mean(axis=0)) / (X[r].std(axis=0) + 0.5) for r in folds]
+    ys = [y[r] for r in folds]
+    rows = [None, np.arange(0, 71, 2), None]  # a data set's own row numbers, or all of its rows
+    nets = [VectorizedMLP([9, 6, 1], seed=s) for s in range(3)]
+    own = [np.arange(len(x)) if r is None else r for x, r in zip(Xs, rows)]
+    history = fit_many(nets, Xs, ys, lr=0.05, iters=25, optimizer=optimizer, batch_size=batch_size,
+                       seeds=[2, 7, 2], rows=own)
+    for k in range(3):
+        alone = VectorizedMLP([9, 6, 1], seed=k)
+        mine = slice(None) if rows[k] is None else rows[k]
+        h = alone.fit(Xs[k][mine], ys[k][mine], lr=0.05, iters=25, optimizer=optimizer,
+                      batch_size=batch_size, seed=[2, 7, 2][k])
+        assert rel(history[k], np.asarray(h)) <= 1e-12
+        for a, b in zip(nets[k].get_weights(), alone.get_weights()):
+            assert rel(a, b) <= 1e-12
+    # without rows, each network trains on all rows of its own data set
+    nets = [VectorizedMLP([9, 6, 1], seed=s) for s in range(3)]
+    history = fit_many(nets, Xs, ys, lr=0.05, iters=5, optimizer=optimizer)
+    for k in range(3):
+        h = VectorizedMLP([9, 6, 1], seed=k).fit(Xs[k], ys[k], lr=0.05, iters=5, optimizer=optimizer)
+        assert rel(history[k], np.asarray(h)) <= 1e-12
+
+
 def test_seeds_and_learning_rates_on_shared_rows(data) -> None:
     X, y = data
     nets = [VectorizedMLP([9, 5, 1], seed=s) for s in range(3)]
@@ -81,3 +111,11 @@ def test_bad_arguments_are_named(data) -> None:
         fit_many([VectorizedMLP([9, 3, 1])], X, y, optimizer="rmsprop", iters=1)
     with pytest.raises(TypeError, match="non-empty list of VectorizedMLP"):
         fit_many([], X, y, iters=1)
+    with pytest.raises(ValueError, match="3 data sets given for 2 networks"):
+        fit_many([VectorizedMLP([9, 3, 1])] * 2, [X] * 3, [y] * 3, iters=1)
+    with pytest.raises(ValueError, match="X holds 2 data sets .* y must be a list of as many"):
+        fit_many([VectorizedMLP([9, 3, 1])] * 2, [X, X], y, iters=1)
+    with pytest.raises(ValueError, match=r"data set 1: X has 8 columns but the network takes 9 inputs"):
+        fit_many([VectorizedMLP([9, 3, 1])] * 2, [X, X[:, :8]], [y, y], iters=1)
+    with pytest.raises(ValueError, match=r"rows\[1\] must be a non-empty 1-D array of row numbers below 40"):
+        fit_many([VectorizedMLP([9, 3, 1])] * 2, [X, X[:40]], [y, y[:40]], rows=[[50], [50]], iters=1)
