@@ -202,7 +202,7 @@ def fit_many(nets: Sequence[VectorizedMLP], X: object, y: object, lr: float | Se
                     rate = groups[[a <= k < b for a, b, _ in groups].index(True)][2].lr
                     raise TrainingDiverged(f"network {k}: training diverged: the loss became {losses[k]} "
                                            f"at iteration {it + 1}; try a smaller learning rate (lr is "
-                                           f"{rate:g})", it, float(losses[k]))
+                                           f"{rate:g})", it, float(losses[k]), network=k)
                 history[:, it] = losses
                 if callback is not None:
                     callback(it, losses.copy())

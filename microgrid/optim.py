@@ -319,10 +319,12 @@ class TrainingDiverged(ValueError):
     training callback); the message counts from 1.
     """
 
-    def __init__(self, message: str, iteration: int | None = None, loss: float | None = None) -> None:
+    def __init__(self, message: str, iteration: int | None = None, loss: float | None = None,
+                 network: int | None = None) -> None:
         super().__init__(message)
         self.iteration = iteration
         self.loss = loss
+        self.network = network  # which of several networks trained together (fit_many), if any
 
 
 def check_loss(loss: float, iteration: int, lr: float) -> float:

@@ -1,7 +1,7 @@
 """The training run behind ``microgrid train``, gathered in one place for users.
 
 The code lives in :mod:`microgrid.runs`, one job per module: ``config`` (what decides a run),
-``run`` (fitting, hold-out and cross-validation runs), ``results``, ``learning`` (did it learn
+``run`` (fitting; hold-out, cross-validation and many-seed runs), ``results``, ``learning`` (did it learn
 anything?), ``report`` (the printed report), ``outputs`` and ``plots`` (the run folder) and
 ``progress`` (the progress display).  This module re-exports their names, so
 ``from microgrid.training import make_config, run_holdout`` keeps working.
@@ -25,15 +25,17 @@ from microgrid.runs.config import (
 from microgrid.runs.learning import CHANCE_AUC, learning_warnings
 from microgrid.runs.outputs import OUTPUT_FILES, PLOT_HINT, check_output_dir, metrics_document, write_outputs
 from microgrid.runs.progress import Progress
-from microgrid.runs.report import METRIC_LABELS, format_cv, format_holdout
-from microgrid.runs.results import CVResult, FoldResult, HoldoutResult, TrainedClassifier
+from microgrid.runs.report import METRIC_LABELS, format_cv, format_holdout, format_seeds
+from microgrid.runs.results import CVResult, FoldResult, HoldoutResult, SeedsResult, TrainedClassifier
 from microgrid.runs.run import (
     ProgressCallback,
     TrainingDiverged,
     fit_network,
     run_cv,
     run_holdout,
+    run_seeds,
     train_classifier,
+    train_classifiers,
 )
 
 __all__ = [
@@ -49,15 +51,19 @@ __all__ = [
     "TrainedClassifier",
     "check_output_dir",
     "train_classifier",
+    "train_classifiers",
     "HoldoutResult",
     "FoldResult",
     "CVResult",
+    "SeedsResult",
     "run_holdout",
     "run_cv",
+    "run_seeds",
     "learning_warnings",
     "CHANCE_AUC",
     "format_holdout",
     "format_cv",
+    "format_seeds",
     "write_outputs",
     "PLOT_HINT",
     "OUTPUT_FILES",

@@ -29,6 +29,8 @@ from microgrid.training import (
     metrics_document,
     run_cv,
     run_holdout,
+    run_seeds,
+    train_classifier,
 )
 
 from strategies import WisconsinRecord, render_wisconsin
@@ -178,6 +180,81 @@ def test_cv_reports_each_fold_and_mean_std(tmp_path):
         folds = {r[0] for r in list(csv.reader(f))[1:]}
     assert folds == {"1", "2", "3", "all"}
     assert load_model(tmp_path / "model.npz").net.dims == [9, 15, 1]
+
+
+# ---- many networks in one pass: --seeds, and --cv ----------------------------------------------
+
+
+def test_seeds_report_each_seed_as_its_own_run_and_the_summary():
+    status, stdout, stderr = run_cli(["train", "--seeds", "0,3,7", "--iters", "300", "--quiet"])
+    assert status == 0 and stderr == ""
+    assert "seeds 0,3,7" in stdout and "3 networks trained in one pass" in stdout
+    accs, aucs = [], []
+    for seed in (0, 3, 7):  # each line is what `microgrid train --seed S` reports for that seed
+        status, alone, _ = run_cli(["train", "--seed", str(seed), "--iters", "300", "--quiet"])
+        acc, auc = (float(next(line for line in alone.splitlines() if line.startswith(name)).split()[-1])
+                    for name in ("accuracy", "ROC AUC"))
+        final = alone.split("final training loss ")[1].split()[0]
+        assert f"{seed:<6}{acc:>10.4f}{auc:>10.4f}{final:>21}" in stdout
+        accs.append(acc)
+        aucs.append(auc)
+    assert f"accuracy  mean {np.mean(accs):.4f}  min {min(accs):.4f}  max {max(accs):.4f}" in stdout
+    assert f"ROC AUC   mean {np.mean(aucs):.4f}  min {min(aucs):.4f}  max {max(aucs):.4f}" in stdout
+
+
+@pytest.mark.parametrize("options", [{}, {"split": "stratified", "optimizer": "adam", "lr": 0.01,
+                                          "batch_size": 64}])
+def test_run_seeds_equals_a_hold_out_run_per_seed(options):
+    data = load_wisconsin()
+    result = run_seeds(make_config(iters=120, **options), [4, 1], data, show_progress=False)
+    assert result.seeds == [4, 1]
+    for seed, run in zip(result.seeds, result.runs):
+        alone = run_holdout(make_config(iters=120, seed=seed, **options), data, show_progress=False)
+        assert run.config.seed == seed
+        assert np.array_equal(run.test_rows, alone.test_rows)
+        assert np.array_equal(run.train_rows, alone.train_rows)
+        np.testing.assert_allclose(run.history, alone.history, rtol=1e-12)
+        assert run.final_loss == pytest.approx(alone.final_loss, rel=1e-12)
+        assert run.test == alone.test and run.train == alone.train
+    if options:  # the split is drawn by each seed
+        assert not np.array_equal(result.runs[0].test_rows, result.runs[1].test_rows)
+
+
+@pytest.mark.parametrize("options", [{}, {"batch_size": 50, "optimizer": "momentum", "lr": 0.05}])
+def test_cv_trains_every_fold_in_one_pass_as_each_fold_alone(options):
+    data = load_wisconsin()
+    config = make_config(cv=4, iters=60, **options)
+    result = run_cv(config, data, show_progress=False)
+    total = 0.0
+    for fold in result.folds:  # each fold has its own medians and scaler, fit on its training rows
+        alone = train_classifier(config, data, fold.train_rows)
+        np.testing.assert_allclose(fold.history, alone.history, rtol=1e-12)
+        assert fold.final_loss == pytest.approx(alone.final_loss, rel=1e-12)
+        probabilities = alone.model.predict_proba(data.X[fold.test_rows])
+        assert fold.test["log_loss"] == pytest.approx(
+            -np.mean(np.where(data.y[fold.test_rows] == 1, np.log(probabilities), np.log1p(-probabilities))),
+            rel=1e-9)
+        total += fold.seconds
+    assert total > 0.0
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["--seeds", "0-2", "--seed", "1"], "--seeds and --seed: give one"),
+    (["--seeds", "0-2", "--cv", "3"], "cannot be combined with --cv"),
+    (["--seeds", "0-2", "--engine", "scalar"], "on the vectorized engine only"),
+    (["--seeds", "0-2", "--out", "somewhere"], "--seeds reports metrics only"),
+    (["--seeds", "3-1"], "argument --seeds: expected seeds like 0-9 or 0,3,7"),
+    (["--seeds", "1,1"], "(non-negative integers, each once), got '1,1'"),
+    (["--seeds", "0-100"], "expected at most 100 seeds, got '0-100'"),
+])
+def test_bad_seeds_options(argv, needle):
+    one_line_error(*run_cli(["train", "--iters", "5", *argv]), needle)
+
+
+def test_divergence_with_seeds_names_the_seed():
+    status, out, err = run_cli(["train", "--seeds", "5,6", "--lr", "1e300", "--iters", "3", "--quiet"])
+    assert status == 1 and out == "" and len(err.strip().splitlines()) == 1
+    assert "seed 5: training diverged: the loss became" in err and "try a smaller learning rate" in err
 
 
 # ---- the two engines -----------------------------------------------------------------------

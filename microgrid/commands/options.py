@@ -62,6 +62,30 @@ def seed(text: str) -> int:
     return _number(text, int, "a non-negative integer", lambda v: v >= 0)
 
 
+MAX_SEEDS = 100  # networks trained together by --seeds (each holds its own buffers)
+
+
+def seed_list(text: str) -> list[int]:
+    """Distinct seeds as a range ``0-9`` (both ends included), a list ``0,3,7``, or both: ``0-4,9``."""
+    expected = "seeds like 0-9 or 0,3,7 (non-negative integers, each once)"
+    seeds: list[int] = []
+    for part in text.split(","):
+        low, dash, high = part.strip().partition("-")
+        try:
+            first = _number(low.strip(), int, expected, lambda v: v >= 0)
+            last = _number(high.strip(), int, expected, lambda v: v >= 0) if dash else first
+        except argparse.ArgumentTypeError:
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        if last < first:
+            raise argparse.ArgumentTypeError(f"expected {expected} (a range from low to high), got {text!r}")
+        if len(seeds) + (last - first + 1) > MAX_SEEDS:
+            raise argparse.ArgumentTypeError(f"expected at most {MAX_SEEDS:,} seeds, got {text!r}")
+        seeds += range(first, last + 1)
+    if len(set(seeds)) != len(seeds):
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+    return seeds
+
+
 def at_least(minimum: int, what: str) -> Callable[[str], int]:
     """An integer of at least ``minimum``, e.g. ``at_least(2, "folds")``."""
 

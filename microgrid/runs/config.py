@@ -64,13 +64,14 @@ class TrainConfig:
         """One per layer: the hidden activation for each hidden layer, then sigmoid."""
         return [self.activation] * len(self.hidden) + ["sigmoid"]
 
-    def describe(self, n_features: int = 9) -> str:
-        """One line: architecture, activations, schedule, batches, scaling, engine and seed."""
+    def describe(self, n_features: int = 9, seeds: str | None = None) -> str:
+        """One line: architecture, activations, schedule, batches, scaling, engine and seed (or
+        ``seeds``, the text for several)."""
         arch = "-".join(str(d) for d in self.dims(n_features))
         batch = "full batch" if self.batch_size is None else f"batches of {self.batch_size}"
         return (f"{arch} {'/'.join(self.activations)}, {self.optimizer} lr {self.lr:g}, "
                 f"{self.iters:,} iterations, {batch}, {self.scale} scaling, {self.engine} engine, "
-                f"seed {self.seed}")
+                + (f"seed {self.seed}" if seeds is None else f"seeds {seeds}"))
 
 
 def parse_hidden(text: str) -> tuple[int, ...]:

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from microgrid.runs.config import TrainConfig
-from microgrid.runs.results import CVResult, HoldoutResult
+from microgrid.runs.results import CVResult, HoldoutResult, SeedsResult
 
 __all__ = ["CHANCE_AUC", "learning_warnings"]
 
@@ -56,15 +56,19 @@ def _numbers(ks: Sequence[int]) -> str:
     return ", ".join(map(str, ks))
 
 
-def learning_warnings(result: HoldoutResult | CVResult) -> list[str]:
+def learning_warnings(result: HoldoutResult | CVResult | SeedsResult) -> list[str]:
     """One sentence per trained model that learned nothing (see :func:`_nothing_learned`), with
     a hint; an empty list when all is well.
 
-    A hold-out run is judged on its test rows; a cross-validation on each fold's test rows
-    (the folds with the problem in one sentence) and its refit model on all rows.
+    A hold-out run is judged on its test rows (one per seed, each sentence naming its seed); a
+    cross-validation on each fold's test rows (the folds with the problem in one sentence) and
+    its refit model on all rows.
     """
     names = result.dataset.target_names
     warnings = []
+    if isinstance(result, SeedsResult):
+        return [f"seed {seed}: {warning}"
+                for seed, run in zip(result.seeds, result.runs) for warning in learning_warnings(run)]
     if isinstance(result, HoldoutResult):
         why = _nothing_learned(result.test, names, "test rows")
         if why is not None:

@@ -9,9 +9,9 @@ import numpy as np
 
 from microgrid.datasets import Dataset
 from microgrid.metrics import METRIC_NAMES
-from microgrid.runs.results import CVResult, HoldoutResult
+from microgrid.runs.results import CVResult, HoldoutResult, SeedsResult
 
-__all__ = ["METRIC_LABELS", "format_holdout", "format_cv"]
+__all__ = ["METRIC_LABELS", "format_holdout", "format_cv", "format_seeds", "seeds_text"]
 
 METRIC_LABELS = {
     "accuracy": "accuracy",
@@ -80,4 +80,33 @@ def format_cv(result: CVResult) -> str:
     lines += _confusion_text(result.confusion, d.target_names,
                              f"confusion matrix, out-of-fold predictions of all {len(d)} rows "
                              "(rows: true class)")
+    return "\n".join(lines)
+
+
+def seeds_text(seeds: Sequence[int]) -> str:
+    """``0-9`` for a run of consecutive seeds, else ``0,3,7``."""
+    if len(seeds) > 2 and list(seeds) == list(range(seeds[0], seeds[0] + len(seeds))):
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ",".join(map(str, seeds))
+
+
+def format_seeds(result: SeedsResult) -> str:
+    """Each seed's test accuracy and ROC AUC (and training loss), then their mean, min and max."""
+    c, d, first = result.config, result.dataset, result.runs[0]
+    total = sum(r.seconds for r in result.runs)
+    drawn = f" (test size {c.test_size:g}, drawn by each seed)" if c.split == "stratified" else ""
+    lines = [
+        f"model: {c.describe(d.X.shape[1], seeds=seeds_text(result.seeds))}",
+        _data_line(d),
+        f"split: {c.split}{drawn}; {len(first.train_rows)} train rows, {len(first.test_rows)} test rows",
+        f"{len(result.seeds)} networks trained in one pass in {total:.2f} s",
+        "",
+        f"{'seed':<6}{'accuracy':>10}{'ROC AUC':>10}{'final training loss':>21}",
+    ]
+    for seed, r in zip(result.seeds, result.runs):
+        lines.append(f"{seed:<6}{r.test['accuracy']:>10.4f}{r.test['roc_auc']:>10.4f}{r.final_loss:>21.6g}")
+    lines += ["", f"test metrics over {len(result.seeds)} seeds:"]
+    for name in ("accuracy", "roc_auc"):
+        mean, lo, hi = result.summary(name)
+        lines.append(f"  {METRIC_LABELS[name]:<10}mean {mean:.4f}  min {lo:.4f}  max {hi:.4f}")
     return "\n".join(lines)

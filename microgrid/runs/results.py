@@ -11,7 +11,7 @@ from microgrid.datasets import Dataset
 from microgrid.model_io import Classifier
 from microgrid.runs.config import TrainConfig
 
-__all__ = ["TrainedClassifier", "HoldoutResult", "FoldResult", "CVResult"]
+__all__ = ["TrainedClassifier", "HoldoutResult", "FoldResult", "CVResult", "SeedsResult"]
 
 
 class TrainedClassifier(NamedTuple):
@@ -75,3 +75,18 @@ class CVResult:
         keys = ("tn", "fp", "fn", "tp")
         total = [sum(f.test[k] for f in self.folds) for k in keys]
         return np.array(total).reshape(2, 2)
+
+
+@dataclass
+class SeedsResult:
+    """One hold-out run per seed (``runs[k]`` for ``seeds[k]``), trained together."""
+
+    config: TrainConfig  # the settings every run shares (its own seed aside)
+    dataset: Dataset
+    seeds: list[int]
+    runs: list[HoldoutResult]
+
+    def summary(self, metric: str) -> tuple[float, float, float]:
+        """``(mean, min, max)`` of a test metric over the seeds."""
+        values = np.array([r.test[metric] for r in self.runs], dtype=np.float64)
+        return float(np.mean(values)), float(np.min(values)), float(np.max(values))

@@ -1,31 +1,37 @@
 """The training run behind ``microgrid train``: fit a network, a hold-out run, a cross-validation.
 
 One run is either a *hold-out* run (fit on the training rows of a split, report train and test
-metrics) or a *k-fold cross-validation* (fit once per stratified fold, report each fold and the
-mean ± standard deviation across folds).  Every step that looks at data looks only at the rows
-it is allowed to: the missing-value medians and the scaler come from the training rows alone.
+metrics), a *k-fold cross-validation* (fit once per stratified fold, report each fold and the
+mean ± standard deviation across folds) or *a hold-out run per seed* (report each seed and the
+mean, min and max).  With the vectorized engine the networks of a cross-validation or of several
+seeds train together in one pass (:func:`microgrid.batched.fit_many`), each as it would alone.
+Every step that looks at data looks only at the rows it is allowed to: the missing-value
+medians and the scaler come from the training rows alone.
 """
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
-from typing import TextIO
+from collections.abc import Callable, Sequence
+from dataclasses import replace
+from typing import NamedTuple, TextIO
 
 import numpy as np
 
+from microgrid.batched import fit_many
 from microgrid.datasets import Dataset
 from microgrid.metrics import METRIC_NAMES, binary_metrics
 from microgrid.model_io import Classifier
 from microgrid.nn import MLP
-from microgrid.preprocessing import make_scaler, stratified_kfold, stratified_split, tutorial_split
+from microgrid.preprocessing import Scaler, make_scaler, stratified_kfold, stratified_split, tutorial_split
 from microgrid.runs.config import ConfigError, TrainConfig
 from microgrid.runs.progress import Progress
-from microgrid.runs.results import CVResult, FoldResult, HoldoutResult, TrainedClassifier
+from microgrid.runs.results import CVResult, FoldResult, HoldoutResult, SeedsResult, TrainedClassifier
 from microgrid.vectorized import TrainingDiverged, VectorizedMLP
 
-__all__ = ["TrainingDiverged", "ProgressCallback", "fit_network", "train_classifier", "run_holdout", "run_cv"]
+__all__ = ["TrainingDiverged", "ProgressCallback", "fit_network", "train_classifier", "train_classifiers",
+           "run_holdout", "run_cv", "run_seeds"]
 
 ProgressCallback = Callable[[int, float], None]  # (iterations done, loss)
 
@@ -53,6 +59,11 @@ def fit_network(config: TrainConfig, X: np.ndarray, y: np.ndarray,
                       batch_size=config.batch_size, seed=config.seed, callback=callback)
     if isinstance(net, MLP):
         net = VectorizedMLP.from_scalar(net)
+    return net, np.asarray(history, dtype=np.float64), _final_loss(config, net, X, y)
+
+
+def _final_loss(config: TrainConfig, net: VectorizedMLP, X: np.ndarray, y: np.ndarray) -> float:
+    """The mean BCE of the trained ``net`` on its training rows; TrainingDiverged if not finite."""
     with np.errstate(over="ignore", invalid="ignore"):
         weights_finite = all(np.all(np.isfinite(w)) for w in net.get_weights())
         final_loss = net.loss(X, y) if weights_finite else math.nan
@@ -60,12 +71,20 @@ def fit_network(config: TrainConfig, X: np.ndarray, y: np.ndarray,
         raise TrainingDiverged(f"training diverged: the last step (iteration {config.iters}) left the loss "
                                f"or the weights NaN or infinite; try a smaller learning rate (lr is "
                                f"{config.lr:g})", config.iters, final_loss)
-    return net, np.asarray(history, dtype=np.float64), final_loss
+    return final_loss
 
 
-def train_classifier(config: TrainConfig, dataset: Dataset, rows: np.ndarray,
-                     progress: ProgressCallback | None = None) -> TrainedClassifier:
-    """Fit the missing-value medians, the scaler and the network on ``dataset``'s ``rows``."""
+class _Prepared(NamedTuple):
+    """The training rows made ready for a network: medians and scaler fit on them, rows scaled."""
+
+    fill_values: np.ndarray
+    scaler: Scaler
+    X: np.ndarray  # scaled
+    y: np.ndarray
+
+
+def _prepare(config: TrainConfig, dataset: Dataset, rows: np.ndarray) -> _Prepared:
+    """Fit the missing-value medians and the scaler on ``dataset``'s ``rows``, and scale them."""
     X, y = dataset.X[rows], dataset.y[rows]
     present = np.unique(y)
     if len(present) < 2:  # a classifier cannot learn, and recall/AUC are undefined, from one class
@@ -75,12 +94,68 @@ def train_classifier(config: TrainConfig, dataset: Dataset, rows: np.ndarray,
     fill_values = np.nanmedian(X, axis=0)
     X = np.where(np.isnan(X), fill_values, X)
     scaler = make_scaler(config.scale).fit(X)
+    return _Prepared(fill_values, scaler, scaler.transform(X), y)
+
+
+def _classifier(data: _Prepared, net: VectorizedMLP, dataset: Dataset) -> Classifier:
+    return Classifier(net=net, scaler=data.scaler, fill_values=data.fill_values,
+                      feature_names=dataset.feature_names, target_names=dataset.target_names)
+
+
+def train_classifier(config: TrainConfig, dataset: Dataset, rows: np.ndarray,
+                     progress: ProgressCallback | None = None) -> TrainedClassifier:
+    """Fit the missing-value medians, the scaler and the network on ``dataset``'s ``rows``."""
+    data = _prepare(config, dataset, rows)
     start = time.perf_counter()
-    net, history, final_loss = fit_network(config, scaler.transform(X), y, progress)
+    net, history, final_loss = fit_network(config, data.X, data.y, progress)
     seconds = time.perf_counter() - start
-    model = Classifier(net=net, scaler=scaler, fill_values=fill_values, feature_names=dataset.feature_names,
-                       target_names=dataset.target_names)
-    return TrainedClassifier(model, history, final_loss, seconds)
+    return TrainedClassifier(_classifier(data, net, dataset), history, final_loss, seconds)
+
+
+def train_classifiers(configs: Sequence[TrainConfig], dataset: Dataset, rows: Sequence[np.ndarray],
+                      labels: Sequence[str],
+                      progress: ProgressCallback | None = None) -> list[TrainedClassifier]:
+    """``train_classifier(configs[k], dataset, rows[k])`` for every ``k``, the networks trained
+    together in one pass (:func:`~microgrid.batched.fit_many`, vectorized engine): each gets its
+    own medians, scaler and rows, and its config's seed and learning rate, and ends as it would
+    alone (to rounding: about 1e-15 per step).  The configs may differ in nothing else.
+
+    ``progress`` gets the mean loss of the networks; ``labels[k]`` names network ``k`` in a
+    TrainingDiverged message.  Each network is credited with an equal share of the time.
+    """
+    first = configs[0]
+    others = [replace(c, seed=first.seed, lr=first.lr) for c in configs]
+    if first.engine != "vectorized" or any(c != first for c in others):
+        raise ValueError("train_classifiers: configs must use the vectorized engine and differ only in "
+                         "seed and learning rate")
+    data = [_prepare(c, dataset, r) for c, r in zip(configs, rows)]
+    dims = first.dims(dataset.X.shape[1])
+    nets = [VectorizedMLP(dims, activations=c.activations, seed=c.seed) for c in configs]
+    def callback(i: int, losses: np.ndarray) -> None:
+        if progress is not None:
+            progress(i + 1, float(np.mean(losses)))
+
+    start = time.perf_counter()
+    try:
+        history = fit_many(nets, [d.X for d in data], [d.y for d in data], lr=[c.lr for c in configs],
+                           iters=first.iters, optimizer=first.optimizer, batch_size=first.batch_size,
+                           seeds=[c.seed for c in configs], callback=callback)
+    except TrainingDiverged as exc:
+        k, lr = exc.network or 0, configs[exc.network or 0].lr
+        iteration = exc.iteration if exc.iteration is not None else 0
+        raise TrainingDiverged(f"{labels[k]}: training diverged: the loss became {exc.loss} at iteration "
+                               f"{iteration + 1}; try a smaller learning rate (lr is {lr:g})",
+                               exc.iteration, exc.loss, k) from None
+    seconds = (time.perf_counter() - start) / len(nets)
+    trained = []
+    for k, (c, d, net) in enumerate(zip(configs, data, nets)):
+        try:
+            final_loss = _final_loss(c, net, d.X, d.y)
+        except TrainingDiverged as exc:
+            raise TrainingDiverged(f"{labels[k]}: {exc}", exc.iteration, exc.loss, k) from None
+        model = _classifier(d, net, dataset)
+        trained.append(TrainedClassifier(model, history[k].copy(), final_loss, seconds))
+    return trained
 
 
 def _evaluate(model: Classifier, dataset: Dataset, rows: np.ndarray) -> dict[str, float]:
@@ -134,17 +209,22 @@ def run_cv(config: TrainConfig, dataset: Dataset, stream: TextIO | None = None, 
         splits = stratified_kfold(dataset.y, config.cv, config.seed)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
-    folds = []
-    for k, (train_rows, test_rows) in enumerate(splits, start=1):
-        label = f"fold {k}/{config.cv}"
-        with Progress(config.iters, stream, label=label, enabled=show_progress, lines=1) as bar:
-            try:
-                fit = train_classifier(config, dataset, train_rows, bar.update)
-            except TrainingDiverged as exc:
-                raise TrainingDiverged(f"{label}: {exc}", exc.iteration, exc.loss) from None
-        folds.append(FoldResult(train_rows, test_rows, fit.history, fit.final_loss, fit.seconds,
-                                _evaluate(fit.model, dataset, train_rows),
-                                _evaluate(fit.model, dataset, test_rows)))
+    labels = [f"fold {k}/{config.cv}" for k in range(1, config.cv + 1)]
+    if config.engine == "vectorized":  # every fold's network in one pass
+        with Progress(config.iters, stream, label=f"{config.cv} folds", enabled=show_progress) as bar:
+            fits = train_classifiers([config] * config.cv, dataset, [train for train, _ in splits], labels,
+                                     bar.update)
+    else:
+        fits = []
+        for label, (train_rows, _) in zip(labels, splits):
+            with Progress(config.iters, stream, label=label, enabled=show_progress, lines=1) as bar:
+                try:
+                    fits.append(train_classifier(config, dataset, train_rows, bar.update))
+                except TrainingDiverged as exc:
+                    raise TrainingDiverged(f"{label}: {exc}", exc.iteration, exc.loss) from None
+    folds = [FoldResult(train_rows, test_rows, fit.history, fit.final_loss, fit.seconds,
+                        _evaluate(fit.model, dataset, train_rows), _evaluate(fit.model, dataset, test_rows))
+             for fit, (train_rows, test_rows) in zip(fits, splits)]
     result = CVResult(config, dataset, folds)
     for name in METRIC_NAMES:
         values = np.array([f.test[name] for f in folds], dtype=np.float64)
@@ -157,3 +237,26 @@ def run_cv(config: TrainConfig, dataset: Dataset, stream: TextIO | None = None, 
         result.final = HoldoutResult(config, dataset, everything, np.arange(0), *fit,
                                      _evaluate(fit.model, dataset, everything), {})
     return result
+
+
+def run_seeds(config: TrainConfig, seeds: Sequence[int], dataset: Dataset, stream: TextIO | None = None,
+              show_progress: bool = True) -> SeedsResult:
+    """A hold-out run for every seed in ``seeds`` (``config`` with ``seed=s``), all networks trained
+    in one pass: run ``k`` is what :func:`run_holdout` gives for ``seeds[k]`` (the seed draws the
+    initial weights, and the split and batches where those are random)."""
+    if config.cv is not None:
+        raise ConfigError("--seeds makes one hold-out run per seed; it cannot be combined with --cv")
+    if config.engine != "vectorized":
+        raise ConfigError("--seeds trains all seeds in one pass, on the vectorized engine only")
+    seeds = list(seeds)
+    if not seeds or len(set(seeds)) != len(seeds):
+        raise ConfigError(f"--seeds needs distinct seeds, got {seeds}")
+    configs = [replace(config, seed=s) for s in seeds]
+    splits = [_split(c, dataset) for c in configs]
+    with Progress(config.iters, stream, label=f"{len(seeds)} seeds", enabled=show_progress) as bar:
+        fits = train_classifiers(configs, dataset, [train for train, _ in splits],
+                                 [f"seed {s}" for s in seeds], bar.update)
+    runs = [HoldoutResult(c, dataset, train_rows, test_rows, *fit, _evaluate(fit.model, dataset, train_rows),
+                          _evaluate(fit.model, dataset, test_rows))
+            for c, fit, (train_rows, test_rows) in zip(configs, fits, splits)]
+    return SeedsResult(config, dataset, seeds, runs)
