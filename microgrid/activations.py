@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from microgrid.engine import Value
+from microgrid.text import quote
 
 __all__ = ["Activation", "ACTIVATIONS", "LEAKY_ALPHA", "get_activation", "resolve_activations"]
 
@@ -151,7 +152,7 @@ def get_activation(name: str) -> Activation:
     try:
         return ACTIVATIONS[name]
     except (KeyError, TypeError):
-        raise ValueError(f"unknown activation {name!r}; choose from {', '.join(ACTIVATIONS)}") from None
+        raise ValueError(f"unknown activation {quote(name)}; choose from {', '.join(ACTIVATIONS)}") from None
 
 
 def resolve_activations(activations: str | Sequence[str] | None, n_layers: int) -> list[str]:

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from microgrid import __version__
+from microgrid.text import QUOTE_LIMIT, one_line, quote
 
 COMMANDS = ("train", "predict", "check", "graph")
 DESCRIPTION = ("microgrid: train, check and draw a small neural network on the Wisconsin breast cancer data "
@@ -37,7 +38,29 @@ def _terminate(signum: int, frame: object) -> None:
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:  # one line instead of usage + message
-        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+        self.exit(2, one_line(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
+
+    # argparse quotes a rejected option value in full (repr): quote it short instead
+    def _get_value(self, action: argparse.Action, arg_string: str) -> object:
+        try:
+            return super()._get_value(action, arg_string)
+        except argparse.ArgumentError as exc:
+            raise argparse.ArgumentError(action, _requote(exc.message, arg_string)) from None
+
+    def _check_value(self, action: argparse.Action, value: object) -> None:
+        try:
+            super()._check_value(action, value)
+        except argparse.ArgumentError as exc:
+            raise argparse.ArgumentError(action, _requote(exc.message, value)) from None
+
+
+def _shown(arg: str) -> str:
+    """A command-line word as typed when it is short and printable, else quoted short."""
+    return arg if len(arg) <= QUOTE_LIMIT and arg.isprintable() else quote(arg)
+
+
+def _requote(message: str, value: object) -> str:
+    return message.replace(repr(value), quote(value)) if isinstance(value, str) else message
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -86,7 +109,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             prog = f"microgrid {args.command}"
             if unknown:  # reported by the subcommand, which is the one that did not know them
-                print(f"{prog}: error: unrecognized arguments: {' '.join(unknown)} (see {prog} --help)",
+                given = " ".join(_shown(arg) for arg in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+                print(f"{prog}: error: unrecognized arguments: {given} (see {prog} --help)",
                       file=sys.stderr)
                 return 2
             main_thread = threading.current_thread() is threading.main_thread()  # only it gets signals
@@ -94,7 +118,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             try:
                 status = int(args.run(args) or 0)
             except UsageError as exc:
-                print(f"{prog}: error: {exc}", file=sys.stderr)
+                print(one_line(f"{prog}: error: {exc}"), file=sys.stderr)
                 return 2
             finally:
                 if main_thread:
@@ -114,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if _stdout_broken():
             _silence_stdout()
         target = f" {exc.filename}" if exc.filename else ""
-        print(f"{prog}: error: cannot complete{target}: {exc.strerror or exc}", file=sys.stderr)
+        print(one_line(f"{prog}: error: cannot complete{target}: {exc.strerror or exc}"), file=sys.stderr)
         return 1
 
 

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from microgrid.engine import Value
+from microgrid.text import quote
 
 __all__ = ["ExpressionError", "Expression", "parse_expression", "evaluate", "parse_assignment",
            "FUNCTIONS", "MAX_LENGTH", "MAX_DEPTH"]
@@ -66,8 +67,7 @@ class ExpressionError(ValueError):
 
 
 def _snippet(text: str, limit: int = 40) -> str:
-    text = " ".join(text.split())
-    return repr(text if len(text) <= limit else text[: limit - 1] + "…")
+    return quote(" ".join(text.split()), limit)
 
 
 def _fail(node: ast.AST, what: str) -> ExpressionError:
@@ -92,13 +92,13 @@ class Expression:
         missing = [n for n in self.variables if n not in values]
         if missing:
             given = ", ".join(sorted(values)) or "none"
-            raise ExpressionError(f"variable {missing[0]!r} has no value (values given for: {given})")
+            raise ExpressionError(f"variable {quote(missing[0])} has no value (values given for: {given})")
         leaves = {}
         for name in self.variables:
             try:
                 leaves[name] = Value(values[name], label=name)
             except TypeError as exc:
-                raise ExpressionError(f"value of {name!r} must be a number: {exc}") from None
+                raise ExpressionError(f"value of {quote(name)} must be a number: {exc}") from None
         result = _build(self.tree.body, leaves)
         return (result if isinstance(result, Value) else Value(result)), leaves
 
@@ -140,18 +140,18 @@ def parse_assignment(text: str) -> tuple[str, float]:
     try:
         value = float(number)
     except ValueError:
-        raise ExpressionError(f"value of {name!r} is not a number: {_snippet(number)}") from None
+        raise ExpressionError(f"value of {quote(name)} is not a number: {_snippet(number)}") from None
     return name, value
 
 
 def _check_variable_name(name: str, node: ast.AST | None) -> None:
     if not name.isidentifier() or keyword.iskeyword(name):
-        raise ExpressionError(f"{name!r} is not a valid variable name")
+        raise ExpressionError(f"{quote(name)} is not a valid variable name")
     if name in FUNCTIONS:
-        raise ExpressionError(f"{name!r} is a function, not a variable: call it as {name}(x)")
+        raise ExpressionError(f"{quote(name)} is a function, not a variable: call it as {name}(x)")
     if name.startswith("__"):
-        raise (_fail(node, f"the name {name!r}") if node is not None
-               else ExpressionError(f"names starting with '__' are not allowed: {name!r}"))
+        raise (_fail(node, f"the name {quote(name)}") if node is not None
+               else ExpressionError(f"names starting with '__' are not allowed: {quote(name)}"))
 
 
 def _check(tree: ast.Expression) -> tuple[str, ...]:
@@ -188,7 +188,7 @@ def _check_call(node: ast.Call) -> list[ast.expr]:
         raise _fail(node.func, kind)
     name = node.func.id
     if name not in FUNCTIONS:
-        raise ExpressionError(f"unknown function {name!r} at column {node.col_offset + 1}; "
+        raise ExpressionError(f"unknown function {quote(name)} at column {node.col_offset + 1}; "
                               f"allowed: {', '.join(FUNCTIONS)}")
     if node.keywords:
         raise _fail(node, f"a keyword argument in {name}(...)")

@@ -36,6 +36,7 @@ import numpy as np
 from microgrid.activations import get_activation
 from microgrid.atomic import atomic_file
 from microgrid.preprocessing import SCALERS, Scaler, scaler_from_arrays
+from microgrid.text import one_line, quote
 from microgrid.vectorized import VectorizedMLP
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ModelFileError", "NonFiniteOutputError", "Classifier", "save_model",
@@ -139,18 +140,19 @@ class _Archive:
         self.members: dict[str, zipfile.ZipInfo] = {}
         for info in zf.infolist():
             if not info.filename.endswith(".npy"):
-                raise ModelFileError(path, f"not a microgrid model file (its member {info.filename!r} is "
-                                           "not a .npy array)")
+                raise ModelFileError(path, "not a microgrid model file (its member "
+                                           f"{quote(info.filename)} is not a .npy array)")
             key = info.filename[: -len(".npy")]
             if key in self.members:
-                raise ModelFileError(path, f"corrupt model file (more than one {key!r} entry)")
+                raise ModelFileError(path, f"corrupt model file (more than one {quote(key)} entry)")
             self.members[key] = info
 
     def _fail(self, key: str, exc: Exception) -> ModelFileError:
         if isinstance(exc, ValueError | TypeError):  # the .npy header or data did not parse
-            return ModelFileError(self.path, f"not a microgrid model file (entry {key!r} is not a readable "
-                                             f".npy array: {exc})")
-        return ModelFileError(self.path, f"corrupt model file (entry {key!r}: {exc})")
+            return ModelFileError(self.path, f"not a microgrid model file (entry {quote(key)} is not a "
+                                             f"readable .npy array: {one_line(str(exc), 400)})")
+        return ModelFileError(self.path, f"corrupt model file (entry {quote(key)}: "
+                                         f"{one_line(str(exc), 400)})")
 
     def header(self, key: str) -> tuple[tuple[int, ...], np.dtype]:
         """The shape and dtype that entry ``key`` declares, checked against the member's size."""
@@ -168,12 +170,12 @@ class _Archive:
         except _ZIP_ERRORS as exc:
             raise self._fail(key, exc) from None
         if dtype.hasobject:
-            raise ModelFileError(self.path, f"not a microgrid model file (entry {key!r} holds pickled Python "
-                                            "objects, which are never loaded)")
+            raise ModelFileError(self.path, f"not a microgrid model file (entry {quote(key)} holds pickled "
+                                            "Python objects, which are never loaded)")
         declared, held = math.prod(shape) * dtype.itemsize, info.file_size - offset
         if declared != held:
-            raise ModelFileError(self.path, f"corrupt model file (entry {key!r} declares {declared} bytes of "
-                                            f"data but holds {held}: shape {shape} of {dtype})")
+            raise ModelFileError(self.path, f"corrupt model file (entry {quote(key)} declares {declared} "
+                                            f"bytes of data but holds {held}: shape {shape} of {dtype})")
         return tuple(shape), dtype
 
     def read(self, key: str) -> np.ndarray:
@@ -183,7 +185,7 @@ class _Archive:
             with self._zf.open(self.members[key]) as f:
                 return np.lib.format.read_array(f, allow_pickle=False)
         except MemoryError:
-            raise ModelFileError(self.path, f"entry {key!r} is too large to load") from None
+            raise ModelFileError(self.path, f"entry {quote(key)} is too large to load") from None
         except _ZIP_ERRORS as exc:
             raise self._fail(key, exc) from None
 
@@ -191,21 +193,22 @@ class _Archive:
         """Entry ``key`` as one text."""
         shape, dtype = self.header(key)
         if shape != () or dtype.kind != "U":
-            raise ModelFileError(self.path, f"entry {key!r} should be a text, found {dtype} {shape}")
+            raise ModelFileError(self.path, f"entry {quote(key)} should be a text, found {dtype} {shape}")
         return str(self.read(key))
 
     def number(self, key: str, kinds: str = "iuf") -> float:
         """Entry ``key`` as one number whose dtype kind is one of ``kinds``."""
         shape, dtype = self.header(key)
         if shape != () or dtype.kind not in kinds:
-            raise ModelFileError(self.path, f"entry {key!r} should be a number, found {dtype} {shape}")
+            raise ModelFileError(self.path, f"entry {quote(key)} should be a number, found {dtype} {shape}")
         return float(self.read(key))
 
     def texts(self, key: str) -> tuple[str, ...]:
         """Entry ``key`` as a list of texts."""
         shape, dtype = self.header(key)
         if len(shape) != 1 or dtype.kind != "U":
-            raise ModelFileError(self.path, f"entry {key!r} should be a list of texts, found {dtype} {shape}")
+            raise ModelFileError(self.path, f"entry {quote(key)} should be a list of texts, found {dtype} "
+                                            f"{shape}")
         return tuple(str(s) for s in self.read(key))
 
 
@@ -231,7 +234,7 @@ def _open_archive(path: Path) -> Iterator[_Archive]:
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
-        raise ModelFileError(path, f"corrupt model file ({exc})") from None
+        raise ModelFileError(path, f"corrupt model file ({one_line(str(exc), 400)})") from None
     with zf:
         yield _Archive(path, zf)
 
@@ -261,7 +264,7 @@ def _load(archive: _Archive) -> Classifier:
                                    "not a text)")
     tag = archive.text("format")
     if tag != FORMAT:
-        raise ModelFileError(path, f"not a microgrid model file (format {tag!r})")
+        raise ModelFileError(path, f"not a microgrid model file (format {quote(tag)})")
     required = ("format_version", "dims", "activations", "scaler", "fill_values", "feature_names",
                 "target_names", "threshold")
     absent = [k for k in required if k not in archive.members]
@@ -316,7 +319,7 @@ def _load(archive: _Archive) -> Classifier:
                                    f"{len(target_names)} class names for 2 classes")
     scaler_name = archive.text("scaler")
     if scaler_name not in SCALERS:
-        raise ModelFileError(path, f"unknown scaler {scaler_name!r}")
+        raise ModelFileError(path, f"unknown scaler {quote(scaler_name)}")
     fill = _inputs_vector(archive, "fill_values", "fill_values", n_inputs)
     params = {key.split(".", 1)[1]: _inputs_vector(archive, key, "scaler parameters", n_inputs)
               for key in archive.members if key.startswith("scaler.")}
@@ -336,7 +339,7 @@ def _load(archive: _Archive) -> Classifier:
              *(f"{c}{i}" for c in "Wb" for i in range(1, n_layers + 1))}
     unknown = sorted(k for k in archive.members if k not in known)
     if unknown:
-        raise ModelFileError(path, f"unknown entry {unknown[0]!r} (not part of a microgrid model file "
+        raise ModelFileError(path, f"unknown entry {quote(unknown[0])} (not part of a microgrid model file "
                                    f"version {FORMAT_VERSION})")
     net = VectorizedMLP(dims_list, activations=list(activations), seed=0)
     net.set_weights(weights)

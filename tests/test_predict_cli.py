@@ -14,6 +14,7 @@ import pytest
 from microgrid.datasets import load_wisconsin
 from microgrid.model_io import Classifier, ModelFileError, load_model, save_model
 from microgrid.preprocessing import MinMaxScaler
+from microgrid.text import escape
 from microgrid.vectorized import VectorizedMLP
 
 from test_train_cli import one_line_error, run_cli
@@ -216,11 +217,12 @@ def test_predict_output_is_valid_csv(tmp_path, model_arrays):
     assert status == 0, err
     rows = list(csv.reader(io.StringIO(out, newline="")))
     assert rows[0] == ["id", "class", "probability"]
-    assert [r[0] for r in rows[1:]] == ids
+    assert [r[0] for r in rows[1:]] == [escape(i) for i in ids]  # line breaks as \\n, \\r
+    assert rows[3][0] == "two\\nlines" and rows[7][0] == "crlf\\r\\nid"
     assert all(len(r) == 3 and r[1] in ("benign", "malignant") for r in rows[1:])
     proba = load_model(path).predict_proba(load_wisconsin(data).X)
     assert [r[2] for r in rows[1:]] == [f"{p:.6f}" for p in proba]
-    assert out.endswith("\n") and "\r" not in out.replace("car\rriage", "").replace("crlf\r\nid", "")
+    assert out.endswith("\n") and "\r" not in out and out.count("\n") == len(ids) + 1
 
 
 def test_plain_ids_are_written_unquoted(tmp_path, model_arrays, data_file):

@@ -1,7 +1,11 @@
-"""User text in pictures: any title or caption is drawn as written, never as Graphviz syntax."""
+"""User text shown back: drawn as written in pictures (never as Graphviz syntax), quoted short in
+errors, and never sent to the terminal as control codes."""
 
 from __future__ import annotations
 
+import ast
+import csv
+import io
 import subprocess
 import unicodedata
 import warnings
@@ -14,8 +18,12 @@ from hypothesis import strategies as st
 
 from microgrid import render, viz
 from microgrid.cli import main
+from microgrid.datasets import shipped_path
 from microgrid.engine import Value
+from microgrid.text import escape, one_line, quote
 from microgrid.viz.draw import escape_label
+
+from test_train_cli import run_cli
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -67,3 +75,106 @@ def test_any_title_is_drawn_as_written(title: str) -> None:
     loss.backward()
     svg = render.pipe(viz.draw_dot(loss, title=title).source, "svg")
     assert shown(title) in svg_text(svg)
+
+
+# ---- user text in messages and outputs: short, and never terminal control codes ------------------
+
+EVIL = "\x1b[31mEVIL\x1b[0m"
+
+
+def unescape(text: str) -> str:
+    """Undo :func:`microgrid.text.escape` (an independent reading of Python's escape syntax)."""
+    return text.encode("latin-1", "backslashreplace").decode("unicode_escape")
+
+
+@given(st.text(st.characters(blacklist_categories=("Cs",))))
+def test_escape_is_printable_one_line_and_reversible(text: str) -> None:
+    escaped = escape(text)
+    assert escaped.isprintable() and len(escaped.splitlines()) <= 1
+    assert unescape(escaped) == text  # distinct texts stay distinct
+    if text.isprintable() and "\\" not in text:
+        assert escaped == text
+
+
+@given(st.text(st.characters(blacklist_categories=("Cs",)), max_size=600), st.integers(1, 300))
+def test_quote_is_short_printable_and_notes_the_length(text: str, limit: int) -> None:
+    quoted = quote(text, limit)
+    assert quoted.isprintable()
+    if len(repr(text)) <= limit + 2:
+        assert quoted == repr(text)
+    else:
+        body, note = quoted.rsplit("…", 1)
+        assert note == f"{quoted[0]} ({len(text):,} characters)"
+        assert len(body) <= limit + 1  # the opening quote and at most `limit` characters
+        shown_text = ast.literal_eval(body + quoted[0])  # a whole number of escapes: still a literal
+        assert text.startswith(shown_text)
+
+
+def test_one_line_cuts_the_middle_and_escapes() -> None:
+    line = one_line("start " + "\x1b" * 10_000 + " end", limit=100)
+    assert line.isprintable() and line.startswith("start \\x1b") and line.endswith("\\x1b end")
+    assert len(line) < 150 and "characters cut" in line
+
+
+def test_a_model_whose_format_entry_is_ten_million_characters_gives_a_short_line(tmp_path: Path) -> None:
+    import numpy as np
+
+    path = tmp_path / "huge-format.npz"
+    np.savez(path, format=np.array("x" * 10_000_000))  # 40 MB of UTF-32 in the archive
+    status, out, err = run_cli(["predict", "--model", str(path), str(shipped_path())])
+    assert status == 2 and out == "" and len(err.splitlines()) == 1
+    assert len(err) < 500, len(err)
+    assert "(format 'xxx" in err and "(10,000,000 characters)" in err
+
+
+def test_a_long_data_field_gives_a_short_line(tmp_path: Path) -> None:
+    data = tmp_path / "long-field.data"
+    data.write_text("1000025,5,1,1,1,2,1,3,1,1,2\n" + "1002945," + "7" * 100_000 + ",4,4,5,7,10,3,2,1,4\n")
+    status, out, err = run_cli(["train", "--data", str(data), "--iters", "1"])
+    assert status == 2 and out == "" and len(err.splitlines()) == 1
+    assert len(err) < 500 + len(str(data)), len(err)
+    assert "line 2: score 1 (clump thickness)" in err and "(100,000 characters)" in err
+
+
+def test_control_characters_in_data_never_reach_the_terminal(tmp_path: Path) -> None:
+    """An ID holding a terminal escape code is written escaped, to stdout and to -o."""
+    data = tmp_path / "evil.data"
+    data.write_text(f"{EVIL},5,1,1,1,2,1,3,1,1,2\nback\\slash,5,1,1,1,2,1,3,1,1,4\n", newline="")
+    model = tmp_path / "run" / "model.npz"
+    assert run_cli(["train", "--iters", "2", "--quiet", "--out", str(model.parent)])[0] == 0
+    status, out, err = run_cli(["predict", "--model", str(model), str(data)])
+    assert status == 0, err
+    assert "\x1b" not in out + err
+    rows = list(csv.reader(io.StringIO(out)))
+    assert [r[0] for r in rows[1:]] == ["\\x1b[31mEVIL\\x1b[0m", "back\\\\slash"]
+    assert status == 0 and run_cli(["predict", "--model", str(model), str(data), "-o",
+                                    str(tmp_path / "p.csv")])[0] == 0
+    assert (tmp_path / "p.csv").read_text() == out
+
+
+def test_control_characters_in_errors_are_escaped(tmp_path: Path) -> None:
+    data = tmp_path / "evil.data"
+    data.write_text(f"1,5,1,1,1,2,1,3,1,1,{EVIL}\n")
+    for argv in (["train", "--data", str(data)], ["train", "--activation", EVIL],
+                 ["graph", "--expr", "a", "--set", f"{EVIL}=1", "-o", "g.dot"],
+                 ["graph", "--mlp", "9,1", "--activations", EVIL, "-o", "g.dot"],
+                 ["train", f"--{EVIL}"], ["check", "--hidden", EVIL * 100]):
+        status, out, err = run_cli(argv)
+        assert status == 2 and "\x1b" not in out + err, (argv, err)
+        assert len(err.splitlines()) == 1 and "\\x1b[31mEVIL" in err, (argv, err)
+        assert len(err) < 600, (argv, len(err))
+
+
+@pytest.mark.parametrize("argv", [
+    ["train", "--activation", "r" * 100_000],  # argparse's choices
+    ["graph", "--mlp", "9,1", "--sample", "1" * 100_000, "-o", "g.dot"],  # argparse's int()
+    ["train", "--lr", "9" * 100_000],  # an option type of microgrid
+    ["graph", "--expr", "a", "--set", "a" * 100_000 + "=1", "-o", "g.dot"],
+    ["graph", "--mlp", "9,1", "--activations", "tanh" * 50_000, "-o", "g.dot"],
+    ["train", "--" + "x" * 100_000],
+])
+def test_long_option_values_are_quoted_short(argv: list[str]) -> None:
+    status, out, err = run_cli(argv)
+    assert status == 2 and out == "" and len(err.splitlines()) == 1, err[:300]
+    assert len(err) < 700, (len(err), err[:300])
+    assert "characters)" in err, err

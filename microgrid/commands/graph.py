@@ -22,6 +22,7 @@ from microgrid.cli import UsageError
 from microgrid.commands import options
 from microgrid.engine import Value
 from microgrid.expr import ExpressionError, parse_assignment, parse_expression
+from microgrid.text import printable, quote
 
 DESCRIPTION = (
     "Draw the computation graph that backprop walks: of an expression (--expr, safely parsed) or of one "
@@ -134,15 +135,16 @@ def run(args: argparse.Namespace) -> int:
                 root.backward()
             graph = viz.draw_dot(root, show_grad=not args.no_grad, title=title, **drawing)
             viz.render(graph, args.output)
-            print(f"wrote {args.output}")
+            print(f"wrote {printable(str(args.output))}")
         if args.steps is not None:
             files = viz.write_backward_steps(root, args.steps, title=f"backward pass: {title}",
                                              force=args.force, **drawing)
-            print(f"wrote {len(files.svgs)} step pictures and {files.index} (open it in a browser)")
+            index = printable(str(files.index))
+            print(f"wrote {len(files.svgs)} step pictures and {index} (open it in a browser)")
         if args.html is not None:
             page = viz.write_explorer(root, args.html, title=title, force=args.force,
                                       **{k: v for k, v in drawing.items() if k != "color_by_grad"})
-            print(f"wrote {page} (open it in a browser)")
+            print(f"wrote {printable(str(page))} (open it in a browser)")
     except viz.GraphTooLarge as exc:
         if exc.what == "steps":
             raise UsageError(f"the backward walk has {exc.count:,} steps, more than the {exc.limit:,} that "
@@ -207,16 +209,16 @@ def _expression_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], 
         for text in args.assignments:
             name, value = parse_assignment(text)
             if name in values:
-                raise UsageError(f"--set {name} is given twice")
+                raise UsageError(f"--set {quote(name)} is given twice")
             values[name] = value
     except ExpressionError as exc:
         raise UsageError(str(exc)) from None
     unused = [n for n in values if n not in expression.variables]
     if unused:
-        raise UsageError(f"--set {unused[0]}=...: {unused[0]!r} does not appear in the expression")
+        raise UsageError(f"--set: {quote(unused[0])} does not appear in the expression")
     missing = [n for n in expression.variables if n not in values]
     if missing:
-        raise UsageError(f"variable {missing[0]!r} has no value: add --set {missing[0]}=NUMBER")
+        raise UsageError(f"variable {quote(missing[0])} has no value: add --set {missing[0]}=NUMBER")
     root, _ = expression.evaluate(values)
     settings = ", ".join(f"{n}={v:g}" for n, v in values.items())
     return root, {}, f"{args.expr}" + (f"  with {settings}" if settings else "")
@@ -259,7 +261,8 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
     try:
         mlp = MLP(sizes[0], sizes[1:], activations=activations, seed=seed)
     except ValueError as exc:
-        raise UsageError(f"--mlp {args.mlp} --activations {args.activations}: {exc}") from None
+        raise UsageError(f"--mlp {','.join(map(str, sizes))} --activations {quote(args.activations)}: "
+                         f"{exc}") from None
     row = data.X[sample]
     if args.raw_inputs:
         fed = "raw 1-10 scores"
@@ -281,9 +284,10 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
             root = bce(output, target)
             if not PROB_EPS <= output.data <= 1.0 - PROB_EPS:
                 # bce clamps an output outside (0, 1) to a constant: the loss no longer depends on the net
-                raise UsageError(f"--activations {args.activations}: the network's output {output.data:.4g} "
-                                 "is not a probability, so its BCE loss is a constant with no graph to "
-                                 "draw; end --activations with sigmoid, or draw --root output")
+                raise UsageError(f"--activations {quote(args.activations)}: the network's output "
+                                 f"{output.data:.4g} is not a probability, so its BCE loss is a constant "
+                                 "with no graph to draw; end --activations with sigmoid, or draw "
+                                 "--root output")
         root.label = f"loss: BCE vs y={target} ({data.target_names[target]})"
     else:
         output = mlp(x)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from microgrid.cli import UsageError
+from microgrid.text import quote
 
 T = TypeVar("T")
 
@@ -29,9 +30,9 @@ def _number(text: str, kind: Callable[[str], T], expected: str, ok: Callable[[T]
             raise ValueError(text)
         value = kind(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {quote(text)}") from None
     if not ok(value):
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {quote(text)}")
     return value
 
 
@@ -113,9 +114,10 @@ def widths(text: str) -> tuple[int, ...]:
         sizes = parse_hidden(text)
     except ConfigError:
         raise argparse.ArgumentTypeError(
-            f"expected positive integers separated by commas, like 15 or 16,8; got {text!r}") from None
+            f"expected positive integers separated by commas, like 15 or 16,8; got {quote(text)}") from None
     if max(sizes) > MAX_WIDTH:
-        raise argparse.ArgumentTypeError(f"expected at most {MAX_WIDTH:,} neurons per layer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected at most {MAX_WIDTH:,} neurons per layer, "
+                                         f"got {quote(text)}")
     return sizes
 
 
@@ -124,7 +126,7 @@ def layer_sizes(text: str) -> tuple[int, ...]:
     sizes = widths(text)
     if len(sizes) < 2:
         raise argparse.ArgumentTypeError(f"expected at least an input and an output size, like 9,15,1; "
-                                         f"got {text!r}")
+                                         f"got {quote(text)}")
     return sizes
 
 

@@ -9,6 +9,7 @@ import sys
 
 from microgrid.cli import UsageError
 from microgrid.commands import options
+from microgrid.text import escape, printable, quote
 
 DESCRIPTION = """\
 Apply a model saved by 'microgrid train --out DIR' (DIR/model.npz) to every row of DATA, a file
@@ -16,7 +17,9 @@ in the shipped CSV format or the UCI format (breast-cancer-wisconsin.data).  Pri
 standard output: id, predicted class, probability of malignant.  A missing score is filled with
 the median of the model's training rows (a note says how many rows had one).  Rows may leave
 out their class (new samples: the class column omitted, or written as '?' / NA); for the rows
-that give it, the accuracy against it is reported on standard error.
+that give it, the accuracy against it is reported on standard error.  An ID is written as plain
+text: control characters in it (line breaks, terminal escape codes) appear as \\n, \\x1b, ...
+and a backslash as \\\\, so that no ID can change the terminal and distinct IDs stay distinct.
 """
 
 
@@ -54,17 +57,17 @@ def run(args: argparse.Namespace) -> int:
     except NonFiniteOutputError as exc:  # finite weights whose arithmetic overflows: no NaN "probability"
         bad = exc.row
         raise UsageError(f"{args.model}: the model's outputs are not finite (NaN or infinite), first for "
-                         f"{args.data}, line {data.lines[bad]} (id {str(data.ids[bad])!r}): its weights or "
-                         "scaler are too large for float64 arithmetic") from None
+                         f"{args.data}, line {data.lines[bad]} (id {quote(str(data.ids[bad]))}): its "
+                         "weights or scaler are too large for float64 arithmetic") from None
     predicted = (proba >= model.threshold).astype(int)
     table = io.StringIO()  # the whole CSV first: an error cannot leave half of it
-    writer = csv.writer(table, lineterminator="\n")  # quotes IDs holding commas, quotes or newlines
-    # ... but not a lone carriage return (not in the line terminator), which readers take as a line end
-    quote_all = csv.writer(table, lineterminator="\n", quoting=csv.QUOTE_ALL)
+    writer = csv.writer(table, lineterminator="\n")  # quotes IDs holding commas or quotes
     writer.writerow(["id", "class", "probability"])
-    for ident, cls, p in zip(data.ids, predicted, proba):
-        row = [str(ident), model.target_names[cls], f"{p:.6f}"]
-        (quote_all if any("\r" in field for field in row) else writer).writerow(row)
+    names = [escape(name) for name in model.target_names]
+    # an ID is written as plain text: its control characters (terminal escape codes, line breaks)
+    # escaped as \xNN, \n, ..., its backslashes doubled, so that distinct IDs stay distinct
+    writer.writerows([escape(str(ident)), names[cls], f"{p:.6f}"]
+                     for ident, cls, p in zip(data.ids, predicted, proba))
     if args.output is None:
         sys.stdout.write(table.getvalue())
     else:
@@ -76,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if known.any():
         correct = int((predicted[known] == data.y[known]).sum())
         unknown = f"; {int((~known).sum())} rows without a class" if not known.all() else ""
-        print(f"accuracy against the classes in {args.data}: {accuracy(data.y[known], predicted[known]):.4f} "
+        score = accuracy(data.y[known], predicted[known])
+        print(f"accuracy against the classes in {printable(str(args.data))}: {score:.4f} "
               f"({correct}/{int(known.sum())} rows{unknown})", file=sys.stderr)
     return 0

@@ -29,6 +29,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from microgrid.text import quote
+
 __all__ = [
     "DataError",
     "Dataset",
@@ -231,7 +233,7 @@ def _parse(text: str, name: str, unlabelled: bool = False
         expected = [h.lower() for h in SHIPPED_HEADER]
         given = [h.lower() for h in header]
         if given != expected and not (unlabelled and given == expected[:-1]):
-            raise DataError(name, line, f"unrecognised header {','.join(header)!r}: expected "
+            raise DataError(name, line, f"unrecognised header {quote(','.join(header))}: expected "
                                         f"{','.join(SHIPPED_HEADER)!r} (shipped CSV) or none (UCI)")
         if not rows:
             raise DataError(name, None, "the file has a header but no rows")
@@ -255,7 +257,7 @@ def _parse(text: str, name: str, unlabelled: bool = False
             y[i] = -1
             continue
         if label not in classes:
-            raise DataError(name, line, f"unknown class {label!r}: expected "
+            raise DataError(name, line, f"unknown class {quote(label)}: expected "
                                         f"{' or '.join(repr(c) for c in classes)}")
         y[i] = classes[label]
     lines = np.array([line for line, _ in rows], dtype=np.int64)
@@ -274,10 +276,10 @@ def _score(cell: str, missing_token: str, name: str, line: int, j: int) -> float
             raise ValueError(cell)  # float() would also take '1_0', '1e1', 'inf', ' nan'
         value = float(cell)
     except ValueError:
-        raise DataError(name, line, f"{column} is not a number: {cell!r} (a missing score is written "
+        raise DataError(name, line, f"{column} is not a number: {quote(cell)} (a missing score is written "
                                     f"{missing_token!r} in this format)") from None
     if not (1.0 <= value <= 10.0) or value != int(value):
-        raise DataError(name, line, f"{column} is {cell!r}: scores are whole numbers from 1 to 10")
+        raise DataError(name, line, f"{column} is {quote(cell)}: scores are whole numbers from 1 to 10")
     return value
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from microgrid.activations import ACTIVATIONS
 from microgrid.optim import OPTIMIZERS
 from microgrid.preprocessing import SCALERS
+from microgrid.text import quote
 
 __all__ = ["ConfigError", "TrainConfig", "TUTORIAL_DEFAULTS", "CV_DEFAULTS", "ENGINES", "SPLITS",
            "HIDDEN_ACTIVATIONS", "OPTIMIZERS", "SCALERS", "make_config", "parse_hidden"]
@@ -79,7 +80,7 @@ def parse_hidden(text: str) -> tuple[int, ...]:
     parts = [p.strip() for p in str(text).split(",")]
     if not parts or not all(p.isascii() and p.isdigit() and int(p) > 0 for p in parts):
         raise ConfigError(f"hidden layer widths must be positive integers separated by commas, like 15 or "
-                          f"16,8; got {text!r}")
+                          f"16,8; got {quote(text)}")
     return tuple(int(p) for p in parts)
 
 
@@ -122,7 +123,7 @@ def make_config(**options: object) -> TrainConfig:
 def _check(c: TrainConfig) -> None:
     def choice(name: str, value: str, allowed: Sequence[str]) -> None:
         if value not in allowed:
-            raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+            raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {quote(value)}")
 
     choice("engine", c.engine, ENGINES)
     choice("optimizer", c.optimizer, OPTIMIZERS)
