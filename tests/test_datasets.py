@@ -258,3 +258,101 @@ def test_unlabelled_rows_load_with_y_minus_one_only_when_asked(tmp_path, fmt):
     line = 3 if fmt == "csv" else 2
     with pytest.raises(DataError, match=rf"new\.{fmt}, line {line}: expected"):
         load_wisconsin(path)  # by default every row needs its class
+
+
+# ---- large files: the NumPy fast path reads what the csv reader reads --------------------------
+
+
+def _odd_rows_file(path, n_rows: int, seed: int, crlf: bool, quoted: bool) -> None:
+    """UCI (or, ``quoted``, shipped-CSV) rows drawn from the shipped data, with the oddities a real
+    file has: blank lines, missing scores, spaces around cells, '5.0', long and empty IDs."""
+    rng = np.random.default_rng(seed)
+    data = load_wisconsin(missing="keep")
+    token = "NA" if quoted else "?"
+    out = ['"","ID","V1","V2","V3","V4","V5","V6","V7","V8","V9","class"'] if quoted else []
+    for i in range(n_rows):
+        r = int(rng.integers(len(data.y)))
+        scores = [token if np.isnan(v) else str(int(v)) for v in data.X[r]]
+        ident = str(data.ids[r])
+        kind = rng.integers(12)
+        if kind == 0:
+            out.append("" if rng.integers(2) else "   ")
+            continue
+        if kind == 1:
+            scores[int(rng.integers(9))] = " 5"
+        elif kind == 2:
+            scores[int(rng.integers(9))] = "5.0"
+        elif kind == 3:
+            ident = "x" * int(rng.integers(60, 80))
+        elif kind == 4:
+            ident = ""
+        elif kind == 5:
+            ident = f" {ident} "
+        label = ("malignant" if data.y[r] else "benign") if quoted else str(2 + 2 * int(data.y[r]))
+        if quoted:
+            out.append(",".join([f'"{i + 1}"', f'"{ident}"', *scores, f'"{label}"']))
+        else:
+            out.append(",".join([ident, *scores, label]))
+    path.write_bytes(("\r\n" if crlf else "\n").join(out).encode() + b"\n")
+
+
+@pytest.mark.parametrize("crlf, quoted", [(False, False), (True, False), (False, True), (True, True)])
+@pytest.mark.parametrize("missing", ["drop", "median", "keep"])
+def test_fast_reader_equals_the_csv_reader(tmp_path, monkeypatch, crlf, quoted, missing):
+    from microgrid.datasets import fast
+
+    path = tmp_path / "odd.csv"
+    _odd_rows_file(path, 3_000, seed=int(crlf) + 2 * int(quoted), crlf=crlf, quoted=quoted)
+    monkeypatch.setattr(fast, "BLOCK_BYTES", 997)  # many blocks, cut at odd places
+    got = load_wisconsin(path, missing=missing)
+    assert fast.parse_fast(path.read_bytes(), str(path), False, drop=False) is not None
+    monkeypatch.setattr(fast, "parse_fast", lambda *args, **kw: None)  # the csv reader alone
+    want = load_wisconsin(path, missing=missing)
+    np.testing.assert_array_equal(got.X, want.X)
+    for a in ("y", "ids", "lines"):
+        np.testing.assert_array_equal(getattr(got, a), getattr(want, a))
+        assert getattr(got, a).dtype == getattr(want, a).dtype
+    assert (got.format, got.n_missing_rows) == (want.format, want.n_missing_rows)
+
+
+@pytest.mark.parametrize("bad, problem", [
+    ("1,5,1,1,1,2,1,3,1,11,2", "score 9 (mitoses) is '11'"),
+    ("1,5,1,1,1,2,1,3,1,1,3", "unknown class '3'"),
+    ("1,5,1,1,1,2,1,3,1,1", "expected 11 comma-separated columns"),
+    ('1,5,1,1,1,2,1,3,1,1,"2', None),  # an unclosed quote: the whole file goes to the csv reader
+])
+def test_an_error_deep_in_a_large_file_names_its_line(tmp_path, monkeypatch, bad, problem):
+    from microgrid.datasets import fast
+
+    good = "1000025,5,1,1,1,2,1,3,1,1,2\n"
+    path = tmp_path / "deep.data"
+    path.write_text(good * 5_000 + bad + "\n" + good * 10 + "1,5,1,1,1,2,1,3,1,99,2\n")
+    monkeypatch.setattr(fast, "BLOCK_BYTES", 4096)
+    with pytest.raises(DataError) as fast_error:
+        load_wisconsin(path)
+    monkeypatch.setattr(fast, "parse_fast", lambda *args, **kw: None)
+    with pytest.raises(DataError) as csv_error:
+        load_wisconsin(path)
+    assert str(fast_error.value) == str(csv_error.value)
+    assert fast_error.value.line == 5_001 and (problem is None or problem in str(fast_error.value))
+
+
+def test_a_million_rows_load_to_the_shipped_rows_repeated(tmp_path):
+    """1,000,000 rows (28 MB, the size the loader is measured on: benchmarks/bench_load.py)."""
+    shipped = load_wisconsin(missing="keep")
+    reps = -(-1_000_000 // len(shipped))
+    label = np.where(shipped.y == 1, "4", "2")
+    cells = [np.where(np.isnan(shipped.X[:, j]), "?", np.nan_to_num(shipped.X[:, j]).astype(int).astype(str))
+             for j in range(9)]
+    lines = [",".join(row) for row in zip(shipped.ids, *cells, label)]
+    text = ("\n".join((lines * reps)[:1_000_000]) + "\n").encode()
+    path = tmp_path / "million.data"
+    path.write_bytes(text)
+    assert 27e6 < len(text) < 30e6
+    got = load_wisconsin(path, missing="keep")
+    index = np.arange(1_000_000) % len(shipped)
+    np.testing.assert_array_equal(got.X, shipped.X[index])
+    np.testing.assert_array_equal(got.y, shipped.y[index])
+    np.testing.assert_array_equal(got.ids, shipped.ids[index])
+    np.testing.assert_array_equal(got.lines, np.arange(1, 1_000_001))
+    assert got.n_missing_rows == int(np.isnan(shipped.X[index]).any(axis=1).sum())
