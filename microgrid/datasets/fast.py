@@ -175,8 +175,8 @@ class _Reader:
                 slow[int(i)] = ident
         if slow and max(map(len, slow.values())) > ids.dtype.itemsize:
             ids = ids.astype(f"S{max(map(len, slow.values()))}")
-        for i, ident in slow.items():
-            ids[i] = ident.encode("ascii")
+        for row, ident in slow.items():
+            ids[row] = ident.encode("ascii")
         present = y > -2
         return X[present], y[present], ids[present], lines[present]
 
