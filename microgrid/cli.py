@@ -134,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # the reader went away (``microgrid predict ... | head``): stop quietly
         _silence_stdout()
         return 1
+    except MemoryError:  # an estimate fell short, or the machine is busy: no traceback
+        print(f"{prog}: error: out of memory (the machine could not provide what this run needs; "
+              "try a smaller network or fewer rows)", file=sys.stderr)
+        return 1
     except OSError as exc:  # the system refused (disk full, permissions...): say what, no traceback
         if _stdout_broken():
             _silence_stdout()

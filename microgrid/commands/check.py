@@ -46,11 +46,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("--tol", type=options.positive_float, default=1e-10,
                    help="largest relative difference allowed between autograd and hand-derived "
                         "gradients (default 1e-10)")
+    options.add_budget_options(p, time=True)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Compare the gradients and print the report; 0 when they agree, 1 otherwise."""
+    from microgrid.budgets import check_estimate
     from microgrid.check import compare_gradients
     from microgrid.datasets import load_wisconsin
     from microgrid.nn import initial_weights
@@ -60,10 +62,11 @@ def run(args: argparse.Namespace) -> int:
     if not 1 <= args.samples <= len(data.X):
         raise UsageError(f"--samples must be between 1 and {len(data.X)} (the complete rows), "
                          f"got {args.samples}")
+    dims = [data.X.shape[1], *args.hidden, 1]
+    options.within_budget(check_estimate(dims, args.samples), args)  # before building anything
     X = MinMaxScaler().fit(data.X).transform(data.X[: args.samples])
     y = data.y[: args.samples]
 
-    dims = [X.shape[1], *args.hidden, 1]
     weights = initial_weights(dims, init="he", seed=args.seed)
     bias_rng = np.random.default_rng([args.seed, 1])
     for b in weights[1::2]:

@@ -86,6 +86,7 @@ def register(subparsers: Any) -> None:
                    help="left-to-right or top-to-bottom (default LR)")
     p.add_argument("--max-nodes", type=options.positive_int, default=None, metavar="N",
                    help=f"refuse graphs with more drawn nodes than this (default {DEFAULT_MAX_NODES})")
+    options.add_budget_options(p, time=False)
     p.set_defaults(run=run)
 
 
@@ -250,6 +251,11 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
         raise UsageError(f"--mlp {','.join(map(str, sizes))}: its graph for one sample would hold about "
                          f"{n_values:,} Values, more than the {MAX_MLP_VALUES:,} this command builds; "
                          "use smaller layers")
+    from microgrid.budgets import graph_estimate
+
+    n_edges = sum(2 * n_out * (n_in + 1) for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    what = f"the graph of {'-'.join(map(str, sizes))} for one sample ({n_values:,} Values)"
+    options.within_budget(graph_estimate(n_values, n_edges, what), args)
     if not 0 <= sample < len(data.y):
         n = len(data.y)
         raise UsageError(f"--sample {sample}: there are {n} samples, numbered 0 to {n - 1}")

@@ -12,10 +12,13 @@ import argparse
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 from microgrid.cli import UsageError
 from microgrid.text import quote
+
+if TYPE_CHECKING:
+    from microgrid.budgets import Estimate
 
 T = TypeVar("T")
 
@@ -128,6 +131,53 @@ def layer_sizes(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f"expected at least an input and an output size, like 9,15,1; "
                                          f"got {quote(text)}")
     return sizes
+
+
+def memory_budget(text: str) -> float:
+    """Bytes, with an optional unit: ``16G``, ``500M``, ``2e9``."""
+    from microgrid.budgets import parse_bytes
+
+    try:
+        return parse_bytes(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an amount of memory such as 16G or 500M, "
+                                         f"got {quote(text)}") from None
+
+
+def time_budget(text: str) -> float:
+    """Seconds, with an optional unit: ``90``, ``30m``, ``2h``, ``1d``."""
+    from microgrid.budgets import parse_seconds
+
+    try:
+        return parse_seconds(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a duration such as 90, 30m, 2h or 1d, got {quote(text)}"
+                                         ) from None
+
+
+def add_budget_options(p: argparse.ArgumentParser, time: bool) -> None:
+    """``--memory-budget`` (and, with ``time``, ``--time-budget``): how much a run may use; the
+    command estimates its needs before building anything and refuses (exit 2) beyond them."""
+    from microgrid.budgets import DEFAULT_MEMORY_BUDGET, DEFAULT_TIME_BUDGET, format_bytes, format_seconds
+
+    p.add_argument("--memory-budget", type=memory_budget, default=DEFAULT_MEMORY_BUDGET, metavar="SIZE",
+                   help="refuse, before starting, a run estimated to need more memory than SIZE (e.g. 16G, "
+                        f"500M; default {format_bytes(DEFAULT_MEMORY_BUDGET)}, half of a 24 GB machine)")
+    if time:
+        p.add_argument("--time-budget", type=time_budget, default=DEFAULT_TIME_BUDGET, metavar="DURATION",
+                       help="refuse, before starting, a scalar-engine run estimated to take longer than "
+                            f"DURATION (e.g. 90, 30m, 2h, 1d; default {format_seconds(DEFAULT_TIME_BUDGET)})")
+
+
+def within_budget(estimate: Estimate, args: argparse.Namespace, timed: bool = True) -> None:
+    """Raise :class:`~microgrid.cli.UsageError` if ``estimate`` exceeds ``args.memory_budget`` or,
+    when ``timed``, ``args.time_budget`` (if the command has one)."""
+    from microgrid.budgets import OverBudget, enforce
+
+    try:
+        enforce(estimate, args.memory_budget, getattr(args, "time_budget", None) if timed else None)
+    except OverBudget as exc:
+        raise UsageError(str(exc)) from None
 
 
 def read_input(read: Callable[[], T], what: str, format_error: type[Exception]) -> T:

@@ -34,12 +34,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "complete file, or after an error the old one untouched)")
     p.add_argument("data", type=options.path, metavar="DATA",
                    help="rows to classify (shipped CSV or UCI format)")
+    options.add_budget_options(p, time=False)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Print one CSV line per row of the data file, and the accuracy on stderr; 0 on success."""
     from microgrid.atomic import write_text
+    from microgrid.budgets import predict_estimate
     from microgrid.datasets import DataError, load_wisconsin
     from microgrid.metrics import accuracy
     from microgrid.model_io import ModelFileError, NonFiniteOutputError, load_model
@@ -52,6 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if model.n_features != data.X.shape[1]:
         raise UsageError(f"{args.model}: the model takes {model.n_features} inputs but {args.data} has "
                          f"{data.X.shape[1]} scores per row (a model of another architecture)")
+    options.within_budget(predict_estimate(model.net.dims, len(data)), args)
     try:
         proba = model.predict_proba(data.X)
     except NonFiniteOutputError as exc:  # finite weights whose arithmetic overflows: no NaN "probability"

@@ -5,9 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from microgrid.cli import UsageError
 from microgrid.commands import options
+
+if TYPE_CHECKING:
+    from microgrid.runs.config import TrainConfig
 
 DESCRIPTION = """\
 Train a network that tells malignant from benign tumours on the Wisconsin breast cancer data
@@ -91,6 +95,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=options.path, default=None, metavar="PATH",
                    help="a data file in the shipped CSV or the UCI format (default: the shipped data)")
     p.add_argument("--quiet", action="store_true", help="no progress display or notes, only the results")
+    options.add_budget_options(p, time=True)
     p.set_defaults(run=run)
 
 
@@ -131,6 +136,7 @@ def run(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(_cannot_write(args.out, exc)) from None
     show = not args.quiet
+    _check_budget(args, config, len(dataset), dataset.X.shape[1])
     if show and config.engine == "scalar" and config.iters > 1000:
         print(f"note: the scalar engine builds a graph of every row at each of {config.iters:,} iterations; "
               "this takes a long time (try --iters 100)", file=sys.stderr)
@@ -184,6 +190,24 @@ def _check_seeds(args: argparse.Namespace, config: object) -> None:
     if args.out is not None:
         raise UsageError("--seeds reports metrics only; to keep a model, train its seed alone: "
                          "--seed S --out DIR")
+
+
+def _check_budget(args: argparse.Namespace, config: TrainConfig, rows: int, n_features: int) -> None:
+    """Refuse (exit 2) a run estimated beyond --memory-budget, or for the scalar engine beyond
+    --time-budget, before anything is built; say so when a NumPy run will take over 10 minutes."""
+    from microgrid.budgets import VECTORIZED_NOTE_SECONDS, format_seconds, train_estimate
+
+    scalar = config.engine == "scalar"
+    runs = 1 if config.cv is None else config.cv + (args.out is not None)  # the folds, and the refit
+    together = 1 if scalar or config.cv is None else config.cv  # NumPy folds train in one pass
+    if args.seeds is not None:
+        runs = together = len(args.seeds)  # all seeds in one pass
+    estimate = train_estimate(config.dims(n_features), rows, config.iters, config.engine, runs,
+                              config.batch_size, together)
+    options.within_budget(estimate, args, timed=scalar)  # the NumPy engine's time is only announced
+    if not scalar and estimate.seconds is not None and estimate.seconds > VECTORIZED_NOTE_SECONDS:
+        print(f"microgrid train: note: {estimate.what} will take about {format_seconds(estimate.seconds)} "
+              "(estimated); Ctrl-C stops it", file=sys.stderr)
 
 
 def _cannot_write(out: Path, exc: OSError) -> str:

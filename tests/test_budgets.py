@@ -1,0 +1,179 @@
+"""Budgets before building: estimates from the architecture and row count, refusals with exit 2,
+out-of-memory as one line with exit 1."""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import resource
+import subprocess
+import sys
+import tracemalloc
+
+import numpy as np
+import pytest
+
+from microgrid import budgets
+from microgrid.budgets import (
+    Estimate,
+    OverBudget,
+    enforce,
+    format_bytes,
+    format_seconds,
+    parse_bytes,
+    parse_seconds,
+    scalar_bytes,
+    vectorized_bytes,
+)
+from microgrid.nn import MLP
+from microgrid.vectorized import VectorizedMLP
+
+from test_train_cli import one_line_error, run_cli
+
+
+def graph_nodes(root) -> int:
+    seen, stack = set(), [root]
+    while stack:
+        v = stack.pop()
+        if id(v) not in seen:
+            seen.add(id(v))
+            stack.extend(v._parents or ())
+    return len(seen)
+
+
+@pytest.mark.parametrize("hidden, rows", [([15], 40), ([64, 32], 10), ([200], 5)])
+def test_the_scalar_estimate_counts_the_graph_and_is_near_its_measured_size(hidden, rows):
+    rng = np.random.default_rng(0)
+    X, y = rng.random((rows, 9)), (rng.random(rows) > 0.5).astype(float)
+    dims = [9, *hidden, 1]
+    gc.collect()
+    tracemalloc.start()
+    mlp = MLP(9, [*hidden, 1], seed=0)
+    loss = mlp.loss(X, y)
+    loss.backward()
+    measured = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    nodes, _ = budgets.scalar_graph(dims, rows)
+    params = budgets._sizes(dims)[2]
+    built = graph_nodes(loss) - params  # the nodes of this graph (the parameters live on)
+    assert built <= nodes <= 1.25 * built  # never fewer than built, at most a little more
+    assert 0.7 * measured <= scalar_bytes(dims, rows) <= 1.6 * measured, (scalar_bytes(dims, rows), measured)
+
+
+@pytest.mark.parametrize("dims, rows, optimizer", [([9, 500, 1], 500, "gd"), ([9, 200, 200, 1], 300, "adam")])
+def test_the_numpy_estimate_is_near_the_measured_peak(dims, rows, optimizer):
+    rng = np.random.default_rng(0)
+    X, y = rng.random((rows, 9)), (rng.random(rows) > 0.5).astype(float)
+    gc.collect()
+    tracemalloc.start()
+    VectorizedMLP(dims, seed=0).fit(X, y, iters=2, optimizer=optimizer)
+    measured = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    estimate = vectorized_bytes(dims, rows)
+    assert 0.7 * measured <= estimate <= 1.6 * measured, (estimate, measured)
+
+
+def test_amounts_and_their_words():
+    assert parse_bytes("16G") == parse_bytes("16gb") == 16e9 and parse_bytes("500M") == 5e8
+    assert parse_bytes("2e9") == 2e9 and parse_seconds("90") == 90 and parse_seconds("2h") == 7200
+    assert parse_seconds("30m") == 1800 and parse_seconds("1d") == 86400
+    for bad in ("", "G", "-1G", "0", "1_0G", "5X", "inf", "nan", "1e400"):
+        with pytest.raises(ValueError):
+            parse_bytes(bad)
+    assert format_bytes(2.36e12) == "2.36 TB" and format_bytes(512) == "512 bytes"
+    assert format_seconds(5400) == "1.5 hours" and format_seconds(18.4 * 86400) == "18.4 days"
+
+
+def test_enforce_names_the_estimate_the_budget_and_the_option():
+    estimate = Estimate(3e9, 7200.0, "training x")
+    enforce(estimate, 4e9, 8000.0)
+    with pytest.raises(OverBudget, match=r"training x needs about 3 GB of memory, more than the budget of "
+                                         r"2 GB.*--memory-budget"):
+        enforce(estimate, 2e9, None)
+    with pytest.raises(OverBudget, match=r"would take about 2 hours, more than the budget of 1 hours.*"
+                                         r"--time-budget"):
+        enforce(estimate, 4e9, 3600.0)
+
+
+# ---- the issue's rows 3-6: refused before building, or out of memory in one line ---------------------
+
+
+def test_check_of_a_huge_network_is_refused_before_building():
+    """Row 3: ``check --samples 683 --hidden 10000,10000`` ran for minutes at 19.7 GB."""
+    gc.collect()
+    tracemalloc.start()
+    status, out, err = run_cli(["check", "--samples", "683", "--hidden", "10000,10000"])
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    one_line_error(status, out, err, "checking 9-10000-10000-1 on 683 rows needs about", "TB of memory",
+                   "--memory-budget")
+    assert peak < 200e6  # nothing of the network was built (one of its weight matrices is 800 MB)
+
+
+@pytest.mark.parametrize("argv, needle", [
+    (["train", "--engine", "scalar", "--hidden", "10000,10000"], "(scalar engine) needs about"),
+    (["train", "--engine", "scalar", "--iters", "67000", "--time-budget", "10m"],
+     "would take about 1"),  # hours: the scalar tutorial
+    (["train", "--hidden", "10000,10000", "--memory-budget", "2G"], "needs about 5"),
+    (["train", "--cv", "5", "--hidden", "64", "--memory-budget", "1M"], "5 times needs about"),
+    (["train", "--seeds", "0-9", "--memory-budget", "1M"], "10 times needs about"),
+    (["check", "--hidden", "200,200", "--samples", "683", "--time-budget", "1"], "would take about"),
+    (["check", "--memory-budget", "100k"], "checking 9-15-1 on 50 rows needs about"),
+    (["graph", "--mlp", "9,300,1", "-o", "g.dot", "--memory-budget", "1M"], "for one sample (3,916 Values)"),
+])
+def test_runs_beyond_a_budget_are_refused_with_the_estimate(tmp_path, monkeypatch, argv, needle):
+    monkeypatch.chdir(tmp_path)
+    status, out, err = run_cli(argv)
+    assert status == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert needle in err and "budget" in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_predict_beyond_its_budget_is_refused(tmp_path):
+    run = tmp_path / "run"
+    assert run_cli(["train", "--iters", "2", "--quiet", "--out", str(run)])[0] == 0
+    from microgrid.datasets import shipped_path
+
+    status, out, err = run_cli(["predict", "--model", str(run / "model.npz"), str(shipped_path()),
+                                "--memory-budget", "10k"])
+    one_line_error(status, out, err, "applying 9-15-1 to 699 rows needs about", "--memory-budget")
+
+
+def test_a_long_numpy_run_says_so_before_starting(capsys):
+    from microgrid.commands.train import _check_budget
+    from microgrid.runs.config import make_config
+
+    args = argparse.Namespace(out=None, seeds=None, memory_budget=budgets.DEFAULT_MEMORY_BUDGET,
+                              time_budget=1.0)
+    _check_budget(args, make_config(hidden="300,300"), 683, 9)  # 67,000 iterations: half an hour
+    err = capsys.readouterr().err
+    assert "note: training 9-300-300-1 on 683 rows for 67,000 iterations will take about" in err
+    assert "minutes" in err or "hours" in err
+    _check_budget(args, make_config(hidden="15"), 683, 9)  # the tutorial: seconds, nothing said
+    assert capsys.readouterr().err == ""
+
+
+def _limited(argv: list[str], limit: int) -> subprocess.CompletedProcess[str]:
+    """``microgrid argv`` in a process whose address space is limited to ``limit`` bytes."""
+    def limit_memory() -> None:
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+
+    return subprocess.run([sys.executable, "-m", "microgrid", *argv], capture_output=True, text=True,
+                          preexec_fn=limit_memory, timeout=120,
+                          env={"OPENBLAS_NUM_THREADS": "1", "PATH": "/usr/bin:/bin"})
+
+
+@pytest.mark.parametrize("argv, status", [
+    (["check", "--samples", "683", "--hidden", "10000,10000"], 2),  # row 4: refused by the estimate
+    (["train", "--engine", "scalar", "--hidden", "10000,10000"], 2),  # row 5
+    (["train", "--hidden", "10000,10000", "--iters", "1"], 1),  # row 6: within the budget, not the limit
+    (["train", "--hidden", "10000,10000,10000", "--iters", "1", "--memory-budget", "1T"], 1),
+])
+def test_under_a_memory_limit_the_answer_is_one_line(argv, status, tmp_path):
+    """Rows 4-6: under an address-space limit (here 1.5 GB), no traceback ending in MemoryError."""
+    done = _limited([*argv, "--out", str(tmp_path / "out")] if argv[0] == "train" else argv, 1_500_000_000)
+    assert done.returncode == status, done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    if status == 1:
+        assert "out of memory" in done.stderr
+    assert not (tmp_path / "out").exists()
