@@ -27,7 +27,7 @@ be two or three times slower than the times below.  For a network with layer wid
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 __all__ = ["Estimate", "OverBudget", "DEFAULT_MEMORY_BUDGET", "DEFAULT_TIME_BUDGET",
@@ -175,7 +175,7 @@ _BYTE_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9
 _SECOND_UNITS = {"": 1, "s": 1, "m": 60, "min": 60, "h": 3600, "d": 86400}
 
 
-def _amount(text: str, units: dict[str, float]) -> float:
+def _amount(text: str, units: Mapping[str, float]) -> float:
     body = text.strip().lower()
     number = body.rstrip("abcdefghijklmnopqrstuvwxyz")
     unit = body[len(number):].strip()
