@@ -79,14 +79,15 @@ def seed_list(text: str) -> list[int]:
             first = _number(low.strip(), int, expected, lambda v: v >= 0)
             last = _number(high.strip(), int, expected, lambda v: v >= 0) if dash else first
         except argparse.ArgumentTypeError:
-            raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"expected {expected}, got {quote(text)}") from None
         if last < first:
-            raise argparse.ArgumentTypeError(f"expected {expected} (a range from low to high), got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected {expected} (a range goes from low to high), "
+                                             f"got {quote(text)}")
         if len(seeds) + (last - first + 1) > MAX_SEEDS:
-            raise argparse.ArgumentTypeError(f"expected at most {MAX_SEEDS:,} seeds, got {text!r}")
+            raise argparse.ArgumentTypeError(f"expected at most {MAX_SEEDS:,} seeds, got {quote(text)}")
         seeds += range(first, last + 1)
     if len(set(seeds)) != len(seeds):
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {quote(text)}")
     return seeds
 
 

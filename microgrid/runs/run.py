@@ -131,9 +131,12 @@ def train_classifiers(configs: Sequence[TrainConfig], dataset: Dataset, rows: Se
     data = [_prepare(c, dataset, r) for c, r in zip(configs, rows)]
     dims = first.dims(dataset.X.shape[1])
     nets = [VectorizedMLP(dims, activations=c.activations, seed=c.seed) for c in configs]
-    def callback(i: int, losses: np.ndarray) -> None:
-        if progress is not None:
-            progress(i + 1, float(np.mean(losses)))
+    callback = None
+    if progress is not None:
+        show = progress
+
+        def callback(i: int, losses: np.ndarray) -> None:  # the networks' mean loss
+            show(i + 1, float(np.mean(losses)))
 
     start = time.perf_counter()
     try:
