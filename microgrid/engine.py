@@ -592,8 +592,11 @@ def _backprop(root: Value, seed: Any, create_graph: bool) -> list[Value]:
 
     Returns the nodes in processing order with this pass's gradient in ``node._g``.  Each node
     passes ``g * d node / d parent`` to each parent (the chain rule; contributions along several
-    paths add up).  With ``create_graph`` the local derivatives are recomputed from the op's
-    rule on :class:`Value` objects, so the gradients are themselves recorded graphs.
+    paths add up).  An edge whose local derivative is exactly 0 passes nothing, even when ``g``
+    is inf or NaN (a "strong zero": where a function is flat, its input cannot move the root).
+    With ``create_graph`` the local derivatives are recomputed from the op's rule on
+    :class:`Value` objects, so the gradients are themselves recorded graphs; there only constant
+    zeros are skipped (a recorded derivative that is 0 here is kept: its own derivative may not be).
     """
     if not create_graph:
         order = _reachable(root, 0.0)
@@ -603,7 +606,8 @@ def _backprop(root: Value, seed: Any, create_graph: bool) -> list[Value]:
             if parents:
                 g = node._g
                 for p, d in zip(parents, node._local):
-                    p._g += g * d
+                    if d:  # a flat edge passes nothing, even a NaN or inf gradient
+                        p._g += g * d
         return order
     order = _reachable(root, None)  # None: no contribution yet (avoids recording 0 + g)
     root._g = seed
@@ -613,6 +617,8 @@ def _backprop(root: Value, seed: Any, create_graph: bool) -> list[Value]:
         op = node._op
         if parents and g is not None and op is not None:  # (a node with parents always has its op)
             for p, d in zip(parents, op.local(node, parents, node._param)):
+                if type(d) is float and d == 0.0:  # a constant flat edge passes nothing
+                    continue
                 c = _times(g, d)
                 p._g = c if p._g is None else p._g + c
     return order

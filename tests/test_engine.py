@@ -705,3 +705,73 @@ def test_item_is_the_data_as_a_float_like_pytorch():
     loss = (a * 3.5).tanh()
     assert loss.item() == loss.data == math.tanh(7.0) and type(loss.item()) is float
     assert type(a.item()) is float and a.item() == 2.0
+
+
+# -- flat edges pass nothing: the strong-zero rule of docs/engine.md ---------------------------
+
+
+@pytest.mark.parametrize("build, at, expected, recorded", [
+    (lambda x: x.relu().sqrt(), -1.0, 0.0, 0.0),  # relu flat below 0; sqrt'(0) = inf upstream
+    (lambda x: (x**0 - 1).sqrt(), 2.0, 0.0, 0.0),  # x^0 constant; sqrt'(0) = inf
+    (lambda x: x.relu() * math.nan, -2.0, 0.0, 0.0),  # a NaN gradient does not cross a flat relu
+    (lambda x: x.relu() * math.nan, 2.0, math.nan, math.nan),  # ... but does cross a live one
+    # tanh' underflowed to exactly 0: a float 0 on the fast path; recorded, 1 - y^2 is an
+    # expression (kept, as docs/engine.md says), so inf times it is nan
+    (lambda x: (x * 1000).tanh() * math.inf, 1.0, 0.0, math.nan),
+])
+def test_a_flat_edge_passes_zero_whatever_arrives(build, at, expected, recorded) -> None:
+    def same(a: float, b: float) -> bool:
+        return a == b or (math.isnan(a) and math.isnan(b))
+
+    x = Value(at)
+    build(x).backward()
+    assert same(x.grad, expected)
+    y = Value(at)
+    assert same(grad(build(y), y), expected)
+    z = Value(at)
+    assert same(grad(build(z), z, create_graph=True).data, recorded)
+
+
+def test_value_power_with_exponent_zero_is_flat_in_the_base() -> None:
+    a, b = Value(2.0), Value(0.0)
+    ((a**b) - 1).sqrt().backward()
+    assert a.grad == 0.0 and b.grad == math.inf  # d/db = inf * 2^0 ln 2
+    # recorded: the derivative in a is an expression (0 here) whose own derivative in b is 1/a
+    a, b = Value(2.0), Value(0.0)
+    da = grad(a**b, a, create_graph=True)
+    assert da.data == 0.0 and grad(da, b) == pytest.approx(0.5, rel=1e-15)
+
+
+def test_flat_edges_change_no_finite_gradient(tmp_path) -> None:
+    """Skipping g * 0 changes nothing when g is finite: a ReLU network's gradients equal the
+    hand-derived NumPy ones, off-units included."""
+    from microgrid.nn import MLP
+    from microgrid.vectorized import VectorizedMLP
+
+    rng = np.random.default_rng(5)
+    X, y = rng.standard_normal((30, 4)), (rng.random(30) > 0.5).astype(float)
+    mlp = MLP(4, [16, 1], seed=2)
+    mlp.loss(X, y).backward()
+    net = VectorizedMLP.from_scalar(mlp)
+    _, grads = net.loss_and_grads(X, y)
+    for got, want in zip(mlp.get_grads(), grads):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-15)
+    off = (net.preactivations(X)[0] <= 0.0).mean()
+    assert 0.2 < off < 0.8  # many (row, unit) pairs were off: their flat edges were skipped
+
+
+#: C99 / IEEE 754 pow at the special points (Annex F.10.4.4); math.pow raises at (-0.0, -0.5)
+C_POW = [(-math.inf, 0.5, math.inf), (-0.0, 0.5, 0.0), (-math.inf, -0.5, 0.0), (-0.0, -0.5, math.inf)]
+
+
+@pytest.mark.parametrize("x, c, expected", C_POW)
+def test_fractional_powers_follow_c_pow_and_sqrt_follows_sqrt(x, c, expected) -> None:
+    got = (Value(x) ** c).data
+    assert got == expected and math.copysign(1.0, got) == 1.0  # +inf, +0.0: C's pow
+    if not (x == 0.0 and c < 0):
+        assert got == math.pow(x, c)
+    root = Value(x).sqrt().data  # sqrt as IEEE and NumPy have it: nan below 0, sqrt(-0.0) = -0.0
+    with np.errstate(invalid="ignore"):
+        want = float(np.sqrt(x))
+    same_zero_sign = math.copysign(1, root) == math.copysign(1, want)
+    assert (math.isnan(root) and math.isnan(want)) or (root == want and same_zero_sign)
