@@ -257,7 +257,9 @@ def check_output(out: Path) -> Path:
     """
     if out.exists() and not out.is_dir():
         raise ValueError(f"--out {out} exists and is not a folder")
-    out.mkdir(parents=True, exist_ok=True)
+    if not out.parent.is_dir():  # a mistyped path does not silently grow a tree of folders
+        raise ValueError(f"--out {out}: the folder {out.parent} does not exist (create it first)")
+    out.mkdir(exist_ok=True)
     path = out / PNG_NAME
     if path.is_dir():
         raise ValueError(f"{path} is a folder; choose another --out")

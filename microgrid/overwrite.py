@@ -12,12 +12,17 @@ import os
 import re
 from pathlib import Path
 
-__all__ = ["GENERATOR", "STEP_FILE", "OutputTaken", "written_by_microgrid", "check_page", "check_step_folder"]
+__all__ = ["GENERATOR", "STEP_FILE", "PREDICTIONS_HEADER", "OutputTaken", "written_by_microgrid",
+           "check_page", "check_step_folder", "check_predictions_file"]
 
 #: The mark in the ``<head>`` of every HTML page microgrid writes.
 GENERATOR = '<meta name="generator" content="microgrid">'
 #: The names of the step pictures in a step folder.
 STEP_FILE = re.compile(r"step_\d+\.svg")
+
+
+#: The first line of every predictions file ``microgrid predict`` writes (how it knows its own).
+PREDICTIONS_HEADER = "id,class,probability"
 
 
 class OutputTaken(Exception):
@@ -74,3 +79,33 @@ def check_step_folder(folder: str | os.PathLike[str], force: bool = False) -> No
         if name != "index.html" and not (plain and STEP_FILE.fullmatch(name)):
             raise OutputTaken(f"{folder} holds {name!r}, which microgrid did not write; the step pictures "
                               "replace their folder as a whole, so choose a new or empty folder")
+
+
+def check_predictions_file(path: str | os.PathLike[str], inputs: tuple[Path, ...],
+                           force: bool = False) -> None:
+    """:class:`OutputTaken` unless predictions may be written at ``path``: nothing there, or a file
+    whose first line is :data:`PREDICTIONS_HEADER` (one ``microgrid predict`` wrote), or with
+    ``force`` any file or link; never one of ``inputs`` (the data or the model being read).
+    ``FileNotFoundError`` (naming the folder) when the folder of ``path`` does not exist."""
+    path = Path(path)
+    if not path.parent.is_dir():
+        raise FileNotFoundError(2, "does not exist", str(path.parent))
+    if not os.path.lexists(path):
+        return
+    if path.is_dir() and not path.is_symlink():
+        raise OutputTaken(f"{path} is a folder; give a file name such as predictions.csv")
+    for given in inputs:
+        if path.exists() and given.exists() and os.path.samefile(path, given):
+            raise OutputTaken(f"{path} is the file being read ({given}); choose another name")
+    if force:
+        return
+    ours = False
+    if path.is_file() and not path.is_symlink():
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                ours = f.readline().rstrip("\r\n") == PREDICTIONS_HEADER
+        except OSError:
+            ours = False
+    if not ours:
+        raise OutputTaken(f"{path} exists and is not a predictions file microgrid wrote; add --force to "
+                          "replace it, or choose another name")

@@ -142,6 +142,10 @@ def test_an_out_that_is_a_file_is_refused_before_training(tmp_path: Path, capsys
     assert load_moons().main(["--out", str(tmp_path / "f")]) == 2
     err = capsys.readouterr().err
     assert "exists and is not a folder" in err and err.count("\n") == 1  # before any progress line
+    assert load_moons().main(["--out", str(tmp_path / "no" / "such")]) == 2  # no tree of folders grown
+    err = capsys.readouterr().err
+    assert f"the folder {tmp_path / 'no'} does not exist" in err and err.count("\n") == 1
+    assert not (tmp_path / "no").exists()
 
 
 def test_without_matplotlib_it_says_how_to_install_it(tmp_path: Path, monkeypatch, capsys) -> None:

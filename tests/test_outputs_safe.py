@@ -361,6 +361,7 @@ def test_a_model_file_write_that_fails_keeps_the_old_model(tmp_path: Path, monke
 def test_sigint_and_sigterm_during_train_out_leave_the_old_run_or_the_complete_new_one(
         tmp_path: Path) -> None:
     out = tmp_path / "o" / "run1"
+    out.parent.mkdir()
     base = [sys.executable, "-m", "microgrid", "train", "--quiet", "--out", str(out)]
     env = dict(os.environ, PYTHONWARNINGS="ignore")
     assert subprocess.run([*base, "--iters", "5"], capture_output=True, env=env, timeout=120).returncode == 0
@@ -405,6 +406,7 @@ def test_sigint_and_sigterm_during_train_out_leave_the_old_run_or_the_complete_n
 
 def test_train_out_onto_an_existing_run_is_refused_unless_forced(tmp_path: Path) -> None:
     out = tmp_path / "o" / "run1"
+    out.parent.mkdir()
     assert run_cli(["train", "--iters", "5", "--quiet", "--out", str(out)])[0] == 0
     old = snapshot(out)
     status, stdout, err = run_cli(["train", "--iters", "7", "--quiet", "--out", str(out)])
@@ -485,7 +487,7 @@ def test_predict_output_is_all_or_nothing(tmp_path: Path, monkeypatch: pytest.Mo
     data = Path(__file__).resolve().parents[1] / "examples" / "new_samples.data"
     out = tmp_path / "p.csv"
     status, stdout, err = run_cli(["predict", "--model", str(model), str(data), "-o", str(out)])
-    assert status == 0 and stdout == ""
+    assert status == 0 and stdout == f"wrote {out} (6 rows)\n"
     rows = out.read_text().splitlines()
     assert rows[0] == "id,class,probability" and len(rows) == 7
     monkeypatch.setattr(os, "replace", lambda a, b: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space")))

@@ -264,3 +264,34 @@ def test_a_pipe_or_device_as_model_is_refused_without_opening_it(tmp_path, data_
     for model in (fifo, "/dev/zero"):
         one_line_error(*run_cli(["predict", "--model", str(model), str(data_file)]),
                        f"{model}: not a microgrid model file (a device or pipe, not a file)")
+
+
+def test_predict_o_replaces_only_earlier_predictions(tmp_path, model_arrays, data_file):
+    model = write_zip(tmp_path / "ok.npz", as_members(model_arrays))
+    base = ["predict", "--model", str(model), str(data_file)]
+    _, expected, _ = run_strict(base)  # what -o must hold
+    target = tmp_path / "out.csv"
+    status, out, err = run_strict([*base, "-o", str(target)])
+    assert status == 0 and out == f"wrote {target} ({expected.count(chr(10)) - 1} rows)\n", err
+    assert target.read_text() == expected
+    assert run_strict([*base, "-o", str(target)])[0] == 0  # its own predictions: replaced
+    mine = tmp_path / "mine.csv"
+    mine.write_text("precious\n")
+    one_line_error(*run_cli([*base, "-o", str(mine)]), "is not a predictions file microgrid wrote",
+                   "--force")
+    assert mine.read_text() == "precious\n"
+    assert run_strict([*base, "-o", str(mine), "--force"])[0] == 0 and mine.read_text() == expected
+    for source in (data_file, model):  # never the file being read, even with --force
+        before = source.read_bytes()
+        one_line_error(*run_cli([*base, "-o", str(source), "--force"]), "is the file being read")
+        assert source.read_bytes() == before
+    one_line_error(*run_cli([*base, "-o", str(tmp_path / "no" / "out.csv")]),
+                   f"the folder {tmp_path / 'no'} does not exist")
+    assert not (tmp_path / "no").exists()
+
+
+def test_train_out_does_not_grow_a_tree_of_folders(tmp_path):
+    one_line_error(*run_cli(["train", "--iters", "2", "--quiet", "--out", str(tmp_path / "a" / "b" / "run")]),
+                   f"the folder {tmp_path / 'a' / 'b'} does not exist")
+    assert not (tmp_path / "a").exists()
+    assert run_cli(["train", "--iters", "2", "--quiet", "--out", str(tmp_path / "run")])[0] == 0

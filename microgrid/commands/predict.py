@@ -31,7 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="a model file written by 'microgrid train --out DIR'")
     p.add_argument("-o", "--output", type=options.path, default=None, metavar="FILE.csv",
                    help="write the CSV to FILE.csv instead of standard output (all-or-nothing: the "
-                        "complete file, or after an error the old one untouched)")
+                        "complete file, or after an error the old one untouched); an existing file is "
+                        "replaced only if it holds earlier predictions, or with --force")
+    p.add_argument("--force", action="store_true",
+                   help="let -o replace a file that does not hold earlier predictions (never the data "
+                        "or model being read)")
     p.add_argument("data", type=options.path, metavar="DATA",
                    help="rows to classify (shipped CSV or UCI format)")
     options.add_budget_options(p, time=False)
@@ -45,9 +49,15 @@ def run(args: argparse.Namespace) -> int:
     from microgrid.datasets import DataError, load_wisconsin
     from microgrid.metrics import accuracy
     from microgrid.model_io import ModelFileError, NonFiniteOutputError, load_model
+    from microgrid.overwrite import PREDICTIONS_HEADER, OutputTaken, check_predictions_file
 
-    if args.output is not None and args.output.is_dir() and not args.output.is_symlink():
-        raise UsageError(f"--output {args.output}: is a directory; give a file name such as predictions.csv")
+    if args.output is not None:  # before any work: a long run cannot end in "cannot write"
+        try:
+            check_predictions_file(args.output, (args.data, args.model), force=args.force)
+        except OutputTaken as exc:
+            raise UsageError(f"--output {exc}") from None
+        except FileNotFoundError as exc:
+            raise UsageError(f"--output {args.output}: the folder {exc.filename} does not exist") from None
     model = options.read_input(lambda: load_model(args.model), f"--model {args.model}", ModelFileError)
     data = options.read_input(lambda: load_wisconsin(args.data, missing="keep", unlabelled=True),
                               str(args.data), DataError)
@@ -65,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
     predicted = (proba >= model.threshold).astype(int)
     table = io.StringIO()  # the whole CSV first: an error cannot leave half of it
     writer = csv.writer(table, lineterminator="\n")  # quotes IDs holding commas or quotes
-    writer.writerow(["id", "class", "probability"])
+    writer.writerow(PREDICTIONS_HEADER.split(","))
     names = [escape(name) for name in model.target_names]
     # an ID is written as plain text: its control characters (terminal escape codes, line breaks)
     # escaped as \xNN, \n, ..., its backslashes doubled, so that distinct IDs stay distinct
@@ -75,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(table.getvalue())
     else:
         write_text(args.output, table.getvalue())  # an OSError names the file (see microgrid.cli)
+        print(f"wrote {printable(str(args.output))} ({len(proba)} rows)")
     if data.n_missing_rows:
         print(f"note: {data.n_missing_rows} row(s) had missing scores, filled with the training medians",
               file=sys.stderr)

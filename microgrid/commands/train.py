@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -127,6 +128,9 @@ def run(args: argparse.Namespace) -> int:
         _check_seeds(args, config)
     if args.out is not None and args.out.exists() and not args.out.is_dir() and not args.out.is_symlink():
         raise UsageError(f"--out {args.out}: exists and is not a directory")
+    if args.out is not None and not os.path.lexists(args.out.parent):  # no tree grown from a typo
+        raise UsageError(f"--out {args.out}: the folder {args.out.parent} does not exist (create it first, "
+                         "or choose another)")
     dataset = options.read_input(lambda: load_wisconsin(args.data), f"--data {args.data}", DataError)
     if args.out is not None:  # before training, so a long run cannot end in "cannot write"
         try:
