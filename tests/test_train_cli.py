@@ -708,3 +708,10 @@ def test_the_scaler_is_fit_on_the_training_rows_only(scale):
     for name, value in model.scaler.to_arrays().items():
         np.testing.assert_array_equal(value, on_rows[name])
     assert any(not np.array_equal(on_rows[n], on_all[n]) for n in on_rows)  # so the test can tell them apart
+
+
+def test_rates_below_one_iteration_per_second_are_not_printed_as_zero():
+    from microgrid.runs.progress import format_rate
+
+    assert format_rate(25_812.4) == "25,812 it/s" and format_rate(12.0) == "12 it/s"
+    assert format_rate(3.44) == "3.4 it/s" and format_rate(0.0213) == "0.021 it/s"

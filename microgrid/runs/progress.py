@@ -10,6 +10,11 @@ from typing import TextIO
 __all__ = ["Progress"]
 
 
+def format_rate(rate: float) -> str:
+    """Iterations per second as people read them: ``25,800 it/s``, ``3.4 it/s``, ``0.021 it/s``."""
+    return f"{rate:,.0f} it/s" if rate >= 10 else f"{rate:.2g} it/s"
+
+
 def _clock(seconds: float) -> str:
     if not math.isfinite(seconds):
         return "?"
@@ -68,8 +73,8 @@ class Progress:
         elapsed = now - self._start
         rate = self._done / elapsed if elapsed > 0 else math.inf
         left = (self.total - self._done) / rate if rate > 0 else math.inf
-        timing = f"{rate:,.0f} it/s, {_clock(left)} left" if self._done < self.total else \
-            f"{rate:,.0f} it/s, {_clock(elapsed)} total"
+        timing = f"{format_rate(rate)}, {_clock(left)} left" if self._done < self.total else \
+            f"{format_rate(rate)}, {_clock(elapsed)} total"
         width = len(f"{self.total:,}")
         done = f"{self._done:>{width},}/{self.total:,}"
         return f"{self.label}iteration {done}  loss {self._loss:.6f}  ({timing})"
@@ -80,7 +85,7 @@ class Progress:
         rate = self._done / elapsed if elapsed > 0 else 0.0
         left = (self.total - self._done) / rate if rate > 0 else math.inf
         text = (f"{self.label}[{'#' * filled}{'.' * (24 - filled)}] {self._done:,}/{self.total:,}  "
-                f"loss {self._loss:.5f}  {rate:,.0f} it/s  {_clock(left)} left")
+                f"loss {self._loss:.5f}  {format_rate(rate)}  {_clock(left)} left")
         pad = " " * max(self._width - len(text), 0)
         self._width = len(text)
         self.stream.write("\r" + text + pad)

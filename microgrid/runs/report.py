@@ -9,6 +9,7 @@ import numpy as np
 
 from microgrid.datasets import Dataset
 from microgrid.metrics import METRIC_NAMES
+from microgrid.runs.progress import format_rate
 from microgrid.runs.results import CVResult, HoldoutResult, SeedsResult
 
 __all__ = ["METRIC_LABELS", "format_holdout", "format_cv", "format_seeds", "seeds_text"]
@@ -46,7 +47,8 @@ def format_holdout(result: HoldoutResult) -> str:
         _data_line(d),
         f"split: {c.split}" + (f" (test size {c.test_size:g})" if c.split == "stratified" else "")
         + f"; {len(result.train_rows)} train rows, {len(result.test_rows)} test rows",
-        f"trained in {result.seconds:.2f} s ({rate:,.0f} it/s); final training loss {result.final_loss:.6g}",
+        f"trained in {result.seconds:.2f} s ({format_rate(rate)}); "
+        f"final training loss {result.final_loss:.6g}",
         "",
         f"{'':<22}{'train':>10}{'test':>10}",
     ]
