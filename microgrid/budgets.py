@@ -15,13 +15,21 @@ be two or three times slower than the times below.  For a network with layer wid
   207 bytes per node (270 with the gradients backward adds) and b = 16.3 bytes per edge (the
   parent pointer and its local derivative).  Time per pass, forward and backward, fitted the same
   way: 0.8 µs per node and 0.3 µs per edge, and about 2 µs per parameter for the optimizer step
-  and zeroing the gradients (9-1000-100-1 on 20 rows: 1.6 s estimated, 1.4 s measured).
+  and zeroing the gradients (9-1000-100-1 on 20 rows: 1.6 s estimated, 1.4 s measured;
+  re-checked 2026-11-30: 9-15-1 on 500 rows, 68 ms estimated, 80 ms measured; 9-15-1 on 50,
+  9-64-32-1 on 50 and 9-200-1 on 20 rows, 1.2-1.5 times the measured time).
 * **NumPy engine** (:class:`~microgrid.vectorized.VectorizedMLP`): peak ``tracemalloc`` over a
   fit is 6 float64 per parameter (weights, gradients, Adam's two moments, a copy) plus 6 per row
   and neuron (pre-activations, activations and their gradients): 9-2000-1 on 2,000 rows, 193 MB;
-  9-1000-1000-1 with Adam on 500 rows, 97 MB.  Time per iteration: 0.3 ns per row and weight
-  (three matrix products), 20 ns per row and neuron (the elementwise passes), 30 ns per
-  parameter (the update); within 40% of 9-500-1, 9-2000-1, 9-500-500-1 and 9-1000-1000-1.
+  9-1000-1000-1 with Adam on 500 rows, 97 MB.  Time per iteration (re-measured 2026-11-30:
+  ``VectorizedMLP.fit`` with a per-iteration callback, as ``microgrid train`` runs it, median of
+  3-5 repeats on the quietest pass, gd and Adam alike): ``t = 5 µs + 0.02 ns per multiply-add (3
+  rows x W: the three matrix products) + 3 ns per row and neuron (the elementwise passes) + 17 ns
+  per parameter (the update)``, fitted to the relative error over 9-15-1 (50, 500, 683 rows),
+  9-64-32-1, 9-100-100-1, 9-1000-1, 9-3000-1, 9-500-500-1, 9-1000-1000-1, 9-2000-2000-1 (50,
+  200, 683 rows), 9-4000-4000-1 and 9-10000-10000-1 (683 rows: ~5 s per iteration, from the
+  progress display of a 67,000-iteration run).  The estimate is 0.63 to 1.3 times the measured
+  time for all of them (9-15-1 on 500 rows: 28.5 µs measured, 36 µs estimated).
 """
 
 from __future__ import annotations
@@ -47,9 +55,10 @@ PARAM_SECONDS = 2e-6
 FLOAT_BYTES = 8
 VEC_PARAM_FLOATS = 6
 VEC_ROW_NEURON_FLOATS = 6
-VEC_ROW_WEIGHT_SECONDS = 0.3e-9
-VEC_ROW_NEURON_SECONDS = 20e-9
-VEC_PARAM_SECONDS = 30e-9
+VEC_ITER_SECONDS = 5e-6  # per iteration: the Python calls of one forward + backward pass and a step
+VEC_MULTIPLY_ADD_SECONDS = 0.02e-9  # per multiply-add of the three matrix products (3 x rows x W)
+VEC_ROW_NEURON_SECONDS = 3e-9  # per row and neuron: the elementwise passes
+VEC_PARAM_SECONDS = 17e-9  # per parameter: the optimizer update (and reading the weights)
 
 
 class OverBudget(Exception):
@@ -99,7 +108,9 @@ def vectorized_bytes(dims: Sequence[int], rows: int) -> float:
 def vectorized_seconds(dims: Sequence[int], rows: int) -> float:
     """One NumPy training iteration over ``rows`` rows."""
     w, h, p = _sizes(dims)
-    return rows * w * VEC_ROW_WEIGHT_SECONDS + rows * h * VEC_ROW_NEURON_SECONDS + p * VEC_PARAM_SECONDS
+    multiply_adds = 3 * rows * w  # Z = A W^T forward; dW = dZ^T A and dA = dZ W backward
+    return (VEC_ITER_SECONDS + multiply_adds * VEC_MULTIPLY_ADD_SECONDS + rows * h * VEC_ROW_NEURON_SECONDS
+            + p * VEC_PARAM_SECONDS)
 
 
 def _arch(dims: Sequence[int]) -> str:

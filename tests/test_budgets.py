@@ -84,6 +84,22 @@ def test_amounts_and_their_words():
     assert format_seconds(5400) == "1.5 hours" and format_seconds(18.4 * 86400) == "18.4 days"
 
 
+def test_the_numpy_time_estimate_of_the_tutorial_is_seconds():
+    """9-15-1 on 500 rows runs about 30,000 iterations a second, so 67,000 take 2-3 s."""
+    seconds = budgets.train_estimate([9, 15, 1], 500, 67_000, "numpy").seconds
+    assert seconds is not None and 1.0 <= seconds <= 10.0, seconds
+
+
+@pytest.mark.parametrize("dims, rows, iters, observed", [
+    ([9, 15, 1], 683, 100_000_000, 100_000_000 / 33_500),  # 33,500 it/s, 50 min (CLI counts all rows)
+    ([9, 10000, 10000, 1], 683, 67_000, 4 * 86400.0),  # the progress display: about 4 days
+])
+def test_the_numpy_time_estimate_is_within_a_factor_of_two_of_long_runs(dims, rows, iters, observed):
+    """Runs seen on the development machine (arithmetic only: nothing is timed here)."""
+    seconds = budgets.train_estimate(dims, rows, iters, "numpy").seconds
+    assert seconds is not None and observed / 2 <= seconds <= 2 * observed, (seconds, observed)
+
+
 def test_enforce_names_the_estimate_the_budget_and_the_option():
     estimate = Estimate(3e9, 7200.0, "training x")
     enforce(estimate, 4e9, 8000.0)
@@ -145,9 +161,9 @@ def test_a_long_numpy_run_says_so_before_starting(capsys):
 
     args = argparse.Namespace(out=None, seeds=None, memory_budget=budgets.DEFAULT_MEMORY_BUDGET,
                               time_budget=1.0)
-    _check_budget(args, make_config(hidden="300,300"), 683, 9)  # 67,000 iterations: half an hour
+    _check_budget(args, make_config(hidden="500,500"), 683, 9)  # 67,000 iterations: about 20 minutes
     err = capsys.readouterr().err
-    assert "note: training 9-300-300-1 on 683 rows for 67,000 iterations will take about" in err
+    assert "note: training 9-500-500-1 on 683 rows for 67,000 iterations will take about" in err
     assert "minutes" in err or "hours" in err
     _check_budget(args, make_config(hidden="15"), 683, 9)  # the tutorial: seconds, nothing said
     assert capsys.readouterr().err == ""
