@@ -390,6 +390,7 @@ class MLP(Module):
         X, Y = check_data(X, y, self.dims, loss)
         batch = check_training_args(iters, batch_size, len(X), seed)
         opt = make_optimizer(optimizer, lr)
+        params = self.parameters()
         batches = batch_indices(len(X), batch, seed) if batch else None
         history = np.empty(iters)
         for it in range(iters):
@@ -400,7 +401,5 @@ class MLP(Module):
             history[it] = check_loss(graph.data, it, opt.lr)
             if callback is not None:
                 callback(it, graph.data)
-            weights = self.get_weights()
-            opt.step(weights, self.get_grads())
-            self.set_weights(weights)
+            opt._step_values(params)  # the optimizer's Value form (one rule for both networks)
         return history

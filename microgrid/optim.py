@@ -134,12 +134,7 @@ class Optimizer:
         """One update.  ``step()``: on the Values given at construction, from their ``.grad``;
         ``step(params, grads)``: on float64 arrays, in place."""
         if params is None and grads is None:
-            values = self._values()
-            data = np.fromiter((p.data for p in values), np.float64, len(values))
-            grad = np.fromiter((p.grad for p in values), np.float64, len(values))
-            self._update([data], [grad])
-            for p, x in zip(values, data.tolist()):
-                p.data = x
+            self._step_values(self._values())
             return
         if params is None or grads is None:
             raise TypeError("step() takes both params and grads (arrays), or neither (Values)")
@@ -167,6 +162,14 @@ class Optimizer:
             raise ValueError(f"this optimizer was started on parameters of shapes {self._shapes}, "
                              f"now given {shapes}; use a new optimizer (or reset()) for other parameters")
         return False
+
+    def _step_values(self, values: Sequence[Value]) -> None:
+        """The rule on Values: their ``data`` and ``grad`` as one array each, updated, written back."""
+        data = np.fromiter((p.data for p in values), np.float64, len(values))
+        grad = np.fromiter((p.grad for p in values), np.float64, len(values))
+        self._update([data], [grad])
+        for p, x in zip(values, data.tolist()):
+            p.data = x
 
     def _update(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         """``step(params, grads)``: check the arrays, then update them in place."""
