@@ -33,13 +33,9 @@ from microgrid.engine import Value
 from microgrid.overwrite import GENERATOR, check_page
 from microgrid.viz.draw import (
     DEFAULT_MAX_NODES,
-    INSTALL_HINT,
-    GraphTooLarge,
-    GraphvizNotFound,
     _Scene,
-    dot_available,
 )
-from microgrid.viz.steps import DEFAULT_MAX_STEPS, DrawnStep, _drawn_steps
+from microgrid.viz.steps import DEFAULT_MAX_STEPS, DrawnStep, _check_walk, _drawn_steps
 from microgrid.viz.style import format_number
 
 __all__ = ["write_explorer", "explorer_data"]
@@ -135,12 +131,11 @@ def _view(scene: _Scene, prefix: str) -> dict[str, Any]:
     return {"prefix": prefix, "shows": shows, "head": head, "tables": tables}
 
 
-def _svg(scene: _Scene, steps: list[DrawnStep], prefix: str) -> str:
+def _svg(scene: _Scene, final: dict[int, float], prefix: str) -> str:
     """The drawing with final gradients, every node and edge carrying an id (``prefix`` + name).
 
     Every value is drawn as if still waiting (``grad 0.5 …``), so each box is wide enough for any
     state the script puts in it."""
-    final = steps[-1].grads
     graph = scene.emit(grads=final, pending=dict.fromkeys(final, 1), ids=prefix)
     svg = _render.pipe(graph.source, "svg").decode("utf-8")
     svg = svg[svg.index("<svg"):]
@@ -171,22 +166,17 @@ def write_explorer(
     """
     check_page(path, force)
     scene = _scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs, max_nodes=max_nodes)
-    n_walk = 1 + sum(1 for v in scene.order if not v.is_leaf)
-    if n_walk > max_steps:
-        raise GraphTooLarge(f"the backward walk has {n_walk} steps, more than max_steps={max_steps}: "
-                            "use a smaller graph or raise max_steps", "steps", n_walk, max_steps)
-    if not dot_available():
-        raise GraphvizNotFound(f"writing the explorer page needs the Graphviz 'dot' program, which is not "
-                               f"installed: {INSTALL_HINT}")
+    _check_walk(scene, max_steps, "the explorer page")
     steps = _drawn_steps(scene)
     data = explorer_data(scene, steps, title)
-    views = {"main": {**_view(scene, "m-"), "svg": _svg(scene, steps, "m-")}}
+    final = steps[-1].grads  # the same values in every view: one walk serves them all
+    views = {"main": {**_view(scene, "m-"), "svg": _svg(scene, final, "m-")}}
     if group == "collapse":
         for box in scene.boxes:
             one = _scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs,
                          max_nodes=max_nodes + 64, expanded=[box.neuron.name])
             name = f"box{box.number}"
-            views[name] = {**_view(one, f"{name}-"), "svg": _svg(one, _drawn_steps(one), f"{name}-")}
+            views[name] = {**_view(one, f"{name}-"), "svg": _svg(one, final, f"{name}-")}
     svgs = "\n".join(f'<div class="view" data-view="{name}" hidden>{view.pop("svg")}</div>'
                      for name, view in views.items())
     data["views"] = views

@@ -216,6 +216,18 @@ class StepFiles:
     captions: list[str]
 
 
+def _check_walk(scene: _Scene, max_steps: int, what: str) -> None:
+    """:class:`GraphTooLarge` when the backward walk of ``scene`` has more than ``max_steps``
+    steps; :class:`GraphvizNotFound` when no program here can draw ``what``."""
+    n_walk = 1 + sum(1 for v in scene.order if not v.is_leaf)
+    if n_walk > max_steps:
+        raise GraphTooLarge(f"the backward walk has {n_walk} steps, more than max_steps={max_steps}: "
+                            "use a smaller graph or raise max_steps", "steps", n_walk, max_steps)
+    if not dot_available():
+        raise GraphvizNotFound(f"writing {what} needs the Graphviz 'dot' program, which is not "
+                               f"installed: {INSTALL_HINT}")
+
+
 def write_backward_steps(
     root: Value,
     out_dir: str | Path,
@@ -244,13 +256,7 @@ def write_backward_steps(
     """
     scene = _Scene(root, rankdir=rankdir, show_grad=True, color_by_grad=color_by_grad, group=group,
                    params=params, inputs=inputs, max_nodes=max_nodes, legend=True, title=None)
-    n_walk = 1 + sum(1 for v in scene.order if not v.is_leaf)
-    if n_walk > max_steps:
-        raise GraphTooLarge(f"the backward walk has {n_walk} steps, more than max_steps={max_steps}: "
-                            "use a smaller graph or raise max_steps", "steps", n_walk, max_steps)
-    if not dot_available():
-        raise GraphvizNotFound(f"writing the step pictures needs the Graphviz 'dot' program, which is not "
-                               f"installed: {INSTALL_HINT}")
+    _check_walk(scene, max_steps, "the step pictures")
     steps = _drawn_steps(scene)
     out = Path(out_dir)
     check_step_folder(out, force)
