@@ -37,17 +37,20 @@ def escape(text: str) -> str:
     Distinct texts stay distinct (the escaping can be undone), and the result is one line of
     printable characters: ``escape("a\\x1b[0m") == "a\\\\x1b[0m"``.
     """
-    if text.isprintable() and "\\" not in text:  # the usual case, at C speed
-        return text
-    return "".join(c if c.isprintable() and c != "\\" else _escape_char(c) for c in text)
+    return _escaped(text, backslashes=True)
 
 
 def printable(text: str) -> str:
     """``text`` with only its non-printable characters escaped (backslashes kept as they are): for
     messages already composed, whose quoted parts :func:`quote` wrote."""
-    if text.isprintable():
+    return _escaped(text, backslashes=False)
+
+
+def _escaped(text: str, backslashes: bool) -> str:
+    if text.isprintable() and not (backslashes and "\\" in text):  # the usual case, at C speed
         return text
-    return "".join(c if c.isprintable() else _escape_char(c) for c in text)
+    return "".join(c if c.isprintable() and not (backslashes and c == "\\") else _escape_char(c)
+                   for c in text)
 
 
 def quote(text: object, limit: int = QUOTE_LIMIT) -> str:

@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     if args.seeds is not None:
-        _check_seeds(args, config)
+        _check_seeds(args)
     if args.out is not None and args.out.exists() and not args.out.is_dir() and not args.out.is_symlink():
         raise UsageError(f"--out {args.out}: exists and is not a directory")
     if args.out is not None and not os.path.lexists(args.out.parent):  # no tree grown from a typo
@@ -183,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_seeds(args: argparse.Namespace, config: object) -> None:
+def _check_seeds(args: argparse.Namespace) -> None:
     """--seeds with an option it cannot go with: one line naming both."""
     if args.seed is not None:
         raise UsageError("--seeds and --seed: give one (--seeds 0-9 trains seeds 0 to 9)")
