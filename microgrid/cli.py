@@ -32,8 +32,24 @@ class Terminated(BaseException):
     """SIGTERM arrived: unwinds like Ctrl-C, so that half-written outputs are removed."""
 
 
+# The signals that arrived during the current command.  Noted because a C extension may raise
+# its own exception in place of the one a handler raised (Matplotlib's renderer turns it into
+# ``ValueError: Invalid bounding box``): the run was still stopped by the signal.
+_received: list[int] = []
+
+
 def _terminate(signum: int, frame: object) -> None:
+    _received.append(signum)
     raise Terminated(signum)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    _received.append(signum)
+    raise KeyboardInterrupt
+
+
+def _signalled_as(exc: KeyboardInterrupt | Terminated) -> int:
+    return signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
 
 
 class _Parser(argparse.ArgumentParser):
@@ -114,36 +130,58 @@ def main(argv: Sequence[str] | None = None) -> int:
                       file=sys.stderr)
                 return 2
             main_thread = threading.current_thread() is threading.main_thread()  # only it gets signals
-            previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+            _received.clear()
+            previous_term = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
+            previous_int = signal.getsignal(signal.SIGINT) if main_thread else None
+            if previous_int is signal.default_int_handler:  # Python's own Ctrl-C: also note it
+                signal.signal(signal.SIGINT, _interrupt)
             try:
                 status = int(args.run(args) or 0)
             except UsageError as exc:
+                if _received:
+                    raise
                 print(one_line(f"{prog}: error: {exc}"), file=sys.stderr)
                 return 2
             finally:
                 if main_thread:
-                    signal.signal(signal.SIGTERM, signal.SIG_DFL if previous is None else previous)
+                    signal.signal(signal.SIGTERM, signal.SIG_DFL if previous_term is None else previous_term)
+                    if previous_int is signal.default_int_handler:
+                        signal.signal(signal.SIGINT, previous_int)
         sys.stdout.flush()  # what is still buffered is written here, where its errors are handled
         return status
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
-        return 130
-    except Terminated:
-        print(f"{prog}: terminated", file=sys.stderr)
-        return 128 + signal.SIGTERM
-    except BrokenPipeError:  # the reader went away (``microgrid predict ... | head``): stop quietly
+    except (KeyboardInterrupt, Terminated) as exc:
+        return _stopped(prog, _signalled_as(exc))
+    except Exception as exc:
+        if _received:  # whatever was raised, the run was stopped by a signal
+            return _stopped(prog, _received[-1])
+        failed = _failed(prog, exc)
+        if failed is None:
+            raise  # a bug: its traceback is what a report needs
+        return failed
+
+
+def _stopped(prog: str, signum: int) -> int:
+    """Ctrl-C or SIGTERM: one line, and the shell's status for it (128 + the signal)."""
+    print(f"{prog}: {'interrupted' if signum == signal.SIGINT else 'terminated'}", file=sys.stderr)
+    return 128 + signum
+
+
+def _failed(prog: str, exc: Exception) -> int | None:
+    """What the machine refused, reported in one line (status 1); ``None`` for anything else."""
+    if isinstance(exc, BrokenPipeError):  # the reader went away (``microgrid predict ... | head``)
         _silence_stdout()
         return 1
-    except MemoryError:  # an estimate fell short, or the machine is busy: no traceback
+    if isinstance(exc, MemoryError):  # an estimate fell short, or the machine is busy
         print(f"{prog}: error: out of memory (the machine could not provide what this run needs; "
               "try a smaller network or fewer rows)", file=sys.stderr)
         return 1
-    except OSError as exc:  # the system refused (disk full, permissions...): say what, no traceback
+    if isinstance(exc, OSError):  # the system refused (disk full, permissions...): say what
         if _stdout_broken():
             _silence_stdout()
         target = f" {exc.filename}" if exc.filename else ""
         print(one_line(f"{prog}: error: cannot complete{target}: {exc.strerror or exc}"), file=sys.stderr)
         return 1
+    return None
 
 
 if __name__ == "__main__":
