@@ -1,12 +1,14 @@
 """The shipped Wisconsin data and its loader: counts, rows, checksum, both formats, bad files."""
 
 import hashlib
+import io
 import os
 import shutil
 
 import numpy as np
 import pytest
 from hypothesis import given
+from hypothesis import strategies as st
 
 import microgrid.datasets as datasets
 from microgrid.datasets import DataError, load_wisconsin
@@ -67,6 +69,13 @@ def test_median_imputation_uses_the_column_median_of_the_given_rows():
     assert median == 1.0  # most bare-nuclei scores are 1
     assert (filled.X[holes] == median).all()
     assert np.array_equal(filled.X[~holes], keep.X[~holes])
+
+
+@given(st.lists(st.one_of(st.none(), st.integers(1, 10)), min_size=1, max_size=40).filter(
+    lambda scores: any(s is not None for s in scores)))
+def test_score_median_is_numpys_median_of_the_known_scores(scores):
+    column = np.array([np.nan if s is None else float(s) for s in scores])
+    assert datasets.score_median(column) == np.nanmedian(column)
 
 
 def test_bad_missing_mode():
@@ -313,6 +322,20 @@ def test_fast_reader_equals_the_csv_reader(tmp_path, monkeypatch, crlf, quoted, 
         np.testing.assert_array_equal(getattr(got, a), getattr(want, a))
         assert getattr(got, a).dtype == getattr(want, a).dtype
     assert (got.format, got.n_missing_rows) == (want.format, want.n_missing_rows)
+
+
+def test_a_file_that_grows_while_read_goes_to_the_csv_reader(tmp_path):
+    from microgrid.datasets import fast
+
+    class Growing(io.BytesIO):  # two lines more each time it is read again from the start
+        def seek(self, offset, whence=0):
+            if offset == 0 and whence == 0:
+                self.write(b"1000025,5,1,1,1,2,1,3,1,1,2\n" * 2)
+            return super().seek(offset, whence)
+
+    assert fast.parse_fast(Growing(GOOD_UCI.encode()), "grows", False, drop=True) is None
+    parsed = fast.parse_fast(io.BytesIO(GOOD_UCI.encode()), "still", False, drop=True)
+    assert parsed is not None and len(parsed[1]) == GOOD_UCI.count("\n")
 
 
 @pytest.mark.parametrize("bad, problem", [

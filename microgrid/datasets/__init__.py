@@ -19,10 +19,12 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import os
 import stat
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -33,6 +35,7 @@ from microgrid.datasets.rows import (
     _check_header,
     _detect_format,
     _row,
+    id_array,
 )
 
 __all__ = [
@@ -69,7 +72,8 @@ class Dataset:
 
     ``X``: float64 ``(n, 9)`` raw scores 1–10 (NaN where missing, only with ``missing="keep"``);
     ``y``: int64 ``(n,)``, 1 = malignant (-1: no class given, only with ``unlabelled=True``);
-    ``ids``: the sample codes as strings (not unique: some patients gave several samples);
+    ``ids``: the sample codes as strings (not unique: some patients gave several samples), of
+    NumPy's variable-width ``StringDType`` (NumPy 1: fixed-width ``str``);
     ``lines``: the line of each row in ``source``.
     """
 
@@ -123,15 +127,21 @@ def load_wisconsin(path: str | Path | None = None, missing: str = "drop",
     shipped = shipped_path()
     file = shipped if path is None else Path(path)
     name = str(file)
-    raw = _read_limited(file, name)
-    if _same_file(file, shipped):
-        digest = hashlib.sha256(raw).hexdigest()
-        if digest != SHIPPED_SHA256:
-            raise DataError(name, None, f"the shipped data file was altered (sha256 {digest}, expected "
-                                        f"{SHIPPED_SHA256}); reinstall microgrid-autograd")
     from microgrid.datasets.fast import parse_fast
 
-    parsed = parse_fast(raw, name, unlabelled, drop=missing == "drop")  # None: a file it leaves to _parse
+    with _open_limited(file, name) as f:
+        if _same_file(file, shipped):  # small: read whole and checked
+            raw = _read_limited(f, name)
+            digest = hashlib.sha256(raw).hexdigest()
+            if digest != SHIPPED_SHA256:
+                raise DataError(name, None, f"the shipped data file was altered (sha256 {digest}, expected "
+                                            f"{SHIPPED_SHA256}); reinstall microgrid-autograd")
+            f = io.BytesIO(raw)
+        # None: a file it leaves to _parse (or one grown past the limit since it was opened)
+        parsed = parse_fast(f, name, unlabelled, drop=missing == "drop", max_bytes=MAX_FILE_BYTES)
+        if parsed is None:
+            f.seek(0)
+            raw = _read_limited(f, name)
     if parsed is not None:
         X, y, ids, lines, fmt, n_incomplete = parsed
     else:
@@ -150,26 +160,51 @@ def load_wisconsin(path: str | Path | None = None, missing: str = "drop",
             keep = ~incomplete
             X, y, ids, lines = X[keep], y[keep], ids[keep], lines[keep]
     if missing == "median" and n_incomplete:  # X is this call's own array: filled in place
-        for j in np.flatnonzero(np.isnan(X).any(axis=0)):
+        for j in range(X.shape[1]):
             gaps = np.isnan(X[:, j])
-            known = X[~gaps, j]
-            if known.size == 0:
-                raise DataError(name, None, f"column {FEATURE_NAMES[j]!r} has no values to take a median of")
-            X[gaps, j] = np.median(known)
+            if gaps.any():
+                if gaps.all():
+                    raise DataError(name, None,
+                                    f"column {FEATURE_NAMES[j]!r} has no values to take a median of")
+                X[gaps, j] = score_median(X[:, j])
     return Dataset(X=X, y=y, ids=ids, lines=lines, source=name, format=fmt, n_missing_rows=n_incomplete)
 
 
-def _read_limited(file: Path, name: str) -> bytes:
-    """The bytes of a regular file of at most :data:`MAX_FILE_BYTES` (DataError otherwise)."""
+def score_median(column: np.ndarray) -> float:
+    """The median of a column's scores (NaN where missing; the loader made the others whole numbers
+    1-10), from the count of each score: exact, and no sorted copy of the column.  With ``m`` known
+    scores sorted, the median is the mean of those at positions ``(m-1)//2`` and ``m//2``."""
+    counts = np.array([np.count_nonzero(column == v) for v in range(1, 11)])
+    below = np.cumsum(counts)  # below[k]: how many scores are at most k + 1
+    m = int(below[-1])
+    low, high = (int(np.searchsorted(below, k, side="right")) + 1 for k in ((m - 1) // 2, m // 2))
+    return (low + high) / 2
+
+
+def _open_limited(file: Path, name: str) -> BinaryIO:
+    """``file`` opened for reading bytes: a regular file of at most :data:`MAX_FILE_BYTES`
+    (DataError otherwise)."""
     mode = file.stat().st_mode  # before opening: opening a pipe would wait for a writer
     if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # a directory: open() says "Is a directory"
         raise DataError(name, None, "not a regular file (a device, pipe or socket is not a data file)")
-    with open(file, "rb") as f:
-        raw = f.read(MAX_FILE_BYTES + 1)
+    f = open(file, "rb")
+    if os.fstat(f.fileno()).st_size > MAX_FILE_BYTES:
+        f.close()
+        raise _too_large(name)
+    return f
+
+
+def _read_limited(f: BinaryIO, name: str) -> bytes:
+    """The rest of ``f``, refused beyond :data:`MAX_FILE_BYTES` (a file can grow while read)."""
+    raw = f.read(MAX_FILE_BYTES + 1)
     if len(raw) > MAX_FILE_BYTES:
-        raise DataError(name, None, f"the file is larger than {MAX_FILE_BYTES // 10**6} MB; a Wisconsin data "
-                                    "file has a few hundred rows of 11 short columns")
+        raise _too_large(name)
     return raw
+
+
+def _too_large(name: str) -> DataError:
+    return DataError(name, None, f"the file is larger than {MAX_FILE_BYTES // 10**6} MB; a Wisconsin data "
+                                 "file has a few hundred rows of 11 short columns")
 
 
 def _same_file(a: Path, b: Path) -> bool:
@@ -208,6 +243,6 @@ def _parse(text: str, name: str, unlabelled: bool = False
         ident, X[i], y[i] = _row(cells, line, fmt, unlabelled, name)
         ids.append(ident)
     lines = np.array([line for line, _ in rows], dtype=np.int64)
-    return X, y, np.array(ids, dtype=str), lines, fmt
+    return X, y, id_array(ids), lines, fmt
 
 

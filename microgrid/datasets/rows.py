@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Sequence
 from typing import NamedTuple
+
+import numpy as np
 
 from microgrid.text import quote
 
@@ -41,6 +44,42 @@ _FORMATS = {
     "csv": _Format(columns=12, skip=2, missing="NA", classes={"benign": 0, "malignant": 1}),
     "uci": _Format(columns=11, skip=1, missing="?", classes={"2": 0, "4": 1}),
 }
+
+# The IDs' dtype: NumPy 2's variable-width strings (16 bytes for an ID of up to 15 characters,
+# a third of fixed-width unicode's 4 per character of the longest), else fixed-width unicode.
+ID_DTYPE: np.dtype = getattr(np.dtypes, "StringDType", lambda: np.dtype(str))()
+
+
+def id_array(ids: Sequence[str] | np.ndarray) -> np.ndarray:
+    """Sample IDs as the array a :class:`~microgrid.datasets.Dataset` holds (dtype :data:`ID_DTYPE`)."""
+    if ID_DTYPE.kind == "U":
+        return np.asarray(ids, dtype=str)
+    array = np.asarray(ids)
+    return array.astype(ID_DTYPE) if array.size else np.empty(0, dtype=ID_DTYPE)
+
+
+class IdColumn:
+    """The IDs of a file's rows, written into place a block at a time (no list of all of them)."""
+
+    def __init__(self, bound: int) -> None:
+        """Room for at most ``bound`` rows (untouched memory costs nothing until written)."""
+        self._whole = np.empty(bound, dtype=ID_DTYPE) if ID_DTYPE.kind != "U" else None
+        self._parts: list[np.ndarray] = []
+
+    def put(self, at: int, ids: np.ndarray) -> None:
+        """Rows ``at`` onwards hold ``ids`` (ASCII bytes or str)."""
+        if self._whole is None:
+            self._parts.append(ids)
+        else:
+            self._whole[at: at + len(ids)] = ids.astype(ID_DTYPE)
+
+    def array(self, n: int) -> np.ndarray:
+        """The IDs of the ``n`` rows put."""
+        if self._whole is None:
+            return id_array(np.concatenate(self._parts).astype(str) if self._parts else [])
+        self._whole.resize(n, refcheck=False)  # in place, no copy
+        return self._whole
+
 
 class DataError(ValueError):
     """A data file that does not follow its format; the message names file, line and problem."""
