@@ -22,7 +22,10 @@ from microgrid.datasets import shipped_path
 
 _MEASURE = """\
 import sys, time, tracemalloc
+import numpy as np
+import microgrid.datasets.fast
 from microgrid.datasets import load_wisconsin
+{setup}
 
 
 def status(key):
@@ -39,7 +42,8 @@ start = time.perf_counter()
 data = {load}
 seconds = time.perf_counter() - start
 traced = tracemalloc.get_traced_memory()[1]
-result = data.X.nbytes + data.y.nbytes + data.ids.nbytes + data.lines.nbytes
+arrays = [getattr(data, a) for a in ("X", "y", "ids", "lines")] if hasattr(data, "ids") else [data]
+result = sum(a.nbytes for a in arrays)
 print(seconds, base, status("VmHWM:"), traced, result)
 """
 
@@ -62,10 +66,24 @@ def write_big_file(path: Path, rows: int, fmt: str = "uci") -> int:
     return path.stat().st_size
 
 
-def measure(path: Path, missing: str, trace: bool = False) -> tuple[float, int, int, int, int]:
+# What is timed: microgrid's loader; the same loader with its fast path switched off (the csv module
+# over the whole text, as before the fast path existed); NumPy's genfromtxt, the reader a tutorial
+# reaches for (floats only: the IDs become numbers, nothing is checked).
+READERS = {
+    "microgrid": ("", "load_wisconsin({path!r}, missing={missing!r})"),
+    "csv module (microgrid's own fallback)": ("microgrid.datasets.fast.parse_fast = lambda *a, **k: None",
+                                              "load_wisconsin({path!r}, missing={missing!r})"),
+    "numpy.genfromtxt": ("", "np.genfromtxt({path!r}, delimiter=',', missing_values='?', "
+                             "filling_values=np.nan)"),
+}
+
+
+def measure(path: Path, missing: str, trace: bool = False, reader: str = "microgrid"
+            ) -> tuple[float, int, int, int, int]:
     """(seconds, resident bytes before the load, peak resident bytes during it, peak bytes traced by
     tracemalloc, bytes of the resulting arrays) of one load in a fresh process (Linux)."""
-    code = _MEASURE.format(load=f"load_wisconsin({str(path)!r}, missing={missing!r})", trace=trace)
+    setup, load = READERS[reader]
+    code = _MEASURE.format(setup=setup, load=load.format(path=str(path), missing=missing), trace=trace)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     seconds, base, peak, traced, result = out.split()
     return float(seconds), int(base), int(peak), int(traced), int(result)
@@ -78,6 +96,8 @@ def main() -> None:
     parser.add_argument("--missing", choices=("drop", "median", "keep"), default="drop")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="100,000 rows, one repeat")
+    parser.add_argument("--baselines", action="store_true",
+                        help="also time the csv module and (UCI format) numpy.genfromtxt on the same file")
     args = parser.parse_args()
     rows, repeat = (100_000, 1) if args.quick else (args.rows, args.repeat)
     with tempfile.TemporaryDirectory() as tmp:
@@ -86,6 +106,8 @@ def main() -> None:
         print(f"{rows:,} rows, {args.format} format, {size / 1e6:.1f} MB; missing={args.missing}", flush=True)
         results = [measure(path, args.missing) for _ in range(repeat)]
         traced = measure(path, args.missing, trace=True)
+        readers = [r for r in list(READERS)[1:] if args.format == "uci" or "genfromtxt" not in r]
+        baselines = {r: measure(path, args.missing, reader=r) for r in readers} if args.baselines else {}
     best = min(r[0] for r in results)
     extra = min(peak - base for _, base, peak, _, _ in results)
     traced, result = traced[3], traced[4]
@@ -93,6 +115,11 @@ def main() -> None:
     print(f"peak resident memory {extra / 1e6:.0f} MB above the {results[0][1] / 1e6:.0f} MB before the "
           f"load = {extra / size:.2f} x the file; tracemalloc peak {traced / 1e6:.0f} MB = "
           f"{traced / size:.2f} x; the Dataset's arrays alone {result / 1e6:.0f} MB = {result / size:.2f} x")
+    if baselines:
+        print("baselines (one load each, in the same run):")
+        for reader, (seconds, base, peak, _, _) in baselines.items():
+            print(f"  {reader}: {seconds:.2f} s = {seconds / best:.1f} x microgrid; peak resident memory "
+                  f"{(peak - base) / 1e6:.0f} MB = {(peak - base) / size:.2f} x the file")
 
 
 if __name__ == "__main__":
