@@ -1,15 +1,24 @@
-"""Turning user input into float64 arrays, with an error that names the input.
+"""Turning user input into float64 arrays, and the shape checks both networks run on it.
 
 ``np.asarray(x, dtype=np.float64)`` alone would parse text (``"1"`` becomes 1.0), drop the
 imaginary part of complex numbers with only a warning, and let ``OverflowError`` escape for
 huge Python integers; :func:`real_array` refuses all three.
+
+The rest is what :mod:`microgrid.nn` and :mod:`microgrid.vectorized` both check, each with a
+ValueError that says what is wrong: layer widths ``dims = [n0, n1, ..., nL]``
+(:func:`check_dims`, :func:`network_dims`), weights ``[W1 (n1, n0), b1 (n1,), W2, b2, ...]``
+(:func:`check_weights`) and inputs ``X`` of shape ``(rows, n0)`` (:func:`check_inputs`).
+Only NumPy is imported here, so any module can use these.
 """
 
 from __future__ import annotations
 
+import numbers
+from collections.abc import Iterable, Sequence
+
 import numpy as np
 
-__all__ = ["real_array"]
+__all__ = ["real_array", "check_dims", "network_dims", "check_weights", "check_inputs"]
 
 
 def real_array(x: object, what: str) -> np.ndarray:
@@ -30,3 +39,78 @@ def real_array(x: object, what: str) -> np.ndarray:
         return a.astype(np.float64)
     except (TypeError, ValueError, OverflowError) as exc:
         raise ValueError(f"{what} must be an array of numbers ({exc})") from None
+
+
+def check_dims(dims: Sequence[int]) -> list[int]:
+    """``dims`` as a list of positive ints with at least an input and an output width."""
+    dims = list(dims)
+    if len(dims) < 2:
+        raise ValueError(f"dims must list at least the input and output widths, got {dims}")
+    for d in dims:
+        if not isinstance(d, numbers.Integral) or isinstance(d, bool) or d < 1:
+            raise ValueError(f"layer widths must be positive integers, got {dims}")
+    return [int(d) for d in dims]
+
+
+def network_dims(nin: int | Sequence[int], nouts: Sequence[int] | None, who: str) -> list[int]:
+    """The layer widths from either constructor shape: ``(9, [15, 1])`` or ``([9, 15, 1])``."""
+    if nouts is None:
+        if isinstance(nin, numbers.Integral):
+            raise ValueError(f"nouts is the list of layer widths after the inputs, e.g. "
+                             f"{who}({nin}, [15, 1]) (or all widths in one list: {who}([{nin}, 15, 1])); "
+                             f"got None")
+        if isinstance(nin, (str, bytes)) or not isinstance(nin, Iterable):
+            raise ValueError(f"{who} takes the input width and the layer widths, e.g. {who}(9, [15, 1]), "
+                             f"or all widths in one list, {who}([9, 15, 1]); got {nin!r}")
+        return check_dims(nin)
+    if isinstance(nouts, (numbers.Number, str, bytes)) or not isinstance(nouts, Iterable):
+        raise ValueError(f"nouts is the list of layer widths after the inputs, e.g. [15, 1]; got {nouts!r}")
+    if not isinstance(nin, numbers.Integral) or isinstance(nin, bool):
+        raise ValueError(f"with nouts given, the first argument is the number of inputs (an int), "
+                         f"got {nin!r}; give the widths once: {who}(9, [15, 1]) or {who}([9, 15, 1])")
+    return check_dims([int(nin), *nouts])
+
+
+def check_weights(dims: Sequence[int], weights: Sequence[np.ndarray]) -> list[np.ndarray]:
+    """Validate ``[W1, b1, ...]`` against ``dims``; returns float64 copies (ValueError naming the
+    layer and the shapes)."""
+    n_layers = len(dims) - 1
+    if not isinstance(weights, (list, tuple)):
+        raise ValueError(f"weights must be a list [W1, b1, ..., W{n_layers}, b{n_layers}], got "
+                         f"{type(weights).__name__}")
+    if len(weights) != 2 * n_layers:
+        raise ValueError(f"expected {2 * n_layers} arrays [W1, b1, ..., W{n_layers}, b{n_layers}] for "
+                         f"dims {list(dims)}, got {len(weights)}")
+    out = []
+    for i, w in enumerate(weights):
+        layer, kind = i // 2 + 1, "Wb"[i % 2]
+        expected = (dims[layer], dims[layer - 1]) if kind == "W" else (dims[layer],)
+        try:
+            arr = real_array(w, f"{kind}{layer}")
+        except ValueError as exc:
+            raise ValueError(f"layer {layer}: {exc}") from None
+        if arr.shape != expected:
+            raise ValueError(f"layer {layer}: {kind}{layer} must have shape {expected} for dims "
+                             f"{list(dims)}, got {arr.shape}")
+        if not np.isfinite(arr).all():
+            raise ValueError(f"layer {layer}: {kind}{layer} contains NaN or infinite values")
+        out.append(arr)
+    return out
+
+
+def check_inputs(X: object, n_inputs: int) -> np.ndarray:
+    """``X`` as a finite float64 ``(n, n_inputs)`` array with at least one row (ValueError saying
+    what is wrong otherwise)."""
+    X = real_array(X, "X")
+    if X.ndim != 2:
+        raise ValueError(f"X must be a 2-D array (rows, features), got shape {X.shape}")
+    if X.shape[1] != n_inputs:
+        raise ValueError(f"X has {X.shape[1]} columns but the network takes {n_inputs} inputs")
+    if X.shape[0] == 0:
+        raise ValueError("X has no rows")
+    bad = ~np.isfinite(X)
+    if bad.any():
+        r, c = np.argwhere(bad)[0]
+        raise ValueError(f"X contains NaN or infinite values (first at row {r}, column {c}); "
+                         "drop or impute missing values first")
+    return X

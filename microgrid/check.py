@@ -26,9 +26,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from microgrid.arrays import check_dims, check_weights
 from microgrid.engine import Value, _to_float, grad, no_grad
 from microgrid.higher import gradgradcheck
-from microgrid.nn import MLP, check_dims, check_weights, initial_weights
+from microgrid.init import initial_weights
+from microgrid.nn import MLP
 from microgrid.tolerances import (
     GradcheckError,
     cell,

@@ -15,17 +15,20 @@ rows for a one-output network).  Labels ``y`` are 0 or 1 for ``bce`` and ``hinge
 * ``mse(a, y) = (a - y)^2``
 * ``hinge(a, y) = max(0, 1 - s a)`` with ``s = 2y - 1`` (labels 0/1 mapped to -1/+1).
 
-The array functions accept ``out=`` to write into a preallocated buffer.
+The array functions accept ``out=`` to write into a preallocated buffer, and
+:func:`check_data` checks a whole data set ``(X, y)`` against a network's widths and a loss's
+label rule once, before training.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from microgrid.arrays import check_inputs, real_array
 from microgrid.engine import Value
 
 __all__ = [
@@ -42,6 +45,7 @@ __all__ = [
     "mse_derivative",
     "hinge",
     "hinge_derivative",
+    "check_data",
 ]
 
 PROB_EPS = 1e-12  #: probabilities are clamped to [PROB_EPS, 1 - PROB_EPS] in the probability form of BCE
@@ -213,3 +217,29 @@ def get_loss(name: str) -> Loss:
 def uses_logits(loss: str, output_activation: str) -> bool:
     """True when the loss is computed from the output's logit: BCE on a sigmoid output."""
     return loss == "bce" and output_activation == "sigmoid"
+
+
+def check_data(X: object, y: object, dims: Sequence[int], loss: str) -> tuple[np.ndarray, np.ndarray]:
+    """Validate inputs ``X`` (n, dims[0]) and targets ``y`` for ``loss``.
+
+    Returns ``X`` as float64 ``(n, d)`` and the targets as float64 ``(n, k)``, ``k = dims[-1]``
+    (a 1-D ``y`` is accepted for a one-output network).  ValueError says what is wrong.
+    """
+    spec = get_loss(loss)
+    X = check_inputs(X, dims[0])
+    Y = real_array(y, "y")
+    n, n_out = X.shape[0], dims[-1]
+    if Y.ndim == 1 and n_out == 1:
+        Y = Y.reshape(-1, 1)
+    if Y.ndim != 2 or Y.shape[1] != n_out:
+        raise ValueError(f"y must have shape ({n},) or ({n}, {n_out}) for {n_out} output(s), got {Y.shape}")
+    if Y.shape[0] != n:
+        raise ValueError(f"X has {n} rows but y has {Y.shape[0]}")
+    if spec.binary_labels:
+        bad = (Y != 0.0) & (Y != 1.0)
+        if bad.any():
+            r = np.argwhere(bad)[0][0]
+            raise ValueError(f"labels must be 0 or 1 for the {loss} loss; y[{r}] is {Y[r].tolist()}")
+    elif not np.isfinite(Y).all():
+        raise ValueError("y contains NaN or infinite values")
+    return X, Y

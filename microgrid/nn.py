@@ -5,26 +5,30 @@ neuron's output is two graph nodes: ``z = dot(w, x, bias=b)`` (one n-ary node) a
 ``a = g(z)`` (one activation node, none for ``"linear"``).  Backpropagation is the engine's;
 nothing here computes a derivative.  :mod:`microgrid.vectorized` is the same network in NumPy with
 a hand-derived backward pass; both exchange weights as ``[W1 (n1, n0), b1 (n1,), W2, b2, ...]``
-float64 arrays and draw the same initial weights from the same seed (:func:`initial_weights`).
+float64 arrays and draw the same initial weights from the same seed
+(:func:`~microgrid.init.initial_weights`).
+
+What both networks share lives in lower modules and is re-exported here, so
+``from microgrid.nn import check_data`` still works: ``check_dims``, ``network_dims``,
+``check_weights`` and ``check_inputs`` from :mod:`microgrid.arrays`, ``check_data`` from
+:mod:`microgrid.losses`, ``INITS`` and ``initial_weights`` from :mod:`microgrid.init`.
 """
 
 from __future__ import annotations
 
-import math
-import numbers
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
 from microgrid.activations import get_activation, resolve_activations
-from microgrid.arrays import real_array
+from microgrid.arrays import check_dims, check_inputs, check_weights, network_dims, real_array
 from microgrid.engine import Value, _dot, _lift_all, dot, vsum
-from microgrid.losses import bce_with_logits, get_loss, uses_logits
+from microgrid.init import INITS, initial_weights
+from microgrid.losses import bce_with_logits, check_data, get_loss, uses_logits
 from microgrid.optim import (
     Optimizer,
     batch_indices,
     check_loss,
-    check_seed,
     check_training_args,
     make_optimizer,
 )
@@ -42,136 +46,6 @@ __all__ = [
     "check_inputs",
     "check_data",
 ]
-
-# -- initialization ---------------------------------------------------------------------------
-
-#: weight standard deviation for a layer with ``fan_in`` inputs and ``fan_out`` outputs
-INITS: dict[str, Callable[[int, int], float]] = {
-    "he": lambda fan_in, fan_out: math.sqrt(2.0 / fan_in),  # keeps the variance through ReLUs
-    "xavier": lambda fan_in, fan_out: math.sqrt(2.0 / (fan_in + fan_out)),  # Glorot, normal form
-    "scaled_normal": lambda fan_in, fan_out: 1.0 / math.sqrt(fan_in),  # the classic tutorial's
-}
-
-
-def check_dims(dims: Sequence[int]) -> list[int]:
-    """``dims`` as a list of positive ints with at least an input and an output width."""
-    dims = list(dims)
-    if len(dims) < 2:
-        raise ValueError(f"dims must list at least the input and output widths, got {dims}")
-    for d in dims:
-        if not isinstance(d, numbers.Integral) or isinstance(d, bool) or d < 1:
-            raise ValueError(f"layer widths must be positive integers, got {dims}")
-    return [int(d) for d in dims]
-
-
-def network_dims(nin: int | Sequence[int], nouts: Sequence[int] | None, who: str) -> list[int]:
-    """The layer widths from either constructor shape: ``(9, [15, 1])`` or ``([9, 15, 1])``."""
-    if nouts is None:
-        if isinstance(nin, numbers.Integral):
-            raise ValueError(f"nouts is the list of layer widths after the inputs, e.g. "
-                             f"{who}({nin}, [15, 1]) (or all widths in one list: {who}([{nin}, 15, 1])); "
-                             f"got None")
-        if isinstance(nin, (str, bytes)) or not isinstance(nin, Iterable):
-            raise ValueError(f"{who} takes the input width and the layer widths, e.g. {who}(9, [15, 1]), "
-                             f"or all widths in one list, {who}([9, 15, 1]); got {nin!r}")
-        return check_dims(nin)
-    if isinstance(nouts, (numbers.Number, str, bytes)) or not isinstance(nouts, Iterable):
-        raise ValueError(f"nouts is the list of layer widths after the inputs, e.g. [15, 1]; got {nouts!r}")
-    if not isinstance(nin, numbers.Integral) or isinstance(nin, bool):
-        raise ValueError(f"with nouts given, the first argument is the number of inputs (an int), "
-                         f"got {nin!r}; give the widths once: {who}(9, [15, 1]) or {who}([9, 15, 1])")
-    return check_dims([int(nin), *nouts])
-
-
-def initial_weights(dims: Sequence[int], init: str = "he", seed: int = 0) -> list[np.ndarray]:
-    """``[W1, b1, W2, b2, ...]`` for layer widths ``dims``: zero biases and weights drawn
-    ``N(0, 1) * std`` (``std`` from :data:`INITS`), layer after layer, each ``W`` as an
-    ``(n_out, n_in)`` block from ``numpy.random.default_rng(seed)``."""
-    dims = check_dims(dims)
-    if init not in INITS:
-        raise ValueError(f"unknown init {init!r}; choose from {', '.join(INITS)}")
-    rng = np.random.default_rng(check_seed(seed))
-    weights: list[np.ndarray] = []
-    for fan_in, fan_out in zip(dims[:-1], dims[1:]):
-        W = rng.standard_normal((fan_out, fan_in))
-        if init == "scaled_normal":
-            W /= math.sqrt(fan_in)  # exactly N(0,1)/sqrt(fan_in)
-        else:
-            W *= INITS[init](fan_in, fan_out)
-        weights += [W, np.zeros(fan_out)]
-    return weights
-
-
-def check_weights(dims: Sequence[int], weights: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Validate ``[W1, b1, ...]`` against ``dims``; returns float64 copies (ValueError naming the
-    layer and the shapes)."""
-    n_layers = len(dims) - 1
-    if not isinstance(weights, (list, tuple)):
-        raise ValueError(f"weights must be a list [W1, b1, ..., W{n_layers}, b{n_layers}], got "
-                         f"{type(weights).__name__}")
-    if len(weights) != 2 * n_layers:
-        raise ValueError(f"expected {2 * n_layers} arrays [W1, b1, ..., W{n_layers}, b{n_layers}] for "
-                         f"dims {list(dims)}, got {len(weights)}")
-    out = []
-    for i, w in enumerate(weights):
-        layer, kind = i // 2 + 1, "Wb"[i % 2]
-        expected = (dims[layer], dims[layer - 1]) if kind == "W" else (dims[layer],)
-        try:
-            arr = real_array(w, f"{kind}{layer}")
-        except ValueError as exc:
-            raise ValueError(f"layer {layer}: {exc}") from None
-        if arr.shape != expected:
-            raise ValueError(f"layer {layer}: {kind}{layer} must have shape {expected} for dims "
-                             f"{list(dims)}, got {arr.shape}")
-        if not np.isfinite(arr).all():
-            raise ValueError(f"layer {layer}: {kind}{layer} contains NaN or infinite values")
-        out.append(arr)
-    return out
-
-
-def check_inputs(X: object, n_inputs: int) -> np.ndarray:
-    """``X`` as a finite float64 ``(n, n_inputs)`` array with at least one row (ValueError saying
-    what is wrong otherwise)."""
-    X = real_array(X, "X")
-    if X.ndim != 2:
-        raise ValueError(f"X must be a 2-D array (rows, features), got shape {X.shape}")
-    if X.shape[1] != n_inputs:
-        raise ValueError(f"X has {X.shape[1]} columns but the network takes {n_inputs} inputs")
-    if X.shape[0] == 0:
-        raise ValueError("X has no rows")
-    bad = ~np.isfinite(X)
-    if bad.any():
-        r, c = np.argwhere(bad)[0]
-        raise ValueError(f"X contains NaN or infinite values (first at row {r}, column {c}); "
-                         "drop or impute missing values first")
-    return X
-
-
-def check_data(X: object, y: object, dims: Sequence[int], loss: str) -> tuple[np.ndarray, np.ndarray]:
-    """Validate inputs ``X`` (n, dims[0]) and targets ``y`` for ``loss``.
-
-    Returns ``X`` as float64 ``(n, d)`` and the targets as float64 ``(n, k)``, ``k = dims[-1]``
-    (a 1-D ``y`` is accepted for a one-output network).  ValueError says what is wrong.
-    """
-    spec = get_loss(loss)
-    X = check_inputs(X, dims[0])
-    Y = real_array(y, "y")
-    n, n_out = X.shape[0], dims[-1]
-    if Y.ndim == 1 and n_out == 1:
-        Y = Y.reshape(-1, 1)
-    if Y.ndim != 2 or Y.shape[1] != n_out:
-        raise ValueError(f"y must have shape ({n},) or ({n}, {n_out}) for {n_out} output(s), got {Y.shape}")
-    if Y.shape[0] != n:
-        raise ValueError(f"X has {n} rows but y has {Y.shape[0]}")
-    if spec.binary_labels:
-        bad = (Y != 0.0) & (Y != 1.0)
-        if bad.any():
-            r = np.argwhere(bad)[0][0]
-            raise ValueError(f"labels must be 0 or 1 for the {loss} loss; y[{r}] is {Y[r].tolist()}")
-    elif not np.isfinite(Y).all():
-        raise ValueError("y contains NaN or infinite values")
-    return X, Y
-
 
 # -- modules ------------------------------------------------------------------------------------
 
@@ -197,7 +71,8 @@ class Neuron(Module):
     """``g(w . x + b)``: a dot node then an activation node.
 
     ``weights`` (length ``nin``) and ``bias`` set the parameters; without ``weights`` they are
-    drawn with ``init`` from ``seed`` as for a one-neuron layer (see :func:`initial_weights`).
+    drawn with ``init`` from ``seed`` as for a one-neuron layer (see
+    :func:`~microgrid.init.initial_weights`).
     """
 
     def __init__(self, nin: int, activation: str = "relu", *, weights: Sequence[float] | None = None,

@@ -44,8 +44,10 @@ from typing import Any
 import numpy as np
 
 from microgrid.activations import Activation, get_activation, resolve_activations
-from microgrid.losses import bce_with_logits, get_loss, uses_logits
-from microgrid.nn import MLP, check_data, check_inputs, check_weights, initial_weights, network_dims
+from microgrid.arrays import check_inputs, check_weights, network_dims
+from microgrid.init import initial_weights
+from microgrid.losses import bce_with_logits, check_data, get_loss, uses_logits
+from microgrid.nn import MLP
 from microgrid.optim import (
     Optimizer,
     TrainingDiverged,

@@ -23,8 +23,9 @@ from microgrid.check import (
 )
 from microgrid.cli import main
 from microgrid.engine import TANH, Value
+from microgrid.init import initial_weights
 from microgrid.losses import PROB_EPS, uses_logits
-from microgrid.nn import MLP, initial_weights
+from microgrid.nn import MLP
 from microgrid.vectorized import VectorizedMLP
 
 from strategies import NetCase, expr_programs, float_lists, floats_between, net_cases

@@ -175,3 +175,11 @@ def test_no_two_modules_of_the_package_import_each_other_even_through_others():
         list(graphlib.TopologicalSorter(graph).static_order())
     except graphlib.CycleError as exc:
         pytest.fail(f"import circle: {' -> '.join(exc.args[1])}")
+
+
+def test_the_checks_both_networks_share_sit_below_them():
+    graph = _microgrid_imports()
+    assert graph["microgrid.arrays"] == set()  # NumPy only: any module may use real_array and the checks
+    assert graph["microgrid.init"] == {"microgrid.arrays", "microgrid.optim"}
+    for network in ("microgrid.nn", "microgrid.vectorized"):
+        assert {"microgrid.arrays", "microgrid.init", "microgrid.losses"} <= graph[network]

@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     from microgrid.budgets import check_estimate
     from microgrid.check import compare_gradients
     from microgrid.datasets import load_wisconsin
-    from microgrid.nn import initial_weights
+    from microgrid.init import initial_weights
     from microgrid.preprocessing import MinMaxScaler
 
     data = load_wisconsin()
