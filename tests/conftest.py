@@ -41,3 +41,14 @@ def graphviz_pure(monkeypatch: pytest.MonkeyPatch) -> render.Renderer:
     found = render.Renderer("graphviz-pure", path)
     monkeypatch.setattr(render, "find_renderer", lambda search=None: found)
     return found
+
+
+@pytest.fixture
+def graphviz_dot(monkeypatch: pytest.MonkeyPatch) -> render.Renderer:
+    """As on a machine with Graphviz's dot (used even when graphviz-pure is there too); skips without it."""
+    path = shutil.which("dot", path=os.pathsep.join(render._search_dirs()))
+    if path is None:
+        pytest.skip("Graphviz's dot is not installed (apt-get install graphviz)")
+    found = render.Renderer("dot", path)
+    monkeypatch.setattr(render, "find_renderer", lambda search=None: found)
+    return found

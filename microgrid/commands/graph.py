@@ -8,7 +8,9 @@ Examples::
     microgrid graph --mlp 9,15,1 --sample 0 --html mlp.html              # the explorer page
 
 The output format comes from the file extension (.svg .png .pdf need Graphviz's ``dot``, or
-``graphviz-pure`` for .svg and .png; .dot writes the DOT source and needs nothing).
+``graphviz-pure`` for .svg and .png; .dot writes the DOT source and needs nothing).  ``-o``
+replaces a picture microgrid wrote (known by its mark, see :mod:`microgrid.overwrite`); any other
+file, a link, and any existing .pdf only with ``--force``.
 """
 
 from __future__ import annotations
@@ -67,15 +69,16 @@ def register(subparsers: Any) -> None:
                         "min-max scaled to [0, 1] over the shipped rows)")
     p.add_argument("-o", "--output", metavar="FILE", type=options.path,
                    help="picture to write: .svg, .png, .pdf (need Graphviz's dot; for .svg and .png, "
-                        "pip install graphviz-pure also works) or .dot (DOT source)")
+                        "pip install graphviz-pure also works) or .dot (DOT source); replaces a picture "
+                        "microgrid wrote, anything else (and any .pdf) only with --force")
     p.add_argument("--steps", metavar="DIR", type=options.path,
                    help="also write one SVG per backward step and DIR/index.html to step through them")
     p.add_argument("--html", metavar="FILE", type=options.path,
                    help="also write the explorer: one self-contained HTML page (open it in a browser) to "
                         "step through the backward pass and inspect every node")
     p.add_argument("--force", action="store_true",
-                   help="let --html replace a file, and --steps a folder's index.html, that microgrid "
-                        "did not write (a folder holding other files is never replaced)")
+                   help="let -o and --html replace a file (or link), and --steps a folder's index.html, "
+                        "that microgrid did not write (a folder holding other files is never replaced)")
     p.add_argument("--no-grad", action="store_true", help="do not run backward; draw data only")
     p.add_argument("--group", choices=GROUP_CHOICES, default=None,
                    help="neurons: a cluster per neuron and layer; collapse: one box per neuron "
@@ -135,7 +138,7 @@ def run(args: argparse.Namespace) -> int:
             if not args.no_grad:
                 root.backward()
             graph = viz.draw_dot(root, show_grad=not args.no_grad, title=title, **drawing)
-            viz.render(graph, args.output)
+            viz.render(graph, args.output, force=args.force)
             print(f"wrote {printable(str(args.output))}")
         if args.steps is not None:
             files = viz.write_backward_steps(root, args.steps, title=f"backward pass: {title}",
@@ -177,10 +180,11 @@ def _check_output(path: Path, viz: Any) -> None:
 
 
 def _check_not_taken(args: argparse.Namespace) -> None:
-    """Refuse, before any drawing, to replace a page or folder that microgrid did not write."""
-    from microgrid.overwrite import OutputTaken, check_page, check_step_folder
+    """Refuse, before any drawing, to replace a picture, page or folder that microgrid did not write."""
+    from microgrid.overwrite import OutputTaken, check_page, check_picture, check_step_folder
 
-    checks = (("--steps", args.steps, check_step_folder), ("--html", args.html, check_page))
+    checks = (("-o", args.output, check_picture), ("--steps", args.steps, check_step_folder),
+              ("--html", args.html, check_page))
     for option, path, check in checks:
         if path is not None:
             try:

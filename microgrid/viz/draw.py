@@ -17,6 +17,7 @@ import graphviz
 from microgrid import render as _render
 from microgrid.atomic import write_bytes, write_text
 from microgrid.engine import Value, topological_order
+from microgrid.overwrite import DOT_MARK, check_picture, mark_dot, mark_png, mark_svg
 from microgrid.render import INSTALL_HINT, GraphvizNotFound
 from microgrid.viz.style import (
     _HIGHLIGHT,
@@ -292,7 +293,7 @@ class _Scene:
         SVG id (prefix + the node's name; prefix + ``e_<head>_<k>`` for the k-th edge into
         ``head``) for the explorer page.
         """
-        g = _render.Digraph("microgrid", graph_attr={
+        g = _render.Digraph("microgrid", comment=DOT_MARK.removeprefix("// "), graph_attr={
             "rankdir": self.rankdir, "ordering": "in", "nodesep": "0.15", "ranksep": "0.3",
             "fontname": "Helvetica", "fontsize": "12"},
             node_attr={"shape": "record", "fontname": "Helvetica", "fontsize": "11", "height": "0.3"},
@@ -527,31 +528,35 @@ def dot_available() -> bool:
     return _render.find_renderer() is not None
 
 
-def render(graph: graphviz.Digraph, path: str | Path) -> Path:
+def render(graph: graphviz.Digraph, path: str | Path, *, force: bool = False) -> Path:
     """Write ``graph`` to ``path`` in the format its extension names (.svg .png .pdf .dot .gv).
 
     ``.dot``/``.gv`` write the DOT source and need no Graphviz; the others need the ``dot``
     program (or ``graphviz-pure`` for .svg and .png) and raise :class:`GraphvizNotFound` (with
-    install instructions) without it.
+    install instructions) without it.  The file is written all at once and carries microgrid's
+    mark (not a PDF), so a later call replaces it; a file there that microgrid did not write, a
+    link, or any existing PDF is replaced only with ``force`` (else
+    :class:`~microgrid.overwrite.OutputTaken`).
     """
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in OUTPUT_FORMATS:
         raise ValueError(f"cannot tell the output format from {str(path)!r}: use one of "
                          f"{', '.join(OUTPUT_FORMATS)}")
+    check_picture(path, force)
     fmt = OUTPUT_FORMATS[suffix]
     if fmt is None:
-        write_text(path, graph.source)
+        write_text(path, mark_dot(graph.source))
         return path
     try:
         picture = _render.pipe(graph.source, fmt)
     except GraphvizNotFound as exc:
         raise GraphvizNotFound(f"{path}: {exc}; or write the DOT source with a .dot file name") from None
-    write_bytes(path, picture)
+    write_bytes(path, mark_svg(picture) if fmt == "svg" else mark_png(picture) if fmt == "png" else picture)
     return path
 
 
-def try_render(graph: graphviz.Digraph, path: str | Path) -> Path | None:
+def try_render(graph: graphviz.Digraph, path: str | Path, *, force: bool = False) -> Path | None:
     """:func:`render`, except that when no program can draw pictures it writes nothing, prints one
     line on stderr saying what to install, and returns None (so a script goes on)."""
     fmt = OUTPUT_FORMATS.get(Path(path).suffix.lower())
@@ -559,4 +564,4 @@ def try_render(graph: graphviz.Digraph, path: str | Path) -> Path | None:
     if problem is not None:
         print(f"microgrid.viz: {path} not drawn: {problem}", file=sys.stderr)
         return None
-    return render(graph, path)
+    return render(graph, path, force=force)
