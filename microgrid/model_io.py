@@ -30,6 +30,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
@@ -124,7 +125,16 @@ def save_model(path: str | Path, model: Classifier) -> None:
     for name, value in model.scaler.to_arrays().items():
         arrays[f"scaler.{name}"] = value
     with atomic_file(path, "wb") as f:  # all-or-nothing: a failed write leaves the old file
-        np.savez(f, allow_pickle=False, **arrays)
+        _write_npz(f, arrays)
+
+
+def _write_npz(f: IO[bytes], arrays: dict[str, np.ndarray]) -> None:
+    """``arrays`` as an uncompressed ``.npz`` (what ``numpy.savez`` writes), pickling refused on
+    every NumPy version (``savez`` takes ``allow_pickle`` only from NumPy 2.1)."""
+    with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for name, value in arrays.items():
+            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
+                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
 
 
 class _Archive:

@@ -47,7 +47,7 @@ _FORMATS = {
 
 # The IDs' dtype: NumPy 2's variable-width strings (16 bytes for an ID of up to 15 characters,
 # a third of fixed-width unicode's 4 per character of the longest), else fixed-width unicode.
-ID_DTYPE: np.dtype = getattr(np.dtypes, "StringDType", lambda: np.dtype(str))()
+ID_DTYPE: np.dtype = getattr(getattr(np, "dtypes", None), "StringDType", lambda: np.dtype(str))()
 
 
 def id_array(ids: Sequence[str] | np.ndarray) -> np.ndarray:
