@@ -1,5 +1,3 @@
-import sys
+from microgrid.cli import console_main
 
-from microgrid.cli import main
-
-sys.exit(main())
+console_main()

@@ -113,8 +113,17 @@ def _stdout_broken() -> bool:
     return False
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the ``microgrid`` console script."""
+def console_main() -> NoReturn:
+    """The ``microgrid`` program (console script and ``python -m microgrid``): :func:`main`, then
+    exit.  A Ctrl-C or SIGTERM that arrives after the command has finished (its outputs complete,
+    its report printed) is ignored rather than killing the process without a word."""
+    sys.exit(main(final=True))
+
+
+def main(argv: Sequence[str] | None = None, *, final: bool = False) -> int:
+    """Run the ``microgrid`` command line ``argv`` (default: ``sys.argv[1:]``); returns the exit
+    status.  ``final``: the process exits right after, so late signals are ignored (see
+    :func:`console_main`)."""
     prog = "microgrid"
     try:
         parser = build_parser()
@@ -143,7 +152,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                 print(one_line(f"{prog}: error: {exc}"), file=sys.stderr)
                 return 2
             finally:
-                if main_thread:
+                if main_thread and final:  # the work is done: nothing left for a signal to stop
+                    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+                    signal.signal(signal.SIGINT, signal.SIG_IGN)
+                elif main_thread:
                     signal.signal(signal.SIGTERM, signal.SIG_DFL if previous_term is None else previous_term)
                     if previous_int is signal.default_int_handler:
                         signal.signal(signal.SIGINT, previous_int)

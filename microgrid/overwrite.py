@@ -20,9 +20,9 @@ import struct
 import zlib
 from pathlib import Path
 
-__all__ = ["GENERATOR", "DOT_MARK", "SVG_MARK", "PNG_MARK", "STEP_FILE", "PREDICTIONS_HEADER", "OutputTaken",
-           "written_by_microgrid", "mark_dot", "mark_svg", "mark_png", "check_page", "check_picture",
-           "check_step_folder", "check_predictions_file"]
+__all__ = ["ADD_FORCE", "PASS_FORCE", "GENERATOR", "DOT_MARK", "SVG_MARK", "PNG_MARK", "STEP_FILE",
+           "PREDICTIONS_HEADER", "OutputTaken", "written_by_microgrid", "mark_dot", "mark_svg", "mark_png",
+           "check_page", "check_picture", "check_step_folder", "check_predictions_file"]
 
 #: The mark in the ``<head>`` of every HTML page microgrid writes.
 GENERATOR = '<meta name="generator" content="microgrid">'
@@ -48,6 +48,12 @@ STEP_FILE = re.compile(r"step_\d+\.svg")
 
 #: The first line of every predictions file ``microgrid predict`` writes (how it knows its own).
 PREDICTIONS_HEADER = "id,class,probability"
+
+
+#: How a message tells the user to replace anyway: the command line's option, or (``PASS_FORCE``)
+#: the Python functions' keyword.
+ADD_FORCE = "add --force"
+PASS_FORCE = "pass force=True"
 
 
 class OutputTaken(Exception):
@@ -94,7 +100,7 @@ def written_by_microgrid(path: Path) -> bool:
     return GENERATOR.encode() in head or SVG_MARK.encode() in head or first_line == DOT_MARK.encode()
 
 
-def _check_file(path: Path, force: bool, example: str) -> None:
+def _check_file(path: Path, force: bool, example: str, how: str) -> None:
     """:class:`OutputTaken` unless a file may be written at ``path``: nothing there, a file
     microgrid wrote, or (with ``force``) any file or link (the link is replaced, not followed)."""
     if not os.path.lexists(path):
@@ -104,19 +110,19 @@ def _check_file(path: Path, force: bool, example: str) -> None:
     if force or written_by_microgrid(path):
         return
     if path.is_symlink():
-        raise OutputTaken(f"{path} is a symbolic link; add --force to replace the link (its target is left "
+        raise OutputTaken(f"{path} is a symbolic link; {how} to replace the link (its target is left "
                           "alone), or choose another name")
-    raise OutputTaken(f"{path} exists and was not written by microgrid; add --force to replace it, or "
+    raise OutputTaken(f"{path} exists and was not written by microgrid; {how} to replace it, or "
                       "choose another name")
 
 
-def check_page(path: str | os.PathLike[str], force: bool = False) -> None:
+def check_page(path: str | os.PathLike[str], force: bool = False, how: str = ADD_FORCE) -> None:
     """:class:`OutputTaken` unless a page may be written at ``path``: nothing there, a page microgrid
     wrote, or (with ``force``) any file or link."""
-    _check_file(Path(path), force, "explorer.html")
+    _check_file(Path(path), force, "explorer.html", how)
 
 
-def check_picture(path: str | os.PathLike[str], force: bool = False) -> None:
+def check_picture(path: str | os.PathLike[str], force: bool = False, how: str = ADD_FORCE) -> None:
     """:class:`OutputTaken` unless a picture or DOT source may be written at ``path``: nothing there,
     a file microgrid wrote (found by its mark), or (with ``force``) any file or link.  An existing
     ``.pdf`` is replaced only with ``force``: a PDF carries no mark, so microgrid cannot tell its own."""
@@ -124,12 +130,12 @@ def check_picture(path: str | os.PathLike[str], force: bool = False) -> None:
     suffix = path.suffix.lower()
     folder = path.is_dir() and not path.is_symlink()
     if suffix == ".pdf" and not force and os.path.lexists(path) and not folder:
-        raise OutputTaken(f"{path} exists, and microgrid cannot tell a PDF it wrote from any other; add "
-                          "--force to replace it, or choose another name")
-    _check_file(path, force, f"graph{suffix or '.svg'}")
+        raise OutputTaken(f"{path} exists, and microgrid cannot tell a PDF it wrote from any other; {how} "
+                          "to replace it, or choose another name")
+    _check_file(path, force, f"graph{suffix or '.svg'}", how)
 
 
-def check_step_folder(folder: str | os.PathLike[str], force: bool = False) -> None:
+def check_step_folder(folder: str | os.PathLike[str], force: bool = False, how: str = ADD_FORCE) -> None:
     """:class:`OutputTaken` unless ``folder`` may be replaced by a new step folder: absent, empty, or
     holding only step pictures and an ``index.html`` that microgrid wrote (any ``index.html`` with
     ``force``).  A folder holding anything else is never replaced.  ``NotADirectoryError`` when
@@ -148,7 +154,7 @@ def check_step_folder(folder: str | os.PathLike[str], force: bool = False) -> No
         if name == "index.html" and not plain:
             raise OutputTaken(f"{folder} holds an index.html that is not a file; choose another folder")
         if name == "index.html" and not force and not written_by_microgrid(entry):
-            raise OutputTaken(f"{folder} holds an index.html that microgrid did not write; add --force to "
+            raise OutputTaken(f"{folder} holds an index.html that microgrid did not write; {how} to "
                               "replace the folder, or choose another one")
         if name != "index.html" and not (plain and STEP_FILE.fullmatch(name)):
             raise OutputTaken(f"{folder} holds {name!r}, which microgrid did not write; the step pictures "

@@ -324,6 +324,33 @@ def test_fast_reader_equals_the_csv_reader(tmp_path, monkeypatch, crlf, quoted, 
     assert (got.format, got.n_missing_rows) == (want.format, want.n_missing_rows)
 
 
+@pytest.mark.parametrize("fmt, row, missing", [("uci", "77,1,1,1,1,1,1,1,1,1,?", "'?'"),
+                                               ("uci", "77,1,1,1,1,1,1,1,1,1,", "''"),
+                                               ("csv", '"4","77",1,1,1,1,1,1,1,1,1,NA', "'NA'")])
+def test_a_row_without_its_class_says_training_needs_one(tmp_path, fmt, row, missing):
+    text = (GOOD_UCI if fmt == "uci" else GOOD_CSV) + row + "\n"
+    path = tmp_path / "rows.data"
+    path.write_text(text)
+    with pytest.raises(DataError) as info:
+        load_wisconsin(path)
+    line = text.count("\n")
+    assert f"line {line}: the class is missing ({missing}): training needs the class" in str(info.value)
+    assert load_wisconsin(path, unlabelled=True).y[-1] == -1
+    path.write_text(text.replace(row, row.rsplit(",", 2)[0]))  # two columns short
+    with pytest.raises(DataError, match="columns .* or 1[01] without the class\\), found"):
+        load_wisconsin(path, unlabelled=True)
+
+
+def test_text_in_another_encoding_is_named_by_its_line(tmp_path):
+    path = tmp_path / "latin1.data"
+    path.write_bytes(GOOD_UCI.encode() + "Müller,1,1,1,1,1,1,1,1,1,2\n".encode("latin-1"))
+    with pytest.raises(DataError) as info:
+        load_wisconsin(path)
+    assert info.value.line == 4
+    assert str(info.value) == (f"{path}, line 4: byte 0xfc is not UTF-8 (text saved in another encoding? "
+                               "save the file as UTF-8)")
+
+
 def test_a_file_that_grows_while_read_goes_to_the_csv_reader(tmp_path):
     from microgrid.datasets import fast
 

@@ -444,6 +444,24 @@ def test_a_signal_whose_exception_a_c_extension_replaced_still_ends_as_that_sign
         main(["check"])
 
 
+def test_once_the_program_has_finished_a_late_signal_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the console script exits right after main(final=True): a Ctrl-C or SIGTERM arriving then
+    # (outputs complete, report printed) must not kill it without a word
+    import microgrid.commands.check as check_command
+
+    monkeypatch.setattr(check_command, "run", lambda args: 0)
+    saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
+    try:
+        assert main(["check"], final=True) == 0
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, saved[0])
+        signal.signal(signal.SIGTERM, saved[1])
+    assert main(["check"]) == 0  # called as a function: the caller's handlers are given back
+    assert signal.getsignal(signal.SIGINT) is saved[0] and signal.getsignal(signal.SIGTERM) is saved[1]
+
+
 # -- no silent overwrite ------------------------------------------------------------------------------
 
 
@@ -645,7 +663,7 @@ def test_render_asks_for_force_too(tmp_path: Path, suffix: str) -> None:
     out = tmp_path / f"g{suffix}"
     out.write_bytes(FOREIGN[suffix])
     for write in (viz.render, viz.try_render):
-        with pytest.raises(OutputTaken, match="--force"):
+        with pytest.raises(OutputTaken, match="pass force=True"):
             write(graph, out)
         assert out.read_bytes() == FOREIGN[suffix]
     assert viz.render(graph, out, force=True) == out and out.read_bytes() != FOREIGN[suffix]

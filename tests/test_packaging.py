@@ -83,7 +83,7 @@ def test_setup_cfg_metadata():
     assert "matplotlib" in extras["plot"]
     assert "graphviz-pure" in extras["render"]  # draws SVG and PNG where Graphviz is not installed
     assert "torch==2.13.0" in extras["benchmarks"]
-    assert "microgrid = microgrid.cli:main" in cfg["options.entry_points"]["console_scripts"]
+    assert "microgrid = microgrid.cli:console_main" in cfg["options.entry_points"]["console_scripts"]
     assert ">=3.10" in cfg["options"]["python_requires"]
 
 

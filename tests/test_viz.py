@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from microgrid import render, viz
 from microgrid.cli import main
 from microgrid.engine import Value, dot, topological_order, vsum
-from microgrid.overwrite import OutputTaken
+from microgrid.overwrite import OutputTaken, written_by_microgrid
 from microgrid.viz import GRAD_BINS, ROLES, GraphTooLarge, GraphvizNotFound, draw_dot, format_number
 
 from strategies import ExprProgram, any_floats, expr_programs, finite_floats
@@ -534,6 +534,7 @@ def test_write_backward_steps_files_and_page(tmp_path: Path) -> None:
     assert all(v.grad == 7.0 for v in (a, b, c, o))
     for k, path in enumerate(files.svgs, start=1):
         svg = path.read_text()
+        assert written_by_microgrid(path)  # its mark: `graph -o` onto a step picture may replace it
         assert "#e03131" in svg  # the seeded output, then the processed node, is highlighted
         assert f"step {k} of 4" in svg and files.captions[k - 1].startswith(f"step {k} of 4: ")
     texts = [{t.text for t in ET.fromstring(p.read_text()).iter(f"{SVG}text")} for p in files.svgs]
@@ -790,9 +791,13 @@ def test_cli_unwritable_outputs_are_one_line_errors(tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "taken.dot").mkdir()  # -o names a directory
     (tmp_path / "taken").write_text("")  # --steps names a file
+    (tmp_path / "st").mkdir()  # -o inside the --steps folder, which is replaced as a whole
     expr = ["graph", "--expr", "a*b", "--set", "a=2", "--set", "b=3"]
     cases = [([*expr, "-o", str(tmp_path / "taken.dot")], f"-o {tmp_path / 'taken.dot'} is a folder"),
-             ([*expr, "--steps", str(tmp_path / "taken")], f"cannot write {tmp_path / 'taken'}")]
+             ([*expr, "--steps", str(tmp_path / "taken")],
+              f"--steps {tmp_path / 'taken'}: exists and is not a folder"),
+             ([*expr, "--steps", str(tmp_path / "st"), "-o", str(tmp_path / "st" / "g.svg")],
+              f"-o {tmp_path / 'st' / 'g.svg'} is inside the --steps folder {tmp_path / 'st'}")]
     for argv, message in cases:
         if "--steps" in argv and not viz.dot_available():
             continue

@@ -16,6 +16,7 @@ file, a link, and any existing .pdf only with ``--force``.
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 from typing import Any
 
@@ -185,6 +186,12 @@ def _check_not_taken(args: argparse.Namespace) -> None:
 
     checks = (("-o", args.output, check_picture), ("--steps", args.steps, check_step_folder),
               ("--html", args.html, check_page))
+    if args.steps is not None:  # the step folder is replaced as a whole: nothing else may go in it
+        steps = Path(os.path.abspath(args.steps))
+        for option, path, _ in (checks[0], checks[2]):
+            if path is not None and steps in Path(os.path.abspath(path)).parents:
+                raise UsageError(f"{option} {path} is inside the --steps folder {args.steps}, which is "
+                                 "replaced as a whole; write it elsewhere")
     for option, path, check in checks:
         if path is not None:
             try:
@@ -192,7 +199,7 @@ def _check_not_taken(args: argparse.Namespace) -> None:
             except OutputTaken as exc:
                 raise UsageError(f"{option} {exc}") from None
             except OSError as exc:
-                raise UsageError(f"cannot write {exc.filename or path}: {exc.strerror or exc}") from None
+                raise UsageError(f"{option} {exc.filename or path}: {exc.strerror or exc}") from None
 
 
 def _check_html(path: Path) -> None:

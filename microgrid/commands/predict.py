@@ -85,15 +85,16 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(table.getvalue())
     else:
         write_text(args.output, table.getvalue())  # an OSError names the file (see microgrid.cli)
-        print(f"wrote {printable(str(args.output))} ({len(proba)} rows)")
+        print(f"wrote {printable(str(args.output))} ({len(proba):,} rows)")
     if data.n_missing_rows:
-        print(f"note: {data.n_missing_rows} row(s) had missing scores, filled with the training medians",
+        print(f"note: {data.n_missing_rows:,} row(s) had missing scores, filled with the training medians",
               file=sys.stderr)
     known = data.labelled
     if known.any():
         correct = int((predicted[known] == data.y[known]).sum())
-        unknown = f"; {int((~known).sum())} rows without a class" if not known.all() else ""
+        n_unknown = int((~known).sum())
+        unknown = f"; {n_unknown:,} row{'s' * (n_unknown != 1)} without a class" if n_unknown else ""
         score = accuracy(data.y[known], predicted[known])
         print(f"accuracy against the classes in {printable(str(args.data))}: {score:.4f} "
-              f"({correct}/{int(known.sum())} rows{unknown})", file=sys.stderr)
+              f"({correct:,}/{int(known.sum()):,} rows{unknown})", file=sys.stderr)
     return 0

@@ -20,6 +20,7 @@ import csv
 import hashlib
 import io
 import os
+import re
 import stat
 from dataclasses import dataclass, field
 from importlib import resources
@@ -148,7 +149,11 @@ def load_wisconsin(path: str | Path | None = None, missing: str = "drop",
         try:
             text = raw.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
-            raise DataError(name, None, f"not a text file (byte {exc.start} is not UTF-8)") from None
+            if _CONTROL.search(raw, 0, 4096):  # control bytes: binary data (an image, a spreadsheet...)
+                raise DataError(name, None, f"not a text file (byte {exc.start} is not UTF-8)") from None
+            where = raw.count(b"\n", 0, exc.start) + 1
+            raise DataError(name, where, f"byte 0x{exc.object[exc.start]:02x} is not UTF-8 (text saved in "
+                                         "another encoding? save the file as UTF-8)") from None
         if "\0" in text:
             raise DataError(name, None, "not a text file: it contains NUL bytes (UTF-16 text? save it as "
                                         "UTF-8)")
@@ -168,6 +173,9 @@ def load_wisconsin(path: str | Path | None = None, missing: str = "drop",
                                     f"column {FEATURE_NAMES[j]!r} has no values to take a median of")
                 X[gaps, j] = score_median(X[:, j])
     return Dataset(X=X, y=y, ids=ids, lines=lines, source=name, format=fmt, n_missing_rows=n_incomplete)
+
+
+_CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")  # in no text file but white space (\t \n \v \f \r)
 
 
 def score_median(column: np.ndarray) -> float:

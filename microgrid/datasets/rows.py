@@ -113,14 +113,18 @@ def _row(cells: list[str], line: int, fmt: str, unlabelled: bool, name: str) -> 
     if len(cells) != n_cols:
         hint = " (a file in the shipped CSV format starts with its header line)" if (
             fmt == "uci" and len(cells) == _FORMATS["csv"].columns) else ""
-        raise DataError(name, line, f"expected {n_cols} comma-separated columns ({_describe(fmt)}), "
-                                    f"found {len(cells)}{hint}")
+        or_fewer = f", or {n_cols - 1} without the class" if unlabelled else ""
+        raise DataError(name, line, f"expected {n_cols} comma-separated columns "
+                                    f"({_describe(fmt)}{or_fewer}), found {len(cells)}{hint}")
     scores = [_score(cell, missing_token, name, line, j)
               for j, cell in enumerate(cells[skip: skip + len(FEATURE_NAMES)])]
     label = cells[-1]
     if unlabelled and label in (missing_token, ""):
         return cells[skip - 1], scores, -1
     if label not in classes:
+        if label in (missing_token, ""):
+            raise DataError(name, line, f"the class is missing ({quote(label)}): training needs the class of "
+                                        "every row (microgrid predict classifies rows without one)")
         raise DataError(name, line, f"unknown class {quote(label)}: expected "
                                     f"{' or '.join(repr(c) for c in classes)}")
     return cells[skip - 1], scores, classes[label]

@@ -26,8 +26,10 @@ METRIC_LABELS = {
 
 
 def _data_line(dataset: Dataset) -> str:
-    counts = ", ".join(f"{n} {name}" for name, n in dataset.class_counts().items())
-    return f"data: {dataset.source} ({len(dataset)} rows: {counts})"
+    counts = ", ".join(f"{n:,} {name}" for name, n in dataset.class_counts().items())
+    dropped = dataset.n_missing_rows
+    left_out = f"; {dropped:,} row{'s' * (dropped != 1)} lacking a score left out" if dropped else ""
+    return f"data: {dataset.source} ({len(dataset):,} rows: {counts}{left_out})"
 
 
 def _confusion_text(cm: np.ndarray, names: Sequence[str], title: str) -> list[str]:

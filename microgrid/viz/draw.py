@@ -17,7 +17,7 @@ import graphviz
 from microgrid import render as _render
 from microgrid.atomic import write_bytes, write_text
 from microgrid.engine import Value, topological_order
-from microgrid.overwrite import DOT_MARK, check_picture, mark_dot, mark_png, mark_svg
+from microgrid.overwrite import DOT_MARK, PASS_FORCE, check_picture, mark_dot, mark_png, mark_svg
 from microgrid.render import INSTALL_HINT, GraphvizNotFound
 from microgrid.viz.style import (
     _HIGHLIGHT,
@@ -543,7 +543,7 @@ def render(graph: graphviz.Digraph, path: str | Path, *, force: bool = False) ->
     if suffix not in OUTPUT_FORMATS:
         raise ValueError(f"cannot tell the output format from {str(path)!r}: use one of "
                          f"{', '.join(OUTPUT_FORMATS)}")
-    check_picture(path, force)
+    check_picture(path, force, PASS_FORCE)
     fmt = OUTPUT_FORMATS[suffix]
     if fmt is None:
         write_text(path, mark_dot(graph.source))

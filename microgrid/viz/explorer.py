@@ -30,7 +30,7 @@ from typing import Any
 from microgrid import render as _render
 from microgrid.atomic import write_text
 from microgrid.engine import Value
-from microgrid.overwrite import GENERATOR, check_page
+from microgrid.overwrite import GENERATOR, PASS_FORCE, check_page
 from microgrid.viz.draw import (
     DEFAULT_MAX_NODES,
     _Scene,
@@ -164,7 +164,7 @@ def write_explorer(
     microgrid did not write is replaced only with ``force`` (else :class:`OutputTaken`).  Needs
     Graphviz's ``dot``.
     """
-    check_page(path, force)
+    check_page(path, force, PASS_FORCE)
     scene = _scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs, max_nodes=max_nodes)
     _check_walk(scene, max_steps, "the explorer page")
     steps = _drawn_steps(scene)

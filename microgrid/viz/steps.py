@@ -16,7 +16,7 @@ import graphviz
 from microgrid import render as _render
 from microgrid.atomic import atomic_folder
 from microgrid.engine import Value, topological_order
-from microgrid.overwrite import GENERATOR, check_step_folder
+from microgrid.overwrite import GENERATOR, PASS_FORCE, check_step_folder, mark_svg
 from microgrid.viz.draw import (
     DEFAULT_MAX_NODES,
     INSTALL_HINT,
@@ -259,13 +259,13 @@ def write_backward_steps(
     _check_walk(scene, max_steps, "the step pictures")
     steps = _drawn_steps(scene)
     out = Path(out_dir)
-    check_step_folder(out, force)
+    check_step_folder(out, force, PASS_FORCE)
     width = max(3, len(str(len(steps))))
     svgs, captions = [], []
     with atomic_folder(out) as tmp:
         for step in steps:
             name = f"step_{step.number:0{width}d}.svg"
-            (tmp / name).write_bytes(_render.pipe(_step_graph(scene, step).source, "svg"))
+            (tmp / name).write_bytes(mark_svg(_render.pipe(_step_graph(scene, step).source, "svg")))
             svgs.append(out / name)
             captions.append(step.caption)
         page = _index_html(title, [p.name for p in svgs], captions)
