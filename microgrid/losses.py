@@ -239,7 +239,8 @@ def check_data(X: object, y: object, dims: Sequence[int], loss: str) -> tuple[np
         bad = (Y != 0.0) & (Y != 1.0)
         if bad.any():
             r = np.argwhere(bad)[0][0]
-            raise ValueError(f"labels must be 0 or 1 for the {loss} loss; y[{r}] is {Y[r].tolist()}")
+            value = f"{Y[r, 0]:g}" if Y.shape[1] == 1 else str(Y[r].tolist())
+            raise ValueError(f"labels must be 0 or 1 for the {loss} loss; y[{r}] is {value}")
     elif not np.isfinite(Y).all():
         raise ValueError("y contains NaN or infinite values")
     return X, Y

@@ -251,11 +251,12 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
     seed = 0 if args.seed is None else args.seed
     data = load_wisconsin()
     n_features = data.X.shape[1]
+    given = ",".join(map(str, sizes))  # as typed
     if sizes[0] != n_features:
-        raise UsageError(f"--mlp {args.mlp}: the first size must be {n_features} (the Wisconsin data has "
+        raise UsageError(f"--mlp {given}: the first size must be {n_features} (the Wisconsin data has "
                          f"{n_features} features), got {sizes[0]}")
     if sizes[-1] != 1:
-        raise UsageError(f"--mlp {args.mlp}: the last size must be 1 (one output: the probability of "
+        raise UsageError(f"--mlp {given}: the last size must be 1 (one output: the probability of "
                          f"{data.target_names[1]}), got {sizes[-1]}")
     n_values = _mlp_graph_size(sizes)
     if n_values > MAX_MLP_VALUES:
