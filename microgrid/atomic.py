@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import IO, Any
 
 __all__ = ["TEMP_SUFFIX", "atomic_file", "write_bytes", "write_text", "atomic_folder", "probe_folder",
-           "naming", "is_temporary"]
+           "naming", "is_temporary", "signals_held"]
 
 #: Every temporary file or folder microgrid makes ends with this (and starts with a dot).
 TEMP_SUFFIX = ".microgrid-tmp"
@@ -88,11 +88,11 @@ def _fsync_dir(folder: Path) -> None:
 _DEFERRED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
-_held = 0  # how many _signals_held blocks are running (in the main thread)
+_held = 0  # how many signals_held blocks are running (in the main thread)
 
 
 @contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
+def signals_held() -> Iterator[None]:
     """Hold Ctrl-C and SIGTERM off while the block runs (they arrive right after it): for making
     and removing temporaries, and the swap of two folders, which must not stop half-way."""
     global _held
@@ -121,7 +121,7 @@ def atomic_file(path: str | os.PathLike[str], mode: str = "w", *, encoding: str 
     path = Path(path)
     tmp = None
     try:
-        with _signals_held():  # no temporary without its name in ``tmp``
+        with signals_held():  # no temporary without its name in ``tmp``
             fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
         text = mode == "w"
         with open(fd, mode, encoding=encoding if text else None, newline=newline if text else None) as f:
@@ -132,7 +132,7 @@ def atomic_file(path: str | os.PathLike[str], mode: str = "w", *, encoding: str 
         os.replace(tmp, path)
     except BaseException as exc:
         if tmp is not None:
-            with _signals_held(), contextlib.suppress(OSError):
+            with signals_held(), contextlib.suppress(OSError):
                 os.unlink(tmp)
         if isinstance(exc, OSError):
             raise _named(exc, path) from None
@@ -159,7 +159,7 @@ def write_text(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-
 
 def probe_folder(folder: str | os.PathLike[str]) -> None:
     """``OSError`` naming ``folder`` unless a temporary can be made (and removed) there."""
-    with _signals_held():
+    with signals_held():
         try:
             os.rmdir(tempfile.mkdtemp(prefix=".probe.", suffix=TEMP_SUFFIX, dir=folder))
         except OSError as exc:
@@ -210,7 +210,7 @@ def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
     path = Path(path)
     staging = None
     try:
-        with _signals_held():  # no temporary without its name in ``staging``
+        with signals_held():  # no temporary without its name in ``staging``
             staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent))
         try:
             yield staging
@@ -221,7 +221,7 @@ def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
             if name is not None and str(name).startswith(str(staging)):
                 raise _named(exc, path / Path(name).relative_to(staging)) from None
             raise
-        with _signals_held():
+        with signals_held():
             if not os.path.lexists(path):
                 os.rename(staging, path)
             elif _exchange(staging, path):
@@ -238,7 +238,7 @@ def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
         _fsync_dir(path.parent)
     except BaseException as exc:
         if staging is not None:
-            with _signals_held():
+            with signals_held():
                 shutil.rmtree(staging, ignore_errors=True)
         if isinstance(exc, OSError) and staging is None:
             raise _named(exc, path) from None

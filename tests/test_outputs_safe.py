@@ -370,19 +370,34 @@ def test_a_model_file_write_that_fails_keeps_the_old_model(tmp_path: Path, monke
 # -- real signals --------------------------------------------------------------------------------
 
 
+def start_training(argv: list[str], env: dict[str, str]) -> tuple[subprocess.Popen[bytes], bytes]:
+    """Start ``microgrid train`` and return once it has printed its first progress line: by then
+    ``main`` has installed its SIGINT/SIGTERM handlers (a signal during the interpreter's own start-up
+    or imports ends in Python's KeyboardInterrupt traceback, which no program can prevent) and the
+    run is training, well before anything is written.  Unbuffered, so that the rest of stderr is
+    still in the pipe for ``communicate``."""
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, bufsize=0)
+    first = proc.stderr.readline()
+    assert first.lstrip().startswith(b"iteration "), first + proc.communicate(timeout=120)[1]
+    return proc, first
+
+
 def test_sigint_and_sigterm_during_train_out_leave_the_old_run_or_the_complete_new_one(
         tmp_path: Path) -> None:
     out = tmp_path / "o" / "run1"
     out.parent.mkdir()
-    base = [sys.executable, "-m", "microgrid", "train", "--quiet", "--out", str(out)]
+    base = [sys.executable, "-m", "microgrid", "train", "--out", str(out)]
     env = dict(os.environ, PYTHONWARNINGS="ignore")
-    assert subprocess.run([*base, "--iters", "5"], capture_output=True, env=env, timeout=120).returncode == 0
+    assert subprocess.run([*base, "--iters", "5", "--quiet"], capture_output=True, env=env,
+                          timeout=120).returncode == 0
     old = snapshot(out)
     shutil.copytree(out, tmp_path / "old-copy")
+    # the time from the first progress line to the end: the rest of the training, then the writing
+    whole, _ = start_training([*base, "--iters", "3000", "--force"], env)
     start = time.perf_counter()
-    whole = subprocess.run([*base, "--iters", "3000", "--force"], capture_output=True, env=env, timeout=120)
+    _, err = whole.communicate(timeout=120)
     took = time.perf_counter() - start
-    assert whole.returncode == 0
+    assert whole.returncode == 0, err
     assert_complete_run(out, 3000)
     new_names = snapshot(out).keys()
     keep = tmp_path / "old-copy"
@@ -394,23 +409,25 @@ def test_sigint_and_sigterm_during_train_out_leave_the_old_run_or_the_complete_n
     restore_old()
     outcomes = []
     for k, sig in enumerate([signal.SIGINT, signal.SIGTERM] * 3):
-        delay = took * (0.35 + 0.13 * k)  # from the imports, through the training, to the writing
-        proc = subprocess.Popen([*base, "--iters", "3000", "--force"], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE, env=env)
+        # k = 0 at once (during the training: the old run, whatever the machine's speed), then
+        # through the writing to its end (the old run or the new one, depending on the timing)
+        delay = took * 0.2 * k
+        proc, first = start_training([*base, "--iters", "3000", "--force"], env)
         time.sleep(delay)
         proc.send_signal(sig)
-        _, err = proc.communicate(timeout=120)
+        _, rest = proc.communicate(timeout=120)
+        err = first + rest
         state = "old" if snapshot(out) == old else "new"
         if state == "new":
             assert_complete_run(out, 3000)
             assert snapshot(out).keys() == new_names
         assert proc.returncode in (0, 130, 143, -sig), err
-        assert b"Traceback" not in err
+        assert b"Traceback" not in err, err
         no_temporaries(tmp_path / "o")
         outcomes.append((sig, proc.returncode, state))
         if state == "new":
             restore_old()
-    assert any(state == "old" for _, _, state in outcomes), outcomes
+    assert any(state == "old" for _, _, state in outcomes), outcomes  # k = 0 at least
 
 
 @pytest.mark.parametrize(("sig", "status", "word"), [(signal.SIGINT, 130, "interrupted"),

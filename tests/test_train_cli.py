@@ -629,12 +629,15 @@ def env_with(changes: dict[str, str | None]) -> dict[str, str]:
 def test_a_closed_output_pipe_is_no_traceback(buffering):
     """``microgrid predict ... | head``: the reader goes away early; no traceback on stderr."""
     env = env_with(buffering)
-    proc = subprocess.Popen([sys.executable, "-m", "microgrid", "train", "--iters", "5", "--quiet"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
-    proc.stdout.close()  # before the report is printed
-    err = proc.stderr.read().decode()
-    proc.stderr.close()
-    assert proc.wait(timeout=120) == 1
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the program starts: no race with its report
+    try:
+        proc = subprocess.run([sys.executable, "-m", "microgrid", "train", "--iters", "5", "--quiet"],
+                              stdout=write_end, stderr=subprocess.PIPE, env=env, timeout=120)
+    finally:
+        os.close(write_end)
+    err = proc.stderr.decode()
+    assert proc.returncode == 1, err
     assert "Traceback" not in err and "BrokenPipeError" not in err, err
 
 

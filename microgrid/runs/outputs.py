@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from microgrid.atomic import atomic_folder, naming, probe_folder
+from microgrid.atomic import atomic_folder, naming, probe_folder, signals_held
 from microgrid.datasets import Dataset
 from microgrid.model_io import save_model
 from microgrid.runs.learning import learning_warnings
@@ -138,10 +138,18 @@ def write_outputs(out_dir: str | Path, result: HoldoutResult | CVResult, force: 
     out = Path(out_dir)
     check_output_dir(out, force)
     try:
-        import matplotlib  # noqa: F401
+        # Ctrl-C / SIGTERM held off while matplotlib's C extensions load: a signal inside one of
+        # their init functions becomes "ImportError: initialization failed" (pybind11) or leaves a
+        # half-made module that aborts the interpreter at exit ("Fatal Python error", status -6)
+        with signals_held():
+            import matplotlib.backends.backend_agg  # noqa: F401
+            import matplotlib.figure  # noqa: F401
         plots = True
-    except ImportError:
+    except ModuleNotFoundError:  # not installed: the run goes without pictures
         plots = False
+    # any other ImportError propagates: matplotlib is there but failed to load -- e.g. a Ctrl-C or
+    # SIGTERM hit one of its pybind11 modules, whose init turns it into "ImportError: initialization
+    # failed"; main() then reports the signal instead of committing a run without its pictures
     written = []
     runs = _histories(result)
     with atomic_folder(out) as tmp:
