@@ -8,6 +8,7 @@ status).  User mistakes raise :class:`UsageError` and end as one line on stderr 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import signal
@@ -116,8 +117,17 @@ def _stdout_broken() -> bool:
 def console_main() -> NoReturn:
     """The ``microgrid`` program (console script and ``python -m microgrid``): :func:`main`, then
     exit.  A Ctrl-C or SIGTERM that arrives after the command has finished (its outputs complete,
-    its report printed) is ignored rather than killing the process without a word."""
-    sys.exit(main(final=True))
+    its report printed) is ignored rather than killing the process without a word; after one that
+    stopped the command, the process leaves without the interpreter's finalization."""
+    status = main(final=True)
+    if _received:  # stopped by a signal: leave at once, flushed, without the interpreter's finalization
+        # (where a C extension whose work the signal cut short can abort the process: "Fatal Python
+        # error: PyThreadState_Get", status -6, seen after SIGTERM while Matplotlib was loading)
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(status)
+    sys.exit(status)
 
 
 def main(argv: Sequence[str] | None = None, *, final: bool = False) -> int:
