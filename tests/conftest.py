@@ -32,23 +32,23 @@ def no_renderer(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(render, "find_renderer", lambda search=None: None)
 
 
+def _only_renderer(monkeypatch: pytest.MonkeyPatch, program: str, what: str, install: str) -> render.Renderer:
+    """Draw with ``program`` alone; skip where it is missing, saying how to ``install`` it."""
+    path = shutil.which(program, path=os.pathsep.join(render._search_dirs()))
+    if path is None:
+        pytest.skip(f"{what} is not installed ({install})")
+    found = render.Renderer(program, path)
+    monkeypatch.setattr(render, "find_renderer", lambda search=None: found)
+    return found
+
+
 @pytest.fixture
 def graphviz_pure(monkeypatch: pytest.MonkeyPatch) -> render.Renderer:
     """As on a machine without dot where graphviz-pure is installed; skips when it is not."""
-    path = shutil.which("graphviz-pure", path=os.pathsep.join(render._search_dirs()))
-    if path is None:
-        pytest.skip("graphviz-pure is not installed (pip install graphviz-pure)")
-    found = render.Renderer("graphviz-pure", path)
-    monkeypatch.setattr(render, "find_renderer", lambda search=None: found)
-    return found
+    return _only_renderer(monkeypatch, "graphviz-pure", "graphviz-pure", "pip install graphviz-pure")
 
 
 @pytest.fixture
 def graphviz_dot(monkeypatch: pytest.MonkeyPatch) -> render.Renderer:
     """As on a machine with Graphviz's dot (used even when graphviz-pure is there too); skips without it."""
-    path = shutil.which("dot", path=os.pathsep.join(render._search_dirs()))
-    if path is None:
-        pytest.skip("Graphviz's dot is not installed (apt-get install graphviz)")
-    found = render.Renderer("dot", path)
-    monkeypatch.setattr(render, "find_renderer", lambda search=None: found)
-    return found
+    return _only_renderer(monkeypatch, "dot", "Graphviz's dot", "apt-get install graphviz")
