@@ -1,7 +1,10 @@
 import os
 import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
+from chromium import CHROMEDRIVER, CHROMIUM
 from hypothesis import HealthCheck, settings
 
 from microgrid import render
@@ -52,3 +55,30 @@ def graphviz_pure(monkeypatch: pytest.MonkeyPatch) -> render.Renderer:
 def graphviz_dot(monkeypatch: pytest.MonkeyPatch) -> render.Renderer:
     """As on a machine with Graphviz's dot (used even when graphviz-pure is there too); skips without it."""
     return _only_renderer(monkeypatch, "dot", "Graphviz's dot", "apt-get install graphviz")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Headless Chromium at 1280×800 through Selenium, one session per test module; skips (saying what to
+    install) where selenium, Chromium or chromedriver is missing.  Helpers to drive it: chromium.py."""
+    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install "
+                                    "-e '.[dev]')")
+    if not (Path(CHROMIUM).exists() and CHROMEDRIVER):
+        pytest.skip("no Chromium and chromedriver to drive (Debian: apt-get install chromium "
+                    "chromium-driver)")
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="microgrid-chromium-")
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1280,800"):
+        options.add_argument(arg)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",  # the viewport itself 1280×800
+                           {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)

@@ -5,20 +5,18 @@ from __future__ import annotations
 import json
 import math
 import re
-import shutil
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
 import pytest
+from chromium import errors, open_page, press, text_of
 
 from microgrid import viz
 from microgrid.cli import main
 from microgrid.engine import Value, topological_order
 from microgrid.viz import format_number
 
-CHROMIUM, CHROMEDRIVER = shutil.which("chromium") or "/usr/bin/chromium", shutil.which("chromedriver")
 NO_RENDERER = "no program to draw pictures (apt-get install graphviz, or pip install graphviz-pure)"
 EXPR = ["--expr", "tanh(a*b + c)", "--set", "a=2", "--set", "b=-3", "--set", "c=10"]
 
@@ -159,52 +157,8 @@ def test_cli_html_without_dot_says_how_to_install(tmp_path: Path, capsys: pytest
 
 
 # --------------------------------------------------------------------------------------------
-# In a real browser: headless Chromium through Selenium, one session for the module
+# In a real browser: headless Chromium through Selenium (conftest.py), one session for the module
 # --------------------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def browser():
-    webdriver = pytest.importorskip("selenium.webdriver", reason="selenium is not installed (pip install "
-                                    "-e '.[dev]')")
-    if not (Path(CHROMIUM).exists() and CHROMEDRIVER):
-        pytest.skip("no Chromium and chromedriver to drive (Debian: apt-get install chromium "
-                    "chromium-driver)")
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="microgrid-chromium-")
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    for arg in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                "--disable-dev-shm-usage", f"--user-data-dir={profile}", "--window-size=1280,800"):
-        options.add_argument(arg)
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",  # the viewport itself 1280×800
-                           {"width": 1280, "height": 800, "deviceScaleFactor": 1, "mobile": False})
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
-
-
-def open_page(browser, page: Path) -> None:
-    browser.get(page.resolve().as_uri())
-    browser.get_log("browser")  # start each page with an empty log
-
-
-def errors(browser) -> list[str]:
-    return [e["message"] for e in browser.get_log("browser") if e["level"] in ("SEVERE", "WARNING")]
-
-
-def press(browser, key: str) -> None:
-    from selenium.webdriver.common.action_chains import ActionChains
-
-    ActionChains(browser).send_keys(key).perform()
-
-
-def text_of(browser, css: str) -> str:
-    return browser.find_element("css selector", css).text
 
 
 def node(browser, svg_id: str):
