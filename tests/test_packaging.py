@@ -1,6 +1,7 @@
 """The promises of the project layout: README quick start, CI script, packaging metadata."""
 
 import configparser
+import fnmatch
 import math
 import re
 import shutil
@@ -52,6 +53,26 @@ def test_the_package_says_it_is_typed():
     cfg.read(ROOT / "setup.cfg")
     assert "py.typed" in cfg["options.package_data"]["microgrid"]
 
+
+
+def test_every_data_file_of_the_package_is_in_its_package_data():
+    """What is not Python (the pages' templates, the data set, py.typed) ships only when a glob of
+    ``[options.package_data]`` for its own package names it (setuptools' rule): else a wheel lacks it."""
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    globs = {package: [g.strip() for g in value.split(",")]
+             for package, value in cfg["options.package_data"].items()}
+    shipped = []
+    for path in sorted((ROOT / "microgrid").rglob("*")):
+        inside = path.relative_to(ROOT)
+        hidden = any(part.startswith((".", "__")) for part in inside.parts)  # __pycache__, editors' files
+        if path.is_dir() or hidden or path.suffix in (".py", ".pyc"):
+            continue
+        package = ".".join(inside.parent.parts)
+        assert any(fnmatch.fnmatch(path.name, g) for g in globs.get(package, [])), f"{inside} would not ship"
+        shipped.append(inside.as_posix())
+    pages = {"microgrid/viz/explorer.html", "microgrid/viz/explorer.js", "microgrid/viz/steps.html"}
+    assert pages <= set(shipped) and "microgrid/py.typed" in shipped
 
 def test_gitignore_covers_what_the_readme_commands_write_at_the_root():
     readme = (ROOT / "README.md").read_text()

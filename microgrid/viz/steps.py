@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 import textwrap
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -281,65 +282,13 @@ def _step_graph(scene: _Scene, step: DrawnStep) -> graphviz.Digraph:
 
 
 def _index_html(title: str, files: list[str], captions: list[str]) -> str:
-    """A self-contained page (inline CSS and script, no network) stepping through the SVGs.
+    """The page: ``steps.html`` (layout, CSS and script, no network) filled in to step through the SVGs.
 
     The caption is part of each picture; the page shows it once, as the picture's text
     alternative, and counts "step k of n" as the pictures and file names do."""
-    data = json.dumps({"files": files, "captions": captions}, ensure_ascii=False).replace("</", "<\\/")
-    n = len(files)
-    return f"""<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-{GENERATOR}
-<title>{html.escape(title)}</title>
-<style>
-body {{ font-family: Helvetica, Arial, sans-serif; margin: 1em; }}
-#bar {{ display: flex; gap: 0.5em; align-items: center; margin-bottom: 0.5em; }}
-#picture {{ max-width: 100%; border: 1px solid #dee2e6; }}
-button {{ font-size: 1em; padding: 0.2em 0.8em; }}
-</style>
-</head>
-<body>
-<h1>{html.escape(title)}</h1>
-<div id="bar">
-<button id="first" type="button" title="first step (Home)">|&#9664;</button>
-<button id="prev" type="button" title="previous step (left arrow)">&#9664; previous</button>
-<span id="counter">step 1 of {n}</span>
-<button id="next" type="button" title="next step (right arrow)">next &#9654;</button>
-<button id="last" type="button" title="last step (End)">&#9654;|</button>
-<input id="slider" type="range" min="1" max="{n}" value="1" aria-label="step">
-<span>keys: &larr; / &rarr; (Home / End)</span>
-</div>
-<img id="picture" src="{html.escape(files[0])}" alt="{html.escape(captions[0])}">
-<script>
-const steps = {data};
-let current = 0;
-function show(k) {{
-  current = Math.max(0, Math.min(steps.files.length - 1, k));
-  const picture = document.getElementById("picture");
-  picture.src = steps.files[current];
-  picture.alt = steps.captions[current];
-  document.getElementById("counter").textContent = "step " + (current + 1) + " of " + steps.files.length;
-  document.getElementById("slider").value = current + 1;
-  document.getElementById("prev").disabled = document.getElementById("first").disabled = current === 0;
-  document.getElementById("next").disabled = document.getElementById("last").disabled =
-    current === steps.files.length - 1;
-}}
-document.getElementById("first").addEventListener("click", () => show(0));
-document.getElementById("prev").addEventListener("click", () => show(current - 1));
-document.getElementById("next").addEventListener("click", () => show(current + 1));
-document.getElementById("last").addEventListener("click", () => show(steps.files.length - 1));
-document.getElementById("slider").addEventListener("input", (e) => show(Number(e.target.value) - 1));
-document.addEventListener("keydown", (e) => {{
-  if (e.target instanceof HTMLInputElement) return;
-  if (e.key === "ArrowLeft") show(current - 1);
-  else if (e.key === "ArrowRight") show(current + 1);
-  else if (e.key === "Home") show(0);
-  else if (e.key === "End") show(steps.files.length - 1);
-}});
-show(0);
-</script>
-</body>
-</html>
-"""
+    template = (Path(__file__).parent / "steps.html").read_text(encoding="utf-8")
+    # no "<" at all inside the script: "</script>" would end it, "<!--<script>" would make it swallow the page
+    data = json.dumps({"files": files, "captions": captions}, ensure_ascii=False).replace("<", "\\u003c")
+    parts = {"GENERATOR": GENERATOR, "TITLE": html.escape(title), "N": str(len(files)),
+             "FIRST_FILE": html.escape(files[0]), "FIRST_CAPTION": html.escape(captions[0]), "DATA": data}
+    return re.sub(r"\{\{(\w+)\}\}", lambda m: parts[m.group(1)], template)  # one pass: no re-substitution
