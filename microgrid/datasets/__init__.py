@@ -131,18 +131,19 @@ def load_wisconsin(path: str | Path | None = None, missing: str = "drop",
     from microgrid.datasets.fast import parse_fast
 
     with _open_limited(file, name) as f:
+        source: BinaryIO = f
         if _same_file(file, shipped):  # small: read whole and checked
             raw = _read_limited(f, name)
             digest = hashlib.sha256(raw).hexdigest()
             if digest != SHIPPED_SHA256:
                 raise DataError(name, None, f"the shipped data file was altered (sha256 {digest}, expected "
                                             f"{SHIPPED_SHA256}); reinstall microgrid-autograd")
-            f = io.BytesIO(raw)
+            source = io.BytesIO(raw)
         # None: a file it leaves to _parse (or one grown past the limit since it was opened)
-        parsed = parse_fast(f, name, unlabelled, drop=missing == "drop", max_bytes=MAX_FILE_BYTES)
+        parsed = parse_fast(source, name, unlabelled, drop=missing == "drop", max_bytes=MAX_FILE_BYTES)
         if parsed is None:
-            f.seek(0)
-            raw = _read_limited(f, name)
+            source.seek(0)
+            raw = _read_limited(source, name)
     if parsed is not None:
         X, y, ids, lines, fmt, n_incomplete = parsed
     else:

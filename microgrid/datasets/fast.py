@@ -98,16 +98,16 @@ def _count_lines(file: BinaryIO, max_bytes: int | None) -> int:
 
 def _blocks(file: BinaryIO) -> Iterator[bytes]:
     """The file's text in blocks of whole lines (the last one may lack its newline)."""
-    rest = b""
+    rest: list[bytes] = []  # the start of a line that began in earlier chunks (joined once)
     for chunk in _chunks(file):
         cut = chunk.rfind(b"\n") + 1
         if cut == 0:
-            rest += chunk
+            rest.append(chunk)
             continue
-        yield rest + chunk[:cut]
-        rest = chunk[cut:]
-    if rest:
-        yield rest
+        yield b"".join([*rest, chunk[:cut]])
+        rest = [chunk[cut:]]
+    if any(rest):
+        yield b"".join(rest)
 
 
 class _Reader:
