@@ -167,18 +167,22 @@ def enforce(estimate: Estimate, memory_budget: float, time_budget: float | None)
 
 def format_bytes(n: float) -> str:
     """``1.5e9`` -> ``"1.5 GB"`` (decimal units)."""
-    for unit, size in (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
-        if n >= size:
-            return f"{n / size:,.3g} {unit}" if n / size < 1000 else f"{n / size:,.0f} {unit}"
-    return f"{n:.0f} bytes"
+    return _scaled(n, (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)), f"{n:.0f} bytes")
 
 
 def format_seconds(s: float) -> str:
     """``5400`` -> ``"1.5 hours"``."""
-    for unit, size in (("years", 365 * 86400), ("days", 86400), ("hours", 3600), ("minutes", 60)):
-        if s >= size:
-            return f"{s / size:,.3g} {unit}" if s / size < 1000 else f"{s / size:,.0f} {unit}"
-    return f"{s:.2g} seconds"
+    return _scaled(s, (("years", 365 * 86400), ("days", 86400), ("hours", 3600), ("minutes", 60)),
+                   f"{s:.2g} seconds")
+
+
+def _scaled(x: float, units: tuple[tuple[str, float], ...], small: str) -> str:
+    """``x`` in the largest unit it reaches (three significant digits, whole numbers from 1000),
+    or ``small`` below the smallest unit."""
+    for unit, size in units:
+        if x >= size:
+            return f"{x / size:,.3g} {unit}" if x / size < 1000 else f"{x / size:,.0f} {unit}"
+    return small
 
 
 _BYTE_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12,

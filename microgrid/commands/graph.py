@@ -174,10 +174,14 @@ def _check_output(path: Path, viz: Any) -> None:
     problem = None if fmt is None else render.why_not(fmt)
     if problem is not None:
         raise UsageError(f"-o {path}: {problem}; or write the DOT source with -o {path.with_suffix('.dot')}")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        problem = "is not a directory" if parent.exists() else "does not exist"
-        raise UsageError(f"-o {path}: {str(parent)!r} {problem}")
+    _check_parent("-o", path)
+
+
+def _check_parent(option: str, path: Path) -> None:
+    """UsageError unless the folder ``path`` goes into exists."""
+    if not path.parent.is_dir():
+        problem = "is not a directory" if path.parent.exists() else "does not exist"
+        raise UsageError(f"{option} {path}: {str(path.parent)!r} {problem}")
 
 
 def _check_not_taken(args: argparse.Namespace) -> None:
@@ -205,10 +209,7 @@ def _check_not_taken(args: argparse.Namespace) -> None:
 def _check_html(path: Path) -> None:
     if path.suffix.lower() not in (".html", ".htm"):
         raise UsageError(f"--html {path}: the explorer is an HTML page; name it with .html")
-    parent = path.parent if str(path.parent) else Path(".")
-    if not parent.is_dir():
-        problem = "is not a directory" if parent.exists() else "does not exist"
-        raise UsageError(f"--html {path}: {str(parent)!r} {problem}")
+    _check_parent("--html", path)
     drawing = render.why_not("svg")
     if drawing is not None:
         raise UsageError(f"--html {path}: the page draws the graph as SVG; {drawing}")

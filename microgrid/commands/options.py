@@ -138,22 +138,14 @@ def memory_budget(text: str) -> float:
     """Bytes, with an optional unit: ``16G``, ``500M``, ``2e9``."""
     from microgrid.budgets import parse_bytes
 
-    try:
-        return parse_bytes(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an amount of memory such as 16G or 500M, "
-                                         f"got {quote(text)}") from None
+    return _number(text, parse_bytes, "an amount of memory such as 16G or 500M", lambda v: True)
 
 
 def time_budget(text: str) -> float:
     """Seconds, with an optional unit: ``90``, ``30m``, ``2h``, ``1d``."""
     from microgrid.budgets import parse_seconds
 
-    try:
-        return parse_seconds(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a duration such as 90, 30m, 2h or 1d, got {quote(text)}"
-                                         ) from None
+    return _number(text, parse_seconds, "a duration such as 90, 30m, 2h or 1d", lambda v: True)
 
 
 def add_budget_options(p: argparse.ArgumentParser, time: bool) -> None:
