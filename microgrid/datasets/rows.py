@@ -76,7 +76,7 @@ class IdColumn:
     def array(self, n: int) -> np.ndarray:
         """The IDs of the ``n`` rows put."""
         if self._whole is None:
-            return id_array(np.concatenate(self._parts).astype(str) if self._parts else [])
+            return id_array(np.concatenate(self._parts) if self._parts else [])
         self._whole.resize(n, refcheck=False)  # in place, no copy
         return self._whole
 
