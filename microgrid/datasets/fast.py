@@ -210,15 +210,14 @@ class _Reader:
                                  X, y, id_start, id_len, rows)
                 redo[rows[ok]] = False
         lines = line0 + np.arange(n_lines)
-        ids = np.zeros(n_lines, dtype=f"S{max(1, int(id_len.max(initial=0)))}")
-        if (~redo).any():
-            fast = np.flatnonzero(~redo & (y > -2))
-            width = int(id_len[fast].max(initial=0))
-            if width:
-                cols = np.arange(width)
-                index = np.minimum(id_start[fast, None] + cols, len(arr) - 1)
-                chars = np.where(cols < id_len[fast, None], arr[index], 0).astype(np.uint8)
-                ids[fast] = chars.view(f"S{width}").ravel()
+        width = int(id_len.max(initial=0))  # only rows read above have an ID length
+        ids = np.zeros(n_lines, dtype=f"S{max(1, width)}")
+        if width:
+            fast = np.flatnonzero(id_len)  # an empty ID stays as np.zeros left it: b""
+            cols = np.arange(width)
+            index = np.minimum(id_start[fast, None] + cols, len(arr) - 1)
+            chars = np.where(cols < id_len[fast, None], arr[index], 0).astype(np.uint8)
+            ids[fast] = chars.view(f"S{width}").ravel()
         slow: dict[int, str] = {}
         if redo.any():
             starts = np.flatnonzero(np.frombuffer(original, dtype=np.uint8) == _NEWLINE)
@@ -234,8 +233,9 @@ class _Reader:
                     continue  # a blank line
                 ident, X[i], y[i] = _row(cells, line, self.fmt, self.unlabelled, self.name)
                 slow[int(i)] = ident
-        if slow and max(map(len, slow.values())) > ids.dtype.itemsize:
-            ids = ids.astype(f"S{max(map(len, slow.values()))}")
+        longest = max(map(len, slow.values()), default=0)
+        if longest > ids.dtype.itemsize:
+            ids = ids.astype(f"S{longest}")
         for row, ident in slow.items():
             ids[row] = ident.encode("ascii")
         present = y > -2
