@@ -19,8 +19,6 @@ Python computed are one set of numbers.  No network: inline CSS and script, no f
 
 from __future__ import annotations
 
-import html
-import json
 import math
 import re
 from collections.abc import Iterable
@@ -30,12 +28,12 @@ from typing import Any
 from microgrid import render as _render
 from microgrid.atomic import write_text
 from microgrid.engine import Value
-from microgrid.overwrite import GENERATOR, PASS_FORCE, check_page
+from microgrid.overwrite import PASS_FORCE, check_page
 from microgrid.viz.draw import (
     DEFAULT_MAX_NODES,
     _Scene,
 )
-from microgrid.viz.steps import DEFAULT_MAX_STEPS, DrawnStep, _check_walk, _drawn_steps
+from microgrid.viz.steps import DEFAULT_MAX_STEPS, DrawnStep, _check_walk, _drawn_steps, _fill_page
 from microgrid.viz.style import format_number
 
 __all__ = ["write_explorer", "explorer_data"]
@@ -188,10 +186,5 @@ def write_explorer(
 
 def _page(title: str, data: dict[str, Any], svgs: str) -> str:
     """The page: ``explorer.html`` (layout and CSS) with the SVGs, the JSON and ``explorer.js``."""
-    here = Path(__file__).parent
-    template = (here / "explorer.html").read_text(encoding="utf-8")
-    script = (here / "explorer.js").read_text(encoding="utf-8")
-    payload = json.dumps(data, ensure_ascii=False, allow_nan=False).replace("<", "\\u003c")
-    parts = {"GENERATOR": GENERATOR, "TITLE": html.escape(title), "N": str(len(data["steps"])),
-             "SCRIPT": script, "SVGS": svgs, "DATA": payload}
-    return re.sub(r"\{\{(\w+)\}\}", lambda m: parts[m.group(1)], template)  # one pass: no re-substitution
+    script = (Path(__file__).parent / "explorer.js").read_text(encoding="utf-8")
+    return _fill_page("explorer.html", title, len(data["steps"]), data, SCRIPT=script, SVGS=svgs)

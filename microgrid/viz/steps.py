@@ -286,9 +286,15 @@ def _index_html(title: str, files: list[str], captions: list[str]) -> str:
 
     The caption is part of each picture; the page shows it once, as the picture's text
     alternative, and counts "step k of n" as the pictures and file names do."""
-    template = (Path(__file__).parent / "steps.html").read_text(encoding="utf-8")
+    return _fill_page("steps.html", title, len(files), {"files": files, "captions": captions},
+                      FIRST_FILE=html.escape(files[0]), FIRST_CAPTION=html.escape(captions[0]))
+
+
+def _fill_page(template: str, title: str, n: int, data: Any, **extra: str) -> str:
+    """The page ``template`` (a file beside this module) with each ``{{NAME}}`` filled in: GENERATOR,
+    TITLE (``title``, escaped), N (``n``), DATA (``data`` as JSON) and ``extra`` as given."""
+    text = (Path(__file__).parent / template).read_text(encoding="utf-8")
     # no "<" at all inside the script: "</script>" would end it, "<!--<script>" would make it swallow the page
-    data = json.dumps({"files": files, "captions": captions}, ensure_ascii=False).replace("<", "\\u003c")
-    parts = {"GENERATOR": GENERATOR, "TITLE": html.escape(title), "N": str(len(files)),
-             "FIRST_FILE": html.escape(files[0]), "FIRST_CAPTION": html.escape(captions[0]), "DATA": data}
-    return re.sub(r"\{\{(\w+)\}\}", lambda m: parts[m.group(1)], template)  # one pass: no re-substitution
+    payload = json.dumps(data, ensure_ascii=False, allow_nan=False).replace("<", "\\u003c")
+    parts = {"GENERATOR": GENERATOR, "TITLE": html.escape(title), "N": str(n), "DATA": payload, **extra}
+    return re.sub(r"\{\{(\w+)\}\}", lambda m: parts[m.group(1)], text)  # one pass: no re-substitution
