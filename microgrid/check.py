@@ -34,6 +34,7 @@ from microgrid.nn import MLP
 from microgrid.tolerances import (
     GradcheckError,
     cell,
+    check_tol,
     check_tolerances,
     compare,
     finite_point,
@@ -61,10 +62,10 @@ __all__ = [
 # -- gradcheck ------------------------------------------------------------------------------------
 
 
-def _call(f: Callable[..., Value], args: Sequence[Value]) -> Value:
+def _call(f: Callable[..., Value], args: Sequence[Value], who: str = "gradcheck") -> Value:
     out = f(*args)
     if not isinstance(out, Value):
-        raise TypeError(f"gradcheck: f must return a Value, got {type(out).__name__}")
+        raise TypeError(f"{who}: f must return a Value, got {type(out).__name__}")
     return out
 
 
@@ -134,7 +135,7 @@ class Difference:
     max_rel: float
 
     @staticmethod
-    def between(a: np.ndarray, b: np.ndarray, floor: float = 0.0) -> Difference:
+    def between(a: np.ndarray | float, b: np.ndarray | float, floor: float = 0.0) -> Difference:
         max_abs = float(np.max(np.abs(a - b), initial=0.0))
         scale = max(float(np.max(np.abs(a), initial=0.0)), float(np.max(np.abs(b), initial=0.0)), floor)
         return Difference(max_abs, max_abs / scale if scale > 0.0 else (0.0 if max_abs == 0.0 else math.inf))
@@ -264,9 +265,7 @@ def compare_gradients(
     modified: both networks are built afresh with the same weights.
     """
     check_tolerances("compare_gradients", eps, atol, rtol)
-    tol_is_number = isinstance(tol, (int, float, np.floating)) and not isinstance(tol, bool)
-    if not (tol_is_number and math.isfinite(tol) and tol > 0):
-        raise ValueError(f"compare_gradients: tol must be a positive finite number, got {tol!r}")
+    check_tol("compare_gradients", tol)
     if isinstance(model, (MLP, VectorizedMLP)):
         if activations is not None:
             raise ValueError("activations come from the model; pass dims to choose them")
@@ -316,11 +315,7 @@ def compare_gradients(
 
 def _relative(a: float, b: float, floor: float) -> float:
     """``|a - b| / max(|a|, |b|, floor)``: 0 when both are 0; nan when either is nan."""
-    diff = abs(a - b)
-    if diff == 0.0:
-        return 0.0
-    scale = max(abs(a), abs(b), floor)
-    return diff / scale if scale > 0.0 else math.inf
+    return Difference.between(a, b, floor).max_rel
 
 
 @dataclass(frozen=True, eq=False)
@@ -474,9 +469,7 @@ def check_manual_gradient(
         if not callable(fn):
             raise TypeError(f"{who}: {name} must be a function, got {type(fn).__name__}")
     check_tolerances(who, eps, atol, rtol)
-    tol_is_number = isinstance(tol, (int, float, np.integer, np.floating)) and not isinstance(tol, bool)
-    if not (tol_is_number and math.isfinite(tol) and tol > 0):
-        raise ValueError(f"{who}: tol must be a positive finite number, got {tol!r}")
+    check_tol(who, tol)
     values = finite_point(point, f"{who}: point")
     inputs = list(point)
     for name, fn in (("f", f), ("manual_grad", manual_grad)):
@@ -488,9 +481,7 @@ def check_manual_gradient(
         except ValueError:
             pass
     leaves = [Value(v) for v in values]
-    out = f(*leaves)
-    if not isinstance(out, Value):
-        raise TypeError(f"{who}: f must return a Value, got {type(out).__name__}")
+    out = _call(f, leaves, who)
     autograd = grad(out, leaves)
     manual = _partials(manual_grad(*values), len(values), who)
     numeric = [_central_difference(f, values, i, eps) for i in range(len(values))]

@@ -14,8 +14,8 @@ import numpy as np
 
 from microgrid.engine import Value, _to_float
 
-__all__ = ["GradcheckError", "check_tolerances", "finite_point", "input_labels", "compare", "cell",
-           "format_table"]
+__all__ = ["GradcheckError", "check_tolerances", "check_tol", "finite_point", "input_labels", "compare",
+           "cell", "format_table"]
 
 
 class GradcheckError(AssertionError):
@@ -47,6 +47,14 @@ def check_tolerances(who: str, eps: float, atol: float, rtol: float) -> None:
         if not (math.isfinite(value) and (value >= 0.0 if low_ok else value > 0.0)):
             raise ValueError(f"{who}: {name} must be {'non-negative' if low_ok else 'positive'} and finite, "
                              f"got {value}")
+
+
+def check_tol(who: str, tol: float) -> None:
+    """ValueError unless ``tol`` (the relative tolerance between two exact gradients) is a positive
+    finite number."""
+    tol_is_number = isinstance(tol, (int, float, np.integer, np.floating)) and not isinstance(tol, bool)
+    if not (tol_is_number and math.isfinite(tol) and tol > 0):
+        raise ValueError(f"{who}: tol must be a positive finite number, got {tol!r}")
 
 
 def finite_point(xs: Iterable[Value | float], what: str) -> list[float]:
