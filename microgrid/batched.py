@@ -31,8 +31,8 @@ from microgrid.losses import bce_with_logits, check_data, get_loss, uses_logits
 from microgrid.optim import (
     OPTIMIZERS,
     Optimizer,
-    TrainingDiverged,
     batch_indices,
+    check_loss,
     check_seed,
     check_training_args,
     make_optimizer,
@@ -198,10 +198,7 @@ def fit_many(nets: Sequence[VectorizedMLP], X: object, y: object, lr: float | Se
                 np.sum(ws.work, axis=(1, 2), out=losses)
                 if not np.isfinite(losses).all():
                     k = int(np.flatnonzero(~np.isfinite(losses))[0])
-                    rate = groups[[a <= k < b for a, b, _ in groups].index(True)][2].lr
-                    raise TrainingDiverged(f"network {k}: training diverged: the loss became {losses[k]} "
-                                           f"at iteration {it + 1}; try a smaller learning rate (lr is "
-                                           f"{rate:g})", it, float(losses[k]), network=k)
+                    check_loss(float(losses[k]), it, float(rates[k]), network=k)
                 history[:, it] = losses
                 if callback is not None:
                     callback(it, losses.copy())

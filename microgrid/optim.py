@@ -330,11 +330,14 @@ class TrainingDiverged(ValueError):
         self.network = network  # which of several networks trained together (fit_many), if any
 
 
-def check_loss(loss: float, iteration: int, lr: float) -> float:
-    """``loss`` if it is finite; otherwise raise :class:`TrainingDiverged` for ``iteration`` (0-based)."""
+def check_loss(loss: float, iteration: int, lr: float, network: int | None = None) -> float:
+    """``loss`` if it is finite; otherwise raise :class:`TrainingDiverged` for ``iteration`` (0-based)
+    and ``network`` (which of several networks trained together, named in the message), if given."""
     if not math.isfinite(loss):
-        raise TrainingDiverged(f"training diverged: the loss became {loss} at iteration {iteration + 1}; "
-                               f"try a smaller learning rate (lr is {lr:g})", iteration, loss)
+        who = "" if network is None else f"network {network}: "
+        raise TrainingDiverged(f"{who}training diverged: the loss became {loss} at iteration "
+                               f"{iteration + 1}; try a smaller learning rate (lr is {lr:g})",
+                               iteration, loss, network=network)
     return loss
 
 
