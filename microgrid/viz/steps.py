@@ -102,7 +102,7 @@ def _name(scene: _Scene, v: Value) -> str:
 
 @dataclass(frozen=True)
 class DrawnStep:
-    """One step as the pictures show it, numbered ``number`` of ``total`` from 1.
+    """One step as the pictures show it, numbered ``number`` from 1.
 
     ``walk`` holds the steps of :func:`backward_steps` it covers: one, except that a collapsed
     neuron's activation and its ``w·x + b`` are one step (they are one box).  ``highlight`` is the
@@ -112,7 +112,6 @@ class DrawnStep:
     """
 
     number: int
-    total: int
     walk: tuple[BackwardStep, ...]
     highlight: Value
     firing: Value | None
@@ -152,10 +151,12 @@ def _drawn_steps(scene: _Scene) -> list[DrawnStep]:
             name = f"the output {name}" if root.label or root.is_leaf else f"the output ({name})"
             caption = (head + f"the walk starts at {name}: d output / d output = {seed}, "
                        f"so its grad is {seed}")
-            steps.append(DrawnStep(number, total, tuple(group), root, None, {}, None, caption))
+            steps.append(DrawnStep(number, tuple(group), root, None, {}, None, caption))
             continue
         node = last.node
-        labels: dict[int, list[str]] = {}
+        amounts: dict[int, list[str]] = {}  # operand id -> the amounts it receives, in operand order
+        for p, _, amount in last.sent:
+            amounts.setdefault(id(p), []).append(format_number(amount))
         box = scene.box_of.get(id(node))
         if box is not None:  # a collapsed neuron: its activation (if any) and its w·x + b
             g = last.grads[id(box.out)]
@@ -165,33 +166,28 @@ def _drawn_steps(scene: _Scene) -> list[DrawnStep]:
             if act is not None:
                 note = f"{box.out.op}'(z) = {format_number(act.sent[0][1])}"
                 factor = f"·{box.out.op}'(z)"
-            for p, _, amount in last.sent:
-                labels.setdefault(id(p), []).append(format_number(amount))
             bias = f" and g{factor} to its bias" if len(box.pre.parents) % 2 == 1 else ""
             what = (f"passes g{factor}·x_i to its weights and g{factor}·w_i to its inputs{bias}"
                     if node is box.pre and node.op == "dot" else "passes grad × local derivative on")
             caption = (head + f"{_name(scene, node)} has its full grad g = {format_number(g)}"
                        + (f", {note}," if note else "") + f" and {what} (the amounts on the red edges)")
-            steps.append(DrawnStep(number, total, tuple(group), box.out, node, labels, note, caption))
+            steps.append(DrawnStep(number, tuple(group), box.out, node, amounts, note, caption))
             continue
         g = last.grads[id(node)]
         gt = format_number(g)
         neuron = neuron_of_pre.get(id(node))
+        labels = amounts  # the amounts alone, but for an operation of at most three operands
         if node.op == "dot":
             of = f" of {neuron.name!r}" if neuron is not None and scene.group == "neurons" else ""
             bias = " and g to the bias" if len(node.parents) % 2 == 1 else ""
             what = (f"passes g·x_i to each weight w_i, g·w_i to each input x_i{bias} (the amounts on the red "
                     "edges)")
-            for p, _, amount in last.sent:
-                labels.setdefault(id(p), []).append(format_number(amount))
             caption = head + f"the dot node (w·x + b){of} has its full grad g = {gt} and {what}"
         elif len(node.parents) > 3:
-            for p, _, amount in last.sent:
-                labels.setdefault(id(p), []).append(format_number(amount))
             caption = (head + f"{_name(scene, node)} ({node.op}) has its full grad {gt} and passes grad × "
                        "local derivative to each operand (the amounts on the red edges)")
         else:
-            parts = []
+            labels, parts = {}, []
             for p, d, amount in last.sent:
                 text = f"{gt} × {format_number(d)} = {format_number(amount)}"
                 labels.setdefault(id(p), []).append(text)
@@ -199,7 +195,7 @@ def _drawn_steps(scene: _Scene) -> list[DrawnStep]:
             own = f"{_name(scene, node)} ({node.op})" if node.label else _name(scene, node)
             caption = (head + f"{own} has its full grad {gt} and passes grad × local derivative to "
                        f"{'each operand' if len(parts) > 1 else 'its operand'}: " + "; ".join(parts))
-        steps.append(DrawnStep(number, total, tuple(group), node, node, labels, None, caption))
+        steps.append(DrawnStep(number, tuple(group), node, node, labels, None, caption))
     return steps
 
 
