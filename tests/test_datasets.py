@@ -341,6 +341,25 @@ def test_a_row_without_its_class_says_training_needs_one(tmp_path, fmt, row, mis
         load_wisconsin(path, unlabelled=True)
 
 
+@pytest.mark.parametrize("crlf", [False, True])
+def test_an_empty_last_cell_at_the_end_of_the_file(tmp_path, monkeypatch, crlf):
+    # the fast reader looks one byte past a score's first: never past the end of its block
+    from microgrid.datasets import fast
+
+    end = "\r\n" if crlf else "\n"
+    path = tmp_path / "new.data"
+    path.write_bytes((GOOD_UCI + "1,1,1,1,1,1,1,1,1,1,").replace("\n", end).encode())  # no class: -1
+    data = load_wisconsin(path, unlabelled=True)
+    assert data.X[-1].tolist() == [1.0] * 9 and data.y[-1] == -1
+    path.write_bytes((GOOD_UCI + "1,1,1,1,1,1,1,1,1,").replace("\n", end).encode())  # an empty score
+    with pytest.raises(DataError) as info:
+        load_wisconsin(path, unlabelled=True)
+    monkeypatch.setattr(fast, "parse_fast", lambda *args, **kw: None)  # as the csv reader says it
+    with pytest.raises(DataError) as reference:
+        load_wisconsin(path, unlabelled=True)
+    assert str(info.value) == str(reference.value) and info.value.line == 4
+
+
 def test_text_in_another_encoding_is_named_by_its_line(tmp_path):
     path = tmp_path / "latin1.data"
     path.write_bytes(GOOD_UCI.encode() + "Müller,1,1,1,1,1,1,1,1,1,2\n".encode("latin-1"))

@@ -255,7 +255,7 @@ class _Reader:
         ok = L.max(axis=1) <= min(self.limit, 10_000)
         # scores: 1..9, 10, or the missing-value token
         s, n = S[:, skip: skip + _N], L[:, skip: skip + _N]
-        c0, c1 = arr[s], arr[s + 1]
+        c0, c1 = arr[s], arr[np.minimum(s + 1, len(arr) - 1)]  # c1 matters only for a 2-byte cell
         digit = (n == 1) & (c0 >= ord("1")) & (c0 <= ord("9"))
         ten = (n == 2) & (c0 == ord("1")) & (c1 == ord("0"))
         gap = _matches(arr, s, n, missing)
