@@ -18,13 +18,13 @@ import sys
 import tempfile
 from pathlib import Path
 
-from microgrid.datasets import shipped_path
+from microgrid.data import shipped_path
 
 _MEASURE = """\
 import sys, time, tracemalloc
 import numpy as np
-import microgrid.datasets.fast
-from microgrid.datasets import load_wisconsin
+import microgrid.data.fast
+from microgrid.data import load_wisconsin
 {setup}
 
 
@@ -71,7 +71,7 @@ def write_big_file(path: Path, rows: int, fmt: str = "uci") -> int:
 # reaches for (floats only: the IDs become numbers, nothing is checked).
 READERS = {
     "microgrid": ("", "load_wisconsin({path!r}, missing={missing!r})"),
-    "csv module (microgrid's own fallback)": ("microgrid.datasets.fast.parse_fast = lambda *a, **k: None",
+    "csv module (microgrid's own fallback)": ("microgrid.data.fast.parse_fast = lambda *a, **k: None",
                                               "load_wisconsin({path!r}, missing={missing!r})"),
     "numpy.genfromtxt": ("", "np.genfromtxt({path!r}, delimiter=',', missing_values='?', "
                              "filling_values=np.nan)"),

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from microgrid.datasets import load_wisconsin
+from microgrid.data import load_wisconsin
 
 
 def wisconsin_rows(n: int | None = None) -> tuple[np.ndarray, np.ndarray]:

@@ -13,10 +13,10 @@ import sys
 
 import numpy as np
 
-from microgrid.datasets import load_wisconsin
-from microgrid.metrics import METRIC_NAMES, binary_metrics
-from microgrid.preprocessing import MinMaxScaler, stratified_kfold
-from microgrid.training import make_config, run_cv
+from microgrid.app.training import make_config, run_cv
+from microgrid.data import load_wisconsin
+from microgrid.data.metrics import METRIC_NAMES, binary_metrics
+from microgrid.data.preprocessing import MinMaxScaler, stratified_kfold
 
 try:
     from sklearn.linear_model import LogisticRegression

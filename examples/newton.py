@@ -37,10 +37,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from microgrid.datasets import load_wisconsin
+from microgrid.data import load_wisconsin
+from microgrid.data.preprocessing import MinMaxScaler
 from microgrid.engine import Value, dot, grad, vsum
 from microgrid.higher import value_grad_hessian
-from microgrid.preprocessing import MinMaxScaler
 
 N_FEATURES = 9
 N_PARAMS = N_FEATURES + 1  # the weights, then the bias

@@ -24,7 +24,7 @@ import sys
 from pathlib import Path
 
 from microgrid import viz
-from microgrid.cli import main as microgrid_cli
+from microgrid.app.cli import main as microgrid_cli
 from microgrid.engine import Value
 from microgrid.losses import bce
 from microgrid.nn import MLP

@@ -9,9 +9,9 @@ then estimates the same model's accuracy by 10-fold cross-validation (with Adam,
 
 import numpy as np
 
-from microgrid.datasets import load_wisconsin
-from microgrid.metrics import binary_metrics
-from microgrid.preprocessing import MinMaxScaler, stratified_kfold, tutorial_split
+from microgrid.data import load_wisconsin
+from microgrid.data.metrics import binary_metrics
+from microgrid.data.preprocessing import MinMaxScaler, stratified_kfold, tutorial_split
 from microgrid.vectorized import VectorizedMLP
 
 data = load_wisconsin()  # the 683 complete rows: X raw scores 1-10, y 1 = malignant

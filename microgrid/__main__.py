@@ -1,3 +1,3 @@
-from microgrid.cli import console_main
+from microgrid.app.cli import console_main
 
 console_main()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from microgrid.engine import Value
-from microgrid.text import quote
+from microgrid.safety.text import quote
 
 __all__ = ["Activation", "ACTIVATIONS", "LEAKY_ALPHA", "get_activation", "resolve_activations"]
 

@@ -7,7 +7,7 @@ import pytest
 from chromium import CHROMEDRIVER, CHROMIUM
 from hypothesis import HealthCheck, settings
 
-from microgrid import render
+from microgrid.viz import backend
 
 # Bounded examples and no deadline: the machines are noisy and the suite must stay short.
 settings.register_profile(
@@ -21,9 +21,9 @@ NO_RENDERER = ("no program to draw pictures is installed: neither Graphviz's dot
 
 
 @pytest.fixture
-def needs_renderer() -> render.Renderer:
+def needs_renderer() -> backend.Renderer:
     """Skip unless a program can draw SVG and PNG here (dot, or graphviz-pure); it is the value."""
-    found = render.find_renderer()
+    found = backend.find_renderer()
     if found is None:
         pytest.skip(NO_RENDERER)
     return found
@@ -32,27 +32,29 @@ def needs_renderer() -> render.Renderer:
 @pytest.fixture
 def no_renderer(monkeypatch: pytest.MonkeyPatch) -> None:
     """As on a machine where neither dot nor graphviz-pure is installed."""
-    monkeypatch.setattr(render, "find_renderer", lambda search=None: None)
+    monkeypatch.setattr(backend, "find_renderer", lambda search=None: None)
 
 
-def _only_renderer(monkeypatch: pytest.MonkeyPatch, program: str, what: str, install: str) -> render.Renderer:
+def _only_renderer(
+    monkeypatch: pytest.MonkeyPatch, program: str, what: str, install: str
+) -> backend.Renderer:
     """Draw with ``program`` alone; skip where it is missing, saying how to ``install`` it."""
-    path = shutil.which(program, path=os.pathsep.join(render._search_dirs()))
+    path = shutil.which(program, path=os.pathsep.join(backend._search_dirs()))
     if path is None:
         pytest.skip(f"{what} is not installed ({install})")
-    found = render.Renderer(program, path)
-    monkeypatch.setattr(render, "find_renderer", lambda search=None: found)
+    found = backend.Renderer(program, path)
+    monkeypatch.setattr(backend, "find_renderer", lambda search=None: found)
     return found
 
 
 @pytest.fixture
-def graphviz_pure(monkeypatch: pytest.MonkeyPatch) -> render.Renderer:
+def graphviz_pure(monkeypatch: pytest.MonkeyPatch) -> backend.Renderer:
     """As on a machine without dot where graphviz-pure is installed; skips when it is not."""
     return _only_renderer(monkeypatch, "graphviz-pure", "graphviz-pure", "pip install graphviz-pure")
 
 
 @pytest.fixture
-def graphviz_dot(monkeypatch: pytest.MonkeyPatch) -> render.Renderer:
+def graphviz_dot(monkeypatch: pytest.MonkeyPatch) -> backend.Renderer:
     """As on a machine with Graphviz's dot (used even when graphviz-pure is there too); skips without it."""
     return _only_renderer(monkeypatch, "dot", "Graphviz's dot", "apt-get install graphviz")
 

@@ -198,7 +198,7 @@ class WisconsinRecord:
 def render_wisconsin(records: Sequence[WisconsinRecord], fmt: str) -> str:
     """The text of a data file: ``"csv"`` (the shipped MASS::biopsy layout) or ``"uci"``.
 
-    Written here from the format descriptions in microgrid/datasets/README.md, independently of
+    Written here from the format descriptions in microgrid/data/README.md, independently of
     the loader, so loading this text checks the loader against the formats.
     """
     lines = []
@@ -245,7 +245,7 @@ def labels_and_scores(draw: st.DrawFn, min_size: int = 2, max_size: int = 60, ti
 
 
 # --------------------------------------------------------------------------------------------
-# Expression text for microgrid.expr (the safe parser behind `microgrid graph --expr`)
+# Expression text for microgrid.app.expr (the safe parser behind `microgrid graph --expr`)
 # --------------------------------------------------------------------------------------------
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from microgrid.batched import fit_many
-from microgrid.datasets import load_wisconsin
+from microgrid.data import load_wisconsin
 from microgrid.optim import TrainingDiverged
 from microgrid.vectorized import VectorizedMLP
 

@@ -13,8 +13,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from microgrid import budgets
-from microgrid.budgets import (
+from microgrid.app import budgets
+from microgrid.app.budgets import (
     Estimate,
     OverBudget,
     enforce,
@@ -148,7 +148,7 @@ def test_runs_beyond_a_budget_are_refused_with_the_estimate(tmp_path, monkeypatc
 def test_predict_beyond_its_budget_is_refused(tmp_path):
     run = tmp_path / "run"
     assert run_cli(["train", "--iters", "2", "--quiet", "--out", str(run)])[0] == 0
-    from microgrid.datasets import shipped_path
+    from microgrid.data import shipped_path
 
     status, out, err = run_cli(["predict", "--model", str(run / "model.npz"), str(shipped_path()),
                                 "--memory-budget", "10k"])
@@ -156,8 +156,8 @@ def test_predict_beyond_its_budget_is_refused(tmp_path):
 
 
 def test_a_long_numpy_run_says_so_before_starting(capsys):
-    from microgrid.commands.train import _check_budget
-    from microgrid.runs.config import make_config
+    from microgrid.app.commands.train import _check_budget
+    from microgrid.app.runs.config import make_config
 
     args = argparse.Namespace(out=None, seeds=None, memory_budget=budgets.DEFAULT_MEMORY_BUDGET,
                               time_budget=1.0)

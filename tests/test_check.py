@@ -13,6 +13,7 @@ from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
 from microgrid.activations import ACTIVATIONS
+from microgrid.app.cli import main
 from microgrid.check import (
     RELATIVE_FLOOR,
     Difference,
@@ -21,7 +22,6 @@ from microgrid.check import (
     compare_gradients,
     gradcheck,
 )
-from microgrid.cli import main
 from microgrid.engine import TANH, Value
 from microgrid.init import initial_weights
 from microgrid.losses import PROB_EPS, uses_logits

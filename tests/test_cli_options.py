@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from microgrid.commands.options import MAX_ITERS, MAX_WIDTH
+from microgrid.app.commands.options import MAX_ITERS, MAX_WIDTH
 
 from test_train_cli import one_line_error, run_cli
 
@@ -94,7 +94,7 @@ def test_too_few_rows_of_a_class_names_the_file_and_the_class(tmp_path: Path) ->
 
 
 def test_a_model_overflowing_on_test_rows_is_reported_as_divergence(monkeypatch: pytest.MonkeyPatch) -> None:
-    from microgrid import model_io
+    from microgrid.app import model_io
 
     def overflowing(self: model_io.Classifier, X: object) -> None:
         raise model_io.NonFiniteOutputError(3)
@@ -109,7 +109,7 @@ def test_a_model_overflowing_on_test_rows_is_reported_as_divergence(monkeypatch:
 @pytest.mark.parametrize("command", [[], ["train"], ["predict"], ["check"], ["graph"]])
 def test_help_is_plain_text(command: list[str]) -> None:
     """--help is read in a terminal: no reST markup from docstrings, no names of Python constants."""
-    from microgrid.cli import COMMANDS
+    from microgrid.app.cli import COMMANDS
 
     status, out, err = run_cli([*command, "--help"])
     assert status == 0 and err == "" and out.startswith("usage: microgrid")

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-import microgrid.datasets as datasets
-from microgrid.datasets import DataError, load_wisconsin
+import microgrid.data as datasets
+from microgrid.data import DataError, load_wisconsin
 
 from strategies import WisconsinRecord, render_wisconsin, wisconsin_records
 
@@ -308,7 +308,7 @@ def _odd_rows_file(path, n_rows: int, seed: int, crlf: bool, quoted: bool) -> No
 @pytest.mark.parametrize("crlf, quoted", [(False, False), (True, False), (False, True), (True, True)])
 @pytest.mark.parametrize("missing", ["drop", "median", "keep"])
 def test_fast_reader_equals_the_csv_reader(tmp_path, monkeypatch, crlf, quoted, missing):
-    from microgrid.datasets import fast
+    from microgrid.data import fast
 
     path = tmp_path / "odd.csv"
     _odd_rows_file(path, 3_000, seed=int(crlf) + 2 * int(quoted), crlf=crlf, quoted=quoted)
@@ -344,7 +344,7 @@ def test_a_row_without_its_class_says_training_needs_one(tmp_path, fmt, row, mis
 @pytest.mark.parametrize("crlf", [False, True])
 def test_an_empty_last_cell_at_the_end_of_the_file(tmp_path, monkeypatch, crlf):
     # the fast reader looks one byte past a score's first: never past the end of its block
-    from microgrid.datasets import fast
+    from microgrid.data import fast
 
     end = "\r\n" if crlf else "\n"
     path = tmp_path / "new.data"
@@ -371,7 +371,7 @@ def test_text_in_another_encoding_is_named_by_its_line(tmp_path):
 
 
 def test_a_file_that_grows_while_read_goes_to_the_csv_reader(tmp_path):
-    from microgrid.datasets import fast
+    from microgrid.data import fast
 
     class Growing(io.BytesIO):  # two lines more each time it is read again from the start
         def seek(self, offset, whence=0):
@@ -391,7 +391,7 @@ def test_a_file_that_grows_while_read_goes_to_the_csv_reader(tmp_path):
     ('1,5,1,1,1,2,1,3,1,1,"2', None),  # an unclosed quote: the whole file goes to the csv reader
 ])
 def test_an_error_deep_in_a_large_file_names_its_line(tmp_path, monkeypatch, bad, problem):
-    from microgrid.datasets import fast
+    from microgrid.data import fast
 
     good = "1000025,5,1,1,1,2,1,3,1,1,2\n"
     path = tmp_path / "deep.data"

@@ -227,7 +227,7 @@ def test_backprop_page_names_the_sources_of_the_rounding_differences() -> None:
     # same Z_L, the rows whose dZ_L differ are mostly label 1; many Z1 entries differ in the last bit
     import numpy as np
 
-    from microgrid.datasets import load_wisconsin
+    from microgrid.data import load_wisconsin
     from microgrid.nn import MLP
     from microgrid.vectorized import VectorizedMLP
 

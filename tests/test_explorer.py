@@ -13,7 +13,7 @@ import pytest
 from chromium import errors, open_page, press, text_of
 
 from microgrid import viz
-from microgrid.cli import main
+from microgrid.app.cli import main
 from microgrid.engine import Value, topological_order
 from microgrid.viz import format_number
 
@@ -42,7 +42,7 @@ def by_position(root: Value) -> dict[str, Value]:
 
 
 def expression() -> tuple[Value, dict[str, Value]]:
-    from microgrid.expr import evaluate
+    from microgrid.app.expr import evaluate
 
     root, leaves = evaluate("tanh(a*b + c)", {"a": 2, "b": -3, "c": 10})
     return root, leaves
@@ -50,7 +50,7 @@ def expression() -> tuple[Value, dict[str, Value]]:
 
 def wisconsin_loss(sample: int = 0) -> Value:
     """What ``graph --mlp 9,15,1 --sample N`` draws, built here independently."""
-    from microgrid.datasets import load_wisconsin
+    from microgrid.data import load_wisconsin
     from microgrid.losses import bce_with_logits
     from microgrid.nn import MLP
 

@@ -11,8 +11,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from microgrid.engine import Value
-from microgrid.expr import (
+from microgrid.app.expr import (
     FUNCTIONS,
     MAX_DEPTH,
     MAX_LENGTH,
@@ -21,6 +20,7 @@ from microgrid.expr import (
     parse_assignment,
     parse_expression,
 )
+from microgrid.engine import Value
 
 from strategies import ExprText, expression_texts
 

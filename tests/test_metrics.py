@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from sklearn import metrics as skm
 
-from microgrid import metrics as M
+from microgrid.data import metrics as M
 
 from strategies import labels_and_scores
 

@@ -426,8 +426,8 @@ def test_a_neuron_checks_its_parameters_as_a_layer_does(weights, bias, message):
 
 
 def test_clear_errors_for_misplaced_arguments():
+    from microgrid.data.preprocessing import stratified_split, tutorial_split
     from microgrid.engine import grad
-    from microgrid.preprocessing import stratified_split, tutorial_split
 
     with pytest.raises(ValueError, match="nouts is the list of layer widths .* got None"):
         MLP(3, None)

@@ -62,8 +62,8 @@ def number(pattern: str, text: str) -> float:
 @pytest.fixture(scope="module")
 def cli_run():
     """The run ``microgrid train`` does by default (the tutorial's), computed without the notebook."""
-    from microgrid.datasets import load_wisconsin
-    from microgrid.training import make_config, run_holdout
+    from microgrid.app.training import make_config, run_holdout
+    from microgrid.data import load_wisconsin
 
     return run_holdout(make_config(), load_wisconsin(), show_progress=False)
 

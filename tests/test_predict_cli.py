@@ -11,10 +11,10 @@ import zipfile
 import numpy as np
 import pytest
 
-from microgrid.datasets import load_wisconsin
-from microgrid.model_io import Classifier, ModelFileError, load_model, save_model
-from microgrid.preprocessing import MinMaxScaler
-from microgrid.text import escape
+from microgrid.app.model_io import Classifier, ModelFileError, load_model, save_model
+from microgrid.data import load_wisconsin
+from microgrid.data.preprocessing import MinMaxScaler
+from microgrid.safety.text import escape
 from microgrid.vectorized import VectorizedMLP
 
 from test_train_cli import one_line_error, run_cli

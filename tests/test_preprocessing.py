@@ -7,8 +7,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from sklearn import preprocessing as skp
 
-from microgrid.datasets import load_wisconsin
-from microgrid.preprocessing import (
+from microgrid.data import load_wisconsin
+from microgrid.data.preprocessing import (
     MinMaxScaler,
     StandardScaler,
     make_scaler,

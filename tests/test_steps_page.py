@@ -8,8 +8,8 @@ import pytest
 from chromium import errors, open_page, press, text_of
 
 from microgrid import viz
+from microgrid.app.expr import evaluate
 from microgrid.engine import Value
-from microgrid.expr import evaluate
 
 pytestmark = pytest.mark.skipif(not viz.dot_available(), reason="no program to draw the step pictures "
                                 "(apt-get install graphviz, or pip install graphviz-pure)")

@@ -16,11 +16,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from microgrid import render, viz
-from microgrid.cli import main
-from microgrid.datasets import shipped_path
+from microgrid import viz
+from microgrid.app.cli import main
+from microgrid.data import shipped_path
 from microgrid.engine import Value
-from microgrid.text import escape, one_line, quote
+from microgrid.safety.text import escape, one_line, quote
+from microgrid.viz import backend
 from microgrid.viz.draw import escape_label
 
 from test_train_cli import run_cli
@@ -68,12 +69,12 @@ def test_an_expression_ending_in_a_backslash_draws(tmp_path: Path, suffix: str,
 
 @given(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40))
 def test_any_title_is_drawn_as_written(title: str) -> None:
-    if render.find_renderer() is None:
+    if backend.find_renderer() is None:
         pytest.skip("no program to draw pictures")
     a = Value(2.0, label="a")
     loss = a * a
     loss.backward()
-    svg = render.pipe(viz.draw_dot(loss, title=title).source, "svg")
+    svg = backend.pipe(viz.draw_dot(loss, title=title).source, "svg")
     assert shown(title) in svg_text(svg)
 
 
@@ -83,7 +84,7 @@ EVIL = "\x1b[31mEVIL\x1b[0m"
 
 
 def unescape(text: str) -> str:
-    """Undo :func:`microgrid.text.escape` (an independent reading of Python's escape syntax)."""
+    """Undo :func:`microgrid.safety.text.escape` (an independent reading of Python's escape syntax)."""
     return text.encode("latin-1", "backslashreplace").decode("unicode_escape")
 
 

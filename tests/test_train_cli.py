@@ -15,11 +15,9 @@ import numpy as np
 import pytest
 
 import microgrid
-from microgrid.cli import main
-from microgrid.datasets import load_wisconsin, shipped_path
-from microgrid.model_io import ModelFileError, load_model, save_model
-from microgrid.preprocessing import tutorial_split
-from microgrid.training import (
+from microgrid.app.cli import main
+from microgrid.app.model_io import ModelFileError, load_model, save_model
+from microgrid.app.training import (
     CV_DEFAULTS,
     Progress,
     TrainConfig,
@@ -32,6 +30,8 @@ from microgrid.training import (
     run_seeds,
     train_classifier,
 )
+from microgrid.data import load_wisconsin, shipped_path
+from microgrid.data.preprocessing import tutorial_split
 
 from strategies import WisconsinRecord, render_wisconsin
 
@@ -367,7 +367,7 @@ def metrics_of(*, n=100, positive=50, auc=0.9):
 
 
 def test_what_counts_as_learning_nothing():
-    from microgrid.runs.learning import CHANCE_AUC, _nothing_learned
+    from microgrid.app.runs.learning import CHANCE_AUC, _nothing_learned
 
     names = ("benign", "malignant")
     assert CHANCE_AUC == 0.55
@@ -384,7 +384,7 @@ def test_what_counts_as_learning_nothing():
 
 
 def test_the_hint_follows_the_training_loss():
-    from microgrid.runs.learning import _hint
+    from microgrid.app.runs.learning import _hint
 
     gd, adam = make_config(lr=0.5), make_config(optimizer="adam", lr=0.2)
     assert _hint(gd, np.array([0.6, 0.9]), 2.0).endswith(
@@ -689,7 +689,7 @@ def test_version_option(capsys):
 
 
 def test_make_config_hidden_widths_from_the_python_side():
-    from microgrid.training import ConfigError
+    from microgrid.app.training import ConfigError
 
     assert make_config(hidden="16,8").hidden == (16, 8) and make_config(hidden=[16, 8]).hidden == (16, 8)
     with pytest.raises(ConfigError, match=r"hidden layer widths must be a sequence .* got 15$"):
@@ -699,8 +699,8 @@ def test_make_config_hidden_widths_from_the_python_side():
 @pytest.mark.parametrize("scale", ["minmax", "standard"])
 def test_the_scaler_is_fit_on_the_training_rows_only(scale):
     """Training rows narrower than the data (every score <= 7): the scaler is the one fit on them."""
-    from microgrid.preprocessing import make_scaler
-    from microgrid.runs.run import train_classifier
+    from microgrid.app.runs.run import train_classifier
+    from microgrid.data.preprocessing import make_scaler
 
     data = load_wisconsin()
     rows = np.flatnonzero(np.all(data.X <= 7, axis=1))
@@ -714,7 +714,7 @@ def test_the_scaler_is_fit_on_the_training_rows_only(scale):
 
 
 def test_rates_below_one_iteration_per_second_are_not_printed_as_zero():
-    from microgrid.runs.progress import format_rate
+    from microgrid.app.runs.progress import format_rate
 
     assert format_rate(25_812.4) == "25,812 it/s" and format_rate(12.0) == "12 it/s"
     assert format_rate(3.44) == "3.4 it/s" and format_rate(0.0213) == "0.021 it/s"

@@ -9,7 +9,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from microgrid.datasets import load_wisconsin
+from microgrid.data import load_wisconsin
 from microgrid.nn import MLP
 from microgrid.optim import SGD, Adam, TrainingDiverged
 from microgrid.vectorized import VectorizedMLP

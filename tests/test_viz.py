@@ -16,11 +16,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from microgrid import render, viz
-from microgrid.cli import main
+from microgrid import viz
+from microgrid.app.cli import main
 from microgrid.engine import Value, dot, topological_order, vsum
-from microgrid.overwrite import OutputTaken, written_by_microgrid
-from microgrid.viz import GRAD_BINS, ROLES, GraphTooLarge, GraphvizNotFound, draw_dot, format_number
+from microgrid.safety.overwrite import OutputTaken, written_by_microgrid
+from microgrid.viz import GRAD_BINS, ROLES, GraphTooLarge, GraphvizNotFound, backend, draw_dot, format_number
 
 from strategies import ExprProgram, any_floats, expr_programs, finite_floats
 
@@ -430,7 +430,7 @@ def test_render_svg_png_pdf_and_dot(tmp_path: Path) -> None:
     texts = {t.text for t in ET.fromstring(svg).iter(f"{SVG}text")}
     assert {"a", "data 0.9993", "grad 1", "tanh"} <= texts
     assert viz.render(graph, tmp_path / "g.png").read_bytes().startswith(b"\x89PNG")
-    if "pdf" in render.find_renderer().formats:
+    if "pdf" in backend.find_renderer().formats:
         assert viz.render(graph, tmp_path / "g.pdf").read_bytes().startswith(b"%PDF")
     else:  # graphviz-pure
         with pytest.raises(GraphvizNotFound, match="drawing PDF needs Graphviz's 'dot' program"):
@@ -560,7 +560,7 @@ NUMBER = re.compile(r"(?<![\w.])-?(?:\d+(?:\.\d+)?(?:e[+-]\d+)?|inf|nan)(?![\w.]
 
 def wisconsin_sample_graph(sample: int = 0) -> tuple[Value, object, list[Value]]:
     """A fresh 9-15-1 MLP's BCE loss (from the logit) on one min-max scaled Wisconsin sample."""
-    from microgrid.datasets import load_wisconsin
+    from microgrid.data import load_wisconsin
     from microgrid.losses import bce_with_logits
     from microgrid.nn import MLP
 
@@ -668,7 +668,7 @@ def test_red_edge_labels_are_inside_the_picture_and_apart() -> None:
 
     (_, scene), = [s for s in step_scenes() if s[0] == "mlp collapse"]
     step = _drawn_steps(scene)[2]
-    svg = ET.fromstring(render.pipe(_step_graph(scene, step).source, "svg"))
+    svg = ET.fromstring(backend.pipe(_step_graph(scene, step).source, "svg"))
     _, _, width, height = map(float, svg.get("viewBox").split())
     shift = re.findall(r"translate\(([-\d.]+) ([-\d.]+)\)", ET.tostring(svg, "unicode"))[0]
     dx, dy = map(float, shift)
@@ -838,7 +838,7 @@ def test_cli_wisconsin_sample_through_9_15_1_is_one_box_per_neuron(
         raw: bool, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import numpy as np
 
-    from microgrid.datasets import load_wisconsin
+    from microgrid.data import load_wisconsin
     from microgrid.nn import MLP
 
     out = tmp_path / "mlp.dot"
@@ -961,40 +961,40 @@ def test_dot_is_preferred_and_graphviz_pure_is_the_fallback(tmp_path: Path,
     fake_program(both, "graphviz-pure", "exit 0")
     fake_program(pure, "graphviz-pure", "exit 0")
     fake_program(neither, "dotty", "exit 0")
-    assert render.find_renderer([pure, both]) == render.Renderer("dot", str(both / "dot"))  # dot wins
-    fallback = render.Renderer("graphviz-pure", str(pure / "graphviz-pure"))
-    assert render.find_renderer([neither, pure]) == fallback
-    assert render.find_renderer([neither]) is None
+    assert backend.find_renderer([pure, both]) == backend.Renderer("dot", str(both / "dot"))  # dot wins
+    fallback = backend.Renderer("graphviz-pure", str(pure / "graphviz-pure"))
+    assert backend.find_renderer([neither, pure]) == fallback
+    assert backend.find_renderer([neither]) is None
     # an environment that is not activated: graphviz-pure sits next to its python, not on the PATH
     monkeypatch.setenv("PATH", str(neither))
     monkeypatch.setattr("sys.executable", str(pure / "python"))
-    assert render.find_renderer() == fallback
+    assert backend.find_renderer() == fallback
     # MICROGRID_RENDERER picks one program, or none at all (as on a machine without either)
     monkeypatch.setenv("MICROGRID_RENDERER", "graphviz-pure")
-    assert render.find_renderer([both]) == render.Renderer("graphviz-pure", str(both / "graphviz-pure"))
+    assert backend.find_renderer([both]) == backend.Renderer("graphviz-pure", str(both / "graphviz-pure"))
     monkeypatch.setenv("MICROGRID_RENDERER", "dot")
-    assert render.find_renderer([pure]) is None and render.find_renderer([both]).program == "dot"
+    assert backend.find_renderer([pure]) is None and backend.find_renderer([both]).program == "dot"
     monkeypatch.setenv("MICROGRID_RENDERER", "none")
-    assert render.find_renderer([both]) is None and not viz.dot_available()
+    assert backend.find_renderer([both]) is None and not viz.dot_available()
     monkeypatch.setenv("MICROGRID_RENDERER", "cairo")
     with pytest.raises(GraphvizNotFound, match="MICROGRID_RENDERER must be one of dot, graphviz-pure, "
                                                "none; got 'cairo'"):
-        render.find_renderer([both])
+        backend.find_renderer([both])
 
 
 def test_the_program_s_failure_is_reported_and_its_warnings_are_not(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]) -> None:
     talky = fake_program(tmp_path / "ok", "graphviz-pure",
                          'cat >/dev/null; echo "Warning: no value for width" >&2; printf "<svg/>"')
-    found = render.Renderer("graphviz-pure", str(talky))
-    monkeypatch.setattr(render, "find_renderer", lambda search=None: found)
-    assert render.pipe("digraph { a }", "svg") == b"<svg/>"
+    found = backend.Renderer("graphviz-pure", str(talky))
+    monkeypatch.setattr(backend, "find_renderer", lambda search=None: found)
+    assert backend.pipe("digraph { a }", "svg") == b"<svg/>"
     assert capfd.readouterr() == ("", "")
     failing = 'echo "Error: <stdin>: syntax error in line 1" >&2; exit 1'
-    broken = render.Renderer("dot", str(fake_program(tmp_path / "bad", "dot", failing)))
-    monkeypatch.setattr(render, "find_renderer", lambda search=None: broken)
-    with pytest.raises(render.RenderError, match=r"^dot could not draw the graph: Error: <stdin>: syntax"):
-        render.pipe("digraph {", "svg")
+    broken = backend.Renderer("dot", str(fake_program(tmp_path / "bad", "dot", failing)))
+    monkeypatch.setattr(backend, "find_renderer", lambda search=None: broken)
+    with pytest.raises(backend.RenderError, match=r"^dot could not draw the graph: Error: <stdin>: syntax"):
+        backend.pipe("digraph {", "svg")
 
 
 @pytest.mark.usefixtures("no_renderer")
@@ -1020,7 +1020,7 @@ def test_try_render_draws_when_it_can(tmp_path: Path, capsys: pytest.CaptureFixt
     assert capsys.readouterr().err == ""
 
 
-def test_graphviz_pure_draws_every_kind_of_picture(graphviz_pure: render.Renderer, tmp_path: Path,
+def test_graphviz_pure_draws_every_kind_of_picture(graphviz_pure: backend.Renderer, tmp_path: Path,
                                                   capfd: pytest.CaptureFixture[str]) -> None:
     from microgrid.nn import MLP
 
@@ -1048,7 +1048,7 @@ def test_graphviz_pure_draws_every_kind_of_picture(graphviz_pure: render.Rendere
     assert capfd.readouterr().err == ""  # graphviz-pure's warnings about non-ASCII widths are not shown
 
 
-def test_graphviz_pure_through_the_cli(graphviz_pure: render.Renderer, tmp_path: Path,
+def test_graphviz_pure_through_the_cli(graphviz_pure: backend.Renderer, tmp_path: Path,
                                        capsys: pytest.CaptureFixture[str]) -> None:
     args = ["graph", "--expr", "a*b + a", "--set", "a=2", "--set", "b=3"]
     assert main([*args, "-o", str(tmp_path / "g.svg"), "--steps", str(tmp_path / "s")]) == 0

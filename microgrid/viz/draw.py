@@ -14,11 +14,11 @@ from typing import Any
 
 import graphviz
 
-from microgrid import render as _render
-from microgrid.atomic import write_bytes, write_text
 from microgrid.engine import Value, topological_order
-from microgrid.overwrite import DOT_MARK, PASS_FORCE, check_picture, mark_dot, mark_png, mark_svg
-from microgrid.render import INSTALL_HINT, GraphvizNotFound
+from microgrid.safety.atomic import write_bytes, write_text
+from microgrid.safety.overwrite import DOT_MARK, PASS_FORCE, check_picture, mark_dot, mark_png, mark_svg
+from microgrid.viz import backend
+from microgrid.viz.backend import INSTALL_HINT, GraphvizNotFound
 from microgrid.viz.style import (
     _HIGHLIGHT,
     _OP_ATTRS,
@@ -293,7 +293,7 @@ class _Scene:
         SVG id (prefix + the node's name; prefix + ``e_<head>_<k>`` for the k-th edge into
         ``head``) for the explorer page.
         """
-        g = _render.Digraph("microgrid", comment=DOT_MARK.removeprefix("// "), graph_attr={
+        g = backend.Digraph("microgrid", comment=DOT_MARK.removeprefix("// "), graph_attr={
             "rankdir": self.rankdir, "ordering": "in", "nodesep": "0.15", "ranksep": "0.3",
             "fontname": "Helvetica", "fontsize": "12"},
             node_attr={"shape": "record", "fontname": "Helvetica", "fontsize": "11", "height": "0.3"},
@@ -524,8 +524,8 @@ def draw_dot(
 
 def dot_available() -> bool:
     """True when a program can draw pictures: Graphviz's ``dot``, or the pip-installable
-    ``graphviz-pure`` (SVG and PNG only); see :mod:`microgrid.render`."""
-    return _render.find_renderer() is not None
+    ``graphviz-pure`` (SVG and PNG only); see :mod:`microgrid.viz.backend`."""
+    return backend.find_renderer() is not None
 
 
 def render(graph: graphviz.Digraph, path: str | Path, *, force: bool = False) -> Path:
@@ -536,7 +536,7 @@ def render(graph: graphviz.Digraph, path: str | Path, *, force: bool = False) ->
     install instructions) without it.  The file is written all at once and carries microgrid's
     mark (not a PDF), so a later call replaces it; a file there that microgrid did not write, a
     link, or any existing PDF is replaced only with ``force`` (else
-    :class:`~microgrid.overwrite.OutputTaken`).
+    :class:`~microgrid.safety.overwrite.OutputTaken`).
     """
     path = Path(path)
     suffix = path.suffix.lower()
@@ -549,7 +549,7 @@ def render(graph: graphviz.Digraph, path: str | Path, *, force: bool = False) ->
         write_text(path, mark_dot(graph.source))
         return path
     try:
-        picture = _render.pipe(graph.source, fmt)
+        picture = backend.pipe(graph.source, fmt)
     except GraphvizNotFound as exc:
         raise GraphvizNotFound(f"{path}: {exc}; or write the DOT source with a .dot file name") from None
     write_bytes(path, mark_svg(picture) if fmt == "svg" else mark_png(picture) if fmt == "png" else picture)
@@ -560,7 +560,7 @@ def try_render(graph: graphviz.Digraph, path: str | Path, *, force: bool = False
     """:func:`render`, except that when no program can draw pictures it writes nothing, prints one
     line on stderr saying what to install, and returns None (so a script goes on)."""
     fmt = OUTPUT_FORMATS.get(Path(path).suffix.lower())
-    problem = None if fmt is None else _render.why_not(fmt)
+    problem = None if fmt is None else backend.why_not(fmt)
     if problem is not None:
         print(f"microgrid.viz: {path} not drawn: {problem}", file=sys.stderr)
         return None

@@ -25,10 +25,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from microgrid import render as _render
-from microgrid.atomic import write_text
 from microgrid.engine import Value
-from microgrid.overwrite import PASS_FORCE, check_page
+from microgrid.safety.atomic import write_text
+from microgrid.safety.overwrite import PASS_FORCE, check_page
+from microgrid.viz import backend
 from microgrid.viz.draw import (
     DEFAULT_MAX_NODES,
     _Scene,
@@ -135,7 +135,7 @@ def _svg(scene: _Scene, final: dict[int, float], prefix: str) -> str:
     Every value is drawn as if still waiting (``grad 0.5 …``), so each box is wide enough for any
     state the script puts in it."""
     graph = scene.emit(grads=final, pending=dict.fromkeys(final, 1), ids=prefix)
-    svg = _render.pipe(graph.source, "svg").decode("utf-8")
+    svg = backend.pipe(graph.source, "svg").decode("utf-8")
     svg = svg[svg.index("<svg"):]
     svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)
     return re.sub(r'<svg width="[^"]*" height="[^"]*"', '<svg class="graph"', svg, count=1)

@@ -14,10 +14,10 @@ from typing import Any
 
 import graphviz
 
-from microgrid import render as _render
-from microgrid.atomic import atomic_folder
 from microgrid.engine import Value, topological_order
-from microgrid.overwrite import GENERATOR, PASS_FORCE, check_step_folder, mark_svg
+from microgrid.safety.atomic import atomic_folder
+from microgrid.safety.overwrite import GENERATOR, PASS_FORCE, check_step_folder, mark_svg
+from microgrid.viz import backend
 from microgrid.viz.draw import (
     DEFAULT_MAX_NODES,
     INSTALL_HINT,
@@ -262,7 +262,7 @@ def write_backward_steps(
     with atomic_folder(out) as tmp:
         for step in steps:
             name = f"step_{step.number:0{width}d}.svg"
-            (tmp / name).write_bytes(mark_svg(_render.pipe(_step_graph(scene, step).source, "svg")))
+            (tmp / name).write_bytes(mark_svg(backend.pipe(_step_graph(scene, step).source, "svg")))
             svgs.append(out / name)
             captions.append(step.caption)
         page = _index_html(title, [p.name for p in svgs], captions)

@@ -19,15 +19,21 @@ from typing import NamedTuple, TextIO
 
 import numpy as np
 
+from microgrid.app.model_io import Classifier
+from microgrid.app.runs.config import ConfigError, TrainConfig
+from microgrid.app.runs.progress import Progress
+from microgrid.app.runs.results import CVResult, FoldResult, HoldoutResult, SeedsResult, TrainedClassifier
 from microgrid.batched import fit_many
-from microgrid.datasets import Dataset
-from microgrid.metrics import METRIC_NAMES, binary_metrics
-from microgrid.model_io import Classifier
+from microgrid.data import Dataset
+from microgrid.data.metrics import METRIC_NAMES, binary_metrics
+from microgrid.data.preprocessing import (
+    Scaler,
+    make_scaler,
+    stratified_kfold,
+    stratified_split,
+    tutorial_split,
+)
 from microgrid.nn import MLP
-from microgrid.preprocessing import Scaler, make_scaler, stratified_kfold, stratified_split, tutorial_split
-from microgrid.runs.config import ConfigError, TrainConfig
-from microgrid.runs.progress import Progress
-from microgrid.runs.results import CVResult, FoldResult, HoldoutResult, SeedsResult, TrainedClassifier
 from microgrid.vectorized import TrainingDiverged, VectorizedMLP
 
 __all__ = ["TrainingDiverged", "ProgressCallback", "fit_network", "train_classifier", "train_classifiers",

@@ -1,6 +1,6 @@
 """The ``microgrid`` command line: ``train``, ``predict``, ``check`` and ``graph``.
 
-Each subcommand lives in ``microgrid/commands/<name>.py`` and provides ``register(subparsers)``,
+Each subcommand lives in ``microgrid/app/commands/<name>.py`` and provides ``register(subparsers)``,
 which adds its parser and sets ``run`` (a function of the parsed arguments returning an exit
 status).  User mistakes raise :class:`UsageError` and end as one line on stderr with status 2.
 """
@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from microgrid import __version__
-from microgrid.text import QUOTE_LIMIT, one_line, quote
+from microgrid.safety.text import QUOTE_LIMIT, one_line, quote
 
 COMMANDS = ("train", "predict", "check", "graph")
 DESCRIPTION = ("microgrid: train, check and draw a small neural network on the Wisconsin breast cancer data "
@@ -88,9 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
     for name in COMMANDS:
         try:
-            module = importlib.import_module(f"microgrid.commands.{name}")
+            module = importlib.import_module(f"microgrid.app.commands.{name}")
         except ModuleNotFoundError as exc:  # a command not written yet
-            if exc.name == f"microgrid.commands.{name}":
+            if exc.name == f"microgrid.app.commands.{name}":
                 continue
             raise
         module.register(sub)

@@ -9,7 +9,7 @@ Examples::
 
 The output format comes from the file extension (.svg .png .pdf need Graphviz's ``dot``, or
 ``graphviz-pure`` for .svg and .png; .dot writes the DOT source and needs nothing).  ``-o``
-replaces a picture microgrid wrote (known by its mark, see :mod:`microgrid.overwrite`); any other
+replaces a picture microgrid wrote (known by its mark, see :mod:`microgrid.safety.overwrite`); any other
 file, a link, and any existing .pdf only with ``--force``.
 """
 
@@ -20,12 +20,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-from microgrid import render
-from microgrid.cli import UsageError
-from microgrid.commands import options
+from microgrid.app.cli import UsageError
+from microgrid.app.commands import options
+from microgrid.app.expr import ExpressionError, parse_assignment, parse_expression
 from microgrid.engine import Value
-from microgrid.expr import ExpressionError, parse_assignment, parse_expression
-from microgrid.text import printable, quote
+from microgrid.safety.text import printable, quote
+from microgrid.viz import backend
 
 DESCRIPTION = (
     "Draw the computation graph that backprop walks: of an expression (--expr, safely parsed) or of one "
@@ -97,7 +97,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Build the graph, draw it (-o) and/or its backward steps (--steps); 0 on success."""
     from microgrid import viz
-    from microgrid.overwrite import OutputTaken
+    from microgrid.safety.overwrite import OutputTaken
 
     if args.output is None and args.steps is None and args.html is None:
         raise UsageError("nothing to write: give -o FILE (e.g. -o graph.svg), --steps DIR and/or --html FILE")
@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output is not None:
         _check_output(args.output, viz)
     if args.steps is not None:
-        problem = render.why_not("svg")
+        problem = backend.why_not("svg")
         if problem is not None:
             raise UsageError(f"--steps {args.steps}: the step pictures are SVG; {problem}")
     if args.html is not None:
@@ -171,7 +171,7 @@ def _check_output(path: Path, viz: Any) -> None:
         raise UsageError(f"-o {path}: cannot tell the format from the extension {suffix or '(none)'!r}; "
                          f"use one of {', '.join(viz.OUTPUT_FORMATS)}")
     fmt = viz.OUTPUT_FORMATS[suffix]
-    problem = None if fmt is None else render.why_not(fmt)
+    problem = None if fmt is None else backend.why_not(fmt)
     if problem is not None:
         raise UsageError(f"-o {path}: {problem}; or write the DOT source with -o {path.with_suffix('.dot')}")
     _check_parent("-o", path)
@@ -186,7 +186,7 @@ def _check_parent(option: str, path: Path) -> None:
 
 def _check_not_taken(args: argparse.Namespace) -> None:
     """Refuse, before any drawing, to replace a picture, page or folder that microgrid did not write."""
-    from microgrid.overwrite import OutputTaken, check_page, check_picture, check_step_folder
+    from microgrid.safety.overwrite import OutputTaken, check_page, check_picture, check_step_folder
 
     checks = (("-o", args.output, check_picture), ("--steps", args.steps, check_step_folder),
               ("--html", args.html, check_page))
@@ -210,7 +210,7 @@ def _check_html(path: Path) -> None:
     if path.suffix.lower() not in (".html", ".htm"):
         raise UsageError(f"--html {path}: the explorer is an HTML page; name it with .html")
     _check_parent("--html", path)
-    drawing = render.why_not("svg")
+    drawing = backend.why_not("svg")
     if drawing is not None:
         raise UsageError(f"--html {path}: the page draws the graph as SVG; {drawing}")
 
@@ -244,7 +244,7 @@ def _mlp_graph_size(sizes: list[int]) -> int:
 
 
 def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
-    from microgrid.datasets import load_wisconsin
+    from microgrid.data import load_wisconsin
     from microgrid.losses import PROB_EPS, bce, bce_with_logits, uses_logits
 
     sizes = list(args.mlp)
@@ -264,7 +264,7 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
         raise UsageError(f"--mlp {','.join(map(str, sizes))}: its graph for one sample would hold about "
                          f"{n_values:,} Values, more than the {MAX_MLP_VALUES:,} this command builds; "
                          "use smaller layers")
-    from microgrid.budgets import graph_estimate
+    from microgrid.app.budgets import graph_estimate
 
     n_edges = sum(2 * n_out * (n_in + 1) for n_in, n_out in zip(sizes[:-1], sizes[1:]))
     what = f"the graph of {'-'.join(map(str, sizes))} for one sample ({n_values:,} Values)"
@@ -286,7 +286,7 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
     if args.raw_inputs:
         fed = "raw 1-10 scores"
     else:  # what training feeds: min-max scaled (over the shipped rows, as a full-data training run fits it)
-        from microgrid.preprocessing import make_scaler
+        from microgrid.data.preprocessing import make_scaler
 
         row = make_scaler("minmax").fit(data.X).transform(data.X[sample : sample + 1])[0]
         fed = "inputs min-max scaled to [0, 1] as in training"

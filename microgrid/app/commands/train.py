@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from microgrid.cli import UsageError
-from microgrid.commands import options
+from microgrid.app.cli import UsageError
+from microgrid.app.commands import options
 
 if TYPE_CHECKING:
-    from microgrid.runs.config import TrainConfig
+    from microgrid.app.runs.config import TrainConfig
 
 DESCRIPTION = """\
 Train a network that tells malignant from benign tumours on the Wisconsin breast cancer data
@@ -49,7 +49,7 @@ examples:
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Add the ``train`` subcommand to ``subparsers``."""
-    from microgrid.runs.config import ENGINES, HIDDEN_ACTIVATIONS, OPTIMIZERS, SCALERS, SPLITS
+    from microgrid.app.runs.config import ENGINES, HIDDEN_ACTIVATIONS, OPTIMIZERS, SCALERS, SPLITS
 
     p = subparsers.add_parser("train", help="train the classifier on the Wisconsin data",
                               description=DESCRIPTION, epilog=EPILOG,
@@ -103,19 +103,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train, print the report and write --out; 0 on success, 1 if training diverged.
 
-    A model that learned nothing (see :func:`microgrid.runs.learning.learning_warnings`) is still a
+    A model that learned nothing (see :func:`microgrid.app.runs.learning.learning_warnings`) is still a
     success (0), with a warning on stderr and in metrics.json.
     """
     import numpy as np
 
-    from microgrid.datasets import DataError, load_wisconsin
-    from microgrid.model_io import NonFiniteOutputError
-    from microgrid.runs.config import ConfigError, make_config
-    from microgrid.runs.learning import learning_warnings
-    from microgrid.runs.outputs import PLOT_HINT, RunFolderTaken, check_output_dir, write_outputs
-    from microgrid.runs.report import format_cv, format_holdout, format_seeds
-    from microgrid.runs.results import CVResult, HoldoutResult, SeedsResult
-    from microgrid.runs.run import TrainingDiverged, run_cv, run_holdout, run_seeds
+    from microgrid.app.model_io import NonFiniteOutputError
+    from microgrid.app.runs.config import ConfigError, make_config
+    from microgrid.app.runs.learning import learning_warnings
+    from microgrid.app.runs.outputs import PLOT_HINT, RunFolderTaken, check_output_dir, write_outputs
+    from microgrid.app.runs.report import format_cv, format_holdout, format_seeds
+    from microgrid.app.runs.results import CVResult, HoldoutResult, SeedsResult
+    from microgrid.app.runs.run import TrainingDiverged, run_cv, run_holdout, run_seeds
+    from microgrid.data import DataError, load_wisconsin
 
     try:
         config = make_config(engine=args.engine, hidden=args.hidden, activation=args.activation, lr=args.lr,
@@ -199,7 +199,7 @@ def _check_seeds(args: argparse.Namespace) -> None:
 def _check_budget(args: argparse.Namespace, config: TrainConfig, rows: int, n_features: int) -> None:
     """Refuse (exit 2) a run estimated beyond --memory-budget, or for the scalar engine beyond
     --time-budget, before anything is built; say so when a NumPy run will take over 10 minutes."""
-    from microgrid.budgets import VECTORIZED_NOTE_SECONDS, format_seconds, train_estimate
+    from microgrid.app.budgets import VECTORIZED_NOTE_SECONDS, format_seconds, train_estimate
 
     scalar = config.engine == "scalar"
     runs = 1 if config.cv is None else config.cv + (args.out is not None)  # the folds, and the refit

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from microgrid.atomic import atomic_folder, naming, probe_folder, signals_held
-from microgrid.datasets import Dataset
-from microgrid.model_io import save_model
-from microgrid.runs.learning import learning_warnings
-from microgrid.runs.plots import plot_confusion, plot_loss
-from microgrid.runs.results import CVResult, HoldoutResult
+from microgrid.app.model_io import save_model
+from microgrid.app.runs.learning import learning_warnings
+from microgrid.app.runs.plots import plot_confusion, plot_loss
+from microgrid.app.runs.results import CVResult, HoldoutResult
+from microgrid.data import Dataset
+from microgrid.safety.atomic import atomic_folder, naming, probe_folder, signals_held
 
 __all__ = ["OUTPUT_FILES", "PLOT_HINT", "RunFolderTaken", "metrics_document", "check_output_dir",
            "write_outputs"]

@@ -1,15 +1,15 @@
 """The training run behind ``microgrid train``, gathered in one place for users.
 
-The code lives in :mod:`microgrid.runs`, one job per module: ``config`` (what decides a run),
+The code lives in :mod:`microgrid.app.runs`, one job per module: ``config`` (what decides a run),
 ``run`` (fitting; hold-out, cross-validation and many-seed runs), ``results``, ``learning`` (did it learn
 anything?), ``report`` (the printed report), ``outputs`` and ``plots`` (the run folder) and
 ``progress`` (the progress display).  This module re-exports their names, so
-``from microgrid.training import make_config, run_holdout`` keeps working.
+``from microgrid.app.training import make_config, run_holdout`` keeps working.
 """
 
 from __future__ import annotations
 
-from microgrid.runs.config import (
+from microgrid.app.runs.config import (
     CV_DEFAULTS,
     ENGINES,
     HIDDEN_ACTIVATIONS,
@@ -22,12 +22,18 @@ from microgrid.runs.config import (
     make_config,
     parse_hidden,
 )
-from microgrid.runs.learning import CHANCE_AUC, learning_warnings
-from microgrid.runs.outputs import OUTPUT_FILES, PLOT_HINT, check_output_dir, metrics_document, write_outputs
-from microgrid.runs.progress import Progress
-from microgrid.runs.report import METRIC_LABELS, format_cv, format_holdout, format_seeds
-from microgrid.runs.results import CVResult, FoldResult, HoldoutResult, SeedsResult, TrainedClassifier
-from microgrid.runs.run import (
+from microgrid.app.runs.learning import CHANCE_AUC, learning_warnings
+from microgrid.app.runs.outputs import (
+    OUTPUT_FILES,
+    PLOT_HINT,
+    check_output_dir,
+    metrics_document,
+    write_outputs,
+)
+from microgrid.app.runs.progress import Progress
+from microgrid.app.runs.report import METRIC_LABELS, format_cv, format_holdout, format_seeds
+from microgrid.app.runs.results import CVResult, FoldResult, HoldoutResult, SeedsResult, TrainedClassifier
+from microgrid.app.runs.run import (
     ProgressCallback,
     TrainingDiverged,
     fit_network,

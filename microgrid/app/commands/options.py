@@ -3,7 +3,7 @@
 Each option type turns the text of an option into a value or raises
 ``argparse.ArgumentTypeError`` saying what was expected; argparse then names the option and
 exits with status 2 in one line.  :func:`read_input` turns a bad or unreadable input file into a
-one-line :class:`~microgrid.cli.UsageError`.
+one-line :class:`~microgrid.app.cli.UsageError`.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
-from microgrid.cli import UsageError
-from microgrid.text import quote
+from microgrid.app.cli import UsageError
+from microgrid.safety.text import quote
 
 if TYPE_CHECKING:
-    from microgrid.budgets import Estimate
+    from microgrid.app.budgets import Estimate
 
 T = TypeVar("T")
 
@@ -112,7 +112,7 @@ def fraction(text: str) -> float:
 
 def widths(text: str) -> tuple[int, ...]:
     """Positive integers separated by commas: ``"15"`` or ``"16,8"``."""
-    from microgrid.runs.config import ConfigError, parse_hidden
+    from microgrid.app.runs.config import ConfigError, parse_hidden
 
     try:
         sizes = parse_hidden(text)
@@ -136,14 +136,14 @@ def layer_sizes(text: str) -> tuple[int, ...]:
 
 def memory_budget(text: str) -> float:
     """Bytes, with an optional unit: ``16G``, ``500M``, ``2e9``."""
-    from microgrid.budgets import parse_bytes
+    from microgrid.app.budgets import parse_bytes
 
     return _number(text, parse_bytes, "an amount of memory such as 16G or 500M", lambda v: True)
 
 
 def time_budget(text: str) -> float:
     """Seconds, with an optional unit: ``90``, ``30m``, ``2h``, ``1d``."""
-    from microgrid.budgets import parse_seconds
+    from microgrid.app.budgets import parse_seconds
 
     return _number(text, parse_seconds, "a duration such as 90, 30m, 2h or 1d", lambda v: True)
 
@@ -151,7 +151,7 @@ def time_budget(text: str) -> float:
 def add_budget_options(p: argparse.ArgumentParser, time: bool) -> None:
     """``--memory-budget`` (and, with ``time``, ``--time-budget``): how much a run may use; the
     command estimates its needs before building anything and refuses (exit 2) beyond them."""
-    from microgrid.budgets import DEFAULT_MEMORY_BUDGET, DEFAULT_TIME_BUDGET, format_bytes, format_seconds
+    from microgrid.app.budgets import DEFAULT_MEMORY_BUDGET, DEFAULT_TIME_BUDGET, format_bytes, format_seconds
 
     p.add_argument("--memory-budget", type=memory_budget, default=DEFAULT_MEMORY_BUDGET, metavar="SIZE",
                    help="refuse, before starting, a run estimated to need more memory than SIZE (e.g. 16G, "
@@ -163,9 +163,9 @@ def add_budget_options(p: argparse.ArgumentParser, time: bool) -> None:
 
 
 def within_budget(estimate: Estimate, args: argparse.Namespace, timed: bool = True) -> None:
-    """Raise :class:`~microgrid.cli.UsageError` if ``estimate`` exceeds ``args.memory_budget`` or,
+    """Raise :class:`~microgrid.app.cli.UsageError` if ``estimate`` exceeds ``args.memory_budget`` or,
     when ``timed``, ``args.time_budget`` (if the command has one)."""
-    from microgrid.budgets import OverBudget, enforce
+    from microgrid.app.budgets import OverBudget, enforce
 
     try:
         enforce(estimate, args.memory_budget, getattr(args, "time_budget", None) if timed else None)
@@ -175,7 +175,7 @@ def within_budget(estimate: Estimate, args: argparse.Namespace, timed: bool = Tr
 
 def read_input(read: Callable[[], T], what: str, format_error: type[Exception]) -> T:
     """``read()``, with its ``format_error`` (whose message names file and problem) and any
-    ``OSError`` ("cannot read WHAT: reason") raised as :class:`~microgrid.cli.UsageError`."""
+    ``OSError`` ("cannot read WHAT: reason") raised as :class:`~microgrid.app.cli.UsageError`."""
     try:
         return read()
     except format_error as exc:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from microgrid.engine import Value
-from microgrid.text import quote
+from microgrid.safety.text import quote
 
 __all__ = ["ExpressionError", "Expression", "parse_expression", "evaluate", "parse_assignment",
            "FUNCTIONS", "MAX_LENGTH", "MAX_DEPTH"]

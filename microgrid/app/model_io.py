@@ -35,9 +35,9 @@ from typing import IO
 import numpy as np
 
 from microgrid.activations import get_activation
-from microgrid.atomic import atomic_file
-from microgrid.preprocessing import SCALERS, Scaler, scaler_from_arrays
-from microgrid.text import one_line, quote
+from microgrid.data.preprocessing import SCALERS, Scaler, scaler_from_arrays
+from microgrid.safety.atomic import atomic_file
+from microgrid.safety.text import one_line, quote
 from microgrid.vectorized import VectorizedMLP
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "ModelFileError", "NonFiniteOutputError", "Classifier", "save_model",

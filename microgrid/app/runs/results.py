@@ -7,9 +7,9 @@ from typing import NamedTuple
 
 import numpy as np
 
-from microgrid.datasets import Dataset
-from microgrid.model_io import Classifier
-from microgrid.runs.config import TrainConfig
+from microgrid.app.model_io import Classifier
+from microgrid.app.runs.config import TrainConfig
+from microgrid.data import Dataset
 
 __all__ = ["TrainedClassifier", "HoldoutResult", "FoldResult", "CVResult", "SeedsResult"]
 

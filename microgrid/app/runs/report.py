@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from microgrid.datasets import Dataset
-from microgrid.metrics import METRIC_NAMES
-from microgrid.runs.progress import format_rate
-from microgrid.runs.results import CVResult, HoldoutResult, SeedsResult
+from microgrid.app.runs.progress import format_rate
+from microgrid.app.runs.results import CVResult, HoldoutResult, SeedsResult
+from microgrid.data import Dataset
+from microgrid.data.metrics import METRIC_NAMES
 
 __all__ = ["METRIC_LABELS", "format_holdout", "format_cv", "format_seeds", "seeds_text"]
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from microgrid.runs.config import TrainConfig
+from microgrid.app.runs.config import TrainConfig
 
 __all__ = ["plot_loss", "plot_confusion"]
 

@@ -1,7 +1,7 @@
 """Reading one row of a Wisconsin data file: the two formats, the header, the cells of a row.
 
 Shared by the loader's two readers (:mod:`csv` over the whole text, and the NumPy reader of
-:mod:`microgrid.datasets.fast`), so that both accept the same rows and say the same about the others.
+:mod:`microgrid.data.fast`), so that both accept the same rows and say the same about the others.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from microgrid.text import quote
+from microgrid.safety.text import quote
 
 FEATURE_NAMES: tuple[str, ...] = (
     "clump thickness",
@@ -51,7 +51,7 @@ ID_DTYPE: np.dtype = getattr(getattr(np, "dtypes", None), "StringDType", lambda:
 
 
 def id_array(ids: Sequence[str] | np.ndarray) -> np.ndarray:
-    """Sample IDs as the array a :class:`~microgrid.datasets.Dataset` holds (dtype :data:`ID_DTYPE`)."""
+    """Sample IDs as the array a :class:`~microgrid.data.Dataset` holds (dtype :data:`ID_DTYPE`)."""
     if ID_DTYPE.kind == "U":
         return np.asarray(ids, dtype=str)
     array = np.asarray(ids)

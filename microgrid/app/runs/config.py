@@ -13,9 +13,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from microgrid.activations import ACTIVATIONS
+from microgrid.data.preprocessing import SCALERS
 from microgrid.optim import OPTIMIZERS
-from microgrid.preprocessing import SCALERS
-from microgrid.text import quote
+from microgrid.safety.text import quote
 
 __all__ = ["ConfigError", "TrainConfig", "TUTORIAL_DEFAULTS", "CV_DEFAULTS", "ENGINES", "SPLITS",
            "HIDDEN_ACTIVATIONS", "OPTIMIZERS", "SCALERS", "make_config", "parse_hidden"]

@@ -29,7 +29,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from microgrid.datasets.rows import (
+from microgrid.data.rows import (
     FEATURE_NAMES,
     SHIPPED_HEADER,
     DataError,
@@ -128,7 +128,7 @@ def load_wisconsin(path: str | Path | None = None, missing: str = "drop",
     shipped = shipped_path()
     file = shipped if path is None else Path(path)
     name = str(file)
-    from microgrid.datasets.fast import parse_fast
+    from microgrid.data.fast import parse_fast
 
     with _open_limited(file, name) as f:
         source: BinaryIO = f

@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 from microgrid.activations import ACTIVATIONS
-from microgrid.cli import UsageError
-from microgrid.commands import options
+from microgrid.app.cli import UsageError
+from microgrid.app.commands import options
 from microgrid.losses import LOSSES
 
 DESCRIPTION = """\
@@ -52,11 +52,11 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Compare the gradients and print the report; 0 when they agree, 1 otherwise."""
-    from microgrid.budgets import check_estimate
+    from microgrid.app.budgets import check_estimate
     from microgrid.check import compare_gradients
-    from microgrid.datasets import load_wisconsin
+    from microgrid.data import load_wisconsin
+    from microgrid.data.preprocessing import MinMaxScaler
     from microgrid.init import initial_weights
-    from microgrid.preprocessing import MinMaxScaler
 
     data = load_wisconsin()
     if not 1 <= args.samples <= len(data.X):

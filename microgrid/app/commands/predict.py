@@ -7,9 +7,9 @@ import csv
 import io
 import sys
 
-from microgrid.cli import UsageError
-from microgrid.commands import options
-from microgrid.text import escape, printable, quote
+from microgrid.app.cli import UsageError
+from microgrid.app.commands import options
+from microgrid.safety.text import escape, printable, quote
 
 DESCRIPTION = """\
 Apply a model saved by 'microgrid train --out DIR' (DIR/model.npz) to every row of DATA, a file
@@ -44,12 +44,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print one CSV line per row of the data file, and the accuracy on stderr; 0 on success."""
-    from microgrid.atomic import write_text
-    from microgrid.budgets import predict_estimate
-    from microgrid.datasets import DataError, load_wisconsin
-    from microgrid.metrics import accuracy
-    from microgrid.model_io import ModelFileError, NonFiniteOutputError, load_model
-    from microgrid.overwrite import PREDICTIONS_HEADER, OutputTaken, check_predictions_file
+    from microgrid.app.budgets import predict_estimate
+    from microgrid.app.model_io import ModelFileError, NonFiniteOutputError, load_model
+    from microgrid.data import DataError, load_wisconsin
+    from microgrid.data.metrics import accuracy
+    from microgrid.safety.atomic import write_text
+    from microgrid.safety.overwrite import PREDICTIONS_HEADER, OutputTaken, check_predictions_file
 
     if args.output is not None:  # before any work: a long run cannot end in "cannot write"
         try:
@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(table.getvalue())
     else:
-        write_text(args.output, table.getvalue())  # an OSError names the file (see microgrid.cli)
+        write_text(args.output, table.getvalue())  # an OSError names the file (see microgrid.app.cli)
         print(f"wrote {printable(str(args.output))} ({len(proba):,} rows)")
     if data.n_missing_rows:
         print(f"note: {data.n_missing_rows:,} row(s) had missing scores, filled with the training medians",

@@ -6,8 +6,8 @@ lines (the most rows it can hold), the other reads about 128 kB of lines at a ti
 operations over their bytes, writing straight into result arrays of that many rows.  A line whose
 cells are not the plain kind (a score other than ``1``..``10`` or the missing-value token, an
 unknown class, white space around a cell, the wrong number of columns, a very long cell) is read
-again by the loader's own row reader (:func:`microgrid.datasets.rows._row`, after :mod:`csv`), so
-it yields the same values or raises the same :class:`~microgrid.datasets.DataError` as a file read
+again by the loader's own row reader (:func:`microgrid.data.rows._row`, after :mod:`csv`), so
+it yields the same values or raises the same :class:`~microgrid.data.DataError` as a file read
 without the fast path.  Anything else about the file (non-ASCII text, NUL bytes, a lone carriage
 return, quotes that are not around whole fields, no data rows) returns ``None``: the caller then
 reads the whole file with :mod:`csv`.
@@ -28,7 +28,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from microgrid.datasets.rows import (
+from microgrid.data.rows import (
     _FORMATS,
     FEATURE_NAMES,
     DataError,

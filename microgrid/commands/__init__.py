@@ -1,1 +1,0 @@
-"""Subcommands of the ``microgrid`` CLI, one module each (see :mod:`microgrid.cli`)."""
