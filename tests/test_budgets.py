@@ -28,7 +28,7 @@ from microgrid.app.budgets import (
 from microgrid.nn import MLP
 from microgrid.vectorized import VectorizedMLP
 
-from test_train_cli import one_line_error, run_cli
+from helpers import one_line_error, run_cli
 
 
 def graph_nodes(root) -> int:

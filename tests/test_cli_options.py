@@ -11,7 +11,7 @@ import pytest
 
 from microgrid.app.commands.options import MAX_ITERS, MAX_WIDTH
 
-from test_train_cli import one_line_error, run_cli
+from helpers import one_line_error, run_cli
 
 
 @pytest.mark.parametrize("argv, needle", [

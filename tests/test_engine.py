@@ -325,6 +325,7 @@ def test_backward_seed_must_be_a_number(bad: object, message: str) -> None:
         v.backward(bad)  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
 def test_million_op_chain_forward_and_backward_without_recursion() -> None:
     limit = sys.getrecursionlimit()
     assert limit <= 100_000  # the default is kept: depth must not come from the Python stack

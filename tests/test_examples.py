@@ -37,6 +37,7 @@ def png_size(path: Path) -> tuple[int, int]:
     return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
 
 
+@pytest.mark.slow
 def test_default_run_reaches_95_percent_on_held_out_points_and_writes_the_png(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="moons.py draws with matplotlib")
     out = tmp_path / "plots"  # created by the script
@@ -74,6 +75,7 @@ def test_moons_lie_on_their_half_circles_in_random_order() -> None:
     assert np.array_equal(moons.make_moons(101, 0.1, 3)[0], Xn)  # seeded
 
 
+@pytest.mark.slow
 def test_a_rerun_replaces_its_own_png_but_never_a_foreign_one(tmp_path: Path, capsys, monkeypatch) -> None:
     figure = pytest.importorskip("matplotlib.figure", reason="moons.py draws with matplotlib")
     moons = load_moons()
@@ -173,6 +175,7 @@ def test_progress_redraws_one_line_on_a_terminal(monkeypatch) -> None:
     assert text.split("\r")[-1].startswith("step 3/3  batch loss (running mean) 0.6420")
 
 
+@pytest.mark.slow
 def test_a_learning_rate_that_learns_nothing_is_said(tmp_path: Path, capsys) -> None:
     pytest.importorskip("matplotlib", reason="moons.py draws with matplotlib")
     moons = load_moons()

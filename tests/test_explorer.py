@@ -206,6 +206,7 @@ def test_expression_page_steps_and_explains_in_chromium(browser, pages: dict[str
     assert errors(browser) == []
 
 
+@pytest.mark.slow
 def test_network_page_every_leaf_grad_and_expanding_a_neuron(browser, pages: dict[str, Path]) -> None:
     from selenium.webdriver.common.keys import Keys
 

@@ -18,6 +18,8 @@ import pytest
 nbformat = pytest.importorskip("nbformat", reason="the notebook test needs the dev extra (nbclient)")
 from nbclient import NotebookClient  # noqa: E402
 
+pytestmark = pytest.mark.slow  # each run of the notebook takes over ten seconds
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = ROOT / "docs" / "tutorial.ipynb"
 CHECK_KERNEL = "import sys; print('kernel prefix:', sys.prefix)"

@@ -19,31 +19,23 @@ from microgrid.optim import (
     make_optimizer,
 )
 
+from helpers import optimizer_trace
 from strategies import floats_between
-
-
-def run(optimizer, p0: float, grads: list[float]) -> list[float]:
-    p = np.array([p0])
-    trace = []
-    for g in grads:
-        optimizer.step([p], [np.array([g])])
-        trace.append(float(p[0]))
-    return trace
 
 
 def test_plain_gradient_descent() -> None:
     # p <- p - lr g
-    assert run(SGD(lr=0.1), 1.0, [0.5, -2.0]) == pytest.approx([0.95, 1.15], rel=1e-15)
+    assert optimizer_trace(SGD(lr=0.1), 1.0, [0.5, -2.0]) == pytest.approx([0.95, 1.15], rel=1e-15)
 
 
 def test_sgd_momentum_and_weight_decay_by_hand() -> None:
     # lr 0.1, mu 0.9, wd 0.01, p = 1, g = 0.5 twice:
     # step 1: g' = 0.5 + 0.01 * 1 = 0.51;  v = 0.51;                p = 1 - 0.051 = 0.949
     # step 2: g' = 0.5 + 0.00949 = 0.50949; v = 0.459 + 0.50949 = 0.96849; p = 0.949 - 0.096849 = 0.852151
-    trace = run(SGD(lr=0.1, momentum=0.9, weight_decay=0.01), 1.0, [0.5, 0.5])
+    trace = optimizer_trace(SGD(lr=0.1, momentum=0.9, weight_decay=0.01), 1.0, [0.5, 0.5])
     assert trace == pytest.approx([0.949, 0.852151], rel=1e-14)
     # momentum alone: v = 1, 1.9, 2.71 for g = 1 with mu = 0.9; p = -0.1, -0.29, -0.561
-    trace = run(SGD(lr=0.1, momentum=0.9), 0.0, [1.0, 1.0, 1.0])
+    trace = optimizer_trace(SGD(lr=0.1, momentum=0.9), 0.0, [1.0, 1.0, 1.0])
     assert trace == pytest.approx([-0.1, -0.29, -0.561], rel=1e-14)
 
 
@@ -56,12 +48,13 @@ def test_adam_by_hand() -> None:
     #      = 0.62518759379689844922, sqrt(v_hat) = 0.79068805087524779745
     #      p = p1 + 0.1 * 0.28947368421052631579 / (0.79068805087524779745 + 1e-8)
     #        = 0.93661035424056560281...
-    assert run(Adam(lr=0.1), 1.0, [0.5, -1.0]) == pytest.approx([0.900000002, 0.9366103542405656], rel=1e-15)
+    want = [0.900000002, 0.9366103542405656]
+    assert optimizer_trace(Adam(lr=0.1), 1.0, [0.5, -1.0]) == pytest.approx(want, rel=1e-15)
 
 
 def test_adam_weight_decay_adds_to_the_gradient() -> None:
     # g' = g + wd p = 0.5 + 0.1 * 2 = 0.7: the first step is still lr * sign(g')
-    trace = run(Adam(lr=0.01, weight_decay=0.1), 2.0, [0.5])
+    trace = optimizer_trace(Adam(lr=0.01, weight_decay=0.1), 2.0, [0.5])
     assert trace == pytest.approx([2.0 - 0.01 * 0.7 / (0.7 + 1e-8)], rel=1e-15)
 
 
@@ -119,9 +112,9 @@ def test_fit_checks_its_optimizer_once_and_steps_as_step_does(make) -> None:
 
 def test_adam_reset_restarts_the_bias_correction() -> None:
     opt = Adam(lr=0.1)
-    first = run(opt, 1.0, [0.5])
+    first = optimizer_trace(opt, 1.0, [0.5])
     opt.reset()
-    assert opt.t == 0 and run(opt, 1.0, [0.5]) == first
+    assert opt.t == 0 and optimizer_trace(opt, 1.0, [0.5]) == first
 
 
 def test_make_optimizer_and_argument_errors() -> None:

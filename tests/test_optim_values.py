@@ -17,8 +17,8 @@ from microgrid.nn import MLP
 from microgrid.optim import SGD, Adam
 from microgrid.vectorized import VectorizedMLP
 
+from helpers import optimizer_trace
 from strategies import float_lists, floats_between, moderate
-from test_optim import run  # the array form's trace of one parameter
 
 # -- independent references: PyTorch's update rules in plain Python floats, in its operation order.
 # (Against torch 2.13 itself, which fuses multiply-adds, the two agree to within 6e-16 of the
@@ -71,7 +71,7 @@ def value_trace(make, p0: float, grads: list[float]) -> list[float]:
 def test_sgd_is_torchs_rule_in_both_forms(p0, grads, lr, mu, wd) -> None:
     want = torch_sgd(p0, grads, lr, mu, wd)
     assert value_trace(lambda ps: SGD(ps, lr=lr, momentum=mu, weight_decay=wd), p0, grads) == want
-    assert run(SGD(lr=lr, momentum=mu, weight_decay=wd), p0, grads) == want
+    assert optimizer_trace(SGD(lr=lr, momentum=mu, weight_decay=wd), p0, grads) == want
 
 
 @given(moderate, float_lists(moderate, 6), floats_between(1e-4, 1.0),
@@ -81,7 +81,7 @@ def test_adam_is_torchs_rule_in_both_forms(p0, grads, lr, betas, eps, wd) -> Non
     want = torch_adam(p0, grads, lr, *betas, eps, wd)
     make = lambda ps: Adam(ps, lr=lr, betas=betas, eps=eps, weight_decay=wd)  # noqa: E731
     assert value_trace(make, p0, grads) == want
-    assert run(make(None), p0, grads) == want
+    assert optimizer_trace(make(None), p0, grads) == want
 
 
 def test_adam_first_step_is_lr_times_the_sign_of_the_gradient() -> None:

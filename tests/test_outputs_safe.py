@@ -220,6 +220,7 @@ class Interrupt:
         return counted
 
 
+@pytest.mark.slow
 def test_a_run_folder_interrupted_at_every_point_is_the_old_run_or_the_complete_new_one(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, results: dict[int, object]) -> None:
     out = tmp_path / "o" / "run1"
@@ -384,6 +385,7 @@ def start_training(argv: list[str], env: dict[str, str]) -> tuple[subprocess.Pop
     return proc, first
 
 
+@pytest.mark.slow
 def test_sigint_and_sigterm_during_train_out_leave_the_old_run_or_the_complete_new_one(
         tmp_path: Path) -> None:
     out = tmp_path / "o" / "run1"

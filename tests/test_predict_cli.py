@@ -17,7 +17,7 @@ from microgrid.data.preprocessing import MinMaxScaler
 from microgrid.safety.text import escape
 from microgrid.vectorized import VectorizedMLP
 
-from test_train_cli import one_line_error, run_cli
+from helpers import one_line_error, run_cli
 
 ROWS = "1,1,1,1,1,1,1,1,1,1,2\n2,1,1,1,1,1,1,1,1,1,2\n3,10,10,1,1,1,1,1,1,1,4\n4,10,10,1,1,1,1,1,1,1,4\n"
 

@@ -24,7 +24,7 @@ from microgrid.safety.text import escape, one_line, quote
 from microgrid.viz import backend
 from microgrid.viz.draw import escape_label
 
-from test_train_cli import run_cli
+from helpers import run_cli
 
 SVG = "{http://www.w3.org/2000/svg}"
 

@@ -1,6 +1,5 @@
 """``microgrid train`` and ``microgrid predict``: files, reproduced numbers, engines, every user error."""
 
-import contextlib
 import csv
 import io
 import json
@@ -33,18 +32,8 @@ from microgrid.app.training import (
 from microgrid.data import load_wisconsin, shipped_path
 from microgrid.data.preprocessing import tutorial_split
 
+from helpers import one_line_error, run_cli
 from strategies import WisconsinRecord, render_wisconsin
-
-
-def run_cli(argv):
-    """``main(argv)`` in-process: (status, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            status = main(argv)
-        except SystemExit as exc:  # argparse errors
-            status = exc.code
-    return status, out.getvalue(), err.getvalue()
 
 
 def records_of(dataset, rows):
@@ -399,6 +388,7 @@ def test_the_hint_follows_the_training_loss():
 # ---- results the issue promises (the real schedules) ---------------------------------------
 
 
+@pytest.mark.slow
 def test_default_run_reaches_99_percent_on_the_tutorial_split():
     result = run_holdout(TrainConfig(), load_wisconsin(), show_progress=False)
     assert result.config.iters == 67_000 and result.config.lr == 0.07 and result.config.optimizer == "gd"
@@ -416,12 +406,6 @@ def test_ten_fold_cv_defaults_reach_the_promised_numbers():
 # ---- user errors: status 2, one line, no traceback ------------------------------------------
 
 
-def one_line_error(status, out, err, *needles):
-    assert status == 2, (out, err)
-    assert "Traceback" not in err and out == ""
-    assert len(err.strip().splitlines()) == 1, err
-    for needle in needles:
-        assert needle in err, err
 
 
 @pytest.mark.parametrize(
