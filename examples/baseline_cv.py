@@ -13,7 +13,8 @@ import sys
 
 import numpy as np
 
-from microgrid.app.training import make_config, run_cv
+from microgrid.app.runs.config import make_config
+from microgrid.app.runs.run import run_cv
 from microgrid.data import load_wisconsin
 from microgrid.data.metrics import METRIC_NAMES, binary_metrics
 from microgrid.data.preprocessing import MinMaxScaler, stratified_kfold

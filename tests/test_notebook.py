@@ -64,7 +64,8 @@ def number(pattern: str, text: str) -> float:
 @pytest.fixture(scope="module")
 def cli_run():
     """The run ``microgrid train`` does by default (the tutorial's), computed without the notebook."""
-    from microgrid.app.training import make_config, run_holdout
+    from microgrid.app.runs.config import make_config
+    from microgrid.app.runs.run import run_holdout
     from microgrid.data import load_wisconsin
 
     return run_holdout(make_config(), load_wisconsin(), show_progress=False)

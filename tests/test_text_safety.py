@@ -67,6 +67,7 @@ def test_an_expression_ending_in_a_backslash_draws(tmp_path: Path, suffix: str,
     assert "1#\\" in svg_text(svg)
 
 
+@pytest.mark.slow
 @given(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40))
 def test_any_title_is_drawn_as_written(title: str) -> None:
     if backend.find_renderer() is None:

@@ -16,19 +16,11 @@ import pytest
 import microgrid
 from microgrid.app.cli import main
 from microgrid.app.model_io import ModelFileError, load_model, save_model
-from microgrid.app.training import (
-    CV_DEFAULTS,
-    Progress,
-    TrainConfig,
-    fit_network,
-    learning_warnings,
-    make_config,
-    metrics_document,
-    run_cv,
-    run_holdout,
-    run_seeds,
-    train_classifier,
-)
+from microgrid.app.runs.config import CV_DEFAULTS, ConfigError, TrainConfig, make_config
+from microgrid.app.runs.learning import learning_warnings
+from microgrid.app.runs.outputs import metrics_document
+from microgrid.app.runs.progress import Progress
+from microgrid.app.runs.run import fit_network, run_cv, run_holdout, run_seeds, train_classifier
 from microgrid.data import load_wisconsin, shipped_path
 from microgrid.data.preprocessing import tutorial_split
 
@@ -639,6 +631,7 @@ def test_console_script_is_found_without_an_activated_environment(monkeypatch):
     assert exe is not None and os.path.dirname(exe) == os.path.dirname(sys.executable)
 
 
+@pytest.mark.slow
 def test_console_script(tmp_path):
     exe = console_script()
     assert exe is not None, "the microgrid console script is not installed"
@@ -673,8 +666,6 @@ def test_version_option(capsys):
 
 
 def test_make_config_hidden_widths_from_the_python_side():
-    from microgrid.app.training import ConfigError
-
     assert make_config(hidden="16,8").hidden == (16, 8) and make_config(hidden=[16, 8]).hidden == (16, 8)
     with pytest.raises(ConfigError, match=r"hidden layer widths must be a sequence .* got 15$"):
         make_config(hidden=15)  # was "TypeError: 'int' object is not iterable"

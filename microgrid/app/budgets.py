@@ -1,35 +1,21 @@
 """Memory and time a command will need, estimated from the architecture and the row count before
 anything is allocated, and refused beyond a budget.
 
-The constants were measured on the development machine (CPython 3.11, NumPy 2, 2 cores, 24 GB;
-``tracemalloc`` for bytes, wall-clock time for seconds) and are rounded up; a loaded machine can
-be two or three times slower than the times below.  For a network with layer widths
-``dims = [n_0, ..., n_L]``: ``W = sum(n_{i-1} n_i)`` weights, ``H = sum(n_1..n_L)`` neurons,
-``P = W + H`` parameters.
+For layer widths ``dims = [n_0, ..., n_L]``: ``W = sum(n_{i-1} n_i)`` weights, ``H = sum(n_1..n_L)``
+neurons, ``P = W + H`` parameters.  The constants are fits to ``tracemalloc`` peaks and wall-clock
+times (CPython 3.11, NumPy 2), rounded up; a busy machine can be two or three times slower.
 
-* **Scalar engine** (:class:`~microgrid.nn.MLP`): each parameter is a :class:`Value` of about
-  260 bytes (``tracemalloc`` over ``MLP(9, [1000, 100, 1])``: 257).  One row's graph holds
-  ``n_0 + 2 H + 2`` Values (an input leaf per feature, a dot node and an activation per neuron,
-  the loss term; counted by walking the graph) and ``2 W + 2 H`` edges.  Fitting
-  ``bytes = a * nodes + b * edges`` to graphs of 9-15-1, 9-64-32-1 and 9-100-100-1 gives a =
-  207 bytes per node (270 with the gradients backward adds) and b = 16.3 bytes per edge (the
-  parent pointer and its local derivative).  Time per pass, forward and backward, fitted the same
-  way: 0.8 µs per node and 0.3 µs per edge, and about 2 µs per parameter for the optimizer step
-  and zeroing the gradients (9-1000-100-1 on 20 rows: 1.6 s estimated, 1.4 s measured;
-  re-checked 2026-11-30: 9-15-1 on 500 rows, 68 ms estimated, 80 ms measured; 9-15-1 on 50,
-  9-64-32-1 on 50 and 9-200-1 on 20 rows, 1.2-1.5 times the measured time).
-* **NumPy engine** (:class:`~microgrid.vectorized.VectorizedMLP`): peak ``tracemalloc`` over a
-  fit is 6 float64 per parameter (weights, gradients, Adam's two moments, a copy) plus 6 per row
-  and neuron (pre-activations, activations and their gradients): 9-2000-1 on 2,000 rows, 193 MB;
-  9-1000-1000-1 with Adam on 500 rows, 97 MB.  Time per iteration (re-measured 2026-11-30:
-  ``VectorizedMLP.fit`` with a per-iteration callback, as ``microgrid train`` runs it, median of
-  3-5 repeats on the quietest pass, gd and Adam alike): ``t = 5 µs + 0.02 ns per multiply-add (3
-  rows x W: the three matrix products) + 3 ns per row and neuron (the elementwise passes) + 17 ns
-  per parameter (the update)``, fitted to the relative error over 9-15-1 (50, 500, 683 rows),
-  9-64-32-1, 9-100-100-1, 9-1000-1, 9-3000-1, 9-500-500-1, 9-1000-1000-1, 9-2000-2000-1 (50,
-  200, 683 rows), 9-4000-4000-1 and 9-10000-10000-1 (683 rows: ~5 s per iteration, from the
-  progress display of a 67,000-iteration run).  The estimate is 0.63 to 1.3 times the measured
-  time for all of them (9-15-1 on 500 rows: 28.5 µs measured, 36 µs estimated).
+* **Scalar engine** (:class:`~microgrid.nn.MLP`): a parameter is a ``Value`` of about 260 bytes.
+  One row's graph holds ``n_0 + 2 H + 2`` Values (an input per feature, a dot node and an
+  activation per neuron, the loss term) and ``2 W + 2 H`` edges: 270 bytes per node with its
+  gradient, 17 per edge (a parent pointer and its local derivative).  A pass forward and backward
+  takes 0.8 µs per node and 0.3 µs per edge, the optimizer step 2 µs per parameter.
+* **NumPy engine** (:class:`~microgrid.vectorized.VectorizedMLP`): a fit holds 6 float64 per
+  parameter (weights, gradients, Adam's two moments, a copy) and 6 per row and neuron
+  (pre-activations, activations, their gradients).  An iteration takes 5 µs, plus 0.02 ns per
+  multiply-add of its three matrix products (``3 rows W``), 3 ns per row and neuron (the
+  elementwise passes) and 17 ns per parameter (the update): within 0.6 to 1.3 times the measured
+  time from 9-15-1 on 50 rows to 9-10000-10000-1 on 683.
 """
 
 from __future__ import annotations

@@ -87,13 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"microgrid.app.commands.{name}")
-        except ModuleNotFoundError as exc:  # a command not written yet
-            if exc.name == f"microgrid.app.commands.{name}":
-                continue
-            raise
-        module.register(sub)
+        importlib.import_module(f"microgrid.app.commands.{name}").register(sub)
     return parser
 
 

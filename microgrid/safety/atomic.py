@@ -88,23 +88,17 @@ def _fsync_dir(folder: Path) -> None:
 _DEFERRED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
 
-_held = 0  # how many signals_held blocks are running (in the main thread)
-
-
 @contextlib.contextmanager
 def signals_held() -> Iterator[None]:
     """Hold Ctrl-C and SIGTERM off while the block runs (they arrive right after it): for making
     and removing temporaries, and the swap of two folders, which must not stop half-way."""
-    global _held
     if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
         yield
         return
     old = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)
-    _held += 1
     try:
         yield
     finally:
-        _held -= 1
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
