@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from microgrid.arrays import check_dims, check_weights
-from microgrid.engine import Value, _to_float, grad, no_grad
+from microgrid.engine import Value, grad, no_grad, to_float
 from microgrid.higher import gradgradcheck
 from microgrid.init import initial_weights
 from microgrid.nn import MLP
@@ -439,7 +439,7 @@ def _partials(result: object, n: int, who: str) -> list[float]:
     if len(result) != n:
         raise ValueError(f"{who}: manual_grad returned {len(result)} partial derivative"
                          f"{'' if len(result) == 1 else 's'} for {n} input{'' if n == 1 else 's'}")
-    return [_to_float(g, f"{who}: manual_grad(...)[{i}]") for i, g in enumerate(result)]
+    return [to_float(g, f"{who}: manual_grad(...)[{i}]") for i, g in enumerate(result)]
 
 
 def check_manual_gradient(

@@ -1,329 +1,145 @@
-"""The scalar autograd engine: :class:`Value`, its operations, and the backward walk.
+"""The scalar autograd engine: the op table, :class:`Value`, and the backward walk.
 
-Every operation creates one new :class:`Value` that remembers
+Read it top to bottom.  Each operation is one row of the table: a forward function on floats
+beside the rule for its local derivatives.  A :class:`Value` method such as ``__mul__`` applies
+a row: the new node keeps its ``parents`` (a tuple, in argument order), its op, and the local
+derivatives d out / d parent_i, computed once, right then.  ``backward`` visits the nodes newest
+first (each after all of its consumers) and passes each parent g · (local derivative).
 
-* ``parents`` — the inputs, as a tuple in argument order (``a + a`` has two edges);
-* ``op``      — a short name such as ``"+"`` or ``"tanh"``;
-* the *local derivatives* ``d out / d parent_i``, computed once, at forward time.
-
-Each operation is declared once, in the table below, as a forward function on floats beside a
-derivative rule.  The rule is written with ordinary arithmetic, so it works on floats (the fast
-default, used by :meth:`Value.backward`) and on :class:`Value` objects (used by
-:func:`grad` with ``create_graph=True`` to record the derivative itself as a graph, which can then
-be differentiated again).
-
-``backward`` walks the graph in reverse topological order without recursion: it collects the
-nodes in a growing list and processes them newest first (every node is created after its
-parents, so that order puts each node after all of its consumers); graphs of millions of nodes work.  Each pass sums its
-gradients in a private table and only then adds them to ``.grad``: calling ``backward`` ``k``
-times leaves exactly ``k`` times the gradient everywhere.
-
-Numerics follow IEEE 754 / NumPy: ``log(0) = -inf``, ``log(-1) = nan``, ``exp(1000) = inf``,
-``1 / Value(0) = inf``; no op lets ``OverflowError``, ``ZeroDivisionError`` or a math domain
-error escape.
+A rule is ordinary arithmetic, so it also runs on Values: ``grad(..., create_graph=True)``
+records the derivative as a graph of its own, to differentiate again.  IEEE 754 semantics
+throughout (``log(0) = -inf``, ``1 / Value(0) = inf``; nothing raises); the float functions,
+exact sums and the ``no_grad`` switch are in ``microgrid._numerics``.  docs/engine.md has it all.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-import numbers
 import operator
-import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Union, cast
 
-import numpy as np
+from microgrid._numerics import (
+    OrderedByData,
+    data,
+    div,
+    fdiv,
+    fdot,
+    fexp,
+    flog,
+    fpow,
+    fsigmoid,
+    fsoftplus,
+    fsqrt,
+    fsum,
+    grad_mode,
+    is_grad_enabled,
+    log,
+    no_grad,
+    power,
+    sigmoid,
+    sign,
+    to_float,
+)
 
-__all__ = [
-    "Value",
-    "Op",
-    "vsum",
-    "dot",
-    "no_grad",
-    "is_grad_enabled",
-    "grad",
-    "topological_order",
-]
+__all__ = ["Value", "Op", "vsum", "dot", "no_grad", "is_grad_enabled", "grad", "topological_order"]
 
 Number = int | float
 Operand = Union["Value", int, float]  # noqa: UP007 (a forward reference)
 
-_INF = math.inf
-_NAN = math.nan
-
-
-# --------------------------------------------------------------------------------------------
-# Grad mode (thread-local, nestable)
-# --------------------------------------------------------------------------------------------
-
-_mode = threading.local()  # .depth: how many no_grad blocks this thread is inside
-_lock = threading.Lock()
-_threads_in_no_grad = 0  # fast path: while 0, no thread-local lookup is needed
-
-
-def is_grad_enabled() -> bool:
-    """True unless the current thread is inside a :func:`no_grad` block."""
-    return _threads_in_no_grad == 0 or getattr(_mode, "depth", 0) == 0
-
-
-@contextmanager
-def no_grad() -> Iterator[None]:
-    """Inside this block ops compute values but record no parents (each result is a leaf).
-
-    The setting is per thread and nests: it ends when the outermost block exits.
-    """
-    global _threads_in_no_grad
-    depth = getattr(_mode, "depth", 0)
-    _mode.depth = depth + 1
-    if depth == 0:
-        with _lock:
-            _threads_in_no_grad += 1
-    try:
-        yield
-    finally:
-        _mode.depth = depth
-        if depth == 0:
-            with _lock:
-                _threads_in_no_grad -= 1
-
-
-# --------------------------------------------------------------------------------------------
-# IEEE-style float helpers: never raise, always return a float (inf / nan where NumPy would).
-# --------------------------------------------------------------------------------------------
-
-
-def _fdiv(a: float, b: float) -> float:
-    try:
-        return a / b
-    except ZeroDivisionError:
-        if a != a or a == 0.0:
-            return _NAN
-        return math.copysign(_INF, a) * math.copysign(1.0, b)
-
-
-def _fpow(a: float, b: float) -> float:
-    try:
-        return math.pow(a, b)
-    except (OverflowError, ValueError):
-        with np.errstate(all="ignore"):
-            return float(np.power(np.float64(a), np.float64(b)))
-
-
-def _fexp(x: float) -> float:
-    try:
-        return math.exp(x)
-    except OverflowError:
-        return _INF
-
-
-def _flog(x: float) -> float:
-    if x > 0.0:
-        return math.log(x)  # also log(inf) = inf
-    if x == 0.0:
-        return -_INF
-    return _NAN  # negative or nan
-
-
-def _fsigmoid(x: float) -> float:
-    # two branches so exp never overflows: sigma(x) = 1/(1+e^-x) = e^x/(1+e^x)
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    if x != x:
-        return _NAN
-    e = math.exp(x)
-    return e / (1.0 + e)
-
-
-def _fsoftplus(x: float) -> float:
-    # log(1 + e^x) = max(x, 0) + log1p(e^-|x|)
-    if x != x:
-        return _NAN
-    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
-
-
-def _fsqrt(x: float) -> float:
-    return math.sqrt(x) if x >= 0.0 else _NAN
-
-
-# Helpers used inside derivative rules: they accept floats *or* Values, so one rule serves the
-# float backward pass and the recorded (create_graph) backward pass.
-
-
-def _div(a: Any, b: Any) -> Any:
-    if isinstance(a, Value) or isinstance(b, Value):
-        return a / b
-    return _fdiv(a, b)
-
-
-def _pow(a: Any, b: Any) -> Any:
-    if isinstance(a, Value) or isinstance(b, Value):
-        return a**b
-    return _fpow(a, b)
-
-
-def _log(x: Any) -> Any:
-    return x.log() if isinstance(x, Value) else _flog(x)
-
-
-def _sigmoid(x: Any) -> Any:
-    return x.sigmoid() if isinstance(x, Value) else _fsigmoid(x)
-
-
-def _data(x: Any) -> float:
-    return x.data if isinstance(x, Value) else x
-
-
-def _sign(x: Any) -> float:
-    d = _data(x)
-    return 1.0 if d > 0.0 else (-1.0 if d < 0.0 else 0.0)
-
-
-# --------------------------------------------------------------------------------------------
-# The op table: forward on floats, and local derivatives d out / d args.
-# --------------------------------------------------------------------------------------------
-
 
 class Op:
-    """One kind of operation.
-
-    ``forward(args, param) -> float`` computes the output from the parents' floats.
-    ``local(out, args, param) -> tuple`` gives ``d out / d args[i]`` for every parent; ``out``
-    and ``args`` are floats on the fast path and :class:`Value` objects when the derivative is
-    itself recorded.
-    """
+    """One kind of operation: ``forward(x, p)`` computes the output from the parents' floats
+    ``x`` (and the op's constant ``p``, e.g. leaky_relu's slope); ``local(out, x, p)`` gives
+    ``d out / d x[i]`` for every parent.  ``out`` and ``x`` are floats when a node is made, and
+    Values when :func:`grad` records the derivative itself (``create_graph=True``)."""
 
     __slots__ = ("name", "forward", "local")
 
-    def __init__(
-        self,
-        name: str,
-        forward: Callable[[Sequence[float], Any], float],
-        local: Callable[[Any, Sequence[Any], Any], tuple],
-    ) -> None:
-        self.name = name
-        self.forward = forward
-        self.local = local
+    def __init__(self, name: str, forward: Callable[[Sequence[float], Any], float],
+                 local: Callable[[Any, Sequence[Any], Any], tuple]) -> None:
+        self.name, self.forward, self.local = name, forward, local
 
     def __call__(self, *parents: Operand, param: Any = None) -> Value:
-        """The node ``op(*parents)`` (numbers become constant leaves): how an op of your own is used."""
-        return _apply(self, _lift_all(parents), param)
+        """The node ``op(*parents)`` (numbers become constant leaves): how an op of your own is
+        used."""
+        return _apply(self, as_values(parents), param)
 
     def __repr__(self) -> str:
         return f"Op({self.name!r})"
 
 
-def _fsum(terms: Iterable[float]) -> float:
-    """Exactly rounded sum (math.fsum); inf/nan as plain summation gives them, never an exception."""
-    terms = list(terms)
-    try:
-        return math.fsum(terms)
-    except (OverflowError, ValueError):  # inf + -inf, or an intermediate overflow
-        return sum(terms)
+def _power_rule(out: Any, x: Sequence[Any], p: Any) -> tuple:
+    """out = a^b:  d/da = b·a^(b-1), 0 at a = b = 0 (where 0·0^-1 would be nan);
+    d/db = a^b·ln a, 0 at a = 0 when b >= 0 (its limit there, as PyTorch takes it)."""
+    a, b = x
+    da = 0.0 if data(b) == 0.0 and data(a) == 0.0 else b * power(a, b - 1.0)
+    db = 0.0 if data(a) == 0.0 and data(b) >= 0.0 else out * log(a)
+    return da, db
 
 
-def _dot_forward(a: Sequence[float], n: int) -> float:
-    terms = list(map(operator.mul, a[:n], a[n : 2 * n]))
-    terms += a[2 * n :]  # the bias, if any
-    try:
-        return math.fsum(terms)  # exactly rounded sum of the products (and the bias)
-    except (OverflowError, ValueError):  # inf + -inf, or an intermediate overflow
-        return sum(terms)
+def _power_of_x_rule(out: Any, x: Sequence[Any], p: float) -> tuple:
+    """out = x^p, p a number:  d/dx = p·x^(p-1), and 0 at p = 0 (x^0 = 1 for every x)."""
+    return (0.0 if p == 0.0 else p * power(x[0], p - 1.0),)
 
 
-def _dot_local(out: Any, a: Sequence[Any], n: int) -> tuple:
-    # d/dw_i = x_i, d/dx_i = w_i, d/dbias = 1
-    return (*a[n : 2 * n], *a[:n], *((1.0,) if len(a) > 2 * n else ()))
+def _quotient_rule(out: Any, x: Sequence[Any], p: Any) -> tuple:
+    """out = a/b:  d/da = 1/b,  d/db = -a/b² = -out/b."""
+    return div(1.0, x[1]), -div(out, x[1])
 
 
+def _dot_rule(out: Any, x: Sequence[Any], n: int) -> tuple:
+    """out = w·x (+ bias), parents (w_1..w_n, x_1..x_n[, bias]):  d/dw_i = x_i, d/dx_i = w_i, d/dbias = 1."""
+    return (*x[n : 2 * n], *x[:n], *((1.0,) if len(x) > 2 * n else ()))
+
+
+# The op table.  A row: the op's name; its forward, on the inputs' floats x (p: the op's
+# constant); its rule: the local derivatives d out / d x[i], from the output out and inputs x.
 # fmt: off
-#   name            forward (floats)                                local derivatives (floats or Values)
-ADD     = Op("+",    lambda a, p: a[0] + a[1],                     lambda y, a, p: (1.0, 1.0))
-SUB     = Op("-",    lambda a, p: a[0] - a[1],                     lambda y, a, p: (1.0, -1.0))
-MUL     = Op("*",    lambda a, p: a[0] * a[1],                     lambda y, a, p: (a[1], a[0]))
-# y = a/b:  dy/da = 1/b,  dy/db = -a/b^2 = -y/b
-DIV     = Op("/",    lambda a, p: _fdiv(a[0], a[1]),               lambda y, a, p: (_div(1.0, a[1]), -_div(y, a[1])))
-NEG     = Op("neg",  lambda a, p: -a[0],                           lambda y, a, p: (-1.0,))
-# y = x^c (c a constant): dy/dx = c x^(c-1)
-POWC    = Op("**",   lambda a, p: _fpow(a[0], p),                  lambda y, a, p: (0.0 if p == 0.0 else p * _pow(a[0], p - 1.0),))
-# y = a^b: dy/da = b a^(b-1),  dy/db = a^b ln a  (taken as 0 where a = 0 and b >= 0, as PyTorch)
-POW     = Op("**",   lambda a, p: _fpow(a[0], a[1]),
-             lambda y, a, p: (0.0 if _data(a[1]) == 0.0 and _data(a[0]) == 0.0 else a[1] * _pow(a[0], a[1] - 1.0),
-                              0.0 if (_data(a[0]) == 0.0 and _data(a[1]) >= 0.0) else y * _log(a[0])))
-EXP     = Op("exp",  lambda a, p: _fexp(a[0]),                     lambda y, a, p: (y,))                 # (e^x)' = e^x
-LOG     = Op("log",  lambda a, p: _flog(a[0]),                     lambda y, a, p: (_div(1.0, a[0]),))   # (ln x)' = 1/x
-TANH    = Op("tanh", lambda a, p: math.tanh(a[0]),                 lambda y, a, p: ((1.0 - y) * (1.0 + y),))  # 1 - tanh^2
-# sigma' = sigma(x) sigma(-x)  (= y (1 - y), but without cancellation for large x)
-SIGMOID = Op("sigmoid", lambda a, p: _fsigmoid(a[0]),              lambda y, a, p: (y * _sigmoid(-a[0]),))
-RELU    = Op("relu", lambda a, p: 0.0 if a[0] <= 0.0 else a[0],     lambda y, a, p: (1.0,) if a[0] > 0.0 else (0.0,))  # 0 at the kink
-LEAKY   = Op("leaky_relu", lambda a, p: p * a[0] if a[0] <= 0.0 else a[0],
-             lambda y, a, p: (1.0 if _data(a[0]) > 0.0 else p,))
-# softplus(x) = log(1 + e^x);  softplus' = sigma(x)
-SOFTPLUS = Op("softplus", lambda a, p: _fsoftplus(a[0]),           lambda y, a, p: (_sigmoid(a[0]),))
-ABS     = Op("abs",  lambda a, p: abs(a[0]),                       lambda y, a, p: (_sign(a[0]),))       # 0 at 0
-SQRT    = Op("sqrt", lambda a, p: _fsqrt(a[0]),                    lambda y, a, p: (_div(0.5, y),))      # 1/(2 sqrt x)
-# n-ary: one node with many parents
-VSUM    = Op("sum",  lambda a, p: _fsum(a),                    lambda y, a, p: (1.0,) * len(a))
-DOT     = Op("dot",  _dot_forward,                                 _dot_local)
+ADD  = Op("+",    lambda x, p: x[0] + x[1],       lambda out, x, p: (1.0, 1.0))
+SUB  = Op("-",    lambda x, p: x[0] - x[1],       lambda out, x, p: (1.0, -1.0))
+MUL  = Op("*",    lambda x, p: x[0] * x[1],       lambda out, x, p: (x[1], x[0]))
+DIV  = Op("/",    lambda x, p: fdiv(x[0], x[1]),  _quotient_rule)
+NEG  = Op("neg",  lambda x, p: -x[0],             lambda out, x, p: (-1.0,))
+POW  = Op("**",   lambda x, p: fpow(x[0], x[1]),  _power_rule)
+POWC = Op("**",   lambda x, p: fpow(x[0], p),     _power_of_x_rule)
+EXP  = Op("exp",  lambda x, p: fexp(x[0]),        lambda out, x, p: (out,))
+LOG  = Op("log",  lambda x, p: flog(x[0]),        lambda out, x, p: (div(1.0, x[0]),))
+SQRT = Op("sqrt", lambda x, p: fsqrt(x[0]),       lambda out, x, p: (div(0.5, out),))
+TANH = Op("tanh", lambda x, p: math.tanh(x[0]),   lambda out, x, p: ((1.0 - out) * (1.0 + out),))
+# sigmoid' = σ(x)·σ(-x) (= out·(1 - out), without its cancellation near 1); softplus' = σ(x)
+SIGMOID  = Op("sigmoid",  lambda x, p: fsigmoid(x[0]),  lambda out, x, p: (out * sigmoid(-x[0]),))
+SOFTPLUS = Op("softplus", lambda x, p: fsoftplus(x[0]), lambda out, x, p: (sigmoid(x[0]),))
+# relu' = 0 and abs' = 0 at x = 0; leaky_relu' = p (its slope) there
+ABS  = Op("abs",  lambda x, p: abs(x[0]),         lambda out, x, p: (sign(x[0]),))
+RELU = Op("relu", lambda x, p: 0.0 if x[0] <= 0.0 else x[0],
+                  lambda out, x, p: (1.0 if x[0] > 0.0 else 0.0,))
+LEAKY = Op("leaky_relu", lambda x, p: p * x[0] if x[0] <= 0.0 else x[0],
+                         lambda out, x, p: (1.0 if data(x[0]) > 0.0 else p,))
+# n-ary, one node each: the sum of x; and dot, whose parents are (w_1..w_n, x_1..x_n[, bias])
+VSUM = Op("sum",  lambda x, p: fsum(x),           lambda out, x, p: (1.0,) * len(x))
+DOT  = Op("dot",  fdot,                           _dot_rule)
 # fmt: on
 
 
-# --------------------------------------------------------------------------------------------
-# Value
-# --------------------------------------------------------------------------------------------
-
-
-def _to_float(x: Any, what: str = "Value data") -> float:
-    if type(x) is float:
-        return x
-    if isinstance(x, (numbers.Real, np.integer, np.floating)) and not isinstance(x, np.bool_):
-        try:
-            return float(x)
-        except OverflowError:  # an int beyond float range rounds to +-inf, as IEEE conversion does
-            return -_INF if x < 0 else _INF
-    raise TypeError(f"{what} must be a real number, got {type(x).__name__}: {x!r:.60}")
-
-
-def _comparand(x: object) -> Any:
-    """What a Value's ``data`` is compared with: a Value's ``data``, or the number itself (a NumPy
-    scalar as a Python int or float, so the comparison is exact, as Python compares int and
-    float); ``NotImplemented`` for anything else, so Python raises its usual TypeError."""
-    if isinstance(x, Value):
-        return x.data
-    if isinstance(x, np.integer):  # before float: np.float64 is a float subclass whose
-        return int(x)  # comparisons return np.bool_
-    if isinstance(x, np.floating):  # float16/32/64 convert exactly; a wider long double is kept
-        return float(x) if x.dtype.itemsize <= 8 else x
-    if isinstance(x, (int, float)):  # bool included, as in float comparisons
-        return x
-    if isinstance(x, numbers.Real):  # e.g. fractions.Fraction: compared exactly by Python
-        return x
-    return NotImplemented
-
-
-_get_data = operator.attrgetter("data")
-_get_id = operator.attrgetter("_id")
-_creation = itertools.count()
-
-
-class Value:
+class Value(OrderedByData):
     """A scalar that remembers how it was computed.
 
     ``data`` is a float; ``grad`` accumulates ``d root / d self`` over :meth:`backward` calls.
     """
 
-    # _id: creation number (parents are always older than children, so sorting by it
-    # newest-first is a reverse topological order); _g, _mark: scratch space of a backward pass.
+    # _id: creation number (parents are always older than children, so newest first is a reverse
+    # topological order); _g, _mark: scratch space of a backward pass.
     __slots__ = ("data", "grad", "label", "_parents", "_op", "_local", "_param", "_id", "_g", "_mark")
-    # NumPy hands ``array * value`` to Value's reflected operators (which reject arrays with a clear
-    # TypeError) instead of building an object array of Values element by element
+    # NumPy hands ``array * value`` to Value's reflected operators (which reject arrays with a
+    # clear TypeError) instead of building an object array of Values element by element
     __array_ufunc__ = None
 
     def __init__(self, data: Number, label: str = "") -> None:
         if not isinstance(label, str):
             raise TypeError(f"Value label must be a str, got {type(label).__name__}: {label!r:.60}")
-        self.data: float = data if type(data) is float else _to_float(data)
+        self.data: float = data if type(data) is float else to_float(data)
         self.grad: float = 0.0
         self.label: str = label
         self._parents: tuple[Value, ...] = ()
@@ -334,60 +150,7 @@ class Value:
         self._g: Any = 0.0
         self._mark: object = None
 
-    # -- read-only views of the recorded graph ---------------------------------------------
-    @property
-    def parents(self) -> tuple[Value, ...]:
-        """The inputs of the op that produced this value, in argument order (empty for leaves)."""
-        return self._parents
-
-    @property
-    def op(self) -> str:
-        """Short name of the producing op (``"+"``, ``"tanh"``, ...); ``""`` for a leaf."""
-        return self._op.name if self._op is not None else ""
-
-    @property
-    def local_grads(self) -> tuple[float, ...]:
-        """``d self / d parent_i`` for each parent, as recorded at forward time."""
-        return self._local
-
-    @property
-    def is_leaf(self) -> bool:
-        return not self._parents
-
-    def __repr__(self) -> str:
-        lab = f", label={self.label!r}" if self.label else ""
-        return f"Value(data={self.data!r}, grad={self.grad!r}{lab})"
-
-    def __float__(self) -> float:
-        return self.data
-
-    def item(self) -> float:
-        """``data`` as a plain float (PyTorch's ``loss.item()``); nothing is recorded."""
-        return self.data
-
-    # -- comparisons: of ``data``, a plain bool, nothing recorded ------------------------------
-    # ``==`` and ``hash`` are NOT defined here: they stay those of ``object`` (identity), because
-    # a Value is a node of a graph, kept in sets and dicts by identity (two nodes holding the
-    # same number are still two nodes).  The order comparisons compare the numbers, so
-    # ``max(values)`` and ``sorted(values)`` work; NaN compares False with everything, as a float.
-    def __lt__(self, other: object) -> bool:
-        o = _comparand(other)
-        return NotImplemented if o is NotImplemented else bool(self.data < o)
-
-    def __le__(self, other: object) -> bool:
-        o = _comparand(other)
-        return NotImplemented if o is NotImplemented else bool(self.data <= o)
-
-    def __gt__(self, other: object) -> bool:
-        o = _comparand(other)
-        return NotImplemented if o is NotImplemented else bool(self.data > o)
-
-    def __ge__(self, other: object) -> bool:
-        o = _comparand(other)
-        return NotImplemented if o is NotImplemented else bool(self.data >= o)
-
-    # -- building nodes ---------------------------------------------------------------------
-    # -- arithmetic -------------------------------------------------------------------------
+    # -- each operation makes one node from a row of the table ------------------------------
     def __add__(self, other: Operand) -> Value:
         return _apply(ADD, (self, _lift(other)))
 
@@ -421,12 +184,11 @@ class Value:
     def __pow__(self, other: Operand) -> Value:
         if isinstance(other, Value):
             return _apply(POW, (self, other))
-        return _apply(POWC, (self,), _to_float(other, "exponent"))
+        return _apply(POWC, (self,), to_float(other, "exponent"))
 
     def __rpow__(self, other: Operand) -> Value:
         return _apply(POW, (_lift(other), self))
 
-    # -- functions --------------------------------------------------------------------------
     def exp(self) -> Value:
         return _apply(EXP, (self,))
 
@@ -443,7 +205,7 @@ class Value:
         return _apply(RELU, (self,))
 
     def leaky_relu(self, alpha: float = 0.01) -> Value:
-        return _apply(LEAKY, (self,), _to_float(alpha, "alpha"))
+        return _apply(LEAKY, (self,), to_float(alpha, "alpha"))
 
     def softplus(self) -> Value:
         return _apply(SOFTPLUS, (self,))
@@ -467,56 +229,104 @@ class Value:
         walk graphs that share nodes at the same time.
         """
         if isinstance(grad, Value):
-            raise TypeError("backward(grad=...) takes a number; use microgrid.grad(..., create_graph=True) "
-                            "to differentiate through a gradient")
-        seed = _to_float(grad, "backward grad")
-        for node in _backprop(self, seed, create_graph=False):
+            raise TypeError("backward(grad=...) takes a number; use microgrid.grad(..., "
+                            "create_graph=True) to differentiate through a gradient")
+        for node in self._backprop(to_float(grad, "backward grad")):
             node.grad += node._g
+
+    def _backprop(self, seed: float) -> list[Value]:
+        """One pass: ``seed * d self / d node`` in ``node._g`` for every node, which it returns."""
+        order = _reachable(self, 0.0)  # newest first: each node after all of its consumers
+        self._g = seed
+        for node in order:
+            parents = node._parents
+            if parents:
+                g = node._g
+                for p, d in zip(parents, node._local):
+                    if d:  # a flat edge passes nothing, even a NaN or inf gradient
+                        p._g += g * d
+        return order
+
+    # -- the recorded graph, read-only ------------------------------------------------------
+    @property
+    def parents(self) -> tuple[Value, ...]:
+        """The inputs of the op that produced this value, in argument order (empty for leaves)."""
+        return self._parents
+
+    @property
+    def op(self) -> str:
+        """Short name of the producing op (``"+"``, ``"tanh"``, ...); ``""`` for a leaf."""
+        return self._op.name if self._op is not None else ""
+
+    @property
+    def local_grads(self) -> tuple[float, ...]:
+        """``d self / d parent_i`` for each parent, as recorded at forward time."""
+        return self._local
+
+    @property
+    def is_leaf(self) -> bool:
+        return not self._parents
+
+    def __repr__(self) -> str:
+        lab = f", label={self.label!r}" if self.label else ""
+        return f"Value(data={self.data!r}, grad={self.grad!r}{lab})"
+
+    def __float__(self) -> float:
+        return self.data
+
+    def item(self) -> float:
+        """``data`` as a plain float (PyTorch's ``loss.item()``); nothing is recorded."""
+        return self.data
+
+
+_creation = itertools.count()
+_get_data = operator.attrgetter("data")
+_get_id = operator.attrgetter("_id")
 
 
 def _apply(op: Op, parents: tuple[Value, ...], param: Any = None) -> Value:
     """Create the node ``op(parents)``: its value and, unless in no_grad, its local derivatives."""
-    args = list(map(_get_data, parents))
-    y = op.forward(args, param)
-    out = Value.__new__(Value)
-    out.data = y
-    out.grad = 0.0
-    out.label = ""
-    out._id = next(_creation)
-    out._g = 0.0
-    out._mark = None
-    if _threads_in_no_grad == 0 or getattr(_mode, "depth", 0) == 0:
-        out._parents = parents
-        out._op = op
-        out._local = op.local(y, args, param)
-        out._param = param
+    x = list(map(_get_data, parents))
+    out = op.forward(x, param)
+    node = Value.__new__(Value)
+    node.data = out
+    node.grad = 0.0
+    node.label = ""
+    node._id = next(_creation)
+    node._g = 0.0
+    node._mark = None
+    if grad_mode.threads == 0 or grad_mode.local.depth == 0:
+        node._parents = parents
+        node._op = op
+        node._local = op.local(out, x, param)
+        node._param = param
     else:
-        out._parents = ()
-        out._op = None
-        out._local = ()
-        out._param = None
-    return out
+        node._parents = ()
+        node._op = None
+        node._local = ()
+        node._param = None
+    return node
 
 
 def _lift(x: Operand) -> Value:
     """A Value as it is; a number as a new constant leaf."""
-    return x if isinstance(x, Value) else Value(_to_float(x, "operand"))
-
-
-def _lift_all(xs: Iterable[Operand]) -> tuple[Value, ...]:
-    values = tuple(xs)
-    if _ONLY_VALUES.issuperset(map(type, values)):  # the common case, checked at C speed
-        return cast("tuple[Value, ...]", values)
-    return tuple(x if isinstance(x, Value) else Value(_to_float(x, "operand")) for x in values)
+    return x if isinstance(x, Value) else Value(to_float(x, "operand"))
 
 
 _ONLY_VALUES = frozenset({Value})
 
 
+def as_values(xs: Iterable[Operand]) -> tuple[Value, ...]:
+    """``xs`` as a tuple of Values: each Value as it is, each number as a new constant leaf."""
+    values = tuple(xs)
+    if _ONLY_VALUES.issuperset(map(type, values)):  # the common case, checked at C speed
+        return cast("tuple[Value, ...]", values)
+    return tuple(x if isinstance(x, Value) else Value(to_float(x, "operand")) for x in values)
+
+
 def vsum(values: Iterable[Operand]) -> Value:
     """Sum of many values as a single node (``d sum / d v_i = 1``)."""
-    parents = _lift_all(values)
-    return _apply(VSUM, parents)
+    return _apply(VSUM, as_values(values))
 
 
 def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = None) -> Value:
@@ -528,22 +338,22 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = Non
 
     Parents are ``(*ws, *xs[, bias])``; ``d/dw_i = x_i``, ``d/dx_i = w_i``, ``d/dbias = 1``.
     """
-    ws_t = _lift_all(ws)
-    xs_t = _lift_all(xs)
+    ws_t = as_values(ws)
+    xs_t = as_values(xs)
     if len(ws_t) != len(xs_t):
         raise ValueError(f"dot: {len(ws_t)} weights but {len(xs_t)} inputs")
-    return _dot(ws_t, xs_t, _lift(bias) if bias is not None else None)
+    return dot_values(ws_t, xs_t, _lift(bias) if bias is not None else None)
 
 
-def _dot(ws: Sequence[Value], xs: Sequence[Value], bias: Value | None) -> Value:
-    """:func:`dot` without the checks, for callers whose operands are Values of equal counts
-    already (a layer checks its input row once for all of its neurons)."""
+def dot_values(ws: Sequence[Value], xs: Sequence[Value], bias: Value | None) -> Value:
+    """:func:`dot` without its checks, for Values of equal counts (a layer checks its input row
+    once for all of its neurons)."""
     parents = (*ws, *xs, bias) if bias is not None else (*ws, *xs)
     return _apply(DOT, parents, len(ws))
 
 
 # --------------------------------------------------------------------------------------------
-# The backward walk
+# The walk's order, and the recorded backward pass of grad(..., create_graph=True)
 # --------------------------------------------------------------------------------------------
 
 
@@ -587,30 +397,12 @@ def _times(g: Any, d: Any) -> Any:
     return g * d
 
 
-def _backprop(root: Value, seed: Any, create_graph: bool) -> list[Value]:
-    """Gradients of ``root`` (times ``seed``) w.r.t. every node it depends on.
-
-    Returns the nodes in processing order with this pass's gradient in ``node._g``.  Each node
-    passes ``g * d node / d parent`` to each parent (the chain rule; contributions along several
-    paths add up).  An edge whose local derivative is exactly 0 passes nothing, even when ``g``
-    is inf or NaN (a "strong zero": where a function is flat, its input cannot move the root).
-    With ``create_graph`` the local derivatives are recomputed from the op's rule on
-    :class:`Value` objects, so the gradients are themselves recorded graphs; there only constant
-    zeros are skipped (a recorded derivative that is 0 here is kept: its own derivative may not be).
-    """
-    if not create_graph:
-        order = _reachable(root, 0.0)
-        root._g = seed
-        for node in order:
-            parents = node._parents
-            if parents:
-                g = node._g
-                for p, d in zip(parents, node._local):
-                    if d:  # a flat edge passes nothing, even a NaN or inf gradient
-                        p._g += g * d
-        return order
+def _recorded_backprop(root: Value) -> list[Value]:
+    """:meth:`Value._backprop` with each local derivative recomputed by its op's rule on Values,
+    so the gradients in ``node._g`` are themselves recorded graphs.  Only constant zeros are
+    skipped (a recorded derivative that is 0 here is kept: its own derivative may not be)."""
     order = _reachable(root, None)  # None: no contribution yet (avoids recording 0 + g)
-    root._g = seed
+    root._g = 1.0
     for node in order:
         parents = node._parents
         g = node._g
@@ -629,9 +421,7 @@ def _pass_grad(x: Value, order_mark: object) -> Any:
     return x._g if x._mark is order_mark and x._g is not None else 0.0
 
 
-def grad(
-    output: Value, inputs: Value | Sequence[Value], create_graph: bool = False
-) -> Any:
+def grad(output: Value, inputs: Value | Sequence[Value], create_graph: bool = False) -> Any:
     """Gradients of the scalar ``output`` w.r.t. ``inputs``, without touching any ``.grad``.
 
     Returns a float per input (a list if ``inputs`` is a sequence).  With ``create_graph=True``
@@ -653,12 +443,12 @@ def grad(
     if create_graph:
         if not is_grad_enabled():
             raise RuntimeError("grad(create_graph=True) cannot record a graph inside no_grad()")
-        order = _backprop(output, 1.0, create_graph=True)
+        order = _recorded_backprop(output)
         gs = [_pass_grad(x, output._mark) for x in xs]
         for node in order:  # drop references from the graph to its gradient graph (no cycles)
             node._g = 0.0
         res: list[Any] = [g if isinstance(g, Value) else Value(g) for g in gs]
     else:
-        _backprop(output, 1.0, create_graph=False)
+        output._backprop(1.0)
         res = [float(_pass_grad(x, output._mark)) for x in xs]
     return res[0] if single else res

@@ -25,7 +25,7 @@ import itertools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from microgrid.engine import Value, _to_float, dot, grad
+from microgrid.engine import Value, dot, grad, to_float
 from microgrid.tolerances import (
     GradcheckError,
     check_tolerances,
@@ -83,7 +83,7 @@ def hvp(f: ScalarFunction, xs: Sequence[float], v: Sequence[float]) -> list[floa
     pass builds ``<grad f, v>`` as a graph, one float pass differentiates it.
     """
     leaves = _leaves(xs)
-    direction = [_to_float(vj, f"v[{j}]") for j, vj in enumerate(v)]
+    direction = [to_float(vj, f"v[{j}]") for j, vj in enumerate(v)]
     if len(direction) != len(leaves):
         raise ValueError(f"hvp: v has {len(direction)} entries but xs has {len(leaves)}")
     out = _call(f, leaves)

@@ -22,7 +22,7 @@ import numpy as np
 
 from microgrid.activations import get_activation, resolve_activations
 from microgrid.arrays import check_dims, check_inputs, check_weights, network_dims, real_array
-from microgrid.engine import Value, _dot, _lift_all, dot, vsum
+from microgrid.engine import Value, as_values, dot, dot_values, vsum
 from microgrid.init import INITS, initial_weights
 from microgrid.losses import bce_with_logits, check_data, get_loss, uses_logits
 from microgrid.optim import (
@@ -128,7 +128,7 @@ class Layer(Module):
 
     def _row(self, x: Sequence[Value | float]) -> Sequence[Value]:
         """The inputs as Values, lifted and checked once for all of the neurons."""
-        xs = _lift_all(x)
+        xs = as_values(x)
         if len(xs) != self.nin:
             raise ValueError(f"{self!r} takes {self.nin} inputs, got {len(xs)}")
         return xs
@@ -136,13 +136,13 @@ class Layer(Module):
     def logits(self, x: Sequence[Value | float]) -> list[Value]:
         """Every neuron's pre-activation ``z_j = w_j . x + b_j`` for the inputs ``x``."""
         xs = self._row(x)
-        return [_dot(n.w, xs, n.b) for n in self.neurons]
+        return [dot_values(n.w, xs, n.b) for n in self.neurons]
 
     def __call__(self, x: Sequence[Value | float]) -> list[Value]:
         """Every neuron's activation ``g(z_j)`` for the inputs ``x`` (each neuron's two nodes
         made one after the other, as :class:`Neuron` makes them)."""
         xs = self._row(x)
-        return [n._act.scalar(_dot(n.w, xs, n.b)) for n in self.neurons]
+        return [n._act.scalar(dot_values(n.w, xs, n.b)) for n in self.neurons]
 
     def named_parameters(self) -> list[tuple[str, Value]]:
         return [(f"neurons.{j}.{name}", p)

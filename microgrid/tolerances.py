@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-from microgrid.engine import Value, _to_float
+from microgrid.engine import Value, to_float
 
 __all__ = ["GradcheckError", "check_tolerances", "check_tol", "finite_point", "input_labels", "compare",
            "cell", "format_table"]
@@ -64,7 +64,7 @@ def finite_point(xs: Iterable[Value | float], what: str) -> list[float]:
         raise TypeError(f"{what} must be a sequence of Values or numbers, got {type(xs).__name__}")
     point = []
     for i, x in enumerate(xs):
-        data = x.data if isinstance(x, Value) else _to_float(x, f"{what}[{i}]")
+        data = x.data if isinstance(x, Value) else to_float(x, f"{what}[{i}]")
         if not math.isfinite(data):
             raise ValueError(f"{what}[{i}] is {data}: derivatives need a finite point")
         point.append(data)

@@ -1,0 +1,251 @@
+"""The arithmetic under :mod:`microgrid.engine`: IEEE-754 float functions that never raise, exact
+sums, numbers as floats, comparands, and the ``no_grad`` switch.
+
+* ``fdiv``, ``fpow``, ``fexp``, ``flog``, ``fsqrt``, ``fsigmoid``, ``fsoftplus``: float64 results
+  as NumPy gives them (``inf``/``nan`` where Python's ``math`` would raise).
+* ``fsum``, ``fdot``: sums rounded once (``math.fsum``); ``inf``/``nan`` as plain summation gives.
+* ``div``, ``power``, ``log``, ``sigmoid``, ``data``, ``sign``: the helpers of the derivative rules,
+  for a float (the functions above) or a ``Value`` (its operator or method, recorded).
+* :func:`to_float`, :func:`comparand`: what a Value holds, and what it compares with.
+* :func:`no_grad`, :func:`is_grad_enabled`, :data:`grad_mode`: recording on or off, per thread.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import operator
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import numpy as np
+
+_INF = math.inf
+_NAN = math.nan
+
+# --------------------------------------------------------------------------------------------
+# Grad mode (thread-local, nestable)
+# --------------------------------------------------------------------------------------------
+
+
+class _GradMode(threading.local):
+    depth = 0  # how many no_grad blocks this thread is inside
+
+
+class GradMode:
+    """How many threads are inside a :func:`no_grad` block (``threads``), and this thread's
+    depth (``local.depth``).  While ``threads`` is 0 every thread records: the engine reads that
+    one integer, and looks at its own thread only when some thread has switched recording off."""
+
+    def __init__(self) -> None:
+        self.threads = 0
+        self.local = _GradMode()
+        self.lock = threading.Lock()
+
+    def recording(self) -> bool:
+        return self.threads == 0 or self.local.depth == 0
+
+
+grad_mode = GradMode()
+
+
+def is_grad_enabled() -> bool:
+    """True unless the current thread is inside a :func:`no_grad` block."""
+    return grad_mode.recording()
+
+
+@contextmanager
+def no_grad() -> Iterator[None]:
+    """Inside this block ops compute values but record no parents (each result is a leaf).
+
+    The setting is per thread and nests: it ends when the outermost block exits.
+    """
+    mode = grad_mode
+    depth = mode.local.depth
+    mode.local.depth = depth + 1
+    if depth == 0:
+        with mode.lock:
+            mode.threads += 1
+    try:
+        yield
+    finally:
+        mode.local.depth = depth
+        if depth == 0:
+            with mode.lock:
+                mode.threads -= 1
+
+
+# --------------------------------------------------------------------------------------------
+# IEEE-style float functions: never raise, always return a float (inf / nan where NumPy would)
+# --------------------------------------------------------------------------------------------
+
+
+def fdiv(a: float, b: float) -> float:
+    """``a / b``; ``±inf`` or ``nan`` at ``b = 0``."""
+    try:
+        return a / b
+    except ZeroDivisionError:
+        if a != a or a == 0.0:
+            return _NAN
+        return math.copysign(_INF, a) * math.copysign(1.0, b)
+
+
+def fpow(a: float, b: float) -> float:
+    """``a ** b`` as C's ``pow`` (IEEE 754) gives it."""
+    try:
+        return math.pow(a, b)
+    except (OverflowError, ValueError):
+        with np.errstate(all="ignore"):
+            return float(np.power(np.float64(a), np.float64(b)))
+
+
+def fexp(x: float) -> float:
+    try:
+        return math.exp(x)
+    except OverflowError:
+        return _INF
+
+
+def flog(x: float) -> float:
+    if x > 0.0:
+        return math.log(x)  # also log(inf) = inf
+    if x == 0.0:
+        return -_INF
+    return _NAN  # negative or nan
+
+
+def fsigmoid(x: float) -> float:
+    """σ(x) = 1/(1 + e⁻ˣ) = eˣ/(1 + eˣ): the form whose exponential cannot overflow."""
+    if x >= 0.0:
+        return 1.0 / (1.0 + math.exp(-x))
+    if x != x:
+        return _NAN
+    e = math.exp(x)
+    return e / (1.0 + e)
+
+
+def fsoftplus(x: float) -> float:
+    """log(1 + eˣ) = max(x, 0) + log1p(e^-|x|)."""
+    if x != x:
+        return _NAN
+    return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
+
+
+def fsqrt(x: float) -> float:
+    return math.sqrt(x) if x >= 0.0 else _NAN
+
+
+def fsum(terms: Iterable[float]) -> float:
+    """Exactly rounded sum (``math.fsum``); inf/nan as plain summation gives them, never an exception."""
+    terms = list(terms)
+    try:
+        return math.fsum(terms)
+    except (OverflowError, ValueError):  # inf + -inf, or an intermediate overflow
+        return sum(terms)
+
+
+def fdot(x: Sequence[float], n: int) -> float:
+    """``x[0]·x[n] + … + x[n-1]·x[2n-1]`` (+ ``x[2n]``, a bias), the products summed exactly."""
+    terms = list(map(operator.mul, x[:n], x[n : 2 * n]))
+    terms += x[2 * n :]
+    try:
+        return math.fsum(terms)
+    except (OverflowError, ValueError):
+        return sum(terms)
+
+
+# --------------------------------------------------------------------------------------------
+# The helpers of the derivative rules: one rule serves floats (the fast backward) and Values
+# (grad(..., create_graph=True), which records the derivative as a graph)
+# --------------------------------------------------------------------------------------------
+
+
+def data(x: Any) -> float:
+    """A float as it is; a Value's ``data``."""
+    return x if type(x) is float else x.data
+
+
+def div(a: Any, b: Any) -> Any:
+    return fdiv(a, b) if type(a) is float and type(b) is float else a / b
+
+
+def power(a: Any, b: Any) -> Any:
+    return fpow(a, b) if type(a) is float and type(b) is float else a**b
+
+
+def log(x: Any) -> Any:
+    return flog(x) if type(x) is float else x.log()
+
+
+def sigmoid(x: Any) -> Any:
+    return fsigmoid(x) if type(x) is float else x.sigmoid()
+
+
+def sign(x: Any) -> float:
+    """1, -1 or 0 (at ±0 and nan): a constant, on a Value too."""
+    d = data(x)
+    return 1.0 if d > 0.0 else (-1.0 if d < 0.0 else 0.0)
+
+
+# --------------------------------------------------------------------------------------------
+# Numbers as floats, and what a Value compares with
+# --------------------------------------------------------------------------------------------
+
+
+def to_float(x: Any, what: str = "Value data") -> float:
+    """``x`` as a Python float: any real number (a Python or NumPy int or float, a Fraction...);
+    an int beyond float range becomes ``±inf``, as IEEE conversion rounds it.  Anything else
+    (a string, None, a complex number, a bool array...) raises ``TypeError`` naming ``what``."""
+    if type(x) is float:
+        return x
+    if isinstance(x, (numbers.Real, np.integer, np.floating)) and not isinstance(x, np.bool_):
+        try:
+            return float(x)
+        except OverflowError:
+            return -_INF if x < 0 else _INF
+    raise TypeError(f"{what} must be a real number, got {type(x).__name__}: {x!r:.60}")
+
+
+def comparand(x: object) -> Any:
+    """What a Value's ``data`` is compared with: a Value's ``data``, or the number itself (a NumPy
+    scalar as a Python int or float, so the comparison is exact, as Python compares int and
+    float); ``NotImplemented`` for anything else, so Python raises its usual TypeError."""
+    if isinstance(x, OrderedByData):  # a Value
+        return x.data
+    if isinstance(x, np.integer):  # before float: np.float64 is a float subclass whose
+        return int(x)  # comparisons return np.bool_
+    if isinstance(x, np.floating):  # float16/32/64 convert exactly; a wider long double is kept
+        return float(x) if x.dtype.itemsize <= 8 else x
+    if isinstance(x, (int, float)):  # bool included, as in float comparisons
+        return x
+    if isinstance(x, numbers.Real):  # e.g. fractions.Fraction: compared exactly by Python
+        return x
+    return NotImplemented
+
+
+class OrderedByData:
+    """``<``, ``<=``, ``>``, ``>=`` of ``data`` with a Value or a real number: a plain bool,
+    nothing recorded.  ``==`` and ``hash`` stay those of ``object`` (identity): a Value is a node
+    of a graph, kept in sets and dicts by identity (two nodes holding the same number are
+    still two nodes).  NaN compares False with everything, as a float."""
+
+    __slots__ = ()
+    data: float
+
+    def __lt__(self, other: object) -> bool:
+        o = comparand(other)
+        return NotImplemented if o is NotImplemented else bool(self.data < o)
+
+    def __le__(self, other: object) -> bool:
+        o = comparand(other)
+        return NotImplemented if o is NotImplemented else bool(self.data <= o)
+
+    def __gt__(self, other: object) -> bool:
+        o = comparand(other)
+        return NotImplemented if o is NotImplemented else bool(self.data > o)
+
+    def __ge__(self, other: object) -> bool:
+        o = comparand(other)
+        return NotImplemented if o is NotImplemented else bool(self.data >= o)
