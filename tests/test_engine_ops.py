@@ -2,14 +2,14 @@
 IEEE special values (nothing raises, results as NumPy's float64, gradients as closed forms with
 the documented conventions at kinks and poles), second derivatives.
 
-The table ``OPS`` drives every test here; a new op gets all the checks by adding one row.
+The table ``OPS`` (tests/strategies.py) drives every test here; a new op gets all the checks by
+adding one row.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from fractions import Fraction
 from itertools import product
 
@@ -21,16 +21,13 @@ from hypothesis import strategies as st
 from microgrid.engine import Value, dot, grad, vsum
 
 from strategies import (
+    OPS,
     SPECIAL_FLOATS,
+    OpSpec,
     any_floats,
-    exponents,
-    floats_between,
-    integer_exponents,
-    leaky_alphas,
-    moderate,
-    nonzero,
-    off_kink,
-    positive,
+    f64,
+    pow_reference,
+    sigmoid_reference,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -54,118 +51,6 @@ def central_difference(f: Callable[[list[float]], float], xs: Sequence[float], i
     up[i] += h
     down[i] -= h
     return (f(up) - f(down)) / (up[i] - down[i])  # the actual (rounded) step
-
-
-def ieee_exact_sum(xs: Sequence[float]) -> float:
-    """The correctly rounded sum of finite terms whose running sums stay finite; otherwise
-    (nan, inf, overflow) the IEEE result of summing left to right, as NumPy gives it."""
-    plain, running = 0.0, []
-    for x in xs:
-        plain += x
-        running.append(plain)
-    if not all(map(math.isfinite, running)):
-        return plain
-    return float(sum(map(Fraction, xs), Fraction(0)))  # int / int division: correctly rounded
-
-
-def dot_reference(x: Sequence[float], n: int, with_bias: bool) -> float:
-    """Float products (NumPy) and the bias, summed once with a single correct rounding."""
-    terms = [float(np.multiply(w, v)) for w, v in zip(x[:n], x[n : 2 * n])]
-    if with_bias:
-        terms.append(x[2 * n])
-    return ieee_exact_sum(terms)
-
-
-def pow_reference(a: float, b: float) -> float:
-    # elementwise with array operands: with a scalar exponent of 0.5 NumPy switches to sqrt and
-    # gives sqrt(-inf) = nan, where C99 pow (and NumPy's general loop) gives (-inf) ** 0.5 = inf
-    return float(np.power(np.array([a], dtype=np.float64), np.array([b], dtype=np.float64))[0])
-
-
-def leaky_reference(x: float, alpha: float) -> float:
-    return float(np.where(x > 0.0, x, np.multiply(alpha, x)))
-
-
-def sigmoid_reference(x: float) -> float:
-    # sigma(x) = exp(-log(1 + e^-x)), through NumPy's stable logaddexp: independent of the
-    # engine's two-branch formula
-    return float(np.exp(-np.logaddexp(0.0, -x)))
-
-
-# --------------------------------------------------------------------------------------------
-# The op table
-# --------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OpSpec:
-    """One op under test.
-
-    ``build(values, c)`` applies the op to the input Values (``c``: exponent, alpha or the
-    number on the left, else None); ``reference(xs, c)`` is the float64 result by math/NumPy for
-    any inputs (nan/inf included); ``args`` gives one strategy per input, away from kinks and
-    poles; ``const`` draws ``c``.
-    """
-
-    name: str
-    op: str
-    build: Callable[[Sequence[Value], float | None], Value]
-    reference: Callable[[Sequence[float], float | None], float]
-    args: tuple[st.SearchStrategy[float], ...]
-    const: st.SearchStrategy[float] | None = None
-
-    @property
-    def arity(self) -> int:
-        return len(self.args)
-
-
-f64 = np.float64
-
-# fmt: off
-OPS: tuple[OpSpec, ...] = (
-    # binary, Value on both sides
-    OpSpec("add", "+", lambda v, c: v[0] + v[1], lambda x, c: np.add(f64(x[0]), x[1]), (moderate,) * 2),
-    OpSpec("sub", "-", lambda v, c: v[0] - v[1], lambda x, c: np.subtract(f64(x[0]), x[1]), (moderate,) * 2),
-    OpSpec("mul", "*", lambda v, c: v[0] * v[1], lambda x, c: np.multiply(f64(x[0]), x[1]), (moderate,) * 2),
-    OpSpec("div", "/", lambda v, c: v[0] / v[1], lambda x, c: np.divide(f64(x[0]), x[1]),
-           (moderate, nonzero)),
-    OpSpec("pow_value", "**", lambda v, c: v[0] ** v[1], lambda x, c: pow_reference(x[0], x[1]),
-           (positive, exponents)),
-    # a Value and a number (on the right, then on the left)
-    OpSpec("pow_const", "**", lambda v, c: v[0] ** c, lambda x, c: pow_reference(x[0], c),
-           (positive,), exponents),
-    OpSpec("pow_int_const", "**", lambda v, c: v[0] ** c, lambda x, c: pow_reference(x[0], c),
-           (nonzero,), integer_exponents),
-    OpSpec("radd", "+", lambda v, c: c + v[0], lambda x, c: np.add(f64(c), x[0]), (moderate,), moderate),
-    OpSpec("rsub", "-", lambda v, c: c - v[0], lambda x, c: np.subtract(f64(c), x[0]), (moderate,), moderate),
-    OpSpec("rmul", "*", lambda v, c: c * v[0], lambda x, c: np.multiply(f64(c), x[0]), (moderate,), moderate),
-    OpSpec("rdiv", "/", lambda v, c: c / v[0], lambda x, c: np.divide(f64(c), x[0]), (nonzero,), moderate),
-    OpSpec("rpow", "**", lambda v, c: c ** v[0], lambda x, c: pow_reference(c, x[0]), (exponents,), positive),
-    # unary
-    OpSpec("neg", "neg", lambda v, c: -v[0], lambda x, c: np.negative(f64(x[0])), (moderate,)),
-    OpSpec("exp", "exp", lambda v, c: v[0].exp(), lambda x, c: np.exp(f64(x[0])), (moderate,)),
-    OpSpec("log", "log", lambda v, c: v[0].log(), lambda x, c: np.log(f64(x[0])), (positive,)),
-    OpSpec("tanh", "tanh", lambda v, c: v[0].tanh(), lambda x, c: np.tanh(f64(x[0])), (moderate,)),
-    OpSpec("sigmoid", "sigmoid", lambda v, c: v[0].sigmoid(), lambda x, c: sigmoid_reference(x[0]),
-           (floats_between(-30.0, 30.0),)),
-    OpSpec("relu", "relu", lambda v, c: v[0].relu(), lambda x, c: np.maximum(f64(x[0]), 0.0), (off_kink,)),
-    OpSpec("leaky_relu", "leaky_relu", lambda v, c: v[0].leaky_relu(c), lambda x, c: leaky_reference(x[0], c),
-           (off_kink,), leaky_alphas),
-    OpSpec("leaky_relu_default", "leaky_relu", lambda v, c: v[0].leaky_relu(),
-           lambda x, c: leaky_reference(x[0], 0.01), (off_kink,)),
-    OpSpec("softplus", "softplus", lambda v, c: v[0].softplus(), lambda x, c: np.logaddexp(0.0, x[0]),
-           (floats_between(-30.0, 30.0),)),
-    OpSpec("abs", "abs", lambda v, c: abs(v[0]), lambda x, c: np.abs(f64(x[0])), (off_kink,)),
-    OpSpec("abs_method", "abs", lambda v, c: v[0].abs(), lambda x, c: np.abs(f64(x[0])), (off_kink,)),
-    OpSpec("sqrt", "sqrt", lambda v, c: v[0].sqrt(), lambda x, c: np.sqrt(f64(x[0])), (positive,)),
-    # n-ary: one node, many parents
-    OpSpec("vsum", "sum", lambda v, c: vsum(v), lambda x, c: ieee_exact_sum(x), (moderate,) * 5),
-    OpSpec("dot", "dot", lambda v, c: dot(v[:3], v[3:]), lambda x, c: dot_reference(x, 3, False),
-           (moderate,) * 6),
-    OpSpec("dot_bias", "dot", lambda v, c: dot(v[:3], v[3:6], bias=v[6]),
-           lambda x, c: dot_reference(x, 3, True), (moderate,) * 7),
-)
-# fmt: on
 
 
 # --------------------------------------------------------------------------------------------

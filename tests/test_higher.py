@@ -26,8 +26,7 @@ from microgrid.check import GradcheckError, gradcheck
 from microgrid.engine import Op, Value, _apply, grad, topological_order
 from microgrid.higher import gradgradcheck, hessian, hvp, numerical_hessian, value_grad_hessian
 
-from strategies import expr_programs, float_lists, floats_between, positive
-from test_engine_ops import OPS, OpSpec
+from strategies import OPS, OpSpec, expr_programs, float_lists, floats_between, positive
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -118,7 +117,7 @@ def _dot(xs: Sequence[float], n: int, with_bias: bool) -> Partials:
     return closed
 
 
-#: spec name (see test_engine_ops.OPS) -> (inputs, constant) -> nonzero partials of order 1 to 3
+#: spec name (see strategies.OPS) -> (inputs, constant) -> nonzero partials of order 1 to 3
 CLOSED_FORMS: dict[str, Callable[[Sequence[float], float | None], Partials]] = {
     "add": lambda x, c: {(0,): 1.0, (1,): 1.0},
     "sub": lambda x, c: {(0,): 1.0, (1,): -1.0},
