@@ -98,3 +98,15 @@ def test_every_module_named_in_the_architecture_page_exists():
     assert len(named) >= 10
     missing = sorted(n for n in named if not (ROOT / n).exists())
     assert not missing
+
+
+def test_no_test_module_imports_another():
+    """Shared test code lives in conftest.py, strategies.py, helpers.py and chromium.py."""
+    tests = {p.stem for p in (ROOT / "tests").glob("test_*.py")}
+    wrong = []
+    for path in sorted((ROOT / "tests").glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            wrong += [f"{path.name} imports {n}" for n in names if n.split(".")[-1] in tests]
+    assert not wrong
