@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import struct
 import subprocess
 import sys
@@ -32,7 +33,7 @@ from microgrid import viz
 from microgrid.app.cli import main
 from microgrid.app.model_io import load_model, save_model
 from microgrid.app.runs.config import make_config
-from microgrid.app.runs.outputs import RunFolderTaken, write_outputs
+from microgrid.app.runs.outputs import write_outputs
 from microgrid.app.runs.run import run_holdout
 from microgrid.data import load_wisconsin
 from microgrid.engine import Value
@@ -507,7 +508,7 @@ def test_a_folder_holding_other_files_is_never_replaced(tmp_path: Path, results:
         status, _, err = run_cli(["train", "--iters", "5", "--quiet", "--out", str(tmp_path)]
                                  + ["--force"] * force)
         assert status == 2 and "holds 'notes.txt', which is not a file of a microgrid run" in err
-    with pytest.raises(RunFolderTaken):
+    with pytest.raises(OutputTaken):
         write_outputs(tmp_path, results[5], force=True)
     assert os.listdir(tmp_path) == ["notes.txt"]
 
@@ -572,7 +573,7 @@ def test_predict_output_is_all_or_nothing(tmp_path: Path, monkeypatch: pytest.Mo
     status, stdout, err = run_cli(["predict", "--model", str(model), str(data), "-o", str(out)])
     assert status == 0 and stdout == f"wrote {out} (6 rows)\n"
     rows = out.read_text().splitlines()
-    assert rows[0] == "id,class,probability" and len(rows) == 7
+    assert rows[0] == "id,class,p_malignant" and len(rows) == 7
     monkeypatch.setattr(os, "replace", lambda a, b: (_ for _ in ()).throw(OSError(errno.ENOSPC, "No space")))
     status, _, err = run_cli(["predict", "--model", str(model), str(data), "-o", str(out)])
     assert status == 1 and f"cannot complete {out}: No space" in err
@@ -757,3 +758,159 @@ def test_the_marks_are_recognised_only_in_their_place(tmp_path: Path) -> None:
         assert written_by_microgrid(tmp_path / name) == ours, name
     assert png_chunks(pngs["own.png"][0])[1] == (b"tEXt", b"Software\0microgrid")
     assert mark_png(b"not a png") == b"not a png"
+
+
+# -- one writer at a time, and what a killed writer left ------------------------------------------
+
+CLAIM_HOLDER = """
+import sys
+from pathlib import Path
+from microgrid.safety.atomic import atomic_folder
+with atomic_folder(Path(sys.argv[1])) as tmp:
+    (tmp / "half").write_text("half of a new folder")
+    print("holding", flush=True)
+    sys.stdin.readline()
+"""
+
+
+def hold(path: Path) -> subprocess.Popen[str]:
+    """A process in the middle of writing the folder ``path`` (it has claimed it and begun the new
+    folder), returned once it says so; it finishes when its stdin gets a line."""
+    proc = subprocess.Popen([sys.executable, "-c", CLAIM_HOLDER, str(path)], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline() == "holding\n"
+    return proc
+
+
+def test_a_second_writer_is_refused_while_the_first_holds_the_name(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    holder = hold(out)
+    try:
+        with pytest.raises(atomic.Busy, match=rf"{out} is being written by another microgrid process "
+                                              rf"\(pid {holder.pid}\); wait for it to end"):
+            with atomic.atomic_folder(out):
+                pass
+        with pytest.raises(atomic.Busy):
+            atomic.write_text(out, "a file in its place")
+        status, stdout, err = run_cli(["train", "--iters", "2", "--quiet", "--out", str(out)])
+        assert status == 2 and stdout == "" and err.strip().splitlines() == [
+            f"microgrid train: error: --out {out} is being written by another microgrid process (pid "
+            f"{holder.pid}); wait for it to end, or choose another name"]
+    finally:
+        holder.communicate("\n", timeout=60)
+    assert holder.returncode == 0 and snapshot(out) == {"half": b"half of a new folder"}
+    assert run_cli(["train", "--iters", "2", "--quiet", "--out", str(out)])[0] == 2  # not a run: refused
+    no_temporaries(tmp_path)
+
+
+def test_what_a_killed_writer_left_is_removed_by_the_next_write(tmp_path: Path, results: dict) -> None:
+    out = tmp_path / "run"
+    write_outputs(out, results[5])
+    old = snapshot(out)
+    holder = hold(out)
+    holder.kill()  # SIGKILL: no clean-up of its own
+    holder.wait(timeout=60)
+    left = sorted(p.name for p in tmp_path.iterdir() if is_temporary(p.name))
+    assert left == [".lock.run.microgrid-tmp", ".new.run.microgrid-tmp"]
+    assert snapshot(out) == old
+    write_outputs(out, results[7], force=True)
+    assert_complete_run(out, 7)
+    no_temporaries(tmp_path)
+    # a swap by two renames killed between them left the old folder aside: it is put back
+    (tmp_path / ".old.run.microgrid-tmp").mkdir()
+    (tmp_path / ".old.run.microgrid-tmp" / "a").write_text("old a")
+    shutil.rmtree(out)
+    with atomic.claim(out):
+        pass
+    assert snapshot(out) == {"a": b"old a"}
+    (tmp_path / ".old.run.microgrid-tmp").mkdir()  # the same, once its successor was in place
+    (tmp_path / ".new.run2.microgrid-tmp").mkdir()  # another name's: left alone
+    with atomic.claim(out):
+        assert snapshot(out) == {"a": b"old a"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".new.run2.microgrid-tmp", "run"]
+
+
+@pytest.mark.slow
+def test_six_runs_started_together_on_one_out_folder_keep_one_and_tell_the_others(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    argv = [sys.executable, "-m", "microgrid", "train", "--iters", "3000", "--quiet", "--out", str(out)]
+    procs = [subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for _ in range(6)]
+    ended = []
+    for proc in procs:
+        stdout, err = proc.communicate(timeout=300)
+        ended.append((proc.returncode, stdout, err))
+    assert sorted(status for status, _, _ in ended) == [0, 2, 2, 2, 2, 2], ended
+    for status, stdout, err in ended:
+        if status == 2:  # told: one line, whichever came first
+            (line,) = err.strip().splitlines()
+            assert line.startswith(f"microgrid train: error: --out {out} ") and stdout == "", err
+            assert "being written by another microgrid process" in line or "already holds a run" in line
+    assert_complete_run(out, 3000)
+    no_temporaries(tmp_path)
+
+
+# -- only files: never a device, a pipe or a socket -------------------------------------------------
+
+
+def test_force_never_replaces_a_device_or_a_pipe(tmp_path: Path, results: dict) -> None:
+    model = tmp_path / "m.npz"
+    save_model(model, results[5].model)
+    data = Path(__file__).resolve().parents[1] / "examples" / "new_samples.data"
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    for target in (fifo, Path("/dev/full")):
+        for force in ([], ["--force"]):
+            status, stdout, err = run_cli(["predict", "--model", str(model), str(data), "-o", str(target),
+                                           *force])
+            assert status == 2 and stdout == "" and err.strip().splitlines() == [
+                f"microgrid predict: error: --output {target} is a device, pipe or socket, not a file; "
+                "choose another name"]
+    assert stat.S_ISFIFO(os.lstat(fifo).st_mode) and stat.S_ISCHR(os.lstat("/dev/full").st_mode)
+    for option, name in (("-o", "pipe.dot"), ("--html", "pipe.html")):
+        os.mkfifo(tmp_path / name)
+        status, _, err = run_cli([*EXPR, option, str(tmp_path / name), "--force"])
+        assert status == 2 and f"{option} {tmp_path / name} is a device, pipe or socket" in err
+        assert stat.S_ISFIFO(os.lstat(tmp_path / name).st_mode)
+    out = tmp_path / "run"
+    out.mkdir()
+    os.mkfifo(out / "metrics.json")
+    status, _, err = run_cli(["train", "--iters", "2", "--quiet", "--out", str(out), "--force"])
+    assert status == 2 and "holds 'metrics.json', a device, pipe or socket, not a file of a run" in err
+    assert stat.S_ISFIFO(os.lstat(out / "metrics.json").st_mode)
+    (tmp_path / "regular.csv").write_text("mine\n")  # the other side of the line: a file, forced
+    assert run_cli(["predict", "--model", str(model), str(data), "-o", str(tmp_path / "regular.csv"),
+                    "--force"])[0] == 0
+
+
+# -- names as long as a folder takes --------------------------------------------------------------
+
+
+def long_name(n_bytes: int, suffix: str) -> str:
+    """A name of ``n_bytes`` bytes in UTF-8, mostly two-byte letters (so that a cut at any byte can
+    fall inside one), ending in ``suffix``."""
+    body = n_bytes - len(suffix)
+    return "x" * (body % 2) + "é" * (body // 2) + suffix
+
+
+def test_names_of_255_bytes_are_written_and_longer_ones_refused_before_any_work(tmp_path: Path,
+                                                                                 results: dict) -> None:
+    model = tmp_path / "m.npz"
+    save_model(model, results[5].model)
+    data = str(Path(__file__).resolve().parents[1] / "examples" / "new_samples.data")
+    csv_name, dot_name, run_name = (tmp_path / long_name(255, s) for s in (".csv", ".dot", ""))
+    assert len(os.fsencode(csv_name.name)) == 255
+    assert run_cli(["predict", "--model", str(model), data, "-o", str(csv_name)])[0] == 0
+    assert run_cli(["predict", "--model", str(model), data, "-o", str(csv_name)])[0] == 0  # its own: again
+    assert run_cli([*EXPR, "-o", str(dot_name)])[0] == 0 and written_by_microgrid(dot_name)
+    assert run_cli(["train", "--iters", "2", "--quiet", "--out", str(run_name)])[0] == 0
+    assert_complete_run(run_name, 2)
+    no_temporaries(tmp_path)
+    for argv in (["predict", "--model", str(model), data, "-o", str(tmp_path / long_name(256, ".csv"))],
+                 [*EXPR, "-o", str(tmp_path / long_name(256, ".dot"))],
+                 ["train", "--iters", "2", "--out", str(tmp_path / long_name(256, ""))]):
+        status, stdout, err = run_cli(argv)
+        assert status == 2 and stdout == "" and len(err.strip().splitlines()) == 1, err
+        assert "File name too long" in err and "iteration" not in err  # before the training
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m.npz", csv_name.name, dot_name.name,
+                                                                 run_name.name])

@@ -216,7 +216,7 @@ def test_predict_output_is_valid_csv(tmp_path, model_arrays):
     status, out, err = run_strict(["predict", "--model", str(path), str(data)])
     assert status == 0, err
     rows = list(csv.reader(io.StringIO(out, newline="")))
-    assert rows[0] == ["id", "class", "probability"]
+    assert rows[0] == ["id", "class", "p_malignant"]
     assert [r[0] for r in rows[1:]] == [escape(i) for i in ids]  # line breaks as \\n, \\r
     assert rows[3][0] == "two\\nlines" and rows[7][0] == "crlf\\r\\nid"
     assert all(len(r) == 3 and r[1] in ("benign", "malignant") for r in rows[1:])
@@ -229,7 +229,7 @@ def test_plain_ids_are_written_unquoted(tmp_path, model_arrays, data_file):
     path = write_zip(tmp_path / "ok.npz", as_members(model_arrays))
     status, out, _ = run_strict(["predict", "--model", str(path), str(data_file)])
     assert status == 0
-    assert out.splitlines()[0] == "id,class,probability" and out.splitlines()[1].startswith("1,")
+    assert out.splitlines()[0] == "id,class,p_malignant" and out.splitlines()[1].startswith("1,")
     assert '"' not in out
 
 
@@ -277,7 +277,7 @@ def test_predict_o_replaces_only_earlier_predictions(tmp_path, model_arrays, dat
     assert run_strict([*base, "-o", str(target)])[0] == 0  # its own predictions: replaced
     mine = tmp_path / "mine.csv"
     mine.write_text("precious\n")
-    one_line_error(*run_cli([*base, "-o", str(mine)]), "is not a predictions file microgrid wrote",
+    one_line_error(*run_cli([*base, "-o", str(mine)]), "exists and was not written by microgrid",
                    "--force")
     assert mine.read_text() == "precious\n"
     assert run_strict([*base, "-o", str(mine), "--force"])[0] == 0 and mine.read_text() == expected

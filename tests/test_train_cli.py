@@ -96,7 +96,7 @@ def test_predict_reproduces_the_reported_test_accuracy(short_run, tmp_path):
     status, stdout, stderr = run_cli(["predict", "--model", str(out / "model.npz"), str(test_file)])
     assert status == 0, stderr
     lines = stdout.splitlines()
-    assert lines[0] == "id,class,probability" and len(lines) == 1 + len(test_rows)
+    assert lines[0] == "id,class,p_malignant" and len(lines) == 1 + len(test_rows)
     rows = [line.split(",") for line in lines[1:]]
     assert [r[0] for r in rows] == data.ids[test_rows].tolist()
     predicted = np.array([r[1] == "malignant" for r in rows], dtype=int)

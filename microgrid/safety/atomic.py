@@ -1,14 +1,12 @@
 """All-or-nothing writes: a file or a folder appears complete under its name, or not at all.
 
-A file is written to a temporary name in its own folder (``.NAME.XXXX.microgrid-tmp``), flushed
-and synced to the disk, then renamed over ``NAME`` in one step (``os.replace``).  A folder is built
-beside its final name and then swapped in as a unit (on Linux by exchanging the two names in one
-``renameat2(RENAME_EXCHANGE)`` call; elsewhere by two renames with Ctrl-C and SIGTERM held off).
-So a full disk, an interrupt or a crash leaves either the old file or folder untouched or the
-complete new one, never a mix and never a truncated file.  On an error the temporary is removed
-and the ``OSError`` names the file the user asked for, not the temporary.
-
-A symbolic link at ``NAME`` is replaced by the new file or folder; its target is never written.
+A write to ``NAME`` first claims it (:func:`claim`: one process at a time), builds the new file or
+folder beside it as ``.new.NAME.microgrid-tmp``, syncs it to the disk and puts it in place in one
+step: ``os.replace`` for a file, an exchange of the two names for a folder.  A full disk, an
+interrupt or a crash leaves the old file or folder or the complete new one, never a mix; what a
+killed process left beside ``NAME`` is removed by the next write to it.  An ``OSError`` names the
+file the user asked for, not a temporary.  A symbolic link at ``NAME`` is replaced, its target
+never written.
 """
 
 from __future__ import annotations
@@ -20,17 +18,30 @@ import os
 import shutil
 import signal
 import stat
-import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["TEMP_SUFFIX", "atomic_file", "write_bytes", "write_text", "atomic_folder", "probe_folder",
+from microgrid.safety.overwrite import OutputTaken
+
+try:
+    import fcntl
+except ImportError:  # Windows: writes are not claimed there
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["TEMP_SUFFIX", "Busy", "claim", "atomic_file", "write_bytes", "write_text", "atomic_folder",
            "naming", "is_temporary", "signals_held"]
 
 #: Every temporary file or folder microgrid makes ends with this (and starts with a dot).
 TEMP_SUFFIX = ".microgrid-tmp"
+#: Bytes of ``NAME`` kept in a temporary's name, so that any name that fits a folder (255 bytes)
+#: has temporaries that fit too.
+NAME_BYTES = 200
+
+
+class Busy(OutputTaken):
+    """Another process is writing the same output."""
 
 
 def is_temporary(name: str) -> bool:
@@ -38,10 +49,21 @@ def is_temporary(name: str) -> bool:
     return name.startswith(".") and name.endswith(TEMP_SUFFIX)
 
 
-def _named(exc: OSError, path: Path) -> OSError:
-    """``exc`` again, naming ``path`` (the user's name) instead of a temporary one."""
+def _temp(path: Path, role: str) -> Path:
+    """The temporary ``role`` (``new``, ``old`` or ``lock``) of a write to ``path``."""
+    return path.with_name(f".{role}.{os.fsdecode(os.fsencode(path.name)[:NAME_BYTES])}{TEMP_SUFFIX}")
+
+
+def _named(exc: OSError, path: Path, staging: Path | None = None) -> OSError:
+    """``exc`` naming ``path`` instead of a temporary; with ``staging``, only an error about a file
+    in that temporary folder is renamed, as the same file under ``path``."""
     if exc.errno is None:
         return exc
+    if staging is not None:
+        try:
+            path = path / Path(exc.filename).relative_to(staging)
+        except (TypeError, ValueError):  # no name, or not in the temporary folder
+            return exc
     return type(exc)(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
 
 
@@ -52,37 +74,9 @@ def naming(path: str | os.PathLike[str]) -> Iterator[None]:
     try:
         yield
     except OSError as exc:
-        if exc.filename is None and exc.errno is not None:
+        if exc.filename is None:
             raise _named(exc, Path(path)) from None
         raise
-
-
-def _new_mode(path: Path, folder: bool = False) -> int:
-    """The permission bits for a new ``path``: those of the file (or folder) it replaces, else
-    those of a new one (``0o666 & ~umask``, or ``0o777 & ~umask`` for a folder)."""
-    try:
-        st = os.lstat(path)
-        if stat.S_ISDIR(st.st_mode) if folder else stat.S_ISREG(st.st_mode):
-            return stat.S_IMODE(st.st_mode)
-    except OSError:
-        pass
-    umask = os.umask(0)
-    os.umask(umask)
-    return (0o777 if folder else 0o666) & ~umask
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make a rename in ``folder`` durable (where the system allows opening a folder)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 _DEFERRED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
@@ -102,6 +96,101 @@ def signals_held() -> Iterator[None]:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
+# -- claims ---------------------------------------------------------------------------------------
+
+_claimed: set[Path] = set()  # the outputs this process holds
+
+
+@contextlib.contextmanager
+def claim(path: str | os.PathLike[str]) -> Iterator[None]:
+    """Hold ``path`` for this process while the block runs; :class:`Busy` when another process
+    holds it.  A claim is an ``flock`` on ``.lock.NAME.microgrid-tmp``, which the system releases
+    when its process ends, however it ends.  So whatever else is beside ``NAME`` under a temporary
+    name was left by a write that was killed: taking the claim removes it (putting back a folder
+    that a killed swap had moved aside).  Claims nest: a process may claim what it holds.
+    """
+    path = Path(os.path.abspath(path))
+    if path in _claimed or fcntl is None:
+        yield
+        return
+    try:
+        with contextlib.suppress(FileNotFoundError):
+            os.lstat(path)  # a name too long for its folder fails here, before any work
+        with signals_held():
+            fd = _lock(path)
+    except OSError as exc:
+        raise _named(exc, path) from None
+    _claimed.add(path)
+    try:
+        _clean(path)
+        yield
+    finally:
+        _claimed.discard(path)
+        with signals_held():
+            with contextlib.suppress(OSError):
+                os.unlink(_temp(path, "lock"))
+            os.close(fd)
+
+
+def _lock(path: Path) -> int:
+    """A descriptor holding the lock of ``path`` (with this process's id in it)."""
+    lock = _temp(path, "lock")
+    while True:
+        fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            if os.path.samestat(os.fstat(fd), os.stat(lock)):  # not unlinked by the holder before us
+                with contextlib.suppress(OSError):  # (a full disk: no process id to show)
+                    os.ftruncate(fd, 0)
+                    os.write(fd, f"{os.getpid()}\n".encode())
+                return fd
+        except BlockingIOError:
+            owner = os.read(fd, 32).decode(errors="replace").strip()
+            os.close(fd)
+            raise Busy(f"{path} is being written by another microgrid process"
+                       f"{f' (pid {owner})' if owner.isdigit() else ''}; wait for it to end, or choose "
+                       "another name") from None
+        except FileNotFoundError:
+            pass
+        except BaseException:
+            os.close(fd)
+            raise
+        os.close(fd)
+
+
+def _clean(path: Path) -> None:
+    """Remove the temporaries a killed write to ``path`` left, after putting back the old folder
+    that a swap by two renames had moved aside, if it never got its successor."""
+    old = _temp(path, "old")
+    with signals_held():
+        if os.path.lexists(old) and not os.path.lexists(path):
+            os.rename(old, path)
+    for dead in (old, _temp(path, "new")):
+        if os.path.lexists(dead):
+            _remove(dead)
+
+
+# -- files ----------------------------------------------------------------------------------------
+
+def _mode(path: Path, folder: bool) -> int | None:
+    """The permission bits of the file (or folder) a write to ``path`` replaces; None if none."""
+    with contextlib.suppress(OSError):
+        st = os.lstat(path)
+        if stat.S_ISDIR(st.st_mode) if folder else stat.S_ISREG(st.st_mode):
+            return stat.S_IMODE(st.st_mode)
+    return None
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in ``folder`` durable (where the system allows opening a folder)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike[str], mode: str = "w", *, encoding: str | None = "utf-8",
                 newline: str | None = None) -> Iterator[IO[Any]]:
@@ -113,24 +202,28 @@ def atomic_file(path: str | os.PathLike[str], mode: str = "w", *, encoding: str 
     if mode not in ("w", "wb"):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
     path = Path(path)
-    tmp = None
-    try:
-        with signals_held():  # no temporary without its name in ``tmp``
-            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent)
-        text = mode == "w"
-        with open(fd, mode, encoding=encoding if text else None, newline=newline if text else None) as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, _new_mode(path))  # mkstemp makes the file private
-        os.replace(tmp, path)
-    except BaseException as exc:
-        if tmp is not None:
-            with signals_held(), contextlib.suppress(OSError):
-                os.unlink(tmp)
-        if isinstance(exc, OSError):
-            raise _named(exc, path) from None
-        raise
+    tmp, made = _temp(path, "new"), False
+    with claim(path):
+        try:
+            with signals_held():  # no temporary without ``made``
+                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                made = True
+            kept = _mode(path, folder=False)
+            if kept is not None:
+                os.chmod(fd, kept)
+            text = mode == "w"
+            with open(fd, mode, encoding=encoding if text else None, newline=newline if text else None) as f:
+                yield f
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException as exc:
+            if made:
+                with signals_held(), contextlib.suppress(OSError):
+                    os.unlink(tmp)
+            if isinstance(exc, OSError):
+                raise _named(exc, path) from None
+            raise
     _fsync_dir(path.parent)
 
 
@@ -149,19 +242,11 @@ def write_text(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-
     return Path(path)
 
 
-# -- folders ------------------------------------------------------------------------------------
-
-def probe_folder(folder: str | os.PathLike[str]) -> None:
-    """``OSError`` naming ``folder`` unless a temporary can be made (and removed) there."""
-    with signals_held():
-        try:
-            os.rmdir(tempfile.mkdtemp(prefix=".probe.", suffix=TEMP_SUFFIX, dir=folder))
-        except OSError as exc:
-            raise _named(exc, Path(folder)) from None
-
+# -- folders --------------------------------------------------------------------------------------
 
 def _exchange(a: Path, b: Path) -> bool:
-    """Swap the names ``a`` and ``b`` in one step (Linux ``renameat2``); False where unsupported."""
+    """Swap the names ``a`` and ``b`` in one step (Linux ``renameat2``); False where unsupported.
+    The standard library has no such call: two renames leave a moment with nothing at ``b``."""
     try:
         renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
     except (OSError, AttributeError):
@@ -194,6 +279,23 @@ def _sync_tree(folder: Path) -> None:
     _fsync_dir(folder)
 
 
+def _swap(staging: Path, path: Path) -> None:
+    """Put the folder ``staging`` at ``path``, removing what was there."""
+    if not os.path.lexists(path):
+        os.rename(staging, path)
+    elif _exchange(staging, path):
+        _remove(staging)  # the old folder, under the temporary name
+    else:
+        old = _temp(path, "old")
+        os.rename(path, old)
+        try:
+            os.rename(staging, path)
+        except BaseException:
+            os.rename(old, path)
+            raise
+        _remove(old)
+
+
 @contextlib.contextmanager
 def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Give an empty folder beside ``path`` to fill; when the block ends without an error it
@@ -202,38 +304,27 @@ def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
     An ``OSError`` about a file in the temporary folder names the same file under ``path``.
     """
     path = Path(path)
-    staging = None
-    try:
-        with signals_held():  # no temporary without its name in ``staging``
-            staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=TEMP_SUFFIX, dir=path.parent))
+    staging, made = _temp(path, "new"), False
+    with claim(path):
         try:
-            yield staging
-            _sync_tree(staging)
-            os.chmod(staging, _new_mode(path, folder=True))  # mkdtemp makes the folder private
-        except OSError as exc:
-            name = exc.filename
-            if name is not None and str(name).startswith(str(staging)):
-                raise _named(exc, path / Path(name).relative_to(staging)) from None
-            raise
-        with signals_held():
-            if not os.path.lexists(path):
-                os.rename(staging, path)
-            elif _exchange(staging, path):
-                _remove(staging)  # the old folder, now under the temporary name
-            else:
-                old = staging.with_name(staging.name[:-len(TEMP_SUFFIX)] + ".old" + TEMP_SUFFIX)
-                os.rename(path, old)
-                try:
-                    os.rename(staging, path)
-                except BaseException:
-                    os.rename(old, path)
-                    raise
-                _remove(old)
-        _fsync_dir(path.parent)
-    except BaseException as exc:
-        if staging is not None:
+            with signals_held():  # no temporary without ``made``
+                os.mkdir(staging)
+                made = True
+            kept = _mode(path, folder=True)
+            if kept is not None:
+                os.chmod(staging, kept)
+            try:
+                yield staging
+                _sync_tree(staging)
+            except OSError as exc:
+                raise _named(exc, path, staging) from None
             with signals_held():
-                shutil.rmtree(staging, ignore_errors=True)
-        if isinstance(exc, OSError) and staging is None:
-            raise _named(exc, path) from None
-        raise
+                _swap(staging, path)
+            _fsync_dir(path.parent)
+        except BaseException as exc:
+            if made:
+                with signals_held():
+                    shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(exc, OSError) and not made:
+                raise _named(exc, path) from None
+            raise

@@ -6,9 +6,9 @@ folder's ``index.html``) :data:`GENERATOR`; a picture written by ``graph -o`` or
 :data:`DOT_MARK` (the first line, a DOT comment) or :data:`PNG_MARK` (a standard ``tEXt`` chunk
 ``Software=microgrid`` right after ``IHDR``; viewers skip it).  A PDF carries no mark, as there is
 no place in the bytes Graphviz writes to put one without rewriting the file, so an existing PDF is
-replaced only when asked.  A file without its mark, a link, or anything else where an output goes
-is the user's and is replaced only when asked (``force``), and then the link itself is replaced,
-never written through.  A folder microgrid replaces as a unit must hold nothing but its own output
+replaced only when asked.  A file without its mark, or a link, is the user's and is replaced only
+when asked (``force``), and then the link itself is replaced, never written through; a device, pipe
+or socket is never replaced.  A folder microgrid replaces as a unit must hold nothing but its own output
 names: anything else in it is the user's, and the folder is never replaced.
 """
 
@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 import struct
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["ADD_FORCE", "PASS_FORCE", "GENERATOR", "DOT_MARK", "SVG_MARK", "PNG_MARK", "STEP_FILE",
-           "PREDICTIONS_HEADER", "OutputTaken", "written_by_microgrid", "mark_dot", "mark_svg", "mark_png",
+           "PREDICTIONS_HEADERS", "OutputTaken", "written_by_microgrid", "mark_dot", "mark_svg", "mark_png",
            "check_page", "check_picture", "check_step_folder", "check_predictions_file"]
 
 #: The mark in the ``<head>`` of every HTML page microgrid writes.
@@ -46,8 +48,9 @@ PNG_MARK = _png_chunk(b"tEXt", b"Software\0microgrid")
 STEP_FILE = re.compile(r"step_\d+\.svg")
 
 
-#: The first line of every predictions file ``microgrid predict`` writes (how it knows its own).
-PREDICTIONS_HEADER = "id,class,probability"
+#: The first line of a predictions file ``microgrid predict`` wrote (how it knows its own): the
+#: probability is that of the class ``malignant`` (written ``probability`` by earlier versions).
+PREDICTIONS_HEADERS = ("id,class,p_malignant", "id,class,probability")
 
 
 #: How a message tells the user to replace anyway: the command line's option, or (``PASS_FORCE``)
@@ -100,20 +103,34 @@ def written_by_microgrid(path: Path) -> bool:
     return GENERATOR.encode() in head or SVG_MARK.encode() in head or first_line == DOT_MARK.encode()
 
 
-def _check_file(path: Path, force: bool, example: str, how: str) -> None:
+def _existing(path: Path) -> os.stat_result | None:
+    """``lstat`` of ``path``, None when nothing is there (a name too long for its folder raises)."""
+    try:
+        return os.lstat(path)
+    except FileNotFoundError:
+        return None
+
+
+def _check_file(path: Path, force: bool, example: str, how: str,
+                ours: Callable[[Path], bool] = written_by_microgrid) -> None:
     """:class:`OutputTaken` unless a file may be written at ``path``: nothing there, a file
-    microgrid wrote, or (with ``force``) any file or link (the link is replaced, not followed)."""
-    if not os.path.lexists(path):
+    microgrid wrote (``ours``), or with ``force`` any regular file or link (the link is replaced,
+    not followed).  A folder, device, pipe or socket is never replaced."""
+    st = _existing(path)
+    if st is None:
         return
-    if path.is_dir() and not path.is_symlink():
+    if stat.S_ISDIR(st.st_mode):
         raise OutputTaken(f"{path} is a folder; give a file name such as {example}")
-    if force or written_by_microgrid(path):
-        return
-    if path.is_symlink():
+    if stat.S_ISLNK(st.st_mode):
+        if force:
+            return
         raise OutputTaken(f"{path} is a symbolic link; {how} to replace the link (its target is left "
                           "alone), or choose another name")
-    raise OutputTaken(f"{path} exists and was not written by microgrid; {how} to replace it, or "
-                      "choose another name")
+    if not stat.S_ISREG(st.st_mode):
+        raise OutputTaken(f"{path} is a device, pipe or socket, not a file; choose another name")
+    if not (force or ours(path)):
+        raise OutputTaken(f"{path} exists and was not written by microgrid; {how} to replace it, or "
+                          "choose another name")
 
 
 def check_page(path: str | os.PathLike[str], force: bool = False, how: str = ADD_FORCE) -> None:
@@ -128,8 +145,8 @@ def check_picture(path: str | os.PathLike[str], force: bool = False, how: str = 
     ``.pdf`` is replaced only with ``force``: a PDF carries no mark, so microgrid cannot tell its own."""
     path = Path(path)
     suffix = path.suffix.lower()
-    folder = path.is_dir() and not path.is_symlink()
-    if suffix == ".pdf" and not force and os.path.lexists(path) and not folder:
+    st = _existing(path)
+    if suffix == ".pdf" and not force and st is not None and stat.S_ISREG(st.st_mode):
         raise OutputTaken(f"{path} exists, and microgrid cannot tell a PDF it wrote from any other; {how} "
                           "to replace it, or choose another name")
     _check_file(path, force, f"graph{suffix or '.svg'}", how)
@@ -141,12 +158,13 @@ def check_step_folder(folder: str | os.PathLike[str], force: bool = False, how: 
     ``force``).  A folder holding anything else is never replaced.  ``NotADirectoryError`` when
     ``folder`` is a file."""
     folder = Path(folder)
-    if folder.is_symlink():
+    st = _existing(folder)
+    if st is None:
+        return
+    if stat.S_ISLNK(st.st_mode):
         raise OutputTaken(f"{folder} is a symbolic link; microgrid does not write through links: give the "
                           "folder itself or a new name")
-    if not folder.exists():
-        return
-    if not folder.is_dir():
+    if not stat.S_ISDIR(st.st_mode):
         raise NotADirectoryError(20, "exists and is not a folder", str(folder))
     for name in sorted(os.listdir(folder)):
         entry = folder / name
@@ -161,31 +179,21 @@ def check_step_folder(folder: str | os.PathLike[str], force: bool = False, how: 
                               "replace their folder as a whole, so choose a new or empty folder")
 
 
+def _holds_predictions(path: Path) -> bool:
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.readline().rstrip("\r\n") in PREDICTIONS_HEADERS
+
+
 def check_predictions_file(path: str | os.PathLike[str], inputs: tuple[Path, ...],
                            force: bool = False) -> None:
-    """:class:`OutputTaken` unless predictions may be written at ``path``: nothing there, or a file
-    whose first line is :data:`PREDICTIONS_HEADER` (one ``microgrid predict`` wrote), or with
-    ``force`` any file or link; never one of ``inputs`` (the data or the model being read).
+    """:class:`OutputTaken` unless predictions may be written at ``path``: nothing there, a file
+    whose first line is one of :data:`PREDICTIONS_HEADERS` (one ``microgrid predict`` wrote), or
+    with ``force`` any file or link; never one of ``inputs`` (the data or the model being read).
     ``FileNotFoundError`` (naming the folder) when the folder of ``path`` does not exist."""
     path = Path(path)
     if not path.parent.is_dir():
         raise FileNotFoundError(2, "does not exist", str(path.parent))
-    if not os.path.lexists(path):
-        return
-    if path.is_dir() and not path.is_symlink():
-        raise OutputTaken(f"{path} is a folder; give a file name such as predictions.csv")
     for given in inputs:
         if path.exists() and given.exists() and os.path.samefile(path, given):
             raise OutputTaken(f"{path} is the file being read ({given}); choose another name")
-    if force:
-        return
-    ours = False
-    if path.is_file() and not path.is_symlink():
-        try:
-            with open(path, encoding="utf-8", errors="replace") as f:
-                ours = f.readline().rstrip("\r\n") == PREDICTIONS_HEADER
-        except OSError:
-            ours = False
-    if not ours:
-        raise OutputTaken(f"{path} exists and is not a predictions file microgrid wrote; add --force to "
-                          "replace it, or choose another name")
+    _check_file(path, force, "predictions.csv", ADD_FORCE, _holds_predictions)

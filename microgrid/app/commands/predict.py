@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     from microgrid.data import DataError, load_wisconsin
     from microgrid.data.metrics import accuracy
     from microgrid.safety.atomic import write_text
-    from microgrid.safety.overwrite import PREDICTIONS_HEADER, OutputTaken, check_predictions_file
+    from microgrid.safety.overwrite import OutputTaken, check_predictions_file
 
     if args.output is not None:  # before any work: a long run cannot end in "cannot write"
         try:
@@ -58,6 +58,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--output {exc}") from None
         except FileNotFoundError as exc:
             raise UsageError(f"--output {args.output}: the folder {exc.filename} does not exist") from None
+        except OSError as exc:  # e.g. a name too long for its folder
+            raise UsageError(f"--output {args.output}: {exc.strerror or exc}") from None
     model = options.read_input(lambda: load_model(args.model), f"--model {args.model}", ModelFileError)
     data = options.read_input(lambda: load_wisconsin(args.data, missing="keep", unlabelled=True),
                               str(args.data), DataError)
@@ -75,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
     predicted = (proba >= model.threshold).astype(int)
     table = io.StringIO()  # the whole CSV first: an error cannot leave half of it
     writer = csv.writer(table, lineterminator="\n")  # quotes IDs holding commas or quotes
-    writer.writerow(PREDICTIONS_HEADER.split(","))
     names = [escape(name) for name in model.target_names]
+    writer.writerow(["id", "class", f"p_{names[1]}"])  # the probability of the second class
     # an ID is written as plain text: its control characters (terminal escape codes, line breaks)
     # escaped as \xNN, \n, ..., its backslashes doubled, so that distinct IDs stay distinct
     writer.writerows([escape(str(ident)), names[cls], f"{p:.6f}"]

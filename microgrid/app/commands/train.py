@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -103,19 +104,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train, print the report and write --out; 0 on success, 1 if training diverged.
 
-    A model that learned nothing (see :func:`microgrid.app.runs.learning.learning_warnings`) is still a
-    success (0), with a warning on stderr and in metrics.json.
+    A model that learned nothing (see :func:`microgrid.app.runs.learning.learning_warnings`) is
+    a success too (0), with a warning on stderr and in metrics.json.
     """
-    import numpy as np
-
-    from microgrid.app.model_io import NonFiniteOutputError
     from microgrid.app.runs.config import ConfigError, make_config
-    from microgrid.app.runs.learning import learning_warnings
-    from microgrid.app.runs.outputs import PLOT_HINT, RunFolderTaken, check_output_dir, write_outputs
-    from microgrid.app.runs.report import format_cv, format_holdout, format_seeds
-    from microgrid.app.runs.results import CVResult, HoldoutResult, SeedsResult
-    from microgrid.app.runs.run import TrainingDiverged, run_cv, run_holdout, run_seeds
-    from microgrid.data import DataError, load_wisconsin
+    from microgrid.app.runs.outputs import check_output_dir
+    from microgrid.safety.atomic import claim
+    from microgrid.safety.overwrite import OutputTaken
 
     try:
         config = make_config(engine=args.engine, hidden=args.hidden, activation=args.activation, lr=args.lr,
@@ -124,21 +119,41 @@ def run(args: argparse.Namespace) -> int:
                              seed=args.seed)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-    if args.seeds is not None:
-        _check_seeds(args)
-    if args.out is not None and args.out.exists() and not args.out.is_dir() and not args.out.is_symlink():
-        raise UsageError(f"--out {args.out}: exists and is not a directory")
-    if args.out is not None and not os.path.lexists(args.out.parent):  # no tree grown from a typo
-        raise UsageError(f"--out {args.out}: the folder {args.out.parent} does not exist (create it first, "
-                         "or choose another)")
+    if args.seeds is not None and args.seed is not None:
+        raise UsageError("--seeds and --seed: give one (--seeds 0-9 trains seeds 0 to 9)")
+    if args.seeds is not None and args.out is not None:
+        raise UsageError("--seeds reports metrics only; to keep a model, train its seed alone: "
+                         "--seed S --out DIR")
+    out = args.out
+    if out is not None and not os.path.lexists(out.parent):  # no tree grown from a typo
+        raise UsageError(f"--out {out}: the folder {out.parent} does not exist (create it first, or choose "
+                         "another)")
+    with contextlib.ExitStack() as held:
+        if out is not None:  # claimed from now to the end, so a long run cannot end in "cannot write"
+            try:
+                held.enter_context(claim(out))
+                check_output_dir(out, force=args.force)
+            except OutputTaken as exc:
+                raise UsageError(f"--out {exc}") from None
+            except OSError as exc:
+                raise UsageError(_cannot_write(out, exc)) from None
+        return _train(args, config)
+
+
+def _train(args: argparse.Namespace, config: TrainConfig) -> int:
+    import numpy as np
+
+    from microgrid.app.model_io import NonFiniteOutputError
+    from microgrid.app.runs.config import ConfigError
+    from microgrid.app.runs.learning import learning_warnings
+    from microgrid.app.runs.outputs import PLOT_HINT, write_outputs
+    from microgrid.app.runs.report import format_cv, format_holdout, format_seeds
+    from microgrid.app.runs.results import CVResult, HoldoutResult, SeedsResult
+    from microgrid.app.runs.run import TrainingDiverged, run_cv, run_holdout, run_seeds
+    from microgrid.data import DataError, load_wisconsin
+    from microgrid.safety.overwrite import OutputTaken
+
     dataset = options.read_input(lambda: load_wisconsin(args.data), f"--data {args.data}", DataError)
-    if args.out is not None:  # before training, so a long run cannot end in "cannot write"
-        try:
-            check_output_dir(args.out, force=args.force)
-        except RunFolderTaken as exc:
-            raise UsageError(f"--out {exc}") from None
-        except OSError as exc:
-            raise UsageError(_cannot_write(args.out, exc)) from None
     show = not args.quiet
     _check_budget(args, config, len(dataset), dataset.X.shape[1])
     if show and config.engine == "scalar" and config.iters > 1000:
@@ -172,28 +187,15 @@ def run(args: argparse.Namespace) -> int:
     if args.out is not None and not isinstance(result, SeedsResult):  # (--seeds refuses --out)
         try:
             messages = write_outputs(args.out, result, force=args.force)
-        except RunFolderTaken as exc:  # a run appeared there during the training
+        except OutputTaken as exc:  # the user put something there during the training
             raise UsageError(f"--out {exc}") from None
         except OSError as exc:
             raise UsageError(_cannot_write(args.out, exc)) from None
-        notes = [m for m in messages if show or m == PLOT_HINT]  # --quiet still says how to get plots
+        notes = [m for m in messages if show or m == PLOT_HINT]  # --quiet says how to get plots too
         if notes:
             print()
             print("\n".join(notes))
     return 0
-
-
-def _check_seeds(args: argparse.Namespace) -> None:
-    """--seeds with an option it cannot go with: one line naming both."""
-    if args.seed is not None:
-        raise UsageError("--seeds and --seed: give one (--seeds 0-9 trains seeds 0 to 9)")
-    if args.cv is not None:
-        raise UsageError("--seeds makes one hold-out run per seed; it cannot be combined with --cv")
-    if args.engine != "vectorized":
-        raise UsageError("--seeds trains all seeds in one pass, on the vectorized engine only")
-    if args.out is not None:
-        raise UsageError("--seeds reports metrics only; to keep a model, train its seed alone: "
-                         "--seed S --out DIR")
 
 
 def _check_budget(args: argparse.Namespace, config: TrainConfig, rows: int, n_features: int) -> None:
@@ -215,7 +217,7 @@ def _check_budget(args: argparse.Namespace, config: TrainConfig, rows: int, n_fe
 
 
 def _cannot_write(out: Path, exc: OSError) -> str:
-    if not out.is_dir():
+    if not os.path.isdir(out):
         return f"cannot create --out {out}: {exc.strerror or exc}"
     where = f" {exc.filename}" if exc.filename and str(exc.filename) != str(out) else ""
     return f"cannot write to --out {out}:{where} {exc.strerror or exc}"

@@ -16,10 +16,10 @@ from microgrid.app.runs.learning import learning_warnings
 from microgrid.app.runs.plots import plot_confusion, plot_loss
 from microgrid.app.runs.results import CVResult, HoldoutResult
 from microgrid.data import Dataset
-from microgrid.safety.atomic import atomic_folder, naming, probe_folder, signals_held
+from microgrid.safety.atomic import atomic_folder, claim, naming, signals_held
+from microgrid.safety.overwrite import OutputTaken
 
-__all__ = ["OUTPUT_FILES", "PLOT_HINT", "RunFolderTaken", "metrics_document", "check_output_dir",
-           "write_outputs"]
+__all__ = ["OUTPUT_FILES", "PLOT_HINT", "metrics_document", "check_output_dir", "write_outputs"]
 
 PLOT_HINT = 'plots skipped: matplotlib is not installed (pip install "microgrid-autograd[plot]")'
 
@@ -82,48 +82,48 @@ def _histories(result: HoldoutResult | CVResult) -> list[tuple[str, np.ndarray]]
 OUTPUT_FILES = ("metrics.json", "history.csv", "model.npz", "loss.png", "confusion.png")
 
 
-class RunFolderTaken(Exception):
-    """``--out`` names a folder that cannot take a new run as it is (the message says why and what
-    to do): it holds a run and ``force`` was not given, or it holds files microgrid did not write,
-    or it is a symbolic link."""
-
-
-def _run_folder_contents(out: Path) -> list[str]:
-    """The names in the existing folder ``out`` that a run may replace (a run's own files, or
-    links with those names); :class:`RunFolderTaken` for anything else, which is the user's."""
-    names = sorted(os.listdir(out))
-    for name in names:
-        entry = out / name
-        if name in OUTPUT_FILES and entry.is_dir() and not entry.is_symlink():
-            raise IsADirectoryError(21, "is a directory, not a file of a run", str(entry))
-        if name not in OUTPUT_FILES:
-            raise RunFolderTaken(f"{out} holds {name!r}, which is not a file of a microgrid run; a run "
-                                 "replaces its folder as a whole, so choose a new or empty folder")
-    return names
-
-
 def check_output_dir(out_dir: str | Path, force: bool = False) -> None:
-    """Make sure a run can be written to the folder ``out_dir`` (creating its parents if needed).
-
-    Meant for before training, so that a long run cannot end in "cannot write".  Raises
-    :class:`RunFolderTaken` when ``out_dir`` already holds a run (unless ``force``), holds other
-    files, or is a symbolic link; ``OSError`` (with ``filename``) when it cannot be written.
-    """
+    """:class:`~microgrid.safety.overwrite.OutputTaken` unless a run may replace the folder
+    ``out_dir``: it is a link, holds anything but a run's files (files or links with their names),
+    or holds a run and ``force`` is not given; ``OSError`` (with ``filename``) when it cannot be
+    written.  Called before training, so that a long run cannot end in "cannot write"."""
     out = Path(out_dir)
     if out.is_symlink():
-        raise RunFolderTaken(f"{out} is a symbolic link; microgrid does not write through links: give the "
-                             "folder itself or a new name")
-    if out.exists():
-        if not out.is_dir():
-            raise NotADirectoryError(20, "exists and is not a directory", str(out))
-        held = _run_folder_contents(out)
-        if held and not force:
-            raise RunFolderTaken(f"{out} already holds a run ({', '.join(held)}); add --force to replace it, "
-                                 "or choose another folder")
-        if not os.access(out, os.W_OK):
-            raise PermissionError(13, "Permission denied", str(out))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    probe_folder(out.parent)  # the run is built beside out_dir and swapped in
+        raise OutputTaken(f"{out} is a symbolic link; microgrid does not write through links: give the "
+                          "folder itself or a new name")
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise NotADirectoryError(20, "exists and is not a directory", str(out))
+    held = sorted(os.listdir(out))
+    for name in held:
+        entry = out / name
+        if name not in OUTPUT_FILES:
+            raise OutputTaken(f"{out} holds {name!r}, which is not a file of a microgrid run; a run "
+                              "replaces its folder as a whole, so choose a new or empty folder")
+        if entry.is_dir() and not entry.is_symlink():
+            raise IsADirectoryError(21, "is a directory, not a file of a run", str(entry))
+        if not (entry.is_symlink() or entry.is_file()):
+            raise OutputTaken(f"{out} holds {name!r}, a device, pipe or socket, not a file of a run; choose "
+                              "another folder")
+    if held and not force:
+        raise OutputTaken(f"{out} already holds a run ({', '.join(held)}); add --force to replace it, "
+                          "or choose another folder")
+    if not os.access(out, os.W_OK):
+        raise PermissionError(13, "Permission denied", str(out))
+
+
+def _matplotlib() -> bool:
+    """Whether matplotlib is installed.  Its C extensions load with Ctrl-C and SIGTERM held off: a
+    signal in one's init function leaves a half-made module that fails later or aborts the exit.
+    Any other ImportError propagates (matplotlib is there but broken)."""
+    try:
+        with signals_held():
+            import matplotlib.backends.backend_agg  # noqa: F401
+            import matplotlib.figure  # noqa: F401
+    except ModuleNotFoundError:
+        return False
+    return True
 
 
 def write_outputs(out_dir: str | Path, result: HoldoutResult | CVResult, force: bool = False) -> list[str]:
@@ -136,46 +136,39 @@ def write_outputs(out_dir: str | Path, result: HoldoutResult | CVResult, force: 
     For cross-validation the model is the one refit on all rows (``result.final``), if any.
     """
     out = Path(out_dir)
-    check_output_dir(out, force)
-    try:
-        # Ctrl-C / SIGTERM held off while matplotlib's C extensions load: a signal inside one of
-        # their init functions becomes "ImportError: initialization failed" (pybind11) or leaves a
-        # half-made module that aborts the interpreter at exit ("Fatal Python error", status -6)
-        with signals_held():
-            import matplotlib.backends.backend_agg  # noqa: F401
-            import matplotlib.figure  # noqa: F401
-        plots = True
-    except ModuleNotFoundError:  # not installed: the run goes without pictures
-        plots = False
-    # any other ImportError propagates: matplotlib is there but failed to load -- e.g. a Ctrl-C or
-    # SIGTERM hit one of its pybind11 modules, whose init turns it into "ImportError: initialization
-    # failed"; main() then reports the signal instead of committing a run without its pictures
-    written = []
-    runs = _histories(result)
-    with atomic_folder(out) as tmp:
-        with naming(out / "metrics.json"), open(tmp / "metrics.json", "w", encoding="utf-8") as f:
-            json.dump(metrics_document(result), f, indent=2, allow_nan=False)
-            f.write("\n")
-        written.append(str(out / "metrics.json"))
-        with naming(out / "history.csv"), open(tmp / "history.csv", "w", newline="", encoding="utf-8") as f:
-            w = csv.writer(f)
-            cv = isinstance(result, CVResult)
-            w.writerow(["fold", "iteration", "loss"] if cv else ["iteration", "loss"])
-            for label, history in runs:
-                for i, loss in enumerate(history, start=1):
-                    w.writerow([label, i, repr(float(loss))] if cv else [i, repr(float(loss))])
-        written.append(str(out / "history.csv"))
-        final = result if isinstance(result, HoldoutResult) else result.final
-        if final is not None:
-            with naming(out / "model.npz"):
-                save_model(tmp / "model.npz", final.model)
-            written.append(str(out / "model.npz"))
-        if plots:
-            with naming(out / "loss.png"):
-                plot_loss(tmp / "loss.png", runs, result.config)
-            what = "test rows" if isinstance(result, HoldoutResult) else "out-of-fold predictions"
-            with naming(out / "confusion.png"):
-                plot_confusion(tmp / "confusion.png", result.confusion, result.dataset.target_names, what)
-            written += [str(out / "loss.png"), str(out / "confusion.png")]
-    messages = [f"wrote {p}" for p in written]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with claim(out):
+        check_output_dir(out, force)
+        plots = _matplotlib()
+        with atomic_folder(out) as tmp:
+            names = _write_run(tmp, out, result, plots)
+    messages = [f"wrote {out / name}" for name in names]
     return messages if plots else messages + [PLOT_HINT]
+
+
+def _write_run(tmp: Path, out: Path, result: HoldoutResult | CVResult, plots: bool) -> list[str]:
+    """Write the files of a run into the folder ``tmp`` (errors naming them under ``out``)."""
+    runs = _histories(result)
+    final = result if isinstance(result, HoldoutResult) else result.final
+    names = ["metrics.json", "history.csv"] + ["model.npz"] * (final is not None)
+    with naming(out / "metrics.json"), open(tmp / "metrics.json", "w", encoding="utf-8") as f:
+        json.dump(metrics_document(result), f, indent=2, allow_nan=False)
+        f.write("\n")
+    with naming(out / "history.csv"), open(tmp / "history.csv", "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f)
+        cv = isinstance(result, CVResult)
+        w.writerow(["fold", "iteration", "loss"] if cv else ["iteration", "loss"])
+        for label, history in runs:
+            for i, loss in enumerate(history, start=1):
+                w.writerow([label, i, repr(float(loss))] if cv else [i, repr(float(loss))])
+    if final is not None:
+        with naming(out / "model.npz"):
+            save_model(tmp / "model.npz", final.model)
+    if plots:
+        with naming(out / "loss.png"):
+            plot_loss(tmp / "loss.png", runs, result.config)
+        what = "test rows" if isinstance(result, HoldoutResult) else "out-of-fold predictions"
+        with naming(out / "confusion.png"):
+            plot_confusion(tmp / "confusion.png", result.confusion, result.dataset.target_names, what)
+        names += ["loss.png", "confusion.png"]
+    return names
