@@ -9,8 +9,8 @@ of docs/backprop.md).  Both are compared with each other and with central differ
 
 import numpy as np
 
-from microgrid.check import compare_gradients
 from microgrid.data import load_wisconsin
+from microgrid.gradcheck import compare_gradients
 from microgrid.nn import MLP
 from microgrid.vectorized import VectorizedMLP
 

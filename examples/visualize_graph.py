@@ -26,7 +26,7 @@ from pathlib import Path
 from microgrid import viz
 from microgrid.app.cli import main as microgrid_cli
 from microgrid.engine import Value
-from microgrid.losses import bce
+from microgrid.functional import bce
 from microgrid.nn import MLP
 
 

@@ -7,18 +7,21 @@ huge Python integers; :func:`real_array` refuses all three.
 The rest is what :mod:`microgrid.nn` and :mod:`microgrid.vectorized` both check, each with a
 ValueError that says what is wrong: layer widths ``dims = [n0, n1, ..., nL]``
 (:func:`check_dims`, :func:`network_dims`), weights ``[W1 (n1, n0), b1 (n1,), W2, b2, ...]``
-(:func:`check_weights`) and inputs ``X`` of shape ``(rows, n0)`` (:func:`check_inputs`).
-Only NumPy is imported here, so any module can use these.
+(:func:`check_weights`) and inputs ``X`` of shape ``(rows, n0)`` (:func:`check_inputs`); and the
+point a derivative is checked at (:func:`finite_point`).
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
-__all__ = ["real_array", "check_dims", "network_dims", "check_weights", "check_inputs"]
+from microgrid.engine import Value, to_float
+
+__all__ = ["real_array", "check_dims", "network_dims", "check_weights", "check_inputs", "finite_point"]
 
 
 def real_array(x: object, what: str) -> np.ndarray:
@@ -114,3 +117,19 @@ def check_inputs(X: object, n_inputs: int) -> np.ndarray:
         raise ValueError(f"X contains NaN or infinite values (first at row {r}, column {c}); "
                          "drop or impute missing values first")
     return X
+
+
+def finite_point(xs: Iterable[Value | float], what: str) -> list[float]:
+    """The values of ``xs`` (numbers, or Values whose data is used) as floats; TypeError or
+    ValueError naming ``what[i]`` unless each is a finite real number."""
+    if isinstance(xs, (Value, str, bytes)) or not isinstance(xs, Iterable):
+        raise TypeError(f"{what} must be a sequence of Values or numbers, got {type(xs).__name__}")
+    point = []
+    for i, x in enumerate(xs):
+        data = x.data if isinstance(x, Value) else to_float(x, f"{what}[{i}]")
+        if not math.isfinite(data):
+            raise ValueError(f"{what}[{i}] is {data}: derivatives need a finite point")
+        point.append(data)
+    if not point:
+        raise ValueError(f"{what} is empty: f needs at least one input")
+    return point

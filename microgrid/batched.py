@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from microgrid.losses import bce_with_logits, check_data, get_loss, uses_logits
+from microgrid.functional import bce_with_logits, check_data, get_loss, uses_logits
 from microgrid.optim import (
     OPTIMIZERS,
     Optimizer,

@@ -1,6 +1,6 @@
-"""Second derivatives from the engine: Hessians, Hessian-vector products, and their check.
+"""Second derivatives from the engine: Hessians and Hessian-vector products.
 
-All three start from :func:`microgrid.engine.grad` with ``create_graph=True``: the gradient
+Both start from :func:`microgrid.engine.grad` with ``create_graph=True``: the gradient
 ``g_i = d f / d x_i`` comes back as a :class:`Value` whose graph computes it, so differentiating
 it once more gives a row of the Hessian::
 
@@ -10,9 +10,10 @@ it once more gives a row of the Hessian::
   passes over the gradient graph.
 * :func:`hvp` never forms ``H``: ``H v`` is the gradient of the scalar ``<g, v>`` (``v`` held
   constant), so it costs one recorded pass and one float pass whatever ``n`` is.
-* :func:`gradgradcheck` compares :func:`hessian` with central differences of the first
-  derivatives, ``(g_i(x + eps e_j) - g_i(x - eps e_j)) / (2 eps)``, which are exact up to
-  ``O(eps^2)`` for smooth ``f`` (and rounding of order ``machine eps * |g| / eps``).
+* :func:`numerical_hessian` takes central differences of the first derivatives instead,
+  ``(g_i(x + eps e_j) - g_i(x - eps e_j)) / (2 eps)``, exact up to ``O(eps^2)`` for smooth ``f``
+  (and rounding of order ``machine eps * |g| / eps``): what :func:`~microgrid.gradcheck.gradgradcheck`
+  compares :func:`hessian` with.
 
 Every function takes ``f``, a Python function of ``n`` :class:`Value` arguments returning a
 :class:`Value`, and the point ``xs`` as ``n`` numbers.  ``f`` is evaluated on fresh leaves, so
@@ -21,21 +22,13 @@ no ``.grad`` anywhere is touched.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+from microgrid.arrays import finite_point
 from microgrid.engine import Value, dot, grad, to_float
-from microgrid.tolerances import (
-    GradcheckError,
-    check_tolerances,
-    compare,
-    finite_point,
-    format_table,
-    input_labels,
-)
 
-__all__ = ["hessian", "hvp", "value_grad_hessian", "numerical_hessian", "gradgradcheck"]
+__all__ = ["hessian", "hvp", "value_grad_hessian", "numerical_hessian"]
 
 ScalarFunction = Callable[..., Value]
 
@@ -110,43 +103,3 @@ def numerical_hessian(f: ScalarFunction, xs: Sequence[Value | float], eps: float
         g_plus, g_minus = _first_derivatives(f, plus), _first_derivatives(f, minus)
         columns.append([(gp - gm) / (2.0 * eps) for gp, gm in zip(g_plus, g_minus)])
     return [[columns[j][i] for j in range(n)] for i in range(n)]
-
-
-def gradgradcheck(
-    f: ScalarFunction,
-    inputs: Sequence[Value | float],
-    eps: float = 1e-6,
-    atol: float = 1e-5,
-    rtol: float = 1e-3,
-    raise_exception: bool = True,
-) -> bool:
-    """Check the engine's second derivatives of ``f`` at ``inputs`` against central differences
-    of its first derivatives: :func:`microgrid.check.gradcheck`, one order up.
-
-    ``inputs`` are Values or numbers (only their values are used; a Value's label names its row
-    in the table).  Entry ``(i, j)``, ``d/dx_j (df/dx_i)``, passes when
-    ``|analytical - numerical| <= atol + rtol |numerical|``, both finite.  Returns True when every
-    entry passes; otherwise raises :class:`~microgrid.tolerances.GradcheckError` with a table of all
-    ``n^2`` entries, the failing ones marked (or returns False if ``raise_exception`` is False).
-    """
-    check_tolerances("gradgradcheck", eps, atol, rtol)
-    inputs = list(inputs)
-    labels = input_labels(inputs)
-    analytical = hessian(f, inputs)
-    numerical = numerical_hessian(f, inputs, eps)
-    rows, failures = [], 0
-    for i, j in itertools.product(range(len(inputs)), repeat=2):
-        a, num = analytical[i][j], numerical[i][j]
-        diff, allowed, ok = compare(a, num, atol, rtol)
-        failures += not ok
-        rows.append((labels[i], labels[j], num, a, diff, allowed, "" if ok else "<-- mismatch"))
-    if failures:
-        if not raise_exception:
-            return False
-        name = getattr(f, "__name__", "f")
-        table = format_table(("df/d", "then d/d", "numerical", "analytical", "abs diff", "allowed", ""), rows)
-        raise GradcheckError(
-            f"gradgradcheck: {failures} of {len(rows)} second derivatives of {name} disagree with central "
-            f"differences of its gradient (eps={eps}, atol={atol}, rtol={rtol}):\n{table}"
-        )
-    return True

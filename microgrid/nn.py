@@ -1,34 +1,40 @@
-"""A multilayer perceptron built from scalar :class:`~microgrid.engine.Value` objects.
+"""A multilayer perceptron built from scalar :class:`~microgrid.engine.Value` objects, and the
+initial weights both networks draw.
 
 Every weight is a leaf ``Value`` named after its place (``layers.0.neurons.3.w.7``), and a
 neuron's output is two graph nodes: ``z = dot(w, x, bias=b)`` (one n-ary node) and
 ``a = g(z)`` (one activation node, none for ``"linear"``).  Backpropagation is the engine's;
 nothing here computes a derivative.  :mod:`microgrid.vectorized` is the same network in NumPy with
 a hand-derived backward pass; both exchange weights as ``[W1 (n1, n0), b1 (n1,), W2, b2, ...]``
-float64 arrays and draw the same initial weights from the same seed
-(:func:`~microgrid.init.initial_weights`).
+float64 arrays and draw the same initial weights from the same seed (:func:`initial_weights`):
+a layer with ``fan_in`` inputs draws ``W ~ N(0, 1)`` scaled as :data:`INITS` says, and ``b = 0``.
 
-What both networks share lives in lower modules and is re-exported here, so
-``from microgrid.nn import check_data`` still works: ``check_dims``, ``network_dims``,
-``check_weights`` and ``check_inputs`` from :mod:`microgrid.arrays`, ``check_data`` from
-:mod:`microgrid.losses`, ``INITS`` and ``initial_weights`` from :mod:`microgrid.init`.
+``check_dims``, ``network_dims``, ``check_weights``, ``check_inputs`` (:mod:`microgrid.arrays`)
+and ``check_data`` (:mod:`microgrid.functional`) are re-exported here.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from microgrid.activations import get_activation, resolve_activations
 from microgrid.arrays import check_dims, check_inputs, check_weights, network_dims, real_array
 from microgrid.engine import Value, as_values, dot, dot_values, vsum
-from microgrid.init import INITS, initial_weights
-from microgrid.losses import bce_with_logits, check_data, get_loss, uses_logits
+from microgrid.functional import (
+    bce_with_logits,
+    check_data,
+    get_activation,
+    get_loss,
+    resolve_activations,
+    uses_logits,
+)
 from microgrid.optim import (
     Optimizer,
     batch_indices,
     check_loss,
+    check_seed,
     check_training_args,
     make_optimizer,
 )
@@ -46,6 +52,28 @@ __all__ = [
     "check_inputs",
     "check_data",
 ]
+
+#: how each init scales a layer's ``N(0, 1)`` draws ``W`` of shape ``(fan_out, fan_in)``
+INITS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "he": lambda W: W * math.sqrt(2.0 / W.shape[1]),  # std sqrt(2 / fan_in): keeps the variance through ReLUs
+    "xavier": lambda W: W * math.sqrt(2.0 / sum(W.shape)),  # std sqrt(2 / (fan_in + fan_out)), Glorot
+    "scaled_normal": lambda W: W / math.sqrt(W.shape[1]),  # std 1 / sqrt(fan_in), the classic tutorial's
+}
+
+
+def initial_weights(dims: Sequence[int], init: str = "he", seed: int = 0) -> list[np.ndarray]:
+    """``[W1, b1, W2, b2, ...]`` for layer widths ``dims``: zero biases, and each ``W`` drawn as an
+    ``(n_out, n_in)`` block of ``N(0, 1)`` from ``numpy.random.default_rng(seed)``, layer after
+    layer, scaled by :data:`INITS`."""
+    dims = check_dims(dims)
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; choose from {', '.join(INITS)}")
+    rng = np.random.default_rng(check_seed(seed))
+    weights: list[np.ndarray] = []
+    for fan_in, fan_out in zip(dims[:-1], dims[1:]):
+        weights += [INITS[init](rng.standard_normal((fan_out, fan_in))), np.zeros(fan_out)]
+    return weights
+
 
 # -- modules ------------------------------------------------------------------------------------
 
@@ -72,7 +100,7 @@ class Neuron(Module):
 
     ``weights`` (length ``nin``) and ``bias`` set the parameters; without ``weights`` they are
     drawn with ``init`` from ``seed`` as for a one-neuron layer (see
-    :func:`~microgrid.init.initial_weights`).
+    :func:`initial_weights`).
     """
 
     def __init__(self, nin: int, activation: str = "relu", *, weights: Sequence[float] | None = None,
@@ -216,7 +244,8 @@ class MLP(Module):
     def loss(self, X: object, y: object, loss: str = "bce") -> Value:
         """The mean loss over the rows of ``X`` as one graph (a Value to call ``backward()`` on).
 
-        With a sigmoid output, BCE is computed from the logits (:func:`~microgrid.losses.bce_with_logits`).
+        With a sigmoid output, BCE is computed from the logits
+        (:func:`~microgrid.functional.bce_with_logits`).
         """
         X, Y = check_data(X, y, self.dims, loss)
         from_logits = uses_logits(loss, self.activations[-1])

@@ -43,11 +43,17 @@ from typing import Any
 
 import numpy as np
 
-from microgrid.activations import Activation, get_activation, resolve_activations
 from microgrid.arrays import check_inputs, check_weights, network_dims
-from microgrid.init import initial_weights
-from microgrid.losses import bce_with_logits, check_data, get_loss, uses_logits
-from microgrid.nn import MLP
+from microgrid.functional import (
+    Activation,
+    bce_with_logits,
+    check_data,
+    get_activation,
+    get_loss,
+    resolve_activations,
+    uses_logits,
+)
+from microgrid.nn import MLP, initial_weights
 from microgrid.optim import (
     Optimizer,
     TrainingDiverged,

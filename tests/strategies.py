@@ -446,7 +446,7 @@ class NetCase:
 
 def activation_names() -> st.SearchStrategy[str]:
     """Every name of the shared activation table."""
-    from microgrid.activations import ACTIVATIONS
+    from microgrid.functional import ACTIVATIONS
 
     return st.sampled_from(tuple(ACTIVATIONS))
 

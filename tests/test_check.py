@@ -12,9 +12,10 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from microgrid.activations import ACTIVATIONS
 from microgrid.app.cli import main
-from microgrid.check import (
+from microgrid.engine import TANH, Value
+from microgrid.functional import ACTIVATIONS, PROB_EPS, uses_logits
+from microgrid.gradcheck import (
     RELATIVE_FLOOR,
     Difference,
     GradcheckError,
@@ -22,10 +23,7 @@ from microgrid.check import (
     compare_gradients,
     gradcheck,
 )
-from microgrid.engine import TANH, Value
-from microgrid.init import initial_weights
-from microgrid.losses import PROB_EPS, uses_logits
-from microgrid.nn import MLP
+from microgrid.nn import MLP, initial_weights
 from microgrid.vectorized import VectorizedMLP
 
 from strategies import NetCase, expr_programs, float_lists, floats_between, net_cases
@@ -447,7 +445,7 @@ def test_gradcheck_scales_its_tolerance_by_the_numerical_derivative(monkeypatch:
                                                                     passes: bool) -> None:
     """|a - n| <= atol + rtol |n| with n the finite difference: 0.8 <= 0.5 * 1.0 fails, 0.8 <= 0.5 * 1.8
     passes (scaling by the analytical value would swap the verdicts)."""
-    import microgrid.check as check_module
+    import microgrid.gradcheck as check_module
 
     monkeypatch.setattr(check_module, "grad", lambda out, leaves: [analytical])  # a recorded derivative
     assert gradcheck(lambda x: x * true, [0.5], atol=0.0, rtol=0.5, raise_exception=False) is passes

@@ -51,7 +51,7 @@ def expression() -> tuple[Value, dict[str, Value]]:
 def wisconsin_loss(sample: int = 0) -> Value:
     """What ``graph --mlp 9,15,1 --sample N`` draws, built here independently."""
     from microgrid.data import load_wisconsin
-    from microgrid.losses import bce_with_logits
+    from microgrid.functional import bce_with_logits
     from microgrid.nn import MLP
 
     data = load_wisconsin()

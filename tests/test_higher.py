@@ -22,9 +22,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import microgrid
-from microgrid.check import GradcheckError, gradcheck
 from microgrid.engine import Op, Value, _apply, grad, topological_order
-from microgrid.higher import gradgradcheck, hessian, hvp, numerical_hessian, value_grad_hessian
+from microgrid.gradcheck import GradcheckError, gradcheck, gradgradcheck
+from microgrid.higher import hessian, hvp, numerical_hessian, value_grad_hessian
 
 from strategies import OPS, OpSpec, expr_programs, float_lists, floats_between, positive
 
@@ -552,9 +552,3 @@ def test_newton_example_converges_fast_to_the_scikit_learn_minimum(capsys) -> No
     H = Xb.T @ (Xb * (p * (1 - p))[:, None]) / n_rows + l2 * np.diag([1.0] * 9 + [0.0])
     f = newton.logistic_loss(newton.signed_rows(X, y), l2)
     assert np.allclose(hessian(f, result.newton.params), H, rtol=1e-10, atol=1e-13)
-
-
-def test_gradgradcheck_is_offered_beside_gradcheck():
-    from microgrid import check, higher
-
-    assert check.gradgradcheck is higher.gradgradcheck

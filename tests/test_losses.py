@@ -10,7 +10,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from microgrid.engine import Value
-from microgrid.losses import (
+from microgrid.functional import (
     LOSSES,
     PROB_EPS,
     bce,

@@ -9,11 +9,9 @@ import numpy as np
 import pytest
 from hypothesis import given
 
-from microgrid.activations import ACTIVATIONS, LEAKY_ALPHA, get_activation, resolve_activations
 from microgrid.engine import Value, topological_order, vsum
-from microgrid.init import INITS, initial_weights
-from microgrid.losses import check_data
-from microgrid.nn import MLP, Layer, Neuron
+from microgrid.functional import ACTIVATIONS, LEAKY_ALPHA, check_data, get_activation, resolve_activations
+from microgrid.nn import INITS, MLP, Layer, Neuron, initial_weights
 from microgrid.optim import SGD, TrainingDiverged
 from microgrid.vectorized import VectorizedMLP
 
@@ -316,13 +314,12 @@ def test_bad_data_is_named(X, y, message: str) -> None:
 
 def test_the_shared_checks_are_still_importable_from_nn() -> None:
     import microgrid.arrays
-    import microgrid.init
-    import microgrid.losses
+    import microgrid.functional
     import microgrid.nn
 
     homes = {"check_dims": microgrid.arrays, "network_dims": microgrid.arrays,
              "check_weights": microgrid.arrays, "check_inputs": microgrid.arrays,
-             "check_data": microgrid.losses, "INITS": microgrid.init, "initial_weights": microgrid.init}
+             "check_data": microgrid.functional}
     for name, home in homes.items():
         assert name in microgrid.nn.__all__ and name in home.__all__
         assert getattr(microgrid.nn, name) is getattr(home, name)

@@ -561,7 +561,7 @@ NUMBER = re.compile(r"(?<![\w.])-?(?:\d+(?:\.\d+)?(?:e[+-]\d+)?|inf|nan)(?![\w.]
 def wisconsin_sample_graph(sample: int = 0) -> tuple[Value, object, list[Value]]:
     """A fresh 9-15-1 MLP's BCE loss (from the logit) on one min-max scaled Wisconsin sample."""
     from microgrid.data import load_wisconsin
-    from microgrid.losses import bce_with_logits
+    from microgrid.functional import bce_with_logits
     from microgrid.nn import MLP
 
     data = load_wisconsin()

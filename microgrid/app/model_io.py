@@ -34,8 +34,8 @@ from typing import IO
 
 import numpy as np
 
-from microgrid.activations import get_activation
 from microgrid.data.preprocessing import SCALERS, Scaler, scaler_from_arrays
+from microgrid.functional import get_activation
 from microgrid.safety.atomic import atomic_file
 from microgrid.safety.text import one_line, quote
 from microgrid.vectorized import VectorizedMLP

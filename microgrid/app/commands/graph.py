@@ -245,7 +245,7 @@ def _mlp_graph_size(sizes: list[int]) -> int:
 
 def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
     from microgrid.data import load_wisconsin
-    from microgrid.losses import PROB_EPS, bce, bce_with_logits, uses_logits
+    from microgrid.functional import PROB_EPS, bce, bce_with_logits, uses_logits
 
     sizes = list(args.mlp)
     sample = 0 if args.sample is None else args.sample

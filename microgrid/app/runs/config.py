@@ -12,8 +12,8 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from microgrid.activations import ACTIVATIONS
 from microgrid.data.preprocessing import SCALERS
+from microgrid.functional import ACTIVATIONS
 from microgrid.optim import OPTIMIZERS
 from microgrid.safety.text import quote
 

@@ -4,7 +4,9 @@ each other.
 * :func:`gradcheck` — for any function of :class:`~microgrid.engine.Value` inputs, the engine's
   derivatives against central differences ``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)``,
   whose error is ``O(eps^2)`` for smooth ``f`` plus rounding of order ``1e-16 |f| / eps``.
-  Input ``i`` passes when ``|analytical - numerical| <= atol + rtol |numerical|``.
+  Input ``i`` passes when ``|analytical - numerical| <= atol + rtol |numerical|``, both finite.
+* :func:`gradgradcheck` — the same one order up: :func:`~microgrid.higher.hessian` against
+  central differences of the first derivatives.
 * :func:`check_manual_gradient` — for any function of Values and *your own* hand-derived
   gradient: hand-derived vs autograd vs central differences, one row per input, in a
   :class:`ManualGradientReport` (the table of ``microgrid check``, for your function).
@@ -20,27 +22,17 @@ analytical derivative.
 from __future__ import annotations
 
 import inspect
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from microgrid.arrays import check_dims, check_weights
+from microgrid.arrays import check_dims, check_weights, finite_point
 from microgrid.engine import Value, grad, no_grad, to_float
-from microgrid.higher import gradgradcheck
-from microgrid.init import initial_weights
-from microgrid.nn import MLP
-from microgrid.tolerances import (
-    GradcheckError,
-    cell,
-    check_tol,
-    check_tolerances,
-    compare,
-    finite_point,
-    format_table,
-    input_labels,
-)
+from microgrid.higher import hessian, numerical_hessian
+from microgrid.nn import MLP, initial_weights
 from microgrid.vectorized import VectorizedMLP
 
 __all__ = [
@@ -57,6 +49,60 @@ __all__ = [
     "ManualGradientReport",
     "check_manual_gradient",
 ]
+
+
+# -- the tolerance rule and the table of a failed check --------------------------------------------
+
+
+class GradcheckError(AssertionError):
+    """Analytical and numerical derivatives disagree; the message holds a table of them."""
+
+
+def cell(x: object) -> str:
+    """One table cell: a float with 10 significant digits (inf/nan as words), anything else as ``str``."""
+    if isinstance(x, float):
+        return f"{x:.10g}" if math.isfinite(x) else str(x)
+    return str(x)
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """A plain-text table: a header line, a rule, one line per row; floats shown with 10 digits."""
+    cells = [[str(h) for h in headers], *([cell(c) for c in row] for row in rows)]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
+    lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def check_tolerances(who: str, eps: float, atol: float, rtol: float) -> None:
+    """ValueError unless ``eps > 0`` and ``atol, rtol >= 0``, all finite (a negative tolerance
+    would make every check fail, whatever the derivatives)."""
+    for name, value, low_ok in (("eps", eps, False), ("atol", atol, True), ("rtol", rtol, True)):
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise TypeError(f"{who}: {name} must be a number, got {type(value).__name__}")
+        if not (math.isfinite(value) and (value >= 0.0 if low_ok else value > 0.0)):
+            raise ValueError(f"{who}: {name} must be {'non-negative' if low_ok else 'positive'} and finite, "
+                             f"got {value}")
+
+
+def check_tol(who: str, tol: float) -> None:
+    """ValueError unless ``tol`` (the relative tolerance between two exact gradients) is a positive
+    finite number."""
+    tol_is_number = isinstance(tol, (int, float, np.integer, np.floating)) and not isinstance(tol, bool)
+    if not (tol_is_number and math.isfinite(tol) and tol > 0):
+        raise ValueError(f"{who}: tol must be a positive finite number, got {tol!r}")
+
+
+def input_labels(inputs: Sequence[object]) -> list[str]:
+    """Each input's label if it is a labelled Value, else ``inputs[i]``: the rows of a check's table."""
+    return [x.label if isinstance(x, Value) and x.label else f"inputs[{i}]" for i, x in enumerate(inputs)]
+
+
+def compare(analytical: float, numerical: float, atol: float, rtol: float) -> tuple[float, float, bool]:
+    """``(|analytical - numerical|, atol + rtol |numerical|, passed)``; passing needs both finite."""
+    diff = abs(analytical - numerical)
+    allowed = atol + rtol * abs(numerical)
+    return diff, allowed, math.isfinite(numerical) and math.isfinite(analytical) and diff <= allowed
 
 
 # -- gradcheck ------------------------------------------------------------------------------------
@@ -113,6 +159,46 @@ def gradcheck(
         table = format_table(("input", "value", "numerical", "analytical", "abs diff", "allowed", ""), rows)
         raise GradcheckError(f"gradcheck: {failures} of {len(point)} derivatives of {name} disagree with "
                              f"central differences (eps={eps}, atol={atol}, rtol={rtol}):\n{table}")
+    return True
+
+
+def gradgradcheck(
+    f: Callable[..., Value],
+    inputs: Sequence[Value | float],
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    raise_exception: bool = True,
+) -> bool:
+    """Check the engine's second derivatives of ``f`` at ``inputs`` against central differences
+    of its first derivatives: :func:`gradcheck`, one order up.
+
+    ``inputs`` are Values or numbers (only their values are used; a Value's label names its row
+    in the table).  Entry ``(i, j)``, ``d/dx_j (df/dx_i)``, passes when
+    ``|analytical - numerical| <= atol + rtol |numerical|``, both finite.  Returns True when every
+    entry passes; otherwise raises :class:`GradcheckError` with a table of all
+    ``n^2`` entries, the failing ones marked (or returns False if ``raise_exception`` is False).
+    """
+    check_tolerances("gradgradcheck", eps, atol, rtol)
+    inputs = list(inputs)
+    labels = input_labels(inputs)
+    analytical = hessian(f, inputs)
+    numerical = numerical_hessian(f, inputs, eps)
+    rows, failures = [], 0
+    for i, j in itertools.product(range(len(inputs)), repeat=2):
+        a, num = analytical[i][j], numerical[i][j]
+        diff, allowed, ok = compare(a, num, atol, rtol)
+        failures += not ok
+        rows.append((labels[i], labels[j], num, a, diff, allowed, "" if ok else "<-- mismatch"))
+    if failures:
+        if not raise_exception:
+            return False
+        name = getattr(f, "__name__", "f")
+        table = format_table(("df/d", "then d/d", "numerical", "analytical", "abs diff", "allowed", ""), rows)
+        raise GradcheckError(
+            f"gradgradcheck: {failures} of {len(rows)} second derivatives of {name} disagree with central "
+            f"differences of its gradient (eps={eps}, atol={atol}, rtol={rtol}):\n{table}"
+        )
     return True
 
 
