@@ -481,3 +481,105 @@ def net_cases(
     X = rng.uniform(-1.0, 1.0, size=(n_rows, dims[0]))
     y = rng.normal(size=(n_rows, dims[-1])) if loss == "mse" else rng.integers(0, 2, size=(n_rows, dims[-1]))
     return NetCase(dims, activations, loss, tuple(weights), X, y.astype(np.float64))
+
+
+# --------------------------------------------------------------------------------------------
+# Traced programs (microgrid.trace): one example's function as a random graph over every op
+# --------------------------------------------------------------------------------------------
+#
+# A graph has ``n_inputs`` placeholder leaves (one example's inputs), ``params`` (leaves shared by
+# every row) and steps; step i builds node ``n_inputs + len(params) + i`` from earlier nodes with
+# engine ops only.  Between them the kinds use every op of the engine's table.  Kinks (relu,
+# leaky_relu, abs) see their input plus a random offset, so no rounding difference between two
+# ways of summing can move a row across a kink; denominators, logarithms, square roots and bases
+# of powers see ``1 + a * a``.  ``layer`` is k ``dot`` nodes reading the same operands with
+# parameters as weights (one matrix product in a trace), the weights of one neuron distinct, so
+# no two of its products cancel exactly.
+
+
+TRACE_KINDS: dict[str, tuple[int, Callable[..., Any]]] = {
+    # name: (operands, build(operands, const, params, weights)) on Values
+    "add": (2, lambda v, c, ps, w: v[0] + v[1]),
+    "sub": (2, lambda v, c, ps, w: v[0] - v[1]),
+    "mul": (2, lambda v, c, ps, w: v[0].tanh() * v[1]),
+    "div": (2, lambda v, c, ps, w: v[0] / (1.0 + v[1] * v[1])),
+    "rdiv": (1, lambda v, c, ps, w: 2.0 / (1.5 + v[0].tanh())),
+    "powc": (1, lambda v, c, ps, w: (1.0 + v[0] * v[0]) ** c),
+    "pow": (2, lambda v, c, ps, w: (1.0 + v[0].sigmoid()) ** v[1].tanh()),
+    "rpow": (1, lambda v, c, ps, w: 2.0 ** v[0].tanh()),
+    "neg": (1, lambda v, c, ps, w: -v[0]),
+    "exp": (1, lambda v, c, ps, w: v[0].tanh().exp()),
+    "log": (1, lambda v, c, ps, w: (1.0 + v[0] * v[0]).log()),
+    "tanh": (1, lambda v, c, ps, w: v[0].tanh()),
+    "sigmoid": (1, lambda v, c, ps, w: v[0].sigmoid()),
+    "softplus": (1, lambda v, c, ps, w: v[0].softplus()),
+    "relu": (1, lambda v, c, ps, w: (v[0] + c).relu()),
+    "leaky_relu": (1, lambda v, c, ps, w: (v[0] + c).leaky_relu(abs(c) / 4)),
+    "abs": (1, lambda v, c, ps, w: (v[0] + c).abs()),
+    "sqrt": (1, lambda v, c, ps, w: (1.0 + v[0] * v[0]).sqrt()),
+    "sum": (3, lambda v, c, ps, w: vsum(v)),
+    "dot": (5, lambda v, c, ps, w: dot([v[0], v[1]], [v[2], v[3]], v[4])),
+    "layer": (2, lambda v, c, ps, w: vsum([dot([ps[i] for i in row[:-1]], v, ps[row[-1]]).tanh()
+                                           for row in w])),
+    "layer_relu": (3, lambda v, c, ps, w: vsum([dot(v, [ps[i] for i in row[:-1]], ps[row[-1]]).relu()
+                                                for row in w])),
+}
+
+
+@dataclass(frozen=True)
+class TraceGraph:
+    """A random function of one example: ``steps`` of ``(kind, operand ids, const, weights)``
+    over ``n_inputs`` inputs and the parameter values ``params``; ``rows`` a batch of examples."""
+
+    n_inputs: int
+    params: tuple[float, ...]
+    steps: tuple[tuple[str, tuple[int, ...], float, tuple[tuple[int, ...], ...]], ...]
+    rows: np.ndarray
+
+    def build(self, inputs: Sequence[Any], params: Sequence[Any]) -> Any:
+        """The root Value: the sum of the last (up to three) nodes, built with the engine."""
+        nodes = [*inputs, *params]
+        for kind, operand_ids, c, weights in self.steps:
+            nodes.append(TRACE_KINDS[kind][1]([nodes[i] for i in operand_ids], c, params, weights))
+        last = nodes[self.n_inputs + len(self.params):][-3:]
+        return vsum(last) if len(last) > 1 else last[0] + 0.0
+
+
+SPECIAL_ROW_VALUES: tuple[float, ...] = (0.0, -0.0, 1.0, -1.0, 0.5, 2.0, 1e-310, math.inf, -math.inf,
+                                         math.nan)
+"""Row values for the special-value properties: signed zeros, infinities, NaN, a subnormal, and
+numbers whose sums and products are exact (so any two orders of summation agree)."""
+
+
+@st.composite
+def trace_graphs(draw: st.DrawFn, kinds: Sequence[str] = tuple(TRACE_KINDS), max_steps: int = 10,
+                 max_rows: int = 5, special: bool = False) -> TraceGraph:
+    """A random graph over one example and a batch of rows: inputs uniform in [-2, 2] drawn from
+    a hypothesis-chosen seed (or, with ``special``, from :data:`SPECIAL_ROW_VALUES`)."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n_inputs = draw(st.integers(1, 3))
+    n_params = draw(st.integers(4, 7))
+    params = tuple(rng.uniform(-1.0, 1.0, n_params).tolist())
+    steps = []
+    for i in range(draw(st.integers(1, max_steps))):
+        kind = draw(st.sampled_from(tuple(kinds)))
+        arity = TRACE_KINDS[kind][0]
+        n_avail = n_inputs + n_params + i
+        recent = st.integers(max(0, n_avail - 3), n_avail - 1)
+        operands = tuple(draw(st.lists(st.one_of(recent, st.integers(0, n_avail - 1)),
+                                       min_size=arity, max_size=arity)))
+        c = float(rng.choice([-1.5, -1.0, 0.0, 0.5, 1.0, 2.0, 3.0])) if kind == "powc" else \
+            float(rng.uniform(0.1, 1.0) * rng.choice([-1.0, 1.0]))
+        weights: tuple[tuple[int, ...], ...] = ()
+        if kind.startswith("layer"):  # k neurons: distinct weights within a neuron, and a bias
+            k = draw(st.integers(1, 4))
+            weights = tuple(tuple(rng.choice(n_params, size=arity + 1, replace=False).tolist())
+                            for _ in range(k))
+        steps.append((kind, operands, c, weights))
+    n_rows = draw(st.integers(1, max_rows))
+    if special:
+        rows = np.array(draw(st.lists(st.lists(st.sampled_from(SPECIAL_ROW_VALUES), min_size=n_inputs,
+                                                max_size=n_inputs), min_size=n_rows, max_size=n_rows)))
+    else:
+        rows = rng.uniform(-2.0, 2.0, size=(n_rows, n_inputs))
+    return TraceGraph(n_inputs, params, tuple(steps), rows)

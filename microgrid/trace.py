@@ -1,0 +1,848 @@
+"""Trace a function of one example once; replay its graph over a whole batch with NumPy.
+
+The graph the engine builds for one example is the same for every example. So :func:`trace`
+builds it once, with placeholder Values for the example's inputs (and target), and a
+:class:`Program` replays the recorded graph over all rows at once:
+
+* every node's value becomes a **column** of one ``(N, C)`` array ``V``, one row per example,
+  and its gradient the same column of ``G``;
+* the forward pass runs the nodes in creation order and the backward pass in reverse, each with
+  the array form of the engine's rule for its op (:data:`ARRAY_RULES`, keyed by the engine's op
+  names): ``g_parent += g_node * local derivative``, for every row in one NumPy call;
+* a parameter's gradient is the sum over the rows of what each row sends it.
+
+Nodes that do the same thing batch further. The nodes of one op at one depth (the longest path
+from a leaf: no node depends on another of its depth) form a **block** of adjacent columns, so
+the 15 relu nodes of a layer are one call on an ``(N, 15)`` block. ``dot`` nodes that read the
+same inputs, with parameters as weights, are one matrix product: ``Z = X @ W.T + b`` forward;
+``dW = gZ.T @ X``, ``db = gZ.sum(0)`` and ``gX = gZ @ W`` backward. A block reads its operands
+as a view when their columns are adjacent (a layer reads the layer before) and gathers them
+otherwise. Blocks that depend on the data only (``1 - 2 * y``) run once per batch.
+:meth:`Program.source` prints the program, one line per block operation.
+
+**The same numbers as the engine.** Each array rule computes its float rule's formula, with the
+same conventions at kinks and for IEEE special values (the tests compare every op of the engine's
+table with its rule). Two things differ by rounding only: sums (a matrix product or ``np.sum``
+rounds differently from the engine's exactly rounded ``math.fsum``), and ``np.tanh``, which can
+differ from ``math.tanh`` in the last bits. The engine's *strong zero* (an edge whose local
+derivative is exactly 0 passes nothing, even an infinite or NaN gradient) would cost a pass over
+every product, so the replay multiplies plainly first: NaN and inf never turn finite again, so
+when every parameter's gradient comes out finite no flat edge met a non-finite gradient and the
+plain products were exact. Otherwise the backward pass runs again with the strong zero.
+
+**What one trace cannot see.** Python ``if`` statements, ``max`` or comparisons on the *data*
+run once, for the traced example. A function that builds a different graph for other examples
+(a branch on the label, a clamp of a probability, a number read out of a Value with ``.data``)
+is replayed with the traced example's choices, silently: one trace cannot detect it.
+:meth:`Program.check` traces the first rows again and compares their graphs and outputs with the
+program's. Write such choices without branches: BCE from a logit ``z`` as
+``((1 - 2 * y) * z).softplus()``, not ``z.softplus() if y == 0 else (-z).softplus()``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from microgrid.arrays import real_array
+from microgrid.engine import Value, is_grad_enabled, topological_order
+from microgrid.optim import Optimizer, batch_indices, check_loss, check_training_args, make_optimizer
+
+__all__ = ["ARRAY_RULES", "ArrayRule", "Program", "trace"]
+
+Array = np.ndarray
+
+
+# --------------------------------------------------------------------------------------------
+# The engine's op table, on blocks of rows
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ArrayRule:
+    """One op on arrays.
+
+    ``forward(a, p, out, s)`` writes the op's value for the operands ``a`` into ``out``;
+    ``local(y, a, p, s)`` returns ``d y / d a[i]`` for each operand (an array, or a number when
+    it is the same everywhere). ``p`` is the op's constant (the exponent of ``x ** c``, the slope
+    of ``leaky_relu``, the number of weights of a ``dot``); ``s`` is a scratch array of ``out``'s
+    shape for the rules that ask for one, to hand work from the value to the derivative.
+    ``show(a, y, p)`` writes both as text for :meth:`Program.source`, from the operands' names.
+    """
+
+    forward: Callable[[list[Array], Any, Array, Any], Any]
+    local: Callable[[Array, list[Array], Any, Any], tuple]
+    show: Callable[[list[str], str, Any], tuple[str, list[str]]]
+    scratch: bool = False
+
+
+def _exp_minus_abs(x: Array, s: Array) -> Array:
+    return np.exp(np.negative(np.abs(x, out=s), out=s), out=s)
+
+
+def _sigmoid(x: Array, out: Array, s: Array) -> Array:
+    """The engine's two forms, ``1 / (1 + e^-x)`` for x >= 0 and ``e^x / (1 + e^x)`` below, from
+    ``e = e^-|x|``, kept in ``s`` for the derivative."""
+    e = _exp_minus_abs(x, s)
+    return np.divide(np.where(x >= 0.0, 1.0, e), 1.0 + e, out=out)
+
+
+def _softplus(x: Array, out: Array, s: Array) -> Array:
+    """``max(x, 0) + log1p(e^-|x|)``, with ``e^-|x|`` kept in ``s`` for the derivative."""
+    np.log1p(_exp_minus_abs(x, s), out=out)
+    out += np.maximum(x, 0.0)
+    return out
+
+
+def _pow(x: Array, c: Any) -> Array:
+    # a full array of exponents: for a scalar one NumPy computes x**2, x**0.5 and x**-1 by other
+    # formulas than C's pow, which the engine follows
+    return np.power(x, np.full(x.shape, c))
+
+
+def _pow_local(y: Array, a: list[Array], p: Any, s: Any) -> tuple:
+    if len(a) == 1:  # x ** c:  c x^(c-1), 0 when c = 0
+        return (0.0 if p == 0.0 else p * _pow(a[0], p - 1.0),)
+    base, ex = a  # a ** b:  b a^(b-1) (0 at a = b = 0),  y ln a (0 where a = 0 and b >= 0)
+    return (np.where((ex == 0.0) & (base == 0.0), 0.0, ex * np.power(base, ex - 1.0)),
+            np.where((base == 0.0) & (ex >= 0.0), 0.0, y * np.log(base)))
+
+
+def _sum(terms: Sequence[Array], out: Array) -> Array:
+    np.copyto(out, terms[0])
+    for t in terms[1:]:
+        out += t
+    return out
+
+
+def _set(out: Array, value: Array) -> Array:
+    out[...] = value
+    return out
+
+
+def _show_pow(a: list[str], y: str, p: Any) -> tuple[str, list[str]]:
+    if len(a) == 1:
+        return f"{a[0]} ** {p:g}", [f"{p:g} * {a[0]} ** {p - 1.0:g}"]
+    return f"{a[0]} ** {a[1]}", [f"{a[1]} * {a[0]} ** ({a[1]} - 1)", f"{y} * log({a[0]})"]
+
+
+def _show_dot(a: list[str], y: str, n: int) -> tuple[str, list[str]]:
+    text = " + ".join([f"{a[i]} * {a[n + i]}" for i in range(n)] + a[2 * n :])
+    return text, [*a[n : 2 * n], *a[:n], "1"]
+
+
+def _unary(name: str, local: str) -> Callable[[list[str], str, Any], tuple[str, list[str]]]:
+    return lambda a, y, p: (f"{name}({a[0]})", [local.format(a[0], y=y)])
+
+
+# fmt: off
+#: The array form of every op of the engine's table, by the op's name (``"**"`` is both ``x ** c``,
+#: one operand and ``p = c``, and ``a ** b``, two operands).
+ARRAY_RULES: dict[str, ArrayRule] = {
+    "+": ArrayRule(lambda a, p, o, s: np.add(a[0], a[1], out=o), lambda y, a, p, s: (1.0, 1.0),
+                   lambda a, y, p: (f"{a[0]} + {a[1]}", ["1", "1"])),
+    "-": ArrayRule(lambda a, p, o, s: np.subtract(a[0], a[1], out=o), lambda y, a, p, s: (1.0, -1.0),
+                   lambda a, y, p: (f"{a[0]} - {a[1]}", ["1", "-1"])),
+    "*": ArrayRule(lambda a, p, o, s: np.multiply(a[0], a[1], out=o), lambda y, a, p, s: (a[1], a[0]),
+                   lambda a, y, p: (f"{a[0]} * {a[1]}", [a[1], a[0]])),
+    "/": ArrayRule(lambda a, p, o, s: np.divide(a[0], a[1], out=o),
+                   lambda y, a, p, s: (1.0 / a[1], -(y / a[1])),
+                   lambda a, y, p: (f"{a[0]} / {a[1]}", [f"1 / {a[1]}", f"-{y} / {a[1]}"])),
+    "**": ArrayRule(lambda a, p, o, s: _set(o, _pow(a[0], p) if len(a) == 1 else np.power(a[0], a[1])),
+                    _pow_local, _show_pow),
+    "neg": ArrayRule(lambda a, p, o, s: np.negative(a[0], out=o), lambda y, a, p, s: (-1.0,),
+                     lambda a, y, p: (f"-{a[0]}", ["-1"])),
+    "exp": ArrayRule(lambda a, p, o, s: np.exp(a[0], out=o), lambda y, a, p, s: (y,), _unary("exp", "{y}")),
+    "log": ArrayRule(lambda a, p, o, s: np.log(a[0], out=o), lambda y, a, p, s: (1.0 / a[0],),
+                     _unary("log", "1 / {0}")),
+    "tanh": ArrayRule(lambda a, p, o, s: np.tanh(a[0], out=o), lambda y, a, p, s: ((1.0 - y) * (1.0 + y),),
+                      _unary("tanh", "(1 - {y}) * (1 + {y})")),
+    # sigma' = sigma(x) sigma(-x), and sigma(-x) = e / (1 + e) for x >= 0, 1 / (1 + e) below
+    "sigmoid": ArrayRule(lambda a, p, o, s: _sigmoid(a[0], o, s),
+                         lambda y, a, p, s: (y * (np.where(a[0] <= 0.0, 1.0, s) / (1.0 + s)),),
+                         _unary("sigmoid", "{y} * sigmoid(-{0})"), scratch=True),
+    "relu": ArrayRule(lambda a, p, o, s: np.maximum(a[0], 0.0, out=o),
+                      lambda y, a, p, s: (np.greater(a[0], 0.0),), _unary("relu", "({0} > 0)")),
+    "leaky_relu": ArrayRule(lambda a, p, o, s: _set(o, np.where(a[0] <= 0.0, p * a[0], a[0])),
+                            lambda y, a, p, s: (np.where(a[0] > 0.0, 1.0, p),),
+                            lambda a, y, p: (f"leaky_relu({a[0]}, {p:g})", [f"where({a[0]} > 0, 1, {p:g})"])),
+    # softplus' = sigma(x), from the same e = e^-|x|
+    "softplus": ArrayRule(lambda a, p, o, s: _softplus(a[0], o, s),
+                          lambda y, a, p, s: (np.where(a[0] >= 0.0, 1.0, s) / (1.0 + s),),
+                          _unary("softplus", "sigmoid({0})"), scratch=True),
+    "abs": ArrayRule(lambda a, p, o, s: np.abs(a[0], out=o),
+                     lambda y, a, p, s: (np.greater(a[0], 0.0) - np.less(a[0], 0.0) * 1.0,),  # 0 at 0 and NaN
+                     _unary("abs", "sign({0})")),
+    "sqrt": ArrayRule(lambda a, p, o, s: np.sqrt(a[0], out=o), lambda y, a, p, s: (0.5 / y,),
+                      _unary("sqrt", "0.5 / {y}")),
+    "sum": ArrayRule(lambda a, p, o, s: _sum(a, o), lambda y, a, p, s: (1.0,) * len(a),
+                     lambda a, y, p: (" + ".join(a), ["1"] * len(a))),
+    "dot": ArrayRule(lambda a, p, o, s: _sum([a[i] * a[p + i] for i in range(p)] + a[2 * p :], o),
+                     lambda y, a, p, s: (*a[p : 2 * p], *a[:p], 1.0), _show_dot),
+}
+# fmt: on
+
+
+def _constant(v: Value) -> Any:
+    """The constant of ``v``'s op (the engine keeps it on the node, with no public name)."""
+    return v._param
+
+
+# --------------------------------------------------------------------------------------------
+# Tracing: the graph of one example, planned as blocks of columns
+# --------------------------------------------------------------------------------------------
+
+
+def trace(fn: Callable[..., Value], x: Sequence[float], y: float | Sequence[float] | None = None,
+          params: Sequence[Value] | None = None) -> Program:
+    """Trace ``fn`` on the example ``x`` (and target ``y``) into a :class:`Program`.
+
+    ``fn(xs)``, or ``fn(xs, ys)`` when ``y`` is given, receives the example as placeholder Values
+    (``ys`` is one Value for a number ``y``, a list for a sequence) and returns a Value: typically
+    the example's loss. ``params``: the leaves to differentiate and train, e.g.
+    ``model.parameters()``; by default every leaf that is not a placeholder (constants such as the
+    ``2`` of ``2 * x`` included).
+    """
+    if not is_grad_enabled():
+        raise RuntimeError("trace records the graph of fn, which no_grad() switches off")
+    inputs, targets, args = _placeholders(x, y)
+    root = fn(*args)
+    if not isinstance(root, Value):
+        raise TypeError(f"the traced function must return a Value, got {type(root).__name__}")
+    return Program(fn, root, inputs, targets, y is not None and np.ndim(y) == 0, params)
+
+
+def _placeholders(x: object, y: object) -> tuple[list[Value], list[Value], list[Any]]:
+    """Leaf Values holding the example ``x`` (and ``y``), and the arguments to call ``fn`` with."""
+    row = real_array(x, "x")
+    if row.ndim != 1:
+        raise ValueError(f"x must be one example (a 1-D sequence of numbers), got shape {row.shape}")
+    inputs = [Value(v, f"x[{i}]") for i, v in enumerate(row.tolist())]
+    if y is None:
+        return inputs, [], [inputs]
+    t = real_array(y, "y")
+    if t.ndim > 1:
+        raise ValueError(f"y must be a number or a 1-D sequence of numbers, got shape {t.shape}")
+    targets = [Value(v, f"y[{i}]") for i, v in enumerate(t.reshape(-1).tolist())]
+    return inputs, targets, [inputs, targets[0] if t.ndim == 0 else targets]
+
+
+def _span(idx: Sequence[int]) -> slice | None:
+    """``slice(a, b)`` when ``idx`` is ``a, a + 1, ..., b - 1``, else None."""
+    if len(idx) and list(idx) == list(range(idx[0], idx[0] + len(idx))):
+        return slice(int(idx[0]), int(idx[0]) + len(idx))
+    return None
+
+
+class _Key(NamedTuple):
+    """Nodes with equal keys form one block."""
+
+    stage: str  # "data" (no parameter upstream: computed once per batch) or "params"
+    depth: int
+    op: str  # the engine's op name, or "matmul"
+    arity: int
+    const: Any  # the op's constant (for a matrix product: the number of weights)
+    shared: tuple[int, ...] = ()  # the inputs (ids) that all members of a matrix product read
+
+
+@dataclass
+class _Target:
+    """The entries ``idx`` (columns of ``G``, or places in the gradient vector) that one
+    contribution of gradient goes to.  ``add`` is False when no other contribution reaches them:
+    the contribution is then written, and they need no zeroing first."""
+
+    idx: list[int]
+    add: bool
+
+    def __post_init__(self) -> None:
+        self.span = _span(self.idx)
+        # an entry named twice gets its contributions in successive passes (not np.add.at)
+        self.passes: list[tuple[list[int], list[int]]] = []
+        left = list(range(len(self.idx)))
+        while left:
+            first = {self.idx[pos]: pos for pos in reversed(left)}
+            self.passes.append((list(first.values()), list(first)))
+            left = [pos for pos in left if pos not in first.values()]
+
+
+@dataclass
+class _Block:
+    """``k`` nodes of one op at one depth, written to the adjacent columns ``out`` of ``V``.
+
+    ``operands[j]`` holds the columns of the members' ``j``-th parents; for a matrix product
+    (``matmul``) ``operands[0]`` holds the shared inputs, and ``W`` (``k`` rows) and ``b`` the
+    places of the weights and biases in the parameter vector. ``targets[j]``: where the gradient
+    for operand ``j`` goes (None when it leads to no parameter).
+    """
+
+    op: str
+    param: Any
+    members: list[Value]
+    out: slice
+    operands: list[list[int]]
+    stage: str  # "data" (once per batch: no parameter upstream) or "params"
+    matmul: bool = False
+    W: list[list[int]] = field(default_factory=list)
+    b: list[int] = field(default_factory=list)
+    sends: list[bool] = field(default_factory=list)  # whether operand j leads to a parameter
+    targets: list[_Target | None] = field(default_factory=list)
+
+
+class Program:
+    """A traced graph, replayed over batches of rows.
+
+    ``params`` lists the parameters in the order of the gradients :meth:`loss_and_grads`
+    returns; their values are read from the Values at each call, and :meth:`fit` writes them back.
+    """
+
+    def __init__(self, fn: Callable[..., Value], root: Value, inputs: list[Value], targets: list[Value],
+                 scalar_target: bool = False, params: Sequence[Value] | None = None) -> None:
+        self._fn, self.root, self.n_inputs, self.n_targets = fn, root, len(inputs), len(targets)
+        self._holders, self._scalar_target = inputs + targets, scalar_target
+        self.nodes = topological_order(root)[::-1]  # oldest first: every node after its parents
+        held = {id(v) for v in self._holders}
+        self.params = list(params if params is not None else
+                           [v for v in self.nodes if not v.parents and id(v) not in held])
+        for p in self.params:
+            if not isinstance(p, Value) or p.parents or id(p) in held:
+                raise ValueError(f"params must be leaf Values other than the placeholders, got {p!r:.80}")
+        if len({id(p) for p in self.params}) != len(self.params):
+            raise ValueError("params lists a Value twice")
+        self._plan()
+        self._theta = np.array([p.data for p in self._theta_params])  # the parameters, in the plan's order
+        self._grad = np.zeros_like(self._theta)
+        self._workspaces: dict[int, _Workspace] = {}
+
+    def _plan(self) -> None:
+        """Group the nodes into blocks, give every value a column and every parameter a place."""
+        is_param = {id(p) for p in self.params}
+        rows, needs = {id(v) for v in self._holders}, set(is_param)  # vary by row; depend on a parameter
+        self._consts: dict[int, float] = {}  # the same number in every row: constants, and nodes of them
+        depth: dict[int, int] = {}
+        groups: dict[_Key, list[Value]] = {}
+        for v in self.nodes:
+            ps = v.parents
+            if not any(id(p) in rows or id(p) in needs for p in ps):
+                depth[id(v)] = 0
+                if id(v) not in rows and id(v) not in is_param:
+                    self._consts[id(v)] = v.data
+                continue
+            depth[id(v)] = 1 + max(depth[id(p)] for p in ps)
+            rows.update([id(v)] if any(id(p) in rows for p in ps) else [])
+            needs.update([id(v)] if any(id(p) in needs for p in ps) else [])
+            groups.setdefault(_key(v, depth[id(v)], id(v) in needs, is_param), []).append(v)
+        keys = sorted(groups, key=lambda k: (k.stage != "data", k.depth))  # stable: in creation order
+        # the parameter vector: each matrix product's W row by row and its b, then the others
+        place: dict[int, int] = {}
+        for key in keys:
+            if key.op == "matmul":
+                members = groups[key]
+                biases = [m.parents[-1] for m in members] if key.arity % 2 else []
+                for w in [w for m in members for w in _weights(m, key)] + biases:
+                    place.setdefault(id(w), len(place))
+        for p in self.params:
+            place.setdefault(id(p), len(place))
+        self._place, self._theta_params = place, sorted(self.params, key=lambda p: place[id(p)])
+        self._order = [place[id(p)] for p in self.params]
+        # the columns: the placeholders, the parameters and constants that blocks read, the blocks
+        col = {id(v): i for i, v in enumerate(self._holders)}
+        self._broadcast = []
+        for v in [p for key in keys for m in groups[key] for p in _read(m, key)] + [self.root]:
+            if id(v) not in col and (id(v) in is_param or id(v) in self._consts):
+                col[id(v)] = len(col)
+                self._broadcast.append(v)
+        self.blocks: list[_Block] = []
+        for key in keys:
+            members = groups[key]
+            out = slice(len(col), len(col) + len(members))
+            col.update((id(m), out.start + i) for i, m in enumerate(members))
+            reads = [_read(m, key) for m in members]
+            if key.op == "matmul":
+                block = _Block("dot", key.const, members, out, [[col[id(x)] for x in reads[0]]], key.stage,
+                               matmul=True, W=[[place[id(w)] for w in _weights(m, key)] for m in members],
+                               b=[place[id(m.parents[-1])] for m in members] if key.arity % 2 else [])
+                block.sends = [any(id(x) in needs for x in reads[0])]
+            else:
+                block = _Block(key.op, key.const, members, out,
+                               [[col[id(r[j])] for r in reads] for j in range(key.arity)], key.stage)
+                block.sends = [any(id(r[j]) in needs for r in reads) for j in range(key.arity)]
+            self.blocks.append(block)
+        self._col, self.n_columns = col, len(col)
+        self._root_col = col[id(self.root)]
+        self._params_read = [(col[id(p)], place[id(p)]) for p in self._broadcast if id(p) in is_param]
+        self._plan_gradients()
+
+    def _plan_gradients(self) -> None:
+        """Where each block's gradients go.  An entry that several contributions reach is zeroed
+        before the backward pass and added to; the others are written."""
+        count: dict[tuple[str, int], int] = {}
+        wanted = []
+        for b in self.blocks:
+            if b.stage == "params":
+                wanted += [("G", c) for j, send in enumerate(b.sends) if send for c in b.operands[j]]
+                wanted += [("p", i) for i in [i for row in b.W for i in row] + b.b]
+        wanted += [("p", i) for _, i in self._params_read]
+        for e in wanted:
+            count[e] = count.get(e, 0) + 1
+
+        def target(where: str, idx: list[int]) -> _Target:
+            return _Target(idx, add=any(count[(where, i)] > 1 for i in idx))
+
+        for b in self.blocks:
+            b.targets = [target("G", b.operands[j]) if send and b.stage == "params" else None
+                         for j, send in enumerate(b.sends)]
+            if b.matmul:
+                b.targets += [target("p", [i for row in b.W for i in row]), target("p", b.b) if b.b else None]
+        self._zero_cols = sorted({c for b in self.blocks for t in b.targets[: len(b.operands)]
+                                  if t is not None and t.add for c in t.idx})
+        self._params_target = target("p", [i for _, i in self._params_read])
+
+    # -- running ----------------------------------------------------------------------------------
+    def _pull(self) -> None:
+        """The parameters' current values into the parameter vector."""
+        self._theta[:] = [p.data for p in self._theta_params]
+
+    def _workspace(self, n: int) -> _Workspace:
+        if n not in self._workspaces:
+            self._workspaces[n] = _Workspace(self, n)
+        return self._workspaces[n]
+
+    def _batch(self, X: object, y: object) -> tuple[Array, Array]:
+        X = real_array(X, "X")
+        if X.ndim != 2 or X.shape[1] != self.n_inputs:
+            raise ValueError(f"X must have shape (rows, {self.n_inputs}), got {X.shape}")
+        if not self.n_targets:
+            if y is not None:
+                raise ValueError("the traced function takes no target: call without y")
+            return X, np.empty((len(X), 0))
+        if y is None:
+            raise ValueError(f"the traced function takes a target: pass y ({self.n_targets} per row)")
+        Y = real_array(y, "y")
+        Y = Y.reshape(-1, 1) if Y.ndim == 1 and self.n_targets == 1 else Y
+        if Y.shape != (len(X), self.n_targets):
+            raise ValueError(f"y must have shape ({len(X)}, {self.n_targets}) for {len(X)} rows, "
+                             f"got {Y.shape}")
+        return X, Y
+
+    def forward(self, X: object, y: object = None) -> Array:
+        """The traced function's value for every row of ``X`` (and ``y``): shape ``(rows,)``."""
+        X, Y = self._batch(X, y)
+        self._pull()
+        ws = self._workspace(len(X))
+        with np.errstate(all="ignore"):
+            ws.load(X, Y)
+            ws.forward()
+        return ws.V[:, self._root_col].copy()
+
+    def loss_and_grads(self, X: object, y: object = None, reduction: str = "mean") -> tuple[float, Array]:
+        """The mean (or, with ``reduction="sum"``, the sum) of the function over the rows, and its
+        gradient with respect to every parameter, in the order of :attr:`params`."""
+        X, Y = self._batch(X, y)
+        scale = _reduction(reduction, len(X))
+        self._pull()
+        ws = self._workspace(len(X))
+        with np.errstate(all="ignore"):
+            ws.load(X, Y)
+            value = ws.forward() * scale
+            ws.backward(scale)
+        return value, self._grad[self._order]
+
+    def fit(self, X: object, y: object = None, lr: float = 0.07, iters: int = 100,
+            optimizer: str | Optimizer | None = None, batch_size: int | None = None, seed: int = 0,
+            callback: Callable[[int, float], object] | None = None, reduction: str = "mean") -> Array:
+        """Train the parameters on the rows: each iteration a forward pass, a backward pass and an
+        optimizer step (``None``/``"gd"``, ``"momentum"``, ``"adam"`` or an
+        :class:`~microgrid.optim.Optimizer`), on mini-batches of ``batch_size`` rows in an order
+        drawn from ``seed`` (all rows by default).  Returns the loss before each step.  The
+        parameters' Values hold the trained values afterwards; after a
+        :class:`~microgrid.optim.TrainingDiverged`, the values before the step that diverged."""
+        X, Y = self._batch(X, y)
+        batch = check_training_args(iters, batch_size, len(X), seed)
+        _reduction(reduction, 1)
+        opt = make_optimizer(optimizer, lr)
+        batches = batch_indices(len(X), batch, seed) if batch else None
+        self._pull()
+        theta, grad = self._theta, self._grad  # shared by the workspaces of every batch size
+        opt._prepare([theta], [grad])
+        history = np.empty(iters)
+        ws = self._workspace(len(X) if batches is None else 1)
+        try:
+            with np.errstate(all="ignore"):
+                if batches is None:
+                    ws.load(X, Y)
+                for it in range(iters):
+                    if batches is not None:
+                        rows = next(batches)
+                        ws = self._workspace(len(rows))
+                        ws.load(X[rows], Y[rows])
+                    scale = _reduction(reduction, ws.n)
+                    history[it] = check_loss(ws.forward() * scale, it, opt.lr)
+                    if callback is not None:
+                        callback(it, history[it])
+                    ws.backward(scale)
+                    opt._step([theta], [grad])
+        finally:
+            for p, v in zip(self._theta_params, theta.tolist()):
+                p.data = v
+        return history
+
+    # -- checking ---------------------------------------------------------------------------------
+    def check(self, X: object, y: object = None, rows: int = 5) -> float:
+        """Trace the function again on each of the first ``rows`` rows: its graph must be the
+        traced one (else ValueError naming the row and the first node that differs: the function
+        takes a branch on the data), and the engine's output the replayed one.  Returns the
+        largest relative difference between the two outputs over those rows."""
+        X, Y = self._batch(X, y)
+        X, Y = X[:rows], Y[:rows]
+        replayed = self.forward(X, Y if self.n_targets else None)
+        traced = _signature(self.root, self._holders)
+        worst = 0.0
+        for r in range(len(X)):
+            t = (Y[r, 0] if self._scalar_target else Y[r]) if self.n_targets else None
+            inputs, targets, args = _placeholders(X[r], t)
+            root = self._fn(*args)
+            graph = _signature(root, inputs + targets) if isinstance(root, Value) else []
+            for i, (a, b) in enumerate(zip([*traced, None], [*graph, None])):
+                if a != b:
+                    raise ValueError(f"row {r} builds another graph than the traced example (a branch on "
+                                     f"the data?): node {i} of {len(traced)} is {_describe(b)} where the "
+                                     f"trace has {_describe(a)}")
+            worst = max(worst, _relative(replayed[r], root.data))
+        return worst
+
+    # -- the program as text ----------------------------------------------------------------------
+    def source(self, rows: int | None = None) -> str:
+        """The program as NumPy-like text, one line per block operation, forward then backward,
+        with each result's shape (``N`` rows, or ``rows``): ``x``, ``y`` are the batch's inputs and
+        targets, ``v1, v2, ...`` the blocks' values and ``g1, g2, ...`` their gradients
+        (``g = d loss / d v`` for the mean loss), ``W1, b1, ...`` the parameters of the matrix
+        products, ``p`` the parameter vector and ``gp`` its gradient."""
+        n = "N" if rows is None else str(rows)
+        names = {i: ("x", i) for i in range(self.n_inputs)}  # column -> (array, column in it)
+        names.update((self.n_inputs + i, ("y", i)) for i in range(self.n_targets))
+        names.update((self._col[id(v)], (f"{self._consts[id(v)]:g}", -1) if id(v) in self._consts
+                      else ("p", self._place[id(v)])) for v in self._broadcast)
+        width = {"x": self.n_inputs, "y": self.n_targets}
+        for k, b in enumerate(self.blocks, 1):
+            width[f"v{k}"] = len(b.members)
+            names.update((b.out.start + j, (f"v{k}", j)) for j in range(len(b.members)))
+
+        def read(cols: list[int], grad: bool = False) -> str:
+            runs: list[tuple[str, list[int]]] = []  # consecutive columns of one array
+            for c in cols:
+                name, j = names[c]
+                if runs and runs[-1][0] == name and j >= 0:
+                    runs[-1][1].append(j)
+                else:
+                    runs.append((name, [j] if j >= 0 else []))
+            texts = [_columns(("g" + name.lstrip("v") + ("_row" if name == "p" else "")) if grad else name,
+                              idx, width.get(name, 0)) if idx else name for name, idx in runs]
+            return texts[0] if len(texts) == 1 else f"cat({', '.join(texts)})"
+
+        def line(text: str, shape: str, note: str = "") -> str:
+            return f"{text:<34} # {shape}{note}"
+
+        forward = [f"# forward, {n} rows: x ({n}, {self.n_inputs})" +
+                   (f", y ({n}, {self.n_targets})" if self.n_targets else "") + f", p ({len(self._theta)},)"]
+        backward: list[str] = []
+        matmuls = 0
+        for k, b in enumerate(self.blocks, 1):
+            args, g = [read(cols) for cols in b.operands], f"g{k}"
+            back = []
+            if b.matmul:
+                matmuls += 1
+                W, bias, d = f"W{matmuls}", f"b{matmuls}" if b.b else "", len(b.operands[0])
+                where = f"  {W} = p[{_places(b.W)}].reshape({len(b.W)}, {d})" + \
+                    (f", {bias} = p[{_places([b.b])}]" if bias else "")
+                forward.append(line(f"v{k} = {args[0]} @ {W}.T" + (f" + {bias}" if bias else ""),
+                                    f"({n}, {len(b.members)})", where))
+                tW, tb = b.targets[1:]
+                back.append(line(f"gp[{_places(b.W)}] += ({g}.T @ {args[0]}).ravel()" if tW and tW.add else
+                                 f"d{W} = {g}.T @ {args[0]}", f"({len(b.members)}, {d})"))
+                if bias:
+                    back.append(line(f"gp[{_places([b.b])}] += {g}.sum(0)" if tb and tb.add else
+                                     f"d{bias} = {g}.sum(0)", f"({len(b.members)},)"))
+                if b.sends[0]:
+                    back.append(line(f"{read(b.operands[0], True)} {_assign(b.targets[0])} {g} @ {W}",
+                                     f"({n}, {d})"))
+            else:
+                text, locals_ = ARRAY_RULES[b.op].show(args, f"v{k}", b.param)
+                forward.append(line(f"v{k} = {text}", f"({n}, {len(b.members)})",
+                                    "  data only: once per batch" if b.stage == "data" else ""))
+                for j, local in enumerate(locals_):
+                    if b.sends[j]:
+                        times = g if local == "1" else f"-{g}" if local == "-1" else f"{g} * {local}"
+                        back.append(line(f"{read(b.operands[j], True)} {_assign(b.targets[j])} {times}",
+                                         f"({n}, {len(b.members)})"))
+            if b.stage == "params":
+                backward = back + backward
+        if self._params_read:
+            cols = [c for c, _ in self._params_read]
+            backward.append(line(f"gp[{[i for _, i in self._params_read]}] += {read(cols, True)}.sum(0)",
+                                 f"({len(cols)},)"))
+        return "\n".join([*forward, line(f"loss = {read([self._root_col])}.sum() / {n}", "()"),
+                          "# backward", line(f"{read([self._root_col], True)} = 1 / {n}", f"({n}, 1)"),
+                          *backward])
+
+    def __repr__(self) -> str:
+        return (f"Program({len(self.nodes)} nodes in {len(self.blocks)} blocks, {self.n_inputs} inputs, "
+                f"{self.n_targets} targets, {len(self.params)} parameters)")
+
+
+def _key(v: Value, depth: int, needs: bool, is_param: set[int]) -> _Key:
+    """The block ``v`` joins.  A ``dot`` node whose weights (or inputs) and bias are parameters
+    joins the matrix product of the ``dot`` nodes that read the same inputs."""
+    stage, ps = "params" if needs else "data", v.parents
+    if v.op == "dot":
+        n = len(ps) // 2
+        for ws, xs in ((ps[:n], ps[n : 2 * n]), (ps[n : 2 * n], ps[:n])):  # dot(w, x) or dot(x, w)
+            if all(id(w) in is_param for w in ws + ps[2 * n :]) and not all(id(x) in is_param for x in xs):
+                return _Key(stage, depth, "matmul", len(ps), n, tuple(map(id, xs)))
+    return _Key(stage, depth, v.op, len(ps), _constant(v))
+
+
+def _weights(m: Value, key: _Key) -> tuple[Value, ...]:
+    """The weights of a member of a matrix product: the side that is not the shared inputs."""
+    n = key.const
+    return m.parents[:n] if tuple(map(id, m.parents[n : 2 * n])) == key.shared else m.parents[n : 2 * n]
+
+
+def _read(m: Value, key: _Key) -> tuple[Value, ...]:
+    """The parents a block member reads from columns of ``V``."""
+    n = key.const
+    if key.op == "matmul":
+        return m.parents[n : 2 * n] if tuple(map(id, m.parents[n : 2 * n])) == key.shared else m.parents[:n]
+    return m.parents
+
+
+def _signature(root: Value, holders: list[Value]) -> list[tuple]:
+    """The graph as data: each node's op, constant and parents (by position), or which
+    placeholder or number a leaf is."""
+    nodes = topological_order(root)[::-1]
+    where = {id(v): i for i, v in enumerate(nodes)}
+    held = {id(v): i for i, v in enumerate(holders)}
+    return [(v.op, repr(_constant(v)), tuple(where[id(p)] for p in v.parents)) if v.parents
+            else ("placeholder", held[id(v)]) if id(v) in held
+            else ("number", repr(v.data)) for v in nodes]
+
+
+def _describe(entry: tuple | None) -> str:
+    if entry is None:
+        return "missing"
+    if entry[0] in ("placeholder", "number"):
+        return f"the {entry[0]} {entry[1]}"
+    return f"op {entry[0]!r}" + ("" if entry[1] == "None" else f" ({entry[1]})")
+
+
+def _reduction(reduction: str, n: int) -> float:
+    if reduction not in ("mean", "sum"):
+        raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
+    return 1.0 / n if reduction == "mean" else 1.0
+
+
+def _relative(a: float, b: float) -> float:
+    if a == b or (a != a and b != b):
+        return 0.0
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return math.inf
+    return abs(a - b) / max(abs(a), abs(b))
+
+
+def _columns(name: str, idx: list[int], width: int) -> str:
+    """Columns ``idx`` of the array ``name`` (of ``width`` columns) as NumPy writes them."""
+    span = _span(idx)
+    if name in ("p", "gp_row"):
+        return f"{name}[{idx[0]}]" if len(idx) == 1 else f"{name}[{idx}]"
+    if span is not None and len(idx) == width:
+        return name
+    return f"{name}[:, {span.start}:{span.stop}]" if span is not None else f"{name}[:, {idx}]"
+
+
+def _places(idx: list[list[int]]) -> str:
+    flat = [i for row in idx for i in row]
+    span = _span(flat)
+    return f"{span.start}:{span.stop}" if span is not None else str(flat)
+
+
+def _assign(target: _Target | None) -> str:
+    return "+=" if target is not None and target.add else "="
+
+
+# --------------------------------------------------------------------------------------------
+# Replay: the arrays of a plan for N rows, and each block's forward and backward step
+# --------------------------------------------------------------------------------------------
+
+
+class _Workspace:
+    """``V`` and ``G`` for ``n`` rows (column-major, so a block of adjacent columns is one
+    contiguous piece of memory), the buffers of gathered operands, and each block's steps bound
+    to them: a pass allocates only the temporaries of the rules' formulas."""
+
+    def __init__(self, prog: Program, n: int) -> None:
+        self.prog, self.n = prog, n
+        self.V, self.G = np.zeros((prog.n_columns, n)).T, np.zeros((prog.n_columns, n)).T
+        for v in prog._broadcast:
+            if id(v) in prog._consts:
+                self.V[:, prog._col[id(v)]] = prog._consts[id(v)]
+        self.gathers = 0  # operands gathered rather than viewed
+        self.loads: list[Callable[[], None]] = []  # the blocks of the data only
+        self.steps: list[Callable[[], None]] = []
+        self.backs: list[Callable[[bool], None]] = []
+        for b in prog.blocks:
+            forward, backward = (self._matmul if b.matmul else self._elementwise)(b)
+            (self.loads if b.stage == "data" else self.steps).append(forward)
+            if b.stage == "params":
+                self.backs.insert(0, backward)
+        self.params_cols = [c for c, _ in prog._params_read]  # parameters that elementwise blocks read
+        self.params_at = [i for _, i in prog._params_read]
+        self.send_params = self.sender(prog._params_target, prog._grad)
+
+    def read(self, cols: list[int]) -> tuple[Array, Callable[[], None] | None]:
+        """An ``(n, k)`` array holding the columns ``cols`` of ``V``: a view, or a buffer and the
+        gather that fills it."""
+        span = _span(cols)
+        if span is not None:
+            return self.V[:, span], None
+        self.gathers += 1
+        buf = np.empty((len(cols), self.n)).T
+
+        def gather() -> None:
+            np.take(self.V, cols, axis=1, out=buf, mode="clip")
+        return buf, gather
+
+    def sender(self, target: _Target, dest: Array) -> Callable[[Array, Any, bool], None]:
+        """``send(g, d, careful)``: ``g * d`` (with the strong zero when ``careful``) written or
+        added into ``target``'s entries of ``dest``: columns of ``G``, or the gradient vector."""
+        at = (lambda i: (slice(None), i)) if dest.ndim == 2 else (lambda i: i)
+        if target.span is not None and not target.add:
+            view = dest[at(target.span)]
+
+            def write(g: Array, d: Any, careful: bool) -> None:
+                if careful or isinstance(d, float):
+                    np.copyto(view, _times(g, d, careful))
+                else:
+                    np.multiply(g, d, out=view)
+            return write
+
+        def scatter(g: Array, d: Any, careful: bool) -> None:
+            c = _times(g, d, careful)
+            for pos, idx in target.passes:
+                if target.add:
+                    dest[at(idx)] += c[at(pos)]
+                else:
+                    dest[at(idx)] = c[at(pos)]
+        return scatter
+
+    def _elementwise(self, b: _Block) -> tuple[Callable[[], None], Callable[[bool], None]]:
+        rule, p, y, g = ARRAY_RULES[b.op], b.param, self.V[:, b.out], self.G[:, b.out]
+        scratch = np.empty((len(b.members), self.n)).T if rule.scratch else None
+        reads = [self.read(cols) for cols in b.operands]
+        args, gathers = [a for a, _ in reads], [f for _, f in reads if f is not None]
+        sends = [self.sender(t, self.G) if t is not None else None for t in b.targets]
+
+        def forward() -> None:
+            for gather in gathers:
+                gather()
+            rule.forward(args, p, y, scratch)
+
+        def backward(careful: bool) -> None:  # g_operand (+)= g * d y / d operand
+            for send, d in zip(sends, rule.local(y, args, p, scratch)):
+                if send is not None:
+                    send(g, d, careful)
+        return forward, backward
+
+    def _matmul(self, b: _Block) -> tuple[Callable[[], None], Callable[[bool], None]]:
+        prog, (k, d) = self.prog, (len(b.W), len(b.W[0]))
+        X, gather = self.read(b.operands[0])
+        Z, gZ = self.V[:, b.out], self.G[:, b.out]
+        W, fill_W = _places_view(prog._theta, b.W)
+        bias, fill_b = _places_view(prog._theta, [b.b]) if b.b else (None, None)
+        fills = [f for f in (gather, fill_W, fill_b) if f is not None]
+        tX, tW, tb = b.targets
+        assert tW is not None
+        send_X = self.sender(tX, self.G) if tX is not None else None
+        send_W, send_b = self.sender(tW, prog._grad), self.sender(tb, prog._grad) if tb is not None else None
+        dW = prog._grad[tW.span].reshape(k, d) if tW.span is not None and not tW.add else None
+        dX = self.G[:, tX.span] if tX is not None and tX.span is not None and not tX.add else None
+
+        def forward() -> None:
+            for fill in fills:
+                fill()
+            np.matmul(W, X.T, out=Z.T)  # Z = X W^T, written as Z^T = W X^T (Z^T is row-major)
+            if bias is not None:
+                np.add(Z, bias[0], out=Z)
+
+        def backward(careful: bool) -> None:
+            if careful:  # the strong zero inside the products: a term whose factor is 0 drops out
+                send_W(np.where(X[:, None, :] == 0.0, 0.0, gZ[:, :, None] * X[:, None, :]).sum(0).ravel(),
+                       1.0, False)
+                if send_X is not None:
+                    send_X(np.where(W == 0.0, 0.0, gZ[:, :, None] * W).sum(1), 1.0, False)
+            elif dW is not None:
+                np.matmul(gZ.T, X, out=dW)  # dW = gZ^T X
+            else:
+                send_W((gZ.T @ X).ravel(), 1.0, False)
+            if send_b is not None:
+                send_b(gZ.sum(axis=0), 1.0, False)  # db = column sums of gZ
+            if careful:
+                return
+            if dX is not None:
+                np.matmul(W.T, gZ.T, out=dX.T)  # gX = gZ W
+            elif send_X is not None:
+                send_X(gZ @ W, 1.0, False)
+        return forward, backward
+
+    # -- the passes -------------------------------------------------------------------------------
+    def load(self, X: Array, Y: Array) -> None:
+        """The rows into their columns, then the blocks of the data only."""
+        self.V[:, : self.prog.n_inputs] = X
+        self.V[:, self.prog.n_inputs : self.prog.n_inputs + self.prog.n_targets] = Y
+        for step in self.loads:
+            step()
+
+    def forward(self) -> float:
+        """The blocks that depend on the parameters; returns the sum of the outputs."""
+        if self.params_cols:
+            self.V[:, self.params_cols] = self.prog._theta[self.params_at]
+        for step in self.steps:
+            step()
+        return float(self.V[:, self.prog._root_col].sum())
+
+    def backward(self, seed: float, careful: bool = False) -> None:
+        """Every parameter's gradient of ``seed`` times the sum of the outputs (``seed = 1/N``:
+        the mean) into the program's gradient vector."""
+        prog, G = self.prog, self.G
+        prog._grad.fill(0.0)
+        if prog._zero_cols:
+            G[:, prog._zero_cols] = 0.0
+        G[:, prog._root_col] = seed
+        for step in self.backs:
+            step(careful)
+        if self.params_cols:
+            self.send_params(G[:, self.params_cols].sum(axis=0), 1.0, False)
+        if not careful and not np.isfinite(prog._grad).all():
+            self.backward(seed, careful=True)  # a NaN or inf on the way: again, with the strong zero
+
+
+def _times(g: Array, d: Any, careful: bool) -> Array:
+    """``g * d``; with ``careful``, 0 wherever ``d`` is 0 (the strong zero)."""
+    if isinstance(d, float):
+        return g if d == 1.0 else np.zeros_like(g) if d == 0.0 else g * d
+    return np.where(d == 0.0, 0.0, g * d) if careful else g * d
+
+
+def _places_view(theta: Array, idx: list[list[int]]) -> tuple[Array, Callable[[], None] | None]:
+    """The entries ``idx`` (a table) of the parameter vector: a view when they are adjacent row
+    by row, else a buffer and the gather that fills it."""
+    span = _span([i for row in idx for i in row])
+    if span is not None:
+        return theta[span].reshape(len(idx), len(idx[0])), None
+    buf = np.empty((len(idx), len(idx[0])))
+
+    def gather() -> None:
+        np.take(theta, idx, out=buf)
+    return buf, gather
