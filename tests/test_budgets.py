@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import math
 import resource
 import subprocess
 import sys
@@ -193,3 +194,53 @@ def test_under_a_memory_limit_the_answer_is_one_line(argv, status, tmp_path):
     if status == 1:
         assert "out of memory" in done.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_the_loss_histories_count_in_the_memory_budget(tmp_path):
+    """Every training keeps a loss per iteration: 2,000,000 iterations need more than 10 MB, and a
+    hundred seeds of 100,000,000 iterations more than the default budget, refused before starting."""
+    one_line_error(*run_cli(["train", "--iters", "2000000", "--memory-budget", "10M"]),
+                   "training 9-15-1 on 683 rows for 2,000,000 iterations needs about 16", "--memory-budget")
+    one_line_error(*run_cli(["train", "--seeds", "0-99", "--iters", "100000000"]),
+                   "100,000,000 iterations 100 times needs about 800 GB of memory")
+    need = budgets.train_estimate([9, 15, 1], 683, 40, "vectorized").memory
+    assert need > budgets.vectorized_bytes([9, 15, 1], 683) + 40 * 16  # the history is in it
+    for budget, status in ((math.ceil(need), 0), (math.ceil(need) - 1, 2)):  # both sides of the line
+        argv = ["train", "--iters", "40", "--quiet", "--memory-budget", str(budget)]
+        assert run_cli(argv)[0] == status, budget
+
+
+@pytest.mark.parametrize("engine, one_pass", [("scalar", budgets.scalar_seconds),
+                                               ("vectorized", budgets.vectorized_seconds)])
+def test_the_time_of_minibatches_is_that_of_the_batch(engine, one_pass):
+    dims = [9, 15, 1]
+    full = budgets.train_estimate(dims, 500, 10, engine)
+    assert full.seconds == pytest.approx(10 * one_pass(dims, 500), rel=1e-12)
+    batches = budgets.train_estimate(dims, 500, 10, engine, batch_size=50)
+    assert batches.seconds == pytest.approx(10 * one_pass(dims, 50), rel=1e-12)
+    assert batches.seconds < full.seconds
+    for at_least_all in (500, 5000):  # a batch of every row, or more, is the full batch
+        assert budgets.train_estimate(dims, 500, 10, engine, batch_size=at_least_all) == full
+    if engine == "scalar":  # one batch's graph is built at a time
+        assert batches.memory == pytest.approx(full.memory - budgets.scalar_bytes(dims, 500)
+                                               + budgets.scalar_bytes(dims, 50), rel=1e-12)
+
+
+def test_the_time_budget_counts_the_refit_that_out_adds_to_cv(capsys):
+    from pathlib import Path
+
+    from microgrid.app.cli import UsageError
+    from microgrid.app.commands.train import _check_budget
+    from microgrid.app.runs.config import make_config
+
+    config = make_config(engine="scalar", cv=3, iters=10)
+    one = budgets.train_estimate([9, 15, 1], 683, 10, "scalar").seconds
+    for out, runs in ((None, 3), (Path("run"), 4)):  # the folds, and with --out the refit on all rows
+        for budget, allowed in ((runs * one * 1.01, True), (runs * one * 0.99, False)):
+            args = argparse.Namespace(out=out, seeds=None, memory_budget=budgets.DEFAULT_MEMORY_BUDGET,
+                                      time_budget=budget)
+            if allowed:
+                _check_budget(args, config, 683, 9)
+            else:
+                with pytest.raises(UsageError, match=rf"10 iterations {runs} times \(scalar engine\) would"):
+                    _check_budget(args, config, 683, 9)

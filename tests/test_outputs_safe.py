@@ -14,6 +14,7 @@ import errno
 import io
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -914,3 +915,32 @@ def test_names_of_255_bytes_are_written_and_longer_ones_refused_before_any_work(
         assert "File name too long" in err and "iteration" not in err  # before the training
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["m.npz", csv_name.name, dot_name.name,
                                                                  run_name.name])
+
+
+def test_only_exact_step_pictures_make_a_step_folder(tmp_path: Path) -> None:
+    from microgrid.safety.overwrite import check_step_folder
+
+    steps = tmp_path / "steps"
+    steps.mkdir()
+    for name in ("step_001.svg", "step_12.svg"):
+        (steps / name).write_text("<svg/>")
+    check_step_folder(steps)  # only step pictures: the folder is microgrid's
+    for name in ("step_001.svg.bak", "my_step_001.svg", "step_.svg", "step_001.SVG"):
+        (steps / name).write_text("mine")
+        with pytest.raises(OutputTaken, match=f"holds '{re.escape(name)}', which microgrid did not write"):
+            check_step_folder(steps, force=True)
+        (steps / name).unlink()
+
+
+def test_predict_knows_its_own_files_by_their_whole_first_line(tmp_path: Path, results: dict) -> None:
+    model = tmp_path / "m.npz"
+    save_model(model, results[5].model)
+    data = Path(__file__).resolve().parents[1] / "examples" / "new_samples.data"
+    out = tmp_path / "p.csv"
+    for first, ours in (("id,class,p_malignant", True), ("id,class,probability", True),
+                        ("id,class,p_malignant,notes", False), ("id,class,probability,notes", False),
+                        ("id,class,p_malig", False), ("id,class", False)):
+        out.write_text(f"{first}\n1,benign,0.5\n")
+        status, _, err = run_cli(["predict", "--model", str(model), str(data), "-o", str(out)])
+        assert (status == 0) == ours, (first, err)
+        assert out.read_text().startswith("id,class,p_malignant\n" if ours else f"{first}\n1,benign")

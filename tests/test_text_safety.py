@@ -180,3 +180,11 @@ def test_long_option_values_are_quoted_short(argv: list[str]) -> None:
     assert status == 2 and out == "" and len(err.splitlines()) == 1, err[:300]
     assert len(err) < 700, (len(err), err[:300])
     assert "characters)" in err, err
+
+
+def test_quote_keeps_exactly_the_limit() -> None:
+    assert quote("x" * 200) == repr("x" * 200)  # at the limit: whole
+    assert quote("x" * 201) == "'" + "x" * 200 + "…' (201 characters)"  # one over: cut to the limit
+    assert quote("x" * 10, 9) == "'xxxxxxxxx…' (10 characters)"
+    assert quote("\x1b" * 3, 8) == "'\\x1b\\x1b…' (3 characters)"  # whole escapes only
+    assert quote(list(range(100)), 20) == f"{str(list(range(100)))[:20]}… (390 characters)"

@@ -74,6 +74,10 @@ def test_short_run_writes_every_file(short_run):
     # plain progress lines when stderr is not a terminal: one per tenth of the run
     progress = [line for line in stderr.splitlines() if line.startswith("iteration")]
     assert len(progress) == 10 and progress[-1].startswith("iteration 200/200  loss ")
+    # the display shows the loss after the iterations done: its last line, the report's final loss
+    final = stdout.split("final training loss ")[1].split()[0]
+    assert progress[-1].split()[3] == final == f"{doc['final_loss']:.6g}"
+    assert progress[0].split()[3] == f"{float(rows[21][1]):.6g}"  # after 20 steps: before step 21
 
 
 def test_history_is_reproduced_by_the_library(short_run):
@@ -286,7 +290,7 @@ def test_progress_bar_on_a_terminal():
     text = term.getvalue()
     assert text.count("\r") >= 1000 and text.endswith("\n")
     last = text.rstrip("\n").split("\r")[-1]
-    assert "[########################] 1,000/1,000" in last and "loss 0.00100" in last
+    assert "[########################] 1,000/1,000" in last and "loss 0.001 " in last
     assert "it/s" in last and "left" in last
 
 
@@ -693,3 +697,11 @@ def test_rates_below_one_iteration_per_second_are_not_printed_as_zero():
 
     assert format_rate(25_812.4) == "25,812 it/s" and format_rate(12.0) == "12 it/s"
     assert format_rate(3.44) == "3.4 it/s" and format_rate(0.0213) == "0.021 it/s"
+
+
+def test_seeds_are_written_as_a_range_only_from_three_on():
+    from microgrid.app.runs.report import seeds_text
+
+    assert seeds_text([0, 1]) == "0,1" and seeds_text([7]) == "7"
+    assert seeds_text([0, 1, 2]) == "0-2" and seeds_text([4, 5, 6, 7]) == "4-7"
+    assert seeds_text([0, 1, 3]) == "0,1,3" and seeds_text([2, 1, 0]) == "2,1,0"

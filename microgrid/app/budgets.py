@@ -16,6 +16,8 @@ times (CPython 3.11, NumPy 2), rounded up; a busy machine can be two or three ti
   multiply-add of its three matrix products (``3 rows W``), 3 ns per row and neuron (the
   elementwise passes) and 17 ns per parameter (the update): within 0.6 to 1.3 times the measured
   time from 9-15-1 on 50 rows to 9-10000-10000-1 on 683.
+* **Loss histories**: a training keeps one loss per iteration, 80 bytes with its copies and the
+  points of its plot (peak RSS over 300,000 iterations: 15 bytes, 72 with ``--out``).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ VEC_ITER_SECONDS = 5e-6  # per iteration: the Python calls of one forward + back
 VEC_MULTIPLY_ADD_SECONDS = 0.02e-9  # per multiply-add of the three matrix products (3 x rows x W)
 VEC_ROW_NEURON_SECONDS = 3e-9  # per row and neuron: the elementwise passes
 VEC_PARAM_SECONDS = 17e-9  # per parameter: the optimizer update (and reading the weights)
+HISTORY_BYTES = 80.0  # per iteration of a training: its loss history and copies (15), its plot (57)
 
 
 class OverBudget(Exception):
@@ -120,11 +123,12 @@ def train_estimate(dims: Sequence[int], rows: int, iters: int, engine: str, runs
     what = f"training {_arch(dims)} on {rows:,} rows for {iters:,} iteration{'s' if iters != 1 else ''}"
     if runs > 1:
         what += f" {runs} times"
+    histories = runs * iters * HISTORY_BYTES  # every training's history is kept to the end of the run
     if engine == "scalar":
-        return Estimate(scalar_bytes(dims, batch) + vectorized_bytes(dims, rows),
+        return Estimate(scalar_bytes(dims, batch) + vectorized_bytes(dims, rows) + histories,
                         runs * iters * scalar_seconds(dims, batch), what + " (scalar engine)")
-    return Estimate(together * vectorized_bytes(dims, rows), runs * iters * vectorized_seconds(dims, batch),
-                    what)
+    return Estimate(together * vectorized_bytes(dims, rows) + histories,
+                    runs * iters * vectorized_seconds(dims, batch), what)
 
 
 def predict_estimate(dims: Sequence[int], rows: int) -> Estimate:

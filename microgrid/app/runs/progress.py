@@ -25,9 +25,9 @@ def _clock(seconds: float) -> str:
 class Progress:
     """Shows training progress: a redrawn bar on a terminal, a few plain lines otherwise.
 
-    Call :meth:`update` with the number of iterations done and the latest loss (cheap enough to
-    call every iteration: it only draws every ``interval`` seconds on a terminal, or at each
-    ``1/lines`` of the run otherwise).  ``enabled=False`` shows nothing.
+    Call :meth:`update` with the number of iterations done and the training loss after them
+    (cheap enough to call every iteration: it draws every ``interval`` seconds on a terminal, or
+    at each ``1/lines`` of the run otherwise).  ``enabled=False`` shows nothing.
     """
 
     def __init__(self, total: int, stream: TextIO | None = None, label: str = "", enabled: bool = True,
@@ -38,13 +38,9 @@ class Progress:
         self.enabled = enabled
         self.tty = bool(getattr(self.stream, "isatty", lambda: False)()) if tty is None else tty
         self.interval = interval
-        self._marks = sorted({math.ceil(self.total * k / lines) for k in range(1, lines + 1)})
-        self._next_mark = 0
-        self._start = time.perf_counter()
-        self._last_draw = self._start  # first draw after one interval, when the rate means something
-        self._done = 0
-        self._loss = math.nan
-        self._width = 0
+        self._marks = sorted({math.ceil(self.total * k / lines) for k in range(1, lines + 1)}, reverse=True)
+        self._start = self._last_draw = time.perf_counter()  # first bar after one interval
+        self._done, self._loss, self._width = 0, math.nan, 0
 
     def __enter__(self) -> Progress:
         self._start = self._last_draw = time.perf_counter()
@@ -54,7 +50,7 @@ class Progress:
         self.close()
 
     def update(self, done: int, loss: float) -> None:
-        """Record ``done`` iterations and the latest ``loss``; draw if it is time to."""
+        """Record ``done`` iterations and the ``loss`` after them; draw if it is time to."""
         self._done, self._loss = done, loss
         if not self.enabled:
             return
@@ -62,46 +58,45 @@ class Progress:
             now = time.perf_counter()
             if now - self._last_draw >= self.interval or done >= self.total:
                 self._last_draw = now
-                self._draw_bar(now)
-        elif self._next_mark < len(self._marks) and done >= self._marks[self._next_mark]:
-            while self._next_mark < len(self._marks) and done >= self._marks[self._next_mark]:
-                self._next_mark += 1
-            self.stream.write(self._status(time.perf_counter()) + "\n")
-            self.stream.flush()
+                self._draw_bar()
+        elif self._marks and done >= self._marks[-1]:
+            while self._marks and done >= self._marks[-1]:
+                self._marks.pop()
+            self._write_line()
 
-    def _status(self, now: float) -> str:
-        elapsed = now - self._start
+    def _timing(self) -> tuple[float, float, float]:
+        """(iterations per second, seconds elapsed, seconds left)."""
+        elapsed = time.perf_counter() - self._start
         rate = self._done / elapsed if elapsed > 0 else math.inf
-        left = (self.total - self._done) / rate if rate > 0 else math.inf
-        timing = f"{format_rate(rate)}, {_clock(left)} left" if self._done < self.total else \
-            f"{format_rate(rate)}, {_clock(elapsed)} total"
-        width = len(f"{self.total:,}")
-        done = f"{self._done:>{width},}/{self.total:,}"
-        return f"{self.label}iteration {done}  loss {self._loss:.6f}  ({timing})"
+        return rate, elapsed, (self.total - self._done) / rate if rate > 0 else math.inf
 
-    def _draw_bar(self, now: float) -> None:
-        filled = int(24 * self._done / self.total)
-        elapsed = now - self._start
-        rate = self._done / elapsed if elapsed > 0 else 0.0
-        left = (self.total - self._done) / rate if rate > 0 else math.inf
-        text = (f"{self.label}[{'#' * filled}{'.' * (24 - filled)}] {self._done:,}/{self.total:,}  "
-                f"loss {self._loss:.5f}  {format_rate(rate)}  {_clock(left)} left")
-        pad = " " * max(self._width - len(text), 0)
-        self._width = len(text)
-        self.stream.write("\r" + text + pad)
+    def _write_line(self) -> None:
+        rate, elapsed, left = self._timing()
+        timing = f"{_clock(left)} left" if self._done < self.total else f"{_clock(elapsed)} total"
+        done = f"{self._done:>{len(f'{self.total:,}')},}/{self.total:,}"
+        line = f"{self.label}iteration {done}  loss {self._loss:.6g}  ({format_rate(rate)}, {timing})"
+        self.stream.write(line + "\n")
         self.stream.flush()
 
+    def _draw_bar(self) -> None:
+        rate, _, left = self._timing()
+        filled = int(24 * self._done / self.total)
+        text = (f"{self.label}[{'#' * filled}{'.' * (24 - filled)}] {self._done:,}/{self.total:,}  "
+                f"loss {self._loss:.6g}  {format_rate(rate)}  {_clock(left)} left")
+        self.stream.write("\r" + text + " " * max(self._width - len(text), 0))
+        self.stream.flush()
+        self._width = len(text)
+
     def close(self) -> None:
-        """Finish the display (the bar gets its final state and a newline)."""
+        """Finish the display: the bar's final state and a newline, or the line of a run stopped
+        between two marks."""
         if not self.enabled:
             return
-        if self.tty:
-            if self._width:
-                self._draw_bar(time.perf_counter())
-                self.stream.write("\n")
-                self.stream.flush()
-                self._width = 0
-        elif self._done and (self._next_mark < len(self._marks) or not self._marks):
-            self.stream.write(self._status(time.perf_counter()) + "\n")  # stopped early, or no marks
-            self._next_mark = len(self._marks)
+        if self.tty and self._width:
+            self._draw_bar()
+            self.stream.write("\n")
             self.stream.flush()
+            self._width = 0
+        elif not self.tty and self._done and self._marks:
+            self._marks = []
+            self._write_line()

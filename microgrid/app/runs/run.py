@@ -39,7 +39,7 @@ from microgrid.vectorized import TrainingDiverged, VectorizedMLP
 __all__ = ["TrainingDiverged", "ProgressCallback", "fit_network", "train_classifier", "train_classifiers",
            "run_holdout", "run_cv", "run_seeds"]
 
-ProgressCallback = Callable[[int, float], None]  # (iterations done, loss)
+ProgressCallback = Callable[[int, float], None]  # (iterations done, the training loss after them)
 
 
 def fit_network(config: TrainConfig, X: np.ndarray, y: np.ndarray,
@@ -60,12 +60,14 @@ def fit_network(config: TrainConfig, X: np.ndarray, y: np.ndarray,
         net = MLP(dims[0], dims[1:], activations=config.activations, seed=config.seed)
     else:
         net = VectorizedMLP(dims, activations=config.activations, seed=config.seed)
-    callback = None if progress is None else (lambda i, loss: progress(i + 1, loss))
     history = net.fit(X, y, lr=config.lr, iters=config.iters, optimizer=config.optimizer,
-                      batch_size=config.batch_size, seed=config.seed, callback=callback)
+                      batch_size=config.batch_size, seed=config.seed, callback=progress)
     if isinstance(net, MLP):
         net = VectorizedMLP.from_scalar(net)
-    return net, np.asarray(history, dtype=np.float64), _final_loss(config, net, X, y)
+    final_loss = _final_loss(config, net, X, y)
+    if progress is not None:
+        progress(config.iters, final_loss)
+    return net, np.asarray(history, dtype=np.float64), final_loss
 
 
 def _final_loss(config: TrainConfig, net: VectorizedMLP, X: np.ndarray, y: np.ndarray) -> float:
@@ -137,13 +139,7 @@ def train_classifiers(configs: Sequence[TrainConfig], dataset: Dataset, rows: Se
     data = [_prepare(c, dataset, r) for c, r in zip(configs, rows)]
     dims = first.dims(dataset.X.shape[1])
     nets = [VectorizedMLP(dims, activations=c.activations, seed=c.seed) for c in configs]
-    callback = None
-    if progress is not None:
-        show = progress
-
-        def callback(i: int, losses: np.ndarray) -> None:  # the networks' mean loss
-            show(i + 1, float(np.mean(losses)))
-
+    callback = None if progress is None else (lambda i, losses: progress(i, float(np.mean(losses))))
     start = time.perf_counter()
     try:
         history = fit_many(nets, [d.X for d in data], [d.y for d in data], lr=[c.lr for c in configs],
@@ -164,6 +160,8 @@ def train_classifiers(configs: Sequence[TrainConfig], dataset: Dataset, rows: Se
             raise TrainingDiverged(f"{labels[k]}: {exc}", exc.iteration, exc.loss, k) from None
         model = _classifier(d, net, dataset)
         trained.append(TrainedClassifier(model, history[k].copy(), final_loss, seconds))
+    if progress is not None:
+        progress(first.iters, float(np.mean([t.final_loss for t in trained])))
     return trained
 
 
