@@ -8,10 +8,9 @@ import shutil
 import numpy as np
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
 
 import microgrid.data as datasets
-from microgrid.data import DataError, load_wisconsin
+from microgrid.data import DataError, fast, load_wisconsin
 
 from strategies import WisconsinRecord, render_wisconsin, wisconsin_records
 
@@ -26,6 +25,18 @@ def write(tmp_path, text, name="data.csv"):
     path = tmp_path / name
     path.write_text(text)
     return path
+
+
+READERS = ["fast", "csv"]
+
+
+def load_with(reader, *args, **kwargs):
+    """``load_wisconsin`` as it is (``"fast"``: a plain file is read by NumPy) or with the csv reader
+    alone (``"csv"``)."""
+    with pytest.MonkeyPatch.context() as patch:
+        if reader == "csv":
+            patch.setattr(fast, "parse_fast", lambda *args, **kwargs: None)
+        return load_wisconsin(*args, **kwargs)
 
 
 # ---- the shipped file ----------------------------------------------------------------------
@@ -71,11 +82,20 @@ def test_median_imputation_uses_the_column_median_of_the_given_rows():
     assert np.array_equal(filled.X[~holes], keep.X[~holes])
 
 
-@given(st.lists(st.one_of(st.none(), st.integers(1, 10)), min_size=1, max_size=40).filter(
-    lambda scores: any(s is not None for s in scores)))
-def test_score_median_is_numpys_median_of_the_known_scores(scores):
-    column = np.array([np.nan if s is None else float(s) for s in scores])
-    assert datasets.score_median(column) == np.nanmedian(column)
+@pytest.mark.parametrize("fmt", ["csv", "uci"])
+@given(records=wisconsin_records(min_size=2))
+def test_median_imputation_is_numpys_median_of_the_known_scores(tmp_path_factory, fmt, records):
+    path = tmp_path_factory.mktemp("median") / "data.txt"
+    path.write_text(render_wisconsin(records, fmt))
+    kept, filled = load_wisconsin(path, missing="keep"), None
+    if np.isnan(kept.X).all(axis=0).any():
+        with pytest.raises(DataError, match="has no values to take a median of"):
+            load_wisconsin(path, missing="median")
+        return
+    filled = load_wisconsin(path, missing="median")
+    holes = np.isnan(kept.X)
+    np.testing.assert_array_equal(filled.X[~holes], kept.X[~holes])
+    np.testing.assert_array_equal(filled.X, np.where(holes, np.nanmedian(kept.X, axis=0), kept.X))
 
 
 def test_bad_missing_mode():
@@ -111,19 +131,20 @@ def test_shipped_rows_read_identically_from_uci_format(tmp_path):
     assert len(load_wisconsin(uci.source)) == 683
 
 
+@pytest.mark.parametrize("reader", READERS)
 @pytest.mark.parametrize("fmt", ["csv", "uci"])
 @given(records=wisconsin_records())
-def test_generated_files_round_trip(tmp_path_factory, fmt, records):
+def test_generated_files_round_trip(tmp_path_factory, reader, fmt, records):
     path = tmp_path_factory.mktemp("rt") / "data.txt"
     path.write_text(render_wisconsin(records, fmt))
-    d = load_wisconsin(path, missing="keep")
+    d = load_with(reader, path, missing="keep")
     assert d.format == fmt
     expected = np.array([[np.nan if s is None else s for s in r.scores] for r in records])
     np.testing.assert_array_equal(d.X, expected)
     assert d.y.tolist() == [int(r.malignant) for r in records]
     assert d.ids.tolist() == [r.id for r in records]
     complete = [i for i, r in enumerate(records) if None not in r.scores]
-    dropped = load_wisconsin(path)
+    dropped = load_with(reader, path)
     np.testing.assert_array_equal(dropped.X, expected[complete].reshape(-1, 9))
     assert dropped.ids.tolist() == [records[i].id for i in complete]
 
@@ -243,15 +264,16 @@ def test_bad_quoting_is_an_error_at_the_record_where_it_starts(tmp_path, line, o
 # ---- rows without a class (samples to classify) -------------------------------------------------
 
 
+@pytest.mark.parametrize("reader", READERS)
 @pytest.mark.parametrize("fmt", ["csv", "uci"])
-def test_unlabelled_rows_load_with_y_minus_one_only_when_asked(tmp_path, fmt):
+def test_unlabelled_rows_load_with_y_minus_one_only_when_asked(tmp_path, reader, fmt):
     dataset = load_wisconsin()
     text = render_wisconsin([WisconsinRecord(dataset.ids[i], tuple(int(s) for s in dataset.X[i]),
                                              bool(dataset.y[i])) for i in range(4)], fmt)
     lines = text.splitlines()
     if fmt == "csv":  # a header without the class column is fine too once rows may lack it
         text_without_column = "\n".join(line.rsplit(",", 1)[0] for line in lines)
-        loaded = load_wisconsin(write(tmp_path, text_without_column + "\n", "nocol.csv"), unlabelled=True)
+        loaded = load_with(reader, write(tmp_path, text_without_column + "\n", "nocol.csv"), unlabelled=True)
         assert loaded.y.tolist() == [-1] * 4 and not loaded.labelled.any()
         np.testing.assert_array_equal(loaded.X, dataset.X[:4])
     first, rest = (lines[:1], lines[1:]) if fmt == "csv" else ([], lines)
@@ -259,22 +281,31 @@ def test_unlabelled_rows_load_with_y_minus_one_only_when_asked(tmp_path, fmt):
     rest[1] = rest[1].rsplit(",", 1)[0]  # the class column left out
     rest[2] = rest[2].rsplit(",", 1)[0] + "," + token  # the class written as missing
     path = write(tmp_path, "\n".join(first + rest) + "\n", "new." + fmt)
-    loaded = load_wisconsin(path, unlabelled=True)
+    loaded = load_with(reader, path, unlabelled=True)
     assert loaded.y.tolist() == [dataset.y[0], -1, -1, dataset.y[3]]
     assert loaded.labelled.tolist() == [True, False, False, True]
     np.testing.assert_array_equal(loaded.X, dataset.X[:4])
     assert sum(loaded.class_counts().values()) == 2
     line = 3 if fmt == "csv" else 2
     with pytest.raises(DataError, match=rf"new\.{fmt}, line {line}: expected"):
-        load_wisconsin(path)  # by default every row needs its class
+        load_with(reader, path)  # by default every row needs its class
 
 
 # ---- large files: the NumPy fast path reads what the csv reader reads --------------------------
 
 
-def _odd_rows_file(path, n_rows: int, seed: int, crlf: bool, quoted: bool) -> None:
-    """UCI (or, ``quoted``, shipped-CSV) rows drawn from the shipped data, with the oddities a real
-    file has: blank lines, missing scores, spaces around cells, '5.0', long and empty IDs."""
+# What a line of a real file may hold besides plain rows (each is read by the csv reader)
+ODDITIES = {"blank": "", "white space": "   ", "commas only": ",,,,,,,,,,,", "padded score": " 5",
+            "decimal score": "5.0", "quoted score": '"5"', "ID of 70": "x" * 70, "padded ID": " 77 ",
+            "ID one too long": ""}
+
+
+def _rows_file(path, n_rows: int, seed: int, crlf: bool, quoted: bool, oddity: str | None) -> None:
+    """UCI (or, ``quoted``, shipped-CSV) rows drawn from the shipped data, with missing scores,
+    empty IDs and IDs as long as the fast reader takes, and about one line in twenty holding ``oddity``."""
+    from microgrid.data.fast import ID_WIDTH
+
+    longest = ID_WIDTH - 1 - 2 * quoted  # the cell's last byte must stay empty
     rng = np.random.default_rng(seed)
     data = load_wisconsin(missing="keep")
     token = "NA" if quoted else "?"
@@ -282,21 +313,14 @@ def _odd_rows_file(path, n_rows: int, seed: int, crlf: bool, quoted: bool) -> No
     for i in range(n_rows):
         r = int(rng.integers(len(data.y)))
         scores = [token if np.isnan(v) else str(int(v)) for v in data.X[r]]
-        ident = str(data.ids[r])
-        kind = rng.integers(12)
-        if kind == 0:
-            out.append("" if rng.integers(2) else "   ")
-            continue
-        if kind == 1:
-            scores[int(rng.integers(9))] = " 5"
-        elif kind == 2:
-            scores[int(rng.integers(9))] = "5.0"
-        elif kind == 3:
-            ident = "x" * int(rng.integers(60, 80))
-        elif kind == 4:
-            ident = ""
-        elif kind == 5:
-            ident = f" {ident} "
+        ident = ["", "z" * longest, str(data.ids[r])][min(int(rng.integers(20)), 2)]
+        if oddity is not None and rng.integers(20) == 0:
+            if "ID" in oddity:
+                ident = ODDITIES[oddity] or "y" * (longest + 1)
+            elif "score" in oddity:
+                scores[int(rng.integers(9))] = ODDITIES[oddity]
+            else:
+                out.append(ODDITIES[oddity])
         label = ("malignant" if data.y[r] else "benign") if quoted else str(2 + 2 * int(data.y[r]))
         if quoted:
             out.append(",".join([f'"{i + 1}"', f'"{ident}"', *scores, f'"{label}"']))
@@ -306,58 +330,56 @@ def _odd_rows_file(path, n_rows: int, seed: int, crlf: bool, quoted: bool) -> No
 
 
 @pytest.mark.parametrize("crlf, quoted", [(False, False), (True, False), (False, True), (True, True)])
-@pytest.mark.parametrize("missing", ["drop", "median", "keep"])
-def test_fast_reader_equals_the_csv_reader(tmp_path, monkeypatch, crlf, quoted, missing):
-    from microgrid.data import fast
-
-    path = tmp_path / "odd.csv"
-    _odd_rows_file(path, 3_000, seed=int(crlf) + 2 * int(quoted), crlf=crlf, quoted=quoted)
-    monkeypatch.setattr(fast, "BLOCK_BYTES", 997)  # many blocks, cut at odd places
-    got = load_wisconsin(path, missing=missing)
-    assert fast.parse_fast(path.read_bytes(), str(path), False, drop=False) is not None
-    monkeypatch.setattr(fast, "parse_fast", lambda *args, **kw: None)  # the csv reader alone
-    want = load_wisconsin(path, missing=missing)
-    np.testing.assert_array_equal(got.X, want.X)
-    for a in ("y", "ids", "lines"):
-        np.testing.assert_array_equal(getattr(got, a), getattr(want, a))
-        assert getattr(got, a).dtype == getattr(want, a).dtype
-    assert (got.format, got.n_missing_rows) == (want.format, want.n_missing_rows)
+@pytest.mark.parametrize("oddity", [None, *ODDITIES])
+def test_fast_reader_equals_the_csv_reader(tmp_path, monkeypatch, crlf, quoted, oddity):
+    path = tmp_path / "rows.csv"
+    _rows_file(path, 2_000, seed=int(crlf) + 2 * int(quoted), crlf=crlf, quoted=quoted, oddity=oddity)
+    monkeypatch.setattr(fast, "BLOCK_CHARS", 997)  # many blocks, cut at odd places
+    with open(path, "rb") as f:  # a plain file is read by the fast path
+        assert (fast.parse_fast(f, str(path), False, False, 10**9) is not None) == (oddity is None)
+    for missing in ("drop", "median", "keep"):
+        data, want = (load_with(reader, path, missing=missing) for reader in READERS)
+        np.testing.assert_array_equal(data.X, want.X)
+        for a in ("y", "ids", "lines"):
+            np.testing.assert_array_equal(getattr(data, a), getattr(want, a))
+            assert getattr(data, a).dtype == getattr(want, a).dtype
+        assert (data.format, data.n_missing_rows) == (want.format, want.n_missing_rows)
 
 
+@pytest.mark.parametrize("reader", READERS)
 @pytest.mark.parametrize("fmt, row, missing", [("uci", "77,1,1,1,1,1,1,1,1,1,?", "'?'"),
                                                ("uci", "77,1,1,1,1,1,1,1,1,1,", "''"),
-                                               ("csv", '"4","77",1,1,1,1,1,1,1,1,1,NA', "'NA'")])
-def test_a_row_without_its_class_says_training_needs_one(tmp_path, fmt, row, missing):
+                                               ("csv", '"4","77",1,1,1,1,1,1,1,1,1,NA', "'NA'"),
+                                               ("csv", '"4","77",1,1,1,1,1,1,1,1,1,', "''")])
+def test_a_row_without_its_class_says_training_needs_one(tmp_path, reader, fmt, row, missing):
     text = (GOOD_UCI if fmt == "uci" else GOOD_CSV) + row + "\n"
     path = tmp_path / "rows.data"
     path.write_text(text)
     with pytest.raises(DataError) as info:
-        load_wisconsin(path)
+        load_with(reader, path)
     line = text.count("\n")
     assert f"line {line}: the class is missing ({missing}): training needs the class" in str(info.value)
-    assert load_wisconsin(path, unlabelled=True).y[-1] == -1
+    unlabelled = load_with(reader, path, unlabelled=True)
+    assert unlabelled.y.tolist() == [int(fmt == "csv")] * 3 + [-1]  # GOOD_CSV's rows are malignant
+    assert unlabelled.X[-1].tolist() == [1.0] * 9 and unlabelled.ids[-1] == "77"
     path.write_text(text.replace(row, row.rsplit(",", 2)[0]))  # two columns short
     with pytest.raises(DataError, match="columns .* or 1[01] without the class\\), found"):
-        load_wisconsin(path, unlabelled=True)
+        load_with(reader, path, unlabelled=True)
 
 
+@pytest.mark.parametrize("reader", READERS)
 @pytest.mark.parametrize("crlf", [False, True])
-def test_an_empty_last_cell_at_the_end_of_the_file(tmp_path, monkeypatch, crlf):
-    # the fast reader looks one byte past a score's first: never past the end of its block
-    from microgrid.data import fast
-
+def test_an_empty_last_cell_at_the_end_of_the_file(tmp_path, reader, crlf):
     end = "\r\n" if crlf else "\n"
     path = tmp_path / "new.data"
     path.write_bytes((GOOD_UCI + "1,1,1,1,1,1,1,1,1,1,").replace("\n", end).encode())  # no class: -1
-    data = load_wisconsin(path, unlabelled=True)
-    assert data.X[-1].tolist() == [1.0] * 9 and data.y[-1] == -1
+    data = load_with(reader, path, unlabelled=True)
+    assert data.X[-1].tolist() == [1.0] * 9 and data.y.tolist() == [0, 0, 0, -1]
     path.write_bytes((GOOD_UCI + "1,1,1,1,1,1,1,1,1,").replace("\n", end).encode())  # an empty score
     with pytest.raises(DataError) as info:
-        load_wisconsin(path, unlabelled=True)
-    monkeypatch.setattr(fast, "parse_fast", lambda *args, **kw: None)  # as the csv reader says it
-    with pytest.raises(DataError) as reference:
-        load_wisconsin(path, unlabelled=True)
-    assert str(info.value) == str(reference.value) and info.value.line == 4
+        load_with(reader, path, unlabelled=True)
+    assert str(info.value) == f"{path}, line 4: score 9 (mitoses) is not a number: '' (a missing score is " \
+                              "written '?' in this format)"
 
 
 def test_text_in_another_encoding_is_named_by_its_line(tmp_path):
@@ -371,16 +393,14 @@ def test_text_in_another_encoding_is_named_by_its_line(tmp_path):
 
 
 def test_a_file_that_grows_while_read_goes_to_the_csv_reader(tmp_path):
-    from microgrid.data import fast
-
     class Growing(io.BytesIO):  # two lines more each time it is read again from the start
         def seek(self, offset, whence=0):
             if offset == 0 and whence == 0:
                 self.write(b"1000025,5,1,1,1,2,1,3,1,1,2\n" * 2)
             return super().seek(offset, whence)
 
-    assert fast.parse_fast(Growing(GOOD_UCI.encode()), "grows", False, drop=True) is None
-    parsed = fast.parse_fast(io.BytesIO(GOOD_UCI.encode()), "still", False, drop=True)
+    assert fast.parse_fast(Growing(GOOD_UCI.encode()), "grows", False, True, 10**9) is None
+    parsed = fast.parse_fast(io.BytesIO(GOOD_UCI.encode()), "still", False, True, 10**9)
     assert parsed is not None and len(parsed[1]) == GOOD_UCI.count("\n")
 
 
@@ -391,19 +411,13 @@ def test_a_file_that_grows_while_read_goes_to_the_csv_reader(tmp_path):
     ('1,5,1,1,1,2,1,3,1,1,"2', None),  # an unclosed quote: the whole file goes to the csv reader
 ])
 def test_an_error_deep_in_a_large_file_names_its_line(tmp_path, monkeypatch, bad, problem):
-    from microgrid.data import fast
-
     good = "1000025,5,1,1,1,2,1,3,1,1,2\n"
     path = tmp_path / "deep.data"
     path.write_text(good * 5_000 + bad + "\n" + good * 10 + "1,5,1,1,1,2,1,3,1,99,2\n")
-    monkeypatch.setattr(fast, "BLOCK_BYTES", 4096)
-    with pytest.raises(DataError) as fast_error:
+    monkeypatch.setattr(fast, "BLOCK_CHARS", 4096)
+    with pytest.raises(DataError) as error:
         load_wisconsin(path)
-    monkeypatch.setattr(fast, "parse_fast", lambda *args, **kw: None)
-    with pytest.raises(DataError) as csv_error:
-        load_wisconsin(path)
-    assert str(fast_error.value) == str(csv_error.value)
-    assert fast_error.value.line == 5_001 and (problem is None or problem in str(fast_error.value))
+    assert error.value.line == 5_001 and (problem is None or problem in str(error.value))
 
 
 def test_a_million_rows_load_to_the_shipped_rows_repeated(tmp_path):

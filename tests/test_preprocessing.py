@@ -158,7 +158,7 @@ def test_a_repeated_value_is_a_constant_column_whatever_its_binary_form(value):
     # the computed std of 0.1 repeated is ~1e-17, not 0: it must still count as constant
     X = np.array([[value, 1.0], [value, 2.0], [value, 4.0]])
     scaler = StandardScaler().fit(X)
-    assert scaler.std_[0] == 0.0 and scaler.mean_[0] == value
+    assert scaler.to_arrays()["std"][0] == 0.0 and scaler.to_arrays()["mean"][0] == value
     Z = scaler.transform(np.array([[value, 1.0], [value + 1e-9, 1.0]]))
     assert Z[0, 0] == 0.0 and abs(Z[1, 0] - 1e-9) < 1e-12  # only shifted, not divided by ~1e-17
 

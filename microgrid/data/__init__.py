@@ -16,11 +16,9 @@ See ``README.md`` in this directory for the source, citation and licence.
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import io
 import os
-import re
 import stat
 from dataclasses import dataclass, field
 from importlib import resources
@@ -29,15 +27,8 @@ from typing import BinaryIO
 
 import numpy as np
 
-from microgrid.data.rows import (
-    FEATURE_NAMES,
-    SHIPPED_HEADER,
-    DataError,
-    _check_header,
-    _detect_format,
-    _row,
-    id_array,
-)
+from microgrid.data import fast
+from microgrid.data.rows import FEATURE_NAMES, SHIPPED_HEADER, DataError, parse_csv
 
 __all__ = [
     "DataError",
@@ -54,8 +45,6 @@ SHIPPED_FILE = "biopsy.csv"
 MAX_FILE_BYTES = 50_000_000  # refuse to read more (the shipped file is 25 kB)
 SHIPPED_SHA256 = "6ed32fbab327224ec749cacbc1e4750114aae622dc651d522043b6cf0d735b7e"
 TARGET_NAMES: tuple[str, ...] = ("benign", "malignant")  # y = 0, y = 1
-
-
 _MISSING_MODES = ("drop", "median", "keep")
 
 DESCRIPTION = """\
@@ -127,9 +116,7 @@ def load_wisconsin(path: str | Path | None = None, missing: str = "drop",
         raise ValueError(f"missing must be one of {', '.join(_MISSING_MODES)}; got {missing!r}")
     shipped = shipped_path()
     file = shipped if path is None else Path(path)
-    name = str(file)
-    from microgrid.data.fast import parse_fast
-
+    name, drop = str(file), missing == "drop"
     with _open_limited(file, name) as f:
         source: BinaryIO = f
         if _same_file(file, shipped):  # small: read whole and checked
@@ -139,55 +126,18 @@ def load_wisconsin(path: str | Path | None = None, missing: str = "drop",
                 raise DataError(name, None, f"the shipped data file was altered (sha256 {digest}, expected "
                                             f"{SHIPPED_SHA256}); reinstall microgrid-autograd")
             source = io.BytesIO(raw)
-        # None: a file it leaves to _parse (or one grown past the limit since it was opened)
-        parsed = parse_fast(source, name, unlabelled, drop=missing == "drop", max_bytes=MAX_FILE_BYTES)
+        parsed = fast.parse_fast(source, name, unlabelled, drop, MAX_FILE_BYTES)
         if parsed is None:
             source.seek(0)
-            raw = _read_limited(source, name)
-    if parsed is not None:
-        X, y, ids, lines, fmt, n_incomplete = parsed
-    else:
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            if _CONTROL.search(raw, 0, 4096):  # control bytes: binary data (an image, a spreadsheet...)
-                raise DataError(name, None, f"not a text file (byte {exc.start} is not UTF-8)") from None
-            where = raw.count(b"\n", 0, exc.start) + 1
-            raise DataError(name, where, f"byte 0x{exc.object[exc.start]:02x} is not UTF-8 (text saved in "
-                                         "another encoding? save the file as UTF-8)") from None
-        if "\0" in text:
-            raise DataError(name, None, "not a text file: it contains NUL bytes (UTF-16 text? save it as "
-                                        "UTF-8)")
-        del raw
-        X, y, ids, lines, fmt = _parse(text, name, unlabelled)
-        incomplete = np.isnan(X).any(axis=1)
-        n_incomplete = int(incomplete.sum())
-        if missing == "drop":
-            keep = ~incomplete
-            X, y, ids, lines = X[keep], y[keep], ids[keep], lines[keep]
+            parsed = parse_csv(_read_limited(source, name), name, unlabelled, drop)
+    X, y, ids, lines, fmt, n_incomplete = parsed
     if missing == "median" and n_incomplete:  # X is this call's own array: filled in place
-        for j in range(X.shape[1]):
+        for j in np.flatnonzero(np.isnan(X).any(axis=0)):
             gaps = np.isnan(X[:, j])
-            if gaps.any():
-                if gaps.all():
-                    raise DataError(name, None,
-                                    f"column {FEATURE_NAMES[j]!r} has no values to take a median of")
-                X[gaps, j] = score_median(X[:, j])
+            if gaps.all():
+                raise DataError(name, None, f"column {FEATURE_NAMES[j]!r} has no values to take a median of")
+            X[gaps, j] = np.median(X[~gaps, j])
     return Dataset(X=X, y=y, ids=ids, lines=lines, source=name, format=fmt, n_missing_rows=n_incomplete)
-
-
-_CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")  # in no text file but white space (\t \n \v \f \r)
-
-
-def score_median(column: np.ndarray) -> float:
-    """The median of a column's scores (NaN where missing; the loader made the others whole numbers
-    1-10), from the count of each score: exact, and no sorted copy of the column.  With ``m`` known
-    scores sorted, the median is the mean of those at positions ``(m-1)//2`` and ``m//2``."""
-    counts = np.array([np.count_nonzero(column == v) for v in range(1, 11)])
-    below = np.cumsum(counts)  # below[k]: how many scores are at most k + 1
-    m = int(below[-1])
-    low, high = (int(np.searchsorted(below, k, side="right")) + 1 for k in ((m - 1) // 2, m // 2))
-    return (low + high) / 2
 
 
 def _open_limited(file: Path, name: str) -> BinaryIO:
@@ -221,37 +171,3 @@ def _same_file(a: Path, b: Path) -> bool:
         return a.resolve() == b.resolve() or a.samefile(b)
     except OSError:
         return False
-
-
-def _parse(text: str, name: str, unlabelled: bool = False
-           ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str]:
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    rows: list[tuple[int, list[str]]] = []
-    while True:
-        first_line = reader.line_num + 1  # where the next record starts (a quoted field may span lines)
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:  # a stray or unclosed quote, a field over the csv module's size limit
-            raise DataError(name, first_line, f"not valid comma-separated text: {exc}") from None
-        if cells and any(c.strip() for c in cells):
-            rows.append((reader.line_num, [c.strip() for c in cells]))
-    if not rows:
-        raise DataError(name, None, "the file has no rows")
-    fmt = _detect_format(rows[0][1])
-    if fmt == "csv":
-        line, header = rows.pop(0)
-        _check_header(header, line, unlabelled, name)
-        if not rows:
-            raise DataError(name, None, "the file has a header but no rows")
-    X = np.empty((len(rows), len(FEATURE_NAMES)))
-    y = np.empty(len(rows), dtype=np.int64)
-    ids: list[str] = []
-    for i, (line, cells) in enumerate(rows):
-        ident, X[i], y[i] = _row(cells, line, fmt, unlabelled, name)
-        ids.append(ident)
-    lines = np.array([line for line, _ in rows], dtype=np.int64)
-    return X, y, id_array(ids), lines, fmt
-
-

@@ -39,9 +39,10 @@ class Scaler:
     """An affine per-feature map ``x -> (x - shift) / scale`` whose parameters come from :meth:`fit`."""
 
     name = ""
-    _param_names: tuple[str, ...] = ()
+    _param_names: tuple[str, ...] = ()  # the parameters saved, e.g. ("min", "max")
 
     def __init__(self) -> None:
+        self._params: tuple[np.ndarray, ...] = ()  # in the order of _param_names
         self.shift_: np.ndarray | None = None
         self.scale_: np.ndarray | None = None
 
@@ -84,9 +85,9 @@ class Scaler:
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The fitted parameters as float64 arrays (for ``numpy.savez``)."""
-        if self.shift_ is None:
+        if not self._params:
             raise ValueError(f"{type(self).__name__}.to_arrays: call fit() first")
-        return {name: np.array(getattr(self, name + "_"), dtype=np.float64) for name in self._param_names}
+        return {name: np.array(p, dtype=np.float64) for name, p in zip(self._param_names, self._params)}
 
     @classmethod
     def from_arrays(cls, arrays: dict[str, np.ndarray]) -> Scaler:
@@ -134,7 +135,7 @@ class MinMaxScaler(Scaler):
         with np.errstate(over="ignore"):
             span = hi - lo
         _check_scale("MinMaxScaler", "the range max - min", span)
-        self.min_, self.max_ = lo, hi
+        self._params = lo, hi
         self.shift_, self.scale_ = lo, np.where(span > 0, span, 1.0)
 
 
@@ -158,7 +159,7 @@ class StandardScaler(Scaler):
             raise ValueError("StandardScaler: std must be non-negative")
         _check_scale("StandardScaler", "the mean", mean)
         _check_scale("StandardScaler", "the standard deviation", std)
-        self.mean_, self.std_ = mean, std
+        self._params = mean, std
         self.shift_, self.scale_ = mean, np.where(std > 0, std, 1.0)
 
 
@@ -182,9 +183,7 @@ def scaler_from_arrays(name: str, arrays: dict[str, np.ndarray]) -> Scaler:
     return _scaler_class(name).from_arrays(arrays)
 
 
-# --------------------------------------------------------------------------------------------
-# Splits
-# --------------------------------------------------------------------------------------------
+# ---- splits --------------------------------------------------------------------------------
 
 TUTORIAL_TRAIN_ROWS = 500  # rows 0..499 train
 TUTORIAL_TEST_START = 501  # rows 501.. test (the tutorial's x[501:683]: row 500 is in neither)

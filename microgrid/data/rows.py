@@ -1,11 +1,12 @@
-"""Reading one row of a Wisconsin data file: the two formats, the header, the cells of a row.
-
-Shared by the loader's two readers (:mod:`csv` over the whole text, and the NumPy reader of
-:mod:`microgrid.data.fast`), so that both accept the same rows and say the same about the others.
+"""The two formats of a Wisconsin data file, and the reader of any file: :mod:`csv` over the whole
+text, each row's cells checked, every problem named by its line.  (:mod:`microgrid.data.fast`
+reads the plain files faster and leaves every other file to this reader.)
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import math
 import re
 from collections.abc import Sequence
@@ -28,11 +29,10 @@ FEATURE_NAMES: tuple[str, ...] = (
 )
 SHIPPED_HEADER: tuple[str, ...] = ("", "ID", *(f"V{i}" for i in range(1, 10)), "class")
 
-# Per format: number of columns, leading columns before the nine scores, missing-value token,
-# and the class codes (text -> y).
-class _Format(NamedTuple):
+
+class Format(NamedTuple):
     """How one file format lays out a row: its column count, the ID column's number (1-based; the
-    scores follow it), the missing-value token and the class labels."""
+    scores follow it), the missing-value token and the class labels (text -> y)."""
 
     columns: int
     skip: int
@@ -40,9 +40,9 @@ class _Format(NamedTuple):
     classes: dict[str, int]
 
 
-_FORMATS = {
-    "csv": _Format(columns=12, skip=2, missing="NA", classes={"benign": 0, "malignant": 1}),
-    "uci": _Format(columns=11, skip=1, missing="?", classes={"2": 0, "4": 1}),
+FORMATS = {
+    "csv": Format(columns=12, skip=2, missing="NA", classes={"benign": 0, "malignant": 1}),
+    "uci": Format(columns=11, skip=1, missing="?", classes={"2": 0, "4": 1}),
 }
 
 # The IDs' dtype: NumPy 2's variable-width strings (16 bytes for an ID of up to 15 characters,
@@ -51,34 +51,12 @@ ID_DTYPE: np.dtype = getattr(getattr(np, "dtypes", None), "StringDType", lambda:
 
 
 def id_array(ids: Sequence[str] | np.ndarray) -> np.ndarray:
-    """Sample IDs as the array a :class:`~microgrid.data.Dataset` holds (dtype :data:`ID_DTYPE`)."""
-    if ID_DTYPE.kind == "U":
-        return np.asarray(ids, dtype=str)
+    """Sample IDs (str, or ASCII bytes) as the array a :class:`~microgrid.data.Dataset` holds
+    (dtype :data:`ID_DTYPE`; NumPy 1: as wide as the longest ID)."""
     array = np.asarray(ids)
-    return array.astype(ID_DTYPE) if array.size else np.empty(0, dtype=ID_DTYPE)
-
-
-class IdColumn:
-    """The IDs of a file's rows, written into place a block at a time (no list of all of them)."""
-
-    def __init__(self, bound: int) -> None:
-        """Room for at most ``bound`` rows (untouched memory costs nothing until written)."""
-        self._whole = np.empty(bound, dtype=ID_DTYPE) if ID_DTYPE.kind != "U" else None
-        self._parts: list[np.ndarray] = []
-
-    def put(self, at: int, ids: np.ndarray) -> None:
-        """Rows ``at`` onwards hold ``ids`` (ASCII bytes or str)."""
-        if self._whole is None:
-            self._parts.append(ids)
-        else:
-            self._whole[at: at + len(ids)] = ids.astype(ID_DTYPE)
-
-    def array(self, n: int) -> np.ndarray:
-        """The IDs of the ``n`` rows put."""
-        if self._whole is None:
-            return id_array(np.concatenate(self._parts) if self._parts else [])
-        self._whole.resize(n, refcheck=False)  # in place, no copy
-        return self._whole
+    if ID_DTYPE.kind == "U":
+        return array.astype(f"U{max(1, int(np.char.str_len(array).max(initial=0)))}")
+    return array.astype(ID_DTYPE, copy=False) if array.size else np.empty(0, dtype=ID_DTYPE)
 
 
 class DataError(ValueError):
@@ -92,7 +70,9 @@ class DataError(ValueError):
         super().__init__(f"{where}: {problem}")
 
 
-def _check_header(header: list[str], line: int, unlabelled: bool, name: str) -> None:
+def check_header(header: list[str], line: int, unlabelled: bool, name: str) -> None:
+    """DataError unless ``header`` is the shipped one (case aside; with ``unlabelled``, also without
+    its class column)."""
     expected = [h.lower() for h in SHIPPED_HEADER]
     given = [h.lower() for h in header]
     if given != expected and not (unlabelled and given == expected[:-1]):
@@ -100,19 +80,71 @@ def _check_header(header: list[str], line: int, unlabelled: bool, name: str) -> 
                                     f"{','.join(SHIPPED_HEADER)!r} (shipped CSV) or none (UCI)")
 
 
-def _detect_format(first: list[str]) -> str:
+def detect_format(first: list[str]) -> str:
     """``"csv"`` if the first row is a header (names an ``ID`` or ``class`` column), else ``"uci"``."""
     return "csv" if {"id", "class"} & {cell.lower() for cell in first} else "uci"
 
 
+#: X, y, ids, lines, format, and how many rows lack a score
+Parsed = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, str, int]
+
+
+def parse_csv(raw: bytes, name: str, unlabelled: bool, drop: bool) -> Parsed:
+    """``(X, y, ids, lines, format, n_incomplete)`` of a data file's bytes, read with :mod:`csv`,
+    with the rows that lack a score left out when ``drop``; DataError for anything else."""
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        if _CONTROL.search(raw, 0, 4096):  # control bytes: binary data (an image, a spreadsheet...)
+            raise DataError(name, None, f"not a text file (byte {exc.start} is not UTF-8)") from None
+        where = raw.count(b"\n", 0, exc.start) + 1
+        raise DataError(name, where, f"byte 0x{exc.object[exc.start]:02x} is not UTF-8 (text saved in "
+                                     "another encoding? save the file as UTF-8)") from None
+    if "\0" in text:
+        raise DataError(name, None, "not a text file: it contains NUL bytes (UTF-16 text? save it as UTF-8)")
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    rows: list[tuple[int, list[str]]] = []
+    while True:
+        first_line = reader.line_num + 1  # where the next record starts (a quoted field may span lines)
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a stray or unclosed quote, a field over the csv module's size limit
+            raise DataError(name, first_line, f"not valid comma-separated text: {exc}") from None
+        if any(c.strip() for c in cells):
+            rows.append((reader.line_num, [c.strip() for c in cells]))
+    if not rows:
+        raise DataError(name, None, "the file has no rows")
+    fmt = detect_format(rows[0][1])
+    if fmt == "csv":
+        line, header = rows.pop(0)
+        check_header(header, line, unlabelled, name)
+        if not rows:
+            raise DataError(name, None, "the file has a header but no rows")
+    X = np.empty((len(rows), len(FEATURE_NAMES)))
+    y = np.empty(len(rows), dtype=np.int64)
+    ids: list[str] = []
+    for i, (line, cells) in enumerate(rows):
+        ident, X[i], y[i] = _row(cells, line, fmt, unlabelled, name)
+        ids.append(ident)
+    lines = np.array([line for line, _ in rows], dtype=np.int64)
+    incomplete = np.isnan(X).any(axis=1)
+    keep = ~incomplete if drop else slice(None)
+    return X[keep], y[keep], id_array(ids)[keep], lines[keep], fmt, int(incomplete.sum())
+
+
+_CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")  # in no text file but white space (\t \n \v \f \r)
+
+
 def _row(cells: list[str], line: int, fmt: str, unlabelled: bool, name: str) -> tuple[str, list[float], int]:
     """One data row's stripped cells as (ID, nine scores with NaN for missing, class or -1)."""
-    n_cols, skip, missing_token, classes = _FORMATS[fmt]
+    n_cols, skip, missing_token, classes = FORMATS[fmt]
     if unlabelled and len(cells) == n_cols - 1:
         cells = [*cells, missing_token]  # no class column: a sample to classify
     if len(cells) != n_cols:
         hint = " (a file in the shipped CSV format starts with its header line)" if (
-            fmt == "uci" and len(cells) == _FORMATS["csv"].columns) else ""
+            fmt == "uci" and len(cells) == FORMATS["csv"].columns) else ""
         or_fewer = f", or {n_cols - 1} without the class" if unlabelled else ""
         raise DataError(name, line, f"expected {n_cols} comma-separated columns "
                                     f"({_describe(fmt)}{or_fewer}), found {len(cells)}{hint}")
