@@ -5,12 +5,14 @@ import io
 import os
 import subprocess
 import sys
+import tracemalloc
 import warnings
 import zipfile
 
 import numpy as np
 import pytest
 
+from microgrid.app import model_io
 from microgrid.app.model_io import Classifier, ModelFileError, load_model, save_model
 from microgrid.data import load_wisconsin
 from microgrid.data.preprocessing import MinMaxScaler
@@ -202,7 +204,168 @@ def test_a_constant_feature_in_the_scaler_is_still_accepted(tmp_path, model_arra
     assert status == 0, err
 
 
-# ---- 4. the output is CSV ------------------------------------------------------------------------
+# ---- 4. limits and thresholds, on both sides of their line ----------------------------------------
+
+
+def compressed_zeros_npz(path, arrays, key, shape):
+    """A model file whose ``key`` is a float64 array of ``shape``, all zeros, deflated (a few kB per
+    10 MB), written a MB at a time: a small file declaring a large array."""
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=1) as zf:
+        for name, value in arrays.items():
+            if name != key:
+                zf.writestr(f"{name}.npy", npy_bytes(value))
+        with zf.open(f"{key}.npy", "w", force_zip64=True) as member:
+            np.lib.format.write_array_header_1_0(member, {"descr": "<f8", "fortran_order": False,
+                                                          "shape": shape})
+            left = 8 * int(np.prod(shape))
+            while left:
+                member.write(bytes(min(left, 1 << 20)))
+                left -= min(left, 1 << 20)
+    return path
+
+
+def declared_bytes(path):
+    with zipfile.ZipFile(path) as zf:
+        return sum(info.file_size for info in zf.infolist())
+
+
+def test_a_small_file_declaring_huge_arrays_is_refused_before_decompressing(tmp_path, model_arrays,
+                                                                            data_file):
+    # 9-1,000,000-1: W1 alone is 72 MB of zeros in a file of about 100 kB
+    hidden = 1_000_000
+    arrays = dict(model_arrays, dims=np.array([9, hidden, 1]), activations=np.array(["relu", "sigmoid"]),
+                  b1=np.zeros(hidden), W2=np.zeros((1, hidden)))
+    path = compressed_zeros_npz(tmp_path / "bomb.npz", arrays, "W1", (hidden, 9))
+    assert path.stat().st_size < 1e6 < 80e6 < declared_bytes(path)
+    tracemalloc.start()
+    try:
+        status, out, err = run_strict(["predict", "--model", str(path), "--memory-budget", "50M",
+                                       str(data_file)])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    one_line_error(status, out, err, f"{path}: its arrays take 88 MB uncompressed, more than the budget of "
+                                     "50 MB: raise --memory-budget")
+    assert peak < 20e6  # nothing of W1 was decompressed
+    with pytest.raises(ModelFileError, match="take 88 MB uncompressed, more than the budget of 50 MB"):
+        load_model(path, memory_budget=50e6)
+    monkeypatch = pytest.MonkeyPatch()
+    with monkeypatch.context() as patch:  # the Python API's own limit, without a budget
+        patch.setattr(model_io, "MAX_MODEL_BYTES", 50e6)
+        with pytest.raises(ModelFileError, match="more than the limit of 50 MB for a model file"):
+            load_model(path)
+
+
+def test_the_size_limits_hold_at_the_declared_total(tmp_path, model_arrays, data_file, monkeypatch):
+    path = write_zip(tmp_path / "ok.npz", as_members(model_arrays))
+    total = declared_bytes(path)
+    assert load_model(path, memory_budget=total).n_features == 9
+    with pytest.raises(ModelFileError, match="more than the budget of"):
+        load_model(path, memory_budget=total - 1)
+    monkeypatch.setattr(model_io, "MAX_MODEL_BYTES", total)
+    assert load_model(path).n_features == 9
+    monkeypatch.setattr(model_io, "MAX_MODEL_BYTES", total - 1)
+    with pytest.raises(ModelFileError, match="more than the limit of"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("threshold, ok", [(0.0, False), (5e-324, True), (0.5, True),
+                                           (np.nextafter(1.0, 0.0), True), (1.0, False), (np.nan, False),
+                                           (-0.0, False), (np.inf, False)])
+def test_the_threshold_is_a_probability_strictly_between_0_and_1(tmp_path, model_arrays, data_file,
+                                                                   threshold, ok):
+    path = write_zip(tmp_path / "t.npz", as_members(dict(model_arrays, threshold=np.array(threshold))))
+    if ok:
+        assert load_model(path).threshold == threshold
+        assert run_strict(["predict", "--model", str(path), str(data_file)])[0] == 0
+    else:
+        predict_error(path, data_file, "is not a probability strictly between 0 and 1")
+
+
+@pytest.mark.parametrize("extra", [1, 8, 1000])
+def test_bytes_after_an_array_are_refused(tmp_path, model_arrays, data_file, extra):
+    members = {**as_members(model_arrays), "W1.npy": npy_bytes(model_arrays["W1"]) + bytes(extra)}
+    predict_error(write_zip(tmp_path / "tail.npz", members), data_file, "'W1'",
+                  f"declares 288 bytes of data but holds {288 + extra}")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_fill_values_must_be_finite(tmp_path, model_arrays, data_file, bad):
+    fill = model_arrays["fill_values"].copy()
+    fill[3] = bad
+    path = write_zip(tmp_path / "fill.npz", as_members(dict(model_arrays, fill_values=fill)))
+    predict_error(path, data_file, "fill_values must be finite numbers")
+
+
+@pytest.mark.parametrize("dims", [[9, 0, 1], [9, -1, 1], [0, 4, 1], [9, 4, 0]])
+def test_a_layer_without_neurons_is_refused(tmp_path, model_arrays, data_file, dims):
+    # weights of the shapes those widths give, so that only the widths are wrong
+    shapes = list(zip(dims[1:], dims[:-1]))
+    arrays = dict(model_arrays, dims=np.array(dims))
+    for i, (rows, cols) in enumerate(shapes, start=1):
+        arrays[f"W{i}"], arrays[f"b{i}"] = np.zeros((max(rows, 0), max(cols, 0))), np.zeros(max(rows, 0))
+    predict_error(write_zip(tmp_path / "zero.npz", as_members(arrays)), data_file,
+                  f"bad architecture: dims {dims} (need >= 2 positive widths)")
+
+
+def test_a_layer_of_one_neuron_is_a_model(tmp_path, model_arrays, data_file):
+    arrays = dict(model_arrays, dims=np.array([9, 1, 1]), W1=np.ones((1, 9)), b1=np.zeros(1),
+                  W2=np.ones((1, 1)), b2=np.zeros(1))
+    path = write_zip(tmp_path / "one.npz", as_members(arrays))
+    assert load_model(path).net.dims == [9, 1, 1]
+    assert run_strict(["predict", "--model", str(path), str(data_file)])[0] == 0
+
+
+def without(arrays, *keys):
+    return {k: v for k, v in arrays.items() if k not in keys}
+
+
+# (what changes in the small model's arrays, what the refusal says); the model itself loads (above)
+REFUSALS = {
+    "format a number": (lambda a: dict(a, format=np.array(3)), "entry 'format' should be a text"),
+    "another format": (lambda a: dict(a, format=np.array("other")), "not a microgrid model file (format 'o"),
+    "no format": (lambda a: without(a, "format"), "not a microgrid model file (no 'format' entry"),
+    "version a float": (lambda a: dict(a, format_version=np.array(1.0)), "'format_version' should be a num"),
+    "version 2": (lambda a: dict(a, format_version=np.array(2)), "unsupported model format version 2"),
+    "no dims": (lambda a: without(a, "dims"), "incomplete model file: missing dims"),
+    "dims floats": (lambda a: dict(a, dims=np.array([9.0, 4.0, 1.0])), "dims should be a list of integers"),
+    "dims 2-D": (lambda a: dict(a, dims=np.array([[9, 4, 1]])), "dims should be a list of integers"),
+    "one width": (lambda a: dict(a, dims=np.array([9])), "dims [9] (need >= 2 positive widths)"),
+    "two outputs": (lambda a: dict(a, dims=np.array([9, 4, 2]), W2=np.zeros((2, 4)), b2=np.zeros(2)),
+                    "architecture [9, 4, 2] has 2 outputs; a binary classifier has 1"),
+    "one activation": (lambda a: dict(a, activations=np.array(["sigmoid"])), "1 activations for 2 layers"),
+    "no W2": (lambda a: without(a, "W2"), "missing W2 for architecture [9, 4, 1]"),
+    "W1 of integers": (lambda a: dict(a, W1=np.ones((4, 9), dtype=np.int64)),
+                       "W1 has shape (4, 9) (int64); architecture [9, 4, 1] needs float (4, 9)"),
+    "b1 too long": (lambda a: dict(a, b1=np.zeros(5)), "b1 has shape (5,) (float64)"),
+    "NaN weight": (lambda a: dict(a, W2=np.array([[0.0, np.nan, 0.0, 0.0]])), "W2 contains NaN or infinite"),
+    "infinite bias": (lambda a: dict(a, b1=np.array([0.0, 0.0, np.inf, 0.0])), "b1 contains NaN or infinite"),
+    "a third layer's weights": (lambda a: dict(a, W3=np.zeros((1, 1))), "unknown entry 'W3'"),
+    "8 feature names": (lambda a: dict(a, feature_names=a["feature_names"][:8]),
+                        "8 feature names for 9 inputs, 2 class names for 2 classes"),
+    "3 class names": (lambda a: dict(a, target_names=np.array(["a", "b", "c"])), "3 class names for 2"),
+    "unknown scaler": (lambda a: dict(a, scaler=np.array("robust")), "unknown scaler 'robust'"),
+    "scaler of 8": (lambda a: dict(a, **{"scaler.min": np.zeros(8)}),
+                    "scaler parameters have shape (8,); the net has 9 inputs"),
+    "scaler of texts": (lambda a: dict(a, **{"scaler.min": np.array(["0"] * 9)}),
+                        "scaler parameters must be numbers, found <U1"),
+    "scaler without max": (lambda a: without(a, "scaler.max"), "bad scaler parameters: MinMaxScaler: missin"),
+    "max below min": (lambda a: dict(a, **{"scaler.max": a["scaler.min"] - 1}), "max is below min"),
+    "a standard parameter": (lambda a: dict(a, **{"scaler.mean": np.zeros(9)}), "unknown entry 'scaler.mea"),
+    "fill_values of 10": (lambda a: dict(a, fill_values=np.ones(10)), "fill_values have shape (10,)"),
+    "threshold a text": (lambda a: dict(a, threshold=np.array("0.5")), "'threshold' should be a number"),
+    "threshold a list": (lambda a: dict(a, threshold=np.array([0.5])), "'threshold' should be a number"),
+    "version a number": (lambda a: dict(a, microgrid_version=np.array(3)), "'microgrid_version' should be"),
+}
+
+
+@pytest.mark.parametrize("change", REFUSALS)
+def test_each_refusal_names_its_entry(tmp_path, model_arrays, data_file, change):
+    make, needle = REFUSALS[change]
+    predict_error(write_zip(tmp_path / "bad.npz", as_members(make(model_arrays))), data_file, needle)
+
+
+# ---- 5. the output is CSV ------------------------------------------------------------------------
 
 
 def test_predict_output_is_valid_csv(tmp_path, model_arrays):

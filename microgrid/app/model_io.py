@@ -30,21 +30,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO
+from typing import Any
 
 import numpy as np
+from numpy.lib.npyio import NpzFile
 
+from microgrid.app.budgets import format_bytes
 from microgrid.data.preprocessing import SCALERS, Scaler, scaler_from_arrays
 from microgrid.functional import get_activation
 from microgrid.safety.atomic import atomic_file
 from microgrid.safety.text import one_line, quote
 from microgrid.vectorized import VectorizedMLP
 
-__all__ = ["FORMAT", "FORMAT_VERSION", "ModelFileError", "NonFiniteOutputError", "Classifier", "save_model",
-           "load_model"]
+__all__ = ["FORMAT", "FORMAT_VERSION", "MAX_MODEL_BYTES", "ModelFileError", "NonFiniteOutputError",
+           "Classifier", "save_model", "load_model"]
 
 FORMAT = "microgrid-mlp"
 FORMAT_VERSION = 1
+MAX_MODEL_BYTES = 2e9  #: bytes of arrays load_model reads by default (9-10000-10000-10000-1 takes 1.6 GB)
 
 
 class ModelFileError(ValueError):
@@ -106,7 +109,7 @@ def save_model(path: str | Path, model: Classifier) -> None:
     """Write ``model`` to ``path`` (exactly that name; no suffix is added), all-or-nothing."""
     from microgrid import __version__
 
-    arrays: dict[str, np.ndarray] = {
+    arrays: dict[str, Any] = {  # entry -> array (Any: numpy.savez types its keywords so)
         "format": np.array(FORMAT),
         "format_version": np.array(FORMAT_VERSION),
         "dims": np.array(model.net.dims, dtype=np.int64),
@@ -125,30 +128,23 @@ def save_model(path: str | Path, model: Classifier) -> None:
     for name, value in model.scaler.to_arrays().items():
         arrays[f"scaler.{name}"] = value
     with atomic_file(path, "wb") as f:  # all-or-nothing: a failed write leaves the old file
-        _write_npz(f, arrays)
-
-
-def _write_npz(f: IO[bytes], arrays: dict[str, np.ndarray]) -> None:
-    """``arrays`` as an uncompressed ``.npz`` (what ``numpy.savez`` writes), pickling refused on
-    every NumPy version (``savez`` takes ``allow_pickle`` only from NumPy 2.1)."""
-    with zipfile.ZipFile(f, "w", compression=zipfile.ZIP_STORED, allowZip64=True) as archive:
-        for name, value in arrays.items():
-            with archive.open(f"{name}.npy", "w", force_zip64=True) as member:
-                np.lib.format.write_array(member, np.asanyarray(value), allow_pickle=False)
+        np.savez(f, **arrays)  # uncompressed; no array here holds Python objects, so nothing is pickled
 
 
 class _Archive:
     """The ``.npy`` members of a model ``.npz``, each read only after its header has been checked.
 
-    A header declares the shape and dtype of its array; it must account for exactly the bytes
-    the member holds, so no entry can make the reader allocate more than the file contains.
+    A header declares its array's shape and dtype, which must account for exactly the bytes the zip
+    says the member holds; zipfile never inflates a member past that size, and the sizes of all
+    members are checked against the limit before any is read: loading allocates nothing beyond it.
     """
 
-    def __init__(self, path: Path, zf: zipfile.ZipFile) -> None:
+    def __init__(self, path: Path, npz: NpzFile, limit: float, budget: bool) -> None:
+        assert npz.zip is not None  # np.load opened a zip archive
         self.path = path
-        self._zf = zf
+        self._npz, self._zip = npz, npz.zip
         self.members: dict[str, zipfile.ZipInfo] = {}
-        for info in zf.infolist():
+        for info in self._zip.infolist():
             if not info.filename.endswith(".npy"):
                 raise ModelFileError(path, "not a microgrid model file (its member "
                                            f"{quote(info.filename)} is not a .npy array)")
@@ -156,6 +152,12 @@ class _Archive:
             if key in self.members:
                 raise ModelFileError(path, f"corrupt model file (more than one {quote(key)} entry)")
             self.members[key] = info
+        total = sum(info.file_size for info in self.members.values())
+        if total > limit:
+            beyond = (f"the budget of {format_bytes(limit)}: raise --memory-budget" if budget else
+                      f"the limit of {format_bytes(limit)} for a model file (load_model's memory_budget)")
+            raise ModelFileError(path, f"its arrays take {format_bytes(total)} uncompressed, more than "
+                                       f"{beyond}")
 
     def _fail(self, key: str, exc: Exception) -> ModelFileError:
         if isinstance(exc, ValueError | TypeError):  # the .npy header or data did not parse
@@ -168,7 +170,7 @@ class _Archive:
         """The shape and dtype that entry ``key`` declares, checked against the member's size."""
         info = self.members[key]
         try:
-            with self._zf.open(info) as f:
+            with self._zip.open(info) as f:
                 version = np.lib.format.read_magic(f)
                 if version == (1, 0):
                     shape, _, dtype = np.lib.format.read_array_header_1_0(f)
@@ -192,10 +194,7 @@ class _Archive:
         """The array of entry ``key`` (its header checked first; never unpickles)."""
         self.header(key)
         try:
-            with self._zf.open(self.members[key]) as f:
-                return np.lib.format.read_array(f, allow_pickle=False)
-        except MemoryError:
-            raise ModelFileError(self.path, f"entry {quote(key)} is too large to load") from None
+            return self._npz[key]
         except _ZIP_ERRORS as exc:
             raise self._fail(key, exc) from None
 
@@ -228,7 +227,7 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, TypeError, 
 
 
 @contextmanager
-def _open_archive(path: Path) -> Iterator[_Archive]:
+def _open_archive(path: Path, limit: float, budget: bool) -> Iterator[_Archive]:
     """The model file at ``path`` as an :class:`_Archive`; file-level failures as ModelFileError."""
     mode = path.stat().st_mode
     if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):  # opening a pipe would wait for a writer
@@ -242,24 +241,27 @@ def _open_archive(path: Path) -> Iterator[_Archive]:
         raise ModelFileError(path, f"not a microgrid model file ({what}; expected a model.npz written by "
                                    "'microgrid train --out DIR')")
     try:
-        zf = zipfile.ZipFile(path)
+        npz = np.load(path, allow_pickle=False)
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
         raise ModelFileError(path, f"corrupt model file ({one_line(str(exc), 400)})") from None
-    with zf:
-        yield _Archive(path, zf)
+    with npz:
+        yield _Archive(path, npz, limit, budget)
 
 
-def load_model(path: str | Path) -> Classifier:
+def load_model(path: str | Path, memory_budget: float | None = None) -> Classifier:
     """Read a model written by :func:`save_model`, checking that every part fits together.
 
-    Only the entries the format defines are read, each after its header has been checked
-    against the architecture and the member's size.  Raises :class:`ModelFileError` for a
-    missing tag, an unknown version or entry, arrays whose shapes do not match the stated
-    architecture, unknown activation or scaler names, non-finite numbers or scaler parameters that
-    overflow; :class:`OSError` if the file cannot be opened.
+    The arrays' sizes, as the file declares them, are checked against ``memory_budget`` (bytes;
+    ``None``: :data:`MAX_MODEL_BYTES`) before anything is read; then only the entries the format
+    defines are read, each after its header has been checked against the architecture and the
+    member's size.  Raises :class:`ModelFileError` for a model over the limit, a missing tag, an
+    unknown version or entry, arrays whose shapes do not match the stated architecture, unknown
+    activation or scaler names, non-finite numbers or scaler parameters that overflow;
+    :class:`OSError` if the file cannot be opened.
     """
     path = Path(path)
-    with _open_archive(path) as archive:
+    limit = MAX_MODEL_BYTES if memory_budget is None else memory_budget
+    with _open_archive(path, limit, memory_budget is not None) as archive:
         return _load(archive)
 
 
@@ -268,10 +270,6 @@ def _load(archive: _Archive) -> Classifier:
     if "format" not in archive.members:
         raise ModelFileError(path, "not a microgrid model file (no 'format' entry; expected a model.npz "
                                    "written by 'microgrid train --out DIR')")
-    shape, dtype = archive.header("format")
-    if shape != () or dtype.kind != "U":
-        raise ModelFileError(path, f"not a microgrid model file (its 'format' entry is {dtype} {shape}, "
-                                   "not a text)")
     tag = archive.text("format")
     if tag != FORMAT:
         raise ModelFileError(path, f"not a microgrid model file (format {quote(tag)})")
@@ -320,9 +318,6 @@ def _load(archive: _Archive) -> Classifier:
             if not np.isfinite(w).all():
                 raise ModelFileError(path, f"{key} contains NaN or infinite values")
             weights.append(w.astype(np.float64))
-    extra = sorted(k for k in archive.members if k[:1] in "Wb" and k[1:].isdigit() and int(k[1:]) > n_layers)
-    if extra:
-        raise ModelFileError(path, f"weights {', '.join(extra)} do not fit architecture {dims_list}")
     feature_names, target_names = archive.texts("feature_names"), archive.texts("target_names")
     if len(feature_names) != n_inputs or len(target_names) != 2:
         raise ModelFileError(path, f"{len(feature_names)} feature names for {n_inputs} inputs, "

@@ -60,7 +60,8 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"--output {args.output}: the folder {exc.filename} does not exist") from None
         except OSError as exc:  # e.g. a name too long for its folder
             raise UsageError(f"--output {args.output}: {exc.strerror or exc}") from None
-    model = options.read_input(lambda: load_model(args.model), f"--model {args.model}", ModelFileError)
+    model = options.read_input(lambda: load_model(args.model, args.memory_budget), f"--model {args.model}",
+                               ModelFileError)
     data = options.read_input(lambda: load_wisconsin(args.data, missing="keep", unlabelled=True),
                               str(args.data), DataError)
     if model.n_features != data.X.shape[1]:
