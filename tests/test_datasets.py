@@ -420,6 +420,7 @@ def test_an_error_deep_in_a_large_file_names_its_line(tmp_path, monkeypatch, bad
     assert error.value.line == 5_001 and (problem is None or problem in str(error.value))
 
 
+@pytest.mark.slow
 def test_a_million_rows_load_to_the_shipped_rows_repeated(tmp_path):
     """1,000,000 rows (28 MB, the size the loader is measured on: benchmarks/bench_load.py)."""
     shipped = load_wisconsin(missing="keep")

@@ -21,7 +21,9 @@ from microgrid.app.expr import (
     parse_expression,
 )
 from microgrid.engine import Value
+from microgrid.safety.text import quote
 
+from helpers import one_line_error, run_cli
 from strategies import ExprText, expression_texts
 
 
@@ -314,3 +316,76 @@ def test_a_long_sum_is_not_too_deep() -> None:
     assert root.data == 1.5 * terms and leaves["a"].grad == terms
     with pytest.raises(ExpressionError, match=f"nested more than {MAX_DEPTH} levels deep"):
         parse_expression("-" * (MAX_DEPTH + 1) + "a")
+
+
+# --------------------------------------------------------------------------------------------
+# Every limit on both sides of its line
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text, factor", [("a * +2", 2.0), ("a * -2", -2.0), ("a * +-2", -2.0),
+                                          ("a * -+2", -2.0), ("a * --2", 2.0), ("a * ++2", 2.0),
+                                          ("+a * 2", 2.0), ("-a * 2", -2.0)])
+def test_signs_of_literals_and_variables(text: str, factor: float) -> None:
+    root, leaves = evaluate(text, {"a": 1.5})
+    root.backward()
+    assert root.data == 1.5 * factor and leaves["a"].grad == factor
+
+
+@pytest.mark.parametrize("slope", ["+0.2", "-0.2", "--0.2"])
+def test_the_sign_of_leaky_relus_slope(slope: str) -> None:
+    root, leaves = evaluate(f"leaky_relu(a, {slope})", {"a": -1.0})
+    root.backward()
+    assert leaves["a"].grad == float(slope.replace("--", ""))
+
+
+def test_the_length_limit_is_exact() -> None:
+    longest = "aa" + "+a" * ((MAX_LENGTH - 2) // 2)
+    assert len(longest) == MAX_LENGTH
+    assert evaluate(longest, {"a": 1.0, "aa": 1.0})[0].data == (MAX_LENGTH - 2) // 2 + 1
+    with pytest.raises(ExpressionError, match=f"expression is {MAX_LENGTH + 1} characters long; the limit "
+                                              f"is {MAX_LENGTH}"):
+        parse_expression(longest + "a")
+
+
+def test_the_depth_limit_is_exact() -> None:
+    assert evaluate("-" * (MAX_DEPTH - 1) + "a", {"a": 2.0})[0].data == (-1) ** (MAX_DEPTH - 1) * 2.0
+    with pytest.raises(ExpressionError, match=f"nested more than {MAX_DEPTH} levels deep"):
+        parse_expression("-" * MAX_DEPTH + "a")
+
+
+def test_the_largest_integer_literal_is_the_largest_float() -> None:
+    assert evaluate("1" + "0" * 308, {})[0].data == 1e308
+    with pytest.raises(ExpressionError, match="the number at column 1 is too large for a float"):
+        parse_expression("1" + "0" * 309)
+
+
+@pytest.mark.parametrize("text, ok", [("a\x1f", False), ("a\x00", False), ("a\t+b", False), ("a + b", True),
+                                      ("_a + b", True), ("__a + b", False)])
+def test_characters_and_names_at_their_limits(text: str, ok: bool) -> None:
+    if ok:
+        assert len(parse_expression(text).variables) == 2
+    else:
+        with pytest.raises(ExpressionError):
+            parse_expression(text)
+
+
+@pytest.mark.parametrize("number, value", [("10", 10.0), ("+2.5", 2.5), ("1e3", 1000.0), (" 7 ", 7.0),
+                                           ("-inf", -math.inf), ("1_0", None), ("1e1_0", None),
+                                           ("\u0661\u0660", None), ("\uff11", None), ("\u0967", None),
+                                           ("1\u00a0", None)])
+def test_set_takes_the_numbers_every_other_option_takes(number: str, value: float | None) -> None:
+    """ASCII digits only, no '_': what float() alone would also take is refused, as options.py does."""
+    if value is None:
+        with pytest.raises(ExpressionError, match="value of 'a' is not a number"):
+            parse_assignment(f"a={number}")
+    else:
+        assert parse_assignment(f"a={number}") == ("a", value)
+    assert parse_assignment("_b=1") == ("_b", 1.0)
+
+
+@pytest.mark.parametrize("number", ["1_0", "\u0661\u0660"])
+def test_graph_set_refuses_them_in_one_line(tmp_path: Path, number: str) -> None:
+    argv = ["graph", "--expr", "2*a", "--set", f"a={number}", "-o", str(tmp_path / "g.dot")]
+    one_line_error(*run_cli(argv), f"microgrid graph: error: value of 'a' is not a number: {quote(number)}")
+    assert not (tmp_path / "g.dot").exists()

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import ast
 import keyword
+import operator
 import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -48,8 +49,9 @@ FUNCTIONS: dict[str, Callable[..., Value]] = {
 }
 _OPTIONAL_NUMBER_ARG = {"leaky_relu": "alpha"}  # functions taking (x, number)
 
-_BINARY = {ast.Add: "+", ast.Sub: "-", ast.Mult: "*", ast.Div: "/", ast.Pow: "**"}
-_UNARY = {ast.USub: "-", ast.UAdd: "+"}
+_BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+           ast.Pow: operator.pow}
+_UNARY = (ast.USub, ast.UAdd)
 # What the user wrote, in words, for the common kinds of rejected syntax.
 _FORBIDDEN = {
     ast.Attribute: "attribute access", ast.Subscript: "indexing", ast.Lambda: "lambda",
@@ -133,11 +135,13 @@ def parse_assignment(text: str) -> tuple[str, float]:
     """``"a=2.5"`` -> ``("a", 2.5)``, as given to ``--set``; ``inf``/``nan`` are allowed."""
     name, eq, number = text.partition("=")
     # Python reads identifiers in NFKC form ("ℌ" is "H"): read the name as the parser will
-    name, number = unicodedata.normalize("NFKC", name.strip()), number.strip()
-    if not eq or not name or not number:
+    name = unicodedata.normalize("NFKC", name.strip())
+    if not eq or not name or not number.strip():
         raise ExpressionError(f"expected NAME=NUMBER, got {_snippet(text)}")
     _check_variable_name(name, None)
     try:
+        if "_" in number or not number.isascii():  # float() also takes '1_0' and other scripts' digits
+            raise ValueError(number)
         value = float(number)
     except ValueError:
         raise ExpressionError(f"value of {quote(name)} is not a number: {_snippet(number)}") from None
@@ -252,18 +256,7 @@ def _build(node: ast.AST, leaves: Mapping[str, Value]) -> Value | float:
             exponent = _literal_number(node.right)
             if exponent is not None:  # x ** c: one operand, c a parameter of the op
                 return _lift(left) ** exponent
-        right = _build(node.right, leaves)
-        left = _lift(left)
-        op = type(node.op)
-        if op is ast.Add:
-            return left + right
-        if op is ast.Sub:
-            return left - right
-        if op is ast.Mult:
-            return left * right
-        if op is ast.Div:
-            return left / right
-        return left ** _lift(right)
+        return _BINARY[type(node.op)](_lift(left), _build(node.right, leaves))
     if isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)  # _check_call refused any other callee
         func = FUNCTIONS[node.func.id]
