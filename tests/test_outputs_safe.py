@@ -944,3 +944,58 @@ def test_predict_knows_its_own_files_by_their_whole_first_line(tmp_path: Path, r
         status, _, err = run_cli(["predict", "--model", str(model), str(data), "-o", str(out)])
         assert (status == 0) == ours, (first, err)
         assert out.read_text().startswith("id,class,p_malignant\n" if ours else f"{first}\n1,benign")
+
+
+# -- Ctrl-C from the first moment ------------------------------------------------------------------
+
+SIGNAL_AT_IMPORT = """
+import os, signal, sys
+target, signum, seen = sys.argv[1], int(sys.argv[2]), []
+def hook(event, args):
+    if event == "import" and started:
+        seen.append(args[0])
+        if args[0] == target:
+            os.kill(os.getpid(), signum)
+started = False
+sys.addaudithook(hook)
+sys.argv = ["microgrid", *sys.argv[3:]]
+from microgrid.app.cli import console_main  # as the console script starts
+started = True
+try:
+    console_main()
+finally:
+    if not target:
+        print("\\n".join(seen), file=sys.stderr)
+"""
+
+
+def test_the_command_line_starts_without_numpy() -> None:
+    """What runs before main() catches Ctrl-C is as short as it can be: the interpreter's own
+    start and three small modules; NumPy and the rest load inside main()."""
+    code = "import sys, microgrid.app.cli; print(sorted(sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert "'numpy'" not in loaded and "'microgrid.engine'" not in loaded, loaded
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("argv", [["graph", "--expr", "a*b", "--set", "a=1", "--set", "b=2", "-o", "g.dot"],
+                                  ["train", "--iters", "5", "--quiet", "--out", "run"]])
+def test_ctrl_c_or_sigterm_at_any_import_is_one_line(tmp_path: Path, argv: list[str]) -> None:
+    def run(target: str, signum: int = 0) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-c", SIGNAL_AT_IMPORT, target, str(signum), *argv],
+                              capture_output=True, text=True, cwd=tmp_path, timeout=120)
+
+    done = run("")  # no signal: the modules the command imports, in order
+    assert done.returncode == 0, done.stderr
+    imported = done.stderr.split()
+    assert "numpy" in imported and len(imported) > 50
+    shutil.rmtree(tmp_path)
+    tmp_path.mkdir()
+    picks = imported[:: len(imported) // 10] + ["numpy"]
+    for k, target in enumerate(picks):
+        signum = signal.SIGTERM if k % 3 == 2 else signal.SIGINT
+        done = run(target, signum)
+        word = "interrupted" if signum == signal.SIGINT else "terminated"
+        assert done.returncode == 128 + signum, (target, done.stderr)
+        assert re.fullmatch(rf"microgrid( {argv[0]})?: {word}\n", done.stderr), (target, done.stderr)
+        assert os.listdir(tmp_path) == [], target  # stopped before anything was written

@@ -2,7 +2,8 @@
 
 Each subcommand lives in ``microgrid/app/commands/<name>.py`` and provides ``register(subparsers)``,
 which adds its parser and sets ``run`` (a function of the parsed arguments returning an exit
-status).  User mistakes raise :class:`UsageError` and end as one line on stderr with status 2.
+status).  User mistakes raise :class:`UsageError` and end as one line on stderr with status 2;
+Ctrl-C and SIGTERM, from the moment :func:`main` starts, as one line with status 130 or 143.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NoReturn
 
 from microgrid import __version__
@@ -33,24 +34,35 @@ class Terminated(BaseException):
     """SIGTERM arrived: unwinds like Ctrl-C, so that half-written outputs are removed."""
 
 
-# The signals that arrived during the current command.  Noted because a C extension may raise
-# its own exception in place of the one a handler raised (Matplotlib's renderer turns it into
-# ``ValueError: Invalid bounding box``): the run was still stopped by the signal.
+# The signals that arrived during the current command.  A C extension may raise its own exception
+# in place of the one the handler raised (Matplotlib's renderer: "ValueError: Invalid bounding
+# box"); the command was stopped by the signal all the same.
 _received: list[int] = []
 
 
-def _terminate(signum: int, frame: object) -> None:
+def _note(signum: int, frame: object) -> None:
     _received.append(signum)
-    raise Terminated(signum)
+    raise Terminated(signum) if signum == signal.SIGTERM else KeyboardInterrupt
 
 
-def _interrupt(signum: int, frame: object) -> None:
-    _received.append(signum)
-    raise KeyboardInterrupt
+def _catch_signals() -> Callable[[bool], None]:
+    """Handle SIGTERM (and Ctrl-C, where Python's own handler has it) by noting the signal and
+    unwinding; returns what gives the previous handlers back (or, when the process is about to
+    exit, ignores both: its work is done)."""
+    _received.clear()
+    if threading.current_thread() is not threading.main_thread():  # only it gets signals
+        return lambda final: None
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _note)}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, _note)
 
+    def restore(final: bool) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, signal.SIG_IGN if final else signal.SIG_DFL if handler is None else handler)
+        if final:
+            signal.signal(signal.SIGINT, signal.SIG_IGN)
 
-def _signalled_as(exc: KeyboardInterrupt | Terminated) -> int:
-    return signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+    return restore
 
 
 class _Parser(argparse.ArgumentParser):
@@ -81,7 +93,7 @@ def _requote(message: str, value: object) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every available subcommand."""
+    """The top-level parser with every subcommand."""
     parser = _Parser(prog="microgrid", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"microgrid {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -93,30 +105,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _silence_stdout() -> None:
     """Point file descriptor 1 at the null device, so that the interpreter's last flush of what
-    is still buffered cannot fail again (an "Exception ignored" message and exit status 120)."""
+    is buffered cannot fail again (an "Exception ignored" message and exit status 120)."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
 
 
-def _stdout_broken() -> bool:
-    """True when flushing stdout fails (a closed pipe, a full disk): the output cannot be delivered."""
-    try:
-        sys.stdout.flush()
-    except OSError:
-        return True
-    return False
-
-
 def console_main() -> NoReturn:
     """The ``microgrid`` program (console script and ``python -m microgrid``): :func:`main`, then
-    exit.  A Ctrl-C or SIGTERM that arrives after the command has finished (its outputs complete,
-    its report printed) is ignored rather than killing the process without a word; after one that
-    stopped the command, the process leaves without the interpreter's finalization."""
+    exit.  A Ctrl-C or SIGTERM after the command finished (its outputs complete, its report
+    printed) is ignored; after one that stopped the command, the process leaves flushed, without
+    the interpreter's finalization, where a C extension whose work the signal cut short (one of
+    Matplotlib's, loading) can abort it ("Fatal Python error", status -6)."""
     status = main(final=True)
-    if _received:  # stopped by a signal: leave at once, flushed, without the interpreter's finalization
-        # (where a C extension whose work the signal cut short can abort the process: "Fatal Python
-        # error: PyThreadState_Get", status -6, seen after SIGTERM while Matplotlib was loading)
+    if _received:
         for stream in (sys.stdout, sys.stderr):
             with contextlib.suppress(Exception):
                 stream.flush()
@@ -129,46 +131,30 @@ def main(argv: Sequence[str] | None = None, *, final: bool = False) -> int:
     status.  ``final``: the process exits right after, so late signals are ignored (see
     :func:`console_main`)."""
     prog = "microgrid"
+    restore = _catch_signals()
     try:
-        parser = build_parser()
         try:
-            args, unknown = parser.parse_known_args(argv)
-        except SystemExit as exc:  # --help, --version, or a bad option (already reported in one line)
-            status = exc.code if isinstance(exc.code, int) else 2
-        else:
+            args, unknown = build_parser().parse_known_args(argv)
             prog = f"microgrid {args.command}"
             if unknown:  # reported by the subcommand, which is the one that did not know them
                 given = " ".join(_shown(arg) for arg in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
-                print(f"{prog}: error: unrecognized arguments: {given} (see {prog} --help)",
-                      file=sys.stderr)
-                return 2
-            main_thread = threading.current_thread() is threading.main_thread()  # only it gets signals
-            _received.clear()
-            previous_term = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
-            previous_int = signal.getsignal(signal.SIGINT) if main_thread else None
-            if previous_int is signal.default_int_handler:  # Python's own Ctrl-C: also note it
-                signal.signal(signal.SIGINT, _interrupt)
-            try:
-                status = int(args.run(args) or 0)
-            except UsageError as exc:
-                if _received:
-                    raise
-                print(one_line(f"{prog}: error: {exc}"), file=sys.stderr)
-                return 2
-            finally:
-                if main_thread and final:  # the work is done: nothing left for a signal to stop
-                    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-                    signal.signal(signal.SIGINT, signal.SIG_IGN)
-                elif main_thread:
-                    signal.signal(signal.SIGTERM, signal.SIG_DFL if previous_term is None else previous_term)
-                    if previous_int is signal.default_int_handler:
-                        signal.signal(signal.SIGINT, previous_int)
+                raise UsageError(f"unrecognized arguments: {given} (see {prog} --help)")
+            status = int(args.run(args) or 0)
+        except SystemExit as exc:  # --help, --version, or a bad option (already reported in one line)
+            status = exc.code if isinstance(exc.code, int) else 2
+        except UsageError as exc:
+            if _received:
+                raise
+            print(one_line(f"{prog}: error: {exc}"), file=sys.stderr)
+            status = 2
+        finally:
+            restore(final)
         sys.stdout.flush()  # what is still buffered is written here, where its errors are handled
         return status
     except (KeyboardInterrupt, Terminated) as exc:
-        return _stopped(prog, _signalled_as(exc))
+        return _stopped(prog, signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT)
     except Exception as exc:
-        if _received:  # whatever was raised, the run was stopped by a signal
+        if _received:  # whatever was raised, the command was stopped by a signal
             return _stopped(prog, _received[-1])
         failed = _failed(prog, exc)
         if failed is None:
@@ -192,7 +178,9 @@ def _failed(prog: str, exc: Exception) -> int | None:
               "try a smaller network or fewer rows)", file=sys.stderr)
         return 1
     if isinstance(exc, OSError):  # the system refused (disk full, permissions...): say what
-        if _stdout_broken():
+        try:
+            sys.stdout.flush()
+        except OSError:  # stdout itself is what failed (a full disk, a closed pipe)
             _silence_stdout()
         target = f" {exc.filename}" if exc.filename else ""
         print(one_line(f"{prog}: error: cannot complete{target}: {exc.strerror or exc}"), file=sys.stderr)
