@@ -215,6 +215,7 @@ def test_network_page_every_leaf_grad_and_expanding_a_neuron(browser, pages: dic
     loss.backward()
     values = by_position(loss)
     data = page_data(pages["mlp"])
+    press(browser, "0")  # fit: the whole network in view, every node to be read and clicked
     press(browser, Keys.END)
     assert text_of(browser, "#counter") == "step 18 of 18"
     checked = set()
@@ -239,6 +240,7 @@ def test_network_page_every_leaf_grad_and_expanding_a_neuron(browser, pages: dic
     (n3,) = [n for n in data["neurons"] if n["name"] == "layers.0.neurons.3"]
     node(browser, f"m-{n3['box']}").click()
     browser.find_element("id", "expand").click()
+    browser.find_element("id", "fit").click()
     view = data["views"][n3["box"]]
     for p in n3["params"]:
         drawn = f"{view['prefix']}{view['shows'][p]}"
@@ -285,3 +287,135 @@ def test_docs_show_the_explorer_and_how_to_open_it() -> None:
     width, height, distinct = png_size_and_colours((docs / shot).read_bytes())
     assert (width, height) == (1280, 800) and distinct > 100
     assert '--html x.html' in text and "xdg-open" in text and "write_explorer(" in text
+
+
+# --------------------------------------------------------------------------------------------
+# The numbers the page is given: signs of infinities, contributions still to come
+# --------------------------------------------------------------------------------------------
+
+
+def page_json(root: Value) -> dict:
+    """The page's JSON for ``root`` (no drawing needed)."""
+    from microgrid.viz.draw import Scene
+    from microgrid.viz.explorer import explorer_data
+    from microgrid.viz.steps import drawn_steps
+
+    scene = Scene(root, rankdir="LR", show_grad=True, color_by_grad=False, group=None, params=None,
+                  inputs=None, max_nodes=600, legend=True, title=None)
+    return explorer_data(scene, drawn_steps(scene), "t")
+
+
+def test_page_json_keeps_the_sign_of_every_infinity() -> None:
+    x, y = Value(1e200, label="x"), Value(1e200, label="y")
+    out = x * x * x + -y * y * y  # data inf and -inf on the way, nan at the end; grads 3x² = inf, -3y² = -inf
+    data = page_json(out)
+    out.backward()
+    values = by_position(out)
+    written = {n["id"]: (n["data"], n["grad"]) for n in data["nodes"]}
+    assert {"inf", "-inf", "nan"} <= {d for d, _ in written.values()}
+    assert (x.grad, y.grad) == (math.inf, -math.inf)
+    assert {g for _, g in written.values()} >= {"inf", "-inf"}
+    for k, v in values.items():
+        data_k, grad_k = written[k]
+        assert same(as_float(data_k), v.data) and same(as_float(grad_k), v.grad), (k, written[k])
+
+
+def test_page_json_counts_the_contributions_each_value_still_waits_for() -> None:
+    a, b = Value(2.0, label="a"), Value(3.0, label="b")
+    out = (a * b + a) * a + b  # a is used three times, b twice
+    data = page_json(out)
+    values = by_position(out)
+    uses = {k: sum(p is v for w in values.values() for p in w.parents) for k, v in values.items()}
+    received = dict.fromkeys(values, 0)
+    for step in data["steps"]:
+        for add in step["adds"]:
+            if add["from"] is not None:
+                received[add["to"]] += 1
+                assert add["pending"] == uses[add["to"]] - received[add["to"]], (step["number"], add)
+    assert received == uses and uses[next(k for k, v in values.items() if v is a)] == 3
+
+
+# --------------------------------------------------------------------------------------------
+# At laptop size: 1280×800 in headless Chromium
+# --------------------------------------------------------------------------------------------
+
+NODE_TEXT_PX = """return Array.from(document.querySelectorAll("div.view:not([hidden]) g.node text"))
+    .map((t) => Number(t.getAttribute("font-size")) * t.getScreenCTM().a);"""
+IN_VIEW = """const g = document.getElementById("graph").getBoundingClientRect();
+    const n = document.querySelector("div.view:not([hidden]) g.node.firing .outline").getBoundingClientRect();
+    return [g.left <= n.left, n.right <= g.right, g.top <= n.top, n.bottom <= g.bottom, n.right <= innerWidth,
+            n.bottom <= innerHeight];"""
+
+
+@pytest.mark.slow
+def test_network_page_reads_at_laptop_size(browser, pages: dict[str, Path]) -> None:
+    """9-15-1 at 1280×800: node text at least 11 CSS pixels at the start (measured, every node), the
+    outlined node in view at every step, captions of bounded height, zoom by buttons and keys."""
+    from selenium.webdriver.common.keys import Keys
+
+    open_page(browser, pages["mlp"])
+    width, height, distinct = png_size_and_colours(browser.get_screenshot_as_png())
+    assert (width, height) == (1280, 800) and distinct > 100
+    sizes = browser.execute_script(NODE_TEXT_PX)
+    assert len(sizes) > 100 and min(sizes) >= 11 - 1e-9
+    heights = browser.execute_script("""return Array.from(document.querySelectorAll(
+        "div.view:not([hidden]) g.node text")).map((t) => t.getBoundingClientRect().height);""")
+    assert min(heights) >= 11
+    for k in range(1, 19):
+        press(browser, Keys.ARROW_RIGHT)
+        assert text_of(browser, "#counter") == f"step {k} of 18"
+        assert all(browser.execute_script(IN_VIEW)), k
+        assert browser.find_element("id", "caption").rect["height"] <= 110, k  # about five lines at most
+        caption = text_of(browser, "#caption")
+        if k == 3:
+            assert "sends to 15 neurons of layers.0 (show)" in caption and "+=" not in caption
+        if k == 5:
+            assert "sends to 9 inputs (show)" in caption and "+=" not in caption
+            browser.find_element("id", "unfold").click()
+            assert text_of(browser, "#caption").count("+=") == 9
+    # zoom: the buttons and the keys, around the same view; fit shows the whole graph
+    start = min(browser.execute_script(NODE_TEXT_PX))
+    browser.find_element("id", "zoom-in").click()
+    assert min(browser.execute_script(NODE_TEXT_PX)) == pytest.approx(start * 1.25)
+    press(browser, "-")
+    assert min(browser.execute_script(NODE_TEXT_PX)) == pytest.approx(start)
+    browser.find_element("id", "fit").click()
+    whole = browser.execute_script("""const g = document.getElementById("graph").getBoundingClientRect();
+        const s = document.querySelector("div.view:not([hidden]) g.graph").getBoundingClientRect();
+        return [g.left - 1 <= s.left, s.right <= g.right + 1, g.top - 1 <= s.top,
+                s.bottom <= g.bottom + 1];""")
+    fitted = min(browser.execute_script(NODE_TEXT_PX))
+    assert all(whole) and fitted < start
+    press(browser, "+")
+    assert min(browser.execute_script(NODE_TEXT_PX)) == pytest.approx(fitted * 1.25)
+    assert errors(browser) == []
+
+
+@pytest.mark.slow
+def test_network_page_names_every_consumer_and_labels_every_column(browser, pages: dict[str, Path]) -> None:
+    """x0 feeds the dot node of each of the 15 hidden neurons: 15 names, none twice; every number of a
+    table in the details sits under a column label."""
+    from selenium.webdriver.common.keys import Keys
+
+    open_page(browser, pages["mlp"])
+    press(browser, "0")
+    press(browser, Keys.END)
+    data = page_data(pages["mlp"])
+    (x0,) = [n["id"] for n in data["nodes"] if (n["label"] or "").startswith("x0:")]
+    node(browser, f"m-{data['views']['main']['shows'][x0]}").click()
+    rows = browser.find_elements("css selector", "#details table tr")
+    cells = [r.find_elements("css selector", "td") for r in rows]
+    consumers = [c[0].text for c in cells if c]
+    assert len(consumers) == len(set(consumers)) == 15
+    assert "neuron 3 of layers.0 (its dot node)" in consumers
+    (n3,) = [n for n in data["neurons"] if n["name"] == "layers.0.neurons.3"]
+    for target in (x0, n3["box"]):
+        node(browser, f"m-{data['views']['main']['shows'].get(target, target)}").click()
+        tables = browser.find_elements("css selector", "#details table")
+        assert tables
+        for table in tables:
+            (head, *body) = table.find_elements("css selector", "tr")
+            labels = [th.text for th in head.find_elements("css selector", "th")]
+            assert all(labels) and body
+            assert all(len(r.find_elements("css selector", "td")) == len(labels) for r in body), labels
+    assert errors(browser) == []

@@ -550,8 +550,8 @@ def test_write_backward_steps_files_and_page(tmp_path: Path) -> None:
     assert "ArrowLeft" in page and "ArrowRight" in page
     assert "http" not in page and "<link" not in page and not re.search(r"<script[^>]*src", page)
     assert 'id="counter">step 1 of 4<' in page and 'max="4"' in page
-    # the caption is drawn in the picture; the page carries it once, as the picture's alt text
-    assert page.count(html.escape(files.captions[0])) == 1
+    # the caption is drawn in the picture; the page shows it above the picture and as its alt text
+    assert page.count(html.escape(files.captions[0])) == 2
 
 
 RED = "#e03131"
@@ -574,56 +574,78 @@ def wisconsin_sample_graph(sample: int = 0) -> tuple[Value, object, list[Value]]
 
 
 def step_scenes():
-    from microgrid.viz.draw import _Scene
+    from microgrid.viz.draw import Scene
 
     *_, o = tanh_expression()
-    yield "expression", _Scene(o, rankdir="LR", show_grad=True, color_by_grad=False, group=None, params=None,
-                               inputs=None, max_nodes=600, legend=True, title=None)
+    yield "expression", Scene(o, rankdir="LR", show_grad=True, color_by_grad=False, group=None, params=None,
+                              inputs=None, max_nodes=600, legend=True, title=None)
     loss, mlp, x = wisconsin_sample_graph()
     for group in ("collapse", "neurons", None):
-        yield f"mlp {group}", _Scene(loss, rankdir="LR", show_grad=True, color_by_grad=False, group=group,
-                                     params=mlp, inputs=x, max_nodes=600, legend=True, title=None)
+        yield f"mlp {group}", Scene(loss, rankdir="LR", show_grad=True, color_by_grad=False, group=group,
+                                    params=mlp, inputs=x, max_nodes=600, legend=True, title=None)
 
 
+def painted(scene) -> list[tuple[object, ET.Element]]:
+    """Each drawn step of ``scene`` with its picture: the stage painted as the step shows it."""
+    from microgrid.viz.steps import drawn_steps, make_stage, paint
+
+    steps = drawn_steps(scene)
+    stage = make_stage(scene, steps, captions=True)
+    return [(step, paint(stage, step)) for step in steps]
+
+
+def svg_groups(svg: ET.Element, kind: str) -> dict[str, ET.Element]:
+    """The nodes (or edges) of a dot SVG by their title: a node's name, ``tail->head`` for an edge."""
+    return {re.sub(r":\w+", "", g.find(f"{SVG}title").text): g for g in svg.iter(f"{SVG}g")
+            if g.get("class") == kind}
+
+
+def red_parts(svg: ET.Element) -> tuple[list[str], list[str], list[str]]:
+    """The outlined nodes, the tails of the red edges, and what the red edges carry."""
+    hot = [n for n, g in svg_groups(svg, "node").items()
+           if any(e.get("stroke") == RED and e.get("stroke-width") == "4" for e in g)]
+    tails = [e.split("->")[0] for e, g in svg_groups(svg, "edge").items()
+             if g.find(f"{SVG}path").get("stroke") == RED]
+    amounts = [t.text for t in svg.iter(f"{SVG}text") if t.get("class") == "amount"]
+    return hot, tails, amounts
+
+
+def texts_of(group: ET.Element) -> list[str]:
+    return [t.text or "" for t in group.iter(f"{SVG}text")]
+
+
+@needs_renderer
+@pytest.mark.slow
 def test_every_caption_says_only_what_its_step_draws() -> None:
     """Each step of tanh(a*b + c) and of a 9-15-1 sample (collapsed, neurons, every value): the
     caption's numbers are drawn in the highlighted node or on its red edges (or the nodes those
     edges come from), the grad it names is the highlighted node's, and each name it uses is drawn."""
-    from microgrid.viz.steps import _drawn_steps, _step_graph
-
     counts = {}
     for what, scene in step_scenes():
-        steps = _drawn_steps(scene)
+        steps = painted(scene)
         counts[what] = len(steps)
-        for step in steps:
-            d = parse_dot(_step_graph(scene, step).source)
+        for step, svg in steps:
             caption = step.caption
             head = f"step {step.number} of {len(steps)}: "
             assert caption.startswith(head) and "…" not in caption, caption
-            hot = [n for n, a in d.nodes.items() if a.get("color", "").strip('"') == RED]
-            red = [(tail, a) for tail, _, a in d.edges if a.get("color", "").strip('"') == RED]
-            tails = {tail for tail, _ in red}
-            shown = [f for n in hot + sorted(tails) for f in fields(d.nodes[n]) if "label" in d.nodes[n]
-                     and not d.nodes[n]["label"].startswith("table")]
-            shown += [c for n in hot + sorted(tails) if d.nodes[n]["label"].startswith("table")
-                      for row in table_rows(d.nodes[n]) for c in row]
-            shown += [a["label"].strip('"') for _, a in red if "label" in a]
+            assert caption.startswith(" ".join(t for t in texts_of(svg.find(f"{SVG}g"))[:1]))  # drawn above
+            nodes = svg_groups(svg, "node")
+            hot, tails, amounts = red_parts(svg)
+            shown = [t for n in hot + sorted(set(tails)) for t in texts_of(nodes[n])] + amounts
             body = re.sub(r"\w+'\(z\)", "ACTPRIME", caption[len(head):])  # relu'(z) is no quote
             # the grad the caption gives is the one the highlighted box shows
             m = re.search(r"(?:full grad (?:g = )?|its grad is )(\S+?)[,;]?(?: |$)", body)
             assert m, caption
             highlighted_value = [n for n in hot if not n.endswith("_op")]
             assert len(highlighted_value) == 1, (caption, hot)
-            assert f"grad {m.group(1)}" in fields(d.nodes[highlighted_value[0]]), (caption, hot)
-            # names: quoted ones are drawn (a node's field or table cell, or a cluster's label)
-            for name in re.findall(r"'([^']*)'", body):
-                assert name in shown or f'label="{name}"' in _step_graph(scene, step).source, (name, caption)
+            assert f"grad {m.group(1)}" in texts_of(nodes[highlighted_value[0]]), (caption, hot)
+            everything = texts_of(svg)
+            for name in re.findall(r"'([^']*)'", body):  # a node's field, a table cell or a cluster's label
+                assert name in shown or name in everything, (name, caption)
             for op in re.findall(r"the (\S+) node", body):
-                assert any(a["label"].strip('"') == op for a in d.ops().values()), (op, caption)
+                assert any(texts_of(g) == [op] for n, g in nodes.items() if n.endswith("_op")), (op, caption)
             for key, layer in re.findall(r"(neuron \d+) of (\S+?)[ )]", body):
-                assert key in shown, caption
-                assert any(layer in a.get("label", "") for n, a in d.nodes.items() if n.endswith("_header"))
-            # numbers: each one is drawn in this step's red part
+                assert key in shown and layer in everything, caption
             body = re.sub(r"'[^']*'|neuron \d+ of [^\s)]+|ACTPRIME|[xw]_i", "", body)
             drawn = {n for text in shown for n in NUMBER.findall(text)}
             for number in NUMBER.findall(body):
@@ -633,59 +655,50 @@ def test_every_caption_says_only_what_its_step_draws() -> None:
                       "mlp None": 1 + 1 + 1 + 2 * 15}
 
 
+@needs_renderer
 def test_a_collapsed_neuron_step_shows_the_contradiction_free_numbers() -> None:
     """The merged step of a hidden relu neuron: its box shows g (its output's grad) and relu'(z), and
     the red edges carry g·relu'(z)·w_i to the inputs, as Python's chain rule gives them."""
-    from microgrid.viz.draw import _Scene
-    from microgrid.viz.steps import _drawn_steps, _step_graph
-
-    loss, mlp, x = wisconsin_sample_graph()
-    loss.backward()
-    scene = _Scene(loss, rankdir="LR", show_grad=True, color_by_grad=False, group="collapse", params=mlp,
-                   inputs=x, max_nodes=600, legend=True, title=None)
-    for step in _drawn_steps(scene)[2:]:
-        d = parse_dot(_step_graph(scene, step).source)
+    (_, scene), = [s for s in step_scenes() if s[0] == "mlp collapse"]
+    scene.root.backward()
+    inputs = [v for v in reversed(scene.order) if scene.roles[id(v)] == "input"]  # x0 … x8
+    checked = 0
+    for step, svg in painted(scene)[2:]:
         box = scene.box_of[id(step.highlight)]
         if box.neuron.layer != "layers.0":
             continue
-        j = int(box.key.split()[1])
-        neuron = mlp.layers[0].neurons[j]
-        z = sum(w.data * xi.data for w, xi in zip(neuron.w, x)) + neuron.b.data
+        weights = [p for p in box.neuron.params if p is not box.neuron.params[-1]]
+        z = sum(w.data * xi.data for w, xi in zip(weights, inputs)) + box.neuron.params[-1].data
         slope = 1.0 if z > 0 else 0.0
         g = box.out.grad  # complete now: the engine's own backward()
-        assert fields(d.nodes[f"box{box.number}"])[3:] == [f"grad {format_number(g)}",
-                                                           f"relu'(z) = {format_number(slope)}"]
-        labels = [a["label"].strip('"') for _, head, a in d.edges
-                  if head == f"box{box.number}" and "label" in a]
-        assert labels == [format_number(g * slope * w.data) for w in neuron.w]
+        texts = texts_of(svg_groups(svg, "node")[f"box{box.number}"])
+        assert texts[3:] == [f"grad {format_number(g)}", f"relu'(z) = {format_number(slope)}"]
+        assert red_parts(svg)[2] == [format_number(g * slope * w.data) for w in weights]
         assert f"full grad g = {format_number(g)}, relu'(z) = {format_number(slope)}," in step.caption
+        checked += 1
+    assert checked == 15
 
 
 @needs_renderer
 def test_red_edge_labels_are_inside_the_picture_and_apart() -> None:
     """The output neuron sends to 15 hidden neurons at once: 15 labels, none clipped or overlapping."""
-    from microgrid.viz.steps import _drawn_steps, _step_graph
-
     (_, scene), = [s for s in step_scenes() if s[0] == "mlp collapse"]
-    step = _drawn_steps(scene)[2]
-    svg = ET.fromstring(backend.pipe(_step_graph(scene, step).source, "svg"))
-    _, _, width, height = map(float, svg.get("viewBox").split())
-    shift = re.findall(r"translate\(([-\d.]+) ([-\d.]+)\)", ET.tostring(svg, "unicode"))[0]
-    dx, dy = map(float, shift)
-    boxes = []
-    for g in svg.iter(f"{SVG}g"):
-        if g.get("class") != "edge":
-            continue
-        for text in g.iter(f"{SVG}text"):
-            x, y, size = float(text.get("x")) + dx, float(text.get("y")) + dy, float(text.get("font-size"))
-            w = 0.6 * size * len(text.text)  # generous: Helvetica digits are ~0.56 em
-            boxes.append((x - w / 2, y - size, x + w / 2, y))
-    assert len(boxes) == 15
-    for x0, y0, x1, y1 in boxes:
-        assert 0 <= x0 and x1 <= width and 0 <= y0 and y1 <= height
-    for i, a in enumerate(boxes):
-        for b in boxes[i + 1:]:
-            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+    for step, svg in painted(scene):
+        _, _, width, height = map(float, svg.get("viewBox").split())
+        dx, dy = map(float, re.findall(r"translate\(([-\d.]+) ([-\d.]+)\)", ET.tostring(svg, "unicode"))[0])
+        boxes = []
+        for text in svg.iter(f"{SVG}text"):
+            if text.get("class") == "amount":
+                x, y = float(text.get("x")) + dx, float(text.get("y")) + dy
+                size = float(text.get("font-size"))
+                w = 0.6 * size * len(text.text)  # generous: Helvetica digits are ~0.56 em
+                boxes.append((x, y - size, x + w, y))
+        assert len(boxes) == len(step.labels) == {1: 0, 2: 1, 3: 15}.get(step.number, 9)
+        for x0, y0, x1, y1 in boxes:
+            assert 0 <= x0 and x1 <= width and 0 <= y0 and y1 <= height
+        for i, a in enumerate(boxes):
+            for b in boxes[i + 1:]:
+                assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
 
 
 def test_too_many_steps_are_refused(tmp_path: Path) -> None:
@@ -865,12 +878,17 @@ def test_cli_wisconsin_sample_through_9_15_1_is_one_box_per_neuron(
     h = np.maximum(W1 @ x + b1, 0.0)
     z = (W2 @ h + b2)[0]
     loss = np.logaddexp(0.0, -z if y == 1 else z)
-    (root,) = [n for n, a in d.values().items() if fields(a)[0].startswith("loss: BCE")]
-    assert fields(d.nodes[root])[1:] == [f"data {format_number(loss)}", "grad 1"]
+    # the loss says what it computes, from the logit z; the output neuron shows z and the probability
+    (root,) = [n for n, a in d.values().items() if fields(a)[0].startswith("loss = ")]
+    assert fields(d.nodes[root]) == [f"loss = BCE(sigmoid(z), y) = softplus(z) − y·z; y = {y}",
+                                     f"data {format_number(loss)}", "grad 1"]
     for j in range(15):
         expected = [f"neuron {j}", "relu(w·x + b)", f"data {format_number(h[j])}"]
         assert fields(d.nodes[boxes[j]])[:3] == expected
-    assert fields(d.nodes[boxes[15]])[:2] == ["neuron 0", "w·x + b"]  # the loss takes the logit
+    p = 1 / (1 + math.exp(-z))
+    assert fields(d.nodes[boxes[15]])[:3] + fields(d.nodes[boxes[15]])[4:] == [
+        "neuron 0", "w·x + b", f"data {format_number(z)}",
+        f"z (logit): p(malignant) = sigmoid(z) = {format_number(p)}"]
 
 
 def test_neurons_view_of_an_mlp_has_one_table_row_per_parameter() -> None:
@@ -1059,3 +1077,14 @@ def test_graphviz_pure_through_the_cli(graphviz_pure: backend.Renderer, tmp_path
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "draws only PNG and SVG" in err and "apt-get install graphviz" in err
     assert not (tmp_path / "g.pdf").exists()
+
+
+def test_viz_modules_import_no_private_name_of_another_module() -> None:
+    import ast
+
+    package = Path(viz.__file__).parent
+    private = [f"{path.name}: {node.module}.{alias.name}" for path in sorted(package.glob("*.py"))
+               for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+               if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("microgrid")
+               for alias in node.names if alias.name.startswith("_")]
+    assert private == []

@@ -19,15 +19,7 @@ from microgrid.safety.atomic import write_bytes, write_text
 from microgrid.safety.overwrite import DOT_MARK, PASS_FORCE, check_picture, mark_dot, mark_png, mark_svg
 from microgrid.viz import backend
 from microgrid.viz.backend import INSTALL_HINT, GraphvizNotFound
-from microgrid.viz.style import (
-    _HIGHLIGHT,
-    _OP_ATTRS,
-    _PORTS,
-    GRAD_BINS,
-    ROLES,
-    _grad_bin,
-    format_number,
-)
+from microgrid.viz.style import GRAD_BINS, OP_ATTRS, PORTS, RED, ROLES, format_number, grad_bin
 
 __all__ = [
     "draw_dot",
@@ -190,7 +182,7 @@ class _Box:
     inputs: list[Value]  # operands of pre that stay visible, in argument order
 
 
-class _Scene:
+class Scene:
     """The structure of one drawing: nodes, roles, groups; :meth:`emit` makes the Digraph."""
 
     def __init__(self, root: Value, *, rankdir: str, show_grad: bool, color_by_grad: bool, group: str | None,
@@ -280,30 +272,33 @@ class _Scene:
         return f"v{self.index[id(v)]}_op"
 
     # -- emitting -----------------------------------------------------------------------------
-    def emit(self, grads: Mapping[int, float | None] | None = None, pending: Mapping[int, int] | None = None,
-             highlight: Value | None = None, firing: Value | None = None,
-             edge_labels: Mapping[int, list[str]] | None = None, note: str | None = None,
-             caption: str | None = None, ids: str | None = None) -> graphviz.Digraph:
-        """The Digraph with ``grads`` (id -> grad, None = not reached yet; default: ``.grad``).
+    def emit(self, grad_texts: Mapping[int, str] | None = None, edge_labels: Mapping[str, str] | None = None,
+             notes: Mapping[int, str] | None = None, caption: str | None = None,
+             ids: str | None = None) -> graphviz.Digraph:
+        """The Digraph, each value showing its ``.grad``.
 
-        For the step view: ``pending`` counts contributions a value still waits for; the node of
-        ``highlight`` is outlined in red (with ``note`` as an extra field of a neuron's box); the
-        operation ``firing`` and the edges into it are red, each labelled from ``edge_labels``
-        (operand id -> texts, in operand order).  ``ids`` (a prefix) gives every node and edge an
-        SVG id (prefix + the node's name; prefix + ``e_<head>_<k>`` for the k-th edge into
-        ``head``) for the explorer page.
+        The stage of the step pictures and the explorer passes ``grad_texts`` (id -> the text of the
+        value's grad field: the widest it will be, so that every state fits), ``edge_labels`` (edge
+        name ``e_<head>_<k>`` -> what the k-th edge into ``head`` carries: dot makes room for them
+        unless an operation has more than three operands, whose edges would crowd the ranks between;
+        then they are placed on the finished picture), ``notes`` (box number -> an extra field of that
+        neuron's box), ``caption`` (the graph's label) and ``ids`` (a prefix: every node and edge gets
+        the SVG id prefix + name).
         """
         g = backend.Digraph("microgrid", comment=DOT_MARK.removeprefix("// "), graph_attr={
-            "rankdir": self.rankdir, "ordering": "in", "nodesep": "0.15", "ranksep": "0.3",
-            "fontname": "Helvetica", "fontsize": "12"},
+            "rankdir": self.rankdir, "ordering": "in", "nodesep": "0.15",
+            "ranksep": "0.3", "fontname": "Helvetica", "fontsize": "12"},
             node_attr={"shape": "record", "fontname": "Helvetica", "fontsize": "11", "height": "0.3"},
-            edge_attr={"color": "#495057", "arrowsize": "0.6", "tailport": _PORTS[self.rankdir][0],
-                       "headport": _PORTS[self.rankdir][1]})
+            edge_attr={"color": "#495057", "arrowsize": "0.6", "fontname": "Helvetica",
+                       "tailport": PORTS[self.rankdir][0], "headport": PORTS[self.rankdir][1]})
         label = caption if caption is not None else (escape_label(self.title) if self.title else None)
         if label:
             g.attr(label=label, labelloc="t", labeljust="l")
-        self._grads, self._pending, self._highlight, self._firing = grads, pending, highlight, firing
-        self._note, self._ids = note, ids
+        self._texts, self._notes, self._ids = grad_texts, notes or {}, ids
+        wide = self.boxes or any(len(v.parents) > 3 for v in self.visible)
+        self._labels = {} if wide else edge_labels or {}
+        if wide and edge_labels is not None:  # room beside the operands for what they receive
+            g.attr(ranksep="1.1")
         in_cluster: set[int] = set()  # values drawn inside a neuron's cluster
         if self.group == "neurons":
             for n in self.neurons:
@@ -353,40 +348,25 @@ class _Scene:
                 continue
             if id(v) not in in_cluster:
                 self._op_node(g, v)
-            self._edges(g, v, self.op_id(v), v.parents, edge_labels if firing is v else None)
+            self._edges(g, self.op_id(v), v.parents)
         for box in self.boxes:
-            self._edges(g, box.pre, self.node_id(box.pre), box.inputs,
-                        edge_labels if self._in_box(firing, box) else None)
+            self._edges(g, self.node_id(box.pre), box.inputs)
         if self.legend:
             self._legend(g)
         return g
 
-    def _in_box(self, v: Value | None, box: _Box) -> bool:
-        return v is not None and self.box_of.get(id(v)) is box
-
     def _id(self, name: str) -> dict[str, str]:
         return {"id": self._ids + name} if self._ids is not None else {}
 
-    def _grad(self, v: Value) -> float | None:
-        if self._grads is None:
-            return v.grad
-        return self._grads.get(id(v))
-
     def _grad_text(self, v: Value) -> str:
-        g = self._grad(v)
-        if g is None:
-            return "grad —"
-        waiting = self._pending is not None and self._pending.get(id(v), 0) > 0
-        return f"grad {format_number(g)}" + (" …" if waiting else "")
+        if self._texts is None:
+            return f"grad {format_number(v.grad)}"
+        return self._texts.get(id(v), "grad —")
 
     def _fill(self, v: Value, attrs: dict[str, str]) -> None:
         if self.color_by_grad:
-            g = self._grad(v)
-            if g is None:
-                attrs["fillcolor"] = "white"
-            else:
-                b = _grad_bin(g)
-                attrs["fillcolor"], attrs["fontcolor"] = b.fill, b.font
+            b = grad_bin(v.grad)
+            attrs["fillcolor"], attrs["fontcolor"] = b.fill, b.font
 
     def _value_node(self, g: graphviz.Digraph, v: Value) -> None:
         fields = [_escape_record(v.label)] if v.label else []
@@ -395,15 +375,10 @@ class _Scene:
             fields.append(self._grad_text(v))
         attrs = dict(ROLES[self.roles[id(v)]].attrs)
         self._fill(v, attrs)
-        if self._highlight is v:
-            attrs.update(_HIGHLIGHT)
         g.node(self.node_id(v), "{ " + " | ".join(fields) + " }", **attrs, **self._id(self.node_id(v)))
 
     def _op_node(self, g: graphviz.Digraph, v: Value) -> None:
-        attrs = dict(_OP_ATTRS)
-        if self._firing is v:
-            attrs.update(_HIGHLIGHT)
-        g.node(self.op_id(v), _escape_record(v.op), **attrs, **self._id(self.op_id(v)))
+        g.node(self.op_id(v), _escape_record(v.op), **OP_ATTRS, **self._id(self.op_id(v)))
         g.edge(self.op_id(v), self.node_id(v), color="#adb5bd", **self._id(f"r_{self.node_id(v)}"))
 
     def _box_node(self, g: graphviz.Digraph, box: _Box) -> None:
@@ -418,14 +393,11 @@ class _Scene:
         fields = [box.key, formula, f"data {format_number(box.out.data)}"]
         if self.show_grad:
             fields.append(self._grad_text(box.out))
-        if self._note is not None and self._in_box(self._highlight, box):
-            fields.append(self._note)
+        fields += [text for text in (self._notes.get(box.number), box.out.label) if text]
         role = "output" if self.roles[id(box.out)] == "output" else "intermediate"
         attrs = dict(ROLES[role].attrs)
         attrs.update(shape="box", style="rounded,filled", margin="0.02")
         self._fill(box.out, attrs)
-        if self._in_box(self._highlight, box):
-            attrs.update(_HIGHLIGHT)
         g.node(self.node_id(box.pre), _html_cells(fields), **attrs, **self._id(self.node_id(box.pre)))
 
     def _param_table(self, g: graphviz.Digraph, n: _Neuron) -> None:
@@ -435,11 +407,8 @@ class _Scene:
         for p in n.params:
             _, k, name = self.row_of[id(p)]
             cells = [name, f"data {format_number(p.data)}"] + ([self._grad_text(p)] if self.show_grad else [])
-            bg, font = style["fillcolor"], "black"
-            grad = self._grad(p)
-            if self.color_by_grad and grad is not None:
-                b = _grad_bin(grad)
-                bg, font = b.fill, b.font
+            b = grad_bin(p.grad) if self.color_by_grad else None
+            bg, font = (b.fill, b.font) if b else (style["fillcolor"], "black")
             ports = [""] * (len(cells) - 1) + [f' port="p{k}"']  # edges leave from the last cell
             tds = "".join(f'<td bgcolor="{bg}"{port}><font color="{font}">{html.escape(text, quote=False)}'
                           "</font></td>" for text, port in zip(cells, ports))
@@ -448,23 +417,16 @@ class _Scene:
                  f'{"".join(rows)}</table>')
         g.node(self.node_id(n.params[0]), f"<{table}>", shape="plain", **self._id(self.node_id(n.params[0])))
 
-    def _edges(self, g: graphviz.Digraph, v: Value, head: str, parents: Iterable[Value],
-               labels: Mapping[int, list[str]] | None) -> None:
-        """One edge per operand; the firing node's are red and labelled (``label``, not ``xlabel``:
-        dot makes room for them, so they neither overlap nor get clipped)."""
-        sent = {k: list(a) for k, a in labels.items()} if labels is not None else None
+    def _edges(self, g: graphviz.Digraph, head: str, parents: Iterable[Value]) -> None:
+        """One edge per operand, in order, labelled from ``self._labels``."""
         for k, p in enumerate(parents):
-            tail = self.node_id(p)
             attrs = self._id(f"e_{head}_{k}")
             if id(p) in self.row_of:  # a row of a parameter table
-                attrs["tailport"] = f"p{self.row_of[id(p)][1]}:{_PORTS[self.rankdir][0]}"
-            texts = sent.get(id(p)) if sent is not None else None
-            if sent is not None:
-                attrs.update(color="#e03131", fontcolor="#e03131", fontsize="10", penwidth="2", dir="back",
-                             arrowtail="normal")
-                if texts:
-                    attrs["label"] = texts.pop(0)
-            g.edge(tail, head, **attrs)
+                attrs["tailport"] = f"p{self.row_of[id(p)][1]}:{PORTS[self.rankdir][0]}"
+            text = self._labels.get(f"e_{head}_{k}")
+            if text:
+                attrs.update(label=escape_label(text.replace(" = ", "\n= ")), fontcolor=RED, fontsize="10")
+            g.edge(self.node_id(p), head, **attrs)
 
     def _legend(self, g: graphviz.Digraph) -> None:
         present = {self.roles[id(v)] for v in self.visible}
@@ -476,12 +438,12 @@ class _Scene:
             for name, role in ROLES.items():
                 if name in present:
                     lg.node(f"legend_{name}", role.legend, shape="box", fontsize="10", **role.attrs)
-            lg.node("legend_op", "operation", **_OP_ATTRS)
+            lg.node("legend_op", "operation", **OP_ATTRS)
             if self.boxes:
                 lg.node("legend_neuron", _html_cells(["neuron", "act(w·x + b)"]), fontsize="10",
                         **{**ROLES["intermediate"].attrs, "shape": "box", "style": "rounded,filled",
                            "margin": "0.02"})
-            if self.show_grad and self._pending is not None:
+            if self.show_grad and self._texts is not None:
                 lg.node("legend_pending", "grad — : not reached yet\\lgrad 0.5 … : more to come\\l",
                         shape="note", fontsize="10", color="#adb5bd")
             if self.color_by_grad:
@@ -517,7 +479,7 @@ def draw_dot(
     ``params``: the trained leaves (Values, or a module with ``parameters()``); ``inputs``: leaves
     to draw as data.  Raises :class:`GraphTooLarge` above ``max_nodes`` drawn nodes.
     """
-    scene = _Scene(root, rankdir=rankdir, show_grad=show_grad, color_by_grad=color_by_grad, group=group,
+    scene = Scene(root, rankdir=rankdir, show_grad=show_grad, color_by_grad=color_by_grad, group=group,
                    params=params, inputs=inputs, max_nodes=max_nodes, legend=legend, title=title)
     return scene.emit()
 

@@ -12,6 +12,12 @@ for (const s of G.steps) {
   for (const a of s.adds) st.set(a.to, { text: a.grad_text, exact: a.grad, pending: a.pending });
   states.push(st);
 }
+// "the * node #2" where several unlabelled nodes share an op, so that every name is one node's
+const nth = new Map();
+const opCount = new Map();
+for (const n of G.nodes) {
+  if (n.op && !n.label) { opCount.set(n.op, (opCount.get(n.op) || 0) + 1); nth.set(n.id, opCount.get(n.op)); }
+}
 let current = 0;
 let view = "main";
 let selected = null;
@@ -20,11 +26,14 @@ let pinned = false;
 function esc(t) { return String(t).replace(/[&<>"]/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;" }[c])); }
 function name(id) {
   const n = byId.get(id);
+  const nb = neuronOf.get(id);
+  if (nb && (id === nb.pre || id === nb.out)) {
+    const dot = id === nb.pre && nb.pre !== nb.out ? " (its " + n.op + " node)" : "";
+    return nb.key + " of " + (nb.layer || "the network") + dot;
+  }
   if (n.label) return "'" + n.label + "'";
   if (!n.op) return "the constant " + n.data_text;
-  const neuron = neuronOf.get(id);
-  if (neuron && neuron.out === id && view === "main") return neuron.key + " of " + (neuron.layer || "the network");
-  return "the " + n.op + " node";
+  return "the " + n.op + " node" + (opCount.get(n.op) > 1 ? " #" + nth.get(id) : "");
 }
 function gradText(st) {
   if (!st) return "grad \u2014";
@@ -33,6 +42,80 @@ function gradText(st) {
 function V() { return G.views[view]; }
 function el(svgId) { return document.getElementById(V().prefix + svgId); }
 function texts(node) { return Array.from(node.querySelectorAll("text")); }
+function table(head, rows) {
+  return "<table><tr>" + head.map((h) => "<th>" + h + "</th>").join("") + "</tr>" + rows.join("") + "</table>";
+}
+
+// Zoom and pan: each view's SVG fills #graph; its viewBox is the part shown, `s` CSS pixels a unit.
+const box = document.getElementById("graph");
+const cams = new Map();
+function svgOf() { return document.querySelector('div.view[data-view="' + view + '"] svg'); }
+function full() { return svgOf().dataset.full.split(" ").map(Number); }
+function fitScale() { const [, , w, h] = full(); return Math.min(box.clientWidth / w, box.clientHeight / h); }
+function readable() {  // the scale at which the smallest text of a node is (a bit over) 11 CSS pixels
+  const sizes = Array.from(svgOf().querySelectorAll("g.node text")).map((t) => Number(t.getAttribute("font-size")));
+  return 11.1 / Math.min(...sizes.filter((x) => x > 0), 11);
+}
+function cam() { return cams.get(view); }
+function apply() {
+  const c = cam();
+  svgOf().setAttribute("viewBox", [c.x, c.y, box.clientWidth / c.s, box.clientHeight / c.s].join(" "));
+}
+function zoom(f, px = box.clientWidth / 2, py = box.clientHeight / 2) {
+  const c = cam();
+  const s = Math.max(fitScale() / 2, Math.min(8, c.s * f));
+  c.x += px / c.s - px / s; c.y += py / c.s - py / s; c.s = s;
+  apply();
+}
+function fit() {
+  const [x, y, w, h] = full();
+  const s = fitScale();
+  cams.set(view, { s, x: x - (box.clientWidth / s - w) / 2, y: y - (box.clientHeight / s - h) / 2 });
+  apply();
+}
+function reveal(groups) {  // pan (at this zoom) just enough to show the groups, or the first when they do not fit
+  const c = cam(), m = 20 / c.s, w = box.clientWidth / c.s, h = box.clientHeight / c.s;
+  const t = svgOf().querySelector("g.graph").transform.baseVal.consolidate().matrix;  // dot's translate
+  const boxes = groups.map((g) => g.getBBox());
+  let [x0, y0, x1, y1] = [0, 1, 2, 3].map((i) => (i < 2 ? Math.min : Math.max)(...boxes.map((b) =>
+    [b.x, b.y, b.x + b.width, b.y + b.height][i])));
+  if (x1 - x0 > w - 2 * m || y1 - y0 > h - 2 * m) [x0, y0, x1, y1] = [boxes[0].x, boxes[0].y,
+    boxes[0].x + boxes[0].width, boxes[0].y + boxes[0].height];
+  [x0, x1, y0, y1] = [x0 + t.e, x1 + t.e, y0 + t.f, y1 + t.f];
+  if (x0 < c.x + m) c.x = x0 - m; else if (x1 > c.x + w - m) c.x = x1 - w + m;
+  if (y0 < c.y + m) c.y = y0 - m; else if (y1 > c.y + h - m) c.y = y1 - h + m;
+  apply();
+}
+function start() {  // readable text, the graph's left end (where the forward pass starts), centred
+  const [x, y, , h] = full();
+  const s = Math.max(fitScale(), readable());
+  cams.set(view, { s, x, y: y + h / 2 - box.clientHeight / s / 2 });
+  if (fitScale() >= readable()) fit(); else apply();
+}
+let drag = null;
+box.addEventListener("pointerdown", (e) => {
+  if (e.target.closest("#zoom")) return;
+  drag = { x: e.clientX, y: e.clientY, moved: false };
+});
+window.addEventListener("pointermove", (e) => {
+  if (!drag) return;
+  const dx = e.clientX - drag.x, dy = e.clientY - drag.y;
+  if (!drag.moved && Math.abs(dx) + Math.abs(dy) < 4) return;
+  drag.moved = true;
+  box.classList.add("dragging");
+  cam().x -= dx / cam().s; cam().y -= dy / cam().s;
+  drag.x = e.clientX; drag.y = e.clientY;
+  apply();
+});
+window.addEventListener("pointerup", () => { box.classList.remove("dragging"); setTimeout(() => { drag = null; }, 0); });
+box.addEventListener("wheel", (e) => {
+  e.preventDefault();
+  const r = box.getBoundingClientRect();
+  zoom(Math.exp(-e.deltaY * 0.002), e.clientX - r.left, e.clientY - r.top);
+}, { passive: false });
+document.getElementById("zoom-in").addEventListener("click", () => zoom(1.25));
+document.getElementById("zoom-out").addEventListener("click", () => zoom(0.8));
+document.getElementById("fit").addEventListener("click", fit);
 
 function paint() {
   const st = states[current];
@@ -40,11 +123,7 @@ function paint() {
   for (const [vid, nodeId] of Object.entries(v.shows)) {
     const node = el(nodeId);
     if (!node) continue;
-    const n = byId.get(vid);
-    for (const t of texts(node)) {
-      if (t.textContent.startsWith("grad ")) t.textContent = gradText(st.get(vid));
-      else if (t.textContent.startsWith("data ")) t.textContent = "data " + n.data_text;
-    }
+    for (const t of texts(node)) if (t.textContent.startsWith("grad ")) t.textContent = gradText(st.get(vid));
   }
   for (const [nodeId, vids] of Object.entries(v.tables)) {
     const node = el(nodeId);
@@ -58,25 +137,43 @@ function paint() {
   if (step) {
     const shown = el(v.shows[step.highlight] || v.head[step.highlight]);
     if (shown) shown.classList.add("firing");
-    for (const w of (step.firing ? [step.firing] : [])) {
-      const head = v.head[w];
+    const hot = [];
+    if (step.firing) {
+      const head = v.head[step.firing];
       const op = el(head);
       if (op && head.endsWith("_op")) op.classList.add("firing");
-      document.querySelectorAll('[id^="' + v.prefix + "e_" + head + '_"]').forEach((e) => e.classList.add("hot"));
+      document.querySelectorAll('[id^="' + v.prefix + "e_" + head + '_"]').forEach((e) => {
+        e.classList.add("hot");
+        e.parentNode.appendChild(e);  // drawn over the other edges
+        hot.push(e);
+      });
     }
+    const receivers = step.adds.filter((a) => a.from !== null).map((a) => el(v.shows[a.to] || "")).filter((g) => g);
+    if (shown) reveal([shown, ...hot, ...receivers]);
   }
   document.getElementById("counter").textContent = current === 0 ? "forward pass (step 0 of " + N + ")"
     : "step " + current + " of " + N;
   document.getElementById("slider").value = current;
   let cap = step ? esc(step.caption) : "The forward pass: every value is computed, no gradient yet. " +
     "Step through the backward walk with the buttons, the slider or the arrow keys.";
-  if (step && !step.caption.includes(" += ")) {  // list what the red edges carry, to the nodes drawn
+  if (step && !step.caption.includes(" += ")) {  // what the red edges carry, to the nodes drawn
     const drawn = (id) => v.shows[id] !== undefined || Object.values(v.tables).some((ids) => ids.includes(id));
-    const rows = step.adds.filter((a) => a.from !== null && drawn(a.to)).map((a) =>
-      name(a.to) + " += " + a.from_grad_text + " \u00d7 " + a.local_text + " = " + a.amount_text);
-    if (rows.length) cap += '<br><span class="sends">sends: ' + rows.map(esc).join("; ") + "</span>";
+    const adds = step.adds.filter((a) => a.from !== null && drawn(a.to));
+    const rows = adds.map((a) => esc(name(a.to) + " += " + a.from_grad_text + " \u00d7 " + a.local_text + " = " +
+      a.amount_text)).join("; ");
+    const kinds = new Set(adds.map((a) => {
+      const nb = neuronOf.get(a.to);
+      if (nb && view === "main" && a.to === nb.out) return "neurons of " + (nb.layer || "the network");
+      return { input: "inputs", parameter: "parameters" }[byId.get(a.to).role] || "values";
+    }));
+    const what = adds.length + " " + (kinds.size === 1 ? [...kinds][0] : "values");
+    if (adds.length > 2) cap += '<br><span class="sends">sends to ' + esc(what) + ' <button id="unfold" type="button">' +
+      '(show)</button><span id="folded" hidden>: ' + rows + "</span></span>";
+    else if (adds.length) cap += '<br><span class="sends">sends: ' + rows + "</span>";
   }
   document.getElementById("caption").innerHTML = cap;
+  const unfold = document.getElementById("unfold");
+  if (unfold) unfold.addEventListener("click", () => { unfold.hidden = true; document.getElementById("folded").hidden = false; });
   ["first", "prev"].forEach((b) => { document.getElementById(b).disabled = current === 0; });
   ["next", "last"].forEach((b) => { document.getElementById(b).disabled = current === N; });
   if (selected) details(selected);
@@ -87,6 +184,7 @@ function show(k) { current = Math.max(0, Math.min(N, k)); paint(); }
 function setView(name) {
   view = name;
   document.querySelectorAll("div.view").forEach((d) => { d.hidden = d.dataset.view !== view; });
+  if (!cams.has(view)) start();
   paint();
 }
 
@@ -95,22 +193,21 @@ function sumHtml(n) {
   if (!n.terms.length) return "<p>grad = 0: nothing below the output uses it.</p>";
   const rows = n.terms.map((t) => {
     const later = t.step > current ? ' class="later" title="added at step ' + t.step + '"' : "";
-    return "<tr" + later + "><td>" + esc(name(t.from)) + "</td><td>" + t.grad_text + " \u00d7 " + t.local_text +
-      "</td><td>= " + t.amount_text + "</td><td>step " + t.step + "</td></tr>";
-  }).join("");
+    return "<tr" + later + "><td>" + esc(name(t.from)) + "</td><td>" + t.grad_text + "</td><td>\u00d7 " + t.local_text +
+      "</td><td>= " + t.amount_text + "</td><td>" + t.step + "</td></tr>";
+  });
   return "<p>grad = \u03a3 over consumers (consumer grad \u00d7 local derivative)</p>" +
-    "<table><tr><th>consumer</th><th>grad \u00d7 local</th><th></th><th></th></tr>" + rows + "</table>" +
-    "<p>= <b>" + n.grad_text + "</b></p>";
+    table(["consumer", "its grad", "local", "amount", "step"], rows) + "<p>= <b>" + n.grad_text + "</b></p>";
 }
 
 function details(sel) {
   selected = sel;
-  const box = document.getElementById("details");
+  const panel = document.getElementById("details");
   document.querySelectorAll("g.selected").forEach((g) => g.classList.remove("selected"));
   const neuron = neuronByBox.get(sel);
-  let vid = neuron ? neuron.out : sel;
+  const vid = neuron ? neuron.out : sel;
   const n = byId.get(vid);
-  if (!n) { box.innerHTML = ""; return; }
+  if (!n) { panel.innerHTML = ""; return; }
   const st = states[current].get(vid);
   let h = "";
   if (neuron) {
@@ -125,22 +222,22 @@ function details(sel) {
   h += "<p>" + (n.op ? "op <code>" + esc(n.op) + "</code> of " + n.parents.map((p) => esc(name(p))).join(", ")
     : (n.role === "parameter" ? "a parameter (trained leaf)" : n.role === "input" ? "an input (data leaf)"
       : "a leaf")) + "</p>";
-  h += "<p>data <b>" + n.data_text + '</b> <span class="hint">(exactly <span class="exact data-exact">' +
+  h += "<p>value <b>" + n.data_text + '</b> <span class="hint">(exactly <span class="exact data-exact">' +
     n.data + "</span>)</span></p>";
   h += "<p>at this step: <b>" + esc(gradText(st)) + "</b><br>final grad <b>" + n.grad_text +
     '</b> <span class="hint">(exactly <span class="exact grad-exact">' + n.grad + "</span>)</span></p>";
   if (n.parents.length) {
-    h += "<p>local derivative to each parent:</p><table>" + n.parents.map((p, i) =>
-      "<tr><td>\u2202/\u2202 " + esc(name(p)) + "</td><td>" + n.local_text[i] + "</td></tr>").join("") + "</table>";
+    h += "<p>local derivative to each operand:</p>" + table(["operand", "local"], n.parents.map((p, i) =>
+      "<tr><td>\u2202/\u2202 " + esc(name(p)) + "</td><td>" + n.local_text[i] + "</td></tr>"));
   }
   h += sumHtml(n);
   if (neuron) {
-    h += "<p>its weights and bias:</p><table><tr><th>parameter</th><th>data</th><th>grad</th></tr>" +
+    h += "<p>its weights and bias:</p>" + table(["parameter", "value", "grad now", "final grad (exact)"],
       neuron.params.map((p) => { const q = byId.get(p); return '<tr class="param" data-id="' + p + '"><td>' +
-        esc(q.label || p) + "</td><td>" + q.data_text + '</td><td>' + esc(gradText(states[current].get(p))) +
-        ' <span class="exact grad-exact">' + q.grad + "</span></td></tr>"; }).join("") + "</table>";
+        esc(q.label || p) + "</td><td>" + q.data_text + "</td><td>" + esc(gradText(states[current].get(p))) +
+        '</td><td class="exact grad-exact">' + q.grad + "</td></tr>"; }));
   }
-  box.innerHTML = h;
+  panel.innerHTML = h;
   const ex = document.getElementById("expand");
   if (ex) ex.addEventListener("click", () => { setView(neuron.box); details(neuron.pre); });
   const co = document.getElementById("collapse");
@@ -160,11 +257,18 @@ function nodeKey(g) {
   return m[0];
 }
 
+document.querySelectorAll("div.view svg").forEach((svg) => { svg.dataset.full = svg.getAttribute("viewBox"); });
 document.querySelectorAll("div.view g.node").forEach((g) => {
-  g.addEventListener("click", (e) => { const k = nodeKey(g); if (k) { pinned = true; details(k); } e.stopPropagation(); });
-  g.addEventListener("mouseenter", () => { const k = nodeKey(g); if (k && !pinned) details(k); });
+  const outline = g.querySelector("polygon, path, ellipse");
+  if (outline) outline.classList.add("outline");
+  g.addEventListener("click", (e) => {
+    const k = nodeKey(g);
+    if (k && !(drag && drag.moved)) { pinned = true; details(k); }
+    e.stopPropagation();
+  });
+  g.addEventListener("mouseenter", () => { const k = nodeKey(g); if (k && !pinned && !drag) details(k); });
 });
-document.getElementById("graph").addEventListener("click", () => { pinned = false; });
+box.addEventListener("click", () => { if (!(drag && drag.moved)) pinned = false; });
 document.getElementById("first").addEventListener("click", () => show(0));
 document.getElementById("prev").addEventListener("click", () => show(current - 1));
 document.getElementById("next").addEventListener("click", () => show(current + 1));
@@ -172,9 +276,9 @@ document.getElementById("last").addEventListener("click", () => show(N));
 document.getElementById("slider").addEventListener("input", (e) => show(Number(e.target.value)));
 document.addEventListener("keydown", (e) => {
   if (e.target instanceof HTMLInputElement && e.target.type !== "range") return;
-  if (e.key === "ArrowLeft") { show(current - 1); e.preventDefault(); }
-  else if (e.key === "ArrowRight") { show(current + 1); e.preventDefault(); }
-  else if (e.key === "Home") { show(0); e.preventDefault(); }
-  else if (e.key === "End") { show(N); e.preventDefault(); }
+  const keys = { ArrowLeft: () => show(current - 1), ArrowRight: () => show(current + 1), Home: () => show(0),
+    End: () => show(N), "+": () => zoom(1.25), "=": () => zoom(1.25), "-": () => zoom(0.8), "0": fit };
+  if (keys[e.key]) { keys[e.key](); e.preventDefault(); }
 });
+window.addEventListener("resize", apply);
 setView("main");

@@ -20,7 +20,7 @@ Python computed are one set of numbers.  No network: inline CSS and script, no f
 from __future__ import annotations
 
 import math
-import re
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -28,12 +28,8 @@ from typing import Any
 from microgrid.engine import Value
 from microgrid.safety.atomic import write_text
 from microgrid.safety.overwrite import PASS_FORCE, check_page
-from microgrid.viz import backend
-from microgrid.viz.draw import (
-    DEFAULT_MAX_NODES,
-    _Scene,
-)
-from microgrid.viz.steps import DEFAULT_MAX_STEPS, DrawnStep, _check_walk, _drawn_steps, _fill_page
+from microgrid.viz.draw import DEFAULT_MAX_NODES, Scene
+from microgrid.viz.steps import DEFAULT_MAX_STEPS, DrawnStep, check_walk, drawn_steps, fill_page, make_stage
 from microgrid.viz.style import format_number
 
 __all__ = ["write_explorer", "explorer_data"]
@@ -49,12 +45,12 @@ def _number(x: float) -> float | str:
 
 
 def _scene(root: Value, *, rankdir: str, group: str | None, params: Any, inputs: Iterable[Value] | None,
-           max_nodes: int, expanded: Iterable[str] = ()) -> _Scene:
-    return _Scene(root, rankdir=rankdir, show_grad=True, color_by_grad=False, group=group, params=params,
+           max_nodes: int, expanded: Iterable[str] = ()) -> Scene:
+    return Scene(root, rankdir=rankdir, show_grad=True, color_by_grad=False, group=group, params=params,
                   inputs=inputs, max_nodes=max_nodes, legend=True, title=None, expanded=expanded)
 
 
-def explorer_data(scene: _Scene, steps: list[DrawnStep], title: str) -> dict[str, Any]:
+def explorer_data(scene: Scene, steps: list[DrawnStep], title: str) -> dict[str, Any]:
     """The JSON the page draws from (see the module docstring)."""
     vid = {id(v): f"v{scene.index[id(v)]}" for v in scene.order}
     final = steps[-1].grads
@@ -109,36 +105,13 @@ def explorer_data(scene: _Scene, steps: list[DrawnStep], title: str) -> dict[str
     return {"title": title, "group": scene.group, "nodes": nodes, "neurons": neurons, "steps": step_records}
 
 
-def _view(scene: _Scene, prefix: str) -> dict[str, Any]:
-    """Which SVG node shows each value's grad, and which node its incoming edges point at."""
-    shows: dict[str, str] = {}
-    head: dict[str, str] = {}
-    tables: dict[str, list[str]] = {}
-    for v in scene.order:
-        key = f"v{scene.index[id(v)]}"
-        box = scene.box_of.get(id(v))
-        if box is not None:
-            if v is box.out:
-                shows[key] = scene.node_id(v)
-            head[key] = scene.node_id(box.pre)
-        elif id(v) in scene.row_of:
-            tables.setdefault(scene.node_id(v), []).append(key)
-        else:
-            shows[key] = scene.node_id(v)
-            head[key] = scene.op_id(v)
-    return {"prefix": prefix, "shows": shows, "head": head, "tables": tables}
-
-
-def _svg(scene: _Scene, final: dict[int, float], prefix: str) -> str:
-    """The drawing with final gradients, every node and edge carrying an id (``prefix`` + name).
-
-    Every value is drawn as if still waiting (``grad 0.5 …``), so each box is wide enough for any
-    state the script puts in it."""
-    graph = scene.emit(grads=final, pending=dict.fromkeys(final, 1), ids=prefix)
-    svg = backend.pipe(graph.source, "svg").decode("utf-8")
-    svg = svg[svg.index("<svg"):]
-    svg = re.sub(r"<!--.*?-->", "", svg, flags=re.S)
-    return re.sub(r'<svg width="[^"]*" height="[^"]*"', '<svg class="graph"', svg, count=1)
+def _view(scene: Scene, steps: list[DrawnStep], prefix: str) -> dict[str, Any]:
+    """The drawing (laid out as the step pictures are) and which SVG node shows each value."""
+    stage = make_stage(scene, steps, prefix)
+    for size in ("width", "height"):  # the page sizes it: zoom and pan
+        del stage.svg.attrib[size]
+    stage.svg.set("class", "graph")
+    return {**stage.view, "svg": ET.tostring(stage.svg, "unicode")}
 
 
 def write_explorer(
@@ -164,17 +137,16 @@ def write_explorer(
     """
     check_page(path, force, PASS_FORCE)
     scene = _scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs, max_nodes=max_nodes)
-    _check_walk(scene, max_steps, "the explorer page")
-    steps = _drawn_steps(scene)
+    check_walk(scene, max_steps, "the explorer page")
+    steps = drawn_steps(scene)
     data = explorer_data(scene, steps, title)
-    final = steps[-1].grads  # the same values in every view: one walk serves them all
-    views = {"main": {**_view(scene, "m-"), "svg": _svg(scene, final, "m-")}}
+    views = {"main": _view(scene, steps, "m-")}
     if group == "collapse":
         for box in scene.boxes:
             one = _scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs,
                          max_nodes=max_nodes + 64, expanded=[box.neuron.name])
             name = f"box{box.number}"
-            views[name] = {**_view(one, f"{name}-"), "svg": _svg(one, final, f"{name}-")}
+            views[name] = _view(one, drawn_steps(one), f"{name}-")
     svgs = "\n".join(f'<div class="view" data-view="{name}" hidden>{view.pop("svg")}</div>'
                      for name, view in views.items())
     data["views"] = views
@@ -187,4 +159,4 @@ def write_explorer(
 def _page(title: str, data: dict[str, Any], svgs: str) -> str:
     """The page: ``explorer.html`` (layout and CSS) with the SVGs, the JSON and ``explorer.js``."""
     script = (Path(__file__).parent / "explorer.js").read_text(encoding="utf-8")
-    return _fill_page("explorer.html", title, len(data["steps"]), data, SCRIPT=script, SVGS=svgs)
+    return fill_page("explorer.html", title, len(data["steps"]), data, SCRIPT=script, SVGS=svgs)

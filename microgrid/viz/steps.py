@@ -1,18 +1,23 @@
 """The backward walk one step at a time: :func:`backward_steps` replays :meth:`Value.backward`, and
-:func:`write_backward_steps` draws each step as an SVG with an ``index.html`` to page through them."""
+:func:`write_backward_steps` draws each step as an SVG with an ``index.html`` to page through them.
+
+Every picture of a walk is painted on one :class:`Stage`: the graph laid out once (each grad field as
+wide as it will ever be, room for every edge's amount), so nodes keep their places and size from step
+to step; a step only changes texts and colours.  The explorer page paints the same stage in the browser.
+"""
 
 from __future__ import annotations
 
+import copy
 import html
 import json
 import re
 import textwrap
+import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import graphviz
 
 from microgrid.engine import Value, topological_order
 from microgrid.safety.atomic import atomic_folder
@@ -23,22 +28,19 @@ from microgrid.viz.draw import (
     INSTALL_HINT,
     GraphTooLarge,
     GraphvizNotFound,
-    _Scene,
+    Scene,
     dot_available,
     escape_label,
 )
-from microgrid.viz.style import format_number
+from microgrid.viz.style import RED, format_number, grad_bin
 
-__all__ = [
-    "backward_steps", "write_backward_steps", "BackwardStep", "DrawnStep", "StepFiles", "DEFAULT_MAX_STEPS",
-]
+__all__ = ["backward_steps", "write_backward_steps", "drawn_steps", "check_walk", "fill_page", "make_stage",
+           "paint", "BackwardStep", "DrawnStep", "Stage", "StepFiles", "DEFAULT_MAX_STEPS"]
 
 DEFAULT_MAX_STEPS = 400  #: backward steps above which write_backward_steps refuses
-
-
-# --------------------------------------------------------------------------------------------
-# The backward walk, step by step
-# --------------------------------------------------------------------------------------------
+SVG = "{http://www.w3.org/2000/svg}"
+ET.register_namespace("", SVG[1:-1])
+ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
 
 
 @dataclass(frozen=True)
@@ -87,7 +89,7 @@ def backward_steps(root: Value, seed: float = 1.0) -> Iterator[BackwardStep]:
         yield BackwardStep(k, node, tuple(sent), dict(grads), dict(pending))
 
 
-def _name(scene: _Scene, v: Value) -> str:
+def _name(scene: Scene, v: Value) -> str:
     """How a caption names ``v``: as the drawing labels it."""
     if id(v) in scene.row_of:  # a row of a neuron's parameter table (neurons view)
         ni, _, short = scene.row_of[id(v)]
@@ -107,15 +109,16 @@ class DrawnStep:
     ``walk`` holds the steps of :func:`backward_steps` it covers: one, except that a collapsed
     neuron's activation and its ``w·x + b`` are one step (they are one box).  ``highlight`` is the
     value whose node is outlined, ``firing`` the operation whose edges carry gradient (None for
-    the seed), ``edge_labels`` the text on each of those edges (operand id -> texts in operand
-    order) and ``note`` an extra field of the highlighted box.
+    the seed), ``head`` the drawn node those edges point at and ``labels`` what each of them
+    carries (edge name ``e_<head>_<k>`` -> text); ``note`` is the highlighted box's slope.
     """
 
     number: int
     walk: tuple[BackwardStep, ...]
     highlight: Value
     firing: Value | None
-    edge_labels: dict[int, list[str]]
+    head: str | None
+    labels: dict[str, str]
     note: str | None
     caption: str
 
@@ -128,7 +131,7 @@ class DrawnStep:
         return self.walk[-1].pending
 
 
-def _drawn_steps(scene: _Scene) -> list[DrawnStep]:
+def drawn_steps(scene: Scene) -> list[DrawnStep]:
     """The backward walk of ``scene.root`` grouped and captioned as ``scene`` draws it."""
     walk = list(backward_steps(scene.root))
     groups: list[list[BackwardStep]] = [[walk[0]]]
@@ -138,30 +141,36 @@ def _drawn_steps(scene: _Scene) -> list[DrawnStep]:
             groups[-1].append(s)
         else:
             groups.append([s])
-    total = len(groups)
     neuron_of_pre = {id(pre): n for n in scene.neurons for pre, _ in n.uses}
     steps = []
     for number, group in enumerate(groups, start=1):
-        head = f"step {number} of {total}: "
+        head = f"step {number} of {len(groups)}: "
         last = group[-1]
         if last.index == 0:
             root = scene.root
             seed = format_number(last.grads[id(root)])
             name = _name(scene, root)
             name = f"the output {name}" if root.label or root.is_leaf else f"the output ({name})"
-            caption = (head + f"the walk starts at {name}: d output / d output = {seed}, "
-                       f"so its grad is {seed}")
-            steps.append(DrawnStep(number, tuple(group), root, None, {}, None, caption))
+            caption = head + f"the walk starts at {name}: d output / d output = {seed}, so its grad is {seed}"
+            steps.append(DrawnStep(number, tuple(group), root, None, None, {}, None, caption))
             continue
         node = last.node
-        amounts: dict[int, list[str]] = {}  # operand id -> the amounts it receives, in operand order
-        for p, _, amount in last.sent:
-            amounts.setdefault(id(p), []).append(format_number(amount))
         box = scene.box_of.get(id(node))
+        target, operands = (scene.node_id(box.pre), box.inputs) if box else (scene.op_id(node), node.parents)
+        g = last.grads[id(node)]
+        gt = format_number(g)
+        texts: dict[int, list[str]] = {}  # operand id -> what it receives, in operand order
+        parts = []
+        for p, d, amount in last.sent:
+            small = box is None and node.op != "dot" and len(node.parents) <= 3
+            text = f"{gt} × {format_number(d)} = {format_number(amount)}" if small else format_number(amount)
+            texts.setdefault(id(p), []).append(text)
+            parts.append(f"{_name(scene, p)} += {text}")
+        labels = {f"e_{target}_{k}": texts[id(p)].pop(0) for k, p in enumerate(operands)}
+        note = None
         if box is not None:  # a collapsed neuron: its activation (if any) and its w·x + b
             g = last.grads[id(box.out)]
             act = next((s for s in group if s.node is box.out and box.out is not box.pre), None)
-            note = None
             factor = ""
             if act is not None:
                 note = f"{box.out.op}'(z) = {format_number(act.sent[0][1])}"
@@ -171,49 +180,26 @@ def _drawn_steps(scene: _Scene) -> list[DrawnStep]:
                     if node is box.pre and node.op == "dot" else "passes grad × local derivative on")
             caption = (head + f"{_name(scene, node)} has its full grad g = {format_number(g)}"
                        + (f", {note}," if note else "") + f" and {what} (the amounts on the red edges)")
-            steps.append(DrawnStep(number, tuple(group), box.out, node, amounts, note, caption))
+            steps.append(DrawnStep(number, tuple(group), box.out, node, target, labels, note, caption))
             continue
-        g = last.grads[id(node)]
-        gt = format_number(g)
         neuron = neuron_of_pre.get(id(node))
-        labels = amounts  # the amounts alone, but for an operation of at most three operands
         if node.op == "dot":
             of = f" of {neuron.name!r}" if neuron is not None and scene.group == "neurons" else ""
             bias = " and g to the bias" if len(node.parents) % 2 == 1 else ""
-            what = (f"passes g·x_i to each weight w_i, g·w_i to each input x_i{bias} (the amounts on the red "
-                    "edges)")
-            caption = head + f"the dot node (w·x + b){of} has its full grad g = {gt} and {what}"
+            caption = (head + f"the dot node (w·x + b){of} has its full grad g = {gt} and passes g·x_i to "
+                       f"each weight w_i, g·w_i to each input x_i{bias} (the amounts on the red edges)")
         elif len(node.parents) > 3:
             caption = (head + f"{_name(scene, node)} ({node.op}) has its full grad {gt} and passes grad × "
                        "local derivative to each operand (the amounts on the red edges)")
         else:
-            labels, parts = {}, []
-            for p, d, amount in last.sent:
-                text = f"{gt} × {format_number(d)} = {format_number(amount)}"
-                labels.setdefault(id(p), []).append(text)
-                parts.append(f"{_name(scene, p)} += {text}")
             own = f"{_name(scene, node)} ({node.op})" if node.label else _name(scene, node)
             caption = (head + f"{own} has its full grad {gt} and passes grad × local derivative to "
                        f"{'each operand' if len(parts) > 1 else 'its operand'}: " + "; ".join(parts))
-        steps.append(DrawnStep(number, tuple(group), node, node, labels, None, caption))
+        steps.append(DrawnStep(number, tuple(group), node, node, target, labels, None, caption))
     return steps
 
 
-def _wrap(caption: str, width: int = 110) -> str:
-    r"""``caption`` as left-justified Graphviz lines (``\l``) of at most ``width`` characters."""
-    return "".join(escape_label(line) + "\\l" for line in textwrap.wrap(caption, width))
-
-
-@dataclass(frozen=True)
-class StepFiles:
-    """What :func:`write_backward_steps` wrote: the page, the pictures, their captions."""
-
-    index: Path
-    svgs: list[Path]
-    captions: list[str]
-
-
-def _check_walk(scene: _Scene, max_steps: int, what: str) -> None:
+def check_walk(scene: Scene, max_steps: int, what: str) -> None:
     """:class:`GraphTooLarge` when the backward walk of ``scene`` has more than ``max_steps``
     steps; :class:`GraphvizNotFound` when no program here can draw ``what``."""
     n_walk = 1 + sum(1 for v in scene.order if not v.is_leaf)
@@ -223,6 +209,206 @@ def _check_walk(scene: _Scene, max_steps: int, what: str) -> None:
     if not dot_available():
         raise GraphvizNotFound(f"writing {what} needs the Graphviz 'dot' program, which is not "
                                f"installed: {INSTALL_HINT}")
+
+
+# --------------------------------------------------------------------------------------------
+# The stage: one layout for every step
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Stage:
+    """The graph of a walk drawn once.  ``svg`` shows every grad field at its widest, every edge's
+    amount in place (``paint`` keeps the firing step's) and, with ``lines``, that many caption
+    lines; ``view`` says which SVG node shows each value (``shows``: value key -> node; ``tables``:
+    node -> keys of its rows; ``head``: value key -> the node its edges point at; ``prefix`` of every
+    id); ``values`` maps value keys (``v<k>``, creation order) to the Values."""
+
+    scene: Scene
+    svg: ET.Element
+    view: dict[str, Any]
+    values: dict[str, Value]
+    lines: int
+
+
+def make_stage(scene: Scene, steps: list[DrawnStep], prefix: str = "", captions: bool = False) -> Stage:
+    """Lay out the graph of ``steps`` once (with room for their ``captions``, wrapped, above it)."""
+    texts: dict[int, str] = {}
+    for step in steps:
+        for i, g in step.grads.items():
+            texts[i] = max(texts.get(i, "grad —"), f"grad {format_number(g)} …", key=len)
+    labels = {name: text for step in steps for name, text in step.labels.items()}
+    notes = {scene.box_of[id(s.highlight)].number: s.note for s in steps if s.note}
+    wrapped = [textwrap.wrap(s.caption, CAPTION_WIDTH) for s in steps] if captions else [[]]
+    widest = max((line for lines in wrapped for line in lines), key=len, default="")
+    lines = max(map(len, wrapped))
+    caption = "".join(escape_label(widest) + "\\l" for _ in range(lines)) or None
+    graph = scene.emit(grad_texts=texts, edge_labels=labels, notes=notes, caption=caption, ids=prefix)
+    svg = ET.fromstring(backend.pipe(graph.source, "svg"))
+    edges = {g.get("id"): g for g in svg.iter(f"{SVG}g") if g.get("class") == "edge"}
+    nodes = [b for g in svg.iter(f"{SVG}g") if g.get("class") == "node" and (b := _bounds(g))]
+    for step in steps:  # what each edge carries, placed where it is read and apart from the step's others
+        placed: list[tuple[float, ...]] = []
+        for name, text in step.labels.items():
+            edge = edges[prefix + name]
+            curve = _curve(next(edge.iter(f"{SVG}path")).get("d", ""))
+            (x0, y0), (x1, y1) = curve[0], curve[1]
+            n = max(1e-9, ((x0 - x1) ** 2 + (y0 - y1) ** 2) ** 0.5)
+            ux, uy = (x0 - x1) / n, (y0 - y1) / n  # back into the operand: the gradient's arrow
+            tip = ((x0, y0), (x0 - 6 * ux - 2.5 * uy, y0 - 6 * uy + 2.5 * ux),
+                   (x0 - 6 * ux + 2.5 * uy, y0 - 6 * uy - 2.5 * ux))
+            ET.SubElement(edge, f"{SVG}polygon", {"class": "back", "fill": RED, "stroke": RED,
+                                                  "points": " ".join(f"{x:.2f},{y:.2f}" for x, y in tip)})
+            if edge.find(f"{SVG}text") is not None:  # dot made room for it
+                continue
+            width = 6.2 * len(text)  # wider than Helvetica's 10-point digits (5.6)
+            spots = [(x + dx, y - 3) for x, y in curve[1:len(curve) * 3 // 4] for dx in (3, -3 - width)]
+            boxes = [(x, y - 10, x + width, y + 3) for x, y in spots]
+            apart = [b for b in boxes if not any(_overlap(b, o) for o in placed)]
+            box = next((b for b in apart if not any(_overlap(b, n) for n in nodes)), (apart or boxes)[0])
+            placed.append(box)
+            ET.SubElement(edge, f"{SVG}text", {
+                "class": "amount", "x": f"{box[0]:.2f}", "y": f"{box[3] - 3:.2f}", "font-size": "10.00",
+                "font-family": "Helvetica,sans-Serif", "fill": RED, "stroke": "white", "stroke-width": "3",
+                "paint-order": "stroke"}).text = text
+    return Stage(scene, svg, _view(scene, prefix), {f"v{scene.index[id(v)]}": v for v in scene.order}, lines)
+
+
+def _numbers(text: str | None) -> list[float]:
+    return [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?", text or "")]
+
+
+def _overlap(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
+    return not (a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1])
+
+
+def _bounds(group: ET.Element) -> tuple[float, ...] | None:
+    """The box around an SVG group's shapes, in graph coordinates: (left, top, right, bottom)."""
+    xs, ys = [], []
+    for e in group.iter():
+        nums = _numbers(e.get("points") or e.get("d"))
+        if e.tag == f"{SVG}ellipse":
+            cx, cy, rx, ry = (float(e.get(k, 0)) for k in ("cx", "cy", "rx", "ry"))
+            nums = [cx - rx, cy - ry, cx + rx, cy + ry]
+        xs += nums[::2]
+        ys += nums[1::2]
+    return (min(xs), min(ys), max(xs), max(ys)) if xs else None
+
+
+def _curve(d: str, n: int = 12) -> list[tuple[float, float]]:
+    """Points along an SVG path of cubic Bézier segments (``M p0 C p1 p2 p3 p4 p5 p6 …``), from its start."""
+    nums = _numbers(d)
+    pts = list(zip(nums[::2], nums[1::2]))
+    return [((1 - t) ** 3 * a[0] + 3 * (1 - t) ** 2 * t * b[0] + 3 * (1 - t) * t * t * c[0] + t ** 3 * e[0],
+             (1 - t) ** 3 * a[1] + 3 * (1 - t) ** 2 * t * b[1] + 3 * (1 - t) * t * t * c[1] + t ** 3 * e[1])
+            for i in range(0, len(pts) - 3, 3) for a, b, c, e in [pts[i:i + 4]]
+            for t in (k / n for k in range(n))] or pts
+
+
+def _view(scene: Scene, prefix: str) -> dict[str, Any]:
+    """Which SVG node shows each value's grad, and which node its incoming edges point at."""
+    shows: dict[str, str] = {}
+    head: dict[str, str] = {}
+    tables: dict[str, list[str]] = {}
+    for v in scene.order:
+        key = f"v{scene.index[id(v)]}"
+        box = scene.box_of.get(id(v))
+        if box is not None:
+            if v is box.out:
+                shows[key] = scene.node_id(v)
+            head[key] = scene.node_id(box.pre)
+        elif id(v) in scene.row_of:
+            tables.setdefault(scene.node_id(v), []).append(key)
+        else:
+            shows[key] = scene.node_id(v)
+            head[key] = scene.op_id(v)
+    return {"prefix": prefix, "shows": shows, "head": head, "tables": tables}
+
+
+def extent(svg: ET.Element, names: Iterable[str]) -> list[float]:
+    """The box around ``names`` (nodes, edges) as fractions of the picture: [left, top, right, bottom]."""
+    _, _, width, height = _numbers(svg.get("viewBox"))
+    dx, dy = _numbers(svg[0].get("transform"))[-2:]  # dot's translate(dx dy) of the whole graph
+    wanted = set(names)
+    boxes = [b for g in svg.iter(f"{SVG}g") if g.get("id") in wanted and (b := _bounds(g))]
+    x0, y0 = min(b[0] for b in boxes) + dx, min(b[1] for b in boxes) + dy
+    x1, y1 = max(b[2] for b in boxes) + dx, max(b[3] for b in boxes) + dy
+    return [round(x0 / width, 5), round(y0 / height, 5), round(x1 / width, 5), round(y1 / height, 5)]
+
+
+def paint(stage: Stage, step: DrawnStep) -> ET.Element:
+    """The stage as it looks at ``step``: grads summed so far, the firing node and edges in red."""
+    svg = copy.deepcopy(stage.svg)
+    scene, view, pre = stage.scene, stage.view, stage.view["prefix"]
+    groups = {g.get("id"): g for g in svg.iter(f"{SVG}g")}
+
+    def grad(key: str) -> tuple[str, float | None]:
+        v = stage.values[key]
+        g = step.grads.get(id(v))
+        return ("grad —" if g is None else f"grad {format_number(g)}" + " …" * (step.pending[id(v)] > 0), g)
+
+    def fill(shape: ET.Element | None, texts: list[ET.Element], g: float | None) -> None:
+        if scene.color_by_grad and shape is not None:
+            b = grad_bin(g) if g is not None else None
+            shape.set("fill", b.fill if b else "white")
+            for t in texts:
+                t.set("fill", b.font if b else "black")
+
+    for key, name in view["shows"].items():
+        node, (text, g) = groups[pre + name], grad(key)
+        texts = list(node.iter(f"{SVG}text"))
+        for t in texts:
+            if (t.text or "").startswith("grad "):
+                t.text = text
+        fill(next((e for e in node if e.tag in (f"{SVG}polygon", f"{SVG}path")), None), texts, g)
+    for name, keys in view["tables"].items():
+        cells = list(groups[pre + name])
+        rows = [i for i, e in enumerate(cells) if (e.text or "").startswith("grad ")]
+        for key, i in zip(keys, rows):
+            cells[i].text, g = grad(key)
+            fill(next((e for e in reversed(cells[:i]) if e.tag == f"{SVG}polygon"), None), [cells[i]], g)
+    hot = [scene.node_id(step.highlight)]
+    if step.firing is not None and scene.box_of.get(id(step.firing)) is None:
+        hot.append(scene.op_id(step.firing))
+    for name in hot:  # the outline: the node's first shape
+        outline = next(e for e in groups[pre + name] if e.tag[len(SVG):] in ("polygon", "path", "ellipse"))
+        outline.set("stroke", RED)
+        outline.set("stroke-width", "4")
+    top = svg[0]
+    carried: list[tuple[ET.Element, ET.Element]] = []
+    for edge in [g for g in top if g.get("class") == "edge"]:
+        on = step.head is not None and edge.get("id", "").startswith(f"{pre}e_{step.head}_")
+        for e in list(edge):
+            back = e.tag == f"{SVG}text" or e.get("class") == "back"  # shown only while the edge fires
+            if e.tag == f"{SVG}path" and on:
+                e.set("stroke", RED)
+                e.set("stroke-width", "2")
+            elif back != on and (back or e.tag == f"{SVG}polygon"):
+                edge.remove(e)
+        if on:  # drawn last, over the other edges, and what they carry over them all
+            top.remove(edge)
+            top.append(edge)
+            carried += [(edge, label) for label in edge.findall(f"{SVG}text")]
+    for edge, label in carried:
+        edge.remove(label)
+        label.set("class", "amount")
+        top.append(label)
+    lines = [t for t in top if t.tag == f"{SVG}text"][:stage.lines]
+    for line, caption in zip(lines, textwrap.wrap(step.caption, CAPTION_WIDTH) + [""] * len(lines)):
+        line.text = caption
+    return svg
+
+
+CAPTION_WIDTH = 110  #: characters per caption line in the step pictures
+
+
+@dataclass(frozen=True)
+class StepFiles:
+    """What :func:`write_backward_steps` wrote: the page, the pictures, their captions."""
+
+    index: Path
+    svgs: list[Path]
+    captions: list[str]
 
 
 def write_backward_steps(
@@ -245,48 +431,48 @@ def write_backward_steps(
     activation and ``w·x + b`` are one step) whose grad is complete, passing grad × local
     derivative along its edges, which are red and labelled with the amounts.  Gradients show as
     summed so far (``—`` = not reached, ``…`` = more to come); every number in a caption is drawn
-    in the highlighted node or on its red edges.  The user's ``.grad`` values are not read or
-    changed.  ``out_dir`` is written as a unit (built beside, then swapped in) and replaces an
-    earlier step folder; a folder holding other files is refused (:class:`OutputTaken`), and an
-    ``index.html`` that microgrid did not write is replaced only with ``force``.  Needs Graphviz's
-    ``dot``.
+    in the highlighted node or on its red edges.  Every picture has the same size and every node
+    the same place.  The user's ``.grad`` values are not read or changed.  ``out_dir`` is written
+    as a unit (built beside, then swapped in) and replaces an earlier step folder; a folder holding
+    other files is refused (:class:`OutputTaken`), and an ``index.html`` that microgrid did not
+    write is replaced only with ``force``.  Needs Graphviz's ``dot`` (or ``graphviz-pure``).
     """
-    scene = _Scene(root, rankdir=rankdir, show_grad=True, color_by_grad=color_by_grad, group=group,
-                   params=params, inputs=inputs, max_nodes=max_nodes, legend=True, title=None)
-    _check_walk(scene, max_steps, "the step pictures")
-    steps = _drawn_steps(scene)
+    scene = Scene(root, rankdir=rankdir, show_grad=True, color_by_grad=color_by_grad, group=group,
+                  params=params, inputs=inputs, max_nodes=max_nodes, legend=True, title=None)
+    check_walk(scene, max_steps, "the step pictures")
+    steps = drawn_steps(scene)
     out = Path(out_dir)
     check_step_folder(out, force, PASS_FORCE)
-    width = max(3, len(str(len(steps))))
-    svgs, captions = [], []
+    stage = make_stage(scene, steps, captions=True)
+    digits = max(3, len(str(len(steps))))
+    names = [f"step_{step.number:0{digits}d}.svg" for step in steps]
+    captions = [step.caption for step in steps]
+    _, _, width, height = _numbers(stage.svg.get("viewBox"))
+    dy = _numbers(stage.svg[0].get("transform"))[-1]
+    end = max(float(t.get("y", 0)) + 6 for t in stage.svg[0] if t.tag == f"{SVG}text")  # below the caption
+    view = {"files": names, "captions": captions, "top": round((end + dy) / height, 5),
+            "boxes": [extent(stage.svg, [scene.node_id(step.highlight)]) for step in steps],
+            "areas": [extent(stage.svg, [scene.node_id(step.highlight), *step.labels, *_receivers(scene, step)
+                                         ]) for step in steps]}
     with atomic_folder(out) as tmp:
-        for step in steps:
-            name = f"step_{step.number:0{width}d}.svg"
-            (tmp / name).write_bytes(mark_svg(backend.pipe(_step_graph(scene, step).source, "svg")))
-            svgs.append(out / name)
-            captions.append(step.caption)
-        page = _index_html(title, [p.name for p in svgs], captions)
+        for name, step in zip(names, steps):
+            picture = ET.tostring(paint(stage, step), "utf-8", xml_declaration=True)
+            (tmp / name).write_bytes(mark_svg(picture))
+        page = fill_page("steps.html", title, len(steps), view, FIRST_FILE=html.escape(names[0]),
+                         FIRST_CAPTION=html.escape(captions[0]), WIDTH=f"{width:g}")
         (tmp / "index.html").write_text(page, encoding="utf-8")
-    index = out / "index.html"
-    return StepFiles(index, svgs, captions)
+    return StepFiles(out / "index.html", [out / name for name in names], captions)
 
 
-def _step_graph(scene: _Scene, step: DrawnStep) -> graphviz.Digraph:
-    """The picture of one drawn step (caption included, wrapped, never cut)."""
-    return scene.emit(grads=step.grads, pending=step.pending, highlight=step.highlight, firing=step.firing,
-                      edge_labels=step.edge_labels, note=step.note, caption=_wrap(step.caption))
+def _receivers(scene: Scene, step: DrawnStep) -> list[str]:
+    """The drawn nodes that the firing node's edges come from: the operands that receive gradient."""
+    if step.firing is None:
+        return []
+    box = scene.box_of.get(id(step.firing))
+    return [scene.node_id(p) for p in (box.inputs if box is not None else step.firing.parents)]
 
 
-def _index_html(title: str, files: list[str], captions: list[str]) -> str:
-    """The page: ``steps.html`` (layout, CSS and script, no network) filled in to step through the SVGs.
-
-    The caption is part of each picture; the page shows it once, as the picture's text
-    alternative, and counts "step k of n" as the pictures and file names do."""
-    return _fill_page("steps.html", title, len(files), {"files": files, "captions": captions},
-                      FIRST_FILE=html.escape(files[0]), FIRST_CAPTION=html.escape(captions[0]))
-
-
-def _fill_page(template: str, title: str, n: int, data: Any, **extra: str) -> str:
+def fill_page(template: str, title: str, n: int, data: Any, **extra: str) -> str:
     """The page ``template`` (a file beside this module) with each ``{{NAME}}`` filled in: GENERATOR,
     TITLE (``title``, escaped), N (``n``), DATA (``data`` as JSON) and ``extra`` as given."""
     text = (Path(__file__).parent / template).read_text(encoding="utf-8")

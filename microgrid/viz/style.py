@@ -7,7 +7,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["format_number", "grad_color", "GradBin", "GRAD_BINS", "Role", "ROLES"]
+__all__ = ["format_number", "grad_color", "grad_bin", "GradBin", "GRAD_BINS", "Role", "ROLES", "OP_ATTRS",
+           "PORTS", "HIGHLIGHT", "RED"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -60,7 +61,8 @@ GRAD_BINS: tuple[GradBin, ...] = (
 )
 
 
-def _grad_bin(g: float) -> GradBin:
+def grad_bin(g: float) -> GradBin:
+    """The bin of :data:`GRAD_BINS` that holds ``g``."""
     if not math.isfinite(g):
         return GRAD_BINS[-1]
     m = abs(g)
@@ -74,7 +76,7 @@ def _grad_bin(g: float) -> GradBin:
 
 def grad_color(g: float) -> str:
     """The fill colour for a gradient ``g`` on the log scale of :data:`GRAD_BINS`."""
-    return _grad_bin(g).fill
+    return grad_bin(g).fill
 
 
 # --------------------------------------------------------------------------------------------
@@ -106,7 +108,8 @@ ROLES: dict[str, Role] = {
              "intermediate value"),
     )
 }
-_OP_ATTRS = {"shape": "ellipse", "style": "filled", "fillcolor": "#f8f9fa", "color": "#adb5bd",
+OP_ATTRS = {"shape": "ellipse", "style": "filled", "fillcolor": "#f8f9fa", "color": "#adb5bd",
              "fontsize": "10", "width": "0.3", "height": "0.25", "margin": "0.03,0.01"}
-_PORTS = {"LR": ("e", "w"), "RL": ("w", "e"), "TB": ("s", "n"), "BT": ("n", "s")}  # edges leave/enter here
-_HIGHLIGHT = {"color": "#e03131", "penwidth": "4"}
+PORTS = {"LR": ("e", "w"), "RL": ("w", "e"), "TB": ("s", "n"), "BT": ("n", "s")}  # edges leave/enter here
+RED = "#e03131"  #: what fires: the highlighted node, its edges and what they carry
+HIGHLIGHT = {"color": RED, "penwidth": "4"}

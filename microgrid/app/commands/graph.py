@@ -25,7 +25,7 @@ from microgrid.app.commands import options
 from microgrid.app.expr import ExpressionError, parse_assignment, parse_expression
 from microgrid.engine import Value
 from microgrid.safety.text import printable, quote
-from microgrid.viz import backend
+from microgrid.viz import backend, format_number
 
 DESCRIPTION = (
     "Draw the computation graph that backprop walks: of an expression (--expr, safely parsed) or of one "
@@ -63,8 +63,9 @@ def register(subparsers: Any) -> None:
                    help="for --mlp: one activation per layer, e.g. tanh,sigmoid (default: relu hidden, "
                         "sigmoid output)")
     p.add_argument("--root", choices=("loss", "output"), default=None,
-                   help="for --mlp: draw up to the loss (binary cross-entropy against the label, default) "
-                        "or up to the network's output")
+                   help="for --mlp: draw up to the loss (default: BCE(sigmoid(z), y), computed as training "
+                        "computes it from the output neuron's logit z, softplus(z) - y*z; the output box "
+                        "shows the probability sigmoid(z)) or up to the network's output, sigmoid included")
     p.add_argument("--raw-inputs", action="store_true", default=None,
                    help="for --mlp: feed the raw 1-10 scores instead of what training feeds (each feature "
                         "min-max scaled to [0, 1] over the shipped rows)")
@@ -292,11 +293,17 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
         fed = "inputs min-max scaled to [0, 1] as in training"
     x = [Value(float(v), label=f"x{i}: {name}") for i, (v, name) in enumerate(zip(row, data.feature_names))]
     target = int(data.y[sample])
+    positive = data.target_names[1]
     if args.root != "output":
         # the loss as training computes it (MLP.loss): from the logit when the output is a sigmoid;
         # the label enters as a number (it picks the branch), so it is not a node of the graph
         if uses_logits("bce", mlp.activations[-1]):
-            root = bce_with_logits(mlp.logits(x), target)
+            z = mlp.logits(x)
+            assert isinstance(z, Value)  # one output neuron: the last size is 1 (checked above)
+            p = format_number(Value(z.data).sigmoid().data)
+            z.label = f"z (logit): p({positive}) = sigmoid(z) = {p}"
+            root = bce_with_logits(z, target)
+            root.label = f"loss = BCE(sigmoid(z), y) = softplus(z) − y·z; y = {target}"
         else:
             output = mlp(x)
             assert isinstance(output, Value)  # one output neuron: the last size is 1 (checked above)
@@ -307,12 +314,12 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
                                  f"{output.data:.4g} is not a probability, so its BCE loss is a constant "
                                  "with no graph to draw; end --activations with sigmoid, or draw "
                                  "--root output")
-        root.label = f"loss: BCE vs y={target} ({data.target_names[target]})"
+            root.label = f"loss: BCE vs y={target} ({data.target_names[target]})"
     else:
         output = mlp(x)
         assert isinstance(output, Value)  # one output neuron: the last size is 1 (checked above)
         root = output
-        root.label = "output"
+        root.label = f"p({positive})" if mlp.activations[-1] == "sigmoid" else "output"
     title = (f"Wisconsin sample {sample} (id {data.ids[sample]}, {data.target_names[target]}) "
              f"through a fresh {'-'.join(map(str, sizes))} MLP (seed {seed}), {fed}")
     print(f"feeding sample {sample}: {fed}"
