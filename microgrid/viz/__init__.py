@@ -32,6 +32,6 @@ from microgrid.viz.steps import (
 from microgrid.viz.style import GRAD_BINS, ROLES, format_number, grad_color
 
 __all__ = ["draw_dot", "write_backward_steps", "write_explorer", "backward_steps", "render", "try_render",
-           "format_number", "grad_color", "dot_available", "GraphTooLarge", "GraphvizNotFound", "BackwardStep",
-           "StepFiles", "ROLES", "GRAD_BINS", "GROUPS", "OUTPUT_FORMATS", "DEFAULT_MAX_NODES", "DEFAULT_MAX_STEPS",
-           "INSTALL_HINT"]
+           "format_number", "grad_color", "dot_available", "GraphTooLarge", "GraphvizNotFound",
+           "BackwardStep", "StepFiles", "ROLES", "GRAD_BINS", "GROUPS", "OUTPUT_FORMATS", "DEFAULT_MAX_NODES",
+           "DEFAULT_MAX_STEPS", "INSTALL_HINT"]

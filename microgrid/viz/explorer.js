@@ -73,17 +73,21 @@ function fit() {
   cams.set(view, { s, x: x - (box.clientWidth / s - w) / 2, y: y - (box.clientHeight / s - h) / 2 });
   apply();
 }
-function reveal(groups) {  // pan (at this zoom) just enough to show the groups, or the first when they do not fit
-  const c = cam(), m = 20 / c.s, w = box.clientWidth / c.s, h = box.clientHeight / c.s;
+// Pan (at this zoom) so that the view shows [lo, hi] along one axis, moving as little as it can; when
+// that does not fit, centre it, as far as [keepLo, keepHi] (the highlighted node) stays in view.
+function pan(at, size, lo, hi, keepLo, keepHi) {
+  const m = 20 / cam().s;
+  if (hi - lo <= size - 2 * m) return lo < at + m ? lo - m : hi > at + size - m ? hi - size + m : at;
+  return Math.min(Math.max((lo + hi - size) / 2, keepHi - size + m), keepLo - m);
+}
+function reveal(groups) {  // the highlighted node first, then its red edges and what they reach
+  const c = cam();
   const t = svgOf().querySelector("g.graph").transform.baseVal.consolidate().matrix;  // dot's translate
-  const boxes = groups.map((g) => g.getBBox());
-  let [x0, y0, x1, y1] = [0, 1, 2, 3].map((i) => (i < 2 ? Math.min : Math.max)(...boxes.map((b) =>
-    [b.x, b.y, b.x + b.width, b.y + b.height][i])));
-  if (x1 - x0 > w - 2 * m || y1 - y0 > h - 2 * m) [x0, y0, x1, y1] = [boxes[0].x, boxes[0].y,
-    boxes[0].x + boxes[0].width, boxes[0].y + boxes[0].height];
-  [x0, x1, y0, y1] = [x0 + t.e, x1 + t.e, y0 + t.f, y1 + t.f];
-  if (x0 < c.x + m) c.x = x0 - m; else if (x1 > c.x + w - m) c.x = x1 - w + m;
-  if (y0 < c.y + m) c.y = y0 - m; else if (y1 > c.y + h - m) c.y = y1 - h + m;
+  const boxes = groups.map((g) => g.getBBox()).map((b) => [b.x + t.e, b.y + t.f, b.x + b.width + t.e,
+                                                             b.y + b.height + t.f]);
+  const [x0, y0, x1, y1] = [0, 1, 2, 3].map((i) => (i < 2 ? Math.min : Math.max)(...boxes.map((b) => b[i])));
+  c.x = pan(c.x, box.clientWidth / c.s, x0, x1, boxes[0][0], boxes[0][2]);
+  c.y = pan(c.y, box.clientHeight / c.s, y0, y1, boxes[0][1], boxes[0][3]);
   apply();
 }
 function start() {  // readable text, the graph's left end (where the forward pass starts), centred
