@@ -20,7 +20,6 @@ Python computed are one set of numbers.  No network: inline CSS and script, no f
 from __future__ import annotations
 
 import math
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -107,6 +106,8 @@ def explorer_data(scene: Scene, steps: list[DrawnStep], title: str) -> dict[str,
 
 def _view(scene: Scene, steps: list[DrawnStep], prefix: str) -> dict[str, Any]:
     """The drawing (laid out as the step pictures are) and which SVG node shows each value."""
+    import xml.etree.ElementTree as ET
+
     stage = make_stage(scene, steps, prefix)
     for size in ("width", "height"):  # the page sizes it: zoom and pan
         del stage.svg.attrib[size]

@@ -13,11 +13,10 @@ import html
 import json
 import re
 import textwrap
-import xml.etree.ElementTree as ET
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from microgrid.engine import Value, topological_order
 from microgrid.safety.atomic import atomic_folder
@@ -34,13 +33,14 @@ from microgrid.viz.draw import (
 )
 from microgrid.viz.style import RED, format_number, grad_bin
 
+if TYPE_CHECKING:  # loaded where pictures are made: it loads pyexpat, in whose import a Ctrl-C can be lost
+    import xml.etree.ElementTree as ET
+
 __all__ = ["backward_steps", "write_backward_steps", "drawn_steps", "check_walk", "fill_page", "make_stage",
            "paint", "BackwardStep", "DrawnStep", "Stage", "StepFiles", "DEFAULT_MAX_STEPS"]
 
 DEFAULT_MAX_STEPS = 400  #: backward steps above which write_backward_steps refuses
 SVG = "{http://www.w3.org/2000/svg}"
-ET.register_namespace("", SVG[1:-1])
-ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
 
 
 @dataclass(frozen=True)
@@ -233,6 +233,10 @@ class Stage:
 
 def make_stage(scene: Scene, steps: list[DrawnStep], prefix: str = "", captions: bool = False) -> Stage:
     """Lay out the graph of ``steps`` once (with room for their ``captions``, wrapped, above it)."""
+    import xml.etree.ElementTree as ET
+
+    ET.register_namespace("", SVG[1:-1])
+    ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
     texts: dict[int, str] = {}
     for step in steps:
         for i, g in step.grads.items():
@@ -439,6 +443,8 @@ def write_backward_steps(
     """
     scene = Scene(root, rankdir=rankdir, show_grad=True, color_by_grad=color_by_grad, group=group,
                   params=params, inputs=inputs, max_nodes=max_nodes, legend=True, title=None)
+    import xml.etree.ElementTree as ET
+
     check_walk(scene, max_steps, "the step pictures")
     steps = drawn_steps(scene)
     out = Path(out_dir)
