@@ -4,8 +4,10 @@ sums, numbers as floats, comparands, and the ``no_grad`` switch.
 * ``fdiv``, ``fpow``, ``fexp``, ``flog``, ``fsqrt``, ``fsigmoid``, ``fsoftplus``: float64 results
   as NumPy gives them (``inf``/``nan`` where Python's ``math`` would raise).
 * ``fsum``, ``fdot``: sums rounded once (``math.fsum``); ``inf``/``nan`` as plain summation gives.
+* ``fslope``: ``-g·a/b²`` without an intermediate overflow or underflow (division's backward).
 * ``div``, ``power``, ``log``, ``sigmoid``, ``data``, ``sign``: the helpers of the derivative rules,
   for a float (the functions above) or a ``Value`` (its operator or method, recorded).
+* :class:`Quotient`: a local derivative that the backward walk applies by dividing.
 * :func:`to_float`, :func:`comparand`: what a Value holds, and what it compares with.
 * :func:`no_grad`, :func:`is_grad_enabled`, :data:`grad_mode`: recording on or off, per thread.
 """
@@ -15,8 +17,9 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import sys
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -156,6 +159,20 @@ def fdot(x: Sequence[float], n: int) -> float:
         return sum(terms)
 
 
+def fslope(g: float, a: float, b: float) -> float:
+    """``-g·a/b²``, within 2 ulp: the mantissas are multiplied and divided (no intermediate can
+    overflow or underflow) and the power of two is applied last.  Zero, inf or nan operands
+    give the IEEE value of ``-((g·a)/b)/b``."""
+    if g and a and b and g - g == 0.0 and a - a == 0.0 and b - b == 0.0:  # finite, nonzero
+        (mg, eg), (ma, ea), (mb, eb) = math.frexp(g), math.frexp(a), math.frexp(b)
+        m = -(mg * ma) / mb / mb
+        try:
+            return math.ldexp(m, eg + ea - 2 * eb)
+        except OverflowError:
+            return math.copysign(_INF, m)
+    return -fdiv(fdiv(g * a, b), b)
+
+
 # --------------------------------------------------------------------------------------------
 # The helpers of the derivative rules: one rule serves floats (the fast backward) and Values
 # (grad(..., create_graph=True), which records the derivative as a graph)
@@ -187,6 +204,38 @@ def sign(x: Any) -> float:
     """1, -1 or 0 (at ±0 and nan): a constant, on a Value too."""
     d = data(x)
     return 1.0 if d > 0.0 else (-1.0 if d < 0.0 else 0.0)
+
+
+class Quotient(float):
+    """A local derivative that the backward walk applies by dividing: ``g * d`` is
+    ``rule(g, *parts)``, e.g. ``g / b`` for d(a/b)/da = 1/b, so no reciprocal is ever stored
+    where it would overflow (1/b for a subnormal b) or lose digits.  As a float it is the
+    derivative itself, ``rule(1, *parts)``, which ``local_grads`` shows.  It is false (a flat
+    edge, which passes nothing) only where the edge passes 0 for every gradient, even the
+    largest float: a derivative that merely rounds to 0 (1e-300/1e20² for -a/b²) is not flat.
+    ``parts`` are floats, or Values on the recorded path (``rule`` then records).
+    """
+
+    rule: Callable[..., Any]
+    parts: tuple[Any, ...]
+    flat: bool
+
+    def __new__(cls, rule: Callable[..., Any], *parts: Any) -> Quotient:
+        numbers = tuple(map(data, parts))
+        self = super().__new__(cls, rule(1.0, *numbers))
+        self.rule = rule
+        self.parts = parts
+        self.flat = rule(sys.float_info.max, *numbers) == 0.0
+        return self
+
+    def __bool__(self) -> bool:
+        return not self.flat
+
+    def times(self, g: Any) -> Any:
+        """What an edge with this derivative passes for the gradient ``g``."""
+        return self.rule(g, *self.parts)
+
+    __rmul__ = __mul__ = times  # g * d, d * g
 
 
 # --------------------------------------------------------------------------------------------

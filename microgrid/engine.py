@@ -22,6 +22,7 @@ from typing import Any, Union, cast
 
 from microgrid._numerics import (
     OrderedByData,
+    Quotient,
     data,
     div,
     fdiv,
@@ -30,6 +31,7 @@ from microgrid._numerics import (
     flog,
     fpow,
     fsigmoid,
+    fslope,
     fsoftplus,
     fsqrt,
     fsum,
@@ -71,10 +73,12 @@ class Op:
 
 
 def _power_rule(out: Any, x: Sequence[Any], p: Any) -> tuple:
-    """out = a^b:  d/da = b·a^(b-1), 0 at a = b = 0 (where 0·0^-1 would be nan);
-    d/db = a^b·ln a, 0 at a = 0 when b >= 0 (its limit there, as PyTorch takes it)."""
+    """out = a^b:  d/da = b·a^(b-1), and 0 at b = 0 for every a (a^0 = 1; 0·a^-1 can be nan);
+    d/db = a^b·ln a, and 0 at a = 0 when b >= 0 (its limit there, as PyTorch takes it)."""
     a, b = x
-    da = 0.0 if data(b) == 0.0 and data(a) == 0.0 else b * power(a, b - 1.0)
+    da = b * power(a, b - 1.0)
+    if data(b) == 0.0:
+        da = zeroed(da)
     db = 0.0 if data(a) == 0.0 and data(b) >= 0.0 else out * log(a)
     return da, db
 
@@ -85,8 +89,16 @@ def _power_of_x_rule(out: Any, x: Sequence[Any], p: float) -> tuple:
 
 
 def _quotient_rule(out: Any, x: Sequence[Any], p: Any) -> tuple:
-    """out = a/b:  d/da = 1/b,  d/db = -a/b² = -out/b."""
-    return div(1.0, x[1]), -div(out, x[1])
+    """out = a/b:  d/da = 1/b,  d/db = -a/b².  Kept as quotients: an edge passes g/b and
+    -g·a/b² (see ``slope``), which neither overflow nor lose digits where 1/b or a/b would."""
+    a, b = x
+    return Quotient(div, b), Quotient(slope, a, b)
+
+
+def _slope_rule(out: Any, x: Sequence[Any], p: Any) -> tuple:
+    """out = -g·a/b²:  d/dg = -a/b²,  d/da = -g/b²,  d/db = 2g·a/b³ = -2·out/b."""
+    g, a, b = x
+    return slope(1.0, a, b), slope(g, 1.0, b), -2.0 * div(out, b)
 
 
 def _dot_rule(out: Any, x: Sequence[Any], n: int) -> tuple:
@@ -105,7 +117,7 @@ NEG  = Op("neg",  lambda x, p: -x[0],             lambda out, x, p: (-1.0,))
 POW  = Op("**",   lambda x, p: fpow(x[0], x[1]),  _power_rule)
 POWC = Op("**",   lambda x, p: fpow(x[0], p),     _power_of_x_rule)
 EXP  = Op("exp",  lambda x, p: fexp(x[0]),        lambda out, x, p: (out,))
-LOG  = Op("log",  lambda x, p: flog(x[0]),        lambda out, x, p: (div(1.0, x[0]),))
+LOG  = Op("log",  lambda x, p: flog(x[0]),        lambda out, x, p: (Quotient(div, x[0]),))
 SQRT = Op("sqrt", lambda x, p: fsqrt(x[0]),       lambda out, x, p: (div(0.5, out),))
 TANH = Op("tanh", lambda x, p: math.tanh(x[0]),   lambda out, x, p: ((1.0 - out) * (1.0 + out),))
 # sigmoid' = σ(x)·σ(-x) (= out·(1 - out), without its cancellation near 1); softplus' = σ(x)
@@ -120,6 +132,9 @@ LEAKY = Op("leaky_relu", lambda x, p: p * x[0] if x[0] <= 0.0 else x[0],
 # n-ary, one node each: the sum of x; and dot, whose parents are (w_1..w_n, x_1..x_n[, bias])
 VSUM = Op("sum",  lambda x, p: fsum(x),           lambda out, x, p: (1.0,) * len(x))
 DOT  = Op("dot",  fdot,                           _dot_rule)
+# in recorded derivatives only: -g·a/b² (what division passes to b), and a 0 set by convention
+SLOPE = Op("-g*a/b^2", lambda x, p: fslope(*x),   _slope_rule)
+ZERO = Op("zero", lambda x, p: 0.0,               lambda out, x, p: (1.0,))
 # fmt: on
 
 
@@ -352,6 +367,19 @@ def dot_values(ws: Sequence[Value], xs: Sequence[Value], bias: Value | None) -> 
     return _apply(DOT, parents, len(ws))
 
 
+def slope(g: Any, a: Any, b: Any) -> Any:
+    """``-g·a/b²``: :func:`~microgrid._numerics.fslope` on floats, a recorded node on Values."""
+    if type(g) is float and type(a) is float and type(b) is float:
+        return fslope(g, a, b)
+    return _apply(SLOPE, as_values((g, a, b)))
+
+
+def zeroed(term: Any) -> Any:
+    """0 in place of ``term``: on a Value, a node of value 0 whose derivative is ``term``'s, so
+    that a term set to 0 by a convention (b·a^(b-1) at b = 0) keeps its higher derivatives."""
+    return 0.0 if type(term) is float else _apply(ZERO, (term,))
+
+
 # --------------------------------------------------------------------------------------------
 # The walk's order, and the recorded backward pass of grad(..., create_graph=True)
 # --------------------------------------------------------------------------------------------
@@ -390,6 +418,8 @@ def topological_order(root: Value) -> list[Value]:
 
 def _times(g: Any, d: Any) -> Any:
     """``g * d`` without recording a multiplication by the constant 1 (keeps gradient graphs small)."""
+    if isinstance(d, Quotient):
+        return d.times(g)
     if type(g) is float and g == 1.0:
         return d
     if type(d) is float and d == 1.0:

@@ -24,11 +24,13 @@ otherwise. Blocks that depend on the data only (``1 - 2 * y``) run once per batc
 same conventions at kinks and for IEEE special values (the tests compare every op of the engine's
 table with its rule). Two things differ by rounding only: sums (a matrix product or ``np.sum``
 rounds differently from the engine's exactly rounded ``math.fsum``), and ``np.tanh``, which can
-differ from ``math.tanh`` in the last bits. The engine's *strong zero* (an edge whose local
-derivative is exactly 0 passes nothing, even an infinite or NaN gradient) would cost a pass over
-every product, so the replay multiplies plainly first: NaN and inf never turn finite again, so
-when every parameter's gradient comes out finite no flat edge met a non-finite gradient and the
-plain products were exact. Otherwise the backward pass runs again with the strong zero.
+differ from ``math.tanh`` in the last bits. Division and ``log`` pass ``g · (1/b)`` here, where the
+engine divides (``g / b``): the same but for a rounding, unless ``b`` is subnormal (1/b = inf). The
+engine's *strong zero* (an edge whose local derivative is exactly 0 passes nothing, even an
+infinite or NaN gradient) would cost a pass over every product, so the replay multiplies plainly
+first: NaN and inf never turn finite again, so when every parameter's gradient comes out finite no
+flat edge met a non-finite gradient and the plain products were exact. Otherwise the backward pass
+runs again with the strong zero.
 
 **What one trace cannot see.** Python ``if`` statements, ``max`` or comparisons on the *data*
 run once, for the traced example. A function that builds a different graph for other examples
@@ -107,9 +109,19 @@ def _pow(x: Array, c: Any) -> Array:
 def _pow_local(y: Array, a: list[Array], p: Any, s: Any) -> tuple:
     if len(a) == 1:  # x ** c:  c x^(c-1), 0 when c = 0
         return (0.0 if p == 0.0 else p * _pow(a[0], p - 1.0),)
-    base, ex = a  # a ** b:  b a^(b-1) (0 at a = b = 0),  y ln a (0 where a = 0 and b >= 0)
-    return (np.where((ex == 0.0) & (base == 0.0), 0.0, ex * np.power(base, ex - 1.0)),
+    base, ex = a  # a ** b:  b a^(b-1) (0 at b = 0 for every a),  y ln a (0 where a = 0 and b >= 0)
+    return (np.where(ex == 0.0, 0.0, ex * np.power(base, ex - 1.0)),
             np.where((base == 0.0) & (ex >= 0.0), 0.0, y * np.log(base)))
+
+
+def _slope(g: Any, a: Any, b: Any) -> Array:
+    """``-g·a/b²`` as the engine computes it (``_numerics.fslope``): from the mantissas, the
+    power of two applied last; zero, inf or nan operands give ``-((g·a)/b)/b``."""
+    g, a, b = np.broadcast_arrays(np.asarray(g, dtype=np.float64), a, b)
+    (mg, eg), (ma, ea), (mb, eb) = np.frexp(g), np.frexp(a), np.frexp(b)
+    regular = (g != 0.0) & (a != 0.0) & (b != 0.0) & np.isfinite(g) & np.isfinite(a) & np.isfinite(b)
+    with np.errstate(all="ignore"):
+        return np.where(regular, np.ldexp(-(mg * ma) / mb / mb, eg + ea - 2 * eb), -((g * a) / b) / b)
 
 
 def _sum(terms: Sequence[Array], out: Array) -> Array:
@@ -150,8 +162,8 @@ ARRAY_RULES: dict[str, ArrayRule] = {
     "*": ArrayRule(lambda a, p, o, s: np.multiply(a[0], a[1], out=o), lambda y, a, p, s: (a[1], a[0]),
                    lambda a, y, p: (f"{a[0]} * {a[1]}", [a[1], a[0]])),
     "/": ArrayRule(lambda a, p, o, s: np.divide(a[0], a[1], out=o),
-                   lambda y, a, p, s: (1.0 / a[1], -(y / a[1])),
-                   lambda a, y, p: (f"{a[0]} / {a[1]}", [f"1 / {a[1]}", f"-{y} / {a[1]}"])),
+                   lambda y, a, p, s: (1.0 / a[1], _slope(1.0, a[0], a[1])),
+                   lambda a, y, p: (f"{a[0]} / {a[1]}", [f"1 / {a[1]}", f"-{a[0]} / {a[1]} ** 2"])),
     "**": ArrayRule(lambda a, p, o, s: _set(o, _pow(a[0], p) if len(a) == 1 else np.power(a[0], a[1])),
                     _pow_local, _show_pow),
     "neg": ArrayRule(lambda a, p, o, s: np.negative(a[0], out=o), lambda y, a, p, s: (-1.0,),
@@ -183,6 +195,15 @@ ARRAY_RULES: dict[str, ArrayRule] = {
                      lambda a, y, p: (" + ".join(a), ["1"] * len(a))),
     "dot": ArrayRule(lambda a, p, o, s: _sum([a[i] * a[p + i] for i in range(p)] + a[2 * p :], o),
                      lambda y, a, p, s: (*a[p : 2 * p], *a[:p], 1.0), _show_dot),
+    # in recorded derivatives (grad(..., create_graph=True)): -g·a/b², and a 0 set by convention
+    "-g*a/b^2": ArrayRule(lambda a, p, o, s: _set(o, _slope(*a)),
+                          lambda y, a, p, s: (_slope(1.0, a[1], a[2]), _slope(a[0], 1.0, a[2]),
+                                              -2.0 * (y / a[2])),
+                          lambda a, y, p: (f"-{a[0]} * {a[1]} / {a[2]} ** 2",
+                                           [f"-{a[1]} / {a[2]} ** 2", f"-{a[0]} / {a[2]} ** 2",
+                                            f"-2 * {y} / {a[2]}"])),
+    "zero": ArrayRule(lambda a, p, o, s: np.copyto(o, 0.0), lambda y, a, p, s: (1.0,),
+                      lambda a, y, p: ("0", ["1"])),
 }
 # fmt: on
 

@@ -59,6 +59,14 @@ def exact_number(x: Any) -> int | float:
     return x
 
 
+#: Finite nonzero floats of every magnitude, subnormal to the largest, either sign: the exponent
+#: is drawn uniformly, so tiny and huge operands are as likely as ordinary ones.
+wide_floats: st.SearchStrategy[float] = st.builds(
+    lambda m, e, negative: -math.ldexp(m, e) if negative else math.ldexp(m, e),
+    st.floats(0.5, 1.0, exclude_max=True), st.integers(-1073, 1024), st.booleans(),
+).filter(lambda x: x != 0.0)
+
+
 def floats_between(lo: float, hi: float) -> st.SearchStrategy[float]:
     """Finite floats in the closed interval ``[lo, hi]``."""
     return st.floats(min_value=lo, max_value=hi, allow_nan=False, allow_infinity=False)

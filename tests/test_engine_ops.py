@@ -15,7 +15,7 @@ from itertools import product
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from microgrid.engine import Value, dot, grad, vsum
@@ -28,6 +28,7 @@ from strategies import (
     f64,
     pow_reference,
     sigmoid_reference,
+    wide_floats,
 )
 
 # --------------------------------------------------------------------------------------------
@@ -61,9 +62,9 @@ def central_difference(f: Callable[[list[float]], float], xs: Sequence[float], i
 # with the engine's documented conventions where the closed form has no value: relu'(0) = 0,
 # leaky_relu'(0) = alpha, abs'(0) = 0 (at -0.0 too; at nan every comparison is False, so these
 # give 0, alpha, 0 as relu does in PyTorch), d/dx x**0 = 0 (x**0 is the constant 1), and for
-# a ** b at a = 0: d/da = 0 when b = 0, d/db = 0 when b >= 0 (a^b ln a -> 0 as a -> 0+; as
-# PyTorch).  sqrt' = 1 / (2 sqrt x) is +inf at 0 (and -inf at -0.0, where sqrt(-0.0) = -0.0:
-# what 0.5 / sqrt(x) gives in IEEE arithmetic).
+# a ** b: d/da = 0 when b = 0, for every a (nan, inf and subnormals too); d/db = 0 at a = 0 when
+# b >= 0 (a^b ln a -> 0 as a -> 0+; as PyTorch).  sqrt' = 1 / (2 sqrt x) is +inf at 0 (and
+# -inf at -0.0, where sqrt(-0.0) = -0.0: what 0.5 / sqrt(x) gives in IEEE arithmetic).
 
 
 def _ieee(f: Callable[[], float]) -> float:
@@ -72,8 +73,9 @@ def _ieee(f: Callable[[], float]) -> float:
 
 
 def pow_partials(a: float, b: float) -> tuple[float, float]:
-    """``(d/da, d/db)`` of ``a ** b``: ``b a^(b-1)`` and ``a^b ln a``, with the conventions at a = 0."""
-    da = 0.0 if (a == 0.0 and b == 0.0) else _ieee(lambda: np.multiply(b, pow_reference(a, b - 1.0)))
+    """``(d/da, d/db)`` of ``a ** b``: ``b a^(b-1)`` (0 at b = 0 for every a: a^0 = 1) and
+    ``a^b ln a`` (0 at a = 0 for b >= 0)."""
+    da = 0.0 if b == 0.0 else _ieee(lambda: np.multiply(b, pow_reference(a, b - 1.0)))
     db = 0.0 if (a == 0.0 and b >= 0.0) else _ieee(lambda: np.multiply(pow_reference(a, b), np.log(f64(a))))
     return da, db
 
@@ -146,11 +148,6 @@ def grad_abs_tol(name: str, xs: Sequence[float]) -> float:
         # 1 - tanh^2 is computed from the output, as PyTorch does: accurate absolutely (a few
         # ulp of 1), not relatively, in the tails
         return 4 * 2.0**-53
-    if name in ("div", "rdiv"):
-        # -a/b^2 is computed as -y/b from y = a/b: when y is subnormal its rounding error (half
-        # a subnormal ulp) is divided by b, and a subnormal result is rounded once more
-        b = abs(xs[-1])
-        return 2e-323 * max(1.0, 1.0 / b) if b != 0.0 else math.inf
     return 2e-323  # four subnormal ulps, as agrees() allows for values
 
 
@@ -311,6 +308,67 @@ def test_power_of_a_constant_derivative_at_zero(x: float, c: float, slope: float
     v = Value(x)
     (v**c).backward()
     assert v.grad == slope  # x ** 0 is the constant 1: slope 0 wherever x is
+
+
+@pytest.mark.parametrize("b", [0.0, -0.0], ids=["+0", "-0"])
+@pytest.mark.parametrize("a", [5e-324, 1e-310, math.nan, math.inf, -math.inf, 0.0, -0.0, 2.0, -3.0, 1e308])
+def test_power_slope_in_the_base_is_zero_at_a_zero_exponent_for_every_base(a: float, b: float) -> None:
+    # a^0 = 1 for every a, so d/da = 0 (PyTorch too), where b·a^(b-1) would be 0·inf or 0·nan
+    base, exponent = Value(a), Value(b)
+    out = base**exponent
+    out.backward()
+    assert out.data == 1.0 and out.local_grads[0] == 0.0 and base.grad == 0.0
+    base = Value(a)
+    assert grad(base ** Value(b), base, create_graph=True).data == 0.0
+    # just off b = 0 the formula holds again
+    base, exponent = Value(a), Value(1e-300)
+    (base**exponent).backward()
+    assert agrees(base.grad, power_slope(a, 1e-300))
+
+
+def exactly_rounded(q: Fraction) -> float:
+    """The float nearest to ``q`` (IEEE round to nearest even; ±inf beyond the largest float)."""
+    try:
+        return float(q)
+    except OverflowError:
+        return math.inf if q > 0 else -math.inf
+
+
+def test_division_passes_its_gradient_by_dividing() -> None:
+    # 1/b would be inf: d/dx (x / 1e-310) * 0 is 0, not 0 * inf = nan (PyTorch: 0)
+    x = Value(1.0)
+    ((x / 1e-310) * 0.0).backward()
+    assert x.grad == 0.0
+    x = Value(1.0)
+    ((x / 1e-310) * 1e-300).backward()
+    assert x.grad == exactly_rounded(Fraction(1e-300) / Fraction(1e-310))
+    # -y/b from the subnormal y = 1e-310 / 19.5 would lose digits: -g·a/b² keeps them
+    x = Value(19.5)
+    ((1e-310 / x) * 1e300).backward()
+    assert x.grad == exactly_rounded(-Fraction(1e300) * Fraction(1e-310) / Fraction(19.5) ** 2)
+    assert x.grad == -2.6298487836949296e-13  # (-y/b gives -2.6298487837080527e-13)
+
+
+@given(g=wide_floats, a=wide_floats, b=wide_floats)
+def test_division_gradients_are_exact_at_every_magnitude(g: float, a: float, b: float) -> None:
+    """d/da (a/b)·g = g/b, correctly rounded; d/db = -g·a/b², within 2 ulp; both paths alike."""
+    av, bv = Value(a), Value(b)
+    ((av / bv) * g).backward()
+    assert av.grad == exactly_rounded(Fraction(g) / Fraction(b))
+    exact = -Fraction(g) * Fraction(a) / Fraction(b) ** 2
+    nearest = exactly_rounded(exact)
+    assume(abs(nearest) < 1e308)  # near the overflow threshold 2 ulp may round either way
+    assert abs(Fraction(bv.grad) - exact) <= 2 * Fraction(math.ulp(nearest)), (bv.grad, nearest)
+    av2, bv2 = Value(a), Value(b)
+    recorded = grad((av2 / bv2) * g, [av2, bv2], create_graph=True)
+    assert [r.data for r in recorded] == [av.grad, bv.grad]
+
+
+@given(g=wide_floats, x=wide_floats.map(abs))
+def test_log_gradient_is_exact_at_every_magnitude(g: float, x: float) -> None:
+    v = Value(x)
+    (v.log() * g).backward()
+    assert v.grad == exactly_rounded(Fraction(g) / Fraction(x))  # g/x, where 1/x would overflow
 
 
 def test_sqrt_derivative_at_zero_is_infinite() -> None:

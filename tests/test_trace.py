@@ -47,6 +47,8 @@ OP_CASES: tuple[tuple[str, int, Any, Callable[[Sequence[Value], Any], Value]], .
     ("sum", 3, None, lambda v, p: vsum(v)),
     ("dot", 5, 2, lambda v, p: dot(v[:2], v[2:4], v[4])),
     ("dot_no_bias", 4, 2, lambda v, p: dot(v[:2], v[2:4])),
+    ("slope", 3, None, lambda v, p: engine.slope(v[0], v[1], v[2])),  # (of recorded derivatives)
+    ("zero", 1, None, lambda v, p: engine.zeroed(v[0])),
 )
 
 POW_CONSTANTS = (0.0, 0.5, -0.5, 1.0, 2.0, -1.0, 3.0, 1 / 3, -2.5)
