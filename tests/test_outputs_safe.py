@@ -257,16 +257,14 @@ def test_write_outputs_reports_a_full_disk_naming_the_file(tmp_path: Path, monke
     out = tmp_path / "run1"
     write_outputs(out, results[5])
     old = snapshot(out)
-    real_open = open
+    real_replace = os.replace
 
-    def full_at_history(file: object, *args: object, **kwargs: object) -> object:
-        if str(file).endswith("history.csv"):
-            raise OSError(errno.ENOSPC, "No space left on device", str(file))
-        return real_open(file, *args, **kwargs)
+    def full_at_history(src: str, dst: str) -> None:
+        if str(dst).endswith("history.csv"):
+            raise OSError(errno.ENOSPC, "No space left on device", str(src))
+        real_replace(src, dst)
 
-    import builtins
-
-    monkeypatch.setattr(builtins, "open", full_at_history)
+    monkeypatch.setattr(os, "replace", full_at_history)
     with pytest.raises(OSError) as info:
         write_outputs(out, results[7], force=True)
     monkeypatch.undo()

@@ -31,7 +31,7 @@ except ImportError:  # Windows: writes are not claimed there
     fcntl = None  # type: ignore[assignment]
 
 __all__ = ["TEMP_SUFFIX", "Busy", "claim", "atomic_file", "write_bytes", "write_text", "atomic_folder",
-           "naming", "is_temporary", "signals_held"]
+           "is_temporary", "signals_held"]
 
 #: Every temporary file or folder microgrid makes ends with this (and starts with a dot).
 TEMP_SUFFIX = ".microgrid-tmp"
@@ -65,18 +65,6 @@ def _named(exc: OSError, path: Path, staging: Path | None = None) -> OSError:
         except (TypeError, ValueError):  # no name, or not in the temporary folder
             return exc
     return type(exc)(exc.errno, exc.strerror or os.strerror(exc.errno), str(path))
-
-
-@contextlib.contextmanager
-def naming(path: str | os.PathLike[str]) -> Iterator[None]:
-    """Give an ``OSError`` raised in the block without a file name (a failed ``write``) the name
-    ``path``."""
-    try:
-        yield
-    except OSError as exc:
-        if exc.filename is None:
-            raise _named(exc, Path(path)) from None
-        raise
 
 
 _DEFERRED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))

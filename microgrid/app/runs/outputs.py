@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -16,7 +17,7 @@ from microgrid.app.runs.learning import learning_warnings
 from microgrid.app.runs.plots import plot_confusion, plot_loss
 from microgrid.app.runs.results import CVResult, HoldoutResult
 from microgrid.data import Dataset
-from microgrid.safety.atomic import atomic_folder, claim, naming, signals_held
+from microgrid.safety.atomic import atomic_folder, claim, signals_held, write_bytes, write_text
 from microgrid.safety.overwrite import OutputTaken
 
 __all__ = ["OUTPUT_FILES", "PLOT_HINT", "metrics_document", "check_output_dir", "write_outputs"]
@@ -141,34 +142,32 @@ def write_outputs(out_dir: str | Path, result: HoldoutResult | CVResult, force: 
         check_output_dir(out, force)
         plots = _matplotlib()
         with atomic_folder(out) as tmp:
-            names = _write_run(tmp, out, result, plots)
+            names = _write_run(tmp, result, plots)
     messages = [f"wrote {out / name}" for name in names]
     return messages if plots else messages + [PLOT_HINT]
 
 
-def _write_run(tmp: Path, out: Path, result: HoldoutResult | CVResult, plots: bool) -> list[str]:
-    """Write the files of a run into the folder ``tmp`` (errors naming them under ``out``)."""
+def _write_run(tmp: Path, result: HoldoutResult | CVResult, plots: bool) -> list[str]:
+    """Write the files of a run into the folder ``tmp``; returns their names."""
     runs = _histories(result)
+    cv = isinstance(result, CVResult)
+    history = io.StringIO()
+    w = csv.writer(history)
+    w.writerow(["fold", "iteration", "loss"] if cv else ["iteration", "loss"])
+    for label, losses in runs:
+        w.writerows([label, i, repr(float(loss))] if cv else [i, repr(float(loss))]
+                    for i, loss in enumerate(losses, start=1))
+    write_text(tmp / "metrics.json", json.dumps(metrics_document(result), indent=2, allow_nan=False) + "\n")
+    write_text(tmp / "history.csv", history.getvalue(), newline="")
+    names = ["metrics.json", "history.csv"]
     final = result if isinstance(result, HoldoutResult) else result.final
-    names = ["metrics.json", "history.csv"] + ["model.npz"] * (final is not None)
-    with naming(out / "metrics.json"), open(tmp / "metrics.json", "w", encoding="utf-8") as f:
-        json.dump(metrics_document(result), f, indent=2, allow_nan=False)
-        f.write("\n")
-    with naming(out / "history.csv"), open(tmp / "history.csv", "w", newline="", encoding="utf-8") as f:
-        w = csv.writer(f)
-        cv = isinstance(result, CVResult)
-        w.writerow(["fold", "iteration", "loss"] if cv else ["iteration", "loss"])
-        for label, history in runs:
-            for i, loss in enumerate(history, start=1):
-                w.writerow([label, i, repr(float(loss))] if cv else [i, repr(float(loss))])
     if final is not None:
-        with naming(out / "model.npz"):
-            save_model(tmp / "model.npz", final.model)
+        save_model(tmp / "model.npz", final.model)
+        names.append("model.npz")
     if plots:
-        with naming(out / "loss.png"):
-            plot_loss(tmp / "loss.png", runs, result.config)
-        what = "test rows" if isinstance(result, HoldoutResult) else "out-of-fold predictions"
-        with naming(out / "confusion.png"):
-            plot_confusion(tmp / "confusion.png", result.confusion, result.dataset.target_names, what)
+        what = "out-of-fold predictions" if cv else "test rows"
+        confusion = plot_confusion(result.confusion, result.dataset.target_names, what)
+        write_bytes(tmp / "loss.png", plot_loss(runs, result.config))
+        write_bytes(tmp / "confusion.png", confusion)
         names += ["loss.png", "confusion.png"]
     return names

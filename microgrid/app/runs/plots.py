@@ -1,9 +1,11 @@
-"""The pictures of a run folder (matplotlib, imported only when drawing): loss curves, confusion."""
+"""The pictures of a run folder as PNG bytes (matplotlib, imported only when drawing): loss curves,
+confusion matrix."""
 
 from __future__ import annotations
 
+import io
 from collections.abc import Sequence
-from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -12,7 +14,13 @@ from microgrid.app.runs.config import TrainConfig
 __all__ = ["plot_loss", "plot_confusion"]
 
 
-def plot_loss(path: Path, runs: list[tuple[str, np.ndarray]], config: TrainConfig) -> None:
+def _png(fig: Any) -> bytes:
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=120)
+    return png.getvalue()
+
+
+def plot_loss(runs: list[tuple[str, np.ndarray]], config: TrainConfig) -> bytes:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(6.4, 4.0), layout="constrained")
@@ -27,10 +35,10 @@ def plot_loss(path: Path, runs: list[tuple[str, np.ndarray]], config: TrainConfi
     if 1 < len(runs) <= 12:
         ax.legend(fontsize="small", ncols=2)
     ax.grid(True, which="both", alpha=0.3)
-    fig.savefig(path, dpi=120)
+    return _png(fig)
 
 
-def plot_confusion(path: Path, cm: np.ndarray, names: Sequence[str], what: str) -> None:
+def plot_confusion(cm: np.ndarray, names: Sequence[str], what: str) -> bytes:
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(4.2, 3.8), layout="constrained")
@@ -42,4 +50,4 @@ def plot_confusion(path: Path, cm: np.ndarray, names: Sequence[str], what: str) 
     ax.set_xticks([0, 1], [f"predicted\n{n}" for n in names])
     ax.set_yticks([0, 1], [f"true\n{n}" for n in names])
     ax.set_title(f"confusion matrix ({what})")
-    fig.savefig(path, dpi=120)
+    return _png(fig)

@@ -11,7 +11,7 @@ from microgrid.app.model_io import Classifier
 from microgrid.app.runs.config import TrainConfig
 from microgrid.data import Dataset
 
-__all__ = ["TrainedClassifier", "HoldoutResult", "FoldResult", "CVResult", "SeedsResult"]
+__all__ = ["TrainedClassifier", "HoldoutResult", "CVResult", "SeedsResult"]
 
 
 class TrainedClassifier(NamedTuple):
@@ -25,7 +25,7 @@ class TrainedClassifier(NamedTuple):
 
 @dataclass
 class HoldoutResult:
-    """A model trained on one split, with its metrics on both sides of the split."""
+    """A model trained on one split (or a fold), with its metrics on both sides of the split."""
 
     config: TrainConfig
     dataset: Dataset
@@ -46,25 +46,13 @@ class HoldoutResult:
 
 
 @dataclass
-class FoldResult:
-    """One fold of a cross-validation: its rows, loss history, time and train/test metrics."""
-
-    train_rows: np.ndarray
-    test_rows: np.ndarray
-    history: np.ndarray  # training loss before each step
-    final_loss: float  # training loss of the fold's model
-    seconds: float
-    train: dict[str, float]
-    test: dict[str, float]
-
-
-@dataclass
 class CVResult:
-    """K stratified folds; ``final`` is the model refit on all rows (when requested)."""
+    """K stratified folds, each a hold-out run on its rows; ``final`` is the model refit on all rows
+    (when requested)."""
 
     config: TrainConfig
     dataset: Dataset
-    folds: list[FoldResult]
+    folds: list[HoldoutResult]
     final: HoldoutResult | None = None
     mean: dict[str, float] = field(default_factory=dict)
     std: dict[str, float] = field(default_factory=dict)

@@ -22,7 +22,7 @@ import numpy as np
 from microgrid.app.model_io import Classifier
 from microgrid.app.runs.config import ConfigError, TrainConfig
 from microgrid.app.runs.progress import Progress
-from microgrid.app.runs.results import CVResult, FoldResult, HoldoutResult, SeedsResult, TrainedClassifier
+from microgrid.app.runs.results import CVResult, HoldoutResult, SeedsResult, TrainedClassifier
 from microgrid.batched import fit_many
 from microgrid.data import Dataset
 from microgrid.data.metrics import METRIC_NAMES, binary_metrics
@@ -169,6 +169,13 @@ def _evaluate(model: Classifier, dataset: Dataset, rows: np.ndarray) -> dict[str
     return binary_metrics(dataset.y[rows], model.predict_proba(dataset.X[rows]), threshold=model.threshold)
 
 
+def _holdout(config: TrainConfig, dataset: Dataset, train_rows: np.ndarray, test_rows: np.ndarray,
+             fit: TrainedClassifier) -> HoldoutResult:
+    """The result of ``fit``, trained on ``train_rows``, with its metrics on both sides."""
+    train, test = (_evaluate(fit.model, dataset, rows) for rows in (train_rows, test_rows))
+    return HoldoutResult(config, dataset, train_rows, test_rows, *fit, train, test)
+
+
 def _require_rows(dataset: Dataset, per_class: int, purpose: str) -> None:
     """ConfigError unless ``dataset`` has ``per_class`` rows of each class, naming file and class."""
     if len(dataset) == 0:
@@ -198,8 +205,7 @@ def run_holdout(config: TrainConfig, dataset: Dataset, stream: TextIO | None = N
     train_rows, test_rows = _split(config, dataset)
     with Progress(config.iters, stream, enabled=show_progress) as bar:
         fit = train_classifier(config, dataset, train_rows, bar.update)
-    return HoldoutResult(config, dataset, train_rows, test_rows, *fit,
-                         _evaluate(fit.model, dataset, train_rows), _evaluate(fit.model, dataset, test_rows))
+    return _holdout(config, dataset, train_rows, test_rows, fit)
 
 
 def run_cv(config: TrainConfig, dataset: Dataset, stream: TextIO | None = None, show_progress: bool = True,
@@ -229,9 +235,7 @@ def run_cv(config: TrainConfig, dataset: Dataset, stream: TextIO | None = None, 
                     fits.append(train_classifier(config, dataset, train_rows, bar.update))
                 except TrainingDiverged as exc:
                     raise TrainingDiverged(f"{label}: {exc}", exc.iteration, exc.loss) from None
-    folds = [FoldResult(train_rows, test_rows, fit.history, fit.final_loss, fit.seconds,
-                        _evaluate(fit.model, dataset, train_rows), _evaluate(fit.model, dataset, test_rows))
-             for fit, (train_rows, test_rows) in zip(fits, splits)]
+    folds = [_holdout(config, dataset, train, test, fit) for fit, (train, test) in zip(fits, splits)]
     result = CVResult(config, dataset, folds)
     for name in METRIC_NAMES:
         values = np.array([f.test[name] for f in folds], dtype=np.float64)
@@ -263,7 +267,6 @@ def run_seeds(config: TrainConfig, seeds: Sequence[int], dataset: Dataset, strea
     with Progress(config.iters, stream, label=f"{len(seeds)} seeds", enabled=show_progress) as bar:
         fits = train_classifiers(configs, dataset, [train for train, _ in splits],
                                  [f"seed {s}" for s in seeds], bar.update)
-    runs = [HoldoutResult(c, dataset, train_rows, test_rows, *fit, _evaluate(fit.model, dataset, train_rows),
-                          _evaluate(fit.model, dataset, test_rows))
+    runs = [_holdout(c, dataset, train_rows, test_rows, fit)
             for c, fit, (train_rows, test_rows) in zip(configs, fits, splits)]
     return SeedsResult(config, dataset, seeds, runs)
