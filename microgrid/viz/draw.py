@@ -21,18 +21,8 @@ from microgrid.viz import backend
 from microgrid.viz.backend import INSTALL_HINT, GraphvizNotFound
 from microgrid.viz.style import GRAD_BINS, OP_ATTRS, PORTS, RED, ROLES, format_number, grad_bin
 
-__all__ = [
-    "draw_dot",
-    "render",
-    "try_render",
-    "dot_available",
-    "GraphTooLarge",
-    "GraphvizNotFound",
-    "GROUPS",
-    "OUTPUT_FORMATS",
-    "DEFAULT_MAX_NODES",
-    "INSTALL_HINT",
-]
+__all__ = ["draw_dot", "render", "try_render", "dot_available", "GraphTooLarge", "GraphvizNotFound", "GROUPS",
+           "OUTPUT_FORMATS", "DEFAULT_MAX_NODES", "INSTALL_HINT"]
 
 DEFAULT_MAX_NODES = 600  #: drawn nodes (values + operations) above which draw_dot refuses
 GROUPS = (None, "neurons", "collapse")

@@ -36,11 +36,7 @@ __all__ = ["write_explorer", "explorer_data"]
 
 def _number(x: float) -> float | str:
     """``x`` for JSON: a float, or ``"inf"``/``"-inf"``/``"nan"``."""
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
-    return x
+    return x if math.isfinite(x) else format_number(x)
 
 
 def _scene(root: Value, *, rankdir: str, group: str | None, params: Any, inputs: Iterable[Value] | None,
@@ -80,7 +76,7 @@ def explorer_data(scene: Scene, steps: list[DrawnStep], title: str) -> dict[str,
         step_records.append({"number": step.number, "caption": step.caption,
                              "highlight": vid[id(step.highlight)],
                              "firing": vid[id(step.firing)] if step.firing is not None else None,
-                             "note": step.note, "adds": adds})
+                             "adds": adds})
     nodes = []
     for v in reversed(scene.order):  # creation order
         g = final.get(id(v), 0.0)

@@ -266,7 +266,8 @@ def make_stage(scene: Scene, steps: list[DrawnStep], prefix: str = "", captions:
             if edge.find(f"{SVG}text") is not None:  # dot made room for it
                 continue
             width = 6.2 * len(text)  # wider than Helvetica's 10-point digits (5.6)
-            spots = [(x + dx, y - 3) for x, y in curve[1:len(curve) * 3 // 4] for dx in (3, -3 - width)]
+            spots = [(x + dx, y + dy) for dy in (-3, -15, 25) for x, y in curve[1:len(curve) * 3 // 4]
+                     for dx in (3, -3 - width)]  # on the edge by the operand, else above or below it
             boxes = [(x, y - 10, x + width, y + 3) for x, y in spots]
             apart = [b for b in boxes if not any(_overlap(b, o) for o in placed)]
             box = next((b for b in apart if not any(_overlap(b, n) for n in nodes)), (apart or boxes)[0])

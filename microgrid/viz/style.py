@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 __all__ = ["format_number", "grad_color", "grad_bin", "GradBin", "GRAD_BINS", "Role", "ROLES", "OP_ATTRS",
-           "PORTS", "HIGHLIGHT", "RED"]
+           "PORTS", "RED"]
 
 
 # --------------------------------------------------------------------------------------------
@@ -112,4 +112,3 @@ OP_ATTRS = {"shape": "ellipse", "style": "filled", "fillcolor": "#f8f9fa", "colo
              "fontsize": "10", "width": "0.3", "height": "0.25", "margin": "0.03,0.01"}
 PORTS = {"LR": ("e", "w"), "RL": ("w", "e"), "TB": ("s", "n"), "BT": ("n", "s")}  # edges leave/enter here
 RED = "#e03131"  #: what fires: the highlighted node, its edges and what they carry
-HIGHLIGHT = {"color": RED, "penwidth": "4"}
