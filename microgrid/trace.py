@@ -72,7 +72,8 @@ class ArrayRule:
     ``local(y, a, p, s)`` returns ``d y / d a[i]`` for each operand (an array, or a number when
     it is the same everywhere). ``p`` is the op's constant (the exponent of ``x ** c``, the slope
     of ``leaky_relu``, the number of weights of a ``dot``); ``s`` is a scratch array of ``out``'s
-    shape for the rules that ask for one, to hand work from the value to the derivative.
+    shape (zeros at first) for the rules that ask for one, to hand work from the value to the
+    derivative.
     ``show(a, y, p)`` writes both as text for :meth:`Program.source`, from the operands' names.
     """
 
@@ -177,8 +178,9 @@ ARRAY_RULES: dict[str, ArrayRule] = {
     "sigmoid": ArrayRule(lambda a, p, o, s: _sigmoid(a[0], o, s),
                          lambda y, a, p, s: (y * (np.where(a[0] <= 0.0, 1.0, s) / (1.0 + s)),),
                          _unary("sigmoid", "{y} * sigmoid(-{0})"), scratch=True),
-    "relu": ArrayRule(lambda a, p, o, s: np.maximum(a[0], 0.0, out=o),
-                      lambda y, a, p, s: (np.greater(a[0], 0.0),), _unary("relu", "({0} > 0)")),
+    # relu against an array of zeros (s): NumPy's loop for two arrays is faster than for a number
+    "relu": ArrayRule(lambda a, p, o, s: np.maximum(a[0], s, out=o),
+                      lambda y, a, p, s: (np.greater(a[0], 0.0),), _unary("relu", "({0} > 0)"), scratch=True),
     "leaky_relu": ArrayRule(lambda a, p, o, s: _set(o, np.where(a[0] <= 0.0, p * a[0], a[0])),
                             lambda y, a, p, s: (np.where(a[0] > 0.0, 1.0, p),),
                             lambda a, y, p: (f"leaky_relu({a[0]}, {p:g})", [f"where({a[0]} > 0, 1, {p:g})"])),
@@ -295,9 +297,10 @@ class _Block:
     """``k`` nodes of one op at one depth, written to the adjacent columns ``out`` of ``V``.
 
     ``operands[j]`` holds the columns of the members' ``j``-th parents; for a matrix product
-    (``matmul``) ``operands[0]`` holds the shared inputs, and ``W`` (``k`` rows) and ``b`` the
-    places of the weights and biases in the parameter vector. ``targets[j]``: where the gradient
-    for operand ``j`` goes (None when it leads to no parameter).
+    (``matmul``) ``operands[0]`` holds the shared inputs and ``W`` the places of ``[W | b]`` in
+    the parameter vector, a row per member (the bias rides along: ``Z = [X | 1] [W | b]^T``).
+    ``targets[j]``: where the gradient for operand ``j`` goes (None when it leads to no
+    parameter), then for a matrix product where ``[dW | db]`` goes.
     """
 
     op: str
@@ -307,8 +310,8 @@ class _Block:
     operands: list[list[int]]
     stage: str  # "data" (once per batch: no parameter upstream) or "params"
     matmul: bool = False
-    W: list[list[int]] = field(default_factory=list)
-    b: list[int] = field(default_factory=list)
+    W: list[list[int]] = field(default_factory=list)  # each member's places of [w | b]
+    bias: bool = False
     sends: list[bool] = field(default_factory=list)  # whether operand j leads to a parameter
     targets: list[_Target | None] = field(default_factory=list)
 
@@ -357,42 +360,47 @@ class Program:
             needs.update([id(v)] if any(id(p) in needs for p in ps) else [])
             groups.setdefault(_key(v, depth[id(v)], id(v) in needs, is_param), []).append(v)
         keys = sorted(groups, key=lambda k: (k.stage != "data", k.depth))  # stable: in creation order
-        # the parameter vector: each matrix product's W row by row and its b, then the others
+        # the parameter vector: each matrix product's [W | b] row by row, then the others
         place: dict[int, int] = {}
         for key in keys:
             if key.op == "matmul":
-                members = groups[key]
-                biases = [m.parents[-1] for m in members] if key.arity % 2 else []
-                for w in [w for m in members for w in _weights(m, key)] + biases:
+                for w in [w for m in groups[key] for w in _weights(m, key)]:
                     place.setdefault(id(w), len(place))
         for p in self.params:
             place.setdefault(id(p), len(place))
         self._place, self._theta_params = place, sorted(self.params, key=lambda p: place[id(p)])
         self._order = [place[id(p)] for p in self.params]
-        # the columns: the placeholders, the parameters and constants that blocks read, the blocks
-        col = {id(v): i for i, v in enumerate(self._holders)}
+        # the columns: the inputs, the targets, the parameters and constants that blocks read, the
+        # blocks; after the inputs and after each block a column of ones (for a bias to ride along)
+        col = {id(v): i for i, v in enumerate(self._holders[: self.n_inputs])}
+        self._ones = [self.n_inputs]
+        self._targets_at = self.n_inputs + 1
+        col.update((id(v), self._targets_at + i) for i, v in enumerate(self._holders[self.n_inputs :]))
         self._broadcast = []
+        width = len(self._holders) + 1
         for v in [p for key in keys for m in groups[key] for p in _read(m, key)] + [self.root]:
             if id(v) not in col and (id(v) in is_param or id(v) in self._consts):
-                col[id(v)] = len(col)
+                col[id(v)], width = width, width + 1
                 self._broadcast.append(v)
         self.blocks: list[_Block] = []
         for key in keys:
             members = groups[key]
-            out = slice(len(col), len(col) + len(members))
+            out = slice(width, width + len(members))
             col.update((id(m), out.start + i) for i, m in enumerate(members))
+            self._ones.append(out.stop)
+            width = out.stop + 1
             reads = [_read(m, key) for m in members]
             if key.op == "matmul":
                 block = _Block("dot", key.const, members, out, [[col[id(x)] for x in reads[0]]], key.stage,
                                matmul=True, W=[[place[id(w)] for w in _weights(m, key)] for m in members],
-                               b=[place[id(m.parents[-1])] for m in members] if key.arity % 2 else [])
+                               bias=key.arity % 2 == 1)
                 block.sends = [any(id(x) in needs for x in reads[0])]
             else:
                 block = _Block(key.op, key.const, members, out,
                                [[col[id(r[j])] for r in reads] for j in range(key.arity)], key.stage)
                 block.sends = [any(id(r[j]) in needs for r in reads) for j in range(key.arity)]
             self.blocks.append(block)
-        self._col, self.n_columns = col, len(col)
+        self._col, self.n_columns = col, width
         self._root_col = col[id(self.root)]
         self._params_read = [(col[id(p)], place[id(p)]) for p in self._broadcast if id(p) in is_param]
         self._plan_gradients()
@@ -405,7 +413,7 @@ class Program:
         for b in self.blocks:
             if b.stage == "params":
                 wanted += [("G", c) for j, send in enumerate(b.sends) if send for c in b.operands[j]]
-                wanted += [("p", i) for i in [i for row in b.W for i in row] + b.b]
+                wanted += [("p", i) for row in b.W for i in row]
         wanted += [("p", i) for _, i in self._params_read]
         for e in wanted:
             count[e] = count.get(e, 0) + 1
@@ -417,10 +425,13 @@ class Program:
             b.targets = [target("G", b.operands[j]) if send and b.stage == "params" else None
                          for j, send in enumerate(b.sends)]
             if b.matmul:
-                b.targets += [target("p", [i for row in b.W for i in row]), target("p", b.b) if b.b else None]
+                b.targets.append(target("p", [i for row in b.W for i in row]))
         self._zero_cols = sorted({c for b in self.blocks for t in b.targets[: len(b.operands)]
                                   if t is not None and t.add for c in t.idx})
         self._params_target = target("p", [i for _, i in self._params_read])
+        # the gradient vector needs zeroing when a place is added to, or reached by nothing
+        self._zero_grad = any(n > 1 for (where, _), n in count.items() if where == "p") or \
+            len({i for (where, i) in count if where == "p"}) < len(self.params)
 
     # -- running ----------------------------------------------------------------------------------
     def _pull(self) -> None:
@@ -544,7 +555,7 @@ class Program:
         products, ``p`` the parameter vector and ``gp`` its gradient."""
         n = "N" if rows is None else str(rows)
         names = {i: ("x", i) for i in range(self.n_inputs)}  # column -> (array, column in it)
-        names.update((self.n_inputs + i, ("y", i)) for i in range(self.n_targets))
+        names.update((self._targets_at + i, ("y", i)) for i in range(self.n_targets))
         names.update((self._col[id(v)], (f"{self._consts[id(v)]:g}", -1) if id(v) in self._consts
                       else ("p", self._place[id(v)])) for v in self._broadcast)
         width = {"x": self.n_inputs, "y": self.n_targets}
@@ -576,17 +587,15 @@ class Program:
             back = []
             if b.matmul:
                 matmuls += 1
-                W, bias, d = f"W{matmuls}", f"b{matmuls}" if b.b else "", len(b.operands[0])
-                where = f"  {W} = p[{_places(b.W)}].reshape({len(b.W)}, {d})" + \
-                    (f", {bias} = p[{_places([b.b])}]" if bias else "")
-                forward.append(line(f"v{k} = {args[0]} @ {W}.T" + (f" + {bias}" if bias else ""),
-                                    f"({n}, {len(b.members)})", where))
-                tW, tb = b.targets[1:]
-                back.append(line(f"gp[{_places(b.W)}] += ({g}.T @ {args[0]}).ravel()" if tW and tW.add else
-                                 f"d{W} = {g}.T @ {args[0]}", f"({len(b.members)}, {d})"))
-                if bias:
-                    back.append(line(f"gp[{_places([b.b])}] += {g}.sum(0)" if tb and tb.add else
-                                     f"d{bias} = {g}.sum(0)", f"({len(b.members)},)"))
+                W, d = f"W{matmuls}", len(b.operands[0])
+                Wb, dWb, X1 = (f"[{W} | b{matmuls}]", f"[d{W} | db{matmuls}]", f"[{args[0]} | 1]") if b.bias \
+                    else (W, f"d{W}", args[0])
+                forward.append(line(f"v{k} = {args[0]} @ {W}.T" + (f" + b{matmuls}" if b.bias else ""),
+                                    f"({n}, {len(b.members)})",
+                                    f"  {Wb} = p[{_places(b.W)}].reshape({len(b.W)}, {len(b.W[0])})"))
+                tP = b.targets[1]
+                back.append(line(f"gp[{_places(b.W)}] += ({g}.T @ {X1}).ravel()" if tP and tP.add else
+                                 f"{dWb} = {g}.T @ {X1}", f"({len(b.W)}, {len(b.W[0])})"))
                 if b.sends[0]:
                     back.append(line(f"{read(b.operands[0], True)} {_assign(b.targets[0])} {g} @ {W}",
                                      f"({n}, {d})"))
@@ -627,9 +636,11 @@ def _key(v: Value, depth: int, needs: bool, is_param: set[int]) -> _Key:
 
 
 def _weights(m: Value, key: _Key) -> tuple[Value, ...]:
-    """The weights of a member of a matrix product: the side that is not the shared inputs."""
+    """A member's row of a matrix product's ``[W | b]``: its weights (the side that is not the
+    shared inputs), then its bias if it has one."""
     n = key.const
-    return m.parents[:n] if tuple(map(id, m.parents[n : 2 * n])) == key.shared else m.parents[n : 2 * n]
+    ws = m.parents[:n] if tuple(map(id, m.parents[n : 2 * n])) == key.shared else m.parents[n : 2 * n]
+    return ws + m.parents[2 * n :]
 
 
 def _read(m: Value, key: _Key) -> tuple[Value, ...]:
@@ -709,6 +720,7 @@ class _Workspace:
         for v in prog._broadcast:
             if id(v) in prog._consts:
                 self.V[:, prog._col[id(v)]] = prog._consts[id(v)]
+        self.V[:, prog._ones] = 1.0
         self.gathers = 0  # operands gathered rather than viewed
         self.loads: list[Callable[[], None]] = []  # the blocks of the data only
         self.steps: list[Callable[[], None]] = []
@@ -722,17 +734,18 @@ class _Workspace:
         self.params_at = [i for _, i in prog._params_read]
         self.send_params = self.sender(prog._params_target, prog._grad)
 
-    def read(self, cols: list[int]) -> tuple[Array, Callable[[], None] | None]:
-        """An ``(n, k)`` array holding the columns ``cols`` of ``V``: a view, or a buffer and the
-        gather that fills it."""
+    def read(self, cols: list[int], ones: bool = False) -> tuple[Array, Callable[[], None] | None]:
+        """An ``(n, k)`` array holding the columns ``cols`` of ``V`` (and, with ``ones``, a column
+        of ones after them): a view, or a buffer and the gather that fills it."""
         span = _span(cols)
-        if span is not None:
-            return self.V[:, span], None
+        if span is not None and (not ones or span.stop in self.prog._ones):
+            return self.V[:, span.start : span.stop + ones], None
         self.gathers += 1
-        buf = np.empty((len(cols), self.n)).T
+        buf = np.ones((len(cols) + ones, self.n)).T
+        into = buf[:, : len(cols)]
 
         def gather() -> None:
-            np.take(self.V, cols, axis=1, out=buf, mode="clip")
+            np.take(self.V, cols, axis=1, out=into, mode="clip")
         return buf, gather
 
     def sender(self, target: _Target, dest: Array) -> Callable[[Array, Any, bool], None]:
@@ -760,7 +773,7 @@ class _Workspace:
 
     def _elementwise(self, b: _Block) -> tuple[Callable[[], None], Callable[[bool], None]]:
         rule, p, y, g = ARRAY_RULES[b.op], b.param, self.V[:, b.out], self.G[:, b.out]
-        scratch = np.empty((len(b.members), self.n)).T if rule.scratch else None
+        scratch = np.zeros((len(b.members), self.n)).T if rule.scratch else None
         reads = [self.read(cols) for cols in b.operands]
         args, gathers = [a for a, _ in reads], [f for _, f in reads if f is not None]
         sends = [self.sender(t, self.G) if t is not None else None for t in b.targets]
@@ -777,40 +790,35 @@ class _Workspace:
         return forward, backward
 
     def _matmul(self, b: _Block) -> tuple[Callable[[], None], Callable[[bool], None]]:
-        prog, (k, d) = self.prog, (len(b.W), len(b.W[0]))
-        X, gather = self.read(b.operands[0])
+        prog, d = self.prog, len(b.operands[0])
+        X1, gather = self.read(b.operands[0], ones=b.bias)  # [X | 1]: the bias rides along
         Z, gZ = self.V[:, b.out], self.G[:, b.out]
-        W, fill_W = _places_view(prog._theta, b.W)
-        bias, fill_b = _places_view(prog._theta, [b.b]) if b.b else (None, None)
-        fills = [f for f in (gather, fill_W, fill_b) if f is not None]
-        tX, tW, tb = b.targets
-        assert tW is not None
+        P, fill = _places_view(prog._theta, b.W)  # [W | b]
+        W = P[:, :d]
+        fills = [f for f in (gather, fill) if f is not None]
+        tX, tP = b.targets
+        assert tP is not None
         send_X = self.sender(tX, self.G) if tX is not None else None
-        send_W, send_b = self.sender(tW, prog._grad), self.sender(tb, prog._grad) if tb is not None else None
-        dW = prog._grad[tW.span].reshape(k, d) if tW.span is not None and not tW.add else None
+        send_P = self.sender(tP, prog._grad)
+        dP = prog._grad[tP.span].reshape(P.shape) if tP.span is not None and not tP.add else None
         dX = self.G[:, tX.span] if tX is not None and tX.span is not None and not tX.add else None
 
         def forward() -> None:
-            for fill in fills:
-                fill()
-            np.matmul(W, X.T, out=Z.T)  # Z = X W^T, written as Z^T = W X^T (Z^T is row-major)
-            if bias is not None:
-                np.add(Z, bias[0], out=Z)
+            for f in fills:
+                f()
+            np.matmul(P, X1.T, out=Z.T)  # Z = [X | 1] [W | b]^T, as Z^T = P X1^T (Z^T is row-major)
 
         def backward(careful: bool) -> None:
             if careful:  # the strong zero inside the products: a term whose factor is 0 drops out
-                send_W(np.where(X[:, None, :] == 0.0, 0.0, gZ[:, :, None] * X[:, None, :]).sum(0).ravel(),
+                send_P(np.where(X1[:, None, :] == 0.0, 0.0, gZ[:, :, None] * X1[:, None, :]).sum(0).ravel(),
                        1.0, False)
                 if send_X is not None:
                     send_X(np.where(W == 0.0, 0.0, gZ[:, :, None] * W).sum(1), 1.0, False)
-            elif dW is not None:
-                np.matmul(gZ.T, X, out=dW)  # dW = gZ^T X
-            else:
-                send_W((gZ.T @ X).ravel(), 1.0, False)
-            if send_b is not None:
-                send_b(gZ.sum(axis=0), 1.0, False)  # db = column sums of gZ
-            if careful:
                 return
+            if dP is not None:
+                np.matmul(gZ.T, X1, out=dP)  # [dW | db] = gZ^T [X | 1]: db is the column sums of gZ
+            else:
+                send_P((gZ.T @ X1).ravel(), 1.0, False)
             if dX is not None:
                 np.matmul(W.T, gZ.T, out=dX.T)  # gX = gZ W
             elif send_X is not None:
@@ -821,7 +829,7 @@ class _Workspace:
     def load(self, X: Array, Y: Array) -> None:
         """The rows into their columns, then the blocks of the data only."""
         self.V[:, : self.prog.n_inputs] = X
-        self.V[:, self.prog.n_inputs : self.prog.n_inputs + self.prog.n_targets] = Y
+        self.V[:, self.prog._targets_at : self.prog._targets_at + self.prog.n_targets] = Y
         for step in self.loads:
             step()
 
@@ -837,7 +845,8 @@ class _Workspace:
         """Every parameter's gradient of ``seed`` times the sum of the outputs (``seed = 1/N``:
         the mean) into the program's gradient vector."""
         prog, G = self.prog, self.G
-        prog._grad.fill(0.0)
+        if prog._zero_grad:
+            prog._grad.fill(0.0)
         if prog._zero_cols:
             G[:, prog._zero_cols] = 0.0
         G[:, prog._root_col] = seed
@@ -845,7 +854,7 @@ class _Workspace:
             step(careful)
         if self.params_cols:
             self.send_params(G[:, self.params_cols].sum(axis=0), 1.0, False)
-        if not careful and not np.isfinite(prog._grad).all():
+        if not careful and not math.isfinite(prog._grad.sum()):
             self.backward(seed, careful=True)  # a NaN or inf on the way: again, with the strong zero
 
 
