@@ -24,8 +24,8 @@ otherwise. Blocks that depend on the data only (``1 - 2 * y``) run once per batc
 same conventions at kinks and for IEEE special values (the tests compare every op of the engine's
 table with its rule). Two things differ by rounding only: sums (a matrix product or ``np.sum``
 rounds differently from the engine's exactly rounded ``math.fsum``), and ``np.tanh``, which can
-differ from ``math.tanh`` in the last bits. Division and ``log`` pass ``g · (1/b)`` here, where the
-engine divides (``g / b``): the same but for a rounding, unless ``b`` is subnormal (1/b = inf). The
+differ from ``math.tanh`` in the last bits. Division and ``log`` pass their gradient by dividing
+(``g / b``, not ``g · (1/b)``, which overflows for a subnormal ``b``), as the engine does. The
 engine's *strong zero* (an edge whose local derivative is exactly 0 passes nothing, even an
 infinite or NaN gradient) would cost a pass over every product, so the replay multiplies plainly
 first: NaN and inf never turn finite again, so when every parameter's gradient comes out finite no
@@ -115,6 +115,21 @@ def _pow_local(y: Array, a: list[Array], p: Any, s: Any) -> tuple:
             np.where((base == 0.0) & (ex >= 0.0), 0.0, y * np.log(base)))
 
 
+class _Quotient:
+    """A local derivative applied by dividing, as the engine's ``Quotient``: an edge passes
+    ``rule(g, *parts)`` (``g / b``), and is flat (passes nothing) where even the largest ``g``
+    would pass 0."""
+
+    def __init__(self, rule: Callable[..., Array], *parts: Array) -> None:
+        self.rule, self.parts = rule, parts
+
+    def times(self, g: Array) -> Array:
+        return self.rule(g, *self.parts)
+
+    def flat(self) -> Array:
+        return self.rule(np.finfo(np.float64).max, *self.parts) == 0.0
+
+
 def _slope(g: Any, a: Any, b: Any) -> Array:
     """``-g·a/b²`` as the engine computes it (``_numerics.fslope``): from the mantissas, the
     power of two applied last; zero, inf or nan operands give ``-((g·a)/b)/b``."""
@@ -163,14 +178,14 @@ ARRAY_RULES: dict[str, ArrayRule] = {
     "*": ArrayRule(lambda a, p, o, s: np.multiply(a[0], a[1], out=o), lambda y, a, p, s: (a[1], a[0]),
                    lambda a, y, p: (f"{a[0]} * {a[1]}", [a[1], a[0]])),
     "/": ArrayRule(lambda a, p, o, s: np.divide(a[0], a[1], out=o),
-                   lambda y, a, p, s: (1.0 / a[1], _slope(1.0, a[0], a[1])),
+                   lambda y, a, p, s: (_Quotient(np.divide, a[1]), _Quotient(_slope, a[0], a[1])),
                    lambda a, y, p: (f"{a[0]} / {a[1]}", [f"1 / {a[1]}", f"-{a[0]} / {a[1]} ** 2"])),
     "**": ArrayRule(lambda a, p, o, s: _set(o, _pow(a[0], p) if len(a) == 1 else np.power(a[0], a[1])),
                     _pow_local, _show_pow),
     "neg": ArrayRule(lambda a, p, o, s: np.negative(a[0], out=o), lambda y, a, p, s: (-1.0,),
                      lambda a, y, p: (f"-{a[0]}", ["-1"])),
     "exp": ArrayRule(lambda a, p, o, s: np.exp(a[0], out=o), lambda y, a, p, s: (y,), _unary("exp", "{y}")),
-    "log": ArrayRule(lambda a, p, o, s: np.log(a[0], out=o), lambda y, a, p, s: (1.0 / a[0],),
+    "log": ArrayRule(lambda a, p, o, s: np.log(a[0], out=o), lambda y, a, p, s: (_Quotient(np.divide, a[0]),),
                      _unary("log", "1 / {0}")),
     "tanh": ArrayRule(lambda a, p, o, s: np.tanh(a[0], out=o), lambda y, a, p, s: ((1.0 - y) * (1.0 + y),),
                       _unary("tanh", "(1 - {y}) * (1 + {y})")),
@@ -756,7 +771,7 @@ class _Workspace:
             view = dest[at(target.span)]
 
             def write(g: Array, d: Any, careful: bool) -> None:
-                if careful or isinstance(d, float):
+                if careful or not isinstance(d, np.ndarray):
                     np.copyto(view, _times(g, d, careful))
                 else:
                     np.multiply(g, d, out=view)
@@ -860,6 +875,8 @@ class _Workspace:
 
 def _times(g: Array, d: Any, careful: bool) -> Array:
     """``g * d``; with ``careful``, 0 wherever ``d`` is 0 (the strong zero)."""
+    if isinstance(d, _Quotient):
+        return np.where(d.flat(), 0.0, d.times(g)) if careful else d.times(g)
     if isinstance(d, float):
         return g if d == 1.0 else np.zeros_like(g) if d == 0.0 else g * d
     return np.where(d == 0.0, 0.0, g * d) if careful else g * d

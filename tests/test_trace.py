@@ -17,7 +17,7 @@ import microgrid.engine as engine
 from microgrid.engine import Value, dot, grad, no_grad, topological_order, vsum
 from microgrid.nn import MLP
 from microgrid.optim import TrainingDiverged
-from microgrid.trace import ARRAY_RULES, Program, trace
+from microgrid.trace import ARRAY_RULES, Program, _Quotient, trace
 from microgrid.vectorized import VectorizedMLP
 
 from strategies import SPECIAL_FLOATS, NetCase, TraceGraph, any_floats, net_cases, trace_graphs
@@ -113,10 +113,15 @@ def test_array_rules_compute_the_engines_values_and_local_derivatives(label, ari
         y = np.array(expected).reshape(n, 1)
         local = rule.local(y, columns, p, scratch)
     for j in range(arity):
-        got = np.broadcast_to(np.asarray(local[j], dtype=np.float64), (n, 1))
+        d = local[j]  # an array, a number, or a quotient: what an edge passes is then rule(g, ...)
+        with np.errstate(all="ignore"):
+            quotient = isinstance(d, _Quotient)
+            got = np.broadcast_to(d.times(np.ones((n, 1))) if quotient else d, (n, 1))
+            flat = np.broadcast_to(d.flat(), (n, 1)) if quotient else got == 0.0
         for r in range(n):
-            want = float(op.local(expected[r], rows[r], p)[j])
-            assert same(got[r, 0], want), (label, j, rows[r], got[r, 0], want)
+            want = op.local(expected[r], rows[r], p)[j]
+            assert same(got[r, 0], float(want)), (label, j, rows[r], got[r, 0], want)
+            assert bool(flat[r, 0]) == (not want), (label, j, rows[r])  # passes nothing where flat
 
 
 # --------------------------------------------------------------------------------------------
@@ -334,6 +339,20 @@ def test_a_flat_edge_passes_nothing_even_an_infinite_gradient(build, x, expected
     assert math.isfinite(g[0]) and g[0] == pytest.approx(engine_total, rel=1e-14)
     _, g0 = program.loss_and_grads(X[:1], reduction="sum")
     assert g0.tolist() == expected
+
+
+def test_division_and_log_pass_their_gradient_by_dividing() -> None:
+    """A subnormal denominator: 1/b overflows, g/b does not (as in the engine)."""
+    w = Value(1e-310)
+
+    def f(x: list[Value]) -> Value:
+        return (x[0] / w + w.log() + (x[0] * 1e300).log()) * 1e-20
+
+    X = np.array([[1e-300], [2e-300]])
+    program = trace(f, X[0], params=[w])
+    _, g = program.loss_and_grads(X, reduction="sum")
+    want = math.fsum(grad(f([Value(v)]), w) for v in X[:, 0])
+    assert math.isfinite(want) and g[0] == pytest.approx(want, rel=1e-15)
 
 
 def wisconsin_like(rows: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
