@@ -6,6 +6,8 @@ from __future__ import annotations
 import ast
 import csv
 import io
+import json
+import re
 import subprocess
 import unicodedata
 import warnings
@@ -22,7 +24,7 @@ from microgrid.data import shipped_path
 from microgrid.engine import Value
 from microgrid.safety.text import escape, one_line, quote
 from microgrid.viz import backend
-from microgrid.viz.draw import escape_label
+from microgrid.viz.draw import LABEL_LIMIT, escape_label
 
 from helpers import run_cli
 
@@ -38,12 +40,14 @@ LINE_BREAKS = set("\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")  # where str.split
 
 
 def shown(title: str) -> str:
-    """What a title looks like drawn: lines broken, a tab as a space, other control characters as
-    \\xNN; white space aside."""
+    """What a title looks like drawn: lines broken, a tab as a space; other control characters, lone
+    surrogates and U+FFFE/U+FFFF (no SVG or UTF-8 can hold them) as \\xNN or \\uNNNN; white space aside."""
     def one(c: str) -> str:
         if c in LINE_BREAKS or c == "\t":
             return " "
-        return f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" else c
+        if unicodedata.category(c) in ("Cc", "Cs") or c in "\ufffe\uffff":
+            return f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}"
+        return c
 
     drawn = "".join(one(c) for c in title)
     return "".join(drawn.split())
@@ -67,16 +71,88 @@ def test_an_expression_ending_in_a_backslash_draws(tmp_path: Path, suffix: str,
     assert "1#\\" in svg_text(svg)
 
 
-@pytest.mark.slow
-@given(st.text(st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=40))
-def test_any_title_is_drawn_as_written(title: str) -> None:
-    if backend.find_renderer() is None:
-        pytest.skip("no program to draw pictures")
-    a = Value(2.0, label="a")
+def drawn(title: str, label: str = "a") -> tuple[str, bytes]:
+    """The DOT source and the SVG of ``a * a`` (``a`` labelled ``label``) under ``title``."""
+    a = Value(2.0, label=label)
     loss = a * a
     loss.backward()
-    svg = backend.pipe(viz.draw_dot(loss, title=title).source, "svg")
+    source = viz.draw_dot(loss, title=title).source
+    return source, backend.pipe(source, "svg")
+
+
+def svg_shapes(svg: bytes) -> list[tuple[str | None, str | None]]:
+    """Each node and edge of an SVG drawing, with any picture or link: what a DOT statement can add."""
+    root = ET.fromstring(svg)
+    shapes = [(g.get("class"), g.find(f"{SVG}title").text) for g in root.iter(f"{SVG}g")
+              if g.get("class") in ("node", "edge")]
+    return shapes + [(e.tag, None) for e in root.iter() if e.tag in (f"{SVG}image", f"{SVG}a")]
+
+
+HTML_LIKE = ["<b>bold</b>", '<<b>x</b>> ] ; a [image="/etc/passwd"] ; b [label=<y>',
+             '<x> ]; "a" -> "b"; c [URL="http://example.com" label=<z>']
+
+
+@pytest.mark.parametrize("title", HTML_LIKE)
+def test_a_title_like_markup_or_dot_is_drawn_as_written_and_adds_nothing(title: str,
+                                                                          needs_renderer: object) -> None:
+    source, svg = drawn(title)
+    plain_source, plain_svg = drawn("plain title")
+    def others(source: str) -> list[str]:
+        return [line for line in source.splitlines() if not line.startswith("\tlabel=")]
+
+    assert others(source) == others(plain_source)  # the title is one quoted line
+    assert svg_shapes(svg) == svg_shapes(plain_svg)  # no node, edge, image or link added
     assert shown(title) in svg_text(svg)
+
+
+@pytest.mark.slow
+@given(st.one_of(st.text(st.characters(blacklist_categories=()), min_size=1, max_size=40),
+                 st.text(st.characters(blacklist_categories=()), max_size=38).map(lambda t: f"<{t}>")))
+def test_any_title_and_label_is_drawn_as_written(text: str) -> None:
+    if backend.find_renderer() is None:
+        pytest.skip("no program to draw pictures")
+    _, svg = drawn(text, label=text)
+    assert shown(text) in svg_text(svg)  # the title
+    assert shown(" ".join(text.split())) in svg_text(svg)  # the node's label, on one line
+    assert len(svg_shapes(svg)) == len(svg_shapes(drawn("t")[1]))
+
+
+UNDRAWABLE = "x\x00\x01\x08\x0e\x1f\x7f\x9f\udfff\ud800\ufffe\uffffy"  # two lone surrogates
+
+
+def test_labels_no_picture_can_hold_are_written_as_escapes(tmp_path: Path, needs_renderer: object) -> None:
+    """Control characters, NUL, lone surrogates: valid SVG (XML) and pages, the label's text in the
+    page's data unchanged."""
+    from microgrid.nn import MLP
+
+    mlp = MLP(2, [2, 1], seed=0)
+    for name, p in mlp.named_parameters():  # a layer name holding them too
+        p.label = f"{UNDRAWABLE}.{name}"
+    x = [Value(1.0, label=UNDRAWABLE), Value(2.0, label="x1")]
+    out = mlp(x)
+    out.label = UNDRAWABLE
+    out.backward()
+    expected = "x\\x00\\x01\\x08\\x0e\\x1f\\x7f\\x9f\\udfff\\ud800\\ufffe\\uffffy"
+    for group in (None, "neurons", "collapse"):
+        svg = backend.pipe(viz.draw_dot(out, group=group, params=mlp, title=UNDRAWABLE).source, "svg")
+        assert expected in svg_text(svg), group  # and it parsed as XML
+    files = viz.write_backward_steps(out, tmp_path / "steps", params=mlp, title=UNDRAWABLE)
+    assert all(expected in svg_text(f.read_bytes()) for f in files.svgs[:1])
+    page = viz.write_explorer(out, tmp_path / "e.html", group="collapse", params=mlp, title=UNDRAWABLE)
+    data = re.search(r'id="microgrid-graph">(.*?)</script>', page.read_text(), re.S)
+    assert data and UNDRAWABLE in [node["label"] for node in json.loads(data.group(1))["nodes"]]
+
+
+def test_a_label_longer_than_the_limit_is_cut_with_its_length(needs_renderer: object) -> None:
+    limit = LABEL_LIMIT
+    whole = drawn("t" * limit, label="a" * limit)[1]
+    assert "t" * limit in svg_text(whole) and "a" * limit in svg_text(whole) and "…" not in svg_text(whole)
+    for n in (limit + 1, 16_385, 100_000):
+        text = svg_text(drawn("t" * n, label="a" * n)[1])
+        assert f"{'t' * limit}…({n:,}characters)" in text and f"{'a' * limit}…({n:,}characters)" in text
+        assert "t" * (limit + 1) not in text
+    worst = "\U0010fffd\ud800\\" * (limit // 3)  # the longest escapes, in DOT source bytes
+    assert drawn(worst, label=worst)[1]
 
 
 # ---- user text in messages and outputs: short, and never terminal control codes ------------------

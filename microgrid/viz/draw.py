@@ -6,7 +6,6 @@ from __future__ import annotations
 import html
 import re
 import sys
-import unicodedata
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,25 +136,39 @@ def _find_neurons(order: list[Value], param_names: Mapping[int, str],
 # --------------------------------------------------------------------------------------------
 
 
+LABEL_LIMIT = 1_000  #: characters of one text drawn; dot refuses a quoted string over 16,384 bytes
+# what no picture may hold: control characters (SVG cannot) other than tab and line breaks, which
+# the labels turn into spaces and lines; lone surrogates (UTF-8 cannot); U+FFFE and U+FFFF (SVG cannot)
+_UNDRAWABLE = re.compile("[\x00-\x08\x0e-\x1b\x1f\x7f-\x84\x86-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _drawable(text: object) -> str:
+    """``text`` cut to :data:`LABEL_LIMIT` characters (with a note of its length), and what no
+    picture may hold written as ``\\xNN`` or ``\\uNNNN``."""
+    text = str(text)
+    if len(text) > LABEL_LIMIT:
+        text = f"{text[:LABEL_LIMIT]}… ({len(text):,} characters)"
+    return _UNDRAWABLE.sub(lambda m: f"\\x{ord(m[0]):02x}" if m[0] < "\u0100" else f"\\u{ord(m[0]):04x}",
+                           text)
+
+
 def _escape_record(text: str) -> str:
-    """``text`` on one line, with the characters that structure a record label escaped."""
-    text = " ".join(str(text).split())  # one line
-    return re.sub(r'([\\{}|<>"])', r"\\\1", text)
+    """``text`` on one line (:func:`_drawable`), with the characters that structure a record label escaped."""
+    return re.sub(r'([\\{}|<>"])', r"\\\1", _drawable(" ".join(str(text).split())))
 
 
 def escape_label(text: str) -> str:
-    """``text`` as a plain Graphviz label that shows it as written: line breaks kept, a tab as a
-    space, other control characters shown as ``\\xNN`` (they are not allowed in SVG), and
-    backslashes doubled so that none starts an escape sequence or hides the closing quote."""
-    lines = str(text).replace("\t", " ").splitlines() or [""]
-    shown = ["".join(f"\\x{ord(c):02x}" if unicodedata.category(c) == "Cc" else c for c in line)
-             for line in lines]
-    return "\\n".join(line.replace("\\", "\\\\") for line in shown)
+    """``text`` as a plain Graphviz label that shows it as written, whatever it starts or ends with
+    (never an HTML-like label): line breaks kept, a tab as a space, other characters as
+    :func:`_drawable` writes them, and backslashes doubled so that none starts an escape sequence or
+    hides the closing quote."""
+    lines = _drawable(text).replace("\t", " ").splitlines() or [""]
+    return graphviz.nohtml("\\n".join(line.replace("\\", "\\\\") for line in lines))
 
 
 def _html_cells(fields: list[str]) -> str:
     """An HTML-like label: the fields side by side, separated by vertical rules."""
-    cells = "".join(f"<td>{html.escape(f, quote=False)}</td>" for f in fields)
+    cells = "".join(f"<td>{html.escape(_drawable(f), quote=False)}</td>" for f in fields)
     table = '<table border="0" cellborder="0" cellspacing="0" cellpadding="3" columns="*">'
     return f"<{table}<tr>{cells}</tr></table>>"
 
@@ -306,11 +319,12 @@ class Scene:
             count = f"{len(neurons)} neuron{'s' if len(neurons) > 1 else ''}"
             if self.group == "neurons":
                 with g.subgraph(name=f"cluster_layer{li}") as lg:
-                    lg.attr(label=f"{layer or 'neurons'} ({count})", style="rounded,dashed", color="#adb5bd",
-                            fontcolor="#495057")
+                    lg.attr(label=escape_label(f"{layer or 'neurons'} ({count})"), style="rounded,dashed",
+                            color="#adb5bd", fontcolor="#495057")
                     for n in neurons:
                         with lg.subgraph(name=f"cluster_neuron{self.neurons.index(n)}") as ng:
-                            ng.attr(label=n.name, style="rounded", color="#ced4da", fontsize="10")
+                            ng.attr(label=escape_label(n.name), style="rounded", color="#ced4da",
+                                    fontsize="10")
                             self._param_table(ng, n)
                             for pre, out in n.uses:
                                 for v in {id(pre): pre, id(out): out}.values():
@@ -323,8 +337,8 @@ class Scene:
                 with g.subgraph(name=f"layer{li}") as lg:
                     lg.attr(rank="same")
                     header = f"layer{li}_header"
-                    lg.node(header, f"{layer or 'neurons'}\\n{count}", shape="plaintext", fontsize="11",
-                            fontcolor="#495057")
+                    lg.node(header, escape_label(f"{layer or 'neurons'}\n{count}"), shape="plaintext",
+                            fontsize="11", fontcolor="#495057")
                     chain = [header]
                     for box in self.boxes:
                         if box.neuron in neurons:

@@ -243,7 +243,7 @@ def make_stage(scene: Scene, steps: list[DrawnStep], prefix: str = "", captions:
             texts[i] = max(texts.get(i, "grad —"), f"grad {format_number(g)} …", key=len)
     labels = {name: text for step in steps for name, text in step.labels.items()}
     notes = {scene.box_of[id(s.highlight)].number: s.note for s in steps if s.note}
-    wrapped = [textwrap.wrap(s.caption, CAPTION_WIDTH) for s in steps] if captions else [[]]
+    wrapped = [_caption_lines(s.caption) for s in steps] if captions else [[]]
     widest = max((line for lines in wrapped for line in lines), key=len, default="")
     lines = max(map(len, wrapped))
     caption = "".join(escape_label(widest) + "\\l" for _ in range(lines)) or None
@@ -399,12 +399,18 @@ def paint(stage: Stage, step: DrawnStep) -> ET.Element:
         label.set("class", "amount")
         top.append(label)
     lines = [t for t in top if t.tag == f"{SVG}text"][:stage.lines]
-    for line, caption in zip(lines, textwrap.wrap(step.caption, CAPTION_WIDTH) + [""] * len(lines)):
+    for line, caption in zip(lines, _caption_lines(step.caption) + [""] * len(lines)):
         line.text = caption
     return svg
 
 
 CAPTION_WIDTH = 110  #: characters per caption line in the step pictures
+CAPTION_LINES = 20  #: caption lines at most in a step picture (its page shows the whole caption)
+
+
+def _caption_lines(caption: str) -> list[str]:
+    """A step's caption as the picture shows it: lines of CAPTION_WIDTH, at most CAPTION_LINES."""
+    return textwrap.wrap(caption, CAPTION_WIDTH, max_lines=CAPTION_LINES)
 
 
 @dataclass(frozen=True)
@@ -486,4 +492,6 @@ def fill_page(template: str, title: str, n: int, data: Any, **extra: str) -> str
     # no "<" at all inside the script: "</script>" would end it, "<!--<script>" would make it swallow the page
     payload = json.dumps(data, ensure_ascii=False, allow_nan=False).replace("<", "\\u003c")
     parts = {"GENERATOR": GENERATOR, "TITLE": html.escape(title), "N": str(n), "DATA": payload, **extra}
-    return re.sub(r"\{\{(\w+)\}\}", lambda m: parts[m.group(1)], text)  # one pass: no re-substitution
+    page = re.sub(r"\{\{(\w+)\}\}", lambda m: parts[m.group(1)], text)  # one pass: no re-substitution
+    # a lone surrogate (UTF-8 cannot encode it) as its escape, which in the JSON is the same string
+    return page.encode("utf-8", "backslashreplace").decode("utf-8")
