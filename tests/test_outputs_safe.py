@@ -353,8 +353,13 @@ def test_pictures_and_step_folders_on_a_full_disk_keep_the_old_ones(tmp_path: Pa
                 viz.render(big, disk / name)
             assert info.value.filename == str(disk / name)
             assert (disk / name).read_bytes() == old[name]  # not truncated, not empty
-        with pytest.raises(OSError):
+        with pytest.raises(OSError) as info:
             viz.write_backward_steps(loss, disk / "steps", title="the new steps " * 50)
+        first = disk / "steps" / "step_001.svg"
+        assert info.value.errno == errno.ENOSPC and info.value.filename == str(first)
+        status, _, err = run_cli([*EXPR, "--steps", str(disk / "steps")])
+        assert status == 2, err
+        assert err == f"microgrid graph: error: cannot write {first}: No space left on device\n"
         assert snapshot(disk / "steps") == old_steps
         no_temporaries(disk)
 
@@ -545,6 +550,20 @@ def test_steps_onto_the_users_index_html_is_refused_unless_forced(tmp_path: Path
     assert (steps / "index.html").read_text() == "<p>my page</p>"
     assert run_cli([*EXPR, "--steps", str(steps), "--force"])[0] == 0
     assert GENERATOR in (steps / "index.html").read_text()
+
+
+def test_steps_into_a_folder_holding_the_users_files_says_how_to_go_on(tmp_path: Path,
+                                                                      needs_renderer: object) -> None:
+    (tmp_path / "notes.txt").write_text("mine")
+    for force in ([], ["--force"]):
+        status, out, err = run_cli([*EXPR, "--steps", str(tmp_path), *force])
+        assert status == 2 and out == "" and len(err.splitlines()) == 1
+        assert f"--steps {tmp_path} holds 'notes.txt', which microgrid did not write" in err
+        assert "(--force does not change that): choose a new or empty folder, such as " in err
+    suggested = err.split("such as ")[1].strip()
+    assert run_cli([*EXPR, "--steps", suggested])[0] == 0  # the way on works
+    assert sorted(os.listdir(tmp_path)) == ["notes.txt", "steps"]
+    assert (tmp_path / "notes.txt").read_text() == "mine"
 
 
 def test_html_onto_a_file_microgrid_did_not_write_is_refused_unless_forced(tmp_path: Path,

@@ -522,7 +522,8 @@ def test_write_backward_steps_files_and_page(tmp_path: Path) -> None:
         v.grad = 7.0  # must survive
     (tmp_path / "step_999.svg").write_text("stale")
     (tmp_path / "notes.txt").write_text("keep me")
-    with pytest.raises(OutputTaken, match="holds 'notes.txt', which microgrid did not write"):
+    way_on = rf"\(force=True does not change that\): choose a new or empty folder, such as {tmp_path}/steps$"
+    with pytest.raises(OutputTaken, match=r"holds 'notes.txt', which microgrid did not write.*" + way_on):
         viz.write_backward_steps(o, tmp_path)  # the folder is replaced as a whole: the user's file stays
     assert sorted(os.listdir(tmp_path)) == ["notes.txt", "step_999.svg"]
     (tmp_path / "notes.txt").unlink()

@@ -175,8 +175,10 @@ def check_step_folder(folder: str | os.PathLike[str], force: bool = False, how: 
             raise OutputTaken(f"{folder} holds an index.html that microgrid did not write; {how} to "
                               "replace the folder, or choose another one")
         if name != "index.html" and not (plain and STEP_FILE.fullmatch(name)):
-            raise OutputTaken(f"{folder} holds {name!r}, which microgrid did not write; the step pictures "
-                              "replace their folder as a whole, so choose a new or empty folder")
+            option = how.split()[-1]
+            raise OutputTaken(f"{folder} holds {name!r}, which microgrid did not write, and the step "
+                              f"pictures replace their folder as a whole ({option} does not change that): "
+                              f"choose a new or empty folder, such as {folder / 'steps'}")
 
 
 def _holds_predictions(path: Path) -> bool:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from microgrid.engine import Value, topological_order
-from microgrid.safety.atomic import atomic_folder
+from microgrid.safety.atomic import atomic_folder, write_bytes, write_text
 from microgrid.safety.overwrite import GENERATOR, PASS_FORCE, check_step_folder, mark_svg
 from microgrid.viz import backend
 from microgrid.viz.draw import (
@@ -470,10 +470,10 @@ def write_backward_steps(
     with atomic_folder(out) as tmp:
         for name, step in zip(names, steps):
             picture = ET.tostring(paint(stage, step), "utf-8", xml_declaration=True)
-            (tmp / name).write_bytes(mark_svg(picture))
+            write_bytes(tmp / name, mark_svg(picture))  # a full disk names the file
         page = fill_page("steps.html", title, len(steps), view, FIRST_FILE=html.escape(names[0]),
                          FIRST_CAPTION=html.escape(captions[0]), WIDTH=f"{width:g}")
-        (tmp / "index.html").write_text(page, encoding="utf-8")
+        write_text(tmp / "index.html", page)
     return StepFiles(out / "index.html", [out / name for name in names], captions)
 
 
