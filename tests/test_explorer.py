@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import math
 import re
@@ -135,6 +136,29 @@ def test_write_explorer_from_python(tmp_path: Path) -> None:
     assert not (tmp_path / "q.html").exists()
 
 
+@pytest.mark.usefixtures("needs_renderer")
+def test_explore_is_the_page_for_jupyter_and_save_writes_it_as_html_does(tmp_path: Path) -> None:
+    from microgrid.safety.overwrite import OutputTaken
+
+    root = expression()[0]
+    shown = viz.explore(root, title="tanh(a*b + c)")
+    written = viz.write_explorer(root, tmp_path / "w.html", title="tanh(a*b + c)").read_text()
+    assert shown.page == written  # one page, whichever way it is made
+    frame = re.fullmatch(r'<iframe srcdoc="([^"]*)" title="tanh\(a\*b \+ c\)" sandbox="allow-scripts" '
+                         r'style="[^"]*"></iframe>', shown._repr_html_())
+    assert frame and html.unescape(frame.group(1)) == shown.page  # the page in a frame of its own
+    # save: as --html writes (all at once, only over microgrid's own pages unless forced)
+    assert shown.save(tmp_path / "s.html") == tmp_path / "s.html"
+    assert (tmp_path / "s.html").read_text() == written
+    (tmp_path / "mine.html").write_text("mine")
+    with pytest.raises(OutputTaken, match="pass force=True"):
+        shown.save(tmp_path / "mine.html")
+    assert (tmp_path / "mine.html").read_text() == "mine"
+    shown.save(tmp_path / "mine.html", force=True)
+    shown.save(tmp_path / "w.html")  # a page microgrid wrote: replaced unasked
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine.html", "s.html", "w.html"]  # no temporary
+
+
 @pytest.mark.parametrize("argv, message", [
     ([*EXPR, "--html", "x.svg"], "name it with .html"),
     ([*EXPR, "--html", "no/such/x.html"], "'no/such' does not exist"),
@@ -247,6 +271,41 @@ def test_network_page_every_leaf_grad_and_expanding_a_neuron(browser, pages: dic
         assert shown_grad(browser, drawn) == f"grad {format_number(values[p].grad)}"
     browser.find_element("id", "collapse").click()
     assert node(browser, f"m-{n3['box']}").is_displayed()
+    assert errors(browser) == []
+
+
+def test_two_explorers_on_one_page_do_not_clash_in_chromium(browser, tmp_path: Path) -> None:
+    """What a notebook shows: each explorer in its own frame; keys reach only the one clicked."""
+    from selenium.webdriver.common.keys import Keys
+
+    if not viz.dot_available():
+        pytest.skip(NO_RENDERER)
+    a, b = Value(2.0, label="a"), Value(-3.0, label="b")
+    first, second = viz.explore(expression()[0]), viz.explore(a * b)
+    page = tmp_path / "notebook.html"
+    page.write_text(f"<!DOCTYPE html><meta charset='utf-8'><body>{first._repr_html_()}{second._repr_html_()}"
+                    "</body>", encoding="utf-8")
+    open_page(browser, page)
+    frames = browser.find_elements("css selector", "iframe")
+    assert len(frames) == 2 and all(f.rect["width"] > 600 and f.rect["height"] >= 600 for f in frames)
+
+    def counter(k: int) -> str:
+        browser.switch_to.frame(frames[k])
+        try:
+            return text_of(browser, "#counter")
+        finally:
+            browser.switch_to.default_content()
+
+    browser.switch_to.frame(frames[1])
+    browser.find_element("css selector", "h1").click()
+    press(browser, Keys.END)
+    browser.switch_to.default_content()
+    assert counter(1) == "step 2 of 2" and counter(0) == "forward pass (step 0 of 4)"
+    browser.switch_to.frame(frames[0])
+    browser.find_element("id", "next").click()
+    press(browser, Keys.ARROW_RIGHT)
+    browser.switch_to.default_content()
+    assert counter(0) == "step 2 of 4" and counter(1) == "step 2 of 2"
     assert errors(browser) == []
 
 

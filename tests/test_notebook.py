@@ -8,6 +8,7 @@ training run behind ``microgrid train``.
 
 from __future__ import annotations
 
+import html
 import os
 import re
 import sys
@@ -25,8 +26,10 @@ NOTEBOOK = ROOT / "docs" / "tutorial.ipynb"
 CHECK_KERNEL = "import sys; print('kernel prefix:', sys.prefix)"
 
 
-def execute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hide_dot: bool) -> tuple[str, list[str]]:
-    """Run the notebook; return its printed text (all cells) and the MIME types it displayed."""
+def execute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+            hide_dot: bool) -> tuple[str, list[str], list[str]]:
+    """Run the notebook; return its printed text (all cells), the MIME types it displayed and the
+    HTML it displayed."""
     pytest.importorskip("matplotlib", reason="the notebook plots with matplotlib (the plot extra)")
     nb = nbformat.read(NOTEBOOK, as_version=4)
     nb.cells.append(nbformat.v4.new_code_cell(CHECK_KERNEL))
@@ -45,14 +48,22 @@ def execute(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, hide_dot: bool) -> 
     NotebookClient(nb, kernel_name="python3", timeout=300,
                    resources={"metadata": {"path": str(work)}}).execute()
     assert list(work.iterdir()) == []  # the notebook leaves no files behind
-    text, shown = [], []
+    text, shown, pages = [], [], []
     for cell in nb.cells:
         for out in cell.get("outputs", []):
             if out.output_type == "stream":
                 text.append(out.text)
             elif out.output_type in ("display_data", "execute_result"):
                 shown += [k for k in out.data if k != "text/plain"]
-    return "".join(text), shown
+                pages += [out.data["text/html"]] if "text/html" in out.data else []
+    return "".join(text), shown, pages
+
+
+@pytest.fixture(scope="module")
+def with_dot(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[str], list[str]]:
+    """The notebook run once, with whatever draws pictures here."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        return execute(tmp_path_factory.mktemp("notebook"), monkeypatch, hide_dot=False)
 
 
 def number(pattern: str, text: str) -> float:
@@ -117,14 +128,44 @@ def test_the_committed_notebook_has_no_outputs() -> None:
     assert NOTEBOOK.stat().st_size < 40_000
 
 
-def test_notebook_runs_and_prints_what_microgrid_train_reports(tmp_path, monkeypatch, cli_run) -> None:
+def test_notebook_runs_and_prints_what_microgrid_train_reports(with_dot, cli_run) -> None:
     from microgrid.viz import dot_available
 
-    text, shown = execute(tmp_path, monkeypatch, hide_dot=False)
+    text, shown, _ = with_dot
     check_printed(text, cli_run)
     assert shown.count("image/png") == 2  # the activations and the loss curve
-    if dot_available():  # three drawings, then one picture per step of the walk (steps 0-9)
-        assert shown.count("image/svg+xml") == 3 + 10
+    if dot_available():  # three drawings, then one picture per step of the walk (steps 0-9), the explorer
+        assert shown.count("image/svg+xml") == 3 + 10 and shown.count("text/html") == 1
+
+
+def test_the_notebooks_explorer_works_in_chromium(with_dot, browser, tmp_path: Path) -> None:
+    """The explorer's output, saved as a page: its own page in a frame, stepped with the keys."""
+    from chromium import errors, open_page, press, text_of
+    from selenium.webdriver.common.keys import Keys
+
+    from microgrid.safety.overwrite import GENERATOR
+    from microgrid.viz import INSTALL_HINT, dot_available
+
+    text, _, pages = with_dot
+    if not dot_available():
+        assert f"[the explorer needs Graphviz: {INSTALL_HINT}]" in text
+        pytest.skip("no program to draw pictures: the notebook said so instead of showing the explorer")
+    (frame,) = pages
+    srcdoc = re.fullmatch(r'<iframe srcdoc="([^"]*)".*', frame, re.S)
+    assert srcdoc and html.unescape(srcdoc.group(1)).count(GENERATOR) == 1  # the whole page, in the output
+    n = int(number(r"^step 1 of (\d+): d loss / d loss = 1$", text))  # the walk part 7 printed
+    page = tmp_path / "output.html"
+    page.write_text(f"<!DOCTYPE html><meta charset='utf-8'><body>{frame}</body>", encoding="utf-8")
+    open_page(browser, page)
+    browser.switch_to.frame(browser.find_element("css selector", "iframe"))
+    assert text_of(browser, "#counter") == f"forward pass (step 0 of {n})"
+    browser.find_element("css selector", "h1").click()
+    press(browser, Keys.END)
+    assert text_of(browser, "#counter") == f"step {n} of {n}"
+    press(browser, Keys.ARROW_LEFT)
+    assert text_of(browser, "#counter") == f"step {n - 1} of {n}"
+    browser.switch_to.default_content()
+    assert errors(browser) == []
 
 
 @pytest.mark.skipif(not os.environ.get("PATH") or not any(
@@ -133,8 +174,9 @@ def test_notebook_runs_and_prints_what_microgrid_train_reports(tmp_path, monkeyp
 def test_notebook_runs_without_graphviz_and_says_how_to_get_pictures(tmp_path, monkeypatch, cli_run) -> None:
     from microgrid.viz import INSTALL_HINT
 
-    text, shown = execute(tmp_path, monkeypatch, hide_dot=True)
+    text, shown, pages = execute(tmp_path, monkeypatch, hide_dot=True)
     check_printed(text, cli_run)
-    assert "image/svg+xml" not in shown
+    assert "image/svg+xml" not in shown and pages == []
     assert text.count(f"to see it, {INSTALL_HINT}]") == 3
     assert f"[the step pictures need Graphviz: {INSTALL_HINT}]" in text
+    assert f"[the explorer needs Graphviz: {INSTALL_HINT}]" in text

@@ -3,8 +3,9 @@
 :func:`draw_dot` draws the graph behind a :class:`~microgrid.engine.Value` (one record per value,
 one oval per operation, one edge per operand; roles, neurons and gradient colours as
 docs/visualization.md describes); :func:`write_backward_steps` draws each step of the backward
-walk, in :meth:`Value.backward`'s order, on one layout; :func:`write_explorer` writes one
-self-contained page to step through the walk and ask any node how its gradient was summed.
+walk, in :meth:`Value.backward`'s order, on one layout; :func:`explore` makes one self-contained
+page to step through the walk and ask any node how its gradient was summed (Jupyter shows it
+inline; ``.save(path)`` and :func:`write_explorer` write it).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from microgrid.viz.draw import (
     render,
     try_render,
 )
-from microgrid.viz.explorer import write_explorer
+from microgrid.viz.explorer import DrawingSize, Explorer, drawing_size, explore, write_explorer
 from microgrid.viz.steps import (
     DEFAULT_MAX_STEPS,
     BackwardStep,
@@ -31,7 +32,7 @@ from microgrid.viz.steps import (
 )
 from microgrid.viz.style import GRAD_BINS, ROLES, format_number, grad_color
 
-__all__ = ["draw_dot", "write_backward_steps", "write_explorer", "backward_steps", "render", "try_render",
-           "format_number", "grad_color", "dot_available", "GraphTooLarge", "GraphvizNotFound",
-           "BackwardStep", "StepFiles", "ROLES", "GRAD_BINS", "GROUPS", "OUTPUT_FORMATS", "DEFAULT_MAX_NODES",
-           "DEFAULT_MAX_STEPS", "INSTALL_HINT"]
+__all__ = ["draw_dot", "write_backward_steps", "write_explorer", "explore", "Explorer", "drawing_size",
+           "DrawingSize", "backward_steps", "render", "try_render", "format_number", "grad_color",
+           "dot_available", "GraphTooLarge", "GraphvizNotFound", "BackwardStep", "StepFiles", "ROLES",
+           "GRAD_BINS", "GROUPS", "OUTPUT_FORMATS", "DEFAULT_MAX_NODES", "DEFAULT_MAX_STEPS", "INSTALL_HINT"]

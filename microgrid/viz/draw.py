@@ -230,8 +230,8 @@ class Scene:
                 for k, p in enumerate(n.params):
                     self.row_of[id(p)] = (ni, k, names[id(p)].removeprefix(n.name + "."))
         self.visible = [v for v in self.order if id(v) not in self.box_of and id(v) not in self.row_of]
-        n_nodes = (len(self.visible) + sum(1 for v in self.visible if not v.is_leaf) + len(self.boxes)
-                   + (len(self.neurons) if group == "neurons" else 0))
+        self.n_nodes = n_nodes = (len(self.visible) + sum(1 for v in self.visible if not v.is_leaf)
+                                  + len(self.boxes) + (len(self.neurons) if group == "neurons" else 0))
         if n_nodes > max_nodes:
             hint = ("draw it with group='collapse' (one box per neuron) or group='neurons'"
                     if group is None else "draw a smaller graph (one sample, a smaller network)")

@@ -19,8 +19,10 @@ Python computed are one set of numbers.  No network: inline CSS and script, no f
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +33,7 @@ from microgrid.viz.draw import DEFAULT_MAX_NODES, Scene
 from microgrid.viz.steps import DEFAULT_MAX_STEPS, DrawnStep, check_walk, drawn_steps, fill_page, make_stage
 from microgrid.viz.style import format_number
 
-__all__ = ["write_explorer", "explorer_data"]
+__all__ = ["explore", "Explorer", "write_explorer", "drawing_size", "DrawingSize", "explorer_data"]
 
 
 def _number(x: float) -> float | str:
@@ -111,9 +113,56 @@ def _view(scene: Scene, steps: list[DrawnStep], prefix: str) -> dict[str, Any]:
     return {**stage.view, "svg": ET.tostring(stage.svg, "unicode")}
 
 
-def write_explorer(
+@dataclass(frozen=True)
+class DrawingSize:
+    """How much drawing the pictures of one graph take, counted before any is drawn: the ``nodes`` and
+    ``edges`` of each picture (as dot lays them out, invisible ordering edges included), the ``steps``
+    that :func:`write_backward_steps` draws (a picture each) and the ``views`` of the explorer page
+    (a drawing each: the graph, and with ``group="collapse"`` the graph with each neuron expanded)."""
+
+    nodes: int
+    edges: int
+    steps: int
+    views: int
+
+
+def drawing_size(root: Value, rankdir: str = "LR", group: str | None = None,
+                 max_nodes: int = DEFAULT_MAX_NODES, *, params: Any = None,
+                 inputs: Iterable[Value] | None = None) -> DrawingSize:
+    """The :class:`DrawingSize` of the pictures of ``root``'s graph, drawn with these arguments of
+    :func:`draw_dot` (:class:`GraphTooLarge` above ``max_nodes`` drawn nodes, as there)."""
+    scene = _scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs, max_nodes=max_nodes)
+    ops = [v for v in scene.visible if not v.is_leaf]  # each: an edge per operand, one to its result
+    edges = sum(len(v.parents) + 1 for v in ops) + sum(len(b.inputs) + 1 for b in scene.boxes)
+    merged = sum(1 for b in scene.boxes if b.out is not b.pre)  # activation and w·x + b: one step
+    steps = 1 + sum(1 for v in scene.order if not v.is_leaf) - merged
+    return DrawingSize(scene.n_nodes, edges, steps, 1 + len(scene.boxes) if group == "collapse" else 1)
+
+
+class Explorer:
+    """The explorer page of one graph (made by :func:`explore`): Jupyter shows it inline, in a frame
+    of its own (so that pages shown side by side never share ids or keys), and :meth:`save` writes it.
+
+    ``page`` is the whole self-contained HTML page, as ``microgrid graph --html`` writes it.
+    """
+
+    def __init__(self, page: str, title: str) -> None:
+        self.page, self.title = page, title
+
+    def _repr_html_(self) -> str:
+        return (f'<iframe srcdoc="{html.escape(self.page)}" title="{html.escape(self.title)}" '
+                'sandbox="allow-scripts" style="width: 100%; height: 640px; border: 1px solid #dee2e6">'
+                "</iframe>")
+
+    def save(self, path: str | Path, *, force: bool = False) -> Path:
+        """Write the page to ``path`` all at once (a temporary file renamed over it); a file there that
+        microgrid did not write is replaced only with ``force`` (else :class:`OutputTaken`)."""
+        check_page(path, force, PASS_FORCE)
+        return write_text(Path(path), self.page)
+
+
+def explore(
     root: Value,
-    path: str | Path,
     rankdir: str = "LR",
     group: str | None = None,
     max_nodes: int = DEFAULT_MAX_NODES,
@@ -122,17 +171,13 @@ def write_explorer(
     params: Any = None,
     inputs: Iterable[Value] | None = None,
     title: str = "microgrid: explore the backward pass",
-    force: bool = False,
-) -> Path:
-    """Write the explorer page for the graph of ``root`` to ``path`` (one HTML file; see module doc).
+) -> Explorer:
+    """The explorer page for the graph of ``root`` (see the module doc), to show in Jupyter or save.
 
     Same ``group``/``params``/``inputs`` and limits as :func:`draw_dot` and
     :func:`write_backward_steps`; the gradients are replayed (``.grad`` is not read or changed).
-    The file is written all at once (a temporary file renamed over ``path``); a file there that
-    microgrid did not write is replaced only with ``force`` (else :class:`OutputTaken`).  Needs
-    Graphviz's ``dot``.
+    Needs Graphviz's ``dot``.
     """
-    check_page(path, force, PASS_FORCE)
     scene = _scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs, max_nodes=max_nodes)
     check_walk(scene, max_steps, "the explorer page")
     steps = drawn_steps(scene)
@@ -147,10 +192,27 @@ def write_explorer(
     svgs = "\n".join(f'<div class="view" data-view="{name}" hidden>{view.pop("svg")}</div>'
                      for name, view in views.items())
     data["views"] = views
-    page = _page(title, data, svgs)
-    path = Path(path)
-    write_text(path, page)
-    return path
+    return Explorer(_page(title, data, svgs), title)
+
+
+def write_explorer(
+    root: Value,
+    path: str | Path,
+    rankdir: str = "LR",
+    group: str | None = None,
+    max_nodes: int = DEFAULT_MAX_NODES,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    *,
+    params: Any = None,
+    inputs: Iterable[Value] | None = None,
+    title: str = "microgrid: explore the backward pass",
+    force: bool = False,
+) -> Path:
+    """Write the explorer page for the graph of ``root`` to ``path``: :func:`explore`, then
+    :meth:`Explorer.save` (checked before the page is made, so a refusal costs nothing)."""
+    check_page(path, force, PASS_FORCE)
+    return explore(root, rankdir, group, max_nodes, max_steps, params=params, inputs=inputs,
+                   title=title).save(path, force=force)
 
 
 def _page(title: str, data: dict[str, Any], svgs: str) -> str:
