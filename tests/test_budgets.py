@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import gc
 import math
+import re
 import resource
 import subprocess
 import sys
@@ -244,3 +245,74 @@ def test_the_time_budget_counts_the_refit_that_out_adds_to_cv(capsys):
             else:
                 with pytest.raises(UsageError, match=rf"10 iterations {runs} times \(scalar engine\) would"):
                     _check_budget(args, config, 683, 9)
+# -- pictures: microgrid graph -------------------------------------------------------------------
+
+
+def wisconsin_graph(sizes: list[int]):
+    """What ``graph --mlp SIZES --sample 0`` draws (inputs as the command labels them), and its MLP."""
+    from microgrid.engine import Value
+    from microgrid.functional import bce_with_logits
+
+    mlp = MLP(sizes[0], sizes[1:], seed=0)
+    x = [Value(0.1 * i, label=f"x{i}") for i in range(sizes[0])]
+    return bce_with_logits(mlp.logits(x), 1), mlp, x
+
+
+@pytest.mark.parametrize("sizes, group", [([9, 4, 1], None), ([9, 4, 1], "neurons"),
+                                          ([9, 4, 3, 1], "collapse"), ([9, 6, 1], "collapse")])
+def test_drawing_size_counts_what_is_drawn(sizes, group):
+    from microgrid import viz
+    from microgrid.viz.draw import Scene
+    from microgrid.viz.steps import drawn_steps
+
+    root, mlp, x = wisconsin_graph(sizes)
+    size = viz.drawing_size(root, group=group, params=mlp, inputs=x)
+    source = viz.draw_dot(root, group=group, params=mlp, inputs=x).source
+    assert size.edges == source.count(" -> ")  # every edge dot lays out, the invisible ones included
+    drawn = [line for line in source.splitlines() if re.match(r"\t+(?:v\d+|box\d+|params\d+)\S* \[", line)]
+    assert size.nodes == len(drawn)
+    scene = Scene(root, rankdir="LR", show_grad=True, color_by_grad=False, group=group, params=mlp, inputs=x,
+                   max_nodes=600, legend=True, title=None)
+    assert size.steps == len(drawn_steps(scene))
+    assert size.views == (1 + sum(len(n.uses) for n in scene.neurons) if group == "collapse" else 1)
+
+
+def test_the_default_drawing_budget_refuses_the_explorer_of_9_50_50_1_and_takes_9_30_30_1():
+    from microgrid import viz
+
+    for sizes, fits in (([9, 30, 30, 1], True), ([9, 50, 50, 1], False)):
+        root, mlp, x = wisconsin_graph(sizes)
+        size = viz.drawing_size(root, group="collapse", params=mlp, inputs=x)
+        assert size.nodes < viz.DEFAULT_MAX_NODES  # the node limit alone lets both through: edges decide
+        html = budgets.drawing_estimate(size.nodes, size.edges, False, 0, size.views, "")
+        assert (html.seconds <= budgets.GRAPH_TIME_BUDGET) is fits
+        steps = budgets.drawing_estimate(size.nodes, size.edges, False, size.steps, 0, "")
+        assert steps.seconds <= budgets.GRAPH_TIME_BUDGET  # one drawing, painted for each step
+
+
+def test_graph_beyond_the_drawing_budget_is_refused_before_drawing(tmp_path, monkeypatch, needs_renderer):
+    monkeypatch.chdir(tmp_path)
+    status, stdout, err = run_cli(["graph", "--mlp", "9,50,50,1", "--steps", "steps", "--html", "page.html"])
+    assert status == 2 and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert ("drawing 103 step pictures (--steps) and 102 explorer views (--html) of 3,103 edges each would "
+            "take about") in err  # a step each; the graph and each neuron expanded
+    assert "more than the budget of 5 minutes" in err and "raise --time-budget" in err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("budget", ["--time-budget", "--memory-budget"])
+def test_graph_drawing_budgets_on_both_sides_of_the_line(tmp_path, budget, needs_renderer):
+    from microgrid import viz
+    from microgrid.app.expr import evaluate
+
+    root, _ = evaluate("tanh(a*b + c)", {"a": 2, "b": -3, "c": 10})
+    size = viz.drawing_size(root)
+    estimate = budgets.drawing_estimate(size.nodes, size.edges, True, size.steps, size.views, "")
+    needed = estimate.seconds if budget == "--time-budget" else estimate.memory
+    argv = ["graph", "--expr", "tanh(a*b + c)", "--set", "a=2", "--set", "b=-3", "--set", "c=10",
+            "-o", str(tmp_path / "g.svg"), "--steps", str(tmp_path / "s"), "--html", str(tmp_path / "p.html")]
+    status, out, err = run_cli([*argv, budget, repr(needed * 0.999)])
+    assert status == 2 and len(err.strip().splitlines()) == 1 and f"raise {budget}" in err, err
+    assert "1 picture (-o) and 4 step pictures (--steps) and 1 explorer view (--html) of 8 edges" in err
+    assert list(tmp_path.iterdir()) == []
+    assert run_cli([*argv, budget, repr(needed * 1.001)])[0] == 0

@@ -127,11 +127,14 @@ class DrawingSize:
 
 
 def drawing_size(root: Value, rankdir: str = "LR", group: str | None = None,
-                 max_nodes: int = DEFAULT_MAX_NODES, *, params: Any = None,
+                 max_nodes: int = DEFAULT_MAX_NODES, max_steps: int | None = None, *, params: Any = None,
                  inputs: Iterable[Value] | None = None) -> DrawingSize:
     """The :class:`DrawingSize` of the pictures of ``root``'s graph, drawn with these arguments of
-    :func:`draw_dot` (:class:`GraphTooLarge` above ``max_nodes`` drawn nodes, as there)."""
+    :func:`draw_dot` (:class:`GraphTooLarge` above ``max_nodes`` drawn nodes, as there, and when
+    ``max_steps`` is given above it as :func:`write_backward_steps`)."""
     scene = _scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs, max_nodes=max_nodes)
+    if max_steps is not None:
+        check_walk(scene, max_steps, "the step pictures")
     ops = [v for v in scene.visible if not v.is_leaf]  # each: an edge per operand, one to its result
     edges = sum(len(v.parents) + 1 for v in ops) + sum(len(b.inputs) + 1 for b in scene.boxes)
     merged = sum(1 for b in scene.boxes if b.out is not b.pre)  # activation and w·x + b: one step

@@ -41,6 +41,7 @@ MLP_ONLY = ("--sample", "--seed", "--activations", "--root", "--raw-inputs")
 
 def register(subparsers: Any) -> None:
     """Add the ``graph`` subcommand to ``subparsers``."""
+    from microgrid.app.budgets import GRAPH_TIME_BUDGET, format_seconds
     from microgrid.viz import DEFAULT_MAX_NODES
 
     p = subparsers.add_parser("graph", description=DESCRIPTION,
@@ -92,6 +93,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--max-nodes", type=options.positive_int, default=None, metavar="N",
                    help=f"refuse graphs with more drawn nodes than this (default {DEFAULT_MAX_NODES})")
     options.add_budget_options(p, time=False)
+    p.add_argument("--time-budget", type=options.time_budget, default=GRAPH_TIME_BUDGET, metavar="DURATION",
+                   help="refuse, before drawing, pictures estimated to take longer than DURATION to draw "
+                        f"(e.g. 90, 30m, 2h; default {format_seconds(GRAPH_TIME_BUDGET)})")
     p.set_defaults(run=run)
 
 
@@ -136,6 +140,7 @@ def run(args: argparse.Namespace) -> int:
         drawing["max_nodes"] = args.max_nodes
 
     try:
+        _check_drawing(args, root, drawing, viz)
         if args.output is not None:
             if not args.no_grad:
                 root.backward()
@@ -164,6 +169,24 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:  # e.g. -o into a read-only place, --steps naming an existing file
         raise UsageError(f"cannot write {exc.filename or 'the output'}: {exc.strerror or exc}") from None
     return 0
+
+
+def _check_drawing(args: argparse.Namespace, root: Value, drawing: dict[str, Any], viz: Any) -> None:
+    """UsageError, before anything is drawn, when the pictures asked for need more than --time-budget
+    or --memory-budget (dot's time grows with the cube of the edges drawn)."""
+    from microgrid.app.budgets import drawing_estimate
+
+    walks = args.steps is not None or args.html is not None  # their step limit before the budgets
+    size = viz.drawing_size(root, max_steps=viz.DEFAULT_MAX_STEPS if walks else None,
+                            **{k: v for k, v in drawing.items() if k != "color_by_grad"})
+    output = args.output is not None and viz.OUTPUT_FORMATS[args.output.suffix.lower()] is not None
+    steps = size.steps if args.steps is not None else 0
+    views = size.views if args.html is not None else 0
+    parts = [f"{n:,} {kind}{'s' * (n > 1)} ({option})" for n, kind, option in (
+        (output, "picture", "-o"), (steps, "step picture", "--steps"), (views, "explorer view", "--html"))
+        if n]
+    what = f"drawing {' and '.join(parts)} of {size.edges:,} edges each"
+    options.within_budget(drawing_estimate(size.nodes, size.edges, output, steps, views, what), args)
 
 
 def _check_output(path: Path, viz: Any) -> None:
