@@ -222,6 +222,41 @@ def test_no_internal_references_in_user_docs() -> None:
         assert not found, f"{path.relative_to(ROOT)}: {found}"
 
 
+def test_readme_speed_numbers_name_whose_they_are() -> None:
+    # each number of the README's speed sentence sits beside its owner, as in docs/benchmarks.md's table
+    readme = " ".join((ROOT / "README.md").read_text(encoding="utf-8").split())
+    table = {row.split("|")[1].strip(): row for row in (DOCS / "benchmarks.md").read_text().splitlines()
+             if row.startswith("| ")}
+    ours = table["microgrid `VectorizedMLP.fit` (loss every iteration)"]
+    (torch,) = [row for name, row in table.items() if name.startswith("PyTorch eager, idiomatic")]
+    (article,) = [row for name, row in table.items() if "the article's `dlnet`" in name]
+    assert "37.7 µs" in ours and "**2.65×**" in ours and "**1.17×**" in ours and "312.7 µs" in torch
+    assert "100.4 µs" in article
+    assert "gradient-descent step in 37.7 µs: 1.17× the time of the fastest NumPy loop" in readme
+    assert "2.65× faster than the article's own NumPy code as published (its `dlnet` class)" in readme
+    assert "idiomatic PyTorch on one thread (312.7 µs)" in readme and "seed's code" not in readme
+
+
+def test_backprop_page_measures_the_finite_difference_error() -> None:
+    # docs/backprop.md section 8: at eps 1e-6 the differences are off by about 1e-10, all rounding; the
+    # Taylor term eps^2 J'''(w)/6 is the error at eps 1e-4 (where it dominates) times (1e-6/1e-4)^2
+    from microgrid.app.cli import main
+
+    def largest_fd_error(eps: str) -> float:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out):
+            assert main(["check", "--eps", eps]) == 0
+        rows = re.findall(r"^ +(?:W|b)\d .*$", out.getvalue(), re.M)
+        assert len(rows) == 4
+        return max(float(row.split()[5]) for row in rows)  # the auto-fd abs column
+
+    text = " ".join((DOCS / "backprop.md").read_text(encoding="utf-8").split())
+    assert "the first is about `3·10⁻¹⁴`" in text and "off by at most `1.0·10⁻¹⁰`" in text
+    assert 0.95e-10 <= largest_fd_error("1e-6") < 1.05e-10
+    taylor = largest_fd_error("1e-4") * (1e-6 / 1e-4) ** 2
+    assert 2.5e-14 <= taylor < 3.5e-14
+
+
 def test_backprop_page_names_the_sources_of_the_rounding_differences() -> None:
     # docs/backprop.md section 7: the engine's dW2 is a row-by-row float sum in walk order; given the
     # same Z_L, the rows whose dZ_L differ are mostly label 1; many Z1 entries differ in the last bit

@@ -2,9 +2,11 @@
 
 import configparser
 import fnmatch
+import json
 import math
 import re
 import shutil
+import struct
 import subprocess
 from pathlib import Path
 
@@ -76,13 +78,14 @@ def test_every_data_file_of_the_package_is_in_its_package_data():
 
 def test_gitignore_covers_what_the_readme_commands_write_at_the_root():
     readme = (ROOT / "README.md").read_text()
-    for option in ("--out run1", "-o graph.svg", "-o mlp.svg", "--steps steps/", '"graph.svg"'):
+    for option in ("--out run1", "-o graph.svg", "-o mlp.svg", "--steps steps/", '"graph.svg"',
+                   "--html mlp.html", "--output-dir ."):
         assert option in readme
     git = shutil.which("git")
     if git is None or not (ROOT / ".git").exists():
         pytest.skip("needs git and a git checkout")
     written = ["run1/metrics.json", "run1/model.npz", "graph.svg", "graph.dot", "graph", "mlp.svg",
-               "steps/step_000.svg", "steps/index.html"]
+               "steps/step_000.svg", "steps/index.html", "page.html", "mlp.html", "tutorial.html"]
     ignored = subprocess.run([git, "check-ignore", "--no-index", *written], cwd=ROOT, capture_output=True,
                              text=True, check=False).stdout.split()
     assert sorted(ignored) == sorted(written)
@@ -106,6 +109,39 @@ def test_setup_cfg_metadata():
     assert "torch==2.13.0" in extras["benchmarks"]
     assert "microgrid = microgrid.app.cli:console_main" in cfg["options.entry_points"]["console_scripts"]
     assert ">=3.10" in cfg["options"]["python_requires"]
+
+
+def test_the_notebook_installs_and_runs_with_the_commands_the_docs_give():
+    """One install command brings what the notebook imports and what the docs run it with."""
+    cfg = configparser.ConfigParser()
+    cfg.read(ROOT / "setup.cfg")
+    extras = cfg["options.extras_require"]
+    notebook = {re.split(r"[<>=!~ ]", line.strip())[0] for line in extras["notebook"].strip().splitlines()}
+    provides = {"jupyter lab": "jupyterlab", "jupyter nbconvert": "nbconvert"}  # command -> its package
+    imports = {"matplotlib", "ipykernel"}  # the notebook's plots, and the kernel Jupyter runs it in
+    assert notebook == {*provides.values(), *imports}
+    nb = json.loads((ROOT / "docs" / "tutorial.ipynb").read_text(encoding="utf-8"))
+    pages = {"README.md": (ROOT / "README.md").read_text(),
+             "docs/index.md": (ROOT / "docs" / "index.md").read_text(),
+             "the notebook": "".join(nb["cells"][0]["source"])}
+    for name, text in pages.items():
+        assert 'pip install ".[notebook]"' in text, name
+        for extra in re.findall(r'pip install (?:-e )?"\.\[([\w,]+)\]"', text):
+            assert set(extra.split(",")) <= set(extras), (name, extra)
+        commands = re.findall(r"\bjupyter \w+", text)
+        assert "jupyter lab" in commands and "jupyter nbconvert" in commands, name
+        assert set(commands) <= set(provides), (name, commands)
+        assert "jupyter nbconvert --to html --execute docs/tutorial.ipynb --output-dir ." in text, name
+
+
+def test_readme_and_the_docs_index_show_the_explorer_and_its_command():
+    for page, image in ((ROOT / "README.md", "docs/img/explorer.png"),
+                        (ROOT / "docs" / "index.md", "img/explorer.png")):
+        text = page.read_text()
+        assert f"]({image})" in text and "microgrid graph --mlp 9,15,1 --sample 0 --html mlp.html" in text
+        assert "explore(" in text
+        png = (page.parent / image).read_bytes()
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and struct.unpack(">II", png[16:24]) == (1280, 800)
 
 
 def test_pyproject_is_build_system_only():
