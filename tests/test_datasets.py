@@ -30,6 +30,14 @@ def write(tmp_path, text, name="data.csv"):
 READERS = ["fast", "csv"]
 
 
+def outcome(reader, *args, **kwargs):
+    """What ``load_with`` gives: the Dataset, or the DataError's message."""
+    try:
+        return load_with(reader, *args, **kwargs)
+    except DataError as exc:
+        return str(exc)
+
+
 def load_with(reader, *args, **kwargs):
     """``load_wisconsin`` as it is (``"fast"``: a plain file is read by NumPy) or with the csv reader
     alone (``"csv"``)."""
@@ -232,13 +240,18 @@ def test_a_pipe_or_device_is_refused_without_reading_it(tmp_path):
         load_wisconsin("/dev/zero")  # endless: reading it would exhaust memory
 
 
-def test_a_file_over_the_size_limit_is_refused(tmp_path, monkeypatch):
+@pytest.mark.parametrize("reader", READERS)
+def test_a_file_over_the_size_limit_is_refused(tmp_path, monkeypatch, reader):
     path = write(tmp_path, GOOD_UCI)
     monkeypatch.setattr(datasets, "MAX_FILE_BYTES", len(GOOD_UCI) - 1)
     with pytest.raises(DataError, match="larger than"):
-        load_wisconsin(path)
+        load_with(reader, path)
     monkeypatch.setattr(datasets, "MAX_FILE_BYTES", len(GOOD_UCI))
-    assert len(load_wisconsin(path)) == 3
+    assert len(load_with(reader, path)) == 3
+    with open(path, "rb") as f:  # the fast reader's own limit: the same line
+        assert fast.parse_fast(f, "x", False, True, len(GOOD_UCI)) is not None
+        f.seek(0)
+        assert fast.parse_fast(f, "x", False, True, len(GOOD_UCI) - 1) is None
 
 
 def test_utf16_without_a_byte_order_mark_is_named(tmp_path):
@@ -296,8 +309,9 @@ def test_unlabelled_rows_load_with_y_minus_one_only_when_asked(tmp_path, reader,
 
 # What a line of a real file may hold besides plain rows (each is read by the csv reader)
 ODDITIES = {"blank": "", "white space": "   ", "commas only": ",,,,,,,,,,,", "padded score": " 5",
-            "decimal score": "5.0", "quoted score": '"5"', "ID of 70": "x" * 70, "padded ID": " 77 ",
-            "ID one too long": ""}
+            "decimal score": "5.0", "quoted score": '"5"', "score 100": "100", "ID of 70": "x" * 70,
+            "padded ID": " 77 ", "ID after a space": " 77", "ID before a space": "77 ",
+            "ID of three quotes": '"a"b"', "ID one too long": ""}
 
 
 def _rows_file(path, n_rows: int, seed: int, crlf: bool, quoted: bool, oddity: str | None) -> None:
@@ -338,12 +352,38 @@ def test_fast_reader_equals_the_csv_reader(tmp_path, monkeypatch, crlf, quoted, 
     with open(path, "rb") as f:  # a plain file is read by the fast path
         assert (fast.parse_fast(f, str(path), False, False, 10**9) is not None) == (oddity is None)
     for missing in ("drop", "median", "keep"):
-        data, want = (load_with(reader, path, missing=missing) for reader in READERS)
+        data, want = (outcome(reader, path, missing=missing) for reader in READERS)
+        if isinstance(want, str):  # the csv reader's refusal, word for word
+            assert data == want
+            continue
         np.testing.assert_array_equal(data.X, want.X)
         for a in ("y", "ids", "lines"):
             np.testing.assert_array_equal(getattr(data, a), getattr(want, a))
             assert getattr(data, a).dtype == getattr(want, a).dtype
         assert (data.format, data.n_missing_rows) == (want.format, want.n_missing_rows)
+
+
+PLAIN = {  # files the fast reader reads itself, each on a line it must not cross
+    "no newline at the end": (GOOD_UCI.rstrip("\n"), False),
+    "one row without a newline": (GOOD_UCI.split("\n")[0], False),
+    "an empty class to classify": (GOOD_UCI + "77,1,1,1,1,1,1,1,1,1,\n", True),
+    "a '?' class to classify": (GOOD_UCI + "77,1,1,1,1,1,1,1,1,1,?\n", True),
+    "no class column (UCI)": ("".join(row.rsplit(",", 1)[0] + "\n" for row in GOOD_UCI.splitlines()), True),
+    "no class column (CSV)": ("".join(row.rsplit(",", 1)[0] + "\r\n" for row in GOOD_CSV.splitlines()), True),
+    "quoted cells": (GOOD_CSV, False),
+}
+
+
+@pytest.mark.parametrize("name", PLAIN)
+def test_plain_files_are_read_by_the_fast_path(tmp_path, name):
+    text, unlabelled = PLAIN[name]
+    path = write(tmp_path, text)
+    with open(path, "rb") as f:
+        assert fast.parse_fast(f, str(path), unlabelled, False, 10**9) is not None
+    data, want = (load_with(reader, path, missing="keep", unlabelled=unlabelled) for reader in READERS)
+    for a in ("X", "y", "ids", "lines"):
+        np.testing.assert_array_equal(getattr(data, a), getattr(want, a))
+    assert len(data) == text.count("\n") + (not text.endswith("\n")) - (data.format == "csv")
 
 
 @pytest.mark.parametrize("reader", READERS)

@@ -111,6 +111,14 @@ def test_stratified_split_properties(y, test_size, seed):
     assert np.array_equal(again[1], test)
 
 
+def test_stratified_split_needs_two_rows_of_each_class():
+    train, test = stratified_split(np.array([0, 0, 0, 1, 1]), 0.5, seed=0)
+    assert sorted(np.concatenate([train, test]).tolist()) == [0, 1, 2, 3, 4]
+    assert sorted(test[test >= 3].tolist() + train[train >= 3].tolist()) == [3, 4] and (test >= 3).sum() == 1
+    with pytest.raises(ValueError, match="class 1 has 1 row; a stratified split needs at least 2 per class"):
+        stratified_split(np.array([0, 0, 0, 1]), 0.5, seed=0)
+
+
 def test_stratified_split_on_wisconsin():
     y = load_wisconsin().y
     train, test = stratified_split(y, 0.25, seed=0)
