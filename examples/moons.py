@@ -13,10 +13,10 @@ every PyTorch user knows::
     loss.backward()
     opt.step()
 
-``--loss bce`` (the default) gives the network a sigmoid output and computes the binary
-cross-entropy from its logit ``z``; ``--loss hinge`` gives it a linear output (a score ``z``) and
-the hinge loss ``max(0, 1 - s z)`` with ``s = +1`` for class 1 and ``-1`` for class 0.  Either way
-a point is put in class 1 when ``z > 0``.  The script prints train and test accuracy and writes
+The network's last layer is linear, as micrograd's: its output ``z`` is a logit for ``--loss bce``
+(the default: the binary cross-entropy of ``sigmoid(z)``, computed from ``z``) and a score for
+``--loss hinge`` (``max(0, 1 - s z)`` with ``s = +1`` for class 1 and ``-1`` for class 0).  Either
+way a point is put in class 1 when ``z > 0``.  The script prints train and test accuracy and writes
 ``moons.png``: the two classes, the test points, and the network's ``z`` over the plane.
 
 Needs matplotlib (``pip install matplotlib``).  The defaults run in under 10 s.
@@ -85,8 +85,7 @@ def accuracy(model: MLP, X: np.ndarray, y: np.ndarray) -> float:
 
 def train(args: argparse.Namespace, X: np.ndarray, y: np.ndarray) -> MLP:
     """The loop: a mini-batch's loss as one graph, then zero_grad, backward, step."""
-    output = "sigmoid" if args.loss == "bce" else "linear"
-    model = MLP(2, [16, 16, 1], activations=["relu", "relu", output], seed=args.seed)
+    model = MLP(2, [16, 16, 1], seed=args.seed)  # ReLU hidden layers, a linear output z
     if args.optimizer == "sgd":
         opt = SGD(model.parameters(), lr=args.lr, momentum=0.9)
     else:
@@ -225,8 +224,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = Parser(prog="moons.py", description=__doc__.split("\n\n")[0], epilog=EPILOG,
                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--loss", choices=("bce", "hinge"), default="bce",
-                   help="bce (default): sigmoid output, binary cross-entropy from its logit; "
-                        "hinge: linear output, max(0, 1 - s z) with s = +1 for class 1, -1 for class 0")
+                   help="bce (default): binary cross-entropy of sigmoid(z), from the output z; "
+                        "hinge: max(0, 1 - s z) with s = +1 for class 1, -1 for class 0")
     p.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd",
                    help="sgd with momentum 0.9 (default) or adam")
     p.add_argument("--lr", type=number(float, 1e-6, 10.0, "a learning rate from 1e-6 to 10"), default=None,

@@ -68,7 +68,7 @@ def main(out_dir: Path) -> None:
     save(viz.draw_dot(chain, color_by_grad=True, inputs=[x], title="eight sigmoids: the gradient fades"),
          out_dir, "vanishing")
 
-    net = MLP(3, [2, 1], seed=0)
+    net = MLP(3, [2, 1], activations=["relu", "sigmoid"], seed=0)  # bce takes a probability
     x = [Value(v, label=f"x{i}") for i, v in enumerate((5.0, 1.0, 3.0))]
     loss = bce(net(x), 1)
     loss.label = "loss"

@@ -293,6 +293,14 @@ class Value(OrderedByData):
         """``data`` as a plain float (PyTorch's ``loss.item()``); nothing is recorded."""
         return self.data
 
+    # ``int(v)``, ``round(v)``, ``round(v, n)``: of ``data``, as for a float (ValueError or
+    # OverflowError for nan and inf), plain numbers, nothing recorded
+    def __int__(self) -> int:
+        return int(self.data)
+
+    def __round__(self, ndigits: int | None = None) -> float | int:
+        return round(self.data, ndigits)
+
 
 _creation = itertools.count()
 _get_data = operator.attrgetter("data")

@@ -14,7 +14,7 @@ labels are 0 or 1 for ``bce`` and ``hinge``:
 * ``bce_with_logits(z, y)``: BCE of ``p = sigmoid(z)`` from the logit,
   ``-[y log p + (1 - y) log(1 - p)] = softplus(z) - y z = softplus(s z)`` with ``s = 1 - 2y``;
   finite, with the exact derivative ``sigmoid(z) - y``, even for ``z = +-1000``.  Used whenever
-  the output activation is a sigmoid.
+  the output activation is a sigmoid or linear (the output is then the logit).
 * ``bce(p, y)``: the same from a probability, ``p`` clamped to ``[PROB_EPS, 1 - PROB_EPS]``
   (derivative 0 where the clamp acts), for any other output activation;
 * ``mse(a, y) = (a - y)^2``;  ``hinge(a, y) = max(0, 1 - s a)`` with ``s = 2y - 1``.
@@ -171,14 +171,15 @@ def get_activation(name: str) -> Activation:
 def resolve_activations(activations: str | Sequence[str] | None, n_layers: int) -> list[str]:
     """One activation name per layer.
 
-    ``None``: ReLU on every hidden layer and a sigmoid output.  A single name: that activation on
-    the hidden layers, still a sigmoid output (and checked, even for a network with no hidden
+    ``None``: ReLU on every hidden layer and a linear output (micrograd's ``MLP``, PyTorch's
+    ``nn.Linear``: the output is a score, or a logit for BCE).  A single name: that activation on
+    the hidden layers, still a linear output (and checked, even for a network with no hidden
     layer).  A sequence: exactly one name per layer.  Every name must be known (ValueError).
     """
     if activations is None or isinstance(activations, str):
         hidden = "relu" if activations is None else activations
         get_activation(hidden)  # checked even when there is no hidden layer to use it
-        names = [hidden] * (n_layers - 1) + ["sigmoid"]
+        names = [hidden] * (n_layers - 1) + ["linear"]
     elif not isinstance(activations, Iterable):
         kind = type(activations).__name__
         raise TypeError(f"activations must be a name or a sequence of names, got {kind}")
@@ -360,8 +361,9 @@ def get_loss(name: str) -> Loss:
 
 
 def uses_logits(loss: str, output_activation: str) -> bool:
-    """True when the loss is computed from the output's logit: BCE on a sigmoid output."""
-    return loss == "bce" and output_activation == "sigmoid"
+    """True when the loss is computed from the output's logit ``z``: BCE on a sigmoid output, or
+    on a linear one (whose output is the logit; its probability is ``sigmoid(z)``)."""
+    return loss == "bce" and output_activation in ("sigmoid", "linear")
 
 
 def check_data(X: object, y: object, dims: Sequence[int], loss: str) -> tuple[np.ndarray, np.ndarray]:

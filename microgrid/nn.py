@@ -16,12 +16,12 @@ and ``check_data`` (:mod:`microgrid.functional`) are re-exported here.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
 from microgrid.arrays import check_dims, check_inputs, check_weights, network_dims, real_array
-from microgrid.engine import Value, as_values, dot, dot_values, vsum
+from microgrid.engine import Value, as_values, dot, dot_values, no_grad, vsum
 from microgrid.functional import (
     bce_with_logits,
     check_data,
@@ -38,6 +38,8 @@ from microgrid.optim import (
     check_training_args,
     make_optimizer,
 )
+
+_sigmoid = get_activation("sigmoid").forward  # a linear output's probability: sigmoid(z)
 
 __all__ = [
     "Module",
@@ -79,11 +81,19 @@ def initial_weights(dims: Sequence[int], init: str = "he", seed: int = 0) -> lis
 
 
 class Module:
-    """Anything with parameters: ``named_parameters()`` lists ``(dotted name, Value)`` pairs."""
+    """Anything with parameters: ``named_parameters()`` lists ``(dotted name, Value)`` pairs.
+
+    A subclass needs only to keep its parameters in attributes, as ``torch.nn.Module``: every
+    ``Value``, ``Module``, and list or tuple of them (nested or not) held in an attribute is found,
+    in the order the attributes were first set, each parameter once (the first name it is reached
+    by; a Module reached twice is walked once).
+    """
 
     def named_parameters(self) -> list[tuple[str, Value]]:
-        """Every parameter with its dotted name, in a fixed order (none for the base class)."""
-        return []
+        """Every parameter with its dotted name (``layers.0.neurons.3.w.7``), each once."""
+        found: list[tuple[str, Value]] = []
+        _collect(self, "", found, set(), set())
+        return found
 
     def parameters(self) -> list[Value]:
         """The parameters of :meth:`named_parameters`, without their names."""
@@ -93,6 +103,30 @@ class Module:
         """Set every parameter's ``.grad`` to 0 (before the next ``backward()``)."""
         for p in self.parameters():
             p.grad = 0.0
+
+
+def _collect(item: object, name: str, found: list[tuple[str, Value]], params: set[int],
+             modules: set[int]) -> None:
+    """Append to ``found`` the parameters reachable from ``item`` (named from ``name``) whose ids
+    are not in ``params``; ``modules`` holds the ids of the Modules already walked."""
+    children: Iterable[tuple[object, object]]
+    if isinstance(item, Value):
+        if id(item) not in params:
+            params.add(id(item))
+            found.append((name, item))
+        return
+    if isinstance(item, Module):
+        if id(item) in modules:
+            return
+        modules.add(id(item))
+        children = getattr(item, "__dict__", {}).items()
+    elif isinstance(item, (list, tuple)):
+        children = enumerate(item)
+    else:
+        return
+    prefix = f"{name}." if name else ""
+    for key, value in children:
+        _collect(value, f"{prefix}{key}", found, params, modules)
 
 
 class Neuron(Module):
@@ -128,9 +162,6 @@ class Neuron(Module):
     def __call__(self, x: Sequence[Value | float]) -> Value:
         """The activation ``g(z)`` of :meth:`logit` (two nodes; one for ``"linear"``)."""
         return self._act.scalar(self.logit(x))
-
-    def named_parameters(self) -> list[tuple[str, Value]]:
-        return [*((f"w.{k}", w) for k, w in enumerate(self.w)), ("b", self.b)]
 
     def __repr__(self) -> str:
         return f"Neuron({self.nin}, {self.activation!r})"
@@ -172,10 +203,6 @@ class Layer(Module):
         xs = self._row(x)
         return [n._act.scalar(dot_values(n.w, xs, n.b)) for n in self.neurons]
 
-    def named_parameters(self) -> list[tuple[str, Value]]:
-        return [(f"neurons.{j}.{name}", p)
-                for j, neuron in enumerate(self.neurons) for name, p in neuron.named_parameters()]
-
     def __repr__(self) -> str:
         return f"Layer({self.nin}, {self.nout}, {self.activation!r})"
 
@@ -185,8 +212,11 @@ class MLP(Module):
     (``MLP([9, 15, 1])`` is the same network).
 
     ``activations``: one name per layer, or one name for every hidden layer, or None (ReLU hidden
-    layers, sigmoid output).  ``init`` (``"he"``, ``"xavier"``, ``"scaled_normal"``) and ``seed``
-    choose the initial weights, the same as :class:`~microgrid.vectorized.VectorizedMLP` draws.
+    layers).  The output layer is linear unless ``activations`` names one for it, as in
+    micrograd and PyTorch (``nn.Linear``): ``model(x)`` is a score, and for BCE a logit ``z`` —
+    :meth:`loss` and :meth:`predict_proba` apply the sigmoid, ``p = sigmoid(z)``.  ``init``
+    (``"he"``, ``"xavier"``, ``"scaled_normal"``) and ``seed`` choose the initial weights, the same
+    as :class:`~microgrid.vectorized.VectorizedMLP` draws.
     """
 
     def __init__(self, nin: int | Sequence[int], nouts: Sequence[int] | None = None,
@@ -205,10 +235,6 @@ class MLP(Module):
     def __repr__(self) -> str:
         hidden = " -> ".join(f"{d} {a}" for d, a in zip(self.dims[1:], self.activations))
         return f"MLP({self.dims[0]} -> {hidden})"
-
-    def named_parameters(self) -> list[tuple[str, Value]]:
-        return [(f"layers.{i}.{name}", p)
-                for i, layer in enumerate(self.layers) for name, p in layer.named_parameters()]
 
     # -- forward ----------------------------------------------------------------------------
     def _inputs(self, x: Sequence[Value | float]) -> list[Value]:
@@ -232,20 +258,21 @@ class MLP(Module):
         return h
 
     def __call__(self, x: Sequence[Value | float]) -> Value | list[Value]:
-        """Output activation(s) for one input row: a Value for one output, else a list."""
+        """Output activation(s) for one input row (the logit for a linear output): a Value for one
+        output, else a list."""
         out = self.layers[-1](self._hidden(x))
         return out[0] if len(out) == 1 else out
 
     def logits(self, x: Sequence[Value | float]) -> Value | list[Value]:
-        """Output pre-activation(s) ``z`` for one input row (the sigmoid's argument)."""
+        """Output pre-activation(s) ``z`` for one input row (the logit: BCE's sigmoid's argument)."""
         out = self.layers[-1].logits(self._hidden(x))
         return out[0] if len(out) == 1 else out
 
     def loss(self, X: object, y: object, loss: str = "bce") -> Value:
         """The mean loss over the rows of ``X`` as one graph (a Value to call ``backward()`` on).
 
-        With a sigmoid output, BCE is computed from the logits
-        (:func:`~microgrid.functional.bce_with_logits`).
+        With a linear or sigmoid output, BCE is that of ``sigmoid(z)``, computed from the logits
+        ``z`` (:func:`~microgrid.functional.bce_with_logits`).
         """
         X, Y = check_data(X, y, self.dims, loss)
         from_logits = uses_logits(loss, self.activations[-1])
@@ -257,6 +284,25 @@ class MLP(Module):
             outputs = last.logits(h) if from_logits else last(h)
             terms += [per_example(o, t) for o, t in zip(outputs, targets)]
         return vsum(terms) / len(terms)
+
+    def predict_proba(self, X: object) -> np.ndarray:
+        """Output probabilities for the rows of ``X`` (nothing recorded), as
+        :meth:`VectorizedMLP.predict_proba <microgrid.vectorized.VectorizedMLP.predict_proba>`:
+        ``sigmoid(z)`` of a linear output ``z``, the output itself for any other activation; shape
+        ``(m,)`` for a one-output network, else ``(m, k)``."""
+        X = check_inputs(X, self.dims[0])
+        with no_grad():
+            out = np.array([[o.data for o in self.layers[-1](self._hidden(row))] for row in X.tolist()],
+                           dtype=np.float64).reshape(len(X), self.dims[-1])
+        if self.activations[-1] == "linear":
+            _sigmoid(out, out=out)
+        return out[:, 0] if out.shape[1] == 1 else out
+
+    def predict(self, X: object, threshold: float = 0.5) -> np.ndarray:
+        """Class 1 where the probability is ``>= threshold``, else 0 (int array)."""
+        if not 0.0 < threshold < 1.0:
+            raise ValueError(f"threshold must be strictly between 0 and 1, got {threshold}")
+        return (self.predict_proba(X) >= threshold).astype(np.int64)
 
     # -- weights as arrays --------------------------------------------------------------------
     def get_weights(self) -> list[np.ndarray]:

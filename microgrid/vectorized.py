@@ -7,7 +7,7 @@ Samples are rows: ``X`` is ``(m, d)``.  For layers ``l = 1..L`` with weights ``W
 
 and, backwards from the mean loss ``L`` over the ``N`` output entries (``N = m`` for one output)::
 
-    dZ_L = (Y_hat - Y) / N                      BCE through a sigmoid output (from the logit)
+    dZ_L = (sigmoid(Z_L) - Y) / N               BCE from the logit Z_L (sigmoid or linear output)
     dZ_L = loss'(A_L, Y) / N * g_L'(Z_L)        any other loss / output activation
     dW_l = dZ_l^T A_{l-1}     db_l = sum over rows of dZ_l
     dA_{l-1} = dZ_l W_l       dZ_{l-1} = dA_{l-1} * g_{l-1}'(Z_{l-1})
@@ -23,7 +23,7 @@ Implementation, for speed (see ``benchmarks/bench_vectorized.py`` and ``docs/ben
 * every ``(m, d)`` buffer is allocated once (per batch size) and stored column-major, so each
   elementwise operation is one contiguous loop; every operation writes into its buffer
   (``out=``): an iteration of full-batch training allocates nothing;
-* BCE on a sigmoid output (the usual classifier) shares its work between the loss and the
+* BCE from the logit (the usual classifier) shares its work between the loss and the
   gradient.  With ``s = 1 - 2y`` (+1 for label 0, -1 for label 1) and ``t = s z``, the loss of
   an entry is ``softplus(t) = log(1 + u)`` with ``u = e^t``, and ``dL/dz = s sigmoid(t) / N =
   (s / N) / (1 + 1/u)``: one exponential serves both, and neither formula subtracts nearly
@@ -66,6 +66,7 @@ from microgrid.optim import (
 __all__ = ["VectorizedMLP", "LossHistory", "TrainingDiverged"]
 
 _ArrayFn = Callable[..., np.ndarray]
+_sigmoid = get_activation("sigmoid").forward  # a linear output's probability: sigmoid(z)
 
 
 def _column_major(m: int, d: int, fill: float | None = None) -> np.ndarray:
@@ -246,8 +247,9 @@ class VectorizedMLP:
     def _output_gradient(self, ws: _Workspace, from_logits: bool, loss_derivative: _ArrayFn) -> None:
         """``dZ_L`` from the output ``A_L`` (after :meth:`_forward`)."""
         dZ_L, Y_hat = ws.dZ[-1], ws.A[-1]
-        if from_logits:  # BCE through the sigmoid: dZ_L = (Y_hat - Y) / N
-            np.subtract(Y_hat, ws.Y, out=dZ_L)
+        if from_logits:  # BCE of sigmoid(Z_L): dZ_L = (sigmoid(Z_L) - Y) / N
+            p = Y_hat if self.activations[-1] == "sigmoid" else _sigmoid(ws.Z[-1], out=ws.work)
+            np.subtract(p, ws.Y, out=dZ_L)
             dZ_L *= 1.0 / ws.n_entries
         else:  # dZ_L = dL/dA_L * g_L'(Z_L), with dL/dA_L = loss'(A_L, Y) / N
             loss_derivative(Y_hat, ws.Y, out=dZ_L)
@@ -255,7 +257,7 @@ class VectorizedMLP:
             dZ_L *= self._g[-1].derivative(ws.Z[-1], Y_hat, out=ws.work)
 
     def _logit_step(self, ws: _Workspace, record: bool = True) -> float:
-        """Forward pass, mean BCE and ``dZ_L`` for a sigmoid output, sharing one exponential:
+        """Forward pass, mean BCE and ``dZ_L`` from the logit, sharing one exponential:
         ``u = e^(s z)`` (``s = 1 - 2y``), loss ``log(1 + u)``, ``dZ_L = (s / N) / (1 + 1/u)``.
 
         Returns the loss; without ``record``, ``sum(u)`` instead when that is finite (then so
@@ -330,8 +332,11 @@ class VectorizedMLP:
         return [np.array(Z, order="C") for Z in self._forward_rows(X).Z[1:]]
 
     def predict_proba(self, X: object) -> np.ndarray:
-        """Output probabilities: shape ``(m,)`` for a one-output network, else ``(m, k)``."""
+        """Output probabilities, ``sigmoid(z)`` of a linear output ``z`` (the output itself for any
+        other activation): shape ``(m,)`` for a one-output network, else ``(m, k)``."""
         out = self.forward(X)
+        if self.activations[-1] == "linear":
+            _sigmoid(out, out=out)
         return out[:, 0] if out.shape[1] == 1 else out
 
     def predict(self, X: object, threshold: float = 0.5) -> np.ndarray:
@@ -394,8 +399,8 @@ class VectorizedMLP:
         :class:`LossHistory` lists them in ``.iterations``) and calls ``callback(iteration,
         loss)`` after those; the default records and reports every iteration.  Whatever ``k``,
         every iteration is checked: a NaN or infinite loss raises :class:`TrainingDiverged`
-        naming that iteration, with the weights left as before it.  (For BCE on a sigmoid
-        output, an unrecorded iteration skips the logarithms and checks ``sum(e^(s z))``
+        naming that iteration, with the weights left as before it.  (For BCE from the logit,
+        an unrecorded iteration skips the logarithms and checks ``sum(e^(s z))``
         instead: when that is finite, so is every entry's loss ``log(1 + e^(s z))``.)
         """
         X, Y = check_data(X, y, self.dims, loss)

@@ -47,7 +47,7 @@ def test_default_run_reaches_95_percent_on_held_out_points_and_writes_the_png(tm
     train = float(re.search(r"^train accuracy ([0-9.]+) \(300 points\)$", run.stdout, re.M).group(1))
     test = float(re.search(r"^test accuracy ([0-9.]+) \(100 points\)$", run.stdout, re.M).group(1))
     assert test >= 0.95 and train >= 0.95
-    assert "MLP(2 -> 16 relu -> 16 relu -> 1 sigmoid): 400 steps of sgd" in run.stdout
+    assert "MLP(2 -> 16 relu -> 16 relu -> 1 linear): 400 steps of sgd" in run.stdout
     # not a terminal: ten plain progress lines, loss falling
     lines = run.stderr.splitlines()
     assert len(lines) == 10 and all(line.startswith("step ") for line in lines), run.stderr

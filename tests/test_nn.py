@@ -34,8 +34,8 @@ def test_activation_table_names_and_errors() -> None:
     assert set(ACTIVATIONS) == {"relu", "leaky_relu", "tanh", "sigmoid", "linear"}
     with pytest.raises(ValueError, match="unknown activation 'gelu'; choose from relu, leaky_relu"):
         get_activation("gelu")
-    assert resolve_activations(None, 3) == ["relu", "relu", "sigmoid"]
-    assert resolve_activations("tanh", 2) == ["tanh", "sigmoid"]
+    assert resolve_activations(None, 3) == ["relu", "relu", "linear"]  # micrograd's MLP, nn.Linear last
+    assert resolve_activations("tanh", 2) == ["tanh", "linear"]
     assert resolve_activations(["linear"], 1) == ["linear"]
     with pytest.raises(ValueError, match="2 activations given for 3 layers"):
         resolve_activations(["relu", "sigmoid"], 3)
@@ -48,7 +48,7 @@ def test_an_unknown_activation_is_refused_even_without_hidden_layers() -> None:
             build()
     with pytest.raises(TypeError, match="activations must be a name or a sequence of names, got int"):
         resolve_activations(5, 2)  # type: ignore[arg-type]
-    assert VectorizedMLP([3, 2], activations="tanh").activations == ["sigmoid"]  # a known name: accepted
+    assert VectorizedMLP([3, 2], activations="tanh").activations == ["linear"]  # a known name: accepted
 
 
 @given(activation_names(), moderate)
@@ -134,8 +134,8 @@ def test_parameter_names_and_labels() -> None:
     assert names[-1] == "layers.1.neurons.0.b"
     assert all(p.label == name for name, p in mlp.named_parameters())
     assert [n for n, _ in Layer(2, 1).named_parameters()] == ["neurons.0.w.0", "neurons.0.w.1", "neurons.0.b"]
-    assert mlp.dims == [2, 3, 1] and mlp.activations == ["relu", "sigmoid"]
-    assert repr(mlp) == "MLP(2 -> 3 relu -> 1 sigmoid)"
+    assert mlp.dims == [2, 3, 1] and mlp.activations == ["relu", "linear"]
+    assert repr(mlp) == "MLP(2 -> 3 relu -> 1 linear)"
 
 
 def test_mlp_forward_matches_numpy_and_logits() -> None:
@@ -145,10 +145,13 @@ def test_mlp_forward_matches_numpy_and_logits() -> None:
     expected = W2 @ np.tanh(W1 @ x + b1) + b2
     out = mlp(x.tolist())
     assert isinstance(out, list) and [o.data for o in out] == pytest.approx(expected.tolist(), rel=1e-14)
-    single = MLP(3, [4, 1], seed=7)
+    single = MLP(3, [4, 1], activations=["relu", "sigmoid"], seed=7)
     p = single(x.tolist())
     z = single.logits(x.tolist())
     assert isinstance(p, Value) and p.data == pytest.approx(1.0 / (1.0 + math.exp(-z.data)), rel=1e-15)
+    default = MLP(3, [4, 1], seed=7)  # the same weights, a linear output: the logit itself
+    assert default(x.tolist()).data == z.data == default.logits(x.tolist()).data
+    assert default.predict_proba([x]) == pytest.approx([p.data], rel=1e-15)
     with pytest.raises(ValueError, match="takes 3 inputs, got 2"):
         mlp([1.0, 2.0])
 
@@ -286,14 +289,18 @@ def test_mean_bce_matches_a_direct_formula(ws: list[float]) -> None:
     assert mlp.loss(X, y).data == pytest.approx(expected, rel=1e-13, abs=1e-15)
 
 
-def test_loss_uses_the_logit_only_for_a_sigmoid_output() -> None:
+def test_loss_uses_the_logit_only_for_a_sigmoid_or_linear_output() -> None:
     X, y = [[0.5]], [1]
-    sig = MLP(1, [1], activations=["sigmoid"])
-    assert sig.loss(X, y).op == "/" and sig.loss(X, y).parents[0].parents[0].op == "softplus"
-    lin = MLP(1, [1], activations=["linear"])
-    lin.set_weights([np.array([[4.0]]), np.array([0.0])])
-    # linear output 2.0 is clamped to 1 - 1e-12 for bce: -log(1 - 1e-12)
-    assert lin.loss(X, y).data == pytest.approx(1e-12, rel=1e-3)
+    for output in ("sigmoid", "linear"):
+        net = MLP(1, [1], activations=[output])
+        net.set_weights([np.array([[4.0]]), np.array([0.0])])
+        loss = net.loss(X, y)
+        assert loss.op == "/" and loss.parents[0].parents[0].op == "softplus"
+        assert loss.data == pytest.approx(math.log1p(math.exp(-2.0)), rel=1e-15)  # BCE of sigmoid(2)
+    relu = MLP(1, [1], activations=["relu"])
+    relu.set_weights([np.array([[4.0]]), np.array([0.0])])
+    # relu output 2.0 is a probability only once clamped to 1 - 1e-12 for bce: -log(1 - 1e-12)
+    assert relu.loss(X, y).data == pytest.approx(1e-12, rel=1e-3)
 
 
 @pytest.mark.parametrize("X, y, message", [

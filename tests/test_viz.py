@@ -784,8 +784,8 @@ def test_cli_without_dot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     (["--expr", "a", "--set", "a=1", "-o", "/dev/null/g.dot"], "'/dev/null' is not a directory"),
     (["--mlp", "9,3,1", "--seed", "-1", "-o", "g.dot"],
      "argument --seed: expected a non-negative integer, got '-1'"),
-    # a linear output outside (0, 1): BCE clamps it to a constant that no longer depends on the net
-    (["--mlp", "9,15,1", "--activations", "tanh,linear", "--raw-inputs", "-o", "g.dot"],
+    # a relu output outside (0, 1): BCE clamps it to a constant that no longer depends on the net
+    (["--mlp", "9,15,1", "--activations", "tanh,relu", "--raw-inputs", "-o", "g.dot"],
      "is not a probability"),
 ])
 def test_cli_user_errors_are_one_line(argv: list[str], message: str, tmp_path: Path,

@@ -70,7 +70,8 @@ def run(args: argparse.Namespace) -> int:
     bias_rng = np.random.default_rng([args.seed, 1])
     for b in weights[1::2]:
         b[:] = 0.1 * bias_rng.standard_normal(b.shape)
-    report = compare_gradients(dims, weights, X, y, activations=args.activation, loss=args.loss,
+    activations = [args.activation] * len(args.hidden) + ["sigmoid"]
+    report = compare_gradients(dims, weights, X, y, activations=activations, loss=args.loss,
                                eps=args.eps, tol=args.tol)
     print(report.table())
     return 0 if report.ok else 1

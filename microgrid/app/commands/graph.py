@@ -300,7 +300,10 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
 
     if args.activations is not None and not args.activations.strip():
         raise UsageError("--activations is empty: give one activation per layer, e.g. tanh,sigmoid")
-    activations = [name.strip() for name in args.activations.split(",")] if args.activations else None
+    if args.activations:
+        activations = [name.strip() for name in args.activations.split(",")]
+    else:  # the network microgrid train trains
+        activations = ["relu"] * (len(sizes) - 2) + ["sigmoid"]
     try:
         mlp = MLP(sizes[0], sizes[1:], activations=activations, seed=seed)
     except ValueError as exc:
@@ -335,7 +338,7 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
                 # bce clamps an output outside (0, 1) to a constant: the loss no longer depends on the net
                 raise UsageError(f"--activations {quote(args.activations)}: the network's output "
                                  f"{output.data:.4g} is not a probability, so its BCE loss is a constant "
-                                 "with no graph to draw; end --activations with sigmoid, or draw "
+                                 "with no graph to draw; end --activations with sigmoid or linear, or draw "
                                  "--root output")
             root.label = f"loss: BCE vs y={target} ({data.target_names[target]})"
     else:
