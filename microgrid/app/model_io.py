@@ -198,27 +198,18 @@ class _Archive:
         except _ZIP_ERRORS as exc:
             raise self._fail(key, exc) from None
 
-    def text(self, key: str) -> str:
-        """Entry ``key`` as one text."""
+    def entry(self, key: str, kinds: str, ndim: int, what: str) -> np.ndarray:
+        """Entry ``key``, refused unless it has ``ndim`` axes and a dtype kind among ``kinds``."""
         shape, dtype = self.header(key)
-        if shape != () or dtype.kind != "U":
-            raise ModelFileError(self.path, f"entry {quote(key)} should be a text, found {dtype} {shape}")
-        return str(self.read(key))
+        if len(shape) != ndim or dtype.kind not in kinds:
+            raise ModelFileError(self.path, f"entry {quote(key)} should be {what}, found {dtype} {shape}")
+        return self.read(key)
 
-    def number(self, key: str, kinds: str = "iuf") -> float:
-        """Entry ``key`` as one number whose dtype kind is one of ``kinds``."""
-        shape, dtype = self.header(key)
-        if shape != () or dtype.kind not in kinds:
-            raise ModelFileError(self.path, f"entry {quote(key)} should be a number, found {dtype} {shape}")
-        return float(self.read(key))
+    def text(self, key: str) -> str:
+        return str(self.entry(key, "U", 0, "a text"))
 
     def texts(self, key: str) -> tuple[str, ...]:
-        """Entry ``key`` as a list of texts."""
-        shape, dtype = self.header(key)
-        if len(shape) != 1 or dtype.kind != "U":
-            raise ModelFileError(self.path, f"entry {quote(key)} should be a list of texts, found {dtype} "
-                                            f"{shape}")
-        return tuple(str(s) for s in self.read(key))
+        return tuple(str(s) for s in self.entry(key, "U", 1, "a list of texts"))
 
 
 # what reading a damaged or unusual zip member can raise (RuntimeError: an encrypted member;
@@ -278,15 +269,11 @@ def _load(archive: _Archive) -> Classifier:
     absent = [k for k in required if k not in archive.members]
     if absent:
         raise ModelFileError(path, f"incomplete model file: missing {', '.join(absent)}")
-    version = archive.number("format_version", kinds="iu")
+    version = float(archive.entry("format_version", "iu", 0, "a number"))
     if version != FORMAT_VERSION:
         raise ModelFileError(path, f"unsupported model format version {version:g} (this microgrid reads "
                                    f"version {FORMAT_VERSION})")
-    shape, dtype = archive.header("dims")
-    if len(shape) != 1 or dtype.kind not in "iu":
-        raise ModelFileError(path, f"bad architecture: dims should be a list of integers, found {dtype} "
-                                   f"{shape}")
-    dims = archive.read("dims")
+    dims = archive.entry("dims", "iu", 1, "a list of integers")
     if len(dims) < 2 or (dims < 1).any():
         raise ModelFileError(path, f"bad architecture: dims {dims.tolist()} (need >= 2 positive widths)")
     dims_list = [int(d) for d in dims]
@@ -334,7 +321,7 @@ def _load(archive: _Archive) -> Classifier:
         raise ModelFileError(path, f"bad scaler parameters: {exc}") from None
     if not np.isfinite(fill).all():
         raise ModelFileError(path, "fill_values must be finite numbers")
-    threshold = archive.number("threshold")
+    threshold = float(archive.entry("threshold", "iuf", 0, "a number"))
     if not 0.0 < threshold < 1.0:
         raise ModelFileError(path, f"threshold {threshold} is not a probability strictly between 0 and 1")
     info: dict[str, str] = {}

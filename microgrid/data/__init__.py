@@ -30,16 +30,8 @@ import numpy as np
 from microgrid.data import fast
 from microgrid.data.rows import FEATURE_NAMES, SHIPPED_HEADER, DataError, parse_csv
 
-__all__ = [
-    "DataError",
-    "Dataset",
-    "load_wisconsin",
-    "shipped_path",
-    "FEATURE_NAMES",
-    "TARGET_NAMES",
-    "SHIPPED_SHA256",
-    "SHIPPED_HEADER",
-]
+__all__ = ["DataError", "Dataset", "load_wisconsin", "shipped_path", "FEATURE_NAMES", "TARGET_NAMES",
+           "SHIPPED_SHA256", "SHIPPED_HEADER"]
 
 SHIPPED_FILE = "biopsy.csv"
 MAX_FILE_BYTES = 50_000_000  # refuse to read more (the shipped file is 25 kB)

@@ -23,19 +23,8 @@ import numpy as np
 
 from microgrid.arrays import real_array
 
-__all__ = [
-    "confusion_matrix",
-    "accuracy",
-    "precision",
-    "recall",
-    "sensitivity",
-    "specificity",
-    "f1_score",
-    "roc_auc",
-    "log_loss",
-    "binary_metrics",
-    "METRIC_NAMES",
-]
+__all__ = ["confusion_matrix", "accuracy", "precision", "recall", "sensitivity", "specificity", "f1_score",
+           "roc_auc", "log_loss", "binary_metrics", "METRIC_NAMES"]
 
 METRIC_NAMES = ("accuracy", "precision", "recall", "specificity", "f1", "roc_auc", "log_loss")
 
@@ -113,15 +102,9 @@ def f1_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
 
 def _average_ranks(x: np.ndarray) -> np.ndarray:
     """Ranks 1..n of ``x``; tied values all get the mean of the ranks they span."""
-    order = np.argsort(x, kind="mergesort")
-    xs = x[order]
-    # start of each run of equal values, and the run each sorted element belongs to
-    starts = np.flatnonzero(np.concatenate(([True], xs[1:] != xs[:-1])))
-    ends = np.append(starts[1:], len(xs))  # exclusive
-    run_rank = (starts + 1 + ends) / 2.0  # mean of ranks starts+1 .. ends
-    ranks = np.empty(len(x))
-    ranks[order] = np.repeat(run_rank, ends - starts)
-    return ranks
+    _, which, counts = np.unique(x, return_inverse=True, return_counts=True)
+    last = np.cumsum(counts)  # each distinct value spans ranks last - count + 1 .. last
+    return ((last - counts + 1 + last) / 2.0)[which.reshape(-1)]
 
 
 def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float:

@@ -15,17 +15,8 @@ import numpy as np
 from microgrid.arrays import real_array
 from microgrid.optim import check_seed
 
-__all__ = [
-    "Scaler",
-    "MinMaxScaler",
-    "StandardScaler",
-    "SCALERS",
-    "make_scaler",
-    "scaler_from_arrays",
-    "tutorial_split",
-    "stratified_split",
-    "stratified_kfold",
-]
+__all__ = ["Scaler", "MinMaxScaler", "StandardScaler", "SCALERS", "make_scaler", "scaler_from_arrays",
+           "tutorial_split", "stratified_split", "stratified_kfold"]
 
 
 def _as_matrix(X: np.ndarray, what: str) -> np.ndarray:
