@@ -250,15 +250,18 @@ class Value(OrderedByData):
             node.grad += node._g
 
     def _backprop(self, seed: float) -> list[Value]:
-        """One pass: ``seed * d self / d node`` in ``node._g`` for every node, which it returns."""
+        """One pass: ``seed * d self / d node`` in ``node._g`` for every node, which it returns.
+
+        The zero rule: a node whose gradient is 0 passes nothing, and neither does an edge whose
+        local derivative is 0, even where the other factor is inf or nan (0 × inf would be nan).
+        """
         order = _reachable(self, 0.0)  # newest first: each node after all of its consumers
         self._g = seed
         for node in order:
-            parents = node._parents
-            if parents:
-                g = node._g
-                for p, d in zip(parents, node._local):
-                    if d:  # a flat edge passes nothing, even a NaN or inf gradient
+            g = node._g
+            if g and node._parents:
+                for p, d in zip(node._parents, node._local):
+                    if d:
                         p._g += g * d
         return order
 
@@ -437,21 +440,45 @@ def _times(g: Any, d: Any) -> Any:
 
 def _recorded_backprop(root: Value) -> list[Value]:
     """:meth:`Value._backprop` with each local derivative recomputed by its op's rule on Values,
-    so the gradients in ``node._g`` are themselves recorded graphs.  Only constant zeros are
-    skipped (a recorded derivative that is 0 here is kept: its own derivative may not be)."""
-    order = _reachable(root, None)  # None: no contribution yet (avoids recording 0 + g)
+    so the gradients in ``node._g`` are themselves recorded graphs, of the same values bit for
+    bit (see :func:`_recorded_term`)."""
+    order = _reachable(root, None)  # None: nothing received yet (no 0 + g is recorded)
     root._g = 1.0
     for node in order:
-        parents = node._parents
         g = node._g
         op = node._op
-        if parents and g is not None and op is not None:  # (a node with parents always has its op)
-            for p, d in zip(parents, op.local(node, parents, node._param)):
-                if type(d) is float and d == 0.0:  # a constant flat edge passes nothing
-                    continue
-                c = _times(g, d)
-                p._g = c if p._g is None else p._g + c
+        if g is not None and op is not None:  # (a node with parents always has its op)
+            for p, d in zip(node._parents, op.local(node, node._parents, node._param)):
+                c = _recorded_term(g, d)
+                if c is not None:
+                    p._g = _plus_zero(c) if p._g is None else p._g + c
     return order
+
+
+def _recorded_term(g: Any, d: Any) -> Any:
+    """What an edge passes on the recorded path: ``g * d``, where the float path passes it.
+    Where the zero rule passes nothing (g or d is 0), nothing if that 0 is a constant; if it is
+    recorded, a term of value 0 whose derivative is that of ``g * d`` (its own may not be 0:
+    d/db of b·a^(b-1) at b = 0 is a^-1)."""
+    d_is_zero = not (d.data if isinstance(d, Value) else d)
+    if data(g) and not d_is_zero:
+        return _times(g, d)
+    if (type(g) is float and not g) or (d_is_zero and _constant(d)):
+        return None
+    return zeroed(_times(g, d))
+
+
+def _constant(d: Any) -> bool:
+    """A local derivative that no recorded graph computes: a number, or a quotient of numbers."""
+    parts = d.parts if isinstance(d, Quotient) else (d,)
+    return not any(isinstance(x, Value) for x in parts)
+
+
+def _plus_zero(c: Any) -> Any:
+    """``c``, but ``0.0 + c`` where ``c`` is -0.0: the float path sums from 0.0, so a gradient
+    is never -0.0 on either path."""
+    x = data(c)
+    return c if x or math.copysign(1.0, x) > 0.0 else 0.0 + c
 
 
 def _pass_grad(x: Value, order_mark: object) -> Any:

@@ -26,11 +26,11 @@ table with its rule). Two things differ by rounding only: sums (a matrix product
 rounds differently from the engine's exactly rounded ``math.fsum``), and ``np.tanh``, which can
 differ from ``math.tanh`` in the last bits. Division and ``log`` pass their gradient by dividing
 (``g / b``, not ``g · (1/b)``, which overflows for a subnormal ``b``), as the engine does. The
-engine's *strong zero* (an edge whose local derivative is exactly 0 passes nothing, even an
-infinite or NaN gradient) would cost a pass over every product, so the replay multiplies plainly
-first: NaN and inf never turn finite again, so when every parameter's gradient comes out finite no
-flat edge met a non-finite gradient and the plain products were exact. Otherwise the backward pass
-runs again with the strong zero.
+engine's *zero rule* (a gradient or a local derivative that is exactly 0 passes nothing, even
+against an infinite or NaN factor) would cost a pass over every product, so the replay multiplies
+plainly first: NaN and inf never turn finite again, so when every parameter's gradient comes out
+finite no zero met a non-finite factor and the plain products were exact. Otherwise the backward
+pass runs again with the zero rule.
 
 **What one trace cannot see.** Python ``if`` statements, ``max`` or comparisons on the *data*
 run once, for the traced example. A function that builds a different graph for other examples
@@ -764,7 +764,7 @@ class _Workspace:
         return buf, gather
 
     def sender(self, target: _Target, dest: Array) -> Callable[[Array, Any, bool], None]:
-        """``send(g, d, careful)``: ``g * d`` (with the strong zero when ``careful``) written or
+        """``send(g, d, careful)``: ``g * d`` (with the zero rule when ``careful``) written or
         added into ``target``'s entries of ``dest``: columns of ``G``, or the gradient vector."""
         at = (lambda i: (slice(None), i)) if dest.ndim == 2 else (lambda i: i)
         if target.span is not None and not target.add:
@@ -824,11 +824,11 @@ class _Workspace:
             np.matmul(P, X1.T, out=Z.T)  # Z = [X | 1] [W | b]^T, as Z^T = P X1^T (Z^T is row-major)
 
         def backward(careful: bool) -> None:
-            if careful:  # the strong zero inside the products: a term whose factor is 0 drops out
-                send_P(np.where(X1[:, None, :] == 0.0, 0.0, gZ[:, :, None] * X1[:, None, :]).sum(0).ravel(),
-                       1.0, False)
+            if careful:  # the zero rule inside the products: a term with a factor 0 drops out
+                g3, X3 = gZ[:, :, None], X1[:, None, :]
+                send_P(np.where((X3 == 0.0) | (g3 == 0.0), 0.0, g3 * X3).sum(0).ravel(), 1.0, False)
                 if send_X is not None:
-                    send_X(np.where(W == 0.0, 0.0, gZ[:, :, None] * W).sum(1), 1.0, False)
+                    send_X(np.where((W == 0.0) | (g3 == 0.0), 0.0, g3 * W).sum(1), 1.0, False)
                 return
             if dP is not None:
                 np.matmul(gZ.T, X1, out=dP)  # [dW | db] = gZ^T [X | 1]: db is the column sums of gZ
@@ -870,16 +870,16 @@ class _Workspace:
         if self.params_cols:
             self.send_params(G[:, self.params_cols].sum(axis=0), 1.0, False)
         if not careful and not math.isfinite(prog._grad.sum()):
-            self.backward(seed, careful=True)  # a NaN or inf on the way: again, with the strong zero
+            self.backward(seed, careful=True)  # a NaN or inf on the way: again, with the zero rule
 
 
 def _times(g: Array, d: Any, careful: bool) -> Array:
-    """``g * d``; with ``careful``, 0 wherever ``d`` is 0 (the strong zero)."""
+    """``g * d``; with ``careful``, 0 wherever ``g`` or ``d`` is 0 (the engine's zero rule)."""
     if isinstance(d, _Quotient):
-        return np.where(d.flat(), 0.0, d.times(g)) if careful else d.times(g)
-    if isinstance(d, float):
+        return np.where(d.flat() | (g == 0.0), 0.0, d.times(g)) if careful else d.times(g)
+    if isinstance(d, float) and (d == 1.0 or not careful):
         return g if d == 1.0 else np.zeros_like(g) if d == 0.0 else g * d
-    return np.where(d == 0.0, 0.0, g * d) if careful else g * d
+    return np.where((g == 0.0) | (d == 0.0), 0.0, g * d) if careful else g * d
 
 
 def _places_view(theta: Array, idx: list[list[int]]) -> tuple[Array, Callable[[], None] | None]:

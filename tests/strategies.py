@@ -221,11 +221,12 @@ OPS: tuple[OpSpec, ...] = (
 
 @dataclass(frozen=True)
 class StepKind:
-    """One kind of program step: the same formula for floats and for Values."""
+    """One kind of program step: the same formula for floats and for Values (``on_floats`` None:
+    a kind for properties that compare the engine with itself, where no float reference is due)."""
 
     name: str
     arity: int
-    on_floats: Callable[..., float]
+    on_floats: Callable[..., float] | None
     on_values: Callable[..., Any]
 
 
@@ -253,6 +254,31 @@ STEP_KINDS: tuple[StepKind, ...] = (
     StepKind("dot2b", 5, lambda w0, w1, x0, x1, bias: math.tanh(w0) * x0 + math.tanh(w1) * x1 + bias,
              lambda w0, w1, x0, x1, bias: dot([w0.tanh(), w1.tanh()], [x0, x1], bias)),
 )
+
+
+#: Every op of the engine as it is, at its edges: no smoothing, so programs over these kinds meet
+#: poles, kinks, overflow, saturation and nan; for comparing the engine's two backward paths.
+EDGE_STEP_KINDS: tuple[StepKind, ...] = tuple(StepKind(name, arity, None, build) for name, arity, build in (
+    ("add", 2, lambda a, b: a + b), ("sub", 2, lambda a, b: a - b), ("mul", 2, lambda a, b: a * b),
+    ("div", 2, lambda a, b: a / b), ("neg", 1, lambda a: -a), ("pow", 2, lambda a, b: a**b),
+    ("square", 1, lambda a: a**2), ("root", 1, lambda a: a**0.5), ("inverse", 1, lambda a: a**-1),
+    ("power0", 1, lambda a: a**0), ("exp", 1, lambda a: a.exp()), ("log", 1, lambda a: a.log()),
+    ("tanh", 1, lambda a: a.tanh()), ("sigmoid", 1, lambda a: a.sigmoid()), ("relu", 1, lambda a: a.relu()),
+    ("leaky_relu", 1, lambda a: a.leaky_relu(0.1)), ("softplus", 1, lambda a: a.softplus()),
+    ("abs", 1, lambda a: abs(a)), ("sqrt", 1, lambda a: a.sqrt()),
+    ("one_minus_tanh", 1, lambda a: 1.0 - a.tanh()), ("relu_log", 1, lambda a: a.log().relu()),
+    ("times_zero", 1, lambda a: a * 0.0), ("times_huge", 1, lambda a: a * 1e300),
+    ("tiny_over", 1, lambda a: 1e-310 / a), ("vsum3", 3, lambda a, b, c: vsum([a, b, c])),
+    ("dot2b", 5, lambda w0, w1, x0, x1, bias: dot([w0, w1], [x0, x1], bias)),
+))
+
+#: Inputs at the engine's edges: signed zeros, infinities, nan, subnormals, huge numbers, tanh and
+#: sigmoid saturated (|x| > 19, 800), relu's and pow's kinks; and ordinary numbers among them.
+EDGE_FLOATS: tuple[float, ...] = (
+    0.0, -0.0, math.inf, -math.inf, math.nan, 5e-324, 1e-310, -1e-310, 1e-300, 1e308, -1e308,
+    20.5, -20.5, 40.0, 800.0, -800.0, 1.0, -1.0, 2.0, 0.5,
+)
+edge_floats = st.one_of(st.sampled_from(EDGE_FLOATS), st.floats(-3.0, 3.0))
 
 
 @dataclass(frozen=True)

@@ -24,7 +24,15 @@ from hypothesis import strategies as st
 import microgrid
 from microgrid.engine import Op, Value, _apply, dot, grad, is_grad_enabled, no_grad, topological_order, vsum
 
-from strategies import ExprProgram, any_floats, exact_number, expr_programs, real_operands
+from strategies import (
+    EDGE_STEP_KINDS,
+    ExprProgram,
+    any_floats,
+    edge_floats,
+    exact_number,
+    expr_programs,
+    real_operands,
+)
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "engine.md"
 
@@ -708,7 +716,7 @@ def test_item_is_the_data_as_a_float_like_pytorch():
     assert type(a.item()) is float and a.item() == 2.0
 
 
-# -- flat edges pass nothing: the strong-zero rule of docs/engine.md ---------------------------
+# -- the zero rule of docs/engine.md: a 0 gradient or a 0 local derivative passes nothing ------
 
 
 @pytest.mark.parametrize("build, at, expected, recorded", [
@@ -716,9 +724,9 @@ def test_item_is_the_data_as_a_float_like_pytorch():
     (lambda x: (x**0 - 1).sqrt(), 2.0, 0.0, 0.0),  # x^0 constant; sqrt'(0) = inf
     (lambda x: x.relu() * math.nan, -2.0, 0.0, 0.0),  # a NaN gradient does not cross a flat relu
     (lambda x: x.relu() * math.nan, 2.0, math.nan, math.nan),  # ... but does cross a live one
-    # tanh' underflowed to exactly 0: a float 0 on the fast path; recorded, 1 - y^2 is an
-    # expression (kept, as docs/engine.md says), so inf times it is nan
-    (lambda x: (x * 1000).tanh() * math.inf, 1.0, 0.0, math.nan),
+    # tanh' rounded to exactly 0: a flat edge on both paths (recorded, a term of value 0 whose
+    # own derivative is kept)
+    (lambda x: (x * 1000).tanh() * math.inf, 1.0, 0.0, 0.0),
 ])
 def test_a_flat_edge_passes_zero_whatever_arrives(build, at, expected, recorded) -> None:
     def same(a: float, b: float) -> bool:
@@ -731,6 +739,54 @@ def test_a_flat_edge_passes_zero_whatever_arrives(build, at, expected, recorded)
     assert same(grad(build(y), y), expected)
     z = Value(at)
     assert same(grad(build(z), z, create_graph=True).data, recorded)
+
+
+def same_float(a: float, b: float) -> bool:
+    """The same float: equal with the same sign (of zero too), or both nan."""
+    return (a != a and b != b) or (a == b and math.copysign(1.0, a) == math.copysign(1.0, b))
+
+
+def both_paths(build: Callable[..., Value], *at: float) -> tuple[list[float], list[float], list[float]]:
+    """Each input's gradient by grad(), by grad(create_graph=True) and by backward()."""
+    leaves = [Value(x) for x in at]
+    fast = grad(build(*leaves), leaves)
+    leaves = [Value(x) for x in at]
+    recorded = [g.data for g in grad(build(*leaves), leaves, create_graph=True)]
+    leaves = [Value(x) for x in at]
+    build(*leaves).backward()
+    return fast, recorded, [v.grad for v in leaves]
+
+
+@pytest.mark.parametrize("build, at, expected", [
+    # log'(0) = inf, but relu passes log's node nothing: a node that received no gradient passes
+    # none (0 × inf would be nan)
+    (lambda x: x.log().relu(), (0.0,), [0.0]),
+    # tanh(20.5) rounds to 1: sqrt' = inf reaches tanh, whose derivative 1 - 1² is exactly 0
+    (lambda x: (1.0 - x.tanh()).sqrt(), (20.5,), [0.0]),
+    # a^0 = 1 for every a: flat in a; sqrt'(0) = inf times ln 2 for b
+    (lambda a, b: (a**b - 1.0).sqrt(), (2.0, 0.0), [0.0, math.inf]),
+], ids=["relu(log x) at 0", "sqrt(1 - tanh x) at 20.5", "sqrt(a**b - 1) at (2, 0)"])
+def test_the_zero_rule_examples_of_the_doc_on_both_paths(build, at, expected) -> None:
+    fast, recorded, backward = both_paths(build, *at)
+    assert fast == recorded == backward == expected
+
+
+def test_a_gradient_is_never_minus_zero() -> None:
+    # x's only term, 1e-200 · -1e-200, underflows to -0.0; the sum of a node's terms starts at 0
+    fast, recorded, backward = both_paths(lambda x: (x * -1e-200) * 1e-200, 3.0)
+    assert all(same_float(g, 0.0) for g in fast + recorded + backward)
+
+
+@given(program=expr_programs(EDGE_STEP_KINDS, max_inputs=3, max_steps=10, values=edge_floats))
+def test_backward_and_create_graph_give_the_same_gradient_bit_for_bit(program: ExprProgram) -> None:
+    """Random graphs over every op, at the edges (±0, ±inf, nan, subnormals, saturated tanh and
+    sigmoid, the kinks): one derivative, NaN where NaN, the same sign of zero."""
+    def build(*leaves: Value) -> Value:
+        return vsum(program.on_values(leaves)[len(leaves):])
+
+    fast, recorded, backward = both_paths(build, *program.inputs)
+    assert all(map(same_float, fast, recorded)), (fast, recorded)
+    assert all(map(same_float, fast, backward)), (fast, backward)
 
 
 def test_value_power_with_exponent_zero_is_flat_in_the_base() -> None:

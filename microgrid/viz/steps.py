@@ -82,7 +82,7 @@ def backward_steps(root: Value, seed: float = 1.0) -> Iterator[BackwardStep]:
         g = grads[id(node)]
         sent = []
         for p, d in zip(node.parents, node.local_grads):
-            amount = g * d
+            amount = g * d if g and d else 0.0  # the engine's zero rule: a 0 factor passes nothing
             grads[id(p)] = grads[id(p)] + amount if id(p) in grads else 0.0 + amount
             pending[id(p)] -= 1
             sent.append((p, d, amount))
