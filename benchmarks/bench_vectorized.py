@@ -28,8 +28,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import seed_dlnet
 
-from microgrid.batched import fit_many
-from microgrid.vectorized import VectorizedMLP
+from microgrid.vectorized import VectorizedMLP, fit_many
 
 from common import (
     init_weights,

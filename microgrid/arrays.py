@@ -1,27 +1,40 @@
-"""Turning user input into float64 arrays, and the shape checks both networks run on it.
+"""The checks every library module runs on user input, and the central differences the gradient
+checks share.
 
-``np.asarray(x, dtype=np.float64)`` alone would parse text (``"1"`` becomes 1.0), drop the
-imaginary part of complex numbers with only a warning, and let ``OverflowError`` escape for
-huge Python integers; :func:`real_array` refuses all three.
-
-The rest is what :mod:`microgrid.nn` and :mod:`microgrid.vectorized` both check, each with a
-ValueError that says what is wrong: layer widths ``dims = [n0, n1, ..., nL]``
-(:func:`check_dims`, :func:`network_dims`), weights ``[W1 (n1, n0), b1 (n1,), W2, b2, ...]``
-(:func:`check_weights`) and inputs ``X`` of shape ``(rows, n0)`` (:func:`check_inputs`); and the
-point a derivative is checked at (:func:`finite_point`).
+* Numbers (:func:`check_number`, :func:`check_int`, :func:`check_seed`): TypeError for a wrong
+  type, ValueError for a wrong value, everywhere.
+* Arrays: ``np.asarray(x, dtype=np.float64)`` alone would parse text (``"1"`` becomes 1.0), drop
+  the imaginary part of complex numbers with only a warning, and let ``OverflowError`` escape for
+  huge Python integers; :func:`real_array` refuses all three.
+* What both networks check, with a ValueError that says what is wrong: layer widths
+  ``dims = [n0, n1, ..., nL]`` (:func:`check_dims`, :func:`network_dims`, :func:`check_size`),
+  weights ``[W1 (n1, n0), b1 (n1,), W2, b2, ...]`` (:func:`check_weights`) and inputs ``X`` of
+  shape ``(rows, n0)`` (:func:`check_inputs`).
+* Derivative checks: the point (:func:`finite_point`), the function's result (:func:`evaluate`)
+  and :func:`central_differences`.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
 import numpy as np
 
 from microgrid.engine import Value, to_float
 
-__all__ = ["real_array", "check_dims", "network_dims", "check_weights", "check_inputs", "finite_point"]
+__all__ = ["real_array", "check_number", "check_int", "check_seed", "check_dims", "network_dims",
+           "check_size", "MAX_PARAMETERS", "MAX_VALUE_PARAMETERS", "check_weights", "check_inputs",
+           "finite_point", "evaluate", "central_differences"]
+
+#: the most parameters a :class:`~microgrid.vectorized.VectorizedMLP` may have: its float64
+#: weights then take 2 GB, and training holds about six float64 per parameter (12 GB)
+MAX_PARAMETERS = 250_000_000
+#: the most parameters of a network of Values (``MLP``, ``Layer``, ``Neuron``): each parameter is a
+#: Value of about 260 bytes (2.6 GB)
+MAX_VALUE_PARAMETERS = 10_000_000
 
 
 def real_array(x: object, what: str) -> np.ndarray:
@@ -44,13 +57,57 @@ def real_array(x: object, what: str) -> np.ndarray:
         raise ValueError(f"{what} must be an array of numbers ({exc})") from None
 
 
+def check_number(x: object, what: str, low: float = -math.inf, high: float = math.inf, *,
+                 open_low: bool = False, open_high: bool = False) -> float:
+    """``x`` as a float: TypeError unless it is a real number (a bool is not), ValueError unless it
+    is finite and within ``[low, high]`` (a bound excluded where open)."""
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
+        raise TypeError(f"{what} must be a number, got {type(x).__name__} {x!r:.60}")
+    try:
+        v = float(x)
+    except OverflowError:  # an int beyond float range
+        v = math.inf
+    above, below = (v > low if open_low else v >= low), (v < high if open_high else v <= high)
+    if not (math.isfinite(v) and above and below):
+        if (low, high, open_low) == (0.0, math.inf, True):
+            rule = "positive and finite"
+        elif (low, high) == (0.0, math.inf):
+            rule = "non-negative and finite"
+        elif math.isinf(low) and math.isinf(high):
+            rule = "finite"
+        elif open_low and open_high:
+            rule = f"strictly between {low:g} and {high:g}"
+        else:
+            rule = f"in {'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+        raise ValueError(f"{what} must be {rule}, got {v}")
+    return v
+
+
+def check_int(x: object, what: str, low: int = 0) -> int:
+    """``x`` as an int: TypeError unless it is an integer (a bool is not), ValueError below ``low``."""
+    rule = {0: "a non-negative integer", 1: "a positive integer"}.get(low, f"an integer >= {low}")
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Integral):
+        raise TypeError(f"{what} must be {rule}, got {x!r:.60}")
+    if x < low:
+        raise ValueError(f"{what} must be {rule}, got {x!r}")
+    return int(x)
+
+
+def check_seed(seed: object) -> int:
+    """``seed`` if it is a non-negative integer (what ``numpy.random.default_rng`` takes and
+    reproduces from); ``None`` is refused too: a run must be repeatable."""
+    return check_int(seed, "seed", 0)
+
+
 def check_dims(dims: Sequence[int]) -> list[int]:
     """``dims`` as a list of positive ints with at least an input and an output width."""
     dims = list(dims)
     if len(dims) < 2:
         raise ValueError(f"dims must list at least the input and output widths, got {dims}")
     for d in dims:
-        if not isinstance(d, numbers.Integral) or isinstance(d, bool) or d < 1:
+        if isinstance(d, bool) or not isinstance(d, numbers.Integral):
+            raise TypeError(f"layer widths must be positive integers, got {dims}")
+        if d < 1:
             raise ValueError(f"layer widths must be positive integers, got {dims}")
     return [int(d) for d in dims]
 
@@ -72,6 +129,17 @@ def network_dims(nin: int | Sequence[int], nouts: Sequence[int] | None, who: str
         raise ValueError(f"with nouts given, the first argument is the number of inputs (an int), "
                          f"got {nin!r}; give the widths once: {who}(9, [15, 1]) or {who}([9, 15, 1])")
     return check_dims([int(nin), *nouts])
+
+
+def check_size(dims: Sequence[int], who: str, values: bool = False) -> None:
+    """ValueError if a network of widths ``dims`` has more parameters than :data:`MAX_PARAMETERS`
+    (:data:`MAX_VALUE_PARAMETERS` for a network of ``values``), before anything is allocated."""
+    n = sum((d_in + 1) * d_out for d_in, d_out in zip(dims[:-1], dims[1:]))
+    name = "MAX_VALUE_PARAMETERS" if values else "MAX_PARAMETERS"
+    limit = MAX_VALUE_PARAMETERS if values else MAX_PARAMETERS
+    if n > limit:
+        raise ValueError(f"{who} of widths {list(dims)} would have {n:,} parameters, more than the limit of "
+                         f"{limit:,} (microgrid.arrays.{name})")
 
 
 def check_weights(dims: Sequence[int], weights: Sequence[np.ndarray]) -> list[np.ndarray]:
@@ -133,3 +201,29 @@ def finite_point(xs: Iterable[Value | float], what: str) -> list[float]:
     if not point:
         raise ValueError(f"{what} is empty: f needs at least one input")
     return point
+
+
+def evaluate(f: Callable[..., Value], args: Sequence[Value], who: str = "") -> Value:
+    """``f(*args)``; TypeError (naming ``who`` and ``f``) unless it returns a Value."""
+    out = f(*args)
+    if not isinstance(out, Value):
+        name = getattr(f, "__name__", type(f).__name__)
+        prefix = f"{who}: " if who else ""
+        raise TypeError(f"{prefix}f ({name}) must return a Value, got {type(out).__name__}")
+    return out
+
+
+def central_differences(f: Callable[[np.ndarray], Any], x: np.ndarray, eps: float) -> np.ndarray:
+    """``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)`` for every entry ``i`` of the float64 array
+    ``x``: shape ``x.shape`` followed by the shape of ``f``'s value.  The entries of ``x`` itself
+    are nudged one at a time (``f`` reads ``x``) and restored exactly."""
+    out = []
+    for i in np.ndindex(x.shape):
+        saved = x[i]
+        x[i] = saved + eps
+        up = np.asarray(f(x), dtype=np.float64)
+        x[i] = saved - eps
+        down = np.asarray(f(x), dtype=np.float64)
+        x[i] = saved
+        out.append((up - down) / (2.0 * eps))
+    return np.array(out).reshape(x.shape + np.shape(out[0]))

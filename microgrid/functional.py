@@ -57,39 +57,29 @@ class Activation:
         return f"Activation({self.name!r})"
 
 
-def _buffer(z: np.ndarray, out: np.ndarray | None) -> np.ndarray:
-    return np.empty(np.shape(z), dtype=np.float64) if out is None else out
-
-
 # -- relu: g(z) = max(z, 0);  g'(z) = 1 if z > 0 else 0 -----------------------------------------
+# (The constant may be an array of z's shape: NumPy's loop over two arrays is faster than over an
+# array and a scalar, and a training loop keeps both arrays.)
+def _relu(z: np.ndarray, out: np.ndarray | None = None, zeros: Any = 0.0) -> np.ndarray:
+    return np.maximum(z, zeros, out=out)
 
 
-def _relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    out = _buffer(z, out)
-    if np.may_share_memory(z, out):
-        return np.maximum(z, 0.0, out=out)
-    # max(z, 0) against an array of zeros: NumPy's vectorized loop for two arrays is ~2x faster
-    # than its loop for an array and a scalar
-    out.fill(0.0)
-    return np.maximum(z, out, out=out)
-
-
-def _relu_derivative(z: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    # sign(a) with a = relu(z) >= 0: 1 where z > 0, else 0 (computed in float64 throughout:
-    # a comparison would need a bool -> float cast, which allocates a buffer on every call)
-    return np.sign(a, out=_buffer(z, out))
+def _relu_derivative(z: np.ndarray, a: np.ndarray, out: np.ndarray | None = None, ones: Any = 1.0
+                     ) -> np.ndarray:
+    # ceil(min(a, 1)) from a = relu(z) >= 0: 1 where z > 0, else 0, in two float loops (a comparison
+    # would cast bool to float through a buffer allocated at every call)
+    out = np.minimum(a, ones, out=out)
+    return np.ceil(out, out=out)
 
 
 # -- leaky_relu: g(z) = z if z > 0 else alpha z;  g'(z) = 1 if z > 0 else alpha -----------------
-
-
 def _leaky_relu(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    out = np.multiply(z, LEAKY_ALPHA, out=_buffer(z, out))
+    out = np.multiply(z, LEAKY_ALPHA, out=out)
     return np.maximum(z, out, out=out)  # max(z, alpha z) for 0 < alpha < 1
 
 
 def _leaky_relu_derivative(z: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    out = np.sign(z, out=_buffer(z, out))
+    out = np.sign(z, out=out)
     np.maximum(out, 0.0, out=out)  # 1 where z > 0, else 0
     out *= 1.0 - LEAKY_ALPHA
     out += LEAKY_ALPHA
@@ -97,14 +87,12 @@ def _leaky_relu_derivative(z: np.ndarray, a: np.ndarray, out: np.ndarray | None 
 
 
 # -- tanh: g'(z) = 1 - tanh(z)^2 = 1 - a^2 ------------------------------------------------------
-
-
 def _tanh(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    return np.tanh(z, out=_buffer(z, out))
+    return np.tanh(z, out=out)
 
 
 def _tanh_derivative(z: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    out = np.multiply(a, a, out=_buffer(z, out))
+    out = np.multiply(a, a, out=out)
     return np.subtract(1.0, out, out=out)
 
 
@@ -115,7 +103,7 @@ def _tanh_derivative(z: np.ndarray, a: np.ndarray, out: np.ndarray | None = None
 
 
 def _sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    out = np.negative(z, out=_buffer(z, out))
+    out = np.negative(z, out=out)
     with np.errstate(over="ignore"):
         np.exp(out, out=out)
     out += 1.0
@@ -124,26 +112,22 @@ def _sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
 
 def _sigmoid_derivative(z: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     # sigma(z) sigma(-z) rather than a (1 - a): no cancellation when a is close to 1 (as the engine)
-    out = _sigmoid(np.negative(z, out=_buffer(z, out)), out=out)
+    out = _sigmoid(np.negative(z, out=out), out=out)
     out *= a
     return out
 
 
 # -- linear: g(z) = z;  g'(z) = 1 -----------------------------------------------------------------
-
-
 def _identity(v: Value) -> Value:
     return v  # no node: the neuron's dot node is its output
 
 
 def _linear(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    out = _buffer(z, out)
-    np.copyto(out, z)
-    return out
+    return np.positive(z, out=out)  # a copy
 
 
 def _linear_derivative(z: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    out = _buffer(z, out)
+    out = np.empty(np.shape(z)) if out is None else out
     out.fill(1.0)
     return out
 
@@ -193,7 +177,6 @@ def resolve_activations(activations: str | Sequence[str] | None, n_layers: int) 
 
 
 # == losses =======================================================================================
-
 PROB_EPS = 1e-12  #: probabilities are clamped to [PROB_EPS, 1 - PROB_EPS] in the probability form of BCE
 
 
@@ -206,8 +189,6 @@ def _check_label(y: Any) -> float:
 
 
 # -- binary cross-entropy from the logit ---------------------------------------------------------
-
-
 def _array_labels(y: Any, output: Any, binary: bool, check: bool = True) -> np.ndarray:
     """``y`` as float64 of the output's shape (no silent broadcasting), 0/1 if ``binary``.
 
@@ -255,8 +236,6 @@ def bce_with_logits(z: Any, y: Any, out: np.ndarray | None = None, signs: np.nda
 
 
 # -- binary cross-entropy from a probability -----------------------------------------------------
-
-
 def _clamped(p: Value) -> Value:
     """``p`` itself inside [PROB_EPS, 1 - PROB_EPS]; outside, a constant at the bound (derivative 0)."""
     if p.data < PROB_EPS:
@@ -290,8 +269,6 @@ def bce_derivative(p: np.ndarray, y: np.ndarray, out: np.ndarray | None = None) 
 
 
 # -- mean squared error -------------------------------------------------------------------------
-
-
 def mse(a: Any, y: Any, out: np.ndarray | None = None, check: bool = True) -> Any:
     """``(a - y)^2``."""
     if isinstance(a, Value):
@@ -308,8 +285,6 @@ def mse_derivative(a: np.ndarray, y: np.ndarray, out: np.ndarray | None = None) 
 
 
 # -- hinge --------------------------------------------------------------------------------------
-
-
 def hinge(a: Any, y: Any, out: np.ndarray | None = None, check: bool = True) -> Any:
     """``max(0, 1 - s a)`` with ``s = 2y - 1``: zero once the score has the label's sign with margin 1."""
     if isinstance(a, Value):
@@ -330,8 +305,6 @@ def hinge_derivative(a: np.ndarray, y: np.ndarray, out: np.ndarray | None = None
 
 
 # -- the table ----------------------------------------------------------------------------------
-
-
 @dataclass(frozen=True)
 class Loss:
     """A per-example loss ``fn(output, y)`` and its array derivative ``d fn / d output``."""

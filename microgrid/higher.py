@@ -25,7 +25,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from microgrid.arrays import finite_point
+import numpy as np
+
+from microgrid.arrays import central_differences, evaluate, finite_point
 from microgrid.engine import Value, dot, grad, to_float
 
 __all__ = ["hessian", "hvp", "value_grad_hessian", "numerical_hessian"]
@@ -33,17 +35,9 @@ __all__ = ["hessian", "hvp", "value_grad_hessian", "numerical_hessian"]
 ScalarFunction = Callable[..., Value]
 
 
-def _leaves(xs: Iterable[Any], what: str = "xs") -> list[Value]:
+def _leaves(xs: Iterable[Any]) -> list[Value]:
     """Fresh leaf Values at the point ``xs`` (numbers, or Values whose data is used)."""
-    return [Value(data, label=f"x{i}") for i, data in enumerate(finite_point(xs, what))]
-
-
-def _call(f: ScalarFunction, leaves: Sequence[Value]) -> Value:
-    out = f(*leaves)
-    if not isinstance(out, Value):
-        name = getattr(f, "__name__", repr(f))
-        raise TypeError(f"f ({name}) must return a Value, got {type(out).__name__}")
-    return out
+    return [Value(data, label=f"x{i}") for i, data in enumerate(finite_point(xs, "xs"))]
 
 
 def value_grad_hessian(
@@ -54,7 +48,7 @@ def value_grad_hessian(
     The Newton step needs all three; :func:`hessian` is this without the first two.
     """
     leaves = _leaves(xs)
-    out = _call(f, leaves)
+    out = evaluate(f, leaves)
     gs = grad(out, leaves, create_graph=True)
     rows = [grad(g, leaves) for g in gs]
     return out.data, [g.data for g in gs], rows
@@ -79,27 +73,17 @@ def hvp(f: ScalarFunction, xs: Sequence[float], v: Sequence[float]) -> list[floa
     direction = [to_float(vj, f"v[{j}]") for j, vj in enumerate(v)]
     if len(direction) != len(leaves):
         raise ValueError(f"hvp: v has {len(direction)} entries but xs has {len(leaves)}")
-    out = _call(f, leaves)
-    gs = grad(out, leaves, create_graph=True)
+    gs = grad(evaluate(f, leaves), leaves, create_graph=True)
     return grad(dot(gs, direction), leaves)
-
-
-def _first_derivatives(f: ScalarFunction, xs: Sequence[float]) -> list[float]:
-    leaves = _leaves(xs)
-    return grad(_call(f, leaves), leaves)
 
 
 def numerical_hessian(f: ScalarFunction, xs: Sequence[Value | float], eps: float = 1e-6
                       ) -> list[list[float]]:
     """Central differences of the engine's first derivatives: column ``j`` is
     ``(grad f(x + eps e_j) - grad f(x - eps e_j)) / (2 eps)``."""
-    point = [leaf.data for leaf in _leaves(xs)]
-    n = len(point)
-    columns = []
-    for j in range(n):
-        plus, minus = list(point), list(point)
-        plus[j] += eps
-        minus[j] -= eps
-        g_plus, g_minus = _first_derivatives(f, plus), _first_derivatives(f, minus)
-        columns.append([(gp - gm) / (2.0 * eps) for gp, gm in zip(g_plus, g_minus)])
-    return [[columns[j][i] for j in range(n)] for i in range(n)]
+
+    def gradient(x: np.ndarray) -> list[float]:
+        leaves = [Value(v) for v in x.tolist()]
+        return grad(evaluate(f, leaves), leaves)
+
+    return central_differences(gradient, np.array([leaf.data for leaf in _leaves(xs)]), eps).T.tolist()

@@ -20,7 +20,15 @@ from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from microgrid.arrays import check_dims, check_inputs, check_weights, network_dims, real_array
+from microgrid.arrays import (
+    check_dims,
+    check_inputs,
+    check_seed,
+    check_size,
+    check_weights,
+    network_dims,
+    real_array,
+)
 from microgrid.engine import Value, as_values, dot, dot_values, no_grad, vsum
 from microgrid.functional import (
     bce_with_logits,
@@ -34,26 +42,14 @@ from microgrid.optim import (
     Optimizer,
     batch_indices,
     check_loss,
-    check_seed,
     check_training_args,
     make_optimizer,
 )
 
 _sigmoid = get_activation("sigmoid").forward  # a linear output's probability: sigmoid(z)
 
-__all__ = [
-    "Module",
-    "Neuron",
-    "Layer",
-    "MLP",
-    "INITS",
-    "initial_weights",
-    "check_dims",
-    "network_dims",
-    "check_weights",
-    "check_inputs",
-    "check_data",
-]
+__all__ = ["Module", "Neuron", "Layer", "MLP", "INITS", "initial_weights", "check_dims", "network_dims",
+           "check_weights", "check_inputs", "check_data"]
 
 #: how each init scales a layer's ``N(0, 1)`` draws ``W`` of shape ``(fan_out, fan_in)``
 INITS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -78,8 +74,6 @@ def initial_weights(dims: Sequence[int], init: str = "he", seed: int = 0) -> lis
 
 
 # -- modules ------------------------------------------------------------------------------------
-
-
 class Module:
     """Anything with parameters: ``named_parameters()`` lists ``(dotted name, Value)`` pairs.
 
@@ -133,12 +127,12 @@ class Neuron(Module):
     """``g(w . x + b)``: a dot node then an activation node.
 
     ``weights`` (length ``nin``) and ``bias`` set the parameters; without ``weights`` they are
-    drawn with ``init`` from ``seed`` as for a one-neuron layer (see
-    :func:`initial_weights`).
+    drawn with ``init`` from ``seed`` as for a one-neuron layer (:func:`initial_weights`).
     """
 
     def __init__(self, nin: int, activation: str = "relu", *, weights: Sequence[float] | None = None,
                  bias: float = 0.0, init: str = "he", seed: int = 0) -> None:
+        check_size(check_dims([nin, 1]), "Neuron", values=True)
         if weights is None:
             weights = initial_weights([nin, 1], init, seed)[0][0]
         w = real_array(weights, f"Neuron({nin}): weights")
@@ -176,6 +170,7 @@ class Layer(Module):
 
     def __init__(self, nin: int, nout: int, activation: str = "relu", *, W: np.ndarray | None = None,
                  b: np.ndarray | None = None, init: str = "he", seed: int = 0) -> None:
+        check_size(check_dims([nin, nout]), "Layer", values=True)
         if W is None:
             W, b0 = initial_weights([nin, nout], init, seed)
             b = b0 if b is None else b
@@ -222,6 +217,7 @@ class MLP(Module):
     def __init__(self, nin: int | Sequence[int], nouts: Sequence[int] | None = None,
                  activations: str | Sequence[str] | None = None, init: str = "he", seed: int = 0) -> None:
         self.dims = network_dims(nin, nouts, "MLP")
+        check_size(self.dims, "MLP", values=True)
         self.activations = resolve_activations(activations, len(self.dims) - 1)
         weights = initial_weights(self.dims, init, seed)
         self.layers = [
@@ -351,5 +347,5 @@ class MLP(Module):
             history[it] = check_loss(graph.data, it, opt.lr)
             if callback is not None:
                 callback(it, graph.data)
-            opt._step_values(params)  # the optimizer's Value form (one rule for both networks)
+            opt.step(params)  # the optimizer's Value form (one rule for both networks)
         return history

@@ -15,65 +15,27 @@
 The Value form gathers ``.data`` and ``.grad`` into one float64 array each, runs the array rule
 and writes the results back, so both forms run the same code.  The rules are elementwise, so
 grouping the numbers differently gives the same result bit for bit.  The state (velocities,
-moments) is allocated on the first step, so later array steps allocate nothing.
-
-With learning rate ``lr``, gradient ``g`` and weight decay ``wd`` (an L2 term: ``g <- g + wd p``):
-
-* :class:`SGD`: ``v <- mu v + g``; ``p <- p - lr v``  (plain gradient descent when ``mu = 0``,
-  where ``v = g``) — ``torch.optim.SGD`` with dampening 0 and no Nesterov;
-* :class:`Adam`: ``m <- b1 m + (1 - b1) g``; ``v <- b2 v + (1 - b2) g^2``;
-  ``p <- p - lr m_hat / (sqrt(v_hat) + eps)`` with ``m_hat = m / (1 - b1^t)``,
-  ``v_hat = v / (1 - b2^t)`` at step ``t = 1, 2, ...`` — ``torch.optim.Adam`` (eps added after
-  the square root, ``amsgrad=False``), with its operations in the same order.
-
-Also here: the mini-batch schedule and the divergence error shared by both training loops.
+moments) is allocated on the first step, so later array steps allocate nothing.  Also here: the
+mini-batch schedule and the divergence error shared by both training loops.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
+from microgrid.arrays import check_int, check_number, check_seed
 from microgrid.engine import Value
 
-__all__ = [
-    "Optimizer",
-    "SGD",
-    "Adam",
-    "OPTIMIZERS",
-    "make_optimizer",
-    "TrainingDiverged",
-    "check_loss",
-    "check_training_args",
-    "batch_indices",
-]
+__all__ = ["Optimizer", "SGD", "Adam", "OPTIMIZERS", "make_optimizer", "TrainingDiverged", "check_loss",
+           "check_training_args", "batch_indices"]
 
 OPTIMIZERS = ("gd", "momentum", "adam")  #: names accepted by :func:`make_optimizer`
 DEFAULT_MOMENTUM = 0.9
-
-
-def _check_number(value: float, what: str, lo: float, hi: float = math.inf, hi_open: bool = False) -> float:
-    if not isinstance(value, numbers.Real) or isinstance(value, bool):
-        raise ValueError(f"{what} must be a number, got {value!r}")
-    value = float(value)
-    if not (math.isfinite(value) and lo <= value and (value < hi if hi_open else value <= hi)):
-        bound = f"< {hi}" if hi_open else f"<= {hi}"
-        raise ValueError(f"{what} must be >= {lo} and {bound}, got {value}")
-    return value
-
-
-def _refuse_non_arrays(params: object, grads: object) -> None:
-    """TypeError saying which of ``params`` and ``grads`` is not a list of NumPy arrays."""
-    for what, arrays in (("params", params), ("grads", grads)):
-        if not isinstance(arrays, (list, tuple)):  # a bare array would be iterated row by row
-            raise TypeError(f"{what} must be a list of NumPy arrays (updated in place), "
-                            f"got {type(arrays).__name__}")
-        others = sorted({type(a).__name__ for a in arrays if not isinstance(a, np.ndarray)})
-        if others:
-            raise TypeError(f"{what} must be a list of NumPy arrays, got a list holding {', '.join(others)}")
 
 
 def _value_params(params: object, who: str) -> list[Value]:
@@ -106,11 +68,7 @@ class Optimizer:
     def __init__(self, params: Iterable[Value] | None, lr: float) -> None:
         who = type(self).__name__
         self.params: list[Value] | None = None if params is None else _value_params(params, who)
-        if not isinstance(lr, numbers.Real) or isinstance(lr, bool):
-            raise ValueError(f"learning rate must be a number, got {lr!r}")
-        if not (math.isfinite(lr) and lr > 0.0):
-            raise ValueError(f"learning rate must be positive and finite, got {lr}")
-        self.lr = float(lr)
+        self.lr = check_number(lr, "learning rate", 0.0, open_low=True)
         self._shapes: list[tuple[int, ...]] | None = None
 
     def reset(self) -> None:
@@ -129,22 +87,31 @@ class Optimizer:
         for p in self._values():
             p.grad = 0.0
 
-    def step(self, params: Sequence[np.ndarray] | None = None,
+    def step(self, params: Sequence[np.ndarray] | Iterable[Value] | None = None,
              grads: Sequence[np.ndarray] | None = None) -> None:
-        """One update.  ``step()``: on the Values given at construction, from their ``.grad``;
-        ``step(params, grads)``: on float64 arrays, in place."""
-        if params is None and grads is None:
-            self._step_values(self._values())
+        """One update.  ``step()``: on the Values given at construction, from their ``.grad``
+        (``step(values)``: on these Values); ``step(params, grads)``: on float64 arrays, in place."""
+        if grads is not None:
+            self.updater(params, grads)()  # type: ignore[arg-type]
             return
-        if params is None or grads is None:
-            raise TypeError("step() takes both params and grads (arrays), or neither (Values)")
-        self._update(params, grads)
+        values = self._values() if params is None else _value_params(params, type(self).__name__)
+        data = np.fromiter((p.data for p in values), np.float64, len(values))
+        grad = np.fromiter((p.grad for p in values), np.float64, len(values))
+        self.updater([data], [grad])()
+        for p, x in zip(values, data.tolist()):
+            p.data = x
 
-    def _check(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> bool:
-        """Validate the arrays; True on the first step (state to allocate)."""
-        if not (isinstance(params, (list, tuple)) and isinstance(grads, (list, tuple))
-                and all(isinstance(a, np.ndarray) for a in (*params, *grads))):
-            _refuse_non_arrays(params, grads)
+    def updater(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> Callable[[], None]:
+        """Check the arrays once (setting up the state when they are new to this optimizer) and
+        return the update that steps ``params`` from ``grads`` in place: a training loop calls it
+        every iteration, with nothing checked or allocated again."""
+        for what, arrays in (("params", params), ("grads", grads)):
+            if not isinstance(arrays, (list, tuple)):  # a bare array would be iterated row by row
+                raise TypeError(f"{what} must be a list of NumPy arrays (updated in place), "
+                                f"got {type(arrays).__name__}")
+            others = ", ".join(sorted({type(a).__name__ for a in arrays if not isinstance(a, np.ndarray)}))
+            if others:
+                raise TypeError(f"{what} must be a list of NumPy arrays, got a list holding {others}")
         if len(params) != len(grads):
             raise ValueError(f"{len(params)} parameter arrays but {len(grads)} gradient arrays")
         for i, (p, g) in enumerate(zip(params, grads)):
@@ -157,39 +124,17 @@ class Optimizer:
         shapes = [p.shape for p in params]
         if self._shapes is None:
             self._shapes = shapes
-            return True
-        if shapes != self._shapes:
+            self._start(params)
+        elif shapes != self._shapes:
             raise ValueError(f"this optimizer was started on parameters of shapes {self._shapes}, "
                              f"now given {shapes}; use a new optimizer (or reset()) for other parameters")
-        return False
-
-    def _step_values(self, values: Sequence[Value]) -> None:
-        """The rule on Values: their ``data`` and ``grad`` as one array each, updated, written back."""
-        data = np.fromiter((p.data for p in values), np.float64, len(values))
-        grad = np.fromiter((p.grad for p in values), np.float64, len(values))
-        self._update([data], [grad])
-        for p, x in zip(values, data.tolist()):
-            p.data = x
-
-    def _update(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
-        """``step(params, grads)``: check the arrays, then update them in place."""
-        self._prepare(params, grads)
-        self._step(params, grads)
-
-    def _prepare(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
-        """Check the arrays as :meth:`step` does, and set up the state (velocities, moments) when
-        they are new to this optimizer.  A training loop calls this once, then :meth:`_step` on
-        the same arrays every iteration without checking them again."""
-        if self._check(params, grads):
-            self._start(params)
+        return functools.partial(self._step, params, grads)
 
     def _start(self, params: Sequence[np.ndarray]) -> None:  # pragma: no cover
-        """Allocate the state for parameters of these shapes."""
-        raise NotImplementedError
+        raise NotImplementedError  # allocate the state for parameters of these shapes
 
     def _step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:  # pragma: no cover
-        """The update itself, on arrays :meth:`_prepare` has checked."""
-        raise NotImplementedError
+        raise NotImplementedError  # the update itself, on arrays updater() has checked
 
 
 class SGD(Optimizer):
@@ -203,8 +148,8 @@ class SGD(Optimizer):
     def __init__(self, params: Iterable[Value] | None = None, lr: float = 0.01, momentum: float = 0.0,
                  weight_decay: float = 0.0) -> None:
         super().__init__(params, lr)
-        self.momentum = _check_number(momentum, "momentum", 0.0, 1.0, hi_open=True)
-        self.weight_decay = _check_number(weight_decay, "weight decay", 0.0)
+        self.momentum = check_number(momentum, "momentum", 0.0, 1.0, open_high=True)
+        self.weight_decay = check_number(weight_decay, "weight decay", 0.0)
         self._velocity: list[np.ndarray] = []
         self._scratch: list[np.ndarray] = []
 
@@ -248,10 +193,10 @@ class Adam(Optimizer):
         super().__init__(params, lr)
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise ValueError(f"betas must be a pair (b1, b2), got {betas!r}")
-        self.betas = (_check_number(betas[0], "beta1", 0.0, 1.0, hi_open=True),
-                      _check_number(betas[1], "beta2", 0.0, 1.0, hi_open=True))
-        self.eps = _check_number(eps, "eps", 0.0)
-        self.weight_decay = _check_number(weight_decay, "weight decay", 0.0)
+        self.betas = (check_number(betas[0], "beta1", 0.0, 1.0, open_high=True),
+                      check_number(betas[1], "beta2", 0.0, 1.0, open_high=True))
+        self.eps = check_number(eps, "eps", 0.0)
+        self.weight_decay = check_number(weight_decay, "weight decay", 0.0)
         self.t = 0
         self._m: list[np.ndarray] = []
         self._v: list[np.ndarray] = []
@@ -302,10 +247,8 @@ def make_optimizer(optimizer: str | Optimizer | None, lr: float) -> Optimizer:
     learning rate applies)."""
     if isinstance(optimizer, Optimizer):
         return optimizer
-    if optimizer is None or optimizer == "gd":
-        return SGD(lr=lr)
-    if optimizer == "momentum":
-        return SGD(lr=lr, momentum=DEFAULT_MOMENTUM)
+    if optimizer in (None, "gd", "momentum"):
+        return SGD(lr=lr, momentum=DEFAULT_MOMENTUM if optimizer == "momentum" else 0.0)
     if optimizer == "adam":
         return Adam(lr=lr)
     raise ValueError(f"unknown optimizer {optimizer!r}; choose from {', '.join(OPTIMIZERS)} "
@@ -313,8 +256,6 @@ def make_optimizer(optimizer: str | Optimizer | None, lr: float) -> Optimizer:
 
 
 # -- shared by both training loops ----------------------------------------------------------------
-
-
 class TrainingDiverged(ValueError):
     """The loss became NaN or infinite during training.
 
@@ -341,24 +282,14 @@ def check_loss(loss: float, iteration: int, lr: float, network: int | None = Non
     return loss
 
 
-def check_seed(seed: int) -> int:
-    """``seed`` if it is a non-negative integer (what ``numpy.random.default_rng`` takes and
-    reproduces from); ValueError otherwise, ``None`` included: a run must be repeatable."""
-    if not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or seed < 0:
-        raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-    return int(seed)
-
-
 def check_training_args(iters: int, batch_size: int | None, n_rows: int, seed: int = 0) -> int | None:
     """Validate ``iters``, ``batch_size`` and ``seed``; returns the batch size, or None for full batch."""
     check_seed(seed)
-    if not isinstance(iters, numbers.Integral) or isinstance(iters, bool) or iters < 0:
-        raise ValueError(f"iters must be a non-negative integer, got {iters!r}")
+    check_int(iters, "iters", 0)
     if batch_size is None:
         return None
-    if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer or None (full batch), got {batch_size!r}")
-    return None if batch_size >= n_rows else int(batch_size)
+    batch = check_int(batch_size, "batch_size", 1)
+    return None if batch >= n_rows else batch
 
 
 def batch_indices(n_rows: int, batch_size: int, seed: int = 0) -> Iterator[np.ndarray]:

@@ -514,7 +514,7 @@ class Program:
         batches = batch_indices(len(X), batch, seed) if batch else None
         self._pull()
         theta, grad = self._theta, self._grad  # shared by the workspaces of every batch size
-        opt._prepare([theta], [grad])
+        update = opt.updater([theta], [grad])  # checked once: every step updates these same arrays
         history = np.empty(iters)
         ws = self._workspace(len(X) if batches is None else 1)
         try:
@@ -531,7 +531,7 @@ class Program:
                     if callback is not None:
                         callback(it, history[it])
                     ws.backward(scale)
-                    opt._step([theta], [grad])
+                    update()
         finally:
             for p, v in zip(self._theta_params, theta.tolist()):
                 p.data = v

@@ -1,11 +1,12 @@
-"""The MLP of :mod:`microgrid.nn` in NumPy, with a hand-derived backward pass (no autograd).
+"""The MLP of :mod:`microgrid.nn` in NumPy with a hand-derived backward pass (no autograd), and one
+kernel that trains ``K`` such networks of one shape at once (one network is ``K = 1``).
 
 Samples are rows: ``X`` is ``(m, d)``.  For layers ``l = 1..L`` with weights ``W_l``
 ``(d_l, d_{l-1})``, biases ``b_l`` and activations ``g_l``, and ``A_0 = X``::
 
     Z_l = A_{l-1} W_l^T + b_l          A_l = g_l(Z_l)            Y_hat = A_L
 
-and, backwards from the mean loss ``L`` over the ``N`` output entries (``N = m`` for one output)::
+and, backwards from the mean loss over the ``N`` output entries (``N = m`` for one output)::
 
     dZ_L = (sigmoid(Z_L) - Y) / N               BCE from the logit Z_L (sigmoid or linear output)
     dZ_L = loss'(A_L, Y) / N * g_L'(Z_L)        any other loss / output activation
@@ -14,38 +15,46 @@ and, backwards from the mean loss ``L`` over the ``N`` output entries (``N = m``
 
 (``dX`` means ``dL/dX``; ``*`` is elementwise.)  ``docs/backprop.md`` derives each line.
 
-Implementation, for speed (see ``benchmarks/bench_vectorized.py`` and ``docs/benchmarks.md``):
+The kernel, for speed (``benchmarks/bench_vectorized.py``, ``docs/benchmarks.md``):
 
-* the bias rides along in the matrix product: layer ``l`` keeps ``P_l = [W_l | b_l]``
-  ``(d_l, d_{l-1} + 1)`` and multiplies the input with a column of ones, ``[A_{l-1} | 1]``, so
-  ``Z_l = [A_{l-1} | 1] P_l^T`` and ``dP_l = [dW_l | db_l] = dZ_l^T [A_{l-1} | 1]`` in one call
-  each; all ``P_l`` are views into one parameter vector, which the optimizer updates in one go;
-* every ``(m, d)`` buffer is allocated once (per batch size) and stored column-major, so each
-  elementwise operation is one contiguous loop; every operation writes into its buffer
-  (``out=``): an iteration of full-batch training allocates nothing;
-* BCE from the logit (the usual classifier) shares its work between the loss and the
-  gradient.  With ``s = 1 - 2y`` (+1 for label 0, -1 for label 1) and ``t = s z``, the loss of
-  an entry is ``softplus(t) = log(1 + u)`` with ``u = e^t``, and ``dL/dz = s sigmoid(t) / N =
-  (s / N) / (1 + 1/u)``: one exponential serves both, and neither formula subtracts nearly
-  equal numbers (``u = inf``, for ``t > 709``, gives the exact gradient; the loss is then
-  recomputed in the overflow-free form ``max(t, 0) + log1p(e^-|t|)``);
-* ReLU layers compare against a buffer of zeros (NumPy's loop for two arrays is faster than
-  for an array and a scalar) and take ``relu'(z) = ceil(min(a, 1))`` from ``a = relu(z) >= 0``
-  (1 where ``a > 0``, else 0: two fast loops, no bool-to-float conversion).
+* the bias rides in the matrix product: layer ``l`` keeps ``P_l = [W_l | b_l]`` and the layer's
+  input gets a row of ones, so ``Z_l^T = P_l [A_{l-1} | 1]^T`` and
+  ``dP_l = [dW_l | db_l] = dZ_l^T [A_{l-1} | 1]`` are one ``np.matmul`` each.  ``K`` networks
+  stack their ``P_l`` as ``(K, d_l, d_{l-1} + 1)`` and each product runs over the stack, so the
+  Python and NumPy call overhead of an iteration is paid once for all of them.  The ``P_l`` are
+  views into one parameter vector, which the optimizer updates in one call;
+* a batch's buffers are ``(K, d, n)`` (each network's ``(n, d)`` matrices transposed:
+  elementwise work runs over contiguous memory), allocated once per batch size; every operation
+  writes into its buffer (``out=``), so an iteration of full-batch training allocates nothing;
+* network ``k`` may train on its own ``n_k`` rows: a shorter batch is padded with rows of weight
+  0, which add exactly 0 to its loss and gradients;
+* BCE from the logit (sigmoid or linear output) shares one exponential between the loss and the gradient: with
+  ``s = 1 - 2y`` and ``t = s z``, an entry's loss is ``softplus(t) = log(1 + u)``, ``u = e^t``,
+  and ``dL/dz = s sigmoid(t) / N = (s / N) / (1 + 1/u)``; neither subtracts nearly equal numbers
+  (``u = inf`` gives the exact gradient; the loss is then recomputed overflow-free).
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 
-from microgrid.arrays import check_inputs, check_weights, network_dims
+from microgrid.arrays import (
+    central_differences,
+    check_inputs,
+    check_int,
+    check_number,
+    check_seed,
+    check_size,
+    check_weights,
+    network_dims,
+)
 from microgrid.functional import (
     Activation,
+    Loss,
     bce_with_logits,
     check_data,
     get_activation,
@@ -55,6 +64,7 @@ from microgrid.functional import (
 )
 from microgrid.nn import MLP, initial_weights
 from microgrid.optim import (
+    OPTIMIZERS,
     Optimizer,
     TrainingDiverged,
     batch_indices,
@@ -63,21 +73,20 @@ from microgrid.optim import (
     make_optimizer,
 )
 
-__all__ = ["VectorizedMLP", "LossHistory", "TrainingDiverged"]
+__all__ = ["VectorizedMLP", "LossHistory", "TrainingDiverged", "fit_many"]
 
-_ArrayFn = Callable[..., np.ndarray]
 _sigmoid = get_activation("sigmoid").forward  # a linear output's probability: sigmoid(z)
 
 
-def _column_major(m: int, d: int, fill: float | None = None) -> np.ndarray:
-    """An ``(m, d)`` float64 array whose columns are contiguous (uninitialised unless ``fill``)."""
-    a = np.empty((d, m)) if fill is None else np.full((d, m), fill)
-    return a.T
-
-
-def _flat(a: np.ndarray) -> np.ndarray:
-    """A column-major ``(m, d)`` array as a 1-D view, column after column."""
-    return a.T.reshape(-1)
+def _blocks(flat: np.ndarray, dims: Sequence[int], K: int = 1) -> list[np.ndarray]:
+    """Views of ``flat`` as each layer's blocks ``[W_l | b_l]``, ``(d_l, d_{l-1} + 1)`` for one
+    network, else ``(K, d_l, d_{l-1} + 1)`` (layer after layer; in a layer, network after network)."""
+    blocks, start = [], 0
+    for d_in, d_out in zip(dims[:-1], dims[1:]):
+        stop = start + K * d_out * (d_in + 1)
+        blocks.append(flat[start:stop].reshape((K,) * (K > 1) + (d_out, d_in + 1)))
+        start = stop
+    return blocks
 
 
 class LossHistory(np.ndarray):
@@ -105,59 +114,135 @@ class LossHistory(np.ndarray):
         return np.asarray(self)[key]
 
 
-class _Workspace:
-    """The arrays of one forward + backward pass over ``m`` rows, allocated once.
+class _Pass:
+    """The buffers of one forward and backward pass of ``K`` networks over ``n`` rows each.
 
-    Lists are indexed by layer number ``l`` (entry 0 unused where a layer-0 value makes no sense):
-
-    * ``A1s[l]`` ``(m, d_l + 1)`` = ``[A_l | 1]`` for ``l < L`` (``A1s[0]`` holds the batch ``X``),
-    * ``A[l]`` the view ``A_l`` (without the ones; ``A[L]`` is the output ``Y_hat``),
-    * ``Z[l]``, ``dZ[l]`` ``(m, d_l)``,
-    * ``dA1s[l]`` ``(m, d_l + 1)`` = ``dL/d[A_l | 1]`` for ``0 < l < L`` and its view ``dA[l]``,
-    * ``zeros[l]``, ``ones[l]`` ``(m, d_l)`` constants for ReLU layers (else None),
-    * ``Y`` (targets), ``signs`` (``s = 1 - 2Y``), ``scaled_signs`` (``s / N``), ``U`` (``e^(s Z_L)``),
-      ``softplus`` (``log(1 + U)``), ``work``, ``work2`` ``(m, d_L)``.
-
-    ``np.dot`` writes only into row-major arrays, so products into a column-major ``C`` are
-    computed as ``C^T = B^T A^T``; the ``...T`` lists hold those transposed (row-major) views.
+    Lists are indexed by layer number ``l`` (entry 0 unused where layer 0 has none):
+    ``A1T[l]`` ``(K, d_l + 1, n)`` is ``[A_l | 1]^T`` for ``l < L`` (``A1T[0]`` holds the rows),
+    ``A1[l]`` its transpose, ``AT[l]`` the view ``A_l^T`` (``AT[L]`` the output), ``ZT[l]``,
+    ``dZT[l]``; ``dA1T[l]`` ``= dL/d[A_l | 1]^T`` for ``0 < l < L``, ``dAT[l]`` its view without
+    the ones.  Output-sized ``(K, d_L, n)``: ``YT``, ``signs`` (``s = 1 - 2Y``, 0 for padding),
+    ``scale`` (``1/N_k`` on network ``k``'s entries, 0 for padding), ``mask`` (1 on them),
+    ``scaled_signs``, ``U``,
+    ``work``, ``work2``.  For one network every array drops the leading axis and the products are
+    ``np.dot``'s (BLAS even where an inner dimension is 1, where ``np.matmul`` loops slowly).
+    ``forward[l]`` and ``derivative[l]`` are ``g_{l+1}``'s, called with positional arguments (the
+    quicker call); ReLU's get its constants as arrays, as they are faster than scalars.
     """
 
-    def __init__(self, dims: Sequence[int], m: int, relu: Sequence[bool]) -> None:
-        L = len(dims) - 1
-        self.m = m
-        self.n_entries = m * dims[-1]  # N: the loss is the mean over this many entries
-        self.A1s: list[np.ndarray] = []
-        for d in dims[:-1]:
-            a1 = _column_major(m, d + 1)
-            a1[:, d] = 1.0
-            self.A1s.append(a1)
-        self.A = [a1[:, :-1] for a1 in self.A1s] + [_column_major(m, dims[-1])]
-        self.Z = [np.empty((m, 0))] + [_column_major(m, d) for d in dims[1:]]
-        self.dZ = [np.empty((m, 0))] + [_column_major(m, d) for d in dims[1:]]
-        self.dA1s = [np.empty((m, 0))] + [_column_major(m, d + 1) for d in dims[1:L]]
-        self.dA = [a[:, :-1] for a in self.dA1s]
-        self.A1sT = [a.T for a in self.A1s]
-        self.ZT = [z.T for z in self.Z]
-        self.dZT = [z.T for z in self.dZ]
-        self.dA1sT = [a.T for a in self.dA1s]
-        is_relu = [False, *relu[:-1]]  # hidden layers only (the output has its own code)
-        none = np.empty((0, 0))  # (a layer that is not ReLU needs no constants)
-        self.zeros = [_column_major(m, d, 0.0) if r else none for d, r in zip(dims, is_relu)]
-        self.ones = [_column_major(m, d, 1.0) if r else none for d, r in zip(dims, is_relu)]
-        k = dims[-1]
-        self.Y, self.signs, self.scaled_signs = (_column_major(m, k) for _ in range(3))
-        self.U, self.softplus, self.work, self.work2 = (_column_major(m, k) for _ in range(4))
-        self.softplus_flat, self.U_flat = _flat(self.softplus), _flat(self.U)
-        self.ones_N = np.ones(self.n_entries)
+    def __init__(self, dims: Sequence[int], g: Sequence[Activation], K: int, n: int) -> None:
+        self.K, self.mm = K, (np.dot if K == 1 else np.matmul)
+        one = (lambda a: a[0]) if K == 1 else (lambda a: a)
+        self.forward: list[Callable[..., np.ndarray]] = [act.forward for act in g]
+        self.derivative: list[Callable[..., np.ndarray]] = [act.derivative for act in g]
+        for l, (act, d) in enumerate(zip(g, dims[1:])):
+            if act.name == "relu":
+                zeros, ones = one(np.zeros((K, d, n))), one(np.ones((K, d, n)))
+                self.forward[l] = lambda z, out, f=act.forward, c=zeros: f(z, out, c)
+                self.derivative[l] = lambda z, a, out, f=act.derivative, c=ones: f(z, a, out, c)
+        self.inputs = np.empty((K, dims[0] + 1, n))  # every network's rows (and the ones), to load
+        self.inputs[:, -1] = 1.0
+        self.A1T = [one(self.inputs)] + [one(np.ones((K, d + 1, n))) for d in dims[1:-1]]
+        self.A1 = [np.swapaxes(a, -1, -2) for a in self.A1T]
+        self.AT = [a[..., :-1, :] for a in self.A1T] + [one(np.empty((K, dims[-1], n)))]
+        self.ZT = [np.empty(0)] + [one(np.empty((K, d, n))) for d in dims[1:]]
+        self.dZT = [np.empty(0)] + [one(np.empty((K, d, n))) for d in dims[1:]]
+        self.dA1T = [np.empty((0, 0))] + [one(np.empty((K, d + 1, n))) for d in dims[1:-1]]
+        self.dAT = [a[..., :-1, :] for a in self.dA1T]
+        self.targets = np.zeros((5, K, dims[-1], n))  # YT, signs, scale, mask, scaled_signs, to load
+        self.YT, self.signs, self.scale, self.mask, self.scaled_signs = (one(t) for t in self.targets)
+        self.N = np.ones(K)  # each network's number of entries
+        self.U, self.work, self.work2 = (one(np.empty((K, dims[-1], n))) for _ in range(3))
+        self.loss_values = np.zeros(K)  # each network's mean loss
+        # each network's entries in a row (one network: a 1-D array), to sum by mask in one product
+        rows_of = (lambda a: a.reshape(-1)) if K == 1 else (lambda a: a.reshape(K, 1, -1))
+        self.U_rows, self.work_rows = rows_of(self.U), rows_of(self.work)
+        self.mask_column = self.mask.reshape(-1) if K == 1 else self.mask.reshape(K, -1, 1)
+        self.means_out = self.loss_values.reshape(K, 1, 1)
 
-    def load(self, X: np.ndarray, Y: np.ndarray | None = None) -> None:
-        """Copy a batch of rows (and their targets) into the buffers."""
-        self.A[0][...] = X
-        if Y is not None:
-            self.Y[...] = Y
-            np.multiply(Y, -2.0, out=self.signs)
-            self.signs += 1.0
-            np.multiply(self.signs, 1.0 / self.n_entries, out=self.scaled_signs)
+    def load(self, data: Sequence[tuple[np.ndarray, np.ndarray | None]], rows: Sequence[Any]) -> None:
+        """Network ``k`` gets the rows ``rows[k]`` of its ``(X, Y)`` = ``data[k]`` (``Y`` None: no
+        targets, for a forward pass); the rest of its ``n`` columns are padding."""
+        Y3, signs, scale, mask, scaled = self.targets
+        for k, ((X, Y), r) in enumerate(zip(data, rows)):
+            x = X[r]
+            m = len(x)
+            self.inputs[k, :-1, :m] = x.T
+            self.inputs[k, :-1, m:] = 0.0
+            if Y is not None:
+                Y3[k, :, :m] = Y[r].T
+                Y3[k, :, m:] = 0.0
+                self.N[k] = m * Y.shape[1]
+                mask[k, :, :m], mask[k, :, m:] = 1.0, 0.0
+                np.multiply(mask[k], 1.0 / self.N[k], out=scale[k])
+                np.multiply(Y3[k], -2.0, out=signs[k])
+                signs[k] += 1.0
+                signs[k, :, m:] = 0.0
+        np.multiply(signs, scale, out=scaled)
+
+    def means(self, rows: np.ndarray) -> bool:
+        """Each network's mean of its entries in ``rows`` (``U_rows`` or ``work_rows``) into
+        ``loss_values``; True when every mean is finite."""
+        if self.K == 1:
+            value = self.loss_values[0] = float(np.dot(rows, self.mask_column)) / self.N[0]
+            return math.isfinite(value)
+        np.matmul(rows, self.mask_column, out=self.means_out)
+        self.loss_values /= self.N
+        return bool(np.isfinite(self.loss_values).all())
+
+
+def _forward(P: Sequence[np.ndarray], ws: _Pass, output: bool = True) -> None:
+    """``Z_l^T = P_l [A_{l-1} | 1]^T`` and ``A_l = g_l(Z_l)``, l = 1..L (without ``A_L`` when
+    ``output`` is False: training from the logit does not need it)."""
+    L = len(P)
+    for l in range(1, L + 1):
+        ws.mm(P[l - 1], ws.A1T[l - 1], out=ws.ZT[l])
+        if l < L or output:
+            ws.forward[l - 1](ws.ZT[l], ws.AT[l])
+
+
+def _output_step(ws: _Pass, loss: Loss, from_logits: bool, record: bool = True) -> bool:
+    """Each network's mean loss into ``ws.loss_values``, and ``dZ_L``; True when every loss is finite.
+
+    From the logits (BCE on a sigmoid or linear output), ``u = e^(s z)`` serves both: the loss
+    ``log(1 + u)`` and ``dZ_L = (s/N) / (1 + 1/u)``.  Without ``record``, ``mean(u)`` stands in
+    for the loss when it is finite (then so is the loss: ``log(1 + u) <= u``): no logarithms.
+    Otherwise ``dZ_L = loss'(A_L, Y) / N * g_L'(Z_L)``.
+    """
+    if from_logits:
+        u = np.multiply(ws.signs, ws.ZT[-1], out=ws.U)
+        np.exp(u, out=u)
+        if record:
+            np.log1p(u, out=ws.work)
+        finite = ws.means(ws.work_rows if record else ws.U_rows)
+        np.reciprocal(u, out=u)
+        u += 1.0
+        np.divide(ws.scaled_signs, u, out=ws.dZT[-1])  # (s / N) sigmoid(s z) = (sigmoid(z) - y) / N
+        if finite:
+            return True
+        # u overflowed (s z > 709), or the logits are not finite: the overflow-free form
+        bce_with_logits(ws.ZT[-1], ws.YT, out=ws.work, signs=ws.signs, work=ws.work2)
+    else:
+        loss.fn(ws.AT[-1], ws.YT, out=ws.work, check=False)  # labels checked by check_data
+        dZ_L = loss.derivative(ws.AT[-1], ws.YT, out=ws.dZT[-1])
+        dZ_L *= ws.scale
+        dZ_L *= ws.derivative[-1](ws.ZT[-1], ws.AT[-1], ws.work2)
+    return ws.means(ws.work_rows)
+
+
+def _backward(P: Sequence[np.ndarray], PT: Sequence[np.ndarray], ws: _Pass, dP: Sequence[np.ndarray]) -> None:
+    """The gradients ``[dW_l | db_l]`` into ``dP[l - 1]``, from ``dZ_L`` (lists count layers from
+    0: ``P[l - 1]`` is ``P_l``; the pass's lists by layer number)."""
+    for l in range(len(P), 0, -1):
+        ws.mm(ws.dZT[l], ws.A1[l - 1], out=dP[l - 1])  # [dW_l | db_l] = dZ_l^T [A_{l-1} | 1]
+        if l > 1:
+            # dL/d[A_{l-1} | 1]^T = P_l^T dZ_l^T (the row for the ones is unused)
+            if ws.K > 1 and PT[l - 1].shape[-1] == 1:  # an outer product: matmul would loop slowly
+                np.multiply(PT[l - 1], ws.dZT[l], out=ws.dA1T[l - 1])
+            else:
+                ws.mm(PT[l - 1], ws.dZT[l], out=ws.dA1T[l - 1])
+            dZ = ws.derivative[l - 2](ws.ZT[l - 1], ws.AT[l - 1], ws.dZT[l - 1])
+            dZ *= ws.dAT[l - 1]  # dZ_{l-1} = dA_{l-1} * g_{l-1}'(Z_{l-1})
 
 
 class VectorizedMLP:
@@ -165,28 +250,18 @@ class VectorizedMLP:
     ``VectorizedMLP([9, 15, 1])``) is 9 inputs, 15 hidden, 1 output.
 
     ``activations``, ``init`` and ``seed`` as for ``MLP``: the same seed draws the same weights.
+    At most :data:`~microgrid.arrays.MAX_PARAMETERS` parameters.
     """
 
     def __init__(self, nin: int | Sequence[int], nouts: Sequence[int] | None = None,
                  activations: str | Sequence[str] | None = None, init: str = "he", seed: int = 0) -> None:
         self.dims = network_dims(nin, nouts, "VectorizedMLP")
+        check_size(self.dims, "VectorizedMLP")
         self.activations = resolve_activations(activations, len(self.dims) - 1)
-        self._g: list[Activation] = [get_activation(a) for a in self.activations]
-        sizes = [d_out * (d_in + 1) for d_in, d_out in zip(self.dims[:-1], self.dims[1:])]
-        self._theta = np.zeros(sum(sizes))  # every parameter, layer by layer as P_l = [W_l | b_l]
-        self._P = self._blocks(self._theta)
-        self._PT = [P.T for P in self._P]  # live views, as the blocks
-        self._relu = [a == "relu" for a in self.activations]
+        self._g = [get_activation(a) for a in self.activations]
+        self._theta = np.zeros(sum(d_out * (d_in + 1) for d_in, d_out in zip(self.dims[:-1], self.dims[1:])))
+        self._P = _blocks(self._theta, self.dims)  # P_l = [W_l | b_l], views of theta
         self.set_weights(initial_weights(self.dims, init, seed))
-
-    def _blocks(self, flat: np.ndarray) -> list[np.ndarray]:
-        """Views of ``flat`` as the per-layer ``(d_l, d_{l-1} + 1)`` blocks ``[W_l | b_l]``."""
-        blocks, start = [], 0
-        for d_in, d_out in zip(self.dims[:-1], self.dims[1:]):
-            stop = start + d_out * (d_in + 1)
-            blocks.append(flat[start:stop].reshape(d_out, d_in + 1))
-            start = stop
-        return blocks
 
     def __repr__(self) -> str:
         return f"VectorizedMLP({self.dims}, activations={self.activations})"
@@ -203,10 +278,8 @@ class VectorizedMLP:
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
         """Set every parameter from ``[W1, b1, ...]`` (ValueError naming the layer and shapes)."""
-        weights = check_weights(self.dims, weights)
-        for P, W, b in zip(self._P, weights[::2], weights[1::2]):
-            P[:, :-1] = W
-            P[:, -1] = b
+        for view, w in zip(self.weights, check_weights(self.dims, weights)):
+            view[...] = w
 
     def to_scalar(self) -> MLP:
         """The same network as a :class:`~microgrid.nn.MLP` of Values, with these weights."""
@@ -221,169 +294,71 @@ class VectorizedMLP:
         net.set_weights(mlp.get_weights())
         return net
 
-    # -- the two passes -------------------------------------------------------------------------
-    def _workspace(self, m: int) -> _Workspace:
-        return _Workspace(self.dims, m, self._relu)
-
-    def _forward(self, ws: _Workspace, output: bool = True) -> None:
-        """``Z_l = [A_{l-1} | 1] P_l^T = A_{l-1} W_l^T + b_l`` and ``A_l = g_l(Z_l)``, l = 1..L
-        (without ``A_L`` when ``output`` is False: training from the logit does not need it)."""
-        L = len(self._P)
-        for l in range(1, L + 1):
-            np.dot(self._P[l - 1], ws.A1sT[l - 1], out=ws.ZT[l])  # Z_l^T = P_l [A_{l-1} | 1]^T
-            if l < L and self._relu[l - 1]:
-                np.maximum(ws.Z[l], ws.zeros[l], out=ws.A[l])
-            elif l < L or output:
-                self._g[l - 1].forward(ws.Z[l], out=ws.A[l])
-
-    def _loss(self, ws: _Workspace, from_logits: bool, loss_fn: Callable[..., np.ndarray]) -> float:
-        """Mean loss over the N output entries (after :meth:`_forward`)."""
-        if from_logits:  # softplus(s z), s = 1 - 2y, from Z_L: finite for any finite logit
-            per_entry = bce_with_logits(ws.Z[-1], ws.Y, out=ws.work, signs=ws.signs, work=ws.work2)
-        else:
-            per_entry = loss_fn(ws.A[-1], ws.Y, out=ws.work, check=False)  # labels checked by check_data
-        return float(per_entry.sum()) / ws.n_entries
-
-    def _output_gradient(self, ws: _Workspace, from_logits: bool, loss_derivative: _ArrayFn) -> None:
-        """``dZ_L`` from the output ``A_L`` (after :meth:`_forward`)."""
-        dZ_L, Y_hat = ws.dZ[-1], ws.A[-1]
-        if from_logits:  # BCE of sigmoid(Z_L): dZ_L = (sigmoid(Z_L) - Y) / N
-            p = Y_hat if self.activations[-1] == "sigmoid" else _sigmoid(ws.Z[-1], out=ws.work)
-            np.subtract(p, ws.Y, out=dZ_L)
-            dZ_L *= 1.0 / ws.n_entries
-        else:  # dZ_L = dL/dA_L * g_L'(Z_L), with dL/dA_L = loss'(A_L, Y) / N
-            loss_derivative(Y_hat, ws.Y, out=dZ_L)
-            dZ_L *= 1.0 / ws.n_entries
-            dZ_L *= self._g[-1].derivative(ws.Z[-1], Y_hat, out=ws.work)
-
-    def _logit_step(self, ws: _Workspace, record: bool = True) -> float:
-        """Forward pass, mean BCE and ``dZ_L`` from the logit, sharing one exponential:
-        ``u = e^(s z)`` (``s = 1 - 2y``), loss ``log(1 + u)``, ``dZ_L = (s / N) / (1 + 1/u)``.
-
-        Returns the loss; without ``record``, ``sum(u)`` instead when that is finite (then so
-        is the loss: each ``log(1 + u) <= u``), which costs no logarithms.
-        """
-        self._forward(ws, output=False)
-        u = np.multiply(ws.signs, ws.Z[-1], out=ws.U)
-        np.exp(u, out=u)
-        if record:
-            np.log1p(u, out=ws.softplus)
-            value = float(np.dot(ws.softplus_flat, ws.ones_N)) / ws.n_entries
-        else:
-            value = float(np.dot(ws.U_flat, ws.ones_N))
-        if not math.isfinite(value):  # u overflowed (s z > 709), or the logits are not finite
-            value = self._loss(ws, True, bce_with_logits)
-        np.reciprocal(u, out=u)
-        u += 1.0
-        np.divide(ws.scaled_signs, u, out=ws.dZ[-1])  # (s / N) sigmoid(s z) = (sigmoid(z) - y) / N
-        return value
-
-    def _backward(self, ws: _Workspace, dP: list[np.ndarray]) -> None:
-        """Hand-derived gradients into ``dP`` (the ``[dW_l | db_l]`` blocks), from ``ws.dZ[L]``.
-
-        Layers count from 1 and Python lists from 0: ``self._P[l - 1]`` is ``P_l``,
-        ``self._g[l - 1]`` is ``g_l`` and ``dP[l - 1]`` is ``dP_l``; the workspace lists are
-        indexed by layer number.
-        """
-        for l in range(len(self._P), 0, -1):
-            # [dW_l | db_l] = dZ_l^T [A_{l-1} | 1]: dW_l = dZ_l^T A_{l-1}, db_l = column sums of dZ_l
-            np.dot(ws.dZT[l], ws.A1s[l - 1], out=dP[l - 1])
-            if l > 1:
-                # dL/d[A_{l-1} | 1] = dZ_l [W_l | b_l]; its last column (d/d of the ones) is unused
-                np.dot(self._PT[l - 1], ws.dZT[l], out=ws.dA1sT[l - 1])
-                # dZ_{l-1} = dA_{l-1} * g_{l-1}'(Z_{l-1})
-                dZ = ws.dZ[l - 1]
-                if self._relu[l - 2]:  # relu'(z) = ceil(min(a, 1)) for a = relu(z) >= 0
-                    np.minimum(ws.A[l - 1], ws.ones[l - 1], out=dZ)
-                    np.ceil(dZ, out=dZ)
-                else:
-                    self._g[l - 2].derivative(ws.Z[l - 1], ws.A[l - 1], out=dZ)
-                dZ *= ws.dA[l - 1]
-
-    def _problem(self, loss: str) -> tuple[bool, _ArrayFn, _ArrayFn]:
-        """For ``loss``: whether it is computed from the logit, its array form and its derivative."""
-        spec = get_loss(loss)
-        return uses_logits(loss, self.activations[-1]), spec.fn, spec.derivative
-
-    def _forward_rows(self, X: object) -> _Workspace:
-        """A workspace holding the forward pass over the (checked) rows of ``X``."""
-        X = check_inputs(X, self.dims[0])
-        ws = self._workspace(len(X))
-        ws.load(X)
-        self._forward(ws)
+    # -- one pass over all rows -----------------------------------------------------------------
+    def _pass(self, X: np.ndarray, Y: np.ndarray | None = None) -> _Pass:
+        """A pass over every row of the (checked) ``X``, loaded, its forward computed."""
+        ws = _Pass(self.dims, self._g, 1, len(X))
+        ws.load([(X, Y)], [slice(None)])
+        _forward(self._P, ws)
         return ws
 
-    def _loaded(self, X: object, y: object, loss: str) -> tuple[_Workspace, bool, _ArrayFn, _ArrayFn]:
-        """A workspace holding the (checked) rows and targets, and :meth:`_problem`'s triple for ``loss``."""
-        X, Y = check_data(X, y, self.dims, loss)
-        ws = self._workspace(len(X))
-        ws.load(X, Y)
-        return (ws, *self._problem(loss))
+    def _loss(self, ws: _Pass, loss: str) -> float:
+        """The mean loss of a pass (after its forward), summed pairwise (the more accurate sum, for
+        checks); ``dZ_L`` is left in ``ws.dZT[L]``."""
+        from_logits = uses_logits(loss, self.activations[-1])
+        with np.errstate(over="ignore", divide="ignore"):  # e^(s z) may overflow or underflow
+            _output_step(ws, get_loss(loss), from_logits)
+        if from_logits:  # each entry's loss in the overflow-free form
+            bce_with_logits(ws.ZT[-1], ws.YT, out=ws.work, signs=ws.signs, work=ws.work2)
+        return float(ws.work.sum()) / ws.work.size
 
-    # -- public API -----------------------------------------------------------------------------
     def forward(self, X: object) -> np.ndarray:
         """The output activations ``A_L`` for the rows of ``X``, shape ``(m, dims[-1])``."""
-        return np.array(self._forward_rows(X).A[-1], order="C")
+        return np.array(self._pass(check_inputs(X, self.dims[0])).AT[-1].T, order="C")
 
     __call__ = forward
 
     def preactivations(self, X: object) -> list[np.ndarray]:
         """``[Z_1, ..., Z_L]``: every layer's pre-activations for the rows of ``X``."""
-        return [np.array(Z, order="C") for Z in self._forward_rows(X).Z[1:]]
+        return [np.array(Z.T, order="C") for Z in self._pass(check_inputs(X, self.dims[0])).ZT[1:]]
 
     def predict_proba(self, X: object) -> np.ndarray:
         """Output probabilities, ``sigmoid(z)`` of a linear output ``z`` (the output itself for any
         other activation): shape ``(m,)`` for a one-output network, else ``(m, k)``."""
         out = self.forward(X)
         if self.activations[-1] == "linear":
-            _sigmoid(out, out=out)
+            _sigmoid(out, out)
         return out[:, 0] if out.shape[1] == 1 else out
 
     def predict(self, X: object, threshold: float = 0.5) -> np.ndarray:
         """Class 1 where the probability is ``>= threshold``, else 0 (int array)."""
-        if not 0.0 < threshold < 1.0:
-            raise ValueError(f"threshold must be strictly between 0 and 1, got {threshold}")
+        threshold = check_number(threshold, "threshold", 0.0, 1.0, open_low=True, open_high=True)
         return (self.predict_proba(X) >= threshold).astype(np.int64)
 
     def loss(self, X: object, y: object, loss: str = "bce") -> float:
         """The mean loss on ``(X, y)`` (forward pass only)."""
-        ws, from_logits, loss_fn, _ = self._loaded(X, y, loss)
-        self._forward(ws)
-        return self._loss(ws, from_logits, loss_fn)
+        return self._loss(self._pass(*check_data(X, y, self.dims, loss)), loss)
 
     def loss_and_grads(self, X: object, y: object, loss: str = "bce") -> tuple[float, list[np.ndarray]]:
         """The mean loss and its gradients ``[dW1, db1, ...]`` (layout of :meth:`get_weights`)."""
-        ws, from_logits, loss_fn, loss_derivative = self._loaded(X, y, loss)
-        grad = np.empty_like(self._theta)
-        dP = self._blocks(grad)
-        self._forward(ws)
-        value = self._loss(ws, from_logits, loss_fn)
-        self._output_gradient(ws, from_logits, loss_derivative)
-        self._backward(ws, dP)
+        ws = self._pass(*check_data(X, y, self.dims, loss))
+        value = self._loss(ws, loss)
+        dP = [np.empty(P.shape) for P in self._P]
+        _backward(self._P, [P.T for P in self._P], ws, dP)
         return value, [np.array(g, order="C") for block in dP for g in (block[:, :-1], block[:, -1])]
 
     def numerical_grads(self, X: object, y: object, loss: str = "bce", eps: float = 1e-6) -> list[np.ndarray]:
         """Central differences ``(L(w + eps) - L(w - eps)) / (2 eps)`` of the mean loss for every
         weight, in the layout of :meth:`get_weights` (two forward passes per weight: for checks)."""
-        ws, from_logits, loss_fn, _ = self._loaded(X, y, loss)
+        X, Y = check_data(X, y, self.dims, loss)
+        ws = self._pass(X, Y)
 
-        def loss_now() -> float:
-            self._forward(ws)
-            return self._loss(ws, from_logits, loss_fn)
+        def loss_now(_: np.ndarray) -> float:
+            _forward(self._P, ws)
+            return self._loss(ws, loss)
 
-        grads = []
-        for w in self.weights:  # live views: perturb one entry at a time, then restore it exactly
-            g = np.empty(w.shape)
-            for idx in np.ndindex(w.shape):
-                saved = w[idx]
-                w[idx] = saved + eps
-                up = loss_now()
-                w[idx] = saved - eps
-                down = loss_now()
-                w[idx] = saved
-                g[idx] = (up - down) / (2.0 * eps)
-            grads.append(g)
-        return grads
+        flat = central_differences(loss_now, self._theta, eps)
+        return [np.array(g, order="C") for P in _blocks(flat, self.dims) for g in (P[:, :-1], P[:, -1])]
 
     def fit(self, X: object, y: object, lr: float = 0.07, iters: int = 67_000,
             optimizer: str | Optimizer | None = None, batch_size: int | None = None, seed: int = 0,
@@ -399,51 +374,160 @@ class VectorizedMLP:
         :class:`LossHistory` lists them in ``.iterations``) and calls ``callback(iteration,
         loss)`` after those; the default records and reports every iteration.  Whatever ``k``,
         every iteration is checked: a NaN or infinite loss raises :class:`TrainingDiverged`
-        naming that iteration, with the weights left as before it.  (For BCE from the logit,
-        an unrecorded iteration skips the logarithms and checks ``sum(e^(s z))``
+        naming that iteration, with the weights left as before it.  (For BCE from the logit, an
+        unrecorded iteration skips the logarithms and checks ``mean(e^(s z))``
         instead: when that is finite, so is every entry's loss ``log(1 + e^(s z))``.)
         """
         X, Y = check_data(X, y, self.dims, loss)
         batch = check_training_args(iters, batch_size, len(X), seed)
-        if not isinstance(loss_every, numbers.Integral) or isinstance(loss_every, bool) or loss_every < 1:
-            raise ValueError(f"loss_every must be a positive integer, got {loss_every!r}")
-        opt = make_optimizer(optimizer, lr)
-        from_logits, loss_fn, loss_derivative = self._problem(loss)
+        loss_every = check_int(loss_every, "loss_every", 1)
+        report = None if callback is None else (lambda it, losses: callback(it, float(losses[0])))
+        history = _train([self], [(X, Y)], [np.arange(len(X))], [make_optimizer(optimizer, lr)], [seed],
+                         iters, [batch], loss, report, loss_every, numbered=False)
+        return LossHistory(history[0], np.arange(0, iters, loss_every))
 
-        def generic_step(ws: _Workspace, record: bool) -> float:  # forward, loss and dZ_L, any loss
-            self._forward(ws)
-            value = self._loss(ws, False, loss_fn)
-            self._output_gradient(ws, False, loss_derivative)
-            return value
 
-        step = self._logit_step if from_logits else generic_step
-        grad = np.zeros_like(self._theta)
-        dP = self._blocks(grad)
-        params, grads = [self._theta], [grad]
-        recorded = np.arange(0, iters, loss_every)
-        history = np.empty(len(recorded))
-        workspaces: dict[int, _Workspace] = {}
-        batches = batch_indices(len(X), batch, seed) if batch else None
-        if batches is None:  # full batch: the rows are loaded once
-            ws = self._workspace(len(X))
-            ws.load(X, Y)
-        opt._prepare(params, grads)  # checked once here: every step updates these same arrays
-        update = opt._step
+def _train(nets: Sequence[VectorizedMLP], data: Sequence[tuple[np.ndarray, np.ndarray]],
+           rows: Sequence[np.ndarray], opts: Sequence[Optimizer], seeds: Sequence[int], iters: int,
+           batches: Sequence[int | None], loss: str, callback: Callable[[int, np.ndarray], object] | None,
+           loss_every: int, numbered: bool) -> np.ndarray:
+    """The training loop of ``K`` networks of one shape (``opts[k]`` steps network ``k``;
+    consecutive networks with the same optimizer object share its update); returns the recorded
+    losses, ``(K, iterations recorded)``.  On :class:`TrainingDiverged` every network keeps its
+    weights from before the iteration that diverged."""
+    first, K = nets[0], len(nets)
+    dims, g = first.dims, first._g
+    # one network trains in its own parameter vector; K networks in a stacked copy
+    theta = first._theta if K == 1 else np.empty(K * first._theta.size)
+    P = _blocks(theta, dims, K)
+    if K > 1:
+        for k, net in enumerate(nets):
+            for block, own in zip(P, net._P):
+                block[k] = own
+    grad = np.zeros_like(theta)
+    dP = _blocks(grad, dims, K)
+    PT = [np.swapaxes(p, -1, -2) for p in P]
+    groups = [k for k in range(K) if k == 0 or opts[k] is not opts[k - 1]] + [K]
+    if len(groups) == 2:
+        updates = [opts[0].updater([theta], [grad])]
+    else:
+        updates = [opts[a].updater([p[a:b] for p in P], [d[a:b] for d in dP])
+                   for a, b in zip(groups, groups[1:])]
+    from_logits = uses_logits(loss, first.activations[-1])
+    spec = get_loss(loss)
+    orders = [None if b is None else batch_indices(len(r), b, s) for r, b, s in zip(rows, batches, seeds)]
+    full = all(o is None for o in orders)
+    passes: dict[int, _Pass] = {}
+    if full:  # the rows are loaded once
+        ws = _Pass(dims, g, K, max(len(r) for r in rows))
+        ws.load(data, rows)
+    history = np.empty((len(range(0, iters, loss_every)), K))
+    try:
         # overflow on the way to divergence is reported once, as TrainingDiverged, not as warnings
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for it in range(iters):
-                if batches is not None:  # a fresh batch of rows into the buffers for its size
-                    rows = next(batches)
-                    if len(rows) not in workspaces:
-                        workspaces[len(rows)] = self._workspace(len(rows))
-                    ws = workspaces[len(rows)]
-                    ws.load(X[rows], Y[rows])
+                if not full:  # fresh batches into the buffers for their size
+                    picked = [r if o is None else r[next(o)] for r, o in zip(rows, orders)]
+                    n = max(len(p) for p in picked)
+                    if n not in passes:
+                        passes[n] = _Pass(dims, g, K, n)
+                    ws = passes[n]
+                    ws.load(data, picked)
                 record = it % loss_every == 0
-                value = check_loss(step(ws, record), it, opt.lr)
+                _forward(P, ws, output=not from_logits)
+                if not _output_step(ws, spec, from_logits, record):
+                    k = int(np.flatnonzero(~np.isfinite(ws.loss_values))[0])
+                    check_loss(float(ws.loss_values[k]), it, opts[k].lr, network=k if numbered else None)
                 if record:
-                    history[it // loss_every] = value
+                    history[it // loss_every] = ws.loss_values
                     if callback is not None:
-                        callback(it, value)
-                self._backward(ws, dP)
-                update(params, grads)
-        return LossHistory(history, recorded)
+                        callback(it, ws.loss_values.copy())
+                _backward(P, PT, ws, dP)
+                for update in updates:
+                    update()
+    finally:  # the trained weights, or those from before the step that diverged
+        if K > 1:
+            for k, net in enumerate(nets):
+                for block, own in zip(P, net._P):
+                    own[...] = block[k]
+    return history.T.copy()
+
+
+def fit_many(nets: Sequence[VectorizedMLP], X: object, y: object, lr: float | Sequence[float] = 0.07,
+             iters: int = 67_000, optimizer: str | None = None, batch_size: int | None = None,
+             seeds: int | Sequence[int] = 0, rows: Sequence[object] | None = None,
+             callback: Callable[[int, np.ndarray], object] | None = None, loss: str = "bce") -> np.ndarray:
+    """Train every network in ``nets`` in one pass; returns the losses, shape ``(K, iters)``.
+
+    ``X``/``y`` are one data set for every network, or sequences of ``K`` data sets (``X[k]``, an
+    ``(n_k, d)`` array, and ``y[k]`` for network ``k``: e.g. each fold's rows scaled on its own).
+    ``nets[k]`` trains on rows ``rows[k]`` of its ``X``/``y`` (all rows if ``rows`` is None) with
+    learning rate ``lr`` (or ``lr[k]``) and mini-batch seed ``seeds`` (or ``seeds[k]``), as
+    ``nets[k].fit(X[rows[k]], y[rows[k]], lr=..., iters, optimizer, batch_size, seed=...,
+    loss=loss)`` would (up to the order in which BLAS adds, ~1e-15 a step), and is left holding
+    its trained weights.  ``optimizer`` is a name (``"gd"``, ``"momentum"``, ``"adam"``): one
+    optimizer per run of consecutive networks with the same learning rate.
+    ``callback(iteration, losses)`` gets the ``K`` losses of every iteration.  A NaN or infinite
+    loss raises :class:`~microgrid.optim.TrainingDiverged` saying which network and iteration;
+    every network is then left as before that iteration.
+    """
+    nets = list(nets)
+    if not nets or not all(isinstance(n, VectorizedMLP) for n in nets):
+        raise TypeError("fit_many takes a non-empty list of VectorizedMLP networks")
+    first, K = nets[0], len(nets)
+    for k, net in enumerate(nets):
+        if net.dims != first.dims or net.activations != first.activations:
+            raise ValueError(f"network {k} is {net!r} but network 0 is {first!r}: all must have one shape")
+        same = next(j for j, other in enumerate(nets) if other is net)
+        if same < k:
+            raise ValueError(f"network {k} is network {same} given again: each network trains once per pass")
+    data = _data_sets(X, y, K, first.dims, loss)
+    row_sets = [np.arange(len(d[0])) for d in data] if rows is None else _per_network(rows, K, "row sets")
+    row_sets = [_check_rows(r, len(d[0]), k) for k, (r, d) in enumerate(zip(row_sets, data))]
+    seeds = [check_seed(s) for s in _per_network(seeds, K, "seeds")]
+    batches = [check_training_args(iters, batch_size, len(r), s) for r, s in zip(row_sets, seeds)]
+    if optimizer is not None and optimizer not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {optimizer!r}; fit_many takes one of {', '.join(OPTIMIZERS)}")
+    rates = _per_network(lr, K, "learning rates")
+    opts: list[Optimizer] = []
+    for k in range(K):
+        opts.append(opts[-1] if k and rates[k] == rates[k - 1] else make_optimizer(optimizer, rates[k]))
+    return _train(nets, data, row_sets, opts, seeds, iters, batches, loss, callback, 1, numbered=True)
+
+
+def _per_network(values: object, K: int, what: str) -> list:
+    """``values`` as a list of ``K`` (one value repeated, or a sequence of exactly ``K``)."""
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        return [values] * K
+    values = list(values)
+    if len(values) != K:
+        raise ValueError(f"{len(values)} {what} given for {K} networks")
+    return values
+
+
+def _data_sets(X: object, y: object, K: int, dims: Sequence[int],
+               loss: str) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(X, Y)`` for each network, checked: one data set shared by all (the same arrays ``K``
+    times), or ``K`` of them when ``X`` is a list or tuple of 2-D arrays (a single ``X`` is 2-D)."""
+    if isinstance(X, (list, tuple)) and X and all(np.ndim(x) == 2 for x in X):
+        if not isinstance(y, (list, tuple)) or len(y) != len(X):
+            raise ValueError(f"X holds {len(X)} data sets (one per network): y must be a list of as many "
+                             "label arrays")
+        if len(X) != K:
+            raise ValueError(f"{len(X)} data sets given for {K} networks")
+        data = []
+        for k, (x, t) in enumerate(zip(X, y)):
+            try:
+                data.append(check_data(x, t, dims, loss))
+            except ValueError as exc:
+                raise ValueError(f"data set {k}: {exc}") from None
+        return data
+    return [check_data(X, y, dims, loss)] * K
+
+
+def _check_rows(r: object, n: int, k: int) -> np.ndarray:
+    """Network ``k``'s row indices: a non-empty 1-D array of integers in ``[0, n)``."""
+    a = np.asarray(r)
+    if a.ndim != 1 or len(a) == 0 or a.dtype.kind not in "iu" or (a < 0).any() or (a >= n).any():
+        raise ValueError(f"rows[{k}] must be a non-empty 1-D array of row numbers below {n}")
+    return a.astype(np.intp)

@@ -1,14 +1,13 @@
-"""Many networks in one pass (microgrid.batched.fit_many) against training each network alone."""
+"""Many networks in one pass (microgrid.vectorized.fit_many) against training each network alone."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from microgrid.batched import fit_many
 from microgrid.data import load_wisconsin
 from microgrid.optim import TrainingDiverged
-from microgrid.vectorized import VectorizedMLP
+from microgrid.vectorized import VectorizedMLP, fit_many
 
 
 @pytest.fixture(scope="module")
@@ -101,10 +100,11 @@ def test_divergence_names_the_network_and_keeps_weights_from_before(data) -> Non
 
 def test_bad_arguments_are_named(data) -> None:
     X, y = data
+    two = [VectorizedMLP([9, 3, 1], seed=s) for s in (0, 1)]
     with pytest.raises(ValueError, match="all must have one shape"):
         fit_many([VectorizedMLP([9, 3, 1]), VectorizedMLP([9, 4, 1])], X, y, iters=1)
     with pytest.raises(ValueError, match="3 learning rates given for 2 networks"):
-        fit_many([VectorizedMLP([9, 3, 1])] * 2, X, y, lr=[0.1, 0.1, 0.1], iters=1)
+        fit_many(two, X, y, lr=[0.1, 0.1, 0.1], iters=1)
     with pytest.raises(ValueError, match=r"rows\[0\] must be a non-empty 1-D array of row numbers below 80"):
         fit_many([VectorizedMLP([9, 3, 1])], X, y, rows=[[80]], iters=1)
     with pytest.raises(ValueError, match="unknown optimizer 'rmsprop'"):
@@ -112,10 +112,22 @@ def test_bad_arguments_are_named(data) -> None:
     with pytest.raises(TypeError, match="non-empty list of VectorizedMLP"):
         fit_many([], X, y, iters=1)
     with pytest.raises(ValueError, match="3 data sets given for 2 networks"):
-        fit_many([VectorizedMLP([9, 3, 1])] * 2, [X] * 3, [y] * 3, iters=1)
+        fit_many(two, [X] * 3, [y] * 3, iters=1)
     with pytest.raises(ValueError, match="X holds 2 data sets .* y must be a list of as many"):
-        fit_many([VectorizedMLP([9, 3, 1])] * 2, [X, X], y, iters=1)
+        fit_many(two, [X, X], y, iters=1)
     with pytest.raises(ValueError, match=r"data set 1: X has 8 columns but the network takes 9 inputs"):
-        fit_many([VectorizedMLP([9, 3, 1])] * 2, [X, X[:, :8]], [y, y], iters=1)
+        fit_many(two, [X, X[:, :8]], [y, y], iters=1)
     with pytest.raises(ValueError, match=r"rows\[1\] must be a non-empty 1-D array of row numbers below 40"):
-        fit_many([VectorizedMLP([9, 3, 1])] * 2, [X, X[:40]], [y, y[:40]], rows=[[50], [50]], iters=1)
+        fit_many(two, [X, X[:40]], [y, y[:40]], rows=[[50], [50]], iters=1)
+
+
+def test_a_network_given_twice_is_refused(data) -> None:
+    X, y = data
+    net, other = VectorizedMLP([9, 3, 1]), VectorizedMLP([9, 3, 1])
+    before = net.get_weights()
+    with pytest.raises(ValueError, match="network 2 is network 0 given again"):
+        fit_many([net, other, net], X, y, iters=1)
+    assert all(np.array_equal(a, b) for a, b in zip(net.get_weights(), before))  # nothing trained
+    twin = VectorizedMLP([9, 3, 1])  # equal weights, another network: accepted
+    history = fit_many([net, twin], X, y, iters=2)
+    np.testing.assert_array_equal(history[0], history[1])

@@ -22,6 +22,7 @@ from microgrid.gradcheck import (
     check_manual_gradient,
     compare_gradients,
     gradcheck,
+    gradgradcheck,
 )
 from microgrid.nn import MLP, initial_weights
 from microgrid.vectorized import VectorizedMLP
@@ -227,6 +228,8 @@ def test_compare_gradients_catches_a_wrong_hand_derived_derivative(monkeypatch: 
     assert by_name["W1"].autograd_vs_manual.max_rel > 1e-3 and not by_name["W1"].numeric_ok
     assert by_name["W3"].autograd_vs_manual.max_rel < 1e-12  # the output layer does not use tanh'
     assert by_name["W1"].autograd_vs_numeric.max_abs < 1e-8  # autograd still matches the witness
+    assert report.table().splitlines()[-1].endswith(
+        ": MISMATCH in the hand-derived gradient only (autograd agrees)")
 
 
 def test_compare_gradients_catches_a_wrong_autograd_derivative(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -247,7 +250,8 @@ def test_compare_gradients_catches_a_wrong_autograd_derivative(monkeypatch: pyte
         assert by_name[name].numeric_ok and by_name[name].autograd_vs_numeric.max_abs < 1e-8, name
     verdicts = report.table().splitlines()[-2:]
     assert verdicts[0].startswith("autograd vs hand-derived") and verdicts[0].endswith(": MISMATCH")
-    assert verdicts[1].startswith("both vs finite differences") and verdicts[1].endswith(": MISMATCH")
+    assert verdicts[1].startswith("both vs finite differences")
+    assert verdicts[1].endswith(": MISMATCH in autograd only (the hand-derived gradient agrees)")
 
 
 def test_compare_gradients_takes_either_network_without_changing_it() -> None:
@@ -308,8 +312,9 @@ def test_check_command_usage_errors(argv: list[str], message: str,
     ({"atol": -1.0}, "atol must be non-negative and finite"),
     ({"rtol": float("nan")}, "rtol must be non-negative and finite"),
     ({"eps": 0.0}, "eps must be positive and finite"),
-    ({"tol": -1.0}, "tol must be a positive finite number"),
-    ({"tol": float("inf")}, "tol must be a positive finite number"),
+    ({"tol": -1.0}, "tol must be positive and finite"),
+    ({"tol": float("inf")}, "tol must be positive and finite"),
+    ({"tol": 0.0}, "tol must be positive and finite"),  # 0 would fail two exact gradients over rounding
 ])
 def test_compare_gradients_refuses_tolerances_that_decide_the_verdict(option, message):
     X, y = np.ones((2, 2)), np.array([0, 1])
@@ -369,7 +374,8 @@ def test_check_manual_gradient_shows_a_wrong_hand_gradient() -> None:
     assert row_a[2:4] == ["-3", "-2"] and row_a[5:7] == ["1.0e+00", "3.3e-01"]
     assert row_a[-2:] == ["<--", "mismatch"] and "mismatch" not in row_b
     assert "worst rel diff 3.3e-01 (tolerance 1e-10): MISMATCH" in table
-    assert "both vs finite differences (|g - fd| <= 1e-05 + 0.001 |fd|): MISMATCH" in table
+    assert table.endswith("both vs finite differences (|g - fd| <= 1e-05 + 0.001 |fd|): MISMATCH in the "
+                          "hand-derived gradient only (autograd agrees)")
 
 
 def smooth3(x, y, z):
@@ -424,7 +430,8 @@ def test_check_manual_gradient_names_rows_and_leaves_grads_alone() -> None:
     ((L_ab, [1.0, 2.0], [2.0, 3.0]), TypeError, "manual_grad must be a function, got list"),
     ((L_ab, lambda a: [1.0], [2.0, 3.0]), TypeError, "manual_grad cannot take the 2 inputs of point"),
     ((L_ab, lambda a, b, c: [1.0], [2.0, 3.0, 4.0]), TypeError, "f cannot take the 3 inputs of point"),
-    ((lambda a, b: 1.0, lambda a, b: [1.0, 2.0], [2.0, 3.0]), TypeError, "f must return a Value, got float"),
+    ((lambda a, b: 1.0, lambda a, b: [1.0, 2.0], [2.0, 3.0]), TypeError,
+     r"f \(<lambda>\) must return a Value, got float"),
 ])
 def test_check_manual_gradient_bad_input_is_one_clear_error(args, error, message) -> None:
     with pytest.raises(error, match=f"^check_manual_gradient: .*{message}"):
@@ -433,10 +440,14 @@ def test_check_manual_gradient_bad_input_is_one_clear_error(args, error, message
 
 @pytest.mark.parametrize(("option", "message"), [({"eps": 0.0}, "eps must be positive"),
                                                  ({"rtol": -1.0}, "rtol must be non-negative"),
-                                                 ({"tol": math.nan}, "tol must be a positive finite number")])
+                                                 ({"tol": math.nan}, "tol must be positive and finite"),
+                                                 ({"tol": 0.0}, "tol must be positive and finite")])
 def test_check_manual_gradient_refuses_bad_tolerances(option, message) -> None:
     with pytest.raises(ValueError, match=message):
         check_manual_gradient(L_ab, lambda a, b: [b + 1.0, a], [2.0, -3.0], **option)
+    assert check_manual_gradient(L_ab, lambda a, b: [b + 1.0, a], [2.0, -3.0], tol=5e-324).ok  # above 0
+    with pytest.raises(TypeError, match="check_manual_gradient: tol must be a number, got str"):
+        check_manual_gradient(L_ab, lambda a, b: [b + 1.0, a], [2.0, -3.0], tol="1e-10")
 
 
 @pytest.mark.parametrize("analytical, true, passes", [(1.8, 1.0, False), (1.0, 1.8, True)])
@@ -449,3 +460,43 @@ def test_gradcheck_scales_its_tolerance_by_the_numerical_derivative(monkeypatch:
 
     monkeypatch.setattr(check_module, "grad", lambda out, leaves: [analytical])  # a recorded derivative
     assert gradcheck(lambda x: x * true, [0.5], atol=0.0, rtol=0.5, raise_exception=False) is passes
+
+
+@pytest.mark.parametrize("rtol, passes", [(0.5, True), (np.nextafter(0.5, 0.0), False)])
+def test_gradcheck_passes_exactly_at_the_allowed_difference(monkeypatch: pytest.MonkeyPatch, rtol: float,
+                                                            passes: bool) -> None:
+    """f = 2x at 0.5 with eps 0.25: the central difference is exactly 2; a recorded derivative of 3
+    is 1 away, and 1 <= 0 + rtol * 2 holds at rtol = 0.5 and not one float below it."""
+    import microgrid.gradcheck as check_module
+
+    monkeypatch.setattr(check_module, "grad", lambda out, leaves: [3.0])
+    assert gradcheck(lambda x: x * 2.0, [0.5], eps=0.25, atol=0.0, rtol=rtol, raise_exception=False) is passes
+    assert gradgradcheck(lambda x: x * x, [0.5], eps=0.25, atol=0.0, rtol=0.0)  # exact both ways: 2 == 2
+
+
+def test_an_infinite_partial_does_not_hide_a_wrong_finite_one() -> None:
+    """d sqrt(a) / da is inf at a = 0 on every side; the slip in db (2b instead of 2b + 1) is still
+    judged against the finite partials, not against inf."""
+    report = check_manual_gradient(lambda a, b: a.sqrt() + b * b + b, lambda a, b: [math.inf, 2.0 * b],
+                                   [0.0, 3.0])
+    assert report.autograd[0] == math.inf and report.manual[0] == math.inf
+    assert report.rel_autograd_vs_manual()[1] == pytest.approx(1.0 / 7.0)  # |7 - 6| / 7
+    assert "mismatch" in table_row(report.table(), "b") and not report.exact_ok
+
+
+@pytest.mark.parametrize("x, at_kink", [(0.0, True), (-5e-6, True), (2e-5, False), (-2e-5, False)])
+def test_check_manual_gradient_names_a_kink_and_the_side_that_disagrees(x: float, at_kink: bool) -> None:
+    """relu at 0: autograd and a hand-derived relu'(0) = 0 both follow the convention, the central
+    difference straddles the kink (1/2): both disagree with it, and the note says why.  Within
+    10 eps of the kink the note is there; beyond it, not."""
+    report = check_manual_gradient(lambda v: v.relu(), lambda v: 1.0 if v > 0 else 0.0, [x])
+    lines = report.table().splitlines()
+    notes = [line for line in lines if line.startswith("note:")]
+    if at_kink:
+        assert notes == [f"note: the input of relu is {x:g} here, at its kink, where the derivative is a "
+                         "convention (relu'(0) = 0) and finite differences straddle the kink"]
+    else:
+        assert notes == [] and report.ok
+    if x == 0.0:
+        assert report.numeric == [0.5] and report.exact_ok and not report.ok
+        assert lines[-2].endswith("(|g - fd| <= 1e-05 + 0.001 |fd|): MISMATCH in both")

@@ -229,10 +229,10 @@ def test_init_errors_and_reproducibility() -> None:
         MLP(2, [0, 1])
     with pytest.raises(ValueError, match=r"list of layer widths after the inputs, e.g. \[15, 1\]"):
         MLP(9, 15)
-    for bad in (-1, 1.5, "a"):  # NumPy's own message would not say which argument
-        with pytest.raises(ValueError, match=f"seed must be a non-negative integer, got {bad!r}"):
-            MLP(2, [3, 1], seed=bad)
-        with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+    for bad, error in ((-1, ValueError), (1.5, TypeError), ("a", TypeError)):  # NumPy's own message
+        with pytest.raises(error, match=f"seed must be a non-negative integer, got {bad!r}"):  # would not
+            MLP(2, [3, 1], seed=bad)  # say which argument
+        with pytest.raises(error, match="seed must be a non-negative integer"):
             VectorizedMLP([2, 3, 1], seed=bad)
     a, b = MLP(4, [3, 1], seed=5).get_weights(), MLP(4, [3, 1], seed=5).get_weights()
     c = MLP(4, [3, 1], seed=6).get_weights()
@@ -441,3 +441,31 @@ def test_clear_errors_for_misplaced_arguments():
         tutorial_split("683")
     train, test = stratified_split(np.array([0, 0, 0, 1, 1, 1]), test_size=np.float32(0.34))
     assert len(test) == 2 and len(train) == 4
+
+
+def test_networks_of_values_have_a_documented_size_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tracemalloc
+
+    import microgrid.arrays
+
+    tracemalloc.start()
+    try:
+        with pytest.raises(ValueError, match=r"MLP of widths \[9, 10000000, 1\] would have 110,000,001 "
+                                             r"parameters, more than the limit of 10,000,000 "
+                                             r"\(microgrid.arrays.MAX_VALUE_PARAMETERS\)"):
+            MLP(9, [10**7, 1])
+        with pytest.raises(ValueError, match=r"Layer of widths \[9, 10000000\]"):
+            Layer(9, 10**7)
+        with pytest.raises(ValueError, match=r"Neuron of widths \[100000000, 1\]"):
+            Neuron(10**8)
+        assert tracemalloc.get_traced_memory()[1] < 1e6  # refused before anything was built
+    finally:
+        tracemalloc.stop()
+    monkeypatch.setattr(microgrid.arrays, "MAX_VALUE_PARAMETERS", 13)  # [2, 3, 1]: 3 x 3 + 4 x 1
+    assert len(MLP(2, [3, 1]).parameters()) == 13 and len(Layer(2, 3).parameters()) == 9
+    monkeypatch.setattr(microgrid.arrays, "MAX_VALUE_PARAMETERS", 12)
+    with pytest.raises(ValueError, match="would have 13 parameters, more than the limit of 12"):
+        MLP(2, [3, 1])
+    assert len(Layer(2, 3).parameters()) == 9 and len(Neuron(11).parameters()) == 12  # at or below it
+    with pytest.raises(ValueError, match="Neuron of widths \\[12, 1\\] would have 13 parameters"):
+        Neuron(12)

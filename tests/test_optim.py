@@ -127,10 +127,11 @@ def test_make_optimizer_and_argument_errors() -> None:
     for bad in (0.0, -1.0, math.inf, math.nan):  # one message, which never says 0 is allowed
         with pytest.raises(ValueError, match=f"learning rate must be positive and finite, got {bad}"):
             SGD(lr=bad)
-    with pytest.raises(ValueError, match="learning rate must be a number, got '0.1'"):
+    with pytest.raises(TypeError, match="learning rate must be a number, got str '0.1'"):
         Adam(lr="0.1")
-    with pytest.raises(ValueError, match="momentum must be >= 0.0 and < 1.0"):
+    with pytest.raises(ValueError, match=r"momentum must be in \[0, 1\), got 1.0"):
         SGD(lr=0.1, momentum=1.0)
+    assert SGD(lr=0.1, momentum=np.nextafter(1.0, 0.0)).momentum < 1.0 and SGD(lr=5e-324).lr == 5e-324
     with pytest.raises(ValueError, match="beta2"):
         Adam(lr=0.1, betas=(0.9, 1.5))
 
@@ -139,6 +140,17 @@ def test_divergence_check() -> None:
     assert check_loss(0.5, 3, 0.1) == 0.5
     with pytest.raises(TrainingDiverged, match=r"the loss became nan at iteration 4; try a smaller"):
         check_loss(math.nan, 3, 0.1)
+
+
+def test_every_epoch_draws_a_new_order() -> None:
+    """Epoch e is the e-th permutation of default_rng(seed), cut into batches (seed 0 draws
+    [2, 0, 1, 3], then [3, 2, 1, 0]: a schedule that reused the first would fail here)."""
+    rng = np.random.default_rng(0)
+    orders = [rng.permutation(4) for _ in range(3)]
+    batches = batch_indices(4, 2, seed=0)
+    for order in orders:
+        np.testing.assert_array_equal(np.concatenate([next(batches), next(batches)]), order)
+    assert not np.array_equal(orders[0], orders[1])
 
 
 def test_batch_indices_visit_every_row_once_per_epoch() -> None:
@@ -167,5 +179,5 @@ def test_a_bare_array_is_refused_not_silently_left_unchanged(make):
                                   lambda: Adam(lr=0.1, eps=math.inf),
                                   lambda: SGD(lr=0.1, momentum=math.nan)])
 def test_non_finite_hyperparameters_are_refused(make):
-    with pytest.raises(ValueError, match="must be >="):
+    with pytest.raises(ValueError, match=r"must be (non-negative and finite|in \[0, 1\)), got (inf|nan)"):
         make()

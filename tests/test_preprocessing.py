@@ -185,6 +185,6 @@ def test_splits_refuse_nan_or_no_labels_and_unrepeatable_seeds(split):
         split(np.array([0.0, 0.0, np.nan, 1.0, 1.0]))
     with pytest.raises(ValueError, match="labels are empty"):
         split(np.array([]))
-    for seed in (None, 1.5, -1, True):
-        with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+    for seed, error in ((None, TypeError), (1.5, TypeError), (-1, ValueError), (True, TypeError)):
+        with pytest.raises(error, match="seed must be a non-negative integer"):
             split(np.array([0, 0, 1, 1]), seed=seed)

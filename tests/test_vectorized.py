@@ -230,13 +230,14 @@ def test_full_batch_iterations_allocate_no_arrays(wisconsin) -> None:
         assert max(largest) < 2000, (acts, loss, max(largest))
 
 
-@pytest.mark.parametrize("seed", [None, -1, 1.5])
+@pytest.mark.parametrize("seed, error", [(None, TypeError), (-1, ValueError), (1.5, TypeError)])
 @pytest.mark.parametrize("batch_size", [None, 2])
-def test_fit_refuses_an_unrepeatable_seed_even_when_it_is_unused(seed, batch_size):
+def test_fit_refuses_an_unrepeatable_seed_even_when_it_is_unused(seed, error, batch_size):
     X, y = np.ones((4, 2)), np.array([0, 1, 0, 1])
     for net in (VectorizedMLP([2, 3, 1]), VectorizedMLP([2, 3, 1]).to_scalar()):
-        with pytest.raises(ValueError, match="seed must be a non-negative integer"):
+        with pytest.raises(error, match="seed must be a non-negative integer"):
             net.fit(X, y, iters=1, batch_size=batch_size, seed=seed)
+        net.fit(X, y, iters=1, batch_size=batch_size, seed=0)  # the line: 0 is the smallest seed
 
 
 def test_loss_every_records_some_iterations_and_trains_identically(wisconsin) -> None:
@@ -282,3 +283,51 @@ def test_fit_loss_stays_exact_when_the_exponential_overflows() -> None:
         history = net.fit([[1.0], [-1.0]], [0, 1], lr=1e-6, iters=1)
     assert history[0] == 1000.0
     assert net.get_weights()[0][0, 0] == 1000.0 - 1e-6 * (0.5 + 0.5)
+
+
+def test_predict_says_1_at_exactly_the_threshold() -> None:
+    net = VectorizedMLP([2, 1])
+    net.set_weights([np.zeros((1, 2)), np.zeros(1)])  # sigmoid(0) = 0.5 exactly, for every row
+    X = np.ones((3, 2))
+    assert net.predict_proba(X).tolist() == [0.5, 0.5, 0.5]
+    assert net.predict(X, threshold=0.5).tolist() == [1, 1, 1]
+    assert net.predict(X, threshold=np.nextafter(0.5, 1.0)).tolist() == [0, 0, 0]
+    assert net.predict(X, threshold=5e-324).tolist() == [1, 1, 1]  # the smallest threshold above 0
+    assert net.predict(X, threshold=np.nextafter(1.0, 0.0)).tolist() == [0, 0, 0]
+    for bad in (0.0, 1.0):
+        with pytest.raises(ValueError, match="threshold must be strictly between 0 and 1"):
+            net.predict(X, threshold=bad)
+    with pytest.raises(TypeError, match="threshold must be a number"):
+        net.predict(X, threshold="0.5")
+
+
+@pytest.mark.parametrize("optimizer", ["gd", "adam"])
+def test_a_multi_output_step_averages_over_every_entry(optimizer: str) -> None:
+    """Three outputs on four rows: the loss is the mean over 12 entries, so one step is the
+    scalar graph's gradient of that mean (1/(m k), not 1/m)."""
+    rng = np.random.default_rng(4)
+    X, Y = rng.standard_normal((4, 2)), rng.integers(0, 2, (4, 3)).astype(float)
+    for acts, loss in ((None, "bce"), (["tanh"], "mse")):
+        net = VectorizedMLP([2, 3], activations=acts, seed=2)
+        mlp = net.to_scalar()
+        mlp.loss(X, Y, loss).backward()
+        opt = SGD(lr=0.5) if optimizer == "gd" else Adam(lr=0.5)
+        expected = net.get_weights()
+        opt.step(expected, mlp.get_grads())
+        net.fit(X, Y, iters=1, optimizer=optimizer, lr=0.5, loss=loss)
+        for a, b in zip(net.get_weights(), expected):
+            np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+
+
+def test_network_size_has_a_documented_limit(monkeypatch: pytest.MonkeyPatch) -> None:
+    import microgrid.arrays
+
+    with pytest.raises(ValueError, match=r"VectorizedMLP of widths \[9, 100000000, 1\] would have "
+                                         r"1,100,000,001 parameters, more than the limit of 250,000,000 "
+                                         r"\(microgrid.arrays.MAX_PARAMETERS\)"):
+        VectorizedMLP(9, [10**8, 1])  # refused before anything is allocated
+    monkeypatch.setattr(microgrid.arrays, "MAX_PARAMETERS", 13)  # [2, 3, 1]: 3 x 3 + 4 x 1
+    assert VectorizedMLP([2, 3, 1]).dims == [2, 3, 1]
+    monkeypatch.setattr(microgrid.arrays, "MAX_PARAMETERS", 12)
+    with pytest.raises(ValueError, match="would have 13 parameters, more than the limit of 12"):
+        VectorizedMLP([2, 3, 1])

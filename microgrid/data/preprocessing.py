@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from microgrid.arrays import real_array
-from microgrid.optim import check_seed
+from microgrid.arrays import check_seed, real_array
 
 __all__ = ["Scaler", "MinMaxScaler", "StandardScaler", "SCALERS", "make_scaler", "scaler_from_arrays",
            "tutorial_split", "stratified_split", "stratified_kfold"]

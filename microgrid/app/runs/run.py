@@ -4,7 +4,7 @@ One run is either a *hold-out* run (fit on the training rows of a split, report 
 metrics), a *k-fold cross-validation* (fit once per stratified fold, report each fold and the
 mean ± standard deviation across folds) or *a hold-out run per seed* (report each seed and the
 mean, min and max).  With the vectorized engine the networks of a cross-validation or of several
-seeds train together in one pass (:func:`microgrid.batched.fit_many`), each as it would alone.
+seeds train together in one pass (:func:`microgrid.vectorized.fit_many`), each as it would alone.
 Every step that looks at data looks only at the rows it is allowed to: the missing-value
 medians and the scaler come from the training rows alone.
 """
@@ -23,7 +23,6 @@ from microgrid.app.model_io import Classifier
 from microgrid.app.runs.config import ConfigError, TrainConfig
 from microgrid.app.runs.progress import Progress
 from microgrid.app.runs.results import CVResult, HoldoutResult, SeedsResult, TrainedClassifier
-from microgrid.batched import fit_many
 from microgrid.data import Dataset
 from microgrid.data.metrics import METRIC_NAMES, binary_metrics
 from microgrid.data.preprocessing import (
@@ -34,7 +33,7 @@ from microgrid.data.preprocessing import (
     tutorial_split,
 )
 from microgrid.nn import MLP
-from microgrid.vectorized import TrainingDiverged, VectorizedMLP
+from microgrid.vectorized import TrainingDiverged, VectorizedMLP, fit_many
 
 __all__ = ["TrainingDiverged", "ProgressCallback", "fit_network", "train_classifier", "train_classifiers",
            "run_holdout", "run_cv", "run_seeds"]
@@ -124,7 +123,7 @@ def train_classifiers(configs: Sequence[TrainConfig], dataset: Dataset, rows: Se
                       labels: Sequence[str],
                       progress: ProgressCallback | None = None) -> list[TrainedClassifier]:
     """``train_classifier(configs[k], dataset, rows[k])`` for every ``k``, the networks trained
-    together in one pass (:func:`~microgrid.batched.fit_many`, vectorized engine): each gets its
+    together in one pass (:func:`~microgrid.vectorized.fit_many`, vectorized engine): each gets its
     own medians, scaler and rows, and its config's seed and learning rate, and ends as it would
     alone (to rounding: about 1e-15 per step).  The configs may differ in nothing else.
 
