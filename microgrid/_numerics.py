@@ -141,7 +141,8 @@ def fsqrt(x: float) -> float:
 
 
 def fsum(terms: Iterable[float]) -> float:
-    """Exactly rounded sum (``math.fsum``); inf/nan as plain summation gives them, never an exception."""
+    """Exactly rounded sum (``math.fsum``); inf/nan as plain summation gives them, never an
+    exception."""
     terms = list(terms)
     try:
         return math.fsum(terms)

@@ -102,7 +102,8 @@ def _slope_rule(out: Any, x: Sequence[Any], p: Any) -> tuple:
 
 
 def _dot_rule(out: Any, x: Sequence[Any], n: int) -> tuple:
-    """out = w·x (+ bias), parents (w_1..w_n, x_1..x_n[, bias]):  d/dw_i = x_i, d/dx_i = w_i, d/dbias = 1."""
+    """out = w·x (+ bias), parents (w_1..w_n, x_1..x_n[, bias]):  d/dw_i = x_i, d/dx_i = w_i,
+    d/dbias = 1."""
     return (*x[n : 2 * n], *x[:n], *((1.0,) if len(x) > 2 * n else ()))
 
 
@@ -126,7 +127,7 @@ SOFTPLUS = Op("softplus", lambda x, p: fsoftplus(x[0]), lambda out, x, p: (sigmo
 # relu' = 0 and abs' = 0 at x = 0; leaky_relu' = p (its slope) there
 ABS  = Op("abs",  lambda x, p: abs(x[0]),         lambda out, x, p: (sign(x[0]),))
 RELU = Op("relu", lambda x, p: 0.0 if x[0] <= 0.0 else x[0],
-                  lambda out, x, p: (1.0 if x[0] > 0.0 else 0.0,))
+                  lambda out, x, p: (1.0,) if x[0] > 0.0 else (0.0,))  # shared tuples
 LEAKY = Op("leaky_relu", lambda x, p: p * x[0] if x[0] <= 0.0 else x[0],
                          lambda out, x, p: (1.0 if data(x[0]) > 0.0 else p,))
 # n-ary, one node each: the sum of x; and dot, whose parents are (w_1..w_n, x_1..x_n[, bias])
@@ -146,7 +147,8 @@ class Value(OrderedByData):
 
     # _id: creation number (parents are always older than children, so newest first is a reverse
     # topological order); _g, _mark: scratch space of a backward pass.
-    __slots__ = ("data", "grad", "label", "_parents", "_op", "_local", "_param", "_id", "_g", "_mark")
+    __slots__ = ("data", "grad", "label", "_parents", "_op", "_local", "_param", "_id", "_g",
+                 "_mark")
     # NumPy hands ``array * value`` to Value's reflected operators (which reject arrays with a
     # clear TypeError) instead of building an object array of Values element by element
     __array_ufunc__ = None
@@ -164,6 +166,38 @@ class Value(OrderedByData):
         self._id: int = next(_creation)
         self._g: Any = 0.0
         self._mark: object = None
+
+    # -- backpropagation --------------------------------------------------------------------
+    def backward(self, grad: float = 1.0) -> None:
+        """Add ``grad * d self / d node`` to ``node.grad`` for every node this value depends on.
+
+        Gradients of one call are summed privately and added at the end, so ``k`` calls leave
+        exactly ``k`` times the gradient.  On a leaf this just adds ``grad`` to its own ``.grad``.
+        The local derivatives are those recorded when the graph was built (rebuild it after
+        changing ``data``), and the pass keeps scratch values on the nodes: two threads must not
+        walk graphs that share nodes at the same time.
+        """
+        if isinstance(grad, Value):
+            raise TypeError("backward(grad=...) takes a number; use microgrid.grad(..., "
+                            "create_graph=True) to differentiate through a gradient")
+        for node in self._backprop(to_float(grad, "backward grad")):
+            node.grad += node._g
+
+    def _backprop(self, seed: float) -> list[Value]:
+        """One pass: ``seed * d self / d node`` in ``node._g`` for every node, which it returns.
+
+        The zero rule: a node whose gradient is 0 passes nothing, and neither does an edge whose
+        local derivative is 0, even where the other factor is inf or nan (0 × inf would be nan).
+        """
+        order = _reachable(self, 0.0)  # newest first: each node after all of its consumers
+        self._g = seed
+        for node in order:
+            g = node._g
+            if g and node._parents:
+                for p, d in zip(node._parents, node._local):
+                    if d:
+                        p._g += g * d
+        return order
 
     # -- each operation makes one node from a row of the table ------------------------------
     def __add__(self, other: Operand) -> Value:
@@ -232,38 +266,6 @@ class Value(OrderedByData):
 
     def sqrt(self) -> Value:
         return _apply(SQRT, (self,))
-
-    # -- backpropagation --------------------------------------------------------------------
-    def backward(self, grad: float = 1.0) -> None:
-        """Add ``grad * d self / d node`` to ``node.grad`` for every node this value depends on.
-
-        Gradients of one call are summed privately and added at the end, so ``k`` calls leave
-        exactly ``k`` times the gradient.  On a leaf this just adds ``grad`` to its own ``.grad``.
-        The local derivatives are those recorded when the graph was built (rebuild it after
-        changing ``data``), and the pass keeps scratch values on the nodes: two threads must not
-        walk graphs that share nodes at the same time.
-        """
-        if isinstance(grad, Value):
-            raise TypeError("backward(grad=...) takes a number; use microgrid.grad(..., "
-                            "create_graph=True) to differentiate through a gradient")
-        for node in self._backprop(to_float(grad, "backward grad")):
-            node.grad += node._g
-
-    def _backprop(self, seed: float) -> list[Value]:
-        """One pass: ``seed * d self / d node`` in ``node._g`` for every node, which it returns.
-
-        The zero rule: a node whose gradient is 0 passes nothing, and neither does an edge whose
-        local derivative is 0, even where the other factor is inf or nan (0 × inf would be nan).
-        """
-        order = _reachable(self, 0.0)  # newest first: each node after all of its consumers
-        self._g = seed
-        for node in order:
-            g = node._g
-            if g and node._parents:
-                for p, d in zip(node._parents, node._local):
-                    if d:
-                        p._g += g * d
-        return order
 
     # -- the recorded graph, read-only ------------------------------------------------------
     @property
@@ -428,7 +430,8 @@ def topological_order(root: Value) -> list[Value]:
 
 
 def _times(g: Any, d: Any) -> Any:
-    """``g * d`` without recording a multiplication by the constant 1 (keeps gradient graphs small)."""
+    """``g * d`` without recording a multiplication by the constant 1 (keeps gradient graphs
+    small); a quotient's ``g / b`` or ``-g·a/b²``."""
     if isinstance(d, Quotient):
         return d.times(g)
     if type(g) is float and g == 1.0:
@@ -501,7 +504,8 @@ def grad(output: Value, inputs: Value | Sequence[Value], create_graph: bool = Fa
     elif isinstance(inputs, Iterable):
         xs = list(inputs)
     else:
-        raise TypeError(f"grad: inputs must be a Value or a sequence of Values, got {type(inputs).__name__}")
+        raise TypeError("grad: inputs must be a Value or a sequence of Values, got "
+                        f"{type(inputs).__name__}")
     for i, x in enumerate(xs):
         if not isinstance(x, Value):
             raise TypeError(f"grad: inputs[{i}] must be a Value, got {type(x).__name__}")
