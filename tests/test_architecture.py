@@ -110,3 +110,42 @@ def test_no_test_module_imports_another():
                 [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
             wrong += [f"{path.name} imports {n}" for n in names if n.split(".")[-1] in tests]
     assert not wrong
+
+
+def _private_uses(source: str) -> list[str]:
+    """``_name``s a module takes from another package module: ``from microgrid.m import _name``,
+    or ``m._name`` where ``m`` is a package module it imported (module files such as
+    ``_numerics`` are parts of the package, not private names)."""
+    modules = _modules()
+    tree = ast.parse(source)
+    aliases, found = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("microgrid"):
+            for a in node.names:
+                if f"{node.module}.{a.name}" in modules:
+                    aliases.add(a.asname or a.name)
+                elif a.name.startswith("_") and not a.name.startswith("__"):
+                    found.append(f"{node.module}.{a.name}")
+        elif isinstance(node, ast.Import):
+            aliases |= {a.asname or a.name for a in node.names if a.name in modules}
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__")
+                and ast.unparse(node.value) in aliases):
+            found.append(f"{ast.unparse(node.value)}.{node.attr}")
+    return found
+
+
+def test_no_module_uses_another_modules_private_names():
+    wrong = [f"{path.relative_to(ROOT)}: {use}" for path in sorted(PACKAGE.rglob("*.py"))
+             for use in _private_uses(path.read_text())]
+    assert not wrong
+
+
+def test_the_private_name_rule_sees_both_forms():
+    assert _private_uses("from microgrid.engine import _dot, Value\n") == ["microgrid.engine._dot"]
+    assert _private_uses("import microgrid.engine\ny = microgrid.engine._lift(1)\n") == [
+        "microgrid.engine._lift"]
+    assert _private_uses("from microgrid import engine\nengine._lift(1)\n") == ["engine._lift"]
+    assert not _private_uses("from microgrid import _numerics\nfrom microgrid.engine import Value\n")
+    assert not _private_uses("from microgrid import __version__\nimport microgrid.engine\n"
+                             "microgrid.engine.Value\n")
