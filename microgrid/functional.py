@@ -19,6 +19,10 @@ labels are 0 or 1 for ``bce`` and ``hinge``:
   (derivative 0 where the clamp acts), for any other output activation;
 * ``mse(a, y) = (a - y)^2``;  ``hinge(a, y) = max(0, 1 - s a)`` with ``s = 2y - 1``.
 
+A label may itself be a Value (a traced target, :mod:`microgrid.trace`): ``bce_with_logits`` and
+``hinge`` then build their graph without a branch on it, ``softplus((1 - 2y) z)`` and
+``relu(1 - (2y - 1) a)``: the same numbers for y = 0 or 1, and the same graph for every label.
+
 The array forms write into ``out`` when it is given (the training loop reuses its buffers).
 :func:`check_data` checks a data set ``(X, y)`` against a network's widths and a loss's labels.
 """
@@ -222,11 +226,14 @@ def bce_with_logits(z: Any, y: Any, out: np.ndarray | None = None, signs: np.nda
                     work: np.ndarray | None = None) -> Any:
     """``softplus(z) - y z``: BCE of ``sigmoid(z)`` against labels ``y`` in {0, 1}.
 
-    For a Value, one ``softplus`` node (of ``z`` for y = 0, of ``-z`` for y = 1).  For arrays,
+    For a Value, one ``softplus`` node (of ``z`` for y = 0, of ``-z`` for y = 1); for a Value
+    label, ``softplus((1 - 2y) z)``, the same for every label.  For arrays,
     ``softplus((1 - 2y) z)``; ``signs`` may pass ``1 - 2y`` precomputed and ``work`` a scratch
     array (as training loops do, to allocate nothing).
     """
     if isinstance(z, Value):
+        if isinstance(y, Value):
+            return ((1.0 - 2.0 * y) * z).softplus()
         return z.softplus() if _check_label(y) == 0.0 else (-z).softplus()
     z = np.asarray(z, dtype=np.float64)
     if signs is None:
@@ -288,7 +295,7 @@ def mse_derivative(a: np.ndarray, y: np.ndarray, out: np.ndarray | None = None) 
 def hinge(a: Any, y: Any, out: np.ndarray | None = None, check: bool = True) -> Any:
     """``max(0, 1 - s a)`` with ``s = 2y - 1``: zero once the score has the label's sign with margin 1."""
     if isinstance(a, Value):
-        return (1.0 - (2.0 * _check_label(y) - 1.0) * a).relu()
+        return (1.0 - (2.0 * (y if isinstance(y, Value) else _check_label(y)) - 1.0) * a).relu()
     s = 2.0 * _array_labels(y, a, binary=True, check=check) - 1.0
     out = np.multiply(s, a, out=out)
     np.subtract(1.0, out, out=out)

@@ -9,7 +9,8 @@ both.
 * :func:`gradgradcheck` — the same one order up: :func:`~microgrid.higher.hessian` against
   central differences of the first derivatives.
 * :func:`compare_gradients` — for one network, weights and data: the scalar MLP's autograd
-  gradients, the vectorized MLP's hand-derived gradients and central differences of the
+  gradients, the vectorized MLP's hand-derived gradients, the traced program's (the graph of one
+  example replayed over the rows, :mod:`microgrid.trace`) and central differences of the
   vectorized loss, per parameter tensor; :func:`check_manual_gradient` — for any function of
   Values and *your own* hand-derived gradient, per input.  Both return a :class:`GradientReport`
   (the table of ``microgrid check``).
@@ -35,6 +36,7 @@ from microgrid.arrays import (
     finite_point,
 )
 from microgrid.engine import Value, grad, no_grad, to_float, topological_order
+from microgrid.functional import check_data, uses_logits
 from microgrid.higher import hessian, numerical_hessian
 from microgrid.nn import MLP, initial_weights
 from microgrid.vectorized import VectorizedMLP
@@ -180,6 +182,7 @@ class TensorComparison:
     manual_vs_numeric: Difference
     autograd_fd_ok: bool  # every entry within atol + rtol |fd| of its finite difference
     manual_fd_ok: bool
+    autograd_vs_traced: Difference | None = None  # a network's traced program (None: not traced)
 
     @property
     def numeric_ok(self) -> bool:
@@ -213,6 +216,9 @@ class GradientReport:
     notes: tuple[str, ...] = ()  # kinks the function's graph holds at the point
     legend: str = field(default="", repr=False)
     name: str = ""  # the function's name (check_manual_gradient)
+    traced: list[Any] | None = field(default=None, repr=False)  # a network's, by MLP.compile
+    loss_traced: float | None = None
+    untraced: str = ""  # why a network's loss was not traced
 
     @cached_property
     def tensors(self) -> tuple[TensorComparison, ...]:
@@ -226,7 +232,9 @@ class GradientReport:
                 name, a.shape, float(np.max(np.abs(a), initial=0.0)), Difference.between(a, m, floor),
                 Difference.between(a, n, floor), Difference.between(m, n, floor),
                 autograd_fd_ok=bool(_passes(a, n, self.atol, self.rtol).all()),
-                manual_fd_ok=bool(_passes(m, n, self.atol, self.rtol).all())))
+                manual_fd_ok=bool(_passes(m, n, self.atol, self.rtol).all()),
+                autograd_vs_traced=None if self.traced is None else
+                Difference.between(a, np.asarray(self.traced[len(rows)]), floor)))
         return tuple(rows)
 
     def rel_autograd_vs_manual(self) -> list[float]:
@@ -241,11 +249,31 @@ class GradientReport:
         return math.nan if any(r != r for r in rels) else max(rels)
 
     @property
-    def exact_ok(self) -> bool:
+    def worst_autograd_vs_traced(self) -> float | None:
+        """The largest relative difference between autograd and the traced program over the rows
+        (None: not traced)."""
+        rels = [t.autograd_vs_traced.max_rel for t in self.tensors if t.autograd_vs_traced is not None]
+        return None if self.traced is None else math.nan if any(r != r for r in rels) else max(rels)
+
+    @property
+    def traced_ok(self) -> bool:
+        """Autograd and the traced program (gradients and loss) agree to ``tol`` relative; True
+        when nothing was traced."""
+        worst, loss = self.worst_autograd_vs_traced, self.loss_traced
+        return worst is None or (worst <= self.tol and loss is not None
+                                 and abs(self.value - loss) <= self.tol * max(1.0, abs(self.value)))
+
+    @property
+    def manual_ok(self) -> bool:
         """Autograd and hand-derived (gradients, and a network's loss) agree to ``tol`` relative."""
         loss_ok = (self.loss_manual is None
                    or abs(self.value - self.loss_manual) <= self.tol * max(1.0, abs(self.value)))
         return loss_ok and all(r <= self.tol for r in self.rel_autograd_vs_manual())
+
+    @property
+    def exact_ok(self) -> bool:
+        """:attr:`manual_ok`, and autograd and a network's traced program agree (:attr:`traced_ok`)."""
+        return self.manual_ok and self.traced_ok
 
     @property
     def numeric_ok(self) -> bool:
@@ -263,13 +291,17 @@ class GradientReport:
         for i, t in enumerate(self.tensors):
             first = ((self.point[i], self.manual[i], self.autograd[i], self.numeric[i]) if self.point
                      else ("x".join(map(str, t.shape)), f"{t.scale:.1e}"))
-            bad = not (t.autograd_vs_manual.max_rel <= self.tol and t.numeric_ok)
-            diffs = (t.autograd_vs_manual, t.autograd_vs_numeric, t.manual_vs_numeric)
+            traced = [] if t.autograd_vs_traced is None else [t.autograd_vs_traced]
+            bad = not (t.autograd_vs_manual.max_rel <= self.tol and t.numeric_ok
+                       and all(d.max_rel <= self.tol for d in traced))
+            diffs = (t.autograd_vs_manual, *traced, t.autograd_vs_numeric, t.manual_vs_numeric)
             rows.append((t.name, *first, *(f"{x:.1e}" for d in diffs for x in (d.max_abs, d.max_rel)),
                          "<-- mismatch" if bad else ""))
         first_headers = ("input", "value", "hand", "autograd", "fd") if self.point else ("tensor", "shape",
                                                                                           "max|grad|")
-        headers = (*first_headers, "auto-hand abs", "rel", "auto-fd abs", "rel", "hand-fd abs", "rel", "")
+        traced_headers = ("auto-trace abs", "rel") if self.traced is not None else ()
+        headers = (*first_headers, "auto-hand abs", "rel", *traced_headers, "auto-fd abs", "rel",
+                   "hand-fd abs", "rel", "")
         if not any(row[-1] for row in rows):  # no mismatch: no marker column
             headers, rows = headers[:-1], [row[:-1] for row in rows]
         auto_fd = all(t.autograd_fd_ok for t in self.tensors)
@@ -277,9 +309,13 @@ class GradientReport:
         fd = ("OK" if auto_fd and hand_fd else "MISMATCH in both" if not (auto_fd or hand_fd)
               else "MISMATCH in the hand-derived gradient only (autograd agrees)" if auto_fd
               else "MISMATCH in autograd only (the hand-derived gradient agrees)")
-        verdicts = [f"autograd vs hand-derived: worst rel diff {self.worst_autograd_vs_manual:.1e} "
-                    f"(tolerance {self.tol:g}): {'OK' if self.exact_ok else 'MISMATCH'}",
-                    f"both vs finite differences (|g - fd| <= {self.atol:g} + {self.rtol:g} |fd|): {fd}"]
+        worst = self.worst_autograd_vs_traced
+        verdicts = [f"autograd vs traced: worst rel diff {worst:.1e} (tolerance {self.tol:g}): "
+                    f"{'OK' if self.traced_ok else 'MISMATCH'}"] if worst is not None else \
+            [f"autograd vs traced: not traced ({self.untraced})"] if self.untraced else []
+        verdicts += [f"autograd vs hand-derived: worst rel diff {self.worst_autograd_vs_manual:.1e} "
+                     f"(tolerance {self.tol:g}): {'OK' if self.manual_ok else 'MISMATCH'}",
+                     f"both vs finite differences (|g - fd| <= {self.atol:g} + {self.rtol:g} |fd|): {fd}"]
         if self.kink_distance is not None and self.kink_distance < 10.0 * self.eps:
             verdicts.append("note: a pre-activation lies near a kink, where finite differences are "
                             "unreliable")
@@ -303,7 +339,9 @@ def compare_gradients(model: MLP | VectorizedMLP | Sequence[int], weights: Seque
                       X: np.ndarray, y: np.ndarray, *, activations: str | Sequence[str] | None = None,
                       loss: str = "bce", eps: float = 1e-6, tol: float = 1e-10, atol: float = 1e-5,
                       rtol: float = 1e-3, seed: int = 0) -> GradientReport:
-    """Gradients of the mean ``loss`` on ``(X, y)`` three ways, per parameter tensor.
+    """Gradients of the mean ``loss`` on ``(X, y)`` four ways, per parameter tensor: the scalar
+    engine, the hand-derived NumPy pass, the traced program (:meth:`~microgrid.nn.MLP.compile`; not
+    for BCE on an output that is neither linear nor a sigmoid) and central finite differences.
 
     ``model`` is an :class:`~microgrid.nn.MLP` or :class:`~microgrid.vectorized.VectorizedMLP`
     (its architecture, and its weights unless ``weights`` is given) or the layer widths ``dims``
@@ -326,20 +364,28 @@ def compare_gradients(model: MLP | VectorizedMLP | Sequence[int], weights: Seque
     graph = mlp.loss(X, y, loss)  # also validates X and y
     graph.backward()  # a fresh network: its .grad fields start at 0
     loss_manual, manual = net.loss_and_grads(X, y, loss)
+    loss_traced, traced, untraced = None, None, ""
+    if loss == "bce" and not uses_logits(loss, mlp.activations[-1]):
+        untraced = f"bce on a {mlp.activations[-1]} output clamps the probability, a choice on the data"
+    else:
+        loss_traced, flat = mlp.compile(loss).loss_and_grads(*check_data(X, y, dims, loss))
+        traced = mlp.as_arrays(flat)
     kink = _kink_distance(net, X, y, loss)
     head = (f"gradient check: {'-'.join(map(str, dims))} ({', '.join(mlp.activations)}), mean {loss} over "
             f"{len(X)} rows, float64",
-            f"loss: autograd {graph.data:.17g}, hand-derived {loss_manual:.17g} "
-            f"(abs diff {abs(graph.data - loss_manual):.1e})",
+            f"loss: autograd {graph.data:.17g}, hand-derived {loss_manual:.17g}"
+            + ("" if loss_traced is None else f", traced {loss_traced:.17g}")
+            + f" (abs diff {abs(graph.data - loss_manual):.1e})",
             f"finite differences: central, eps {eps:g}"
             + ("" if kink is None else f"; nearest kink at distance {kink:.1e}"))
-    legend = ("auto = scalar autograd (nn.MLP), hand = hand-derived NumPy (VectorizedMLP), "
-              "fd = finite differences;\nrel = max abs diff / largest |entry| of the tensor "
+    legend = ("auto = scalar autograd (nn.MLP), hand = hand-derived NumPy (VectorizedMLP), trace = the "
+              "graph of one example replayed over the rows (MLP.compile), fd = finite differences;\n"
+              "rel = max abs diff / largest |entry| of the tensor "
               f"(or {RELATIVE_FLOOR:g} x the network's largest gradient entry, if larger)")
     names = tuple(f"{'Wb'[k % 2]}{k // 2 + 1}" for k in range(len(weights)))
     return GradientReport(head, names, mlp.get_grads(), manual, net.numerical_grads(X, y, loss, eps=eps),
                           graph.data, eps, tol, atol, rtol, loss_manual=loss_manual, kink_distance=kink,
-                          legend=legend)
+                          legend=legend, traced=traced, loss_traced=loss_traced, untraced=untraced)
 
 
 def _partials(result: object, n: int, who: str) -> list[float]:

@@ -235,8 +235,8 @@ def _constant(v: Value) -> Any:
 # --------------------------------------------------------------------------------------------
 
 
-def trace(fn: Callable[..., Value], x: Sequence[float], y: float | Sequence[float] | None = None,
-          params: Sequence[Value] | None = None) -> Program:
+def trace(fn: Callable[..., Value], x: Sequence[float] | Array,
+          y: float | Sequence[float] | Array | None = None, params: Sequence[Value] | None = None) -> Program:
     """Trace ``fn`` on the example ``x`` (and target ``y``) into a :class:`Program`.
 
     ``fn(xs)``, or ``fn(xs, ys)`` when ``y`` is given, receives the example as placeholder Values
@@ -588,6 +588,8 @@ class Program:
                     runs.append((name, [j] if j >= 0 else []))
             texts = [_columns(("g" + name.lstrip("v") + ("_row" if name == "p" else "")) if grad else name,
                               idx, width.get(name, 0)) if idx else name for name, idx in runs]
+            if len(texts) > 1 and not any(idx for _, idx in runs):  # numbers only
+                return f"[{', '.join(texts)}]"
             return texts[0] if len(texts) == 1 else f"cat({', '.join(texts)})"
 
         def line(text: str, shape: str, note: str = "") -> str:

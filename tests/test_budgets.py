@@ -25,6 +25,7 @@ from microgrid.app.budgets import (
     parse_bytes,
     parse_seconds,
     scalar_bytes,
+    traced_bytes,
     vectorized_bytes,
 )
 from microgrid.nn import MLP
@@ -73,6 +74,22 @@ def test_the_numpy_estimate_is_near_the_measured_peak(dims, rows, optimizer):
     tracemalloc.stop()
     estimate = vectorized_bytes(dims, rows)
     assert 0.7 * measured <= estimate <= 1.6 * measured, (estimate, measured)
+
+
+@pytest.mark.parametrize("dims, rows, optimizer", [([9, 500, 1], 500, "gd"), ([9, 200, 200, 1], 300, "adam"),
+                                                     ([9, 15, 1], 683, "gd")])
+def test_the_traced_estimate_is_near_the_measured_peak(dims, rows, optimizer):
+    rng = np.random.default_rng(0)
+    X, y = rng.random((rows, 9)), (rng.random(rows) > 0.5).astype(float)
+    mlp = MLP(dims, seed=0)
+    gc.collect()
+    tracemalloc.start()
+    mlp.fit(X, y, iters=2, optimizer=optimizer, engine="traced")
+    measured = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    estimate = traced_bytes(dims, rows)
+    assert 0.7 * measured <= estimate <= 1.6 * measured, (estimate, measured)
+    assert budgets.train_estimate(dims, rows, 10, "traced").what.endswith("(traced engine)")
 
 
 def test_amounts_and_their_words():

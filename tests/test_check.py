@@ -196,10 +196,27 @@ def test_compare_gradients_report_holds_the_three_gradients() -> None:
         assert t.autograd_vs_manual.max_rel <= 1e-12
         assert t.autograd_vs_numeric.max_abs < 1e-8
     assert report.loss_manual == pytest.approx(loss, rel=0, abs=0)
-    assert report.ok and report.exact_ok and report.numeric_ok
+    assert report.ok and report.exact_ok and report.numeric_ok and report.traced_ok
+    traced_loss, traced = mlp.compile().loss_and_grads(X, y)
+    assert report.loss_traced == traced_loss and report.worst_autograd_vs_traced <= 1e-12
+    for t, got, expected in zip(report.tensors, report.traced, mlp.as_arrays(traced)):
+        np.testing.assert_array_equal(got, expected)
+        assert t.autograd_vs_traced.max_rel <= 1e-12
     text = str(report)
     assert text == report.table()
     assert "4-6-3-1 (tanh, relu, sigmoid)" in text and "W3" in text and "MISMATCH" not in text
+    assert "auto-trace abs" in text and "autograd vs traced: worst rel diff" in text
+
+
+def test_compare_gradients_leaves_out_the_trace_of_bce_on_a_non_sigmoid_output() -> None:
+    """BCE from a probability clamps it, a choice on the data: no traced column, and still a verdict."""
+    dims, weights, X, y = _small_problem()
+    report = compare_gradients(dims, weights, X, y, activations=["tanh", "relu", "tanh"])
+    assert report.traced is None and report.loss_traced is None and report.worst_autograd_vs_traced is None
+    assert report.traced_ok and all(t.autograd_vs_traced is None for t in report.tensors)
+    assert "autograd vs traced: not traced (bce on a non-sigmoid output" in report.table()
+    traced = compare_gradients(dims, weights, X, y, activations=["tanh", "relu", "tanh"], loss="mse")
+    assert traced.worst_autograd_vs_traced is not None and traced.worst_autograd_vs_traced <= 1e-12
 
 
 def test_compare_gradients_flags_finite_differences_across_a_kink() -> None:

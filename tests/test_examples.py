@@ -1,8 +1,9 @@
-"""examples/moons.py: the scalar network trained PyTorch-style on two moons.
+"""examples/moons.py: the scalar network trained PyTorch-style on two moons; and
+examples/skip_connection.py: a model VectorizedMLP cannot express, trained through a trace.
 
-The default run is executed as a user would run it (a subprocess, about 8 s) and must reach the
-test accuracy the issue asks for and write a real PNG; the rest loads the script as a module and
-calls its functions (data, options, output rules) directly.
+The default run of moons.py is executed as a user would run it (a subprocess, about 8 s) and must
+reach the test accuracy the issue asks for and write a real PNG; the rest loads the script as a
+module and calls its functions (data, options, output rules) directly.
 """
 
 from __future__ import annotations
@@ -188,3 +189,19 @@ def test_a_learning_rate_that_learns_nothing_is_said(tmp_path: Path, capsys) -> 
     assert "try a smaller --lr (it is 10)" in err
     assert moons.main([*args, "--seed", "2"]) == 0  # the default rate learns: no warning
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.slow
+def test_the_skip_connection_example_trains_through_a_trace_on_the_wisconsin_data() -> None:
+    script = ROOT / "examples" / "skip_connection.py"
+    run = subprocess.run([sys.executable, str(script), "--iters", "3000"], capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    assert "x @ W1.T + b1" in out and "x @ W2.T " in out  # the hidden layer and the skip connection
+    assert "the first 20 rows build the traced graph" in out
+    first, last = map(float, re.search(r"weighted loss ([0-9.]+) -> ([0-9.]+)", out).groups())
+    assert last < 0.3 * first
+    found = re.search(r"test: accuracy ([0-9.]+)  sensitivity ([0-9.]+)", out)
+    accuracy, sensitivity = map(float, found.groups())
+    assert accuracy >= 0.95 and sensitivity >= 0.95

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from microgrid.engine import Value
+from microgrid.engine import Value, topological_order
 from microgrid.functional import (
     LOSSES,
     PROB_EPS,
@@ -149,3 +149,17 @@ def test_array_forms_check_their_labels_like_the_value_forms(fn):
 def test_mse_array_form_refuses_broadcasting():
     with pytest.raises(ValueError, match=r"labels have shape \(2, 1\) but the outputs \(2,\)"):
         mse(np.array([0.5, 0.25]), np.array([[1.0], [0.0]]))
+
+
+@given(floats_between(-50.0, 50.0), st.sampled_from([0, 1]))
+def test_a_value_label_gives_the_same_loss_and_gradient_without_a_branch(z: float, y: int) -> None:
+    """A traced target is a Value: BCE from the logit and the hinge loss then build one graph for
+    both labels, with the numbers of the float label bit for bit."""
+    for fn in (bce_with_logits, hinge):
+        a, b = Value(z), Value(z)
+        by_number, by_value = fn(a, y), fn(b, Value(float(y)))
+        by_number.backward()
+        by_value.backward()
+        assert by_value.data == by_number.data and b.grad == a.grad
+        other = fn(Value(z), Value(float(1 - y)))  # the other label: the same ops
+        assert [v.op for v in topological_order(other)] == [v.op for v in topological_order(by_value)]

@@ -209,32 +209,6 @@ def test_a_graph_with_every_kind_of_step_and_matrix_products() -> None:
 # --------------------------------------------------------------------------------------------
 
 
-def example_loss(mlp: MLP, loss: str) -> Callable[[list[Value], list[Value]], Value]:
-    """One example's loss, written without branches on the target: BCE from the logit as
-    softplus((1 - 2y) z), hinge as relu(1 - (2y - 1) a), MSE as (a - y)^2; averaged over outputs."""
-    def per_example(x: list[Value], y: list[Value]) -> Value:
-        outs = mlp.logits(x) if loss == "bce" else mlp(x)
-        outs = outs if isinstance(outs, list) else [outs]
-        if loss == "bce":
-            terms = [((1.0 - 2.0 * t) * z).softplus() for z, t in zip(outs, y)]
-        elif loss == "hinge":
-            terms = [(1.0 - (2.0 * t - 1.0) * a).relu() for a, t in zip(outs, y)]
-        else:
-            terms = [(a - t) ** 2 for a, t in zip(outs, y)]
-        return terms[0] if len(terms) == 1 else vsum(terms) * (1.0 / len(terms))
-    return per_example
-
-
-def layer_arrays(flat: np.ndarray, dims: Sequence[int]) -> list[np.ndarray]:
-    """Gradients in MLP.parameters() order (per neuron: weights, bias) as [W1, b1, W2, b2, ...]."""
-    out, start = [], 0
-    for n_in, n_out in zip(dims[:-1], dims[1:]):
-        block = flat[start : start + n_out * (n_in + 1)].reshape(n_out, n_in + 1)
-        out += [block[:, :-1], block[:, -1]]
-        start += n_out * (n_in + 1)
-    return out
-
-
 def rel(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> float:
     """The largest difference of two lists of tensors, relative to each tensor's largest entry."""
     return max(float(np.max(np.abs(x - y), initial=0.0)) / max(float(np.max(np.abs(y), initial=0.0)), 1e-300)
@@ -245,8 +219,7 @@ def traced_mlp(case: NetCase) -> tuple[MLP, Program, str]:
     acts = case.activations[:-1] + ("sigmoid",) if case.loss == "bce" else case.activations
     mlp = MLP(list(case.dims), activations=list(acts))
     mlp.set_weights(list(case.weights))
-    program = trace(example_loss(mlp, case.loss), case.X[0], case.y[0], params=mlp.parameters())
-    return mlp, program, case.loss
+    return mlp, mlp.compile(case.loss), case.loss
 
 
 @given(net_cases(max_rows=6))
@@ -260,31 +233,63 @@ def test_mlps_give_vectorized_mlps_loss_and_gradients(case: NetCase) -> None:
     assert value == pytest.approx(ref_value, rel=1e-12, abs=1e-300)
     rows = [net.loss_and_grads(case.X[r : r + 1], case.y[r : r + 1], loss=loss)[1]
             for r in range(len(case.X))]
-    for k, (got, want) in enumerate(zip(layer_arrays(grads, case.dims), ref_grads)):
+    for k, (got, want) in enumerate(zip(mlp.as_arrays(grads), ref_grads)):
         scale = np.max(sum(np.abs(row[k]) for row in rows)) / len(rows)
         assert np.max(np.abs(got - want)) <= 1e-12 * scale, (k, got, want)
 
 
+def test_an_mlps_example_loss_is_the_branch_free_form_written_out() -> None:
+    """MLP.example_loss against the forms written out here: BCE from the logit as
+    softplus((1 - 2y) z), the hinge loss as relu(1 - (2y - 1) a), MSE as (a - y)^2, averaged
+    over the outputs: the same numbers, bit for bit, for both labels."""
+    rng = np.random.default_rng(5)
+    labels = [[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]
+    cases = (("bce", ["tanh", "sigmoid"]), ("hinge", ["relu", "linear"]), ("mse", ["relu", "tanh"]))
+    for loss, acts in cases:
+        mlp = MLP(3, [4, 2], activations=acts, seed=1)
+        for x, y in zip(rng.uniform(-1, 1, (4, 3)).tolist(), labels):
+            xs, ys = [Value(v) for v in x], [Value(v) for v in y]
+            outs = mlp.logits(xs) if loss == "bce" else mlp(xs)
+            if loss == "bce":
+                terms = [((1.0 - 2.0 * t) * z).softplus() for z, t in zip(outs, ys)]
+            elif loss == "hinge":
+                terms = [(1.0 - (2.0 * t - 1.0) * a).relu() for a, t in zip(outs, ys)]
+            else:
+                terms = [(a - t) ** 2 for a, t in zip(outs, ys)]
+            assert mlp.example_loss(loss)(xs, ys).data == (vsum(terms) / 2).data
+
+
 @pytest.mark.parametrize("optimizer, batch_size",
                          [("gd", None), ("momentum", 5), ("adam", None), ("adam", 7)])
-def test_fit_trains_as_vectorized_mlp_fit(optimizer: str, batch_size: int | None) -> None:
+def test_fit_through_the_trace_trains_as_vectorized_mlp_fit(optimizer: str, batch_size: int | None) -> None:
     rng = np.random.default_rng(3)
     X, y = rng.uniform(-1, 1, (23, 4)), rng.integers(0, 2, 23).astype(float)
     mlp = MLP(4, [6, 5, 1], activations=["tanh", "relu", "sigmoid"], seed=2)
     net = VectorizedMLP.from_scalar(mlp)
-    program = trace(example_loss(mlp, "bce"), X[0], [y[0]], params=mlp.parameters())
-    history = program.fit(X, y, lr=0.05, iters=40, optimizer=optimizer, batch_size=batch_size, seed=4)
+    history = mlp.fit(X, y, lr=0.05, iters=40, optimizer=optimizer, batch_size=batch_size, seed=4,
+                      engine="traced")
     ref = net.fit(X, y, lr=0.05, iters=40, optimizer=optimizer, batch_size=batch_size, seed=4)
     np.testing.assert_allclose(history, ref, rtol=1e-12)
     assert rel(mlp.get_weights(), net.get_weights()) <= 1e-12  # fit wrote the trained values back
     assert not np.array_equal(mlp.get_weights()[0], MLP(4, [6, 5, 1], seed=2).get_weights()[0])
 
 
+def test_compile_refuses_bce_from_a_probability_and_fit_an_unknown_engine() -> None:
+    mlp = MLP(3, [2, 1], activations=["relu", "tanh"])
+    with pytest.raises(ValueError, match="bce on a tanh output clamps the probability, a choice on the data"):
+        mlp.compile("bce")
+    assert mlp.compile("mse").n_targets == 1
+    with pytest.raises(ValueError, match="engine must be 'scalar' or 'traced', got 'fast'"):
+        mlp.fit(np.zeros((2, 3)), np.zeros(2), engine="fast")
+    with pytest.raises(ValueError, match="unknown loss"):
+        MLP(3, [1]).compile("l1")
+
+
 def test_fit_stops_on_divergence_with_the_weights_of_the_step_before() -> None:
     mlp = MLP(2, [3, 1], activations=["linear", "linear"], seed=0)
     net = VectorizedMLP.from_scalar(mlp)
     X, y = np.array([[1e60, 1.0], [2.0, -1e60]]), np.array([1.0, 0.0])
-    program = trace(example_loss(mlp, "mse"), X[0], [y[0]], params=mlp.parameters())
+    program = mlp.compile("mse")
     with pytest.raises(TrainingDiverged, match="at iteration 2;") as traced:
         program.fit(X, y, lr=1.0, iters=5)
     with pytest.raises(TrainingDiverged) as vectorized:
@@ -363,7 +368,7 @@ def wisconsin_like(rows: int = 40, seed: int = 0) -> tuple[np.ndarray, np.ndarra
 def test_a_layer_is_one_matrix_product_and_its_activations_one_block() -> None:
     X, y = wisconsin_like()
     mlp = MLP(9, [15, 1], seed=0)
-    program = trace(example_loss(mlp, "bce"), X[0], [y[0]], params=mlp.parameters())
+    program = mlp.compile()
     blocks = [(b.stage, b.op, len(b.members), b.matmul) for b in program.blocks]
     assert blocks == [("data", "*", 1, False), ("data", "-", 1, False), ("params", "dot", 15, True),
                       ("params", "relu", 15, False), ("params", "dot", 1, True), ("params", "*", 1, False),

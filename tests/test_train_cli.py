@@ -263,6 +263,33 @@ def test_scalar_engine_gives_the_vectorized_loss_history(optimizer, batch_size):
         np.testing.assert_allclose(ws, wv, rtol=1e-10, atol=1e-13)
 
 
+@pytest.mark.parametrize("optimizer, batch_size", [("gd", None), ("adam", None), ("momentum", 8)])
+def test_traced_engine_gives_the_vectorized_results_to_1e_12(optimizer, batch_size):
+    data = load_wisconsin()
+    X, y = (data.X[:80] - 1.0) / 9.0, data.y[:80]
+    runs = {}
+    for engine in ("traced", "vectorized"):
+        config = make_config(engine=engine, iters=60, optimizer=optimizer, lr=0.05, hidden="6,4", seed=3,
+                             batch_size=batch_size)
+        runs[engine] = fit_network(config, X, y)
+    (net_t, hist_t, final_t), (net_v, hist_v, final_v) = runs["traced"], runs["vectorized"]
+    assert final_t == pytest.approx(final_v, rel=1e-12) and hist_t[-1] < hist_t[0]
+    np.testing.assert_allclose(hist_t, hist_v, rtol=1e-12, atol=0)
+    for wt, wv in zip(net_t.get_weights(), net_v.get_weights()):
+        assert np.max(np.abs(wt - wv)) <= 1e-12 * np.max(np.abs(wv))
+
+
+def test_traced_engine_through_the_cli(tmp_path):
+    args = ["train", "--iters", "300", "--quiet"]
+    for engine in ("traced", "vectorized"):
+        status, _, err = run_cli([*args, "--engine", engine, "--out", str(tmp_path / engine)])
+        assert status == 0, err
+    t, v = (json.loads((tmp_path / e / "metrics.json").read_text()) for e in ("traced", "vectorized"))
+    assert t["config"]["engine"] == "traced"
+    assert t["final_loss"] == pytest.approx(v["final_loss"], rel=1e-12)
+    assert t["test"] == v["test"]
+
+
 def test_scalar_engine_through_the_cli(tmp_path):
     args = ["train", "--iters", "2", "--split", "stratified", "--test-size", "0.9", "--quiet"]
     for engine in ("scalar", "vectorized"):

@@ -16,6 +16,11 @@ times (CPython 3.11, NumPy 2), rounded up; a busy machine can be two or three ti
   multiply-add of its three matrix products (``3 rows W``), 3 ns per row and neuron (the
   elementwise passes) and 17 ns per parameter (the update): within 0.6 to 1.3 times the measured
   time from 9-15-1 on 50 rows to 9-10000-10000-1 on 683.
+* **Traced engine** (:meth:`~microgrid.nn.MLP.compile`): the NumPy workspace of the traced
+  program, 7 float64 per row and neuron (each block's values and gradients, a column of ones after
+  each, the rules' scratch and temporaries) and 3 per row and input, plus 500 bytes per parameter
+  (its ``Value``, and its place in the plan) and 0.5 MB for the graph of one example and the plan.
+  An iteration takes at most twice the NumPy engine's (measured: 1.6 times on 9-15-1).
 * **Loss histories**: a training keeps one loss per iteration, 80 bytes with its copies and the
   points of its plot (peak RSS over 300,000 iterations: 15 bytes, 72 with ``--out``).
 * **Pictures** (``microgrid graph``, CPU time): Graphviz's ``dot`` lays out a drawing of ``N``
@@ -57,6 +62,11 @@ VEC_ITER_SECONDS = 5e-6  # per iteration: the Python calls of one forward + back
 VEC_MULTIPLY_ADD_SECONDS = 0.02e-9  # per multiply-add of the three matrix products (3 x rows x W)
 VEC_ROW_NEURON_SECONDS = 3e-9  # per row and neuron: the elementwise passes
 VEC_PARAM_SECONDS = 17e-9  # per parameter: the optimizer update (and reading the weights)
+TRACE_ROW_NEURON_FLOATS = 7
+TRACE_ROW_INPUT_FLOATS = 3
+TRACE_PARAM_BYTES = 500.0
+TRACE_FIXED_BYTES = 0.5e6
+TRACE_SECONDS_FACTOR = 2.0  # a traced iteration against the NumPy engine's
 HISTORY_BYTES = 80.0  # per iteration of a training: its loss history and copies (15), its plot (57)
 DOT_SECONDS = (0.03, 0.15e-3, 0.2e-3, 0.3e-9)  # a picture: once, per node, per edge, per cubed edge
 SVG_BYTES = (800.0, 700.0)  # per node, per edge
@@ -117,6 +127,13 @@ def vectorized_seconds(dims: Sequence[int], rows: int) -> float:
             + p * VEC_PARAM_SECONDS)
 
 
+def traced_bytes(dims: Sequence[int], rows: int) -> float:
+    """Peak of a traced fit over ``rows`` rows (:meth:`~microgrid.nn.MLP.fit` with ``engine="traced"``)."""
+    _, h, p = _sizes(dims)
+    return (FLOAT_BYTES * (TRACE_ROW_NEURON_FLOATS * rows * h + TRACE_ROW_INPUT_FLOATS * rows * dims[0])
+            + TRACE_PARAM_BYTES * p + TRACE_FIXED_BYTES)
+
+
 def _arch(dims: Sequence[int]) -> str:
     return "-".join(str(d) for d in dims)
 
@@ -142,6 +159,10 @@ def train_estimate(dims: Sequence[int], rows: int, iters: int, engine: str, runs
     if engine == "scalar":
         return Estimate(scalar_bytes(dims, batch) + vectorized_bytes(dims, rows) + histories,
                         runs * iters * scalar_seconds(dims, batch), what + " (scalar engine)")
+    if engine == "traced":
+        return Estimate(traced_bytes(dims, batch) + vectorized_bytes(dims, rows) + histories,
+                        runs * iters * TRACE_SECONDS_FACTOR * vectorized_seconds(dims, batch),
+                        what + " (traced engine)")
     return Estimate(together * vectorized_bytes(dims, rows) + histories,
                     runs * iters * vectorized_seconds(dims, batch), what)
 

@@ -1,4 +1,5 @@
-"""``microgrid check``: autograd vs hand-derived vs finite-difference gradients on Wisconsin rows."""
+"""``microgrid check``: autograd vs hand-derived vs traced vs finite-difference gradients on
+Wisconsin rows."""
 
 from __future__ import annotations
 
@@ -13,7 +14,8 @@ from microgrid.functional import ACTIVATIONS, LOSSES
 
 DESCRIPTION = """\
 Build the same network twice from the same weights — as a graph of scalar Values (gradients by
-the autograd engine) and in NumPy (gradients by the hand-derived backward pass) — and compare
+the autograd engine) and in NumPy (gradients by the hand-derived backward pass) — and trace the
+graph of one example to replay it over every row (gradients by the traced program), and compare
 their gradients of the mean loss on the first N complete Wisconsin rows (features min-max scaled)
 with each other and with central finite differences, per parameter tensor.  Weights are drawn
 with He initialization from --seed; biases are drawn N(0, 0.1^2) rather than zero so that no
@@ -29,7 +31,8 @@ examples:
 
 def register(subparsers: Any) -> None:
     """Add the ``check`` subcommand to ``subparsers``."""
-    p = subparsers.add_parser("check", help="compare autograd, hand-derived and finite-difference gradients",
+    p = subparsers.add_parser("check",
+                              help="compare autograd, hand-derived, traced and finite-difference gradients",
                               description=DESCRIPTION, epilog=EPILOG,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--hidden", type=options.widths, default=(15,), metavar="WIDTHS",
@@ -43,8 +46,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--eps", type=options.step_size, default=1e-6,
                    help="finite-difference step (default 1e-6)")
     p.add_argument("--tol", type=options.positive_float, default=1e-10,
-                   help="largest relative difference allowed between autograd and hand-derived "
-                        "gradients (default 1e-10)")
+                   help="largest relative difference allowed between autograd and the hand-derived "
+                        "and traced gradients (default 1e-10)")
     options.add_budget_options(p, time=True)
     p.set_defaults(run=run)
 

@@ -45,6 +45,7 @@ examples:
   microgrid train --seeds 0-9                      # the tutorial once per seed: mean, min, max
   microgrid train --hidden 16,8 --optimizer adam --lr 0.01 --iters 2000 --out run1
   microgrid train --engine scalar --iters 50       # the same network on the Value graph (slow)
+  microgrid train --engine traced                  # the Value graph of one row, replayed over all
 """
 
 
@@ -57,7 +58,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--engine", choices=ENGINES, default="vectorized",
                    help="vectorized: NumPy with hand-derived gradients (default); scalar: the Value graph, "
-                        "same results from the same seed, far slower (use few iterations)")
+                        "same results from the same seed, far slower (use few iterations); traced: the "
+                        "Value graph of one row, traced once and replayed over every row with NumPy")
     p.add_argument("--hidden", type=options.widths, default=None, metavar="WIDTHS",
                    help="hidden layer widths, e.g. 15 (default) or 16,8")
     p.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default=None,
@@ -205,7 +207,7 @@ def _check_budget(args: argparse.Namespace, config: TrainConfig, rows: int, n_fe
 
     scalar = config.engine == "scalar"
     runs = 1 if config.cv is None else config.cv + (args.out is not None)  # the folds, and the refit
-    together = 1 if scalar or config.cv is None else config.cv  # NumPy folds train in one pass
+    together = config.cv if config.engine == "vectorized" and config.cv else 1  # folds in one pass
     if args.seeds is not None:
         runs = together = len(args.seeds)  # all seeds in one pass
     estimate = train_estimate(config.dims(n_features), rows, config.iters, config.engine, runs,

@@ -20,7 +20,7 @@ from microgrid.safety.text import quote
 __all__ = ["ConfigError", "TrainConfig", "TUTORIAL_DEFAULTS", "CV_DEFAULTS", "ENGINES", "SPLITS",
            "HIDDEN_ACTIVATIONS", "OPTIMIZERS", "SCALERS", "make_config", "parse_hidden"]
 
-ENGINES = ("vectorized", "scalar")
+ENGINES = ("vectorized", "scalar", "traced")
 SPLITS = ("tutorial", "stratified")
 HIDDEN_ACTIVATIONS = tuple(ACTIVATIONS)  #: choices for the hidden layers (the output is a sigmoid)
 

@@ -47,20 +47,24 @@ def fit_network(config: TrainConfig, X: np.ndarray, y: np.ndarray,
 
     Returns the trained network (as a :class:`VectorizedMLP` whatever the engine), the loss
     history (the mean BCE *before* each step) and the final loss (the mean BCE of the returned
-    network, after the last step).  Both engines start from the same weights (drawn from
+    network, after the last step).  The engines start from the same weights (drawn from
     ``config.seed``), see the same batches and apply the same optimizer rule
     (:mod:`microgrid.optim`), so their histories agree to rounding; the scalar engine builds the
-    ``Value`` graph of every row at every iteration, so it is far slower.
+    ``Value`` graph of every row at every iteration, so it is far slower; the traced engine builds
+    the graph of one example once and replays it over the rows (:meth:`MLP.compile`).
     Raises :class:`TrainingDiverged` if the loss stops being finite, the last step included.
     """
     dims = config.dims(np.shape(X)[1])
     net: MLP | VectorizedMLP
-    if config.engine == "scalar":
+    if config.engine in ("scalar", "traced"):
         net = MLP(dims[0], dims[1:], activations=config.activations, seed=config.seed)
+        history = net.fit(X, y, lr=config.lr, iters=config.iters, optimizer=config.optimizer,
+                          batch_size=config.batch_size, seed=config.seed, callback=progress,
+                          engine=config.engine)
     else:
         net = VectorizedMLP(dims, activations=config.activations, seed=config.seed)
-    history = net.fit(X, y, lr=config.lr, iters=config.iters, optimizer=config.optimizer,
-                      batch_size=config.batch_size, seed=config.seed, callback=progress)
+        history = net.fit(X, y, lr=config.lr, iters=config.iters, optimizer=config.optimizer,
+                          batch_size=config.batch_size, seed=config.seed, callback=progress)
     if isinstance(net, MLP):
         net = VectorizedMLP.from_scalar(net)
     final_loss = _final_loss(config, net, X, y)
