@@ -225,7 +225,7 @@ class GradientReport:
         """A :class:`TensorComparison` per row."""
         finite = [np.abs(g[np.isfinite(g)]) for g in map(np.asarray, self.autograd + self.manual)]
         floor = RELATIVE_FLOOR * max(float(np.max(g, initial=0.0)) for g in finite)
-        rows = []
+        rows: list[TensorComparison] = []
         for name, *grads in zip(self.labels, self.autograd, self.manual, self.numeric):
             a, m, n = map(np.asarray, grads)
             rows.append(TensorComparison(
