@@ -214,7 +214,7 @@ def test_compare_gradients_leaves_out_the_trace_of_bce_on_a_non_sigmoid_output()
     report = compare_gradients(dims, weights, X, y, activations=["tanh", "relu", "tanh"])
     assert report.traced is None and report.loss_traced is None and report.worst_autograd_vs_traced is None
     assert report.traced_ok and all(t.autograd_vs_traced is None for t in report.tensors)
-    assert "autograd vs traced: not traced (bce on a non-sigmoid output" in report.table()
+    assert "autograd vs traced: not traced (bce on a tanh output clamps the probability" in report.table()
     traced = compare_gradients(dims, weights, X, y, activations=["tanh", "relu", "tanh"], loss="mse")
     assert traced.worst_autograd_vs_traced is not None and traced.worst_autograd_vs_traced <= 1e-12
 
