@@ -128,6 +128,28 @@ def test_enforce_names_the_estimate_the_budget_and_the_option():
     with pytest.raises(OverBudget, match=r"would take about 2 hours, more than the budget of 1 hours.*"
                                          r"--time-budget"):
         enforce(estimate, 4e9, 3600.0)
+    enforce(estimate, 3e9, 7200.0)  # exactly at both budgets: allowed
+    for memory, seconds in ((3e9 - 1, 7200.0), (3e9, 7199.999)):  # a byte or a millisecond over: refused
+        with pytest.raises(OverBudget):
+            enforce(estimate, memory, seconds)
+    enforce(Estimate(3e9, None, "x"), 3e9, 1.0)  # no time estimated: no time budget
+
+
+def test_the_folds_of_a_numpy_cv_are_in_memory_together():
+    from microgrid.app.cli import UsageError
+    from microgrid.app.commands.train import _check_budget
+    from microgrid.app.runs.config import make_config
+
+    config = make_config(cv=5, hidden="64", iters=10)
+    one = budgets.vectorized_bytes([9, 64, 1], 683)
+    histories = 5 * 10 * budgets.HISTORY_BYTES
+    for budget, allowed in ((5 * one + histories, True), (5 * one + histories - 1, False)):
+        args = argparse.Namespace(out=None, seeds=None, memory_budget=budget, time_budget=1e9)
+        if allowed:
+            _check_budget(args, config, 683, 9)
+        else:
+            with pytest.raises(UsageError, match="5 times needs about"):
+                _check_budget(args, config, 683, 9)
 
 
 # ---- the rows 3-6: refused before building, or out of memory in one line ---------------------
@@ -186,6 +208,11 @@ def test_a_long_numpy_run_says_so_before_starting(capsys):
     assert "minutes" in err or "hours" in err
     _check_budget(args, make_config(hidden="15"), 683, 9)  # the tutorial: seconds, nothing said
     assert capsys.readouterr().err == ""
+    per_iteration = budgets.vectorized_seconds([9, 15, 1], 683)
+    for seconds, noted in ((1.01 * budgets.VECTORIZED_NOTE_SECONDS, True),
+                           (0.99 * budgets.VECTORIZED_NOTE_SECONDS, False)):  # both sides of the line
+        _check_budget(args, make_config(iters=round(seconds / per_iteration)), 683, 9)
+        assert ("will take about" in capsys.readouterr().err) == noted
 
 
 def _limited(argv: list[str], limit: int) -> subprocess.CompletedProcess[str]:

@@ -3,6 +3,7 @@ user did not ask: each is a one-line error with status 2, before any work is don
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 from pathlib import Path
@@ -126,3 +127,28 @@ def test_graph_help_gives_the_node_limit_as_a_number() -> None:
     _, out, _ = run_cli(["graph", "--help"])
     limit = rf"refuse graphs with more drawn nodes than this\s+\(default\s+{DEFAULT_MAX_NODES}\)"
     assert re.search(limit, out)
+
+
+def test_the_largest_values_an_option_takes_are_taken() -> None:
+    from microgrid.app.commands import options
+
+    assert options.iterations(str(MAX_ITERS)) == MAX_ITERS
+    assert options.widths(f"{MAX_WIDTH},1") == (MAX_WIDTH, 1)
+    assert options.step_size("1e-12") == 1e-12 and options.step_size("1") == 1.0
+    assert len(options.seed_list(f"0-{options.MAX_SEEDS - 1}")) == options.MAX_SEEDS
+    for text, parse in ((str(MAX_ITERS + 1), options.iterations), (f"{MAX_WIDTH + 1}", options.widths),
+                        ("9.9e-13", options.step_size), ("1.0000001", options.step_size),
+                        (f"0-{options.MAX_SEEDS}", options.seed_list)):
+        with pytest.raises(argparse.ArgumentTypeError):
+            parse(text)
+
+
+def test_make_config_refuses_what_the_options_refuse() -> None:
+    from microgrid.app.runs.config import ConfigError, make_config
+
+    assert make_config(cv=2).cv == 2 and make_config(split="stratified", test_size=0.999).test_size == 0.999
+    stratified = {"split": "stratified"}
+    for bad in ({"cv": 1}, {**stratified, "test_size": 1.0}, {**stratified, "test_size": 0.0}, {"iters": 0},
+                {"lr": 0.0}, {"batch_size": 0}, {"seed": -1}):
+        with pytest.raises(ConfigError):
+            make_config(**bad)

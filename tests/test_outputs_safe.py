@@ -152,6 +152,33 @@ def test_a_link_is_replaced_and_its_target_is_untouched(tmp_path: Path) -> None:
     atomic.write_text(link, "id,class\n")
     assert victim.read_text() == "precious"
     assert not link.is_symlink() and link.read_text() == "id,class\n"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (link.stat().st_mode & 0o777) == 0o666 & ~umask  # a new file's mode, not the link's 0o777
+
+
+def test_a_folder_keeps_its_permissions(tmp_path: Path) -> None:
+    out = tmp_path / "run"
+    with atomic.atomic_folder(out) as tmp:
+        (tmp / "a").write_text("a")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert (out.stat().st_mode & 0o777) == 0o777 & ~umask  # an ordinary new folder
+    out.chmod(0o750)
+    with atomic.atomic_folder(out) as tmp:
+        (tmp / "b").write_text("b")
+    assert snapshot(out) == {"b": b"b"} and (out.stat().st_mode & 0o777) == 0o750
+
+
+def test_a_link_planted_at_the_temporary_name_is_not_written_through(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    (tmp_path / ".new.out.csv.microgrid-tmp").symlink_to(victim)
+    monkeypatch.setattr(atomic, "_clean", lambda path: None)  # as if planted after the claim's clean-up
+    with pytest.raises(FileExistsError):
+        atomic.write_text(tmp_path / "out.csv", "id,class\n")
+    assert victim.read_text() == "precious" and not (tmp_path / "out.csv").exists()
 
 
 def test_a_folder_is_swapped_in_whole_or_not_at_all(tmp_path: Path) -> None:
@@ -469,6 +496,24 @@ def test_a_signal_whose_exception_a_c_extension_replaced_still_ends_as_that_sign
     monkeypatch.setattr(check_command, "run", buggy)  # the next command starts with no signal noted
     with pytest.raises(ValueError, match="a bug"):
         main(["check"])
+
+
+def test_a_ctrl_c_the_caller_ignores_stays_ignored(monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    import microgrid.app.commands.check as check_command
+
+    def interrupted(args: object) -> int:
+        signal.raise_signal(signal.SIGINT)
+        return 0
+
+    monkeypatch.setattr(check_command, "run", interrupted)
+    saved = signal.signal(signal.SIGINT, signal.SIG_IGN)  # as under nohup
+    try:
+        assert main(["check"]) == 0 and capsys.readouterr().err == ""
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGINT, saved)
+    assert main(["check"]) == 130 and capsys.readouterr().err == "microgrid check: interrupted\n"
 
 
 def test_once_the_program_has_finished_a_late_signal_is_ignored(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -798,6 +843,30 @@ def hold(path: Path) -> subprocess.Popen[str]:
                             stdout=subprocess.PIPE, text=True)
     assert proc.stdout.readline() == "holding\n"
     return proc
+
+
+def test_a_claim_is_never_taken_on_a_lock_its_holder_removed(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The holder releases between our open and our flock of the lock file, and removes it: the
+    flock then holds a file no other process can find, so the claim starts again on a new one."""
+    out = tmp_path / "run"
+    holder = hold(out)
+    real_flock, calls = atomic.fcntl.flock, []
+
+    def holder_ends_first(fd: int, how: int) -> None:
+        if not calls:
+            holder.communicate("\n", timeout=60)  # it unlinks the lock as it releases it
+        calls.append(fd)
+        real_flock(fd, how)
+
+    monkeypatch.setattr(atomic.fcntl, "flock", holder_ends_first)
+    with atomic.claim(out):
+        monkeypatch.undo()
+        assert len(calls) == 2  # the first lock was found removed, the second is the file on disk
+        late = subprocess.run([sys.executable, "-c", CLAIM_HOLDER, str(out)], input="\n", capture_output=True,
+                              text=True, timeout=60)
+        assert late.returncode != 0 and "is being written by another microgrid process" in late.stderr
+    no_temporaries(tmp_path)
 
 
 def test_a_second_writer_is_refused_while_the_first_holds_the_name(tmp_path: Path) -> None:

@@ -458,3 +458,12 @@ def test_train_out_does_not_grow_a_tree_of_folders(tmp_path):
                    f"the folder {tmp_path / 'a' / 'b'} does not exist")
     assert not (tmp_path / "a").exists()
     assert run_cli(["train", "--iters", "2", "--quiet", "--out", str(tmp_path / "run")])[0] == 0
+
+
+def test_a_probability_at_the_threshold_is_the_second_class(tmp_path, model_arrays, data_file):
+    flat = dict(model_arrays, W2=np.zeros_like(model_arrays["W2"]), b2=np.zeros(1))  # every output 0.5
+    path = write_zip(tmp_path / "flat.npz", as_members(flat))
+    status, out, err = run_strict(["predict", "--model", str(path), str(data_file)])
+    assert status == 0, err
+    rows = list(csv.reader(io.StringIO(out)))[1:]
+    assert {(r[1], r[2]) for r in rows} == {("malignant", "0.500000")}

@@ -187,6 +187,11 @@ def test_quote_is_short_printable_and_notes_the_length(text: str, limit: int) ->
         assert text.startswith(shown_text)
 
 
+def test_one_line_keeps_a_line_of_exactly_the_limit() -> None:
+    assert one_line("x" * 100, limit=100) == "x" * 100
+    assert one_line("x" * 101, limit=100) == "x" * 50 + " … (1 characters cut) … " + "x" * 50
+
+
 def test_one_line_cuts_the_middle_and_escapes() -> None:
     line = one_line("start " + "\x1b" * 10_000 + " end", limit=100)
     assert line.isprintable() and line.startswith("start \\x1b") and line.endswith("\\x1b end")

@@ -404,6 +404,8 @@ def test_the_hint_follows_the_training_loss():
     assert "Adam moves every weight by about lr" in _hint(adam, np.array([0.6]), float("nan"))
     assert "barely fell (from 0.6 to 0.58): train longer (--iters) or with a larger --lr" in _hint(
         gd, np.array([0.6, 0.59]), 0.58)
+    assert "barely fell (from 1 to 0.9001)" in _hint(gd, np.array([1.0]), 0.9001)  # the line: 90% of start
+    assert "fell from 1 to 0.9 but the model does not tell" in _hint(gd, np.array([1.0]), 0.9)
     assert _hint(gd, np.array([0.6]), 0.3).endswith("try a smaller --lr (e.g. --lr 0.05) or --optimizer adam")
     assert _hint(adam, np.array([0.6]), 0.3).endswith("or --optimizer gd")
 
@@ -732,3 +734,9 @@ def test_seeds_are_written_as_a_range_only_from_three_on():
     assert seeds_text([0, 1]) == "0,1" and seeds_text([7]) == "7"
     assert seeds_text([0, 1, 2]) == "0-2" and seeds_text([4, 5, 6, 7]) == "4-7"
     assert seeds_text([0, 1, 3]) == "0,1,3" and seeds_text([2, 1, 0]) == "2,1,0"
+
+
+def test_cv_refits_on_all_rows_only_for_out(tmp_path):
+    for out, refit in (([], False), (["--out", str(tmp_path / "run")], True)):
+        status, _, err = run_cli(["train", "--cv", "3", "--iters", "5", *out])
+        assert status == 0 and ("all rows  iteration 5/5" in err) == refit, err
