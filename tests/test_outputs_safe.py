@@ -1085,3 +1085,11 @@ def test_ctrl_c_or_sigterm_at_any_import_is_one_line(tmp_path: Path, argv: list[
         assert done.returncode == 128 + signum, (target, done.stderr)
         assert re.fullmatch(rf"microgrid( {argv[0]})?: {word}\n", done.stderr), (target, done.stderr)
         assert os.listdir(tmp_path) == [], target  # stopped before anything was written
+
+
+def test_without_flock_a_write_still_removes_what_a_killed_write_left(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(atomic, "fcntl", None)  # as on Windows
+    (tmp_path / ".new.x.csv.microgrid-tmp").write_text("half of a file")
+    atomic.write_text(tmp_path / "x.csv", "id,class\n")
+    assert os.listdir(tmp_path) == ["x.csv"] and (tmp_path / "x.csv").read_text() == "id,class\n"

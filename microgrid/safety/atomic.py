@@ -95,17 +95,20 @@ def claim(path: str | os.PathLike[str]) -> Iterator[None]:
     holds it.  A claim is an ``flock`` on ``.lock.NAME.microgrid-tmp``, which the system releases
     when its process ends, however it ends.  So whatever else is beside ``NAME`` under a temporary
     name was left by a write that was killed: taking the claim removes it (putting back a folder
-    that a killed swap had moved aside).  Claims nest: a process may claim what it holds.
+    that a killed swap had moved aside).  Claims nest: a process may claim what it holds.  Where
+    there is no ``flock`` (Windows), the leftovers are removed all the same, unclaimed.
     """
     path = Path(os.path.abspath(path))
-    if path in _claimed or fcntl is None:
+    if path in _claimed:
         yield
         return
+    fd = None
     try:
         with contextlib.suppress(FileNotFoundError):
             os.lstat(path)  # a name too long for its folder fails here, before any work
-        with signals_held():
-            fd = _lock(path)
+        if fcntl is not None:
+            with signals_held():
+                fd = _lock(path)
     except OSError as exc:
         raise _named(exc, path) from None
     _claimed.add(path)
@@ -114,10 +117,11 @@ def claim(path: str | os.PathLike[str]) -> Iterator[None]:
         yield
     finally:
         _claimed.discard(path)
-        with signals_held():
-            with contextlib.suppress(OSError):
-                os.unlink(_temp(path, "lock"))
-            os.close(fd)
+        if fd is not None:
+            with signals_held():
+                with contextlib.suppress(OSError):
+                    os.unlink(_temp(path, "lock"))
+                os.close(fd)
 
 
 def _lock(path: Path) -> int:
