@@ -14,12 +14,13 @@ from microgrid.safety.text import escape, printable, quote
 DESCRIPTION = """\
 Apply a model saved by 'microgrid train --out DIR' (DIR/model.npz) to every row of DATA, a file
 in the shipped CSV format or the UCI format (breast-cancer-wisconsin.data).  Prints CSV to
-standard output: id, predicted class, probability of malignant.  A missing score is filled with
-the median of the model's training rows (a note says how many rows had one).  Rows may leave
-out their class (new samples: the class column omitted, or written as '?' / NA); for the rows
-that give it, the accuracy against it is reported on standard error.  An ID is written as plain
-text: control characters in it (line breaks, terminal escape codes) appear as \\n, \\x1b, ...
-and a backslash as \\\\, so that no ID can change the terminal and distinct IDs stay distinct.
+standard output: id, predicted class, p_malignant (the probability of malignant).  A missing
+score is filled with the median of the model's training rows (a note says how many rows had
+one).  Rows may leave out their class (new samples: the class column omitted, or written as '?'
+/ NA); for the rows that give it, the accuracy against it is reported on standard error.  An ID
+is written as plain text: control characters in it (line breaks, terminal escape codes) appear
+as \\n, \\x1b, ... and a backslash as \\\\, so that no ID can change the
+terminal and distinct IDs stay distinct.
 """
 
 
