@@ -29,8 +29,27 @@ from microgrid import Value, dot
 from microgrid.data import load_wisconsin
 from microgrid.data.metrics import binary_metrics
 from microgrid.data.preprocessing import MinMaxScaler, tutorial_split
-from microgrid.nn import Layer
+from microgrid.nn import Layer, Module
 from microgrid.trace import trace
+
+
+class SkipModel(Module):
+    """The 9-15-1 network plus a skip connection, and its class-weighted BCE for one example."""
+
+    def __init__(self, weight: float = 3.0) -> None:
+        self.weight = weight
+        self.hidden = Layer(9, 15, "relu", seed=0)
+        self.output = Layer(15, 1, "linear", seed=1)
+        self.skip = [Value(0.0, f"skip.{k}") for k in range(9)]  # input k straight to the output
+
+    def logit(self, x: list[Value]) -> Value:
+        """One example's score: z = w2 . relu(W1 x + b1) + b2 + v . x."""
+        return self.output.logits(self.hidden(x))[0] + dot(self.skip, x)
+
+    def example_loss(self, x: list[Value], y: Value) -> Value:
+        """BCE from the logit, softplus((1 - 2y) z), a malignant row (y = 1) counted ``weight``
+        times; no ``if`` on the label, so one trace serves every row."""
+        return (1.0 + (self.weight - 1.0) * y) * ((1.0 - 2.0 * y) * self.logit(x)).softplus()
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -47,20 +66,8 @@ def main(argv: list[str] | None = None) -> None:
     X_train, y_train = scaler.transform(data.X[train]), data.y[train].astype(float)
     X_test, y_test = scaler.transform(data.X[test]), data.y[test]
 
-    hidden = Layer(9, 15, "relu", seed=0)
-    output = Layer(15, 1, "linear", seed=1)
-    skip = [Value(0.0, f"skip.{k}") for k in range(9)]  # input k straight to the output
-    params = [*hidden.parameters(), *output.parameters(), *skip]
-
-    def logit(x: list[Value]) -> Value:  # one example's score z
-        return output.logits(hidden(x))[0] + dot(skip, x)
-
-    def example_loss(x: list[Value], y: Value) -> Value:
-        # BCE from the logit, softplus((1 - 2y) z), a malignant row (y = 1) counted args.weight times;
-        # no `if` on the label, so one trace serves every row
-        return (1.0 + (args.weight - 1.0) * y) * ((1.0 - 2.0 * y) * logit(x)).softplus()
-
-    program = trace(example_loss, X_train[0], y_train[0], params=params)
+    model = SkipModel(args.weight)
+    program = trace(model.example_loss, X_train[0], y_train[0], params=model.parameters())
     print(f"{program!r}, traced on one example; the program it replays over the {len(train)} rows:\n")
     print(program.source(len(train)))
     program.check(X_train, y_train, rows=20)  # raises if a row builds another graph
@@ -72,9 +79,9 @@ def main(argv: list[str] | None = None) -> None:
     step = 1e6 * seconds / args.iters
     print(f"\n{args.iters:,} steps of gradient descent in {seconds:.2f} s ({step:.0f} µs a step): "
           f"weighted loss {history[0]:.4f} -> {history[-1]:.4f}")
-    print(f"skip weights: {' '.join(f'{v.data:+.2f}' for v in skip)}")
+    print(f"skip weights: {' '.join(f'{v.data:+.2f}' for v in model.skip)}")
 
-    scores = trace(logit, X_test[0], params=params).forward(X_test)  # the trained model's logits
+    scores = trace(model.logit, X_test[0], params=model.parameters()).forward(X_test)  # trained logits
     probabilities = 1.0 / (1.0 + np.exp(-scores))
     m = binary_metrics(y_test, probabilities)
     print(f"test: accuracy {m['accuracy']:.4f}  sensitivity {m['recall']:.4f}  specificity "

@@ -375,7 +375,8 @@ def compare_gradients(model: MLP | VectorizedMLP | Sequence[int], weights: Seque
             f"{len(X)} rows, float64",
             f"loss: autograd {graph.data:.17g}, hand-derived {loss_manual:.17g}"
             + ("" if loss_traced is None else f", traced {loss_traced:.17g}")
-            + f" (abs diff {abs(graph.data - loss_manual):.1e})",
+            + f" (abs diff: hand {abs(graph.data - loss_manual):.1e}"
+            + ("" if loss_traced is None else f", traced {abs(graph.data - loss_traced):.1e}") + ")",
             f"finite differences: central, eps {eps:g}"
             + ("" if kink is None else f"; nearest kink at distance {kink:.1e}"))
     legend = ("auto = scalar autograd (nn.MLP), hand = hand-derived NumPy (VectorizedMLP), trace = the "

@@ -255,6 +255,18 @@ def test_the_loss_histories_count_in_the_memory_budget(tmp_path):
         assert run_cli(argv)[0] == status, budget
 
 
+def test_a_traced_training_beyond_the_memory_budget_is_refused_on_its_own_estimate():
+    need = budgets.train_estimate([9, 15, 1], 683, 40, "traced").memory
+    assert need > budgets.traced_bytes([9, 15, 1], 683) + budgets.vectorized_bytes([9, 15, 1], 683)
+    for budget, status in ((math.ceil(need), 0), (math.ceil(need) - 1, 2)):  # both sides of the line
+        status_got, out, err = run_cli(["train", "--engine", "traced", "--iters", "40", "--quiet",
+                                        "--memory-budget", str(budget)])
+        assert status_got == status, (budget, err)
+        if status == 2:
+            one_line_error(status_got, out, err, "for 40 iterations (traced engine) needs about",
+                           "--memory-budget")
+
+
 @pytest.mark.parametrize("engine, one_pass", [("scalar", budgets.scalar_seconds),
                                                ("vectorized", budgets.vectorized_seconds)])
 def test_the_time_of_minibatches_is_that_of_the_batch(engine, one_pass):

@@ -297,10 +297,18 @@ def test_check_command_on_the_shipped_data(capsys: pytest.CaptureFixture[str]) -
     assert "9-6-4-1 (relu, relu, sigmoid), mean bce over 40 rows" in out
     rows = [line.split() for line in out.splitlines() if re.match(r"\s*[Wb]\d ", line)]
     assert [r[0] for r in rows] == ["W1", "b1", "W2", "b2", "W3", "b3"]
+    assert "auto-hand abs      rel  auto-trace abs      rel  auto-fd abs" in out
     for row in rows:
-        auto_hand_abs, auto_hand_rel = float(row[3]), float(row[4])
+        auto_hand_abs, auto_hand_rel, auto_trace_abs, auto_trace_rel = map(float, row[3:7])
         assert auto_hand_abs <= 1e-12 and auto_hand_rel <= 1e-12
-    assert "OK" in out and "MISMATCH" not in out
+        assert auto_trace_abs <= 1e-12 and auto_trace_rel <= 1e-12
+    loss = re.search(r"loss: autograd (\S+), hand-derived (\S+), traced (\S+) \(abs diff: hand (\S+), "
+                     r"traced (\S+)\)", out)
+    assert loss is not None
+    auto, hand, traced, d_hand, d_traced = map(float, loss.groups())
+    assert d_hand == float(f"{abs(auto - hand):.1e}") and d_traced == float(f"{abs(auto - traced):.1e}")
+    assert traced == pytest.approx(auto, rel=1e-14)
+    assert "autograd vs traced: worst rel diff" in out and "OK" in out and "MISMATCH" not in out
 
 
 def test_check_command_exits_1_when_gradients_disagree(capsys: pytest.CaptureFixture[str]) -> None:

@@ -227,6 +227,7 @@ def test_cv_trains_every_fold_in_one_pass_as_each_fold_alone(options):
     (["--seeds", "0-2", "--seed", "1"], "--seeds and --seed: give one"),
     (["--seeds", "0-2", "--cv", "3"], "cannot be combined with --cv"),
     (["--seeds", "0-2", "--engine", "scalar"], "on the vectorized engine only"),
+    (["--seeds", "0-2", "--engine", "traced"], "on the vectorized engine only"),
     (["--seeds", "0-2", "--out", "somewhere"], "--seeds reports metrics only"),
     (["--seeds", "3-1"], "argument --seeds: expected seeds like 0-9 or 0,3,7"),
     (["--seeds", "1,1"], "(non-negative integers, each once), got '1,1'"),
