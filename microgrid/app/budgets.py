@@ -2,35 +2,25 @@
 anything is allocated, and refused beyond a budget.
 
 For layer widths ``dims = [n_0, ..., n_L]``: ``W = sum(n_{i-1} n_i)`` weights, ``H = sum(n_1..n_L)``
-neurons, ``P = W + H`` parameters.  The constants are fits to ``tracemalloc`` peaks and wall-clock
-times (CPython 3.11, NumPy 2), rounded up; a busy machine can be two or three times slower.
+neurons, ``P = W + H`` parameters.  The constants below are fits to ``tracemalloc`` peaks and
+wall-clock times (CPython 3.11, NumPy 2), rounded up; a busy machine can be two or three times slower.
 
-* **Scalar engine** (:class:`~microgrid.nn.MLP`): a parameter is a ``Value`` of about 260 bytes.
-  One row's graph holds ``n_0 + 2 H + 2`` Values (an input per feature, a dot node and an
-  activation per neuron, the loss term) and ``2 W + 2 H`` edges: 270 bytes per node with its
-  gradient, 17 per edge (a parent pointer and its local derivative).  A pass forward and backward
-  takes 0.8 µs per node and 0.3 µs per edge, the optimizer step 2 µs per parameter.
-* **NumPy engine** (:class:`~microgrid.vectorized.VectorizedMLP`): a fit holds 6 float64 per
-  parameter (weights, gradients, Adam's two moments, a copy) and 6 per row and neuron
-  (pre-activations, activations, their gradients).  An iteration takes 5 µs, plus 0.02 ns per
-  multiply-add of its three matrix products (``3 rows W``), 3 ns per row and neuron (the
-  elementwise passes) and 17 ns per parameter (the update): within 0.6 to 1.3 times the measured
-  time from 9-15-1 on 50 rows to 9-10000-10000-1 on 683.
+* **Scalar engine**: one row's graph holds ``n_0 + 2 H + 2`` Values (an input per feature, a dot
+  node and an activation per neuron, the loss term) and ``2 W + 2 H`` edges.
+* **NumPy engine**: a fit holds 6 float64 per parameter (weights, gradients, Adam's two moments,
+  a copy) and 6 per row and neuron (pre-activations, activations, their gradients); an iteration
+  does ``3 rows W`` multiply-adds (within 0.6 to 1.3 times the measured time from 9-15-1 on 50
+  rows to 9-10000-10000-1 on 683).
 * **Traced engine** (:meth:`~microgrid.nn.MLP.compile`): the NumPy workspace of the traced
   program, 7 float64 per row and neuron (each block's values and gradients, a column of ones after
   each, the rules' scratch and temporaries) and 3 per row and input, plus 500 bytes per parameter
-  (its ``Value``, and its place in the plan) and 0.5 MB for the graph of one example and the plan.
-  An iteration takes at most twice the NumPy engine's (measured: 1.6 times on 9-15-1).
-* **Loss histories**: a training keeps one loss per iteration, 80 bytes with its copies and the
-  points of its plot (peak RSS over 300,000 iterations: 15 bytes, 72 with ``--out``).
-* **Pictures** (``microgrid graph``, CPU time): Graphviz's ``dot`` lays out a drawing of ``N``
-  nodes and ``E`` edges in 0.03 s + 0.15 ms N + 0.2 ms E + 0.3 ns E³ (ordering the edges between two
-  dense layers to cut their crossings grows fastest: 9-50-50-1, collapsed, has 3,105 edges and
-  takes 9 s), within 0.8 to 1.2 times the measured time from 9-4-1 to 9-50-50-1, collapsed or not.
-  The step pictures are one drawing, painted for each step in 10 µs an edge (9-50-50-1: 103
-  pictures in 12 s); the explorer draws a view per neuron and holds them all (9-30-30-1: 62 views
-  in 29 s, 0.5 GB).  A drawing's SVG holds about 800 bytes a node and 700 an edge; the page peaks
-  at ten times its views' SVG, the painted steps at thirty times their drawing's.
+  and 0.5 MB for the graph of one example and the plan; an iteration takes at most twice the NumPy
+  engine's (measured: 1.6 times on 9-15-1).
+* **Pictures**: Graphviz's ``dot`` lays out ``N`` nodes and ``E`` edges in
+  ``a + b N + c E + d E³`` seconds (ordering the edges between two dense layers grows fastest:
+  9-50-50-1, collapsed, has 3,105 edges and takes 9 s), within 0.8 to 1.2 times the measured time
+  from 9-4-1 to 9-50-50-1; the step pictures are one drawing painted for each step; the explorer
+  holds a view per neuron (9-30-30-1: 62 views in 29 s, 0.5 GB).
 """
 
 from __future__ import annotations
@@ -49,12 +39,12 @@ DEFAULT_TIME_BUDGET = 4 * 3600.0  #: seconds a scalar-engine run may take (the f
 VECTORIZED_NOTE_SECONDS = 600.0  #: a NumPy run estimated longer than this says so before starting
 GRAPH_TIME_BUDGET = 300.0  #: seconds ``microgrid graph`` may spend drawing
 
-VALUE_BYTES = 270.0  # per graph node, with its gradient
+VALUE_BYTES = 270.0  # per graph node of the scalar engine, with its gradient
 EDGE_BYTES = 17.0  # per parent pointer and local derivative
 PARAM_VALUE_BYTES = 260.0  # per parameter Value (data, grad, label)
-NODE_SECONDS = 0.8e-6
-EDGE_SECONDS = 0.3e-6
-PARAM_SECONDS = 2e-6
+NODE_SECONDS = 0.8e-6  # a pass forward and backward, per node
+EDGE_SECONDS = 0.3e-6  # and per edge
+PARAM_SECONDS = 2e-6  # the optimizer step, per parameter
 FLOAT_BYTES = 8
 VEC_PARAM_FLOATS = 6
 VEC_ROW_NEURON_FLOATS = 6

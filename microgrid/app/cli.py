@@ -34,9 +34,8 @@ class Terminated(BaseException):
     """SIGTERM arrived: unwinds like Ctrl-C, so that half-written outputs are removed."""
 
 
-# The signals that arrived during the current command.  A C extension may raise its own exception
-# in place of the one the handler raised (Matplotlib's renderer: "ValueError: Invalid bounding
-# box"); the command was stopped by the signal all the same.
+# The signals that arrived during the current command: a C extension may raise its own exception
+# in place of the handler's (Matplotlib's renderer: "ValueError: Invalid bounding box").
 _received: list[int] = []
 
 
@@ -47,8 +46,7 @@ def _note(signum: int, frame: object) -> None:
 
 def _catch_signals() -> Callable[[bool], None]:
     """Handle SIGTERM (and Ctrl-C, where Python's own handler has it) by noting the signal and
-    unwinding; returns what gives the previous handlers back (or, when the process is about to
-    exit, ignores both: its work is done)."""
+    unwinding; returns what gives the previous handlers back (``final``: ignores both instead)."""
     _received.clear()
     if threading.current_thread() is not threading.main_thread():  # only it gets signals
         return lambda final: None
@@ -93,7 +91,6 @@ def _requote(message: str, value: object) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The top-level parser with every subcommand."""
     parser = _Parser(prog="microgrid", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"microgrid {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
@@ -104,19 +101,17 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _silence_stdout() -> None:
-    """Point file descriptor 1 at the null device, so that the interpreter's last flush of what
-    is buffered cannot fail again (an "Exception ignored" message and exit status 120)."""
+    """Point file descriptor 1 at the null device, so that the interpreter's last flush cannot fail
+    again (an "Exception ignored" message and exit status 120)."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, sys.stdout.fileno())
     os.close(devnull)
 
 
 def console_main() -> NoReturn:
-    """The ``microgrid`` program (console script and ``python -m microgrid``): :func:`main`, then
-    exit.  A Ctrl-C or SIGTERM after the command finished (its outputs complete, its report
-    printed) is ignored; after one that stopped the command, the process leaves flushed, without
-    the interpreter's finalization, where a C extension whose work the signal cut short (one of
-    Matplotlib's, loading) can abort it ("Fatal Python error", status -6)."""
+    """The ``microgrid`` program: :func:`main`, then exit.  After a signal that stopped the
+    command, the process leaves flushed but without the interpreter's finalization, where a C
+    extension whose work the signal cut short (Matplotlib's, loading) can abort it."""
     status = main(final=True)
     if _received:
         for stream in (sys.stdout, sys.stderr):

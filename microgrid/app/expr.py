@@ -1,20 +1,13 @@
 """Safe arithmetic expressions over :class:`~microgrid.engine.Value`, for ``microgrid graph --expr``.
 
-The text is parsed with Python's :mod:`ast` (which only parses, never runs anything) and the tree
-is checked against a whitelist before a single value is computed:
-
-* variable names and numbers (``2``, ``0.5``, ``1e-3``);
-* ``+ - * / **`` and unary ``-`` / ``+``;
-* calls, with positional arguments only, to the engine's functions: ``exp log tanh sigmoid relu
-  leaky_relu softplus abs sqrt`` (one argument each; ``leaky_relu(x, alpha)`` takes a number as
-  its optional slope).
-
-Anything else — attribute access, indexing, lambdas, comprehensions, comparisons, strings,
-keyword arguments, ``*args``, unknown functions, unset variables, input longer than
-:data:`MAX_LENGTH` characters or nested deeper than :data:`MAX_DEPTH` — raises
-:class:`ExpressionError` with a one-line message, before anything is evaluated.  Every number
-is turned into a float :class:`Value` before it takes part in arithmetic, so ``9**9**9**9``
-is IEEE ``inf`` at once instead of a huge Python integer.
+The text is parsed with Python's :mod:`ast` (which only parses, never runs anything), and the tree
+is checked against a whitelist before a single value is computed: variable names, numbers,
+``+ - * / **``, unary ``-``/``+``, and calls with positional arguments to :data:`FUNCTIONS`
+(``leaky_relu(x, alpha)`` takes a number as its optional slope).  Anything else, input longer than
+:data:`MAX_LENGTH` characters or nested deeper than :data:`MAX_DEPTH`, raises
+:class:`ExpressionError` with a one-line message.  Every number becomes a float :class:`Value`
+before it takes part in arithmetic, so ``9**9**9**9`` is IEEE ``inf`` at once instead of a huge
+Python integer.
 """
 
 from __future__ import annotations
@@ -37,15 +30,8 @@ MAX_DEPTH = 250  #: nesting of the syntax tree (a sum of MAX_LENGTH // 2 terms i
 
 #: name -> the Value method it calls
 FUNCTIONS: dict[str, Callable[..., Value]] = {
-    "exp": Value.exp,
-    "log": Value.log,
-    "tanh": Value.tanh,
-    "sigmoid": Value.sigmoid,
-    "relu": Value.relu,
-    "leaky_relu": Value.leaky_relu,
-    "softplus": Value.softplus,
-    "abs": Value.abs,
-    "sqrt": Value.sqrt,
+    name: getattr(Value, name)
+    for name in ("exp", "log", "tanh", "sigmoid", "relu", "leaky_relu", "softplus", "abs", "sqrt")
 }
 _OPTIONAL_NUMBER_ARG = {"leaky_relu": "alpha"}  # functions taking (x, number)
 
@@ -87,10 +73,8 @@ class Expression:
     variables: tuple[str, ...]
 
     def evaluate(self, values: Mapping[str, float]) -> tuple[Value, dict[str, Value]]:
-        """Build the graph: returns ``(root, {name: leaf})``; each leaf's label is its name.
-
-        Every occurrence of a name is the same leaf, so ``a * a`` has two edges from ``a``.
-        """
+        """Build the graph: ``(root, {name: leaf})``, each leaf labelled with its name (and used for
+        every occurrence of it: ``a * a`` has two edges from ``a``)."""
         missing = [n for n in self.variables if n not in values]
         if missing:
             given = ", ".join(sorted(values)) or "none"

@@ -26,8 +26,6 @@ import math
 import stat
 import zipfile
 import zlib
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,17 +130,13 @@ def save_model(path: str | Path, model: Classifier) -> None:
 
 
 class _Archive:
-    """The ``.npy`` members of a model ``.npz``, each read only after its header has been checked.
-
-    A header declares its array's shape and dtype, which must account for exactly the bytes the zip
-    says the member holds; zipfile never inflates a member past that size, and the sizes of all
-    members are checked against the limit before any is read: loading allocates nothing beyond it.
-    """
+    """The ``.npy`` members of a model ``.npz``, each read only after its header is checked against
+    the bytes the zip says the member holds (zipfile never inflates a member past that size), and
+    all sizes together against the limit before any is read."""
 
     def __init__(self, path: Path, npz: NpzFile, limit: float, budget: bool) -> None:
         assert npz.zip is not None  # np.load opened a zip archive
-        self.path = path
-        self._npz, self._zip = npz, npz.zip
+        self.path, self._npz, self._zip = path, npz, npz.zip
         self.members: dict[str, zipfile.ZipInfo] = {}
         for info in self._zip.infolist():
             if not info.filename.endswith(".npy"):
@@ -172,12 +166,10 @@ class _Archive:
         try:
             with self._zip.open(info) as f:
                 version = np.lib.format.read_magic(f)
-                if version == (1, 0):
-                    shape, _, dtype = np.lib.format.read_array_header_1_0(f)
-                elif version == (2, 0):
-                    shape, _, dtype = np.lib.format.read_array_header_2_0(f)
-                else:
+                read = _HEADER_READERS.get(version)
+                if read is None:
                     raise ValueError(f".npy format version {version[0]}.{version[1]} is not supported")
+                shape, _, dtype = read(f)
                 offset = f.tell()
         except _ZIP_ERRORS as exc:
             raise self._fail(key, exc) from None
@@ -191,7 +183,7 @@ class _Archive:
         return tuple(shape), dtype
 
     def read(self, key: str) -> np.ndarray:
-        """The array of entry ``key`` (its header checked first; never unpickles)."""
+        """The array of entry ``key``, its header checked first."""
         self.header(key)
         try:
             return self._npz[key]
@@ -211,15 +203,31 @@ class _Archive:
     def texts(self, key: str) -> tuple[str, ...]:
         return tuple(str(s) for s in self.entry(key, "U", 1, "a list of texts"))
 
+    def vector(self, key: str, what: str, n_inputs: int) -> np.ndarray:
+        """Entry ``key``: one number per input, as float64 (``what`` names it in messages)."""
+        shape, dtype = self.header(key)
+        if shape != (n_inputs,):
+            raise ModelFileError(self.path, f"{what} have shape {shape}; the net has {n_inputs} inputs")
+        if dtype.kind not in "iuf":
+            raise ModelFileError(self.path, f"{what} must be numbers, found {dtype}")
+        return self.read(key).astype(np.float64)
 
+
+_HEADER_READERS = {(1, 0): np.lib.format.read_array_header_1_0, (2, 0): np.lib.format.read_array_header_2_0}
 # what reading a damaged or unusual zip member can raise (RuntimeError: an encrypted member;
 # NotImplementedError: an unknown compression method)
 _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, TypeError, RuntimeError)
 
 
-@contextmanager
-def _open_archive(path: Path, limit: float, budget: bool) -> Iterator[_Archive]:
-    """The model file at ``path`` as an :class:`_Archive`; file-level failures as ModelFileError."""
+def load_model(path: str | Path, memory_budget: float | None = None) -> Classifier:
+    """Read a model written by :func:`save_model`; :class:`ModelFileError` for any part that does
+    not fit the format, the architecture or the others, :class:`OSError` if the file cannot be read.
+
+    The arrays' sizes, as the file declares them, are checked against ``memory_budget`` (bytes;
+    ``None``: :data:`MAX_MODEL_BYTES`) before anything is read.
+    """
+    path = Path(path)
+    limit = MAX_MODEL_BYTES if memory_budget is None else memory_budget
     mode = path.stat().st_mode
     if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):  # opening a pipe would wait for a writer
         raise ModelFileError(path, "not a microgrid model file (a device or pipe, not a file)")
@@ -236,24 +244,7 @@ def _open_archive(path: Path, limit: float, budget: bool) -> Iterator[_Archive]:
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
         raise ModelFileError(path, f"corrupt model file ({one_line(str(exc), 400)})") from None
     with npz:
-        yield _Archive(path, npz, limit, budget)
-
-
-def load_model(path: str | Path, memory_budget: float | None = None) -> Classifier:
-    """Read a model written by :func:`save_model`, checking that every part fits together.
-
-    The arrays' sizes, as the file declares them, are checked against ``memory_budget`` (bytes;
-    ``None``: :data:`MAX_MODEL_BYTES`) before anything is read; then only the entries the format
-    defines are read, each after its header has been checked against the architecture and the
-    member's size.  Raises :class:`ModelFileError` for a model over the limit, a missing tag, an
-    unknown version or entry, arrays whose shapes do not match the stated architecture, unknown
-    activation or scaler names, non-finite numbers or scaler parameters that overflow;
-    :class:`OSError` if the file cannot be opened.
-    """
-    path = Path(path)
-    limit = MAX_MODEL_BYTES if memory_budget is None else memory_budget
-    with _open_archive(path, limit, memory_budget is not None) as archive:
-        return _load(archive)
+        return _load(_Archive(path, npz, limit, memory_budget is not None))
 
 
 def _load(archive: _Archive) -> Classifier:
@@ -273,14 +264,12 @@ def _load(archive: _Archive) -> Classifier:
     if version != FORMAT_VERSION:
         raise ModelFileError(path, f"unsupported model format version {version:g} (this microgrid reads "
                                    f"version {FORMAT_VERSION})")
-    dims = archive.entry("dims", "iu", 1, "a list of integers")
-    if len(dims) < 2 or (dims < 1).any():
-        raise ModelFileError(path, f"bad architecture: dims {dims.tolist()} (need >= 2 positive widths)")
-    dims_list = [int(d) for d in dims]
-    if dims_list[-1] != 1:
-        raise ModelFileError(path, f"architecture {dims_list} has {dims_list[-1]} outputs; a binary "
-                                   "classifier has 1")
-    n_inputs, n_layers = dims_list[0], len(dims_list) - 1
+    dims = [int(d) for d in archive.entry("dims", "iu", 1, "a list of integers")]
+    if len(dims) < 2 or min(dims) < 1:
+        raise ModelFileError(path, f"bad architecture: dims {dims} (need >= 2 positive widths)")
+    if dims[-1] != 1:
+        raise ModelFileError(path, f"architecture {dims} has {dims[-1]} outputs; a binary classifier has 1")
+    n_inputs, n_layers = dims[0], len(dims) - 1
     activations = archive.texts("activations")
     if len(activations) != n_layers:
         raise ModelFileError(path, f"{len(activations)} activations for {n_layers} layers")
@@ -292,19 +281,7 @@ def _load(archive: _Archive) -> Classifier:
     if activations[-1] != "sigmoid":  # anything else would print "probabilities" outside [0, 1]
         raise ModelFileError(path, f"the output activation is {activations[-1]!r}; a classifier's output "
                                    "must be 'sigmoid' (a probability)")
-    weights: list[np.ndarray] = []
-    for i in range(1, n_layers + 1):
-        for key, need in ((f"W{i}", (dims_list[i], dims_list[i - 1])), (f"b{i}", (dims_list[i],))):
-            if key not in archive.members:
-                raise ModelFileError(path, f"missing {key} for architecture {dims_list}")
-            shape, dtype = archive.header(key)
-            if shape != need or dtype.kind != "f":
-                raise ModelFileError(path, f"{key} has shape {shape} ({dtype}); architecture {dims_list} "
-                                           f"needs float {need}")
-            w = archive.read(key)
-            if not np.isfinite(w).all():
-                raise ModelFileError(path, f"{key} contains NaN or infinite values")
-            weights.append(w.astype(np.float64))
+    weights = _weights(archive, dims)
     feature_names, target_names = archive.texts("feature_names"), archive.texts("target_names")
     if len(feature_names) != n_inputs or len(target_names) != 2:
         raise ModelFileError(path, f"{len(feature_names)} feature names for {n_inputs} inputs, "
@@ -312,8 +289,8 @@ def _load(archive: _Archive) -> Classifier:
     scaler_name = archive.text("scaler")
     if scaler_name not in SCALERS:
         raise ModelFileError(path, f"unknown scaler {quote(scaler_name)}")
-    fill = _inputs_vector(archive, "fill_values", "fill_values", n_inputs)
-    params = {key.split(".", 1)[1]: _inputs_vector(archive, key, "scaler parameters", n_inputs)
+    fill = archive.vector("fill_values", "fill_values", n_inputs)
+    params = {key.split(".", 1)[1]: archive.vector(key, "scaler parameters", n_inputs)
               for key in archive.members if key.startswith("scaler.")}
     try:  # the scaler refuses parameters whose scale overflows, naming the feature
         scaler = scaler_from_arrays(scaler_name, params)
@@ -324,26 +301,34 @@ def _load(archive: _Archive) -> Classifier:
     threshold = float(archive.entry("threshold", "iuf", 0, "a number"))
     if not 0.0 < threshold < 1.0:
         raise ModelFileError(path, f"threshold {threshold} is not a probability strictly between 0 and 1")
-    info: dict[str, str] = {}
-    if "microgrid_version" in archive.members:
-        info["microgrid_version"] = archive.text("microgrid_version")
+    version_entry = "microgrid_version" in archive.members
+    info = {"microgrid_version": archive.text("microgrid_version")} if version_entry else {}
     known = {*required, "format", "microgrid_version", *(f"scaler.{k}" for k in scaler.to_arrays()),
              *(f"{c}{i}" for c in "Wb" for i in range(1, n_layers + 1))}
     unknown = sorted(k for k in archive.members if k not in known)
     if unknown:
         raise ModelFileError(path, f"unknown entry {quote(unknown[0])} (not part of a microgrid model file "
                                    f"version {FORMAT_VERSION})")
-    net = VectorizedMLP(dims_list, activations=list(activations), seed=0)
+    net = VectorizedMLP(dims, activations=list(activations), seed=0)
     net.set_weights(weights)
     return Classifier(net=net, scaler=scaler, fill_values=fill, feature_names=feature_names,
                       target_names=target_names, threshold=threshold, info=info)
 
 
-def _inputs_vector(archive: _Archive, key: str, what: str, n_inputs: int) -> np.ndarray:
-    """Entry ``key``: one number per input, as float64 (``what`` names it in messages)."""
-    shape, dtype = archive.header(key)
-    if shape != (n_inputs,):
-        raise ModelFileError(archive.path, f"{what} have shape {shape}; the net has {n_inputs} inputs")
-    if dtype.kind not in "iuf":
-        raise ModelFileError(archive.path, f"{what} must be numbers, found {dtype}")
-    return archive.read(key).astype(np.float64)
+def _weights(archive: _Archive, dims: list[int]) -> list[np.ndarray]:
+    """``W1, b1, W2, ...`` as float64, each of the shape ``dims`` gives it and finite."""
+    weights = []
+    for i in range(1, len(dims)):
+        for key, need in ((f"W{i}", (dims[i], dims[i - 1])), (f"b{i}", (dims[i],))):
+            if key not in archive.members:
+                raise ModelFileError(archive.path, f"missing {key} for architecture {dims}")
+            shape, dtype = archive.header(key)
+            if shape != need or dtype.kind != "f":
+                raise ModelFileError(archive.path, f"{key} has shape {shape} ({dtype}); architecture {dims} "
+                                                   f"needs float {need}")
+            w = archive.read(key)
+            if not np.isfinite(w).all():
+                raise ModelFileError(archive.path, f"{key} contains NaN or infinite values")
+            weights.append(w.astype(np.float64))
+    return weights
+

@@ -95,14 +95,10 @@ def load_wisconsin(path: str | Path | None = None, missing: str = "drop",
 
     ``missing`` says what to do with rows that lack a score: ``"drop"`` them (683 of the 699
     shipped rows remain), fill the gap with the ``"median"`` of that feature over the rows of
-    this file that have it, or ``"keep"`` it as NaN.  (Imputing from every row of the file also
-    looks at test rows; the training command uses ``"drop"``.)
-
-    ``unlabelled=True`` also accepts rows without a class (new samples to classify): the class
-    column left out, or written as the format's missing-value token; their ``y`` is -1.
-
-    Raises :class:`DataError` for a malformed or altered file and :class:`OSError` when the file
-    cannot be read.
+    this file that have it (test rows included), or ``"keep"`` it as NaN.  ``unlabelled=True``
+    also accepts rows without a class (the class column left out, or written as the format's
+    missing-value token); their ``y`` is -1.  Raises :class:`DataError` for a malformed or
+    altered file and :class:`OSError` when the file cannot be read.
     """
     if missing not in _MISSING_MODES:
         raise ValueError(f"missing must be one of {', '.join(_MISSING_MODES)}; got {missing!r}")
@@ -133,8 +129,7 @@ def load_wisconsin(path: str | Path | None = None, missing: str = "drop",
 
 
 def _open_limited(file: Path, name: str) -> BinaryIO:
-    """``file`` opened for reading bytes: a regular file of at most :data:`MAX_FILE_BYTES`
-    (DataError otherwise)."""
+    """``file`` opened for reading bytes, if a regular file of at most :data:`MAX_FILE_BYTES`."""
     mode = file.stat().st_mode  # before opening: opening a pipe would wait for a writer
     if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # a directory: open() says "Is a directory"
         raise DataError(name, None, "not a regular file (a device, pipe or socket is not a data file)")

@@ -1,17 +1,12 @@
 """The data loader's fast path: :func:`numpy.loadtxt` over a plain data file, a block of lines at a time.
 
 A plain file is ASCII text with one row on each line, its scores ``1``..``10`` or the missing-value
-token, its classes the format's, and quotes only around whole cells (as the shipped file quotes row
-numbers, IDs and classes).  For any other file (a blank line, white space around a cell, ``5.0``,
-an ID of more than 15 characters, another encoding, any error) :func:`parse_fast` returns ``None``
-and the loader reads the file with :mod:`csv`, which reads the same rows and names the line of each
-problem.
-
-loadtxt only splits the lines at their commas into cells of bytes: its number parsing takes what
-the format refuses (``1e1``, `` 5``) and reads no missing-value token, and its quote handling takes
-what csv refuses (``"a"b``), so the cells are checked here, with table lookups over their bytes.
-Memory: the results (72 bytes of scores, 16 of class and line number, 16 for the ID per row) and
-one block of lines.
+token, its classes the format's, and quotes only around whole cells.  For any other file (a blank
+line, white space around a cell, ``5.0``, an ID of more than 15 characters, any error)
+:func:`parse_fast` returns ``None`` and the loader reads the file with :mod:`csv`, which names the
+line of each problem.  loadtxt only splits the lines into cells of bytes: its own number parsing
+takes what the format refuses (``1e1``, `` 5``) and its quote handling what csv refuses (``"a"b``),
+so the cells are checked here, with table lookups over their bytes.
 """
 
 from __future__ import annotations

@@ -1,6 +1,5 @@
 """The two formats of a Wisconsin data file, and the reader of any file: :mod:`csv` over the whole
-text, each row's cells checked, every problem named by its line.  (:mod:`microgrid.data.fast`
-reads the plain files faster and leaves every other file to this reader.)
+text, each row's cells checked, every problem named by its line.
 """
 
 from __future__ import annotations
@@ -32,17 +31,18 @@ SHIPPED_HEADER: tuple[str, ...] = ("", "ID", *(f"V{i}" for i in range(1, 10)), "
 
 class Format(NamedTuple):
     """How one file format lays out a row: its column count, the ID column's number (1-based; the
-    scores follow it), the missing-value token and the class labels (text -> y)."""
+    scores follow it), the missing-value token, the class labels (text -> y), the columns in words."""
 
     columns: int
     skip: int
     missing: str
     classes: dict[str, int]
+    layout: str
 
 
 FORMATS = {
-    "csv": Format(columns=12, skip=2, missing="NA", classes={"benign": 0, "malignant": 1}),
-    "uci": Format(columns=11, skip=1, missing="?", classes={"2": 0, "4": 1}),
+    "csv": Format(12, 2, "NA", {"benign": 0, "malignant": 1}, "row number, ID, 9 scores, class"),
+    "uci": Format(11, 1, "?", {"2": 0, "4": 1}, "ID, 9 scores, class 2 or 4"),
 }
 
 # The IDs' dtype: NumPy 2's variable-width strings (16 bytes for an ID of up to 15 characters,
@@ -139,7 +139,7 @@ _CONTROL = re.compile(rb"[\x00-\x08\x0e-\x1f\x7f]")  # in no text file but white
 
 def _row(cells: list[str], line: int, fmt: str, unlabelled: bool, name: str) -> tuple[str, list[float], int]:
     """One data row's stripped cells as (ID, nine scores with NaN for missing, class or -1)."""
-    n_cols, skip, missing_token, classes = FORMATS[fmt]
+    n_cols, skip, missing_token, classes, layout = FORMATS[fmt]
     if unlabelled and len(cells) == n_cols - 1:
         cells = [*cells, missing_token]  # no class column: a sample to classify
     if len(cells) != n_cols:
@@ -147,7 +147,7 @@ def _row(cells: list[str], line: int, fmt: str, unlabelled: bool, name: str) -> 
             fmt == "uci" and len(cells) == FORMATS["csv"].columns) else ""
         or_fewer = f", or {n_cols - 1} without the class" if unlabelled else ""
         raise DataError(name, line, f"expected {n_cols} comma-separated columns "
-                                    f"({_describe(fmt)}{or_fewer}), found {len(cells)}{hint}")
+                                    f"({layout}{or_fewer}), found {len(cells)}{hint}")
     scores = [_score(cell, missing_token, name, line, j)
               for j, cell in enumerate(cells[skip: skip + len(FEATURE_NAMES)])]
     label = cells[-1]
@@ -179,9 +179,3 @@ def _score(cell: str, missing_token: str, name: str, line: int, j: int) -> float
     if not (1.0 <= value <= 10.0) or value != int(value):
         raise DataError(name, line, f"{column} is {quote(cell)}: scores are whole numbers from 1 to 10")
     return value
-
-
-def _describe(fmt: str) -> str:
-    if fmt == "csv":
-        return "row number, ID, 9 scores, class"
-    return "ID, 9 scores, class 2 or 4"

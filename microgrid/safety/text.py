@@ -1,12 +1,9 @@
 """User text shown back to the user: quoted short, and never as terminal control codes.
 
-Data files, model files and command-line options can hold any text: a 10-million-character
-entry, or an escape sequence such as ``"\\x1b[31m"`` that would recolour (or retitle, or rewrite)
-the terminal it is printed to.  Every error that quotes such text goes through :func:`quote`
-(at most about :data:`QUOTE_LIMIT` characters, then a note of the full length), and every text
-written out as data goes through :func:`escape` (the characters ``str.isprintable`` rejects —
-control characters, line and paragraph separators, bidirectional overrides, unassigned code
-points — written as ``\\xNN``, ``\\uNNNN`` or ``\\UNNNNNNNN``, as Python's ``repr`` writes them).
+Data files, model files and options can hold any text: a 10-million-character entry, or an escape
+sequence such as ``"\\x1b[31m"`` that would recolour (or rewrite) the terminal.  Every error that
+quotes such text goes through :func:`quote`, and every text written out as data through
+:func:`escape` (what ``str.isprintable`` rejects, written as Python's ``repr`` writes it).
 """
 
 from __future__ import annotations
@@ -15,20 +12,6 @@ __all__ = ["QUOTE_LIMIT", "LINE_LIMIT", "quote", "escape", "printable", "one_lin
 
 QUOTE_LIMIT = 200  #: characters of user text quoted in a message
 LINE_LIMIT = 4_000  #: characters of a whole message line (a last guard, beyond any message written here)
-
-
-_SHORT = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}  # as repr writes them
-
-
-def _escape_char(c: str) -> str:
-    code = ord(c)
-    if c in _SHORT:
-        return _SHORT[c]
-    if code < 0x100:
-        return f"\\x{code:02x}"
-    if code < 0x10000:
-        return f"\\u{code:04x}"
-    return f"\\U{code:08x}"
 
 
 def escape(text: str) -> str:
@@ -49,7 +32,8 @@ def printable(text: str) -> str:
 def _escaped(text: str, backslashes: bool) -> str:
     if text.isprintable() and not (backslashes and "\\" in text):  # the usual case, at C speed
         return text
-    return "".join(c if c.isprintable() and not (backslashes and c == "\\") else _escape_char(c)
+    # repr writes a lone non-printable character (or backslash) as its escape, between quotes
+    return "".join(c if c.isprintable() and not (backslashes and c == "\\") else repr(c)[1:-1]
                    for c in text)
 
 

@@ -6,11 +6,6 @@ Examples::
     microgrid graph --mlp 9,15,1 --sample 0 -o mlp.svg
     microgrid graph --expr "a*b + a" --set a=2 --set b=3 --steps steps/   # then open steps/index.html
     microgrid graph --mlp 9,15,1 --sample 0 --html mlp.html              # the explorer page
-
-The output format comes from the file extension (.svg .png .pdf need Graphviz's ``dot``, or
-``graphviz-pure`` for .svg and .png; .dot writes the DOT source and needs nothing).  ``-o``
-replaces a picture microgrid wrote (known by its mark, see :mod:`microgrid.safety.overwrite`); any other
-file, a link, and any existing .pdf only with ``--force``.
 """
 
 from __future__ import annotations
@@ -40,7 +35,6 @@ MLP_ONLY = ("--sample", "--seed", "--activations", "--root", "--raw-inputs")
 
 
 def register(subparsers: Any) -> None:
-    """Add the ``graph`` subcommand to ``subparsers``."""
     from microgrid.app.budgets import GRAPH_TIME_BUDGET, format_seconds
     from microgrid.viz import DEFAULT_MAX_NODES
 
@@ -132,10 +126,8 @@ def run(args: argparse.Namespace) -> int:
         if args.assignments:
             raise UsageError("--set gives variables of --expr; it has no meaning with --mlp")
         root, drawing, title = _mlp_graph(args)
-    group = args.group if args.group is not None else ("collapse" if args.mlp is not None else "none")
-    drawing["group"] = None if group == "none" else group
-    drawing["rankdir"] = args.rankdir
-    drawing["color_by_grad"] = args.color_by_grad
+    group = args.group or ("collapse" if args.mlp is not None else "none")
+    drawing.update(group=None if group == "none" else group, rankdir=args.rankdir)
     if args.max_nodes is not None:
         drawing["max_nodes"] = args.max_nodes
 
@@ -144,17 +136,17 @@ def run(args: argparse.Namespace) -> int:
         if args.output is not None:
             if not args.no_grad:
                 root.backward()
-            graph = viz.draw_dot(root, show_grad=not args.no_grad, title=title, **drawing)
+            graph = viz.draw_dot(root, show_grad=not args.no_grad, title=title,
+                                 color_by_grad=args.color_by_grad, **drawing)
             viz.render(graph, args.output, force=args.force)
             print(f"wrote {printable(str(args.output))}")
         if args.steps is not None:
             files = viz.write_backward_steps(root, args.steps, title=f"backward pass: {title}",
-                                             force=args.force, **drawing)
+                                             force=args.force, color_by_grad=args.color_by_grad, **drawing)
             index = printable(str(files.index))
             print(f"wrote {len(files.svgs)} step pictures and {index} (open it in a browser)")
         if args.html is not None:
-            page = viz.write_explorer(root, args.html, title=title, force=args.force,
-                                      **{k: v for k, v in drawing.items() if k != "color_by_grad"})
+            page = viz.write_explorer(root, args.html, title=title, force=args.force, **drawing)
             print(f"wrote {printable(str(page))} (open it in a browser)")
     except viz.GraphTooLarge as exc:
         if exc.what == "steps":
@@ -177,8 +169,7 @@ def _check_drawing(args: argparse.Namespace, root: Value, drawing: dict[str, Any
     from microgrid.app.budgets import drawing_estimate
 
     walks = args.steps is not None or args.html is not None  # their step limit before the budgets
-    size = viz.drawing_size(root, max_steps=viz.DEFAULT_MAX_STEPS if walks else None,
-                            **{k: v for k, v in drawing.items() if k != "color_by_grad"})
+    size = viz.drawing_size(root, max_steps=viz.DEFAULT_MAX_STEPS if walks else None, **drawing)
     output = args.output is not None and viz.OUTPUT_FORMATS[args.output.suffix.lower()] is not None
     steps = size.steps if args.steps is not None else 0
     views = size.views if args.html is not None else 0
@@ -201,8 +192,16 @@ def _check_output(path: Path, viz: Any) -> None:
     _check_parent("-o", path)
 
 
+def _check_html(path: Path) -> None:
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise UsageError(f"--html {path}: the explorer is an HTML page; name it with .html")
+    _check_parent("--html", path)
+    problem = backend.why_not("svg")
+    if problem is not None:
+        raise UsageError(f"--html {path}: the page draws the graph as SVG; {problem}")
+
+
 def _check_parent(option: str, path: Path) -> None:
-    """UsageError unless the folder ``path`` goes into exists."""
     if not path.parent.is_dir():
         problem = "is not a directory" if path.parent.exists() else "does not exist"
         raise UsageError(f"{option} {path}: {str(path.parent)!r} {problem}")
@@ -230,15 +229,6 @@ def _check_not_taken(args: argparse.Namespace) -> None:
                 raise UsageError(f"{option} {exc.filename or path}: {exc.strerror or exc}") from None
 
 
-def _check_html(path: Path) -> None:
-    if path.suffix.lower() not in (".html", ".htm"):
-        raise UsageError(f"--html {path}: the explorer is an HTML page; name it with .html")
-    _check_parent("--html", path)
-    drawing = backend.why_not("svg")
-    if drawing is not None:
-        raise UsageError(f"--html {path}: the page draws the graph as SVG; {drawing}")
-
-
 def _expression_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
     try:
         expression = parse_expression(args.expr)
@@ -261,43 +251,34 @@ def _expression_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], 
     return root, {}, f"{args.expr}" + (f"  with {settings}" if settings else "")
 
 
-def _mlp_graph_size(sizes: list[int]) -> int:
-    """Values in one sample's graph: inputs, weights and biases, a dot and an activation per neuron."""
-    layers = list(zip(sizes[:-1], sizes[1:]))
-    return sizes[0] + sum(n_out * (n_in + 1) + 2 * n_out for n_in, n_out in layers) + 4
-
-
 def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
+    from microgrid.app.budgets import graph_estimate
     from microgrid.data import load_wisconsin
-    from microgrid.functional import PROB_EPS, bce, bce_with_logits, uses_logits
+    from microgrid.data.preprocessing import make_scaler
+    from microgrid.nn import MLP
 
-    sizes = list(args.mlp)
-    sample = 0 if args.sample is None else args.sample
-    seed = 0 if args.seed is None else args.seed
+    sizes, sample, seed = list(args.mlp), args.sample or 0, args.seed or 0
     data = load_wisconsin()
     n_features = data.X.shape[1]
-    given = ",".join(map(str, sizes))  # as typed
+    given, arch = ",".join(map(str, sizes)), "-".join(map(str, sizes))
     if sizes[0] != n_features:
         raise UsageError(f"--mlp {given}: the first size must be {n_features} (the Wisconsin data has "
                          f"{n_features} features), got {sizes[0]}")
     if sizes[-1] != 1:
         raise UsageError(f"--mlp {given}: the last size must be 1 (one output: the probability of "
                          f"{data.target_names[1]}), got {sizes[-1]}")
-    n_values = _mlp_graph_size(sizes)
+    layers = list(zip(sizes[:-1], sizes[1:]))
+    # inputs, weights and biases, a dot and an activation per neuron
+    n_values = sizes[0] + sum(n_out * (n_in + 1) + 2 * n_out for n_in, n_out in layers) + 4
     if n_values > MAX_MLP_VALUES:
-        raise UsageError(f"--mlp {','.join(map(str, sizes))}: its graph for one sample would hold about "
-                         f"{n_values:,} Values, more than the {MAX_MLP_VALUES:,} this command builds; "
-                         "use smaller layers")
-    from microgrid.app.budgets import graph_estimate
-
-    n_edges = sum(2 * n_out * (n_in + 1) for n_in, n_out in zip(sizes[:-1], sizes[1:]))
-    what = f"the graph of {'-'.join(map(str, sizes))} for one sample ({n_values:,} Values)"
+        raise UsageError(f"--mlp {given}: its graph for one sample would hold about {n_values:,} Values, "
+                         f"more than the {MAX_MLP_VALUES:,} this command builds; use smaller layers")
+    n_edges = sum(2 * n_out * (n_in + 1) for n_in, n_out in layers)
+    what = f"the graph of {arch} for one sample ({n_values:,} Values)"
     options.within_budget(graph_estimate(n_values, n_edges, what), args)
     if not 0 <= sample < len(data.y):
         n = len(data.y)
         raise UsageError(f"--sample {sample}: there are {n} samples, numbered 0 to {n - 1}")
-    from microgrid.nn import MLP
-
     if args.activations is not None and not args.activations.strip():
         raise UsageError("--activations is empty: give one activation per layer, e.g. tanh,sigmoid")
     if args.activations:
@@ -307,48 +288,47 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
     try:
         mlp = MLP(sizes[0], sizes[1:], activations=activations, seed=seed)
     except ValueError as exc:
-        raise UsageError(f"--mlp {','.join(map(str, sizes))} --activations {quote(args.activations)}: "
-                         f"{exc}") from None
-    row = data.X[sample]
+        raise UsageError(f"--mlp {given} --activations {quote(args.activations)}: {exc}") from None
     if args.raw_inputs:
-        fed = "raw 1-10 scores"
+        row, fed = data.X[sample], "raw 1-10 scores"
     else:  # what training feeds: min-max scaled (over the shipped rows, as a full-data training run fits it)
-        from microgrid.data.preprocessing import make_scaler
-
         row = make_scaler("minmax").fit(data.X).transform(data.X[sample : sample + 1])[0]
         fed = "inputs min-max scaled to [0, 1] as in training"
     x = [Value(float(v), label=f"x{i}: {name}") for i, (v, name) in enumerate(zip(row, data.feature_names))]
     target = int(data.y[sample])
-    positive = data.target_names[1]
-    if args.root != "output":
-        # the loss as training computes it (MLP.loss): from the logit when the output is a sigmoid;
-        # the label enters as a number (it picks the branch), so it is not a node of the graph
-        if uses_logits("bce", mlp.activations[-1]):
-            z = mlp.logits(x)
-            assert isinstance(z, Value)  # one output neuron: the last size is 1 (checked above)
-            p = format_number(Value(z.data).sigmoid().data)
-            z.label = f"z (logit): p({positive}) = sigmoid(z) = {p}"
-            root = bce_with_logits(z, target)
-            root.label = f"loss = BCE(sigmoid(z), y) = softplus(z) − y·z; y = {target}"
-        else:
-            output = mlp(x)
-            assert isinstance(output, Value)  # one output neuron: the last size is 1 (checked above)
-            root = bce(output, target)
-            if not PROB_EPS <= output.data <= 1.0 - PROB_EPS:
-                # bce clamps an output outside (0, 1) to a constant: the loss no longer depends on the net
-                raise UsageError(f"--activations {quote(args.activations)}: the network's output "
-                                 f"{output.data:.4g} is not a probability, so its BCE loss is a constant "
-                                 "with no graph to draw; end --activations with sigmoid or linear, or draw "
-                                 "--root output")
-            root.label = f"loss: BCE vs y={target} ({data.target_names[target]})"
-    else:
-        output = mlp(x)
-        assert isinstance(output, Value)  # one output neuron: the last size is 1 (checked above)
-        root = output
-        root.label = f"p({positive})" if mlp.activations[-1] == "sigmoid" else "output"
+    root = _mlp_root(args, mlp, x, target, data.target_names)
     title = (f"Wisconsin sample {sample} (id {data.ids[sample]}, {data.target_names[target]}) "
-             f"through a fresh {'-'.join(map(str, sizes))} MLP (seed {seed}), {fed}")
+             f"through a fresh {arch} MLP (seed {seed}), {fed}")
     print(f"feeding sample {sample}: {fed}"
           + ("" if args.raw_inputs else " (--raw-inputs feeds the raw 1-10 scores)"))
     return root, {"params": mlp, "inputs": x}, title
 
+
+def _mlp_root(args: argparse.Namespace, mlp: Any, x: list[Value], target: int,
+              names: tuple[str, ...]) -> Value:
+    """The node the picture ends at: the loss as training computes it (``MLP.loss``), or with
+    ``--root output`` the network's output.  The label enters the loss as a number (it picks the
+    branch), so it is not a node of the graph."""
+    from microgrid.functional import PROB_EPS, bce, bce_with_logits, uses_logits
+
+    if args.root != "output" and uses_logits("bce", mlp.activations[-1]):
+        z = mlp.logits(x)
+        p = format_number(Value(z.data).sigmoid().data)
+        z.label = f"z (logit): p({names[1]}) = sigmoid(z) = {p}"
+        root = bce_with_logits(z, target)
+        root.label = f"loss = BCE(sigmoid(z), y) = softplus(z) − y·z; y = {target}"
+        return root
+    output = mlp(x)
+    assert isinstance(output, Value)  # one output neuron: the last size is 1 (checked by the caller)
+    if args.root == "output":
+        output.label = f"p({names[1]})" if mlp.activations[-1] == "sigmoid" else "output"
+        return output
+    if not PROB_EPS <= output.data <= 1.0 - PROB_EPS:
+        # bce clamps an output outside (0, 1) to a constant: the loss no longer depends on the net
+        raise UsageError(f"--activations {quote(args.activations)}: the network's output "
+                         f"{output.data:.4g} is not a probability, so its BCE loss is a constant "
+                         "with no graph to draw; end --activations with sigmoid or linear, or draw "
+                         "--root output")
+    root = bce(output, target)
+    root.label = f"loss: BCE vs y={target} ({names[target]})"
+    return root

@@ -27,7 +27,8 @@ MAX_ITERS = 100_000_000  # the loss history alone is 8 bytes per iteration
 MAX_WIDTH = 10_000  # neurons per layer
 
 
-def _number(text: str, kind: Callable[[str], T], expected: str, ok: Callable[[T], bool]) -> T:
+def _number(text: str, kind: Callable[[str], T], expected: str,
+            ok: Callable[[T], bool] = lambda v: True) -> T:
     try:
         if "_" in text or not text.isascii():  # int() and float() also take '1_0' and other digits
             raise ValueError(text)
@@ -39,19 +40,23 @@ def _number(text: str, kind: Callable[[str], T], expected: str, ok: Callable[[T]
     return value
 
 
-def positive_int(text: str) -> int:
-    """1, 2, 3, ..."""
-    return _number(text, int, "a positive integer", lambda v: v >= 1)
+def _typed(kind: Callable[[str], T], expected: str, ok: Callable[[T], bool]) -> Callable[[str], T]:
+    """The option type of values ``kind(text)`` for which ``ok`` holds (``expected`` says which)."""
+    return lambda text: _number(text, kind, expected, ok)
 
 
-def iterations(text: str) -> int:
-    """1, 2, ... up to :data:`MAX_ITERS`."""
-    return _number(text, int, f"a positive integer of at most {MAX_ITERS:,}", lambda v: 1 <= v <= MAX_ITERS)
+positive_int = _typed(int, "a positive integer", lambda v: v >= 1)
+iterations = _typed(int, f"a positive integer of at most {MAX_ITERS:,}", lambda v: 1 <= v <= MAX_ITERS)
+seed = _typed(int, "a non-negative integer", lambda v: v >= 0)  # of numpy.random.default_rng
+positive_float = _typed(float, "a positive number", lambda v: math.isfinite(v) and v > 0)
+fraction = _typed(float, "a fraction strictly between 0 and 1", lambda v: 0.0 < v < 1.0)
+# a finite-difference step: below 1e-12, rounding error is all it measures
+step_size = _typed(float, "a step between 1e-12 and 1", lambda v: 1e-12 <= v <= 1.0)
 
 
-def step_size(text: str) -> float:
-    """A finite-difference step from 1e-12 (below, rounding error is all it measures) to 1."""
-    return _number(text, float, "a step between 1e-12 and 1", lambda v: 1e-12 <= v <= 1.0)
+def at_least(minimum: int, what: str) -> Callable[[str], int]:
+    """An integer of at least ``minimum``, e.g. ``at_least(2, "folds")``."""
+    return _typed(int, f"at least {minimum} {what}", lambda v: v >= minimum)
 
 
 def path(text: str) -> Path:
@@ -59,11 +64,6 @@ def path(text: str) -> Path:
     if not text.strip():
         raise argparse.ArgumentTypeError("expected a file or directory name, got an empty one")
     return Path(text)
-
-
-def seed(text: str) -> int:
-    """0, 1, 2, ... (a seed of numpy.random.default_rng)."""
-    return _number(text, int, "a non-negative integer", lambda v: v >= 0)
 
 
 MAX_SEEDS = 100  # networks trained together by --seeds (each holds its own buffers)
@@ -76,8 +76,8 @@ def seed_list(text: str) -> list[int]:
     for part in text.split(","):
         low, dash, high = part.strip().partition("-")
         try:
-            first = _number(low.strip(), int, expected, lambda v: v >= 0)
-            last = _number(high.strip(), int, expected, lambda v: v >= 0) if dash else first
+            first = seed(low.strip())
+            last = seed(high.strip()) if dash else first
         except argparse.ArgumentTypeError:
             raise argparse.ArgumentTypeError(f"expected {expected}, got {quote(text)}") from None
         if last < first:
@@ -89,25 +89,6 @@ def seed_list(text: str) -> list[int]:
     if len(set(seeds)) != len(seeds):
         raise argparse.ArgumentTypeError(f"expected {expected}, got {quote(text)}")
     return seeds
-
-
-def at_least(minimum: int, what: str) -> Callable[[str], int]:
-    """An integer of at least ``minimum``, e.g. ``at_least(2, "folds")``."""
-
-    def parse(text: str) -> int:
-        return _number(text, int, f"at least {minimum} {what}", lambda v: v >= minimum)
-
-    return parse
-
-
-def positive_float(text: str) -> float:
-    """A finite number > 0."""
-    return _number(text, float, "a positive number", lambda v: math.isfinite(v) and v > 0)
-
-
-def fraction(text: str) -> float:
-    """A number strictly between 0 and 1."""
-    return _number(text, float, "a fraction strictly between 0 and 1", lambda v: 0.0 < v < 1.0)
 
 
 def widths(text: str) -> tuple[int, ...]:
@@ -138,14 +119,14 @@ def memory_budget(text: str) -> float:
     """Bytes, with an optional unit: ``16G``, ``500M``, ``2e9``."""
     from microgrid.app.budgets import parse_bytes
 
-    return _number(text, parse_bytes, "an amount of memory such as 16G or 500M", lambda v: True)
+    return _number(text, parse_bytes, "an amount of memory such as 16G or 500M")
 
 
 def time_budget(text: str) -> float:
     """Seconds, with an optional unit: ``90``, ``30m``, ``2h``, ``1d``."""
     from microgrid.app.budgets import parse_seconds
 
-    return _number(text, parse_seconds, "a duration such as 90, 30m, 2h or 1d", lambda v: True)
+    return _number(text, parse_seconds, "a duration such as 90, 30m, 2h or 1d")
 
 
 def add_budget_options(p: argparse.ArgumentParser, time: bool) -> None:

@@ -52,18 +52,10 @@ def _hint(config: TrainConfig, history: np.ndarray, final_loss: float) -> str:
             f"classes apart; try {smaller} or {other}")
 
 
-def _numbers(ks: Sequence[int]) -> str:
-    return ", ".join(map(str, ks))
-
-
 def learning_warnings(result: HoldoutResult | CVResult | SeedsResult) -> list[str]:
-    """One sentence per trained model that learned nothing (see :func:`_nothing_learned`), with
-    a hint; an empty list when all is well.
-
-    A hold-out run is judged on its test rows (one per seed, each sentence naming its seed); a
-    cross-validation on each fold's test rows (the folds with the problem in one sentence) and
-    its refit model on all rows.
-    """
+    """One sentence per trained model that learned nothing (see :func:`_nothing_learned`), with a
+    hint: a hold-out run judged on its test rows (each seed's), a cross-validation on each fold's
+    (the folds with the problem in one sentence) and its refit model on all rows."""
     names = result.dataset.target_names
     warnings = []
     if isinstance(result, SeedsResult):
@@ -79,7 +71,7 @@ def learning_warnings(result: HoldoutResult | CVResult | SeedsResult) -> list[st
            if (why := _nothing_learned(f.test, names, "test rows")) is not None]
     if bad:
         k, fold, why = bad[0]
-        which = f"fold {k}" if len(bad) == 1 else f"folds {_numbers([b[0] for b in bad])}"
+        which = f"fold {k}" if len(bad) == 1 else f"folds {', '.join(str(b[0]) for b in bad)}"
         hint = _hint(result.config, fold.history, fold.final_loss)
         warnings.append(f"the models of {len(bad)} of {len(result.folds)} folds learned nothing useful "
                         f"({which}); in fold {k} {why}; {hint}")
