@@ -286,18 +286,7 @@ def _load(archive: _Archive) -> Classifier:
     if len(feature_names) != n_inputs or len(target_names) != 2:
         raise ModelFileError(path, f"{len(feature_names)} feature names for {n_inputs} inputs, "
                                    f"{len(target_names)} class names for 2 classes")
-    scaler_name = archive.text("scaler")
-    if scaler_name not in SCALERS:
-        raise ModelFileError(path, f"unknown scaler {quote(scaler_name)}")
-    fill = archive.vector("fill_values", "fill_values", n_inputs)
-    params = {key.split(".", 1)[1]: archive.vector(key, "scaler parameters", n_inputs)
-              for key in archive.members if key.startswith("scaler.")}
-    try:  # the scaler refuses parameters whose scale overflows, naming the feature
-        scaler = scaler_from_arrays(scaler_name, params)
-    except ValueError as exc:
-        raise ModelFileError(path, f"bad scaler parameters: {exc}") from None
-    if not np.isfinite(fill).all():
-        raise ModelFileError(path, "fill_values must be finite numbers")
+    scaler, fill = _preprocessing(archive, n_inputs)
     threshold = float(archive.entry("threshold", "iuf", 0, "a number"))
     if not 0.0 < threshold < 1.0:
         raise ModelFileError(path, f"threshold {threshold} is not a probability strictly between 0 and 1")
@@ -313,6 +302,23 @@ def _load(archive: _Archive) -> Classifier:
     net.set_weights(weights)
     return Classifier(net=net, scaler=scaler, fill_values=fill, feature_names=feature_names,
                       target_names=target_names, threshold=threshold, info=info)
+
+
+def _preprocessing(archive: _Archive, n_inputs: int) -> tuple[Scaler, np.ndarray]:
+    """The scaler and the fill values, each one number per input."""
+    scaler_name = archive.text("scaler")
+    if scaler_name not in SCALERS:
+        raise ModelFileError(archive.path, f"unknown scaler {quote(scaler_name)}")
+    fill = archive.vector("fill_values", "fill_values", n_inputs)
+    params = {key.split(".", 1)[1]: archive.vector(key, "scaler parameters", n_inputs)
+              for key in archive.members if key.startswith("scaler.")}
+    try:  # the scaler refuses parameters whose scale overflows, naming the feature
+        scaler = scaler_from_arrays(scaler_name, params)
+    except ValueError as exc:
+        raise ModelFileError(archive.path, f"bad scaler parameters: {exc}") from None
+    if not np.isfinite(fill).all():
+        raise ModelFileError(archive.path, "fill_values must be finite numbers")
+    return scaler, fill
 
 
 def _weights(archive: _Archive, dims: list[int]) -> list[np.ndarray]:

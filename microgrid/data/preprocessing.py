@@ -1,11 +1,6 @@
-"""Feature scaling fit on training rows only, and reproducible train/test splits.
-
-Scalers learn their parameters from the training rows alone and then apply the same affine map
-to any rows, so nothing about the test rows leaks into training.  Their parameters convert to a
-dict of plain arrays (:meth:`to_arrays`) for saving without pickle.
-
-Splits return index arrays into the rows; random ones are drawn from
-``numpy.random.default_rng(seed)``, so the same seed gives the same split on every machine.
+"""Feature scaling fit on training rows only (nothing about the test rows leaks into training;
+the parameters save as plain arrays, :meth:`Scaler.to_arrays`), and reproducible train/test splits
+(index arrays; random ones drawn from ``numpy.random.default_rng(seed)``).
 """
 
 from __future__ import annotations
@@ -175,17 +170,13 @@ def scaler_from_arrays(name: str, arrays: dict[str, np.ndarray]) -> Scaler:
 
 # ---- splits --------------------------------------------------------------------------------
 
-TUTORIAL_TRAIN_ROWS = 500  # rows 0..499 train
-TUTORIAL_TEST_START = 501  # rows 501.. test (the tutorial's x[501:683]: row 500 is in neither)
+TUTORIAL_TRAIN_ROWS = 500
+TUTORIAL_TEST_START = 501
 
 
 def tutorial_split(n_rows: int) -> tuple[np.ndarray, np.ndarray]:
-    """The classic tutorial's split of the 683 complete rows, in file order.
-
-    Rows 0–499 train and rows 501–682 test (182 rows).  Row 500 belongs to neither set: the
-    tutorial sliced ``[0:500]`` and ``[501:683]``, and this reproduces it exactly.  For another
-    row count the same rule applies (train 0–499, test 501 to the end).
-    """
+    """The classic tutorial's split, in file order: rows 0–499 train, rows 501 to the end test
+    (its ``[0:500]`` and ``[501:683]`` of the 683 complete rows; row 500 is in neither)."""
     if isinstance(n_rows, bool) or not isinstance(n_rows, (int, np.integer)):
         raise TypeError(f"n_rows must be an integer, got {type(n_rows).__name__}: {n_rows!r}")
     if n_rows <= TUTORIAL_TEST_START:

@@ -1,12 +1,11 @@
 """All-or-nothing writes: a file or a folder appears complete under its name, or not at all.
 
-A write to ``NAME`` first claims it (:func:`claim`: one process at a time), builds the new file or
-folder beside it as ``.new.NAME.microgrid-tmp``, syncs it to the disk and puts it in place in one
-step: ``os.replace`` for a file, an exchange of the two names for a folder.  A full disk, an
-interrupt or a crash leaves the old file or folder or the complete new one, never a mix; what a
-killed process left beside ``NAME`` is removed by the next write to it.  An ``OSError`` names the
-file the user asked for, not a temporary.  A symbolic link at ``NAME`` is replaced, its target
-never written.
+A write to ``NAME`` claims it (:func:`claim`: one process at a time), builds the new file or
+folder beside it as ``.new.NAME.microgrid-tmp``, syncs it and puts it in place in one step
+(``os.replace`` for a file, an exchange of the two names for a folder).  The temporaries have fixed
+names, unlike :mod:`tempfile`'s, so that the next write to ``NAME`` finds and removes what a killed
+one left.  An ``OSError`` names the file the user asked for, not a temporary.  A symbolic link at
+``NAME`` is replaced, its target never written.
 """
 
 from __future__ import annotations
@@ -165,7 +164,7 @@ def _clean(path: Path) -> None:
 # -- files ----------------------------------------------------------------------------------------
 
 def _mode(path: Path, folder: bool) -> int | None:
-    """The permission bits of the file (or folder) a write to ``path`` replaces; None if none."""
+    """The permission bits of the file (or folder) a write to ``path`` replaces."""
     with contextlib.suppress(OSError):
         st = os.lstat(path)
         if stat.S_ISDIR(st.st_mode) if folder else stat.S_ISREG(st.st_mode):
@@ -186,11 +185,8 @@ def _fsync_dir(folder: Path) -> None:
 @contextlib.contextmanager
 def atomic_file(path: str | os.PathLike[str], mode: str = "w", *, encoding: str | None = "utf-8",
                 newline: str | None = None) -> Iterator[IO[Any]]:
-    """Open a temporary file beside ``path`` for writing; when the block ends without an error it
-    is synced and renamed to ``path``, otherwise removed (``path`` untouched).
-
-    ``mode`` is ``"w"`` (text, with ``encoding`` and ``newline``) or ``"wb"``.
-    """
+    """Open a temporary file beside ``path`` for writing (``mode`` ``"w"``, text, or ``"wb"``); when
+    the block ends without an error it is synced and renamed to ``path``, otherwise removed."""
     if mode not in ("w", "wb"):
         raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
     path = Path(path)
@@ -291,10 +287,7 @@ def _swap(staging: Path, path: Path) -> None:
 @contextlib.contextmanager
 def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Give an empty folder beside ``path`` to fill; when the block ends without an error it
-    replaces ``path`` (whatever was there) as a unit, otherwise it is removed (``path`` untouched).
-
-    An ``OSError`` about a file in the temporary folder names the same file under ``path``.
-    """
+    replaces ``path`` (whatever was there) as a unit, otherwise it is removed (``path`` untouched)."""
     path = Path(path)
     staging, made = _temp(path, "new"), False
     with claim(path):

@@ -30,7 +30,6 @@ examples:
 
 
 def register(subparsers: Any) -> None:
-    """Add the ``check`` subcommand to ``subparsers``."""
     p = subparsers.add_parser("check",
                               help="compare autograd, hand-derived, traced and finite-difference gradients",
                               description=DESCRIPTION, epilog=EPILOG,

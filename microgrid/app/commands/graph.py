@@ -98,39 +98,12 @@ def run(args: argparse.Namespace) -> int:
     from microgrid import viz
     from microgrid.safety.overwrite import OutputTaken
 
-    if args.output is None and args.steps is None and args.html is None:
-        raise UsageError("nothing to write: give -o FILE (e.g. -o graph.svg), --steps DIR and/or --html FILE")
-    if args.no_grad and args.color_by_grad:
-        raise UsageError("--color-by-grad needs gradients; drop --no-grad")
-    if args.output is not None:
-        _check_output(args.output, viz)
-    if args.steps is not None:
-        problem = backend.why_not("svg")
-        if problem is not None:
-            raise UsageError(f"--steps {args.steps}: the step pictures are SVG; {problem}")
-    if args.html is not None:
-        if args.no_grad:
-            raise UsageError("--html shows the backward pass; drop --no-grad")
-        _check_html(args.html)
-    _check_not_taken(args)
-
-    if args.expr is not None:
-        if args.group not in (None, "none"):
-            raise UsageError(f"--group {args.group} groups the neurons of an --mlp graph; an --expr graph "
-                             "has none")
-        for option in MLP_ONLY:
-            if getattr(args, option.lstrip("-").replace("-", "_")) is not None:
-                raise UsageError(f"{option} is an option of --mlp; it has no meaning with --expr")
-        root, drawing, title = _expression_graph(args)
-    else:
-        if args.assignments:
-            raise UsageError("--set gives variables of --expr; it has no meaning with --mlp")
-        root, drawing, title = _mlp_graph(args)
+    _check_outputs(args, viz)
+    root, drawing, title = _expression_graph(args) if args.expr is not None else _mlp_graph(args)
     group = args.group or ("collapse" if args.mlp is not None else "none")
     drawing.update(group=None if group == "none" else group, rankdir=args.rankdir)
     if args.max_nodes is not None:
         drawing["max_nodes"] = args.max_nodes
-
     try:
         _check_drawing(args, root, drawing, viz)
         if args.output is not None:
@@ -161,6 +134,25 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:  # e.g. -o into a read-only place, --steps naming an existing file
         raise UsageError(f"cannot write {exc.filename or 'the output'}: {exc.strerror or exc}") from None
     return 0
+
+
+def _check_outputs(args: argparse.Namespace, viz: Any) -> None:
+    """UsageError, before any work, for outputs that cannot be written or may not be replaced."""
+    if args.output is None and args.steps is None and args.html is None:
+        raise UsageError("nothing to write: give -o FILE (e.g. -o graph.svg), --steps DIR and/or --html FILE")
+    if args.no_grad and args.color_by_grad:
+        raise UsageError("--color-by-grad needs gradients; drop --no-grad")
+    if args.output is not None:
+        _check_output(args.output, viz)
+    if args.steps is not None:
+        problem = backend.why_not("svg")
+        if problem is not None:
+            raise UsageError(f"--steps {args.steps}: the step pictures are SVG; {problem}")
+    if args.html is not None:
+        if args.no_grad:
+            raise UsageError("--html shows the backward pass; drop --no-grad")
+        _check_html(args.html)
+    _check_not_taken(args)
 
 
 def _check_drawing(args: argparse.Namespace, root: Value, drawing: dict[str, Any], viz: Any) -> None:
@@ -230,6 +222,12 @@ def _check_not_taken(args: argparse.Namespace) -> None:
 
 
 def _expression_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
+    if args.group not in (None, "none"):
+        raise UsageError(f"--group {args.group} groups the neurons of an --mlp graph; an --expr graph "
+                         "has none")
+    for option in MLP_ONLY:
+        if getattr(args, option.lstrip("-").replace("-", "_")) is not None:
+            raise UsageError(f"{option} is an option of --mlp; it has no meaning with --expr")
     try:
         expression = parse_expression(args.expr)
         values: dict[str, float] = {}
@@ -257,6 +255,8 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
     from microgrid.data.preprocessing import make_scaler
     from microgrid.nn import MLP
 
+    if args.assignments:
+        raise UsageError("--set gives variables of --expr; it has no meaning with --mlp")
     sizes, sample, seed = list(args.mlp), args.sample or 0, args.seed or 0
     data = load_wisconsin()
     n_features = data.X.shape[1]

@@ -25,7 +25,6 @@ terminal and distinct IDs stay distinct.
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``predict`` subcommand to ``subparsers``."""
     p = subparsers.add_parser("predict", help="classify the rows of a data file with a saved model",
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=options.path, required=True, metavar="MODEL.npz",
@@ -48,19 +47,10 @@ def run(args: argparse.Namespace) -> int:
     from microgrid.app.budgets import predict_estimate
     from microgrid.app.model_io import ModelFileError, NonFiniteOutputError, load_model
     from microgrid.data import DataError, load_wisconsin
-    from microgrid.data.metrics import accuracy
     from microgrid.safety.atomic import write_text
-    from microgrid.safety.overwrite import OutputTaken, check_predictions_file
 
     if args.output is not None:  # before any work: a long run cannot end in "cannot write"
-        try:
-            check_predictions_file(args.output, (args.data, args.model), force=args.force)
-        except OutputTaken as exc:
-            raise UsageError(f"--output {exc}") from None
-        except FileNotFoundError as exc:
-            raise UsageError(f"--output {args.output}: the folder {exc.filename} does not exist") from None
-        except OSError as exc:  # e.g. a name too long for its folder
-            raise UsageError(f"--output {args.output}: {exc.strerror or exc}") from None
+        _check_output(args)
     model = options.read_input(lambda: load_model(args.model, args.memory_budget), f"--model {args.model}",
                                ModelFileError)
     data = options.read_input(lambda: load_wisconsin(args.data, missing="keep", unlabelled=True),
@@ -81,8 +71,6 @@ def run(args: argparse.Namespace) -> int:
     writer = csv.writer(table, lineterminator="\n")  # quotes IDs holding commas or quotes
     names = [escape(name) for name in model.target_names]
     writer.writerow(["id", "class", f"p_{names[1]}"])  # the probability of the second class
-    # an ID is written as plain text: its control characters (terminal escape codes, line breaks)
-    # escaped as \xNN, \n, ..., its backslashes doubled, so that distinct IDs stay distinct
     writer.writerows([escape(str(ident)), names[cls], f"{p:.6f}"]
                      for ident, cls, p in zip(data.ids, predicted, proba))
     if args.output is None:
@@ -95,10 +83,22 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     known = data.labelled
     if known.any():
-        correct = int((predicted[known] == data.y[known]).sum())
-        n_unknown = int((~known).sum())
+        correct, n_known = int((predicted[known] == data.y[known]).sum()), int(known.sum())
+        n_unknown = len(known) - n_known
         unknown = f"; {n_unknown:,} row{'s' * (n_unknown != 1)} without a class" if n_unknown else ""
-        score = accuracy(data.y[known], predicted[known])
-        print(f"accuracy against the classes in {printable(str(args.data))}: {score:.4f} "
-              f"({correct:,}/{int(known.sum()):,} rows{unknown})", file=sys.stderr)
+        print(f"accuracy against the classes in {printable(str(args.data))}: {correct / n_known:.4f} "
+              f"({correct:,}/{n_known:,} rows{unknown})", file=sys.stderr)
     return 0
+
+
+def _check_output(args: argparse.Namespace) -> None:
+    from microgrid.safety.overwrite import OutputTaken, check_predictions_file
+
+    try:
+        check_predictions_file(args.output, (args.data, args.model), force=args.force)
+    except OutputTaken as exc:
+        raise UsageError(f"--output {exc}") from None
+    except FileNotFoundError as exc:
+        raise UsageError(f"--output {args.output}: the folder {exc.filename} does not exist") from None
+    except OSError as exc:  # e.g. a name too long for its folder
+        raise UsageError(f"--output {args.output}: {exc.strerror or exc}") from None

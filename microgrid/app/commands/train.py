@@ -14,6 +14,7 @@ from microgrid.app.commands import options
 
 if TYPE_CHECKING:
     from microgrid.app.runs.config import TrainConfig
+    from microgrid.app.runs.results import CVResult, HoldoutResult
 
 DESCRIPTION = """\
 Train a network that tells malignant from benign tumours on the Wisconsin breast cancer data
@@ -50,7 +51,6 @@ examples:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``train`` subcommand to ``subparsers``."""
     from microgrid.app.runs.config import ENGINES, HIDDEN_ACTIVATIONS, OPTIMIZERS, SCALERS, SPLITS
 
     p = subparsers.add_parser("train", help="train the classifier on the Wisconsin data",
@@ -104,11 +104,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train, print the report and write --out; 0 on success, 1 if training diverged.
-
-    A model that learned nothing (see :func:`microgrid.app.runs.learning.learning_warnings`) is
-    a success too (0), with a warning on stderr and in metrics.json.
-    """
+    """Train, print the report and write --out; 0 on success (a model that learned nothing too, with
+    a warning), 1 if training diverged."""
     from microgrid.app.runs.config import ConfigError, make_config
     from microgrid.app.runs.outputs import check_output_dir
     from microgrid.safety.atomic import claim
@@ -148,12 +145,10 @@ def _train(args: argparse.Namespace, config: TrainConfig) -> int:
     from microgrid.app.model_io import NonFiniteOutputError
     from microgrid.app.runs.config import ConfigError
     from microgrid.app.runs.learning import learning_warnings
-    from microgrid.app.runs.outputs import PLOT_HINT, write_outputs
     from microgrid.app.runs.report import format_cv, format_holdout, format_seeds
-    from microgrid.app.runs.results import CVResult, HoldoutResult, SeedsResult
+    from microgrid.app.runs.results import SeedsResult
     from microgrid.app.runs.run import TrainingDiverged, run_cv, run_holdout, run_seeds
     from microgrid.data import DataError, load_wisconsin
-    from microgrid.safety.overwrite import OutputTaken
 
     dataset = options.read_input(lambda: load_wisconsin(args.data), f"--data {args.data}", DataError)
     show = not args.quiet
@@ -187,17 +182,24 @@ def _train(args: argparse.Namespace, config: TrainConfig) -> int:
     for warning in learning_warnings(result):  # shown with --quiet too: they are warnings
         print(f"microgrid train: warning: {warning}", file=sys.stderr)
     if args.out is not None and not isinstance(result, SeedsResult):  # (--seeds refuses --out)
-        try:
-            messages = write_outputs(args.out, result, force=args.force)
-        except OutputTaken as exc:  # the user put something there during the training
-            raise UsageError(f"--out {exc}") from None
-        except OSError as exc:
-            raise UsageError(_cannot_write(args.out, exc)) from None
-        notes = [m for m in messages if show or m == PLOT_HINT]  # --quiet says how to get plots too
-        if notes:
-            print()
-            print("\n".join(notes))
+        _write_outputs(args, result)
     return 0
+
+
+def _write_outputs(args: argparse.Namespace, result: HoldoutResult | CVResult) -> None:
+    from microgrid.app.runs.outputs import PLOT_HINT, write_outputs
+    from microgrid.safety.overwrite import OutputTaken
+
+    try:
+        messages = write_outputs(args.out, result, force=args.force)
+    except OutputTaken as exc:  # the user put something there during the training
+        raise UsageError(f"--out {exc}") from None
+    except OSError as exc:
+        raise UsageError(_cannot_write(args.out, exc)) from None
+    notes = [m for m in messages if not args.quiet or m == PLOT_HINT]  # --quiet says how to get plots too
+    if notes:
+        print()
+        print("\n".join(notes))
 
 
 def _check_budget(args: argparse.Namespace, config: TrainConfig, rows: int, n_features: int) -> None:

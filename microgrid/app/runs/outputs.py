@@ -16,7 +16,6 @@ from microgrid.app.model_io import save_model
 from microgrid.app.runs.learning import learning_warnings
 from microgrid.app.runs.plots import plot_confusion, plot_loss
 from microgrid.app.runs.results import CVResult, HoldoutResult
-from microgrid.data import Dataset
 from microgrid.safety.atomic import atomic_folder, claim, signals_held, write_bytes, write_text
 from microgrid.safety.overwrite import OutputTaken
 
@@ -40,11 +39,6 @@ def _jsonable(x: object) -> object:
     return x
 
 
-def _data_info(dataset: Dataset) -> dict[str, object]:
-    return {"source": dataset.source, "format": dataset.format, "rows": len(dataset),
-            "class_counts": dataset.class_counts(), "rows_dropped_for_missing_values": dataset.n_missing_rows}
-
-
 def metrics_document(result: HoldoutResult | CVResult) -> dict[str, object]:
     """Everything ``metrics.json`` records about a run."""
     from microgrid import __version__
@@ -52,8 +46,10 @@ def metrics_document(result: HoldoutResult | CVResult) -> dict[str, object]:
     config = asdict(result.config)
     if result.config.split != "stratified" or result.config.cv is not None:
         del config["test_size"]  # not used by this run
-    doc: dict[str, object] = {"microgrid_version": __version__, "config": config,
-                              "data": _data_info(result.dataset)}
+    d = result.dataset
+    data = {"source": d.source, "format": d.format, "rows": len(d), "class_counts": d.class_counts(),
+            "rows_dropped_for_missing_values": d.n_missing_rows}
+    doc: dict[str, object] = {"microgrid_version": __version__, "config": config, "data": data}
     if isinstance(result, HoldoutResult):
         doc.update(kind="holdout", train_rows=len(result.train_rows), test_rows=len(result.test_rows),
                    iterations=len(result.history), final_loss=result.final_loss,
@@ -128,14 +124,11 @@ def _matplotlib() -> bool:
 
 
 def write_outputs(out_dir: str | Path, result: HoldoutResult | CVResult, force: bool = False) -> list[str]:
-    """Write ``metrics.json``, ``history.csv``, ``model.npz`` and (with matplotlib) the plots.
-
-    The folder is written all-or-nothing (built beside ``out_dir``, then swapped in): afterwards
-    it holds either the complete new run or, after an error or interrupt, exactly what it held
-    before.  An existing run is replaced only with ``force`` (see :func:`check_output_dir`).
-    Returns one message per file written, plus :data:`PLOT_HINT` when matplotlib is missing.
-    For cross-validation the model is the one refit on all rows (``result.final``), if any.
-    """
+    """Write ``metrics.json``, ``history.csv``, ``model.npz`` (for cross-validation, of the model
+    refit on all rows, if any) and with matplotlib the plots, as one folder: afterwards ``out_dir``
+    holds the complete new run or, after an error or interrupt, what it held before.  An existing
+    run is replaced only with ``force``.  Returns a message per file written, and :data:`PLOT_HINT`
+    when matplotlib is missing."""
     out = Path(out_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     with claim(out):

@@ -14,15 +14,8 @@ from microgrid.data.metrics import METRIC_NAMES
 
 __all__ = ["METRIC_LABELS", "format_holdout", "format_cv", "format_seeds", "seeds_text"]
 
-METRIC_LABELS = {
-    "accuracy": "accuracy",
-    "precision": "precision",
-    "recall": "recall (sensitivity)",
-    "specificity": "specificity",
-    "f1": "F1",
-    "roc_auc": "ROC AUC",
-    "log_loss": "log loss",
-}
+METRIC_LABELS = {"accuracy": "accuracy", "precision": "precision", "recall": "recall (sensitivity)",
+                 "specificity": "specificity", "f1": "F1", "roc_auc": "ROC AUC", "log_loss": "log loss"}
 
 
 def _data_line(dataset: Dataset) -> str:

@@ -1,12 +1,7 @@
-"""The training run behind ``microgrid train``: fit a network, a hold-out run, a cross-validation.
-
-One run is either a *hold-out* run (fit on the training rows of a split, report train and test
-metrics), a *k-fold cross-validation* (fit once per stratified fold, report each fold and the
-mean ± standard deviation across folds) or *a hold-out run per seed* (report each seed and the
-mean, min and max).  With the vectorized engine the networks of a cross-validation or of several
+"""The training run behind ``microgrid train``: a *hold-out* run, a *k-fold cross-validation* or a
+hold-out run per seed.  With the vectorized engine the networks of a cross-validation or of several
 seeds train together in one pass (:func:`microgrid.vectorized.fit_many`), each as it would alone.
-Every step that looks at data looks only at the rows it is allowed to: the missing-value
-medians and the scaler come from the training rows alone.
+The missing-value medians and the scaler come from the training rows alone.
 """
 
 from __future__ import annotations
@@ -43,30 +38,26 @@ ProgressCallback = Callable[[int, float], None]  # (iterations done, the trainin
 
 def fit_network(config: TrainConfig, X: np.ndarray, y: np.ndarray,
                 progress: ProgressCallback | None = None) -> tuple[VectorizedMLP, np.ndarray, float]:
-    """Train a fresh network on scaled rows ``X`` and labels ``y`` with ``config``'s engine.
+    """Train a fresh network on scaled rows ``X`` and labels ``y`` with ``config``'s engine: the
+    network (a :class:`VectorizedMLP` whatever the engine), the loss history (the mean BCE *before*
+    each step) and the final loss (after the last step; :class:`TrainingDiverged` if not finite).
 
-    Returns the trained network (as a :class:`VectorizedMLP` whatever the engine), the loss
-    history (the mean BCE *before* each step) and the final loss (the mean BCE of the returned
-    network, after the last step).  The engines start from the same weights (drawn from
-    ``config.seed``), see the same batches and apply the same optimizer rule
-    (:mod:`microgrid.optim`), so their histories agree to rounding; the scalar engine builds the
-    ``Value`` graph of every row at every iteration, so it is far slower; the traced engine builds
-    the graph of one example once and replays it over the rows (:meth:`MLP.compile`).
-    Raises :class:`TrainingDiverged` if the loss stops being finite, the last step included.
+    The engines start from the same weights (drawn from ``config.seed``), see the same batches and
+    apply the same optimizer rule, so their histories agree to rounding; the scalar engine builds
+    the ``Value`` graph of every row at every iteration, the traced engine that of one example once.
     """
     dims = config.dims(np.shape(X)[1])
-    net: MLP | VectorizedMLP
-    if config.engine in ("scalar", "traced"):
-        net = MLP(dims[0], dims[1:], activations=config.activations, seed=config.seed)
-        history = net.fit(X, y, lr=config.lr, iters=config.iters, optimizer=config.optimizer,
-                          batch_size=config.batch_size, seed=config.seed, callback=progress,
-                          engine=config.engine)
-    else:
+    history: np.ndarray
+    if config.engine == "vectorized":
         net = VectorizedMLP(dims, activations=config.activations, seed=config.seed)
         history = net.fit(X, y, lr=config.lr, iters=config.iters, optimizer=config.optimizer,
                           batch_size=config.batch_size, seed=config.seed, callback=progress)
-    if isinstance(net, MLP):
-        net = VectorizedMLP.from_scalar(net)
+    else:
+        scalar = MLP(dims[0], dims[1:], activations=config.activations, seed=config.seed)
+        history = scalar.fit(X, y, lr=config.lr, iters=config.iters, optimizer=config.optimizer,
+                             batch_size=config.batch_size, seed=config.seed, callback=progress,
+                             engine=config.engine)
+        net = VectorizedMLP.from_scalar(scalar)
     final_loss = _final_loss(config, net, X, y)
     if progress is not None:
         progress(config.iters, final_loss)
@@ -127,13 +118,9 @@ def train_classifiers(configs: Sequence[TrainConfig], dataset: Dataset, rows: Se
                       labels: Sequence[str],
                       progress: ProgressCallback | None = None) -> list[TrainedClassifier]:
     """``train_classifier(configs[k], dataset, rows[k])`` for every ``k``, the networks trained
-    together in one pass (:func:`~microgrid.vectorized.fit_many`, vectorized engine): each gets its
-    own medians, scaler and rows, and its config's seed and learning rate, and ends as it would
-    alone (to rounding: about 1e-15 per step).  The configs may differ in nothing else.
-
-    ``progress`` gets the mean loss of the networks; ``labels[k]`` names network ``k`` in a
-    TrainingDiverged message.  Each network is credited with an equal share of the time.
-    """
+    together in one pass (:func:`~microgrid.vectorized.fit_many`), each as it would alone (to about
+    1e-15 per step); the configs may differ only in seed and learning rate.  ``progress`` gets the
+    mean loss; ``labels[k]`` names network ``k`` in a TrainingDiverged message."""
     first = configs[0]
     others = [replace(c, seed=first.seed, lr=first.lr) for c in configs]
     if first.engine != "vectorized" or any(c != first for c in others):
@@ -213,11 +200,8 @@ def run_holdout(config: TrainConfig, dataset: Dataset, stream: TextIO | None = N
 
 def run_cv(config: TrainConfig, dataset: Dataset, stream: TextIO | None = None, show_progress: bool = True,
            refit: bool = False) -> CVResult:
-    """Stratified K-fold cross-validation (``config.cv`` folds, split by ``config.seed``).
-
-    With ``refit`` a final model is trained on every row with the same settings (the model to
-    keep; the folds only estimate how well such a model does on new rows).
-    """
+    """Stratified K-fold cross-validation (``config.cv`` folds, split by ``config.seed``); with
+    ``refit``, also the model to keep, trained on every row with the same settings."""
     if config.cv is None:
         raise ConfigError("run_cv needs config.cv (the number of folds)")
     _require_rows(dataset, config.cv, f"{config.cv}-fold cross-validation")
