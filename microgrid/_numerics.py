@@ -1,15 +1,9 @@
 """The arithmetic under :mod:`microgrid.engine`: IEEE-754 float functions that never raise, exact
 sums, numbers as floats, comparands, and the ``no_grad`` switch.
 
-* ``fdiv``, ``fpow``, ``fexp``, ``flog``, ``fsqrt``, ``fsigmoid``, ``fsoftplus``: float64 results
-  as NumPy gives them (``inf``/``nan`` where Python's ``math`` would raise).
-* ``fsum``, ``fdot``: sums rounded once (``math.fsum``); ``inf``/``nan`` as plain summation gives.
-* ``fslope``: ``-g·a/b²`` without an intermediate overflow or underflow (division's backward).
-* ``div``, ``power``, ``log``, ``sigmoid``, ``data``, ``sign``: the helpers of the derivative rules,
-  for a float (the functions above) or a ``Value`` (its operator or method, recorded).
-* :class:`Quotient`: a local derivative that the backward walk applies by dividing.
-* :func:`to_float`, :func:`comparand`: what a Value holds, and what it compares with.
-* :func:`no_grad`, :func:`is_grad_enabled`, :data:`grad_mode`: recording on or off, per thread.
+``fdiv``, ``fpow``, ``fexp``... give float64 results as NumPy does (``inf``/``nan`` where
+``math`` would raise); ``fsum`` and ``fdot`` round once (``math.fsum``); ``div``, ``power``,
+``log``... serve the derivative rules on floats and, recorded, on Values.
 """
 
 from __future__ import annotations
@@ -28,35 +22,29 @@ import numpy as np
 _INF = math.inf
 _NAN = math.nan
 
-# --------------------------------------------------------------------------------------------
-# Grad mode (thread-local, nestable)
-# --------------------------------------------------------------------------------------------
+# -- grad mode (thread-local, nestable) ------------------------------------------------------------
 
-
-class _GradMode(threading.local):
+class _Depth(threading.local):
     depth = 0  # how many no_grad blocks this thread is inside
 
 
-class GradMode:
-    """How many threads are inside a :func:`no_grad` block (``threads``), and this thread's
-    depth (``local.depth``).  While ``threads`` is 0 every thread records: the engine reads that
-    one integer, and looks at its own thread only when some thread has switched recording off."""
+class _GradMode:
+    """How many threads are inside a :func:`no_grad` block (``threads``), and this thread's depth
+    (``local.depth``).  While ``threads`` is 0 every thread records: the engine reads that one
+    integer, and looks at its own thread only when some thread has switched recording off."""
 
     def __init__(self) -> None:
         self.threads = 0
-        self.local = _GradMode()
+        self.local = _Depth()
         self.lock = threading.Lock()
 
-    def recording(self) -> bool:
-        return self.threads == 0 or self.local.depth == 0
 
-
-grad_mode = GradMode()
+grad_mode = _GradMode()
 
 
 def is_grad_enabled() -> bool:
     """True unless the current thread is inside a :func:`no_grad` block."""
-    return grad_mode.recording()
+    return grad_mode.threads == 0 or grad_mode.local.depth == 0
 
 
 @contextmanager
@@ -80,10 +68,7 @@ def no_grad() -> Iterator[None]:
                 mode.threads -= 1
 
 
-# --------------------------------------------------------------------------------------------
-# IEEE-style float functions: never raise, always return a float (inf / nan where NumPy would)
-# --------------------------------------------------------------------------------------------
-
+# -- IEEE-style float functions: never raise, always return a float (inf or nan where NumPy would)
 
 def fdiv(a: float, b: float) -> float:
     """``a / b``; ``±inf`` or ``nan`` at ``b = 0``."""
@@ -174,11 +159,8 @@ def fslope(g: float, a: float, b: float) -> float:
     return -fdiv(fdiv(g * a, b), b)
 
 
-# --------------------------------------------------------------------------------------------
-# The helpers of the derivative rules: one rule serves floats (the fast backward) and Values
+# -- the helpers of the derivative rules: one rule serves floats (the fast backward) and Values
 # (grad(..., create_graph=True), which records the derivative as a graph)
-# --------------------------------------------------------------------------------------------
-
 
 def data(x: Any) -> float:
     """A float as it is; a Value's ``data``."""
@@ -239,10 +221,7 @@ class Quotient(float):
     __rmul__ = __mul__ = times  # g * d, d * g
 
 
-# --------------------------------------------------------------------------------------------
-# Numbers as floats, and what a Value compares with
-# --------------------------------------------------------------------------------------------
-
+# -- numbers as floats, and what a Value compares with ---------------------------------------------
 
 def to_float(x: Any, what: str = "Value data") -> float:
     """``x`` as a Python float: any real number (a Python or NumPy int or float, a Fraction...);
@@ -275,6 +254,14 @@ def comparand(x: object) -> Any:
     return NotImplemented
 
 
+def _compare(op: Callable[[Any, Any], Any]) -> Callable[[Any, object], bool]:
+    def compare(self: Any, other: object) -> bool:
+        o = comparand(other)
+        return NotImplemented if o is NotImplemented else bool(op(self.data, o))
+
+    return compare
+
+
 class OrderedByData:
     """``<``, ``<=``, ``>``, ``>=`` of ``data`` with a Value or a real number: a plain bool,
     nothing recorded.  ``==`` and ``hash`` stay those of ``object`` (identity): a Value is a node
@@ -283,19 +270,5 @@ class OrderedByData:
 
     __slots__ = ()
     data: float
-
-    def __lt__(self, other: object) -> bool:
-        o = comparand(other)
-        return NotImplemented if o is NotImplemented else bool(self.data < o)
-
-    def __le__(self, other: object) -> bool:
-        o = comparand(other)
-        return NotImplemented if o is NotImplemented else bool(self.data <= o)
-
-    def __gt__(self, other: object) -> bool:
-        o = comparand(other)
-        return NotImplemented if o is NotImplemented else bool(self.data > o)
-
-    def __ge__(self, other: object) -> bool:
-        o = comparand(other)
-        return NotImplemented if o is NotImplemented else bool(self.data >= o)
+    __lt__, __le__ = _compare(operator.lt), _compare(operator.le)
+    __gt__, __ge__ = _compare(operator.gt), _compare(operator.ge)

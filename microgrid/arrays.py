@@ -1,17 +1,9 @@
-"""The checks every library module runs on user input, and the central differences the gradient
-checks share.
+"""The checks every library module runs on user input (TypeError for a wrong type, ValueError for
+a wrong value, each saying what is wrong), and the central differences the gradient checks share.
 
-* Numbers (:func:`check_number`, :func:`check_int`, :func:`check_seed`): TypeError for a wrong
-  type, ValueError for a wrong value, everywhere.
-* Arrays: ``np.asarray(x, dtype=np.float64)`` alone would parse text (``"1"`` becomes 1.0), drop
-  the imaginary part of complex numbers with only a warning, and let ``OverflowError`` escape for
-  huge Python integers; :func:`real_array` refuses all three.
-* What both networks check, with a ValueError that says what is wrong: layer widths
-  ``dims = [n0, n1, ..., nL]`` (:func:`check_dims`, :func:`network_dims`, :func:`check_size`),
-  weights ``[W1 (n1, n0), b1 (n1,), W2, b2, ...]`` (:func:`check_weights`) and inputs ``X`` of
-  shape ``(rows, n0)`` (:func:`check_inputs`).
-* Derivative checks: the point (:func:`finite_point`), the function's result (:func:`evaluate`)
-  and :func:`central_differences`.
+``np.asarray(x, dtype=np.float64)`` alone would parse text (``"1"`` becomes 1.0), drop the
+imaginary part of complex numbers with a mere warning, and let ``OverflowError`` escape for huge
+integers; :func:`real_array` refuses all three.
 """
 
 from __future__ import annotations

@@ -64,8 +64,7 @@ class Op:
         self.name, self.forward, self.local = name, forward, local
 
     def __call__(self, *parents: Operand, param: Any = None) -> Value:
-        """The node ``op(*parents)`` (numbers become constant leaves): how an op of your own is
-        used."""
+        """The node ``op(*parents)``; numbers become constant leaves."""
         return _apply(self, as_values(parents), param)
 
     def __repr__(self) -> str:
@@ -171,11 +170,10 @@ class Value(OrderedByData):
     def backward(self, grad: float = 1.0) -> None:
         """Add ``grad * d self / d node`` to ``node.grad`` for every node this value depends on.
 
-        Gradients of one call are summed privately and added at the end, so ``k`` calls leave
-        exactly ``k`` times the gradient.  On a leaf this just adds ``grad`` to its own ``.grad``.
-        The local derivatives are those recorded when the graph was built (rebuild it after
-        changing ``data``), and the pass keeps scratch values on the nodes: two threads must not
-        walk graphs that share nodes at the same time.
+        One call's gradients are summed privately, then added: ``k`` calls add ``k`` times the
+        gradient.  The local derivatives are those recorded when the graph was built (rebuild it
+        after changing ``data``); the pass keeps scratch values on the nodes, so two threads must
+        not walk graphs that share nodes at the same time.
         """
         if isinstance(grad, Value):
             raise TypeError("backward(grad=...) takes a number; use microgrid.grad(..., "
@@ -349,7 +347,7 @@ def as_values(xs: Iterable[Operand]) -> tuple[Value, ...]:
     values = tuple(xs)
     if _ONLY_VALUES.issuperset(map(type, values)):  # the common case, checked at C speed
         return cast("tuple[Value, ...]", values)
-    return tuple(x if isinstance(x, Value) else Value(to_float(x, "operand")) for x in values)
+    return tuple(map(_lift, values))
 
 
 def vsum(values: Iterable[Operand]) -> Value:
@@ -358,13 +356,10 @@ def vsum(values: Iterable[Operand]) -> Value:
 
 
 def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = None) -> Value:
-    """``sum_i ws[i] * xs[i] (+ bias)`` as a single node.
+    """``sum_i ws[i] * xs[i] (+ bias)`` as a single node, parents ``(*ws, *xs[, bias])``.
 
-    The products and the bias are added with one correct rounding (``math.fsum``), so the
-    result does not depend on their order; with an infinite or overflowing term it is what
-    plain summation gives (inf or nan).
-
-    Parents are ``(*ws, *xs[, bias])``; ``d/dw_i = x_i``, ``d/dx_i = w_i``, ``d/dbias = 1``.
+    The terms are added with one rounding (``math.fsum``), so their order does not matter; with
+    an infinite or overflowing term the result is what plain summation gives (inf or nan).
     """
     ws_t = as_values(ws)
     xs_t = as_values(xs)
@@ -393,19 +388,15 @@ def zeroed(term: Any) -> Any:
     return 0.0 if type(term) is float else _apply(ZERO, (term,))
 
 
-# --------------------------------------------------------------------------------------------
-# The walk's order, and the recorded backward pass of grad(..., create_graph=True)
-# --------------------------------------------------------------------------------------------
+# -- the walk's order, and the recorded backward pass of grad(..., create_graph=True) ---------
 
 
 def _reachable(root: Value, start: Any) -> list[Value]:
     """Every node ``root`` depends on (itself included), newest first, each with ``_g = start``.
 
-    Collected into a list that is read while it grows (each node read adds its unseen parents
-    at the end; no recursion, so no depth limit); a fresh marker object per pass tells visited
-    nodes apart without a set.  Every node is created after its parents, so newest-first
-    creation order is a reverse topological order: when a node is reached in that order, every
-    node that consumes it has already passed its gradient on.
+    A list read while it grows (no recursion, so no depth limit), a fresh marker per pass instead
+    of a set.  A node is created after its parents, so newest first is a reverse topological
+    order: each node comes after every node that consumes it.
     """
     mark = object()
     root._mark = mark
@@ -422,10 +413,8 @@ def _reachable(root: Value, start: Any) -> list[Value]:
 
 
 def topological_order(root: Value) -> list[Value]:
-    """Nodes reachable from ``root``, each before all of its parents (root first).
-
-    This is the order :meth:`Value.backward` processes nodes in.
-    """
+    """Nodes reachable from ``root``, each before all of its parents (root first): the order
+    :meth:`Value.backward` processes nodes in."""
     return _reachable(root, 0.0)
 
 

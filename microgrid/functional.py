@@ -2,29 +2,13 @@
 kernel (:mod:`microgrid.vectorized`).
 
 An :class:`Activation` holds ``g`` three ways: ``scalar(v)`` on a :class:`~microgrid.engine.Value`
-(one engine node, none for ``"linear"``), ``forward(z, out=None)`` elementwise on an array, and
-``derivative(z, a, out=None)``, ``g'(z)`` given both ``z`` and ``a = g(z)`` (whichever gives the
-cheaper or more accurate formula).  Conventions at the kinks match the engine: ``relu'(0) = 0``,
-``leaky_relu'(0) = alpha``.
-
-A :class:`Loss` holds a per-example loss ``fn(output, y)`` (on a Value or an array) and its array
-derivative with respect to the output.  A network's loss is the mean over every output entry;
-labels are 0 or 1 for ``bce`` and ``hinge``:
-
-* ``bce_with_logits(z, y)``: BCE of ``p = sigmoid(z)`` from the logit,
-  ``-[y log p + (1 - y) log(1 - p)] = softplus(z) - y z = softplus(s z)`` with ``s = 1 - 2y``;
-  finite, with the exact derivative ``sigmoid(z) - y``, even for ``z = +-1000``.  Used whenever
-  the output activation is a sigmoid or linear (the output is then the logit).
-* ``bce(p, y)``: the same from a probability, ``p`` clamped to ``[PROB_EPS, 1 - PROB_EPS]``
-  (derivative 0 where the clamp acts), for any other output activation;
-* ``mse(a, y) = (a - y)^2``;  ``hinge(a, y) = max(0, 1 - s a)`` with ``s = 2y - 1``.
-
-A label may itself be a Value (a traced target, :mod:`microgrid.trace`): ``bce_with_logits`` and
-``hinge`` then build their graph without a branch on it, ``softplus((1 - 2y) z)`` and
-``relu(1 - (2y - 1) a)``: the same numbers for y = 0 or 1, and the same graph for every label.
-
-The array forms write into ``out`` when it is given (the training loop reuses its buffers).
-:func:`check_data` checks a data set ``(X, y)`` against a network's widths and a loss's labels.
+(one node, none for ``"linear"``), ``forward(z, out=None)`` on an array, and ``derivative(z, a,
+out=None)``, ``g'(z)`` from ``z`` and ``a = g(z)``; at the kinks ``relu'(0) = 0`` and
+``leaky_relu'(0) = alpha``, as in the engine.  A :class:`Loss` holds a per-example loss
+``fn(output, y)`` (on a Value or an array; a network's loss is the mean over every output entry)
+and its array derivative.  The array forms write into ``out`` when given.  A label may itself be
+a Value (a traced target, :mod:`microgrid.trace`): ``bce_with_logits`` and ``hinge`` then build
+one graph for every label, without a branch on it.
 """
 
 from __future__ import annotations
@@ -91,20 +75,14 @@ def _leaky_relu_derivative(z: np.ndarray, a: np.ndarray, out: np.ndarray | None 
 
 
 # -- tanh: g'(z) = 1 - tanh(z)^2 = 1 - a^2 ------------------------------------------------------
-def _tanh(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    return np.tanh(z, out=out)
-
-
 def _tanh_derivative(z: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out = np.multiply(a, a, out=out)
     return np.subtract(1.0, out, out=out)
 
 
 # -- sigmoid: g(z) = 1 / (1 + e^-z);  g'(z) = sigma(z) sigma(-z) --------------------------------
-# 1/(1 + e^-z) keeps full relative accuracy for negative z (no 1 - x cancellation).  For
-# z < -709, e^-z overflows to inf and 1/(1 + inf) = 0: the correctly rounded limit, so the
-# overflow is expected and not reported.
-
+# 1/(1 + e^-z) keeps full relative accuracy for negative z; for z < -709 e^-z overflows to inf and
+# 1/(1 + inf) = 0 is the correctly rounded limit, so the overflow is not reported.
 
 def _sigmoid(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out = np.negative(z, out=out)
@@ -126,10 +104,6 @@ def _identity(v: Value) -> Value:
     return v  # no node: the neuron's dot node is its output
 
 
-def _linear(z: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-    return np.positive(z, out=out)  # a copy
-
-
 def _linear_derivative(z: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out = np.empty(np.shape(z)) if out is None else out
     out.fill(1.0)
@@ -141,9 +115,9 @@ ACTIVATIONS: dict[str, Activation] = {
     for a in (
         Activation("relu", Value.relu, _relu, _relu_derivative),
         Activation("leaky_relu", lambda v: v.leaky_relu(LEAKY_ALPHA), _leaky_relu, _leaky_relu_derivative),
-        Activation("tanh", Value.tanh, _tanh, _tanh_derivative),
+        Activation("tanh", Value.tanh, np.tanh, _tanh_derivative),
         Activation("sigmoid", Value.sigmoid, _sigmoid, _sigmoid_derivative),
-        Activation("linear", _identity, _linear, _linear_derivative),
+        Activation("linear", _identity, np.positive, _linear_derivative),  # np.positive: a copy
     )
 }
 
@@ -157,12 +131,9 @@ def get_activation(name: str) -> Activation:
 
 
 def resolve_activations(activations: str | Sequence[str] | None, n_layers: int) -> list[str]:
-    """One activation name per layer.
-
-    ``None``: ReLU on every hidden layer and a linear output (micrograd's ``MLP``, PyTorch's
-    ``nn.Linear``: the output is a score, or a logit for BCE).  A single name: that activation on
-    the hidden layers, still a linear output (and checked, even for a network with no hidden
-    layer).  A sequence: exactly one name per layer.  Every name must be known (ValueError).
+    """One activation name per layer: for ``None`` ReLU on the hidden layers and a linear output
+    (as micrograd and PyTorch: a score, or a logit for BCE); for one name, that on the hidden
+    layers (checked even if there is none) and a linear output; else exactly one known name each.
     """
     if activations is None or isinstance(activations, str):
         hidden = "relu" if activations is None else activations
@@ -224,13 +195,9 @@ def softplus(t: np.ndarray, out: np.ndarray | None = None, work: np.ndarray | No
 
 def bce_with_logits(z: Any, y: Any, out: np.ndarray | None = None, signs: np.ndarray | None = None,
                     work: np.ndarray | None = None) -> Any:
-    """``softplus(z) - y z``: BCE of ``sigmoid(z)`` against labels ``y`` in {0, 1}.
-
-    For a Value, one ``softplus`` node (of ``z`` for y = 0, of ``-z`` for y = 1); for a Value
-    label, ``softplus((1 - 2y) z)``, the same for every label.  For arrays,
-    ``softplus((1 - 2y) z)``; ``signs`` may pass ``1 - 2y`` precomputed and ``work`` a scratch
-    array (as training loops do, to allocate nothing).
-    """
+    """``softplus(z) - y z = softplus((1 - 2y) z)``: BCE of ``sigmoid(z)`` against labels ``y`` in
+    {0, 1}; one ``softplus`` node on a Value (of ``(1 - 2y) z`` for a Value label).  ``signs`` may
+    pass ``1 - 2y`` precomputed and ``work`` a scratch array (training loops allocate nothing)."""
     if isinstance(z, Value):
         if isinstance(y, Value):
             return ((1.0 - 2.0 * y) * z).softplus()
@@ -243,19 +210,10 @@ def bce_with_logits(z: Any, y: Any, out: np.ndarray | None = None, signs: np.nda
 
 
 # -- binary cross-entropy from a probability -----------------------------------------------------
-def _clamped(p: Value) -> Value:
-    """``p`` itself inside [PROB_EPS, 1 - PROB_EPS]; outside, a constant at the bound (derivative 0)."""
-    if p.data < PROB_EPS:
-        return Value(PROB_EPS)
-    if p.data > 1.0 - PROB_EPS:
-        return Value(1.0 - PROB_EPS)
-    return p
-
-
 def bce(p: Any, y: Any, out: np.ndarray | None = None, check: bool = True) -> Any:
     """``-[y log p + (1 - y) log(1 - p)]`` with ``p`` clamped to ``[PROB_EPS, 1 - PROB_EPS]``."""
-    if isinstance(p, Value):
-        q = _clamped(p)
+    if isinstance(p, Value):  # outside the clamp, a constant at the bound (derivative 0)
+        q = Value(PROB_EPS) if p.data < PROB_EPS else Value(1.0 - PROB_EPS) if p.data > 1.0 - PROB_EPS else p
         return -(q.log() if _check_label(y) == 1.0 else (1.0 - q).log())
     y = _array_labels(y, p, binary=True, check=check)
     pc = np.clip(p, PROB_EPS, 1.0 - PROB_EPS)
@@ -347,11 +305,8 @@ def uses_logits(loss: str, output_activation: str) -> bool:
 
 
 def check_data(X: object, y: object, dims: Sequence[int], loss: str) -> tuple[np.ndarray, np.ndarray]:
-    """Validate inputs ``X`` (n, dims[0]) and targets ``y`` for ``loss``.
-
-    Returns ``X`` as float64 ``(n, d)`` and the targets as float64 ``(n, k)``, ``k = dims[-1]``
-    (a 1-D ``y`` is accepted for a one-output network).  ValueError says what is wrong.
-    """
+    """``X`` as float64 ``(n, dims[0])`` and the targets ``y`` for ``loss`` as float64 ``(n,
+    dims[-1])`` (a 1-D ``y`` for one output); a ValueError says what is wrong."""
     spec = get_loss(loss)
     X = check_inputs(X, dims[0])
     Y = real_array(y, "y")

@@ -1,19 +1,10 @@
-"""Checking gradients: the engine against finite differences, and hand-derived gradients against
-both.
+"""Checking gradients: the engine against finite differences (:func:`gradcheck`,
+:func:`gradgradcheck`), and hand-derived gradients against both (:func:`compare_gradients` for a
+network, :func:`check_manual_gradient` for your own function; a :class:`GradientReport` each).
 
-* :func:`gradcheck` — for any function of :class:`~microgrid.engine.Value` inputs, the engine's
-  derivatives against central differences ``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)``,
-  whose error is ``O(eps^2)`` for smooth ``f`` plus rounding of order ``1e-16 |f| / eps``.
-  Input ``i`` passes when ``|analytical - numerical| <= atol + rtol |numerical|``, both finite;
-  a failure raises :class:`GradcheckError` (an ``AssertionError``) with a table of every input.
-* :func:`gradgradcheck` — the same one order up: :func:`~microgrid.higher.hessian` against
-  central differences of the first derivatives.
-* :func:`compare_gradients` — for one network, weights and data: the scalar MLP's autograd
-  gradients, the vectorized MLP's hand-derived gradients, the traced program's (the graph of one
-  example replayed over the rows, :mod:`microgrid.trace`) and central differences of the
-  vectorized loss, per parameter tensor; :func:`check_manual_gradient` — for any function of
-  Values and *your own* hand-derived gradient, per input.  Both return a :class:`GradientReport`
-  (the table of ``microgrid check``).
+An analytical derivative passes when ``|analytical - numerical| <= atol + rtol |numerical|``, both
+finite, where ``numerical`` is the central difference ``(f(x + eps e_i) - f(x - eps e_i)) / (2 eps)``
+(error ``O(eps^2)`` for smooth ``f``, plus rounding of order ``1e-16 |f| / eps``).
 """
 
 from __future__ import annotations
@@ -112,12 +103,9 @@ def _judge(who: str, f: Callable[..., Value], what: str, headers: Sequence[str],
 
 def gradcheck(f: Callable[..., Value], inputs: Sequence[Value | float], eps: float = 1e-6, atol: float = 1e-5,
               rtol: float = 1e-3, raise_exception: bool = True) -> bool:
-    """Check the engine's gradient of ``f(*inputs)`` against central differences.
-
-    ``f`` takes one :class:`Value` per input and returns a Value; ``inputs`` are Values or
-    numbers (only their values are used: ``f`` runs on fresh leaves, no ``.grad`` is touched).
-    Returns True when every input passes; otherwise raises :class:`GradcheckError` with a table of
-    numerical vs analytical derivatives (or returns False if ``raise_exception`` is False).
+    """Check the engine's gradient of ``f(*inputs)`` against central differences: True when every
+    input passes, else :class:`GradcheckError` with the table (or False without
+    ``raise_exception``).  ``f`` runs on fresh leaves at the inputs' values; no ``.grad`` is touched.
     """
     check_tolerances("gradcheck", eps, atol, rtol)
     point = finite_point(inputs, "gradcheck: inputs")
@@ -130,12 +118,8 @@ def gradcheck(f: Callable[..., Value], inputs: Sequence[Value | float], eps: flo
 
 def gradgradcheck(f: Callable[..., Value], inputs: Sequence[Value | float], eps: float = 1e-6,
                   atol: float = 1e-5, rtol: float = 1e-3, raise_exception: bool = True) -> bool:
-    """Check the engine's second derivatives of ``f`` at ``inputs`` against central differences
-    of its first derivatives: :func:`gradcheck`, one order up.
-
-    Entry ``(i, j)``, ``d/dx_j (df/dx_i)``, passes by the same rule; the table of a failure lists
-    all ``n^2`` entries, the failing ones marked.
-    """
+    """:func:`gradcheck` one order up: each ``d/dx_j (df/dx_i)`` against central differences of
+    the first derivatives, by the same rule (a failure's table lists all ``n^2`` entries)."""
     check_tolerances("gradgradcheck", eps, atol, rtol)
     inputs = list(inputs)
     labels = _labels(inputs)
@@ -342,11 +326,9 @@ def compare_gradients(model: MLP | VectorizedMLP | Sequence[int], weights: Seque
     """Gradients of the mean ``loss`` on ``(X, y)`` four ways, per parameter tensor: the scalar
     engine, the hand-derived NumPy pass, the traced program (:meth:`~microgrid.nn.MLP.compile`; not
     for BCE on an output that is neither linear nor a sigmoid) and central finite differences.
-
-    ``model`` is an :class:`~microgrid.nn.MLP` or :class:`~microgrid.vectorized.VectorizedMLP`
-    (its architecture, and its weights unless ``weights`` is given) or the layer widths ``dims``
-    (with ``activations``; weights drawn from ``seed`` if not given).  The model itself is not
-    modified: both networks are built afresh with the same weights.
+    ``model`` is an ``MLP`` or ``VectorizedMLP`` (its architecture, and its weights unless
+    ``weights`` is given) or the widths ``dims`` (with ``activations``, weights drawn from
+    ``seed``); both networks are built afresh, so ``model`` is not modified.
     """
     check_tolerances("compare_gradients", eps, atol, rtol, tol)
     if isinstance(model, (MLP, VectorizedMLP)):
@@ -424,24 +406,19 @@ def check_manual_gradient(f: Callable[..., Value], manual_grad: Callable[..., Se
     """Check your hand-derived gradient of ``f`` against autograd and central differences.
 
     ``f`` takes one :class:`Value` per input and returns a Value (``lambda a, b: a * b + a``);
-    ``manual_grad`` takes the same inputs as floats and returns the partial derivatives
-    ``[df/dx_0, df/dx_1, ...]`` (a bare number when there is one input); ``point`` holds the
-    inputs (numbers, or Values whose ``data`` is used; nothing's ``.grad`` is touched).
-
-    The report's :attr:`~GradientReport.ok` holds when, for every input, your partial equals
-    autograd's to ``tol`` relative (both are exact formulas, so only rounding separates them) and
-    both are within ``atol + rtol |fd|`` of the central difference ``fd`` with step ``eps``.
-    ``print(report)`` shows the table, and says which side disagrees with the finite differences
-    and where the point sits at a kink.
+    ``manual_grad`` takes the inputs as floats and returns ``[df/dx_0, df/dx_1, ...]`` (a bare
+    number for one input); ``point`` holds numbers or Values (only their data is used).  The
+    report is :attr:`~GradientReport.ok` when every partial equals autograd's to ``tol`` relative
+    and both are within ``atol + rtol |fd|`` of the central difference ``fd`` (step ``eps``);
+    ``print(report)`` shows the table, which side disagrees, and any kink at the point.
     """
     who = "check_manual_gradient"
-    for name, fn in (("f", f), ("manual_grad", manual_grad)):
-        if not callable(fn):
-            raise TypeError(f"{who}: {name} must be a function, got {type(fn).__name__}")
     check_tolerances(who, eps, atol, rtol, tol)
     values = finite_point(point, f"{who}: point")
     params: list[inspect.Parameter] = []
     for name, fn in (("f", f), ("manual_grad", manual_grad)):
+        if not callable(fn):
+            raise TypeError(f"{who}: {name} must be a function, got {type(fn).__name__}")
         try:
             signature = inspect.signature(fn)
             signature.bind(*values)

@@ -6,18 +6,8 @@ it once more gives a row of the Hessian::
 
     H[i][j] = d g_i / d x_j = d^2 f / (d x_i d x_j)
 
-* :func:`hessian` does that for every ``i``: one recorded backward pass, then ``n`` float
-  passes over the gradient graph.
-* :func:`hvp` never forms ``H``: ``H v`` is the gradient of the scalar ``<g, v>`` (``v`` held
-  constant), so it costs one recorded pass and one float pass whatever ``n`` is.
-* :func:`numerical_hessian` takes central differences of the first derivatives instead,
-  ``(g_i(x + eps e_j) - g_i(x - eps e_j)) / (2 eps)``, exact up to ``O(eps^2)`` for smooth ``f``
-  (and rounding of order ``machine eps * |g| / eps``): what :func:`~microgrid.gradcheck.gradgradcheck`
-  compares :func:`hessian` with.
-
-Every function takes ``f``, a Python function of ``n`` :class:`Value` arguments returning a
-:class:`Value`, and the point ``xs`` as ``n`` numbers.  ``f`` is evaluated on fresh leaves, so
-no ``.grad`` anywhere is touched.
+``f`` takes ``n`` :class:`Value` arguments and returns a Value; it runs on fresh leaves at the
+point ``xs``, so no ``.grad`` is touched.
 """
 
 from __future__ import annotations
@@ -43,10 +33,8 @@ def _leaves(xs: Iterable[Any]) -> list[Value]:
 def value_grad_hessian(
     f: ScalarFunction, xs: Sequence[Value | float]
 ) -> tuple[float, list[float], list[list[float]]]:
-    """``f(xs)``, its gradient and its Hessian as floats, from one evaluation of ``f``.
-
-    The Newton step needs all three; :func:`hessian` is this without the first two.
-    """
+    """``f(xs)``, its gradient and its Hessian as floats (a Newton step's three), from one
+    evaluation of ``f``."""
     leaves = _leaves(xs)
     out = evaluate(f, leaves)
     gs = grad(out, leaves, create_graph=True)
@@ -55,20 +43,14 @@ def value_grad_hessian(
 
 
 def hessian(f: ScalarFunction, xs: Sequence[Value | float]) -> list[list[float]]:
-    """The Hessian ``H[i][j] = d^2 f / (d x_i d x_j)`` at ``xs`` (a list of ``n`` lists of floats).
-
-    Row ``i`` is the gradient of the recorded ``d f / d x_i``.  Each row is computed on its own,
-    so symmetry is not imposed: for smooth ``f`` it holds up to rounding.
-    """
+    """The Hessian ``H[i][j] = d^2 f / (d x_i d x_j)`` at ``xs``, as ``n`` lists of floats: row
+    ``i`` is the gradient of the recorded ``d f / d x_i`` (symmetric up to rounding, not imposed)."""
     return value_grad_hessian(f, xs)[2]
 
 
 def hvp(f: ScalarFunction, xs: Sequence[float], v: Sequence[float]) -> list[float]:
-    """The Hessian-vector product ``H(xs) v`` without forming ``H``.
-
-    ``sum_j H[i][j] v[j] = d/dx_i <grad f, v>`` with ``v`` constant: one recorded backward
-    pass builds ``<grad f, v>`` as a graph, one float pass differentiates it.
-    """
+    """The Hessian-vector product ``H(xs) v = d/dx <grad f, v>`` (``v`` constant), without ``H``:
+    one recorded and one float pass whatever ``n`` is."""
     leaves = _leaves(xs)
     direction = [to_float(vj, f"v[{j}]") for j, vj in enumerate(v)]
     if len(direction) != len(leaves):
@@ -79,8 +61,9 @@ def hvp(f: ScalarFunction, xs: Sequence[float], v: Sequence[float]) -> list[floa
 
 def numerical_hessian(f: ScalarFunction, xs: Sequence[Value | float], eps: float = 1e-6
                       ) -> list[list[float]]:
-    """Central differences of the engine's first derivatives: column ``j`` is
-    ``(grad f(x + eps e_j) - grad f(x - eps e_j)) / (2 eps)``."""
+    """Central differences of the engine's first derivatives, for
+    :func:`~microgrid.gradcheck.gradgradcheck`: column ``j`` is
+    ``(grad f(x + eps e_j) - grad f(x - eps e_j)) / (2 eps)``, exact up to ``O(eps^2)``."""
 
     def gradient(x: np.ndarray) -> list[float]:
         leaves = [Value(v) for v in x.tolist()]

@@ -1,20 +1,14 @@
 """A multilayer perceptron built from scalar :class:`~microgrid.engine.Value` objects, and the
 initial weights both networks draw.
 
-Every weight is a leaf ``Value`` named after its place (``layers.0.neurons.3.w.7``), and a
-neuron's output is two graph nodes: ``z = dot(w, x, bias=b)`` (one n-ary node) and
-``a = g(z)`` (one activation node, none for ``"linear"``).  Backpropagation is the engine's;
-nothing here computes a derivative.  :mod:`microgrid.vectorized` is the same network in NumPy with
-a hand-derived backward pass; both exchange weights as ``[W1 (n1, n0), b1 (n1,), W2, b2, ...]``
-float64 arrays and draw the same initial weights from the same seed (:func:`initial_weights`):
-a layer with ``fan_in`` inputs draws ``W ~ N(0, 1)`` scaled as :data:`INITS` says, and ``b = 0``.
-
-:meth:`MLP.compile` traces the loss of one example into a :class:`~microgrid.trace.Program`
-that replays it over every row with NumPy, and ``MLP.fit(..., engine="traced")`` trains through
-it: the engine's numbers at close to ``VectorizedMLP``'s speed.
-
-``check_dims``, ``network_dims``, ``check_weights``, ``check_inputs`` (:mod:`microgrid.arrays`)
-and ``check_data`` (:mod:`microgrid.functional`) are re-exported here.
+Every weight is a leaf ``Value`` named after its place (``layers.0.neurons.3.w.7``); a neuron's
+output is two nodes, ``z = dot(w, x, bias=b)`` and ``a = g(z)`` (none for ``"linear"``), and
+backpropagation is the engine's.  :mod:`microgrid.vectorized` is the same network in NumPy: both
+exchange weights as ``[W1 (n1, n0), b1 (n1,), W2, b2, ...]`` float64 arrays and draw the same
+ones from the same seed (:func:`initial_weights`).  :meth:`MLP.compile` traces the loss of one
+example into a :class:`~microgrid.trace.Program` that replays it over every row with NumPy
+(``MLP.fit(..., engine="traced")``).  The validators ``check_dims``, ``network_dims``,
+``check_weights``, ``check_inputs`` and ``check_data`` are re-exported here.
 """
 
 from __future__ import annotations
@@ -27,6 +21,7 @@ import numpy as np
 from microgrid.arrays import (
     check_dims,
     check_inputs,
+    check_number,
     check_seed,
     check_size,
     check_weights,
@@ -80,12 +75,9 @@ def initial_weights(dims: Sequence[int], init: str = "he", seed: int = 0) -> lis
 
 # -- modules ------------------------------------------------------------------------------------
 class Module:
-    """Anything with parameters: ``named_parameters()`` lists ``(dotted name, Value)`` pairs.
-
-    A subclass needs only to keep its parameters in attributes, as ``torch.nn.Module``: every
-    ``Value``, ``Module``, and list or tuple of them (nested or not) held in an attribute is found,
-    in the order the attributes were first set, each parameter once (the first name it is reached
-    by; a Module reached twice is walked once).
+    """Anything with parameters, kept in attributes as in ``torch.nn.Module``: every ``Value``,
+    ``Module``, and (nested) list or tuple of them is found, in the order the attributes were
+    first set, each parameter once under the first name it is reached by.
     """
 
     def named_parameters(self) -> list[tuple[str, Value]]:
@@ -129,11 +121,8 @@ def _collect(item: object, name: str, found: list[tuple[str, Value]], params: se
 
 
 class Neuron(Module):
-    """``g(w . x + b)``: a dot node then an activation node.
-
-    ``weights`` (length ``nin``) and ``bias`` set the parameters; without ``weights`` they are
-    drawn with ``init`` from ``seed`` as for a one-neuron layer (:func:`initial_weights`).
-    """
+    """``g(w . x + b)``: a dot node then an activation node; ``weights`` (``nin`` of them) and
+    ``bias`` set the parameters, else they are drawn as for a one-neuron layer."""
 
     def __init__(self, nin: int, activation: str = "relu", *, weights: Sequence[float] | None = None,
                  bias: float = 0.0, init: str = "he", seed: int = 0) -> None:
@@ -167,11 +156,8 @@ class Neuron(Module):
 
 
 class Layer(Module):
-    """``nout`` neurons sharing the inputs and the activation.
-
-    ``W`` (nout, nin) and ``b`` (nout,) set the parameters; otherwise they are drawn with
-    ``init`` from ``seed``.
-    """
+    """``nout`` neurons sharing the inputs and the activation; ``W`` (nout, nin) and ``b`` (nout,)
+    set the parameters, else they are drawn with ``init`` from ``seed``."""
 
     def __init__(self, nin: int, nout: int, activation: str = "relu", *, W: np.ndarray | None = None,
                  b: np.ndarray | None = None, init: str = "he", seed: int = 0) -> None:
@@ -208,15 +194,13 @@ class Layer(Module):
 
 
 class MLP(Module):
-    """A multilayer perceptron on Values: ``MLP(9, [15, 1])`` is 9 inputs, 15 hidden, 1 output
-    (``MLP([9, 15, 1])`` is the same network).
+    """A multilayer perceptron on Values: ``MLP(9, [15, 1])`` (or ``MLP([9, 15, 1])``) is 9
+    inputs, 15 hidden, 1 output.
 
-    ``activations``: one name per layer, or one name for every hidden layer, or None (ReLU hidden
-    layers).  The output layer is linear unless ``activations`` names one for it, as in
-    micrograd and PyTorch (``nn.Linear``): ``model(x)`` is a score, and for BCE a logit ``z`` —
-    :meth:`loss` and :meth:`predict_proba` apply the sigmoid, ``p = sigmoid(z)``.  ``init``
-    (``"he"``, ``"xavier"``, ``"scaled_normal"``) and ``seed`` choose the initial weights, the same
-    as :class:`~microgrid.vectorized.VectorizedMLP` draws.
+    ``activations``: one name per layer, one for every hidden layer, or None (ReLU).  The output
+    is linear unless named, as in micrograd and PyTorch: ``model(x)`` is a score, for BCE a logit
+    ``z``, and :meth:`loss` and :meth:`predict_proba` apply ``sigmoid(z)``.  ``init`` (a key of
+    :data:`INITS`) and ``seed`` draw the weights, as :class:`~microgrid.vectorized.VectorizedMLP`.
     """
 
     def __init__(self, nin: int | Sequence[int], nouts: Sequence[int] | None = None,
@@ -270,11 +254,8 @@ class MLP(Module):
         return out[0] if len(out) == 1 else out
 
     def loss(self, X: object, y: object, loss: str = "bce") -> Value:
-        """The mean loss over the rows of ``X`` as one graph (a Value to call ``backward()`` on).
-
-        With a linear or sigmoid output, BCE is that of ``sigmoid(z)``, computed from the logits
-        ``z`` (:func:`~microgrid.functional.bce_with_logits`).
-        """
+        """The mean loss over the rows of ``X`` as one graph (a Value to call ``backward()`` on);
+        BCE on a linear or sigmoid output from the logits (:func:`~microgrid.functional.bce_with_logits`)."""
         X, Y = check_data(X, y, self.dims, loss)
         from_logits = uses_logits(loss, self.activations[-1])
         per_example = bce_with_logits if from_logits else get_loss(loss).fn
@@ -287,10 +268,8 @@ class MLP(Module):
         return vsum(terms) / len(terms)
 
     def predict_proba(self, X: object) -> np.ndarray:
-        """Output probabilities for the rows of ``X`` (nothing recorded), as
-        :meth:`VectorizedMLP.predict_proba <microgrid.vectorized.VectorizedMLP.predict_proba>`:
-        ``sigmoid(z)`` of a linear output ``z``, the output itself for any other activation; shape
-        ``(m,)`` for a one-output network, else ``(m, k)``."""
+        """Output probabilities for the rows of ``X`` (nothing recorded): ``sigmoid(z)`` of a linear
+        output ``z``, else the output itself; shape ``(m,)`` for one output, else ``(m, k)``."""
         X = check_inputs(X, self.dims[0])
         with no_grad():
             out = np.array([[o.data for o in self.layers[-1](self._hidden(row))] for row in X.tolist()],
@@ -301,8 +280,7 @@ class MLP(Module):
 
     def predict(self, X: object, threshold: float = 0.5) -> np.ndarray:
         """Class 1 where the probability is ``>= threshold``, else 0 (int array)."""
-        if not 0.0 < threshold < 1.0:
-            raise ValueError(f"threshold must be strictly between 0 and 1, got {threshold}")
+        threshold = check_number(threshold, "threshold", 0.0, 1.0, open_low=True, open_high=True)
         return (self.predict_proba(X) >= threshold).astype(np.int64)
 
     def example_loss(self, loss: str = "bce") -> Callable[[list[Value], list[Value]], Value]:
@@ -376,12 +354,11 @@ class MLP(Module):
             optimizer: str | Optimizer | None = None, batch_size: int | None = None, seed: int = 0,
             callback: Callable[[int, float], object] | None = None, loss: str = "bce",
             engine: str = "scalar") -> np.ndarray:
-        """Train: per iteration build the loss graph, ``backward()``, and take an optimizer step on
-        the weights.  Same arguments and same loss history as
-        :meth:`VectorizedMLP.fit <microgrid.vectorized.VectorizedMLP.fit>`.  ``engine="scalar"``
-        builds the graph of every row at every iteration (slow: keep ``iters`` and the rows few);
-        ``engine="traced"`` traces one example once (:meth:`compile`) and replays it over the
-        rows with NumPy.  Returns the loss before each step."""
+        """Train: per iteration the loss graph, ``backward()``, an optimizer step; the arguments and
+        loss history of :meth:`VectorizedMLP.fit <microgrid.vectorized.VectorizedMLP.fit>`.
+        ``engine="scalar"`` builds the graph of every row at every iteration (slow: keep ``iters``
+        and the rows few); ``"traced"`` replays one traced example (:meth:`compile`) over the rows.
+        Returns the loss before each step."""
         if engine not in ("scalar", "traced"):
             raise ValueError(f"engine must be 'scalar' or 'traced', got {engine!r}")
         X, Y = check_data(X, y, self.dims, loss)

@@ -9,14 +9,11 @@
           loss.backward()          # fill .grad
           opt.step()               # p.data <- the rule applied to (p.data, p.grad)
 
-* On lists of float64 arrays (the vectorized network's parameter vector):
-  ``opt = SGD(lr=0.1)``, then ``opt.step(params, grads)`` updates ``params`` in place.
+* On lists of float64 arrays: ``SGD(lr=0.1).step(params, grads)`` updates ``params`` in place.
 
-The Value form gathers ``.data`` and ``.grad`` into one float64 array each, runs the array rule
-and writes the results back, so both forms run the same code.  The rules are elementwise, so
-grouping the numbers differently gives the same result bit for bit.  The state (velocities,
-moments) is allocated on the first step, so later array steps allocate nothing.  Also here: the
-mini-batch schedule and the divergence error shared by both training loops.
+The Value form gathers ``.data`` and ``.grad`` into arrays and runs the same elementwise rule, so
+both forms agree bit for bit; the state (velocities, moments) is allocated on the first step.
+Also here: the mini-batch schedule and the divergence error of both training loops.
 """
 
 from __future__ import annotations
@@ -257,11 +254,8 @@ def make_optimizer(optimizer: str | Optimizer | None, lr: float) -> Optimizer:
 
 # -- shared by both training loops ----------------------------------------------------------------
 class TrainingDiverged(ValueError):
-    """The loss became NaN or infinite during training.
-
-    ``iteration`` is the 0-based index of the offending iteration (as in the loss history and the
-    training callback); the message counts from 1.
-    """
+    """The loss became NaN or infinite during training at ``iteration`` (0-based, as in the loss
+    history; the message counts from 1)."""
 
     def __init__(self, message: str, iteration: int | None = None, loss: float | None = None,
                  network: int | None = None) -> None:
@@ -293,11 +287,8 @@ def check_training_args(iters: int, batch_size: int | None, n_rows: int, seed: i
 
 
 def batch_indices(n_rows: int, batch_size: int, seed: int = 0) -> Iterator[np.ndarray]:
-    """Row indices of successive mini-batches, without end.
-
-    Each epoch visits every row once in an order drawn from ``numpy.random.default_rng(seed)``;
-    the last batch of an epoch holds the remaining ``n_rows % batch_size`` rows if any.
-    """
+    """Row indices of successive mini-batches, without end: each epoch visits every row once, in
+    an order drawn from ``numpy.random.default_rng(seed)`` (its last batch may be shorter)."""
     rng = np.random.default_rng(seed)
     while True:
         order = rng.permutation(n_rows)

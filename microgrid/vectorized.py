@@ -15,23 +15,9 @@ and, backwards from the mean loss over the ``N`` output entries (``N = m`` for o
 
 (``dX`` means ``dL/dX``; ``*`` is elementwise.)  ``docs/backprop.md`` derives each line.
 
-The kernel, for speed (``benchmarks/bench_vectorized.py``, ``docs/benchmarks.md``):
-
-* the bias rides in the matrix product: layer ``l`` keeps ``P_l = [W_l | b_l]`` and the layer's
-  input gets a row of ones, so ``Z_l^T = P_l [A_{l-1} | 1]^T`` and
-  ``dP_l = [dW_l | db_l] = dZ_l^T [A_{l-1} | 1]`` are one ``np.matmul`` each.  ``K`` networks
-  stack their ``P_l`` as ``(K, d_l, d_{l-1} + 1)`` and each product runs over the stack, so the
-  Python and NumPy call overhead of an iteration is paid once for all of them.  The ``P_l`` are
-  views into one parameter vector, which the optimizer updates in one call;
-* a batch's buffers are ``(K, d, n)`` (each network's ``(n, d)`` matrices transposed:
-  elementwise work runs over contiguous memory), allocated once per batch size; every operation
-  writes into its buffer (``out=``), so an iteration of full-batch training allocates nothing;
-* network ``k`` may train on its own ``n_k`` rows: a shorter batch is padded with rows of weight
-  0, which add exactly 0 to its loss and gradients;
-* BCE from the logit (sigmoid or linear output) shares one exponential between the loss and the gradient: with
-  ``s = 1 - 2y`` and ``t = s z``, an entry's loss is ``softplus(t) = log(1 + u)``, ``u = e^t``,
-  and ``dL/dz = s sigmoid(t) / N = (s / N) / (1 + 1/u)``; neither subtracts nearly equal numbers
-  (``u = inf`` gives the exact gradient; the loss is then recomputed overflow-free).
+How the kernel gets close to the NumPy floor (the bias inside the products, ``K`` networks in one
+stack, preallocated transposed buffers, BCE and its gradient from one exponential):
+``docs/backprop.md`` and ``docs/benchmarks.md``.
 """
 
 from __future__ import annotations
@@ -90,12 +76,9 @@ def _blocks(flat: np.ndarray, dims: Sequence[int], K: int = 1) -> list[np.ndarra
 
 
 class LossHistory(np.ndarray):
-    """The losses :meth:`VectorizedMLP.fit` recorded: a float64 array whose entry ``j`` is the
-    mean loss before the step of iteration ``iterations[j]`` (0-based).
-
-    By default every iteration is recorded (``iterations`` is ``0, 1, ..., iters - 1``); with
-    ``loss_every=k`` the iterations ``0, k, 2k, ...``.  Indexing returns plain arrays.
-    """
+    """The losses :meth:`VectorizedMLP.fit` recorded: a float64 array whose entry ``j`` is the mean
+    loss before the step of iteration ``iterations[j]`` (``0, k, 2k, ...`` for ``loss_every=k``).
+    Indexing returns plain arrays."""
 
     iterations: np.ndarray | None
 
@@ -117,17 +100,13 @@ class LossHistory(np.ndarray):
 class _Pass:
     """The buffers of one forward and backward pass of ``K`` networks over ``n`` rows each.
 
-    Lists are indexed by layer number ``l`` (entry 0 unused where layer 0 has none):
-    ``A1T[l]`` ``(K, d_l + 1, n)`` is ``[A_l | 1]^T`` for ``l < L`` (``A1T[0]`` holds the rows),
-    ``A1[l]`` its transpose, ``AT[l]`` the view ``A_l^T`` (``AT[L]`` the output), ``ZT[l]``,
-    ``dZT[l]``; ``dA1T[l]`` ``= dL/d[A_l | 1]^T`` for ``0 < l < L``, ``dAT[l]`` its view without
-    the ones.  Output-sized ``(K, d_L, n)``: ``YT``, ``signs`` (``s = 1 - 2Y``, 0 for padding),
-    ``scale`` (``1/N_k`` on network ``k``'s entries, 0 for padding), ``mask`` (1 on them),
-    ``scaled_signs``, ``U``,
-    ``work``, ``work2``.  For one network every array drops the leading axis and the products are
+    By layer number ``l``: ``A1T[l]`` ``(K, d_l + 1, n)`` is ``[A_l | 1]^T`` (``A1T[0]`` holds the
+    rows), ``A1[l]`` its transpose, ``AT[l]`` the view ``A_l^T`` (``AT[L]`` the output), ``ZT[l]``,
+    ``dZT[l]``, ``dA1T[l] = dL/d[A_l | 1]^T`` and ``dAT[l]`` its view without the ones.  Output
+    sized ``(K, d_L, n)``: ``YT``, ``signs`` (``1 - 2Y``), ``scale`` (``1/N_k``), ``mask`` (1),
+    each 0 on padding, and scratch.  For one network the leading axis is dropped and products are
     ``np.dot``'s (BLAS even where an inner dimension is 1, where ``np.matmul`` loops slowly).
-    ``forward[l]`` and ``derivative[l]`` are ``g_{l+1}``'s, called with positional arguments (the
-    quicker call); ReLU's get its constants as arrays, as they are faster than scalars.
+    ``forward[l]``/``derivative[l]`` are ``g_{l+1}``'s; ReLU's get array constants (faster).
     """
 
     def __init__(self, dims: Sequence[int], g: Sequence[Activation], K: int, n: int) -> None:
@@ -246,11 +225,9 @@ def _backward(P: Sequence[np.ndarray], PT: Sequence[np.ndarray], ws: _Pass, dP: 
 
 
 class VectorizedMLP:
-    """The MLP of :class:`microgrid.nn.MLP` on NumPy arrays: ``VectorizedMLP(9, [15, 1])`` (or
-    ``VectorizedMLP([9, 15, 1])``) is 9 inputs, 15 hidden, 1 output.
-
-    ``activations``, ``init`` and ``seed`` as for ``MLP``: the same seed draws the same weights.
-    At most :data:`~microgrid.arrays.MAX_PARAMETERS` parameters.
+    """The MLP of :class:`microgrid.nn.MLP` on NumPy arrays, with its arguments (the same seed draws
+    the same weights): ``VectorizedMLP(9, [15, 1])`` is 9 inputs, 15 hidden, 1 output.  At most
+    :data:`~microgrid.arrays.MAX_PARAMETERS` parameters.
     """
 
     def __init__(self, nin: int | Sequence[int], nouts: Sequence[int] | None = None,
@@ -366,17 +343,13 @@ class VectorizedMLP:
             loss_every: int = 1) -> LossHistory:
         """Train with the hand-derived gradients; returns the loss before each step.
 
-        ``optimizer``: ``None``/``"gd"`` (plain gradient descent), ``"momentum"``, ``"adam"`` with
-        learning rate ``lr``, or an :class:`~microgrid.optim.Optimizer`.  ``batch_size=None``
-        uses every row each iteration; otherwise mini-batches in an order drawn from ``seed``.
-
-        ``loss_every=k`` records the loss of iterations ``0, k, 2k, ...`` only (the returned
-        :class:`LossHistory` lists them in ``.iterations``) and calls ``callback(iteration,
-        loss)`` after those; the default records and reports every iteration.  Whatever ``k``,
-        every iteration is checked: a NaN or infinite loss raises :class:`TrainingDiverged`
-        naming that iteration, with the weights left as before it.  (For BCE from the logit, an
-        unrecorded iteration skips the logarithms and checks ``mean(e^(s z))``
-        instead: when that is finite, so is every entry's loss ``log(1 + e^(s z))``.)
+        ``optimizer``: ``None``/``"gd"``, ``"momentum"``, ``"adam"`` (with ``lr``) or an
+        :class:`~microgrid.optim.Optimizer`; ``batch_size=None`` uses every row each iteration,
+        else mini-batches in an order drawn from ``seed``.  ``loss_every=k`` records (and calls
+        ``callback(iteration, loss)`` for) iterations ``0, k, 2k, ...`` only, listed in the
+        :class:`LossHistory`'s ``.iterations``; every iteration is checked all the same, and a NaN
+        or infinite loss raises :class:`TrainingDiverged` with the weights as before that step
+        (unrecorded BCE-from-logit steps check ``mean(e^(s z)) >= mean(log(1 + e^(s z)))``).
         """
         X, Y = check_data(X, y, self.dims, loss)
         batch = check_training_args(iters, batch_size, len(X), seed)
@@ -459,17 +432,12 @@ def fit_many(nets: Sequence[VectorizedMLP], X: object, y: object, lr: float | Se
              callback: Callable[[int, np.ndarray], object] | None = None, loss: str = "bce") -> np.ndarray:
     """Train every network in ``nets`` in one pass; returns the losses, shape ``(K, iters)``.
 
-    ``X``/``y`` are one data set for every network, or sequences of ``K`` data sets (``X[k]``, an
-    ``(n_k, d)`` array, and ``y[k]`` for network ``k``: e.g. each fold's rows scaled on its own).
-    ``nets[k]`` trains on rows ``rows[k]`` of its ``X``/``y`` (all rows if ``rows`` is None) with
-    learning rate ``lr`` (or ``lr[k]``) and mini-batch seed ``seeds`` (or ``seeds[k]``), as
-    ``nets[k].fit(X[rows[k]], y[rows[k]], lr=..., iters, optimizer, batch_size, seed=...,
-    loss=loss)`` would (up to the order in which BLAS adds, ~1e-15 a step), and is left holding
-    its trained weights.  ``optimizer`` is a name (``"gd"``, ``"momentum"``, ``"adam"``): one
-    optimizer per run of consecutive networks with the same learning rate.
-    ``callback(iteration, losses)`` gets the ``K`` losses of every iteration.  A NaN or infinite
-    loss raises :class:`~microgrid.optim.TrainingDiverged` saying which network and iteration;
-    every network is then left as before that iteration.
+    ``X``/``y``: one data set for every network, or ``K`` of them (``X[k]`` ``(n_k, d)`` and
+    ``y[k]``).  ``nets[k]`` trains on rows ``rows[k]`` of its data (all if None) with ``lr`` (or
+    ``lr[k]``) and seed ``seeds`` (or ``seeds[k]``) as its own ``fit`` would (up to the order in
+    which BLAS adds, ~1e-15 a step); ``optimizer`` is a name.  ``callback(iteration, losses)`` gets
+    the ``K`` losses.  A NaN or infinite loss raises :class:`~microgrid.optim.TrainingDiverged`
+    naming the network and iteration, every network left as before that iteration.
     """
     nets = list(nets)
     if not nets or not all(isinstance(n, VectorizedMLP) for n in nets):

@@ -1,12 +1,7 @@
-"""Pictures of the graph that backpropagation walks, and of the walk itself.
-
-:func:`draw_dot` draws the graph behind a :class:`~microgrid.engine.Value` (one record per value,
-one oval per operation, one edge per operand; roles, neurons and gradient colours as
-docs/visualization.md describes); :func:`write_backward_steps` draws each step of the backward
-walk, in :meth:`Value.backward`'s order, on one layout; :func:`explore` makes one self-contained
-page to step through the walk and ask any node how its gradient was summed (Jupyter shows it
-inline; ``.save(path)`` and :func:`write_explorer` write it).
-"""
+"""Pictures of the graph that backpropagation walks, and of the walk itself: :func:`draw_dot` (the
+graph, as docs/visualization.md describes), :func:`write_backward_steps` (a picture per step of
+the walk) and :func:`explore` (one self-contained page to step through the walk and ask any node
+how its gradient was summed)."""
 
 from __future__ import annotations
 

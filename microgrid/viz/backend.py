@@ -1,13 +1,8 @@
-"""Which program turns DOT source into pictures: Graphviz's ``dot``, else ``graphviz-pure``.
+"""Which program turns DOT source into pictures: Graphviz's ``dot``, else ``graphviz-pure`` (pip,
+or this package's ``render`` extra; SVG and PNG only), on the PATH or beside the running Python.
 
-``dot`` (from a system Graphviz: apt, brew, conda) is used when it is on the PATH.  Without it,
-``graphviz-pure`` — a pip-installable, dot-compatible program (``pip install graphviz-pure``,
-or this package's ``render`` extra) — draws SVG and PNG (not PDF).  Both are also looked for next
-to the running Python, so a virtual environment works without being activated.
-
-:class:`Digraph` is the :class:`graphviz.Digraph` that :func:`microgrid.viz.draw_dot` returns: a
-notebook displays it through :func:`pipe`, so it shows inline with either program, and without
-any it shows how to get one instead of a traceback.
+:class:`Digraph` is what :func:`microgrid.viz.draw_dot` returns: a notebook shows it inline with
+either program, and without one says how to get one instead of a traceback.
 """
 
 from __future__ import annotations
@@ -107,13 +102,9 @@ def why_not(fmt: str) -> str | None:
 
 
 def pipe(source: str, fmt: str) -> bytes:
-    """``source`` (DOT text) drawn as ``fmt`` (``"svg"``, ``"png"`` or ``"pdf"``), as bytes.
-
-    Raises :class:`GraphvizNotFound` (saying what to install, as :func:`why_not`) when no program
-    here can draw ``fmt``, :class:`RenderError` when the program fails.  The program's warnings
-    on a successful run (graphviz-pure warns about the width of non-ASCII characters) are not
-    passed on.
-    """
+    """``source`` (DOT text) drawn as ``fmt`` (``"svg"``, ``"png"`` or ``"pdf"``), as bytes:
+    :class:`GraphvizNotFound` (saying what to install) when no program here can draw ``fmt``,
+    :class:`RenderError` when it fails; its warnings on success are not passed on."""
     renderer = _renderer_for(fmt)
     if isinstance(renderer, str):
         raise GraphvizNotFound(renderer)

@@ -42,9 +42,7 @@ class GraphTooLarge(ValueError):
         self.limit = limit
 
 
-# --------------------------------------------------------------------------------------------
-# Roles
-# --------------------------------------------------------------------------------------------
+# -- roles -----------------------------------------------------------------------------------------
 
 ACTIVATION_OPS = frozenset({"relu", "leaky_relu", "tanh", "sigmoid"})
 _NEURON_PARAM = re.compile(r"^(?P<neuron>(?:(?P<layer>.+)\.)?neurons\.(?P<j>\d+))\.(?:w\.\d+|b)$")
@@ -86,9 +84,7 @@ def _roles(order: list[Value], root: Value, param_names: dict[int, str] | None,
     return roles
 
 
-# --------------------------------------------------------------------------------------------
-# Neurons
-# --------------------------------------------------------------------------------------------
+# -- neurons ---------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -131,10 +127,7 @@ def _find_neurons(order: list[Value], param_names: Mapping[int, str],
     return [n for n in neurons.values() if n.uses]
 
 
-# --------------------------------------------------------------------------------------------
-# The scene: what is drawn, computed once and then emitted with any set of gradients
-# --------------------------------------------------------------------------------------------
-
+# -- the scene: what is drawn, computed once and then emitted with any set of gradients ------------
 
 LABEL_LIMIT = 1_000  #: characters of one text drawn; dot refuses a quoted string over 16,384 bytes
 # what no picture may hold: control characters (SVG cannot) other than tab and line breaks, which
@@ -158,10 +151,8 @@ def _escape_record(text: str) -> str:
 
 
 def escape_label(text: str) -> str:
-    """``text`` as a plain Graphviz label that shows it as written, whatever it starts or ends with
-    (never an HTML-like label): line breaks kept, a tab as a space, other characters as
-    :func:`_drawable` writes them, and backslashes doubled so that none starts an escape sequence or
-    hides the closing quote."""
+    """``text`` as a plain (never HTML-like) Graphviz label that shows it as written: line breaks
+    kept, a tab as a space, :func:`_drawable`, backslashes doubled (none starts an escape)."""
     lines = _drawable(text).replace("\t", " ").splitlines() or [""]
     return graphviz.nohtml("\\n".join(line.replace("\\", "\\\\") for line in lines))
 
@@ -278,15 +269,11 @@ class Scene:
     def emit(self, grad_texts: Mapping[int, str] | None = None, edge_labels: Mapping[str, str] | None = None,
              notes: Mapping[int, str] | None = None, caption: str | None = None,
              ids: str | None = None) -> graphviz.Digraph:
-        """The Digraph, each value showing its ``.grad``.
-
-        The stage of the step pictures and the explorer passes ``grad_texts`` (id -> the text of the
-        value's grad field: the widest it will be, so that every state fits), ``edge_labels`` (edge
-        name ``e_<head>_<k>`` -> what the k-th edge into ``head`` carries: dot makes room for them
-        unless an operation has more than three operands, whose edges would crowd the ranks between;
-        then they are placed on the finished picture), ``notes`` (box number -> an extra field of that
-        neuron's box), ``caption`` (the graph's label) and ``ids`` (a prefix: every node and edge gets
-        the SVG id prefix + name).
+        """The Digraph, each value showing its ``.grad``, or for the step pictures and the explorer:
+        ``grad_texts`` (id -> the widest text its grad field will show), ``edge_labels`` (edge
+        ``e_<head>_<k>`` -> what the k-th edge into ``head`` carries; drawn by dot unless an
+        operation has more than three operands, else placed later by the stage), ``notes`` (box
+        number -> an extra field), ``caption`` (the graph's label) and ``ids`` (a prefix of SVG ids).
         """
         g = backend.Digraph("microgrid", comment=DOT_MARK.removeprefix("// "), graph_attr={
             "rankdir": self.rankdir, "ordering": "in", "nodesep": "0.15",
@@ -302,50 +289,17 @@ class Scene:
         self._labels = {} if wide else edge_labels or {}
         if wide and edge_labels is not None:  # room beside the operands for what they receive
             g.attr(ranksep="1.1")
-        in_cluster: set[int] = set()  # values drawn inside a neuron's cluster
-        if self.group == "neurons":
-            for n in self.neurons:
-                for pre, out in n.uses:
-                    in_cluster.update((id(pre), id(out)))
+        in_cluster = ({id(v) for n in self.neurons for use in n.uses for v in use}
+                      if self.group == "neurons" else set())  # values drawn inside a neuron's cluster
         # values outside clusters (creation order: dot keeps it where it can, so inputs read x0, x1, ...)
         for v in reversed(self.visible):
             if id(v) not in in_cluster:
                 self._value_node(g, v)
-        # neurons view: a cluster per layer holding a cluster per neuron
         layers: dict[str, list[_Neuron]] = {}
         for n in self.neurons:
             layers.setdefault(n.layer, []).append(n)
         for li, (layer, neurons) in enumerate(layers.items()):
-            count = f"{len(neurons)} neuron{'s' if len(neurons) > 1 else ''}"
-            if self.group == "neurons":
-                with g.subgraph(name=f"cluster_layer{li}") as lg:
-                    lg.attr(label=escape_label(f"{layer or 'neurons'} ({count})"), style="rounded,dashed",
-                            color="#adb5bd", fontcolor="#495057")
-                    for n in neurons:
-                        with lg.subgraph(name=f"cluster_neuron{self.neurons.index(n)}") as ng:
-                            ng.attr(label=escape_label(n.name), style="rounded", color="#ced4da",
-                                    fontsize="10")
-                            self._param_table(ng, n)
-                            for pre, out in n.uses:
-                                for v in {id(pre): pre, id(out): out}.values():
-                                    self._value_node(ng, v)
-                                    self._op_node(ng, v)
-            else:
-                # collapse view: a column per layer, headed by its name, neurons 0, 1, 2, ... in order.
-                # (A same-rank subgraph with invisible edges keeps the order; inside a cluster dot
-                # 2.43 ignores such edges, so the column is not a cluster.)
-                with g.subgraph(name=f"layer{li}") as lg:
-                    lg.attr(rank="same")
-                    header = f"layer{li}_header"
-                    lg.node(header, escape_label(f"{layer or 'neurons'}\n{count}"), shape="plaintext",
-                            fontsize="11", fontcolor="#495057")
-                    chain = [header]
-                    for box in self.boxes:
-                        if box.neuron in neurons:
-                            self._box_node(lg, box)
-                            chain.append(self.node_id(box.pre))
-                    for tail, head in zip(chain, chain[1:]):
-                        lg.edge(tail, head, style="invis")
+            self._layer(g, li, layer, neurons)
         # op nodes outside clusters, and every edge
         for v in reversed(self.visible):
             if v.is_leaf:
@@ -358,6 +312,36 @@ class Scene:
         if self.legend:
             self._legend(g)
         return g
+
+    def _layer(self, g: graphviz.Digraph, li: int, layer: str, neurons: list[_Neuron]) -> None:
+        """Neurons view: a cluster for the layer holding a cluster per neuron.  Collapse view: a column
+        headed by the layer's name, neurons 0, 1, 2, ... in order (a same-rank subgraph with invisible
+        edges keeps the order; inside a cluster dot 2.43 ignores such edges, so it is no cluster)."""
+        count = f"{len(neurons)} neuron{'s' if len(neurons) > 1 else ''}"
+        if self.group == "neurons":
+            with g.subgraph(name=f"cluster_layer{li}") as lg:
+                lg.attr(label=escape_label(f"{layer or 'neurons'} ({count})"), style="rounded,dashed",
+                        color="#adb5bd", fontcolor="#495057")
+                for n in neurons:
+                    with lg.subgraph(name=f"cluster_neuron{self.neurons.index(n)}") as ng:
+                        ng.attr(label=escape_label(n.name), style="rounded", color="#ced4da", fontsize="10")
+                        self._param_table(ng, n)
+                        for pre, out in n.uses:
+                            for v in {id(pre): pre, id(out): out}.values():
+                                self._value_node(ng, v)
+                                self._op_node(ng, v)
+            return
+        with g.subgraph(name=f"layer{li}") as lg:
+            lg.attr(rank="same")
+            chain = [f"layer{li}_header"]
+            lg.node(chain[0], escape_label(f"{layer or 'neurons'}\n{count}"), shape="plaintext",
+                    fontsize="11", fontcolor="#495057")
+            for box in self.boxes:
+                if box.neuron in neurons:
+                    self._box_node(lg, box)
+                    chain.append(self.node_id(box.pre))
+            for tail, head in zip(chain, chain[1:]):
+                lg.edge(tail, head, style="invis")
 
     def _id(self, name: str) -> dict[str, str]:
         return {"id": self._ids + name} if self._ids is not None else {}
@@ -458,9 +442,7 @@ class Scene:
                         fontsize="10")
 
 
-# --------------------------------------------------------------------------------------------
-# Public drawing API
-# --------------------------------------------------------------------------------------------
+# -- the public drawing API ------------------------------------------------------------------------
 
 
 def draw_dot(
@@ -497,12 +479,10 @@ def dot_available() -> bool:
 def render(graph: graphviz.Digraph, path: str | Path, *, force: bool = False) -> Path:
     """Write ``graph`` to ``path`` in the format its extension names (.svg .png .pdf .dot .gv).
 
-    ``.dot``/``.gv`` write the DOT source and need no Graphviz; the others need the ``dot``
-    program (or ``graphviz-pure`` for .svg and .png) and raise :class:`GraphvizNotFound` (with
-    install instructions) without it.  The file is written all at once and carries microgrid's
-    mark (not a PDF), so a later call replaces it; a file there that microgrid did not write, a
-    link, or any existing PDF is replaced only with ``force`` (else
-    :class:`~microgrid.safety.overwrite.OutputTaken`).
+    ``.dot``/``.gv`` (the DOT source) need no Graphviz; the others raise :class:`GraphvizNotFound`
+    without a program to draw them.  The file is written all at once with microgrid's mark (not a
+    PDF); a file there that microgrid did not write, a link, or any PDF is replaced only with
+    ``force`` (else :class:`~microgrid.safety.overwrite.OutputTaken`).
     """
     path = Path(path)
     suffix = path.suffix.lower()

@@ -1,20 +1,13 @@
 """The explorer: one self-contained HTML page to step through the backward walk and ask any node
 how its gradient was summed.
 
-:func:`write_explorer` draws the graph once with Graphviz (inline SVG; a collapsed network also
-gets one drawing per neuron with that neuron expanded to its weights) and embeds everything the
-page shows as JSON in ``<script type="application/json" id="microgrid-graph">``:
-
-* per node: ``id`` (the SVG node it is drawn as), ``label``, ``op``, ``data``, its final ``grad``,
-  ``parents`` (ids) with the ``local`` derivative to each, and ``terms``: the contributions that
-  summed to its grad, ``grad = Σ over consumers (consumer grad × local derivative)``;
-* per step (numbered from 1, as the step pictures are): the node that fires and what it adds to
-  each parent (``adds``: amount, the parent's grad after it, contributions still to come).
-
-Every number is written twice: as the float Python computed (``inf``/``-inf``/``nan`` as
-strings, since JSON has no such numbers) and as the text the pictures show (:func:`format_number`).
-The page's script only looks numbers up; it does no arithmetic, so what the page shows and what
-Python computed are one set of numbers.  No network: inline CSS and script, no fonts, no links.
+The graph is drawn once with Graphviz (inline SVG; a collapsed network also gets one drawing per
+neuron, expanded to its weights), and the page's JSON (``<script id="microgrid-graph">``) holds per
+node its ``data``, final ``grad``, ``parents`` with the ``local`` derivative to each, and ``terms``
+(``grad = Σ consumer grad × local derivative``); per step, what the firing node ``adds`` to each
+parent.  Every number is written twice: the float Python computed (``"inf"``/``"nan"`` as strings)
+and its text (:func:`format_number`); the page's script does no arithmetic.  No network access:
+inline CSS and script, no fonts, no links.
 """
 
 from __future__ import annotations
@@ -41,6 +34,11 @@ def _number(x: float) -> float | str:
     return x if math.isfinite(x) else format_number(x)
 
 
+def _both(key: str, x: float) -> dict[str, float | str]:
+    """``{key: x for JSON, key_text: x as the pictures show it}``."""
+    return {key: _number(x), f"{key}_text": format_number(x)}
+
+
 def _scene(root: Value, *, rankdir: str, group: str | None, params: Any, inputs: Iterable[Value] | None,
            max_nodes: int, expanded: Iterable[str] = ()) -> Scene:
     return Scene(root, rankdir=rankdir, show_grad=True, color_by_grad=False, group=group, params=params,
@@ -61,44 +59,31 @@ def explorer_data(scene: Scene, steps: list[DrawnStep], title: str) -> dict[str,
                 root = walk.node
                 running[id(root)] = walk.grads[id(root)]
                 adds.append({"to": vid[id(root)], "from": None, "local": None, "amount": None,
-                             "grad": _number(walk.grads[id(root)]),
-                             "grad_text": format_number(walk.grads[id(root)]), "pending": 0})
+                             **_both("grad", walk.grads[id(root)]), "pending": 0})
                 continue
             g = walk.grads[id(walk.node)]
             for p, d, amount in walk.sent:
                 # the parent's grad after this contribution: the engine's sum, in the engine's order
                 after = running[id(p)] = running[id(p)] + amount if id(p) in running else 0.0 + amount
-                term = {"from": vid[id(walk.node)], "grad": _number(g), "grad_text": format_number(g),
-                        "local": _number(d), "local_text": format_number(d), "amount": _number(amount),
-                        "amount_text": format_number(amount), "step": step.number}
+                term = {"from": vid[id(walk.node)], **_both("grad", g), **_both("local", d),
+                        **_both("amount", amount), "step": step.number}
                 terms.setdefault(id(p), []).append(term)
-                adds.append({"to": vid[id(p)], **term, "grad": _number(after),
-                             "grad_text": format_number(after), "from_grad": _number(g),
-                             "from_grad_text": format_number(g), "pending": walk.pending[id(p)]})
+                adds.append({"to": vid[id(p)], **term, **_both("grad", after), **_both("from_grad", g),
+                             "pending": walk.pending[id(p)]})
         step_records.append({"number": step.number, "caption": step.caption,
                              "highlight": vid[id(step.highlight)],
                              "firing": vid[id(step.firing)] if step.firing is not None else None,
                              "adds": adds})
-    nodes = []
-    for v in reversed(scene.order):  # creation order
-        g = final.get(id(v), 0.0)
-        nodes.append({
-            "id": vid[id(v)], "label": v.label, "op": v.op or None, "role": scene.roles[id(v)],
-            "data": _number(v.data), "data_text": format_number(v.data),
-            "grad": _number(g), "grad_text": format_number(g),
-            "parents": [vid[id(p)] for p in v.parents],
-            "local": [_number(d) for d in v.local_grads] if not v.is_leaf else [],
-            "local_text": [format_number(d) for d in v.local_grads] if not v.is_leaf else [],
-            "terms": terms.get(id(v), []),
-            "root": v is scene.root,
-        })
-    neurons = []
-    for box in scene.boxes:
-        n = box.neuron
-        neurons.append({"box": f"box{box.number}", "key": box.key, "layer": n.layer, "name": n.name,
-                        "pre": vid[id(box.pre)], "out": vid[id(box.out)],
-                        "params": [vid[id(p)] for p in n.params],
-                        "inputs": [vid[id(p)] for p in box.pre.parents]})
+    nodes = [{"id": vid[id(v)], "label": v.label, "op": v.op or None, "role": scene.roles[id(v)],
+              **_both("data", v.data), **_both("grad", final.get(id(v), 0.0)),
+              "parents": [vid[id(p)] for p in v.parents],
+              "local": [_number(d) for d in v.local_grads],
+              "local_text": [format_number(d) for d in v.local_grads],
+              "terms": terms.get(id(v), []), "root": v is scene.root}
+             for v in reversed(scene.order)]  # creation order
+    neurons = [{"box": f"box{b.number}", "key": b.key, "layer": b.neuron.layer, "name": b.neuron.name,
+                "pre": vid[id(b.pre)], "out": vid[id(b.out)], "params": [vid[id(p)] for p in b.neuron.params],
+                "inputs": [vid[id(p)] for p in b.pre.parents]} for b in scene.boxes]
     return {"title": title, "group": scene.group, "nodes": nodes, "neurons": neurons, "steps": step_records}
 
 
@@ -115,10 +100,9 @@ def _view(scene: Scene, steps: list[DrawnStep], prefix: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class DrawingSize:
-    """How much drawing the pictures of one graph take, counted before any is drawn: the ``nodes`` and
-    ``edges`` of each picture (as dot lays them out, invisible ordering edges included), the ``steps``
-    that :func:`write_backward_steps` draws (a picture each) and the ``views`` of the explorer page
-    (a drawing each: the graph, and with ``group="collapse"`` the graph with each neuron expanded)."""
+    """How much drawing the pictures of one graph take, counted before any is drawn: ``nodes`` and
+    ``edges`` of each picture (as dot lays them out), the ``steps`` of :func:`write_backward_steps`
+    and the ``views`` of the explorer page (with ``group="collapse"``, one more per neuron)."""
 
     nodes: int
     edges: int
@@ -143,11 +127,8 @@ def drawing_size(root: Value, rankdir: str = "LR", group: str | None = None,
 
 
 class Explorer:
-    """The explorer page of one graph (made by :func:`explore`): Jupyter shows it inline, in a frame
-    of its own (so that pages shown side by side never share ids or keys), and :meth:`save` writes it.
-
-    ``page`` is the whole self-contained HTML page, as ``microgrid graph --html`` writes it.
-    """
+    """The explorer page of one graph (``page``: the whole HTML): Jupyter shows it inline, in a frame
+    of its own (pages side by side never share ids or keys), and :meth:`save` writes it."""
 
     def __init__(self, page: str, title: str) -> None:
         self.page, self.title = page, title
@@ -175,12 +156,8 @@ def explore(
     inputs: Iterable[Value] | None = None,
     title: str = "microgrid: explore the backward pass",
 ) -> Explorer:
-    """The explorer page for the graph of ``root`` (see the module doc), to show in Jupyter or save.
-
-    Same ``group``/``params``/``inputs`` and limits as :func:`draw_dot` and
-    :func:`write_backward_steps`; the gradients are replayed (``.grad`` is not read or changed).
-    Needs Graphviz's ``dot``.
-    """
+    """The explorer page for the graph of ``root``, to show in Jupyter or save: the arguments and
+    limits of :func:`write_backward_steps`, whose walk it replays (``.grad`` is not read or changed)."""
     scene = _scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs, max_nodes=max_nodes)
     check_walk(scene, max_steps, "the explorer page")
     steps = drawn_steps(scene)
@@ -195,30 +172,14 @@ def explore(
     svgs = "\n".join(f'<div class="view" data-view="{name}" hidden>{view.pop("svg")}</div>'
                      for name, view in views.items())
     data["views"] = views
-    return Explorer(_page(title, data, svgs), title)
-
-
-def write_explorer(
-    root: Value,
-    path: str | Path,
-    rankdir: str = "LR",
-    group: str | None = None,
-    max_nodes: int = DEFAULT_MAX_NODES,
-    max_steps: int = DEFAULT_MAX_STEPS,
-    *,
-    params: Any = None,
-    inputs: Iterable[Value] | None = None,
-    title: str = "microgrid: explore the backward pass",
-    force: bool = False,
-) -> Path:
-    """Write the explorer page for the graph of ``root`` to ``path``: :func:`explore`, then
-    :meth:`Explorer.save` (checked before the page is made, so a refusal costs nothing)."""
-    check_page(path, force, PASS_FORCE)
-    return explore(root, rankdir, group, max_nodes, max_steps, params=params, inputs=inputs,
-                   title=title).save(path, force=force)
-
-
-def _page(title: str, data: dict[str, Any], svgs: str) -> str:
-    """The page: ``explorer.html`` (layout and CSS) with the SVGs, the JSON and ``explorer.js``."""
     script = (Path(__file__).parent / "explorer.js").read_text(encoding="utf-8")
-    return fill_page("explorer.html", title, len(data["steps"]), data, SCRIPT=script, SVGS=svgs)
+    page = fill_page("explorer.html", title, len(data["steps"]), data, SCRIPT=script, SVGS=svgs)
+    return Explorer(page, title)
+
+
+def write_explorer(root: Value, path: str | Path, *args: Any, force: bool = False, **kwargs: Any) -> Path:
+    """Write the explorer page for the graph of ``root`` to ``path``: :func:`explore` (with the
+    other arguments), then :meth:`Explorer.save` (checked first, so a refusal costs nothing)."""
+    check_page(path, force, PASS_FORCE)
+    return explore(root, *args, **kwargs).save(path, force=force)
+

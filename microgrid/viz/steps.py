@@ -13,6 +13,7 @@ import html
 import json
 import re
 import textwrap
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,14 +46,10 @@ SVG = "{http://www.w3.org/2000/svg}"
 
 @dataclass(frozen=True)
 class BackwardStep:
-    """The state after one step of the backward walk.
-
-    Step 0 seeds ``d root / d root = 1``.  Step ``k >= 1`` processes ``node`` (the k-th operation
-    in :func:`~microgrid.engine.topological_order`): its gradient is complete, and it adds
-    ``node.grad * d node / d parent`` to each parent (``sent``: one ``(parent, local, amount)``
-    per operand).  ``grads`` maps ``id(value)`` to the gradient summed so far (absent = not
-    reached); ``pending`` maps ``id(value)`` to the number of contributions still to come.
-    """
+    """The state after one step of the backward walk: step 0 seeds ``d root / d root = 1``; step
+    ``k`` has the k-th operation ``node`` add ``node.grad * d node / d parent`` to each parent
+    (``sent``: ``(parent, local, amount)`` per operand).  ``grads``: ``id(value)`` -> the gradient
+    summed so far (absent: not reached); ``pending``: -> the contributions still to come."""
 
     index: int
     node: Value
@@ -62,16 +59,10 @@ class BackwardStep:
 
 
 def backward_steps(root: Value, seed: float = 1.0) -> Iterator[BackwardStep]:
-    """Replay :meth:`Value.backward` one operation at a time, without touching any ``.grad``.
-
-    Same order and same float operations as the engine, so the last step's gradients equal what
-    ``root.backward()`` adds to ``.grad``, bit for bit.
-    """
+    """Replay :meth:`Value.backward` one operation at a time, without touching any ``.grad``: the
+    engine's order and float operations, so the last step's gradients are its, bit for bit."""
     order = topological_order(root)
-    pending = dict.fromkeys(map(id, order), 0)
-    for v in order:
-        for p in v.parents:
-            pending[id(p)] += 1
+    pending = dict.fromkeys(map(id, order), 0) | Counter(id(p) for v in order for p in v.parents)
     grads: dict[int, float] = {id(root): float(seed)}
     yield BackwardStep(0, root, (), dict(grads), dict(pending))
     k = 0
@@ -106,11 +97,10 @@ def _name(scene: Scene, v: Value) -> str:
 class DrawnStep:
     """One step as the pictures show it, numbered ``number`` from 1.
 
-    ``walk`` holds the steps of :func:`backward_steps` it covers: one, except that a collapsed
-    neuron's activation and its ``w·x + b`` are one step (they are one box).  ``highlight`` is the
-    value whose node is outlined, ``firing`` the operation whose edges carry gradient (None for
-    the seed), ``head`` the drawn node those edges point at and ``labels`` what each of them
-    carries (edge name ``e_<head>_<k>`` -> text); ``note`` is the highlighted box's slope.
+    ``walk``: the steps of :func:`backward_steps` it covers (a collapsed neuron's activation and its
+    ``w·x + b`` are one box, one step); ``highlight``: the value outlined; ``firing``: the operation
+    whose edges carry gradient (None for the seed) to ``head``, each carrying ``labels[edge]``;
+    ``note``: the highlighted box's slope.
     """
 
     number: int
@@ -211,18 +201,13 @@ def check_walk(scene: Scene, max_steps: int, what: str) -> None:
                                f"installed: {INSTALL_HINT}")
 
 
-# --------------------------------------------------------------------------------------------
-# The stage: one layout for every step
-# --------------------------------------------------------------------------------------------
-
+# -- the stage: one layout for every step ----------------------------------------------------
 
 @dataclass
 class Stage:
-    """The graph of a walk drawn once.  ``svg`` shows every grad field at its widest, every edge's
-    amount in place (``paint`` keeps the firing step's) and, with ``lines``, that many caption
-    lines; ``view`` says which SVG node shows each value (``shows``: value key -> node; ``tables``:
-    node -> keys of its rows; ``head``: value key -> the node its edges point at; ``prefix`` of every
-    id); ``values`` maps value keys (``v<k>``, creation order) to the Values."""
+    """The graph of a walk drawn once: ``svg`` with every grad field at its widest, every edge's
+    amount in place and ``lines`` caption lines; ``view``: which SVG node shows each value
+    (:func:`_view`); ``values``: value key (``v<k>``, creation order) -> Value."""
 
     scene: Scene
     svg: ET.Element
@@ -438,15 +423,12 @@ def write_backward_steps(
 ) -> StepFiles:
     """One SVG per backward step (``step_001.svg`` …) and an ``index.html`` to page through them.
 
-    Step 1 seeds the output's grad with 1; each later step is one drawn node (a collapsed neuron's
-    activation and ``w·x + b`` are one step) whose grad is complete, passing grad × local
-    derivative along its edges, which are red and labelled with the amounts.  Gradients show as
-    summed so far (``—`` = not reached, ``…`` = more to come); every number in a caption is drawn
-    in the highlighted node or on its red edges.  Every picture has the same size and every node
-    the same place.  The user's ``.grad`` values are not read or changed.  ``out_dir`` is written
-    as a unit (built beside, then swapped in) and replaces an earlier step folder; a folder holding
-    other files is refused (:class:`OutputTaken`), and an ``index.html`` that microgrid did not
-    write is replaced only with ``force``.  Needs Graphviz's ``dot`` (or ``graphviz-pure``).
+    Step 1 seeds the output's grad with 1; each later step is one drawn node whose grad is complete
+    passing grad × local derivative along its red edges, labelled with the amounts.  Gradients show
+    as summed so far (``—`` = not reached, ``…`` = more to come), on one layout for every picture;
+    ``.grad`` is not read or changed.  ``out_dir`` is written as a unit (built beside, then swapped
+    in); a folder holding other files is refused (:class:`OutputTaken`), and an ``index.html`` that
+    microgrid did not write is replaced only with ``force``.  Needs ``dot`` (or ``graphviz-pure``).
     """
     scene = Scene(root, rankdir=rankdir, show_grad=True, color_by_grad=color_by_grad, group=group,
                   params=params, inputs=inputs, max_nodes=max_nodes, legend=True, title=None)

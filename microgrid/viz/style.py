@@ -4,17 +4,14 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 __all__ = ["format_number", "grad_color", "grad_bin", "GradBin", "GRAD_BINS", "Role", "ROLES", "OP_ATTRS",
            "PORTS", "RED"]
 
-
-# --------------------------------------------------------------------------------------------
-# Numbers and colours
-# --------------------------------------------------------------------------------------------
-
+# -- numbers and colours ---------------------------------------------------------------------
 
 def format_number(x: float, digits: int = 4) -> str:
     """``x`` with ``digits`` significant digits, short exponent, and ``inf``/``-inf``/``nan``.
@@ -28,12 +25,7 @@ def format_number(x: float, digits: int = 4) -> str:
         return "inf" if x > 0 else "-inf"
     if x == 0.0:
         return "0"  # -0.0 too: the sign of zero only distracts in a drawing
-    text = f"{x:.{digits}g}"
-    mantissa, e, exponent = text.partition("e")
-    if e:
-        sign, number = exponent[0], exponent[1:].lstrip("0") or "0"
-        text = f"{mantissa}e{sign}{number}"
-    return text
+    return re.sub(r"e([+-])0*(?=\d)", r"e\1", f"{x:.{digits}g}")  # 1e-5, not 1e-05
 
 
 @dataclass(frozen=True)
@@ -65,24 +57,16 @@ def grad_bin(g: float) -> GradBin:
     """The bin of :data:`GRAD_BINS` that holds ``g``."""
     if not math.isfinite(g):
         return GRAD_BINS[-1]
-    m = abs(g)
-    if m == 0.0:
+    if g == 0.0:
         return GRAD_BINS[0]
-    for b in GRAD_BINS[1:-1]:
-        if m < b.upper:
-            return b
-    return GRAD_BINS[-2]  # unreachable for finite m (the last finite bin is unbounded)
+    return next(b for b in GRAD_BINS[1:-1] if abs(g) < b.upper)  # the last finite bin is unbounded
 
 
 def grad_color(g: float) -> str:
     """The fill colour for a gradient ``g`` on the log scale of :data:`GRAD_BINS`."""
     return grad_bin(g).fill
 
-
-# --------------------------------------------------------------------------------------------
-# Roles
-# --------------------------------------------------------------------------------------------
-
+# -- roles -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Role:
