@@ -1,56 +1,42 @@
 """Trace a function of one example once; replay its graph over a whole batch with NumPy.
 
-The graph the engine builds for one example is the same for every example. So :func:`trace`
-builds it once, with placeholder Values for the example's inputs (and target), and a
-:class:`Program` replays the recorded graph over all rows at once:
+The graph the engine builds for one example is the same for every example, so :func:`trace`
+builds it once, on placeholder Values for the example's inputs (and target), and a
+:class:`Program` replays it over all rows at once (docs/trace.md walks through it):
 
-* every node's value becomes a **column** of one ``(N, C)`` array ``V``, one row per example,
-  and its gradient the same column of ``G``;
-* the forward pass runs the nodes in creation order and the backward pass in reverse, each with
-  the array form of the engine's rule for its op (:data:`ARRAY_RULES`, keyed by the engine's op
-  names): ``g_parent += g_node * local derivative``, for every row in one NumPy call;
-* a parameter's gradient is the sum over the rows of what each row sends it.
+* every node is a **column**: its values over the rows in ``V[:, c]``, its gradients in ``G[:, c]``;
+* forward runs the nodes oldest first, backward newest first, each with its op's array rule
+  (:data:`ARRAY_RULES`, keyed by the engine's op names): ``g_parent += g_node * d node/d parent``
+  for every row in one NumPy call; a parameter's gradient is the sum over the rows;
+* the nodes of one op at one depth (longest path from a leaf) are one **block** of adjacent
+  columns: one call on an ``(N, k)`` array.  ``dot`` nodes reading the same inputs with
+  parameters as weights are one matrix product, ``Z = [X | 1] [W | b]^T``, whose backward is
+  ``[dW | db] = gZ^T [X | 1]`` and ``gX = gZ W``.  Blocks of the data only run once per batch.
 
-Nodes that do the same thing batch further. The nodes of one op at one depth (the longest path
-from a leaf: no node depends on another of its depth) form a **block** of adjacent columns, so
-the 15 relu nodes of a layer are one call on an ``(N, 15)`` block. ``dot`` nodes that read the
-same inputs, with parameters as weights, are one matrix product: ``Z = X @ W.T + b`` forward;
-``dW = gZ.T @ X``, ``db = gZ.sum(0)`` and ``gX = gZ @ W`` backward. A block reads its operands
-as a view when their columns are adjacent (a layer reads the layer before) and gathers them
-otherwise. Blocks that depend on the data only (``1 - 2 * y``) run once per batch.
-:meth:`Program.source` prints the program, one line per block operation.
+**The engine's numbers.**  Each array rule is its float rule's formula, with the same kinks and
+IEEE special values; sums (``math.fsum`` in the engine) and ``np.tanh`` differ by rounding only.
+The engine's *zero rule* (an exactly-0 gradient or local derivative passes nothing, even against
+inf or NaN) would cost a pass over every product, so the replay multiplies plainly: NaN and inf
+never turn finite again, so finite parameter gradients prove the plain products exact; otherwise
+the backward pass runs again with the rule.
 
-**The same numbers as the engine.** Each array rule computes its float rule's formula, with the
-same conventions at kinks and for IEEE special values (the tests compare every op of the engine's
-table with its rule). Two things differ by rounding only: sums (a matrix product or ``np.sum``
-rounds differently from the engine's exactly rounded ``math.fsum``), and ``np.tanh``, which can
-differ from ``math.tanh`` in the last bits. Division and ``log`` pass their gradient by dividing
-(``g / b``, not ``g · (1/b)``, which overflows for a subnormal ``b``), as the engine does. The
-engine's *zero rule* (a gradient or a local derivative that is exactly 0 passes nothing, even
-against an infinite or NaN factor) would cost a pass over every product, so the replay multiplies
-plainly first: NaN and inf never turn finite again, so when every parameter's gradient comes out
-finite no zero met a non-finite factor and the plain products were exact. Otherwise the backward
-pass runs again with the zero rule.
-
-**What one trace cannot see.** Python ``if`` statements, ``max`` or comparisons on the *data*
-run once, for the traced example. A function that builds a different graph for other examples
-(a branch on the label, a clamp of a probability, a number read out of a Value with ``.data``)
-is replayed with the traced example's choices, silently: one trace cannot detect it.
-:meth:`Program.check` traces the first rows again and compares their graphs and outputs with the
-program's. Write such choices without branches: BCE from a logit ``z`` as
-``((1 - 2 * y) * z).softplus()``, not ``z.softplus() if y == 0 else (-z).softplus()``.
+**What one trace cannot see.**  An ``if``, ``max`` or ``.data`` on the *data* runs once, for the
+traced example, and the program replays that choice for every row.  :meth:`Program.check` traces
+the first rows again and compares their graphs; write such choices without branches, e.g. BCE
+from a logit ``z`` as ``((1 - 2 * y) * z).softplus()``.
 """
 
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 import numpy as np
 
-from microgrid.arrays import real_array
+from microgrid.arrays import evaluate, real_array
 from microgrid.engine import Value, is_grad_enabled, topological_order
 from microgrid.optim import Optimizer, batch_indices, check_loss, check_training_args, make_optimizer
 
@@ -66,16 +52,12 @@ Array = np.ndarray
 
 @dataclass(frozen=True)
 class ArrayRule:
-    """One op on arrays.
-
-    ``forward(a, p, out, s)`` writes the op's value for the operands ``a`` into ``out``;
-    ``local(y, a, p, s)`` returns ``d y / d a[i]`` for each operand (an array, or a number when
-    it is the same everywhere). ``p`` is the op's constant (the exponent of ``x ** c``, the slope
-    of ``leaky_relu``, the number of weights of a ``dot``); ``s`` is a scratch array of ``out``'s
-    shape (zeros at first) for the rules that ask for one, to hand work from the value to the
-    derivative.
-    ``show(a, y, p)`` writes both as text for :meth:`Program.source`, from the operands' names.
-    """
+    """One op on arrays: ``forward(a, p, out, s)`` writes ``y = op(a)`` into ``out``;
+    ``local(y, a, p, s)`` gives ``dy/da[i]`` per operand (an array, or a number the same in every
+    row); ``show(a, y, p)`` writes both as text from the operands' names (:meth:`Program.source`).
+    ``p`` is the op's constant (``c`` of ``x ** c``, leaky_relu's slope, a dot's number of
+    weights); ``s`` a scratch array (zeros), for the rules that ask, passing work from ``y`` to
+    ``dy/da``."""
 
     forward: Callable[[list[Array], Any, Array, Any], Any]
     local: Callable[[Array, list[Array], Any, Any], tuple]
@@ -248,9 +230,7 @@ def trace(fn: Callable[..., Value], x: Sequence[float] | Array,
     if not is_grad_enabled():
         raise RuntimeError("trace records the graph of fn, which no_grad() switches off")
     inputs, targets, args = _placeholders(x, y)
-    root = fn(*args)
-    if not isinstance(root, Value):
-        raise TypeError(f"the traced function must return a Value, got {type(root).__name__}")
+    root = evaluate(fn, args, "trace")
     return Program(fn, root, inputs, targets, y is not None and np.ndim(y) == 0, params)
 
 
@@ -379,7 +359,7 @@ class Program:
         place: dict[int, int] = {}
         for key in keys:
             if key.op == "matmul":
-                for w in [w for m in groups[key] for w in _weights(m, key)]:
+                for w in [w for m in groups[key] for w in _split(m, key)[1]]:
                     place.setdefault(id(w), len(place))
         for p in self.params:
             place.setdefault(id(p), len(place))
@@ -393,7 +373,7 @@ class Program:
         col.update((id(v), self._targets_at + i) for i, v in enumerate(self._holders[self.n_inputs :]))
         self._broadcast = []
         width = len(self._holders) + 1
-        for v in [p for key in keys for m in groups[key] for p in _read(m, key)] + [self.root]:
+        for v in [p for key in keys for m in groups[key] for p in _split(m, key)[0]] + [self.root]:
             if id(v) not in col and (id(v) in is_param or id(v) in self._consts):
                 col[id(v)], width = width, width + 1
                 self._broadcast.append(v)
@@ -404,17 +384,14 @@ class Program:
             col.update((id(m), out.start + i) for i, m in enumerate(members))
             self._ones.append(out.stop)
             width = out.stop + 1
-            reads = [_read(m, key) for m in members]
-            if key.op == "matmul":
-                block = _Block("dot", key.const, members, out, [[col[id(x)] for x in reads[0]]], key.stage,
-                               matmul=True, W=[[place[id(w)] for w in _weights(m, key)] for m in members],
-                               bias=key.arity % 2 == 1)
-                block.sends = [any(id(x) in needs for x in reads[0])]
-            else:
-                block = _Block(key.op, key.const, members, out,
-                               [[col[id(r[j])] for r in reads] for j in range(key.arity)], key.stage)
-                block.sends = [any(id(r[j]) in needs for r in reads) for j in range(key.arity)]
-            self.blocks.append(block)
+            reads, weights = zip(*[_split(m, key) for m in members])
+            matmul = key.op == "matmul"  # the shared inputs are one operand; else operand j: each one's j-th
+            operands = [reads[0]] if matmul else [[r[j] for r in reads] for j in range(key.arity)]
+            self.blocks.append(_Block("dot" if matmul else key.op, key.const, members, out,
+                                      [[col[id(v)] for v in vs] for vs in operands], key.stage, matmul,
+                                      [[place[id(w)] for w in ws] for ws in weights] if matmul else [],
+                                      matmul and key.arity % 2 == 1,
+                                      [any(id(v) in needs for v in vs) for vs in operands]))
         self._col, self.n_columns = col, width
         self._root_col = col[id(self.root)]
         self._params_read = [(col[id(p)], place[id(p)]) for p in self._broadcast if id(p) in is_param]
@@ -423,15 +400,11 @@ class Program:
     def _plan_gradients(self) -> None:
         """Where each block's gradients go.  An entry that several contributions reach is zeroed
         before the backward pass and added to; the others are written."""
-        count: dict[tuple[str, int], int] = {}
-        wanted = []
+        count = Counter([("p", i) for _, i in self._params_read])
         for b in self.blocks:
             if b.stage == "params":
-                wanted += [("G", c) for j, send in enumerate(b.sends) if send for c in b.operands[j]]
-                wanted += [("p", i) for row in b.W for i in row]
-        wanted += [("p", i) for _, i in self._params_read]
-        for e in wanted:
-            count[e] = count.get(e, 0) + 1
+                count.update([("G", c) for j, send in enumerate(b.sends) if send for c in b.operands[j]])
+                count.update([("p", i) for row in b.W for i in row])
 
         def target(where: str, idx: list[int]) -> _Target:
             return _Target(idx, add=any(count[(where, i)] > 1 for i in idx))
@@ -449,14 +422,17 @@ class Program:
             len({i for (where, i) in count if where == "p"}) < len(self.params)
 
     # -- running ----------------------------------------------------------------------------------
-    def _pull(self) -> None:
-        """The parameters' current values into the parameter vector."""
-        self._theta[:] = [p.data for p in self._theta_params]
-
     def _workspace(self, n: int) -> _Workspace:
-        if n not in self._workspaces:
-            self._workspaces[n] = _Workspace(self, n)
-        return self._workspaces[n]
+        return self._workspaces.get(n) or self._workspaces.setdefault(n, _Workspace(self, n))
+
+    def _loaded(self, X: object, y: object) -> _Workspace:
+        """The workspace of ``X``'s rows, holding them and the parameters' current values."""
+        X, Y = self._batch(X, y)
+        self._theta[:] = [p.data for p in self._theta_params]
+        ws = self._workspace(len(X))
+        with np.errstate(all="ignore"):
+            ws.load(X, Y)
+        return ws
 
     def _batch(self, X: object, y: object) -> tuple[Array, Array]:
         X = real_array(X, "X")
@@ -477,23 +453,17 @@ class Program:
 
     def forward(self, X: object, y: object = None) -> Array:
         """The traced function's value for every row of ``X`` (and ``y``): shape ``(rows,)``."""
-        X, Y = self._batch(X, y)
-        self._pull()
-        ws = self._workspace(len(X))
+        ws = self._loaded(X, y)
         with np.errstate(all="ignore"):
-            ws.load(X, Y)
             ws.forward()
         return ws.V[:, self._root_col].copy()
 
     def loss_and_grads(self, X: object, y: object = None, reduction: str = "mean") -> tuple[float, Array]:
         """The mean (or, with ``reduction="sum"``, the sum) of the function over the rows, and its
         gradient with respect to every parameter, in the order of :attr:`params`."""
-        X, Y = self._batch(X, y)
-        scale = _reduction(reduction, len(X))
-        self._pull()
-        ws = self._workspace(len(X))
+        ws = self._loaded(X, y)
+        scale = _reduction(reduction, ws.n)
         with np.errstate(all="ignore"):
-            ws.load(X, Y)
             value = ws.forward() * scale
             ws.backward(scale)
         return value, self._grad[self._order]
@@ -512,18 +482,15 @@ class Program:
         _reduction(reduction, 1)
         opt = make_optimizer(optimizer, lr)
         batches = batch_indices(len(X), batch, seed) if batch else None
-        self._pull()
+        self._theta[:] = [p.data for p in self._theta_params]
         theta, grad = self._theta, self._grad  # shared by the workspaces of every batch size
         update = opt.updater([theta], [grad])  # checked once: every step updates these same arrays
         history = np.empty(iters)
-        ws = self._workspace(len(X) if batches is None else 1)
         try:
             with np.errstate(all="ignore"):
-                if batches is None:
-                    ws.load(X, Y)
                 for it in range(iters):
-                    if batches is not None:
-                        rows = next(batches)
+                    if batches is not None or it == 0:  # all rows: loaded once
+                        rows = np.arange(len(X)) if batches is None else next(batches)
                         ws = self._workspace(len(rows))
                         ws.load(X[rows], Y[rows])
                     scale = _reduction(reduction, ws.n)
@@ -551,8 +518,8 @@ class Program:
         for r in range(len(X)):
             t = (Y[r, 0] if self._scalar_target else Y[r]) if self.n_targets else None
             inputs, targets, args = _placeholders(X[r], t)
-            root = self._fn(*args)
-            graph = _signature(root, inputs + targets) if isinstance(root, Value) else []
+            root = evaluate(self._fn, args, "check")
+            graph = _signature(root, inputs + targets)
             for i, (a, b) in enumerate(zip([*traced, None], [*graph, None])):
                 if a != b:
                     raise ValueError(f"row {r} builds another graph than the traced example (a branch on "
@@ -652,20 +619,15 @@ def _key(v: Value, depth: int, needs: bool, is_param: set[int]) -> _Key:
     return _Key(stage, depth, v.op, len(ps), _constant(v))
 
 
-def _weights(m: Value, key: _Key) -> tuple[Value, ...]:
-    """A member's row of a matrix product's ``[W | b]``: its weights (the side that is not the
-    shared inputs), then its bias if it has one."""
-    n = key.const
-    ws = m.parents[:n] if tuple(map(id, m.parents[n : 2 * n])) == key.shared else m.parents[n : 2 * n]
-    return ws + m.parents[2 * n :]
-
-
-def _read(m: Value, key: _Key) -> tuple[Value, ...]:
-    """The parents a block member reads from columns of ``V``."""
-    n = key.const
-    if key.op == "matmul":
-        return m.parents[n : 2 * n] if tuple(map(id, m.parents[n : 2 * n])) == key.shared else m.parents[:n]
-    return m.parents
+def _split(m: Value, key: _Key) -> tuple[tuple[Value, ...], tuple[Value, ...]]:
+    """A block member's parents read from ``V``, and (a matrix product) its row of ``[W | b]``:
+    the side of ``dot(w, x)`` or ``dot(x, w)`` that is not the shared inputs, then the bias."""
+    if key.op != "matmul":
+        return m.parents, ()
+    n, ps = key.const, m.parents
+    first, second = ps[:n], ps[n : 2 * n]
+    xs, ws = (second, first) if tuple(map(id, second)) == key.shared else (first, second)
+    return xs, ws + ps[2 * n :]
 
 
 def _signature(root: Value, holders: list[Value]) -> list[tuple]:
@@ -747,8 +709,6 @@ class _Workspace:
             (self.loads if b.stage == "data" else self.steps).append(forward)
             if b.stage == "params":
                 self.backs.insert(0, backward)
-        self.params_cols = [c for c, _ in prog._params_read]  # parameters that elementwise blocks read
-        self.params_at = [i for _, i in prog._params_read]
         self.send_params = self.sender(prog._params_target, prog._grad)
 
     def read(self, cols: list[int], ones: bool = False) -> tuple[Array, Callable[[], None] | None]:
@@ -852,8 +812,9 @@ class _Workspace:
 
     def forward(self) -> float:
         """The blocks that depend on the parameters; returns the sum of the outputs."""
-        if self.params_cols:
-            self.V[:, self.params_cols] = self.prog._theta[self.params_at]
+        if self.prog._params_read:  # the parameters that elementwise blocks read
+            cols, at = zip(*self.prog._params_read)
+            self.V[:, cols] = self.prog._theta[list(at)]
         for step in self.steps:
             step()
         return float(self.V[:, self.prog._root_col].sum())
@@ -869,8 +830,8 @@ class _Workspace:
         G[:, prog._root_col] = seed
         for step in self.backs:
             step(careful)
-        if self.params_cols:
-            self.send_params(G[:, self.params_cols].sum(axis=0), 1.0, False)
+        if prog._params_read:
+            self.send_params(G[:, [c for c, _ in prog._params_read]].sum(axis=0), 1.0, False)
         if not careful and not math.isfinite(prog._grad.sum()):
             self.backward(seed, careful=True)  # a NaN or inf on the way: again, with the zero rule
 
