@@ -46,7 +46,7 @@ Array = np.ndarray
 
 
 # --------------------------------------------------------------------------------------------
-# The engine's op table, on blocks of rows
+# The engine's op table on arrays, and how an edge applies a local derivative
 # --------------------------------------------------------------------------------------------
 
 
@@ -207,13 +207,17 @@ ARRAY_RULES: dict[str, ArrayRule] = {
 # fmt: on
 
 
-def _constant(v: Value) -> Any:
-    """The constant of ``v``'s op (the engine keeps it on the node, with no public name)."""
-    return v._param
+def _times(g: Array, d: Any, careful: bool) -> Array:
+    """``g * d``; with ``careful``, 0 wherever ``g`` or ``d`` is 0 (the engine's zero rule)."""
+    if isinstance(d, _Quotient):
+        return np.where(d.flat() | (g == 0.0), 0.0, d.times(g)) if careful else d.times(g)
+    if isinstance(d, float) and (d == 1.0 or not careful):
+        return g if d == 1.0 else np.zeros_like(g) if d == 0.0 else g * d
+    return np.where((g == 0.0) | (d == 0.0), 0.0, g * d) if careful else g * d
 
 
 # --------------------------------------------------------------------------------------------
-# Tracing: the graph of one example, planned as blocks of columns
+# Tracing one example; checking that other rows build the same graph
 # --------------------------------------------------------------------------------------------
 
 
@@ -249,6 +253,43 @@ def _placeholders(x: object, y: object) -> tuple[list[Value], list[Value], list[
     return inputs, targets, [inputs, targets[0] if t.ndim == 0 else targets]
 
 
+def _constant(v: Value) -> Any:
+    """The constant of ``v``'s op (the engine keeps it on the node, with no public name)."""
+    return v._param
+
+
+def _signature(root: Value, holders: list[Value]) -> list[tuple]:
+    """The graph as data: each node's op, constant and parents (by position), or which
+    placeholder or number a leaf is."""
+    nodes = topological_order(root)[::-1]
+    where = {id(v): i for i, v in enumerate(nodes)}
+    held = {id(v): i for i, v in enumerate(holders)}
+    return [(v.op, repr(_constant(v)), tuple(where[id(p)] for p in v.parents)) if v.parents
+            else ("placeholder", held[id(v)]) if id(v) in held
+            else ("number", repr(v.data)) for v in nodes]
+
+
+def _describe(entry: tuple | None) -> str:
+    if entry is None:
+        return "missing"
+    if entry[0] in ("placeholder", "number"):
+        return f"the {entry[0]} {entry[1]}"
+    return f"op {entry[0]!r}" + ("" if entry[1] == "None" else f" ({entry[1]})")
+
+
+def _relative(a: float, b: float) -> float:
+    if a == b or (a != a and b != b):
+        return 0.0
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return math.inf
+    return abs(a - b) / max(abs(a), abs(b))
+
+
+# --------------------------------------------------------------------------------------------
+# The plan: blocks of adjacent columns, and where their gradients go
+# --------------------------------------------------------------------------------------------
+
+
 def _span(idx: Sequence[int]) -> slice | None:
     """``slice(a, b)`` when ``idx`` is ``a, a + 1, ..., b - 1``, else None."""
     if len(idx) and list(idx) == list(range(idx[0], idx[0] + len(idx))):
@@ -265,6 +306,29 @@ class _Key(NamedTuple):
     arity: int
     const: Any  # the op's constant (for a matrix product: the number of weights)
     shared: tuple[int, ...] = ()  # the inputs (ids) that all members of a matrix product read
+
+
+def _key(v: Value, depth: int, needs: bool, is_param: set[int]) -> _Key:
+    """The block ``v`` joins.  A ``dot`` node whose weights (or inputs) and bias are parameters
+    joins the matrix product of the ``dot`` nodes that read the same inputs."""
+    stage, ps = "params" if needs else "data", v.parents
+    if v.op == "dot":
+        n = len(ps) // 2
+        for ws, xs in ((ps[:n], ps[n : 2 * n]), (ps[n : 2 * n], ps[:n])):  # dot(w, x) or dot(x, w)
+            if all(id(w) in is_param for w in ws + ps[2 * n :]) and not all(id(x) in is_param for x in xs):
+                return _Key(stage, depth, "matmul", len(ps), n, tuple(map(id, xs)))
+    return _Key(stage, depth, v.op, len(ps), _constant(v))
+
+
+def _split(m: Value, key: _Key) -> tuple[tuple[Value, ...], tuple[Value, ...]]:
+    """A block member's parents read from ``V``, and (a matrix product) its row of ``[W | b]``:
+    the side of ``dot(w, x)`` or ``dot(x, w)`` that is not the shared inputs, then the bias."""
+    if key.op != "matmul":
+        return m.parents, ()
+    n, ps = key.const, m.parents
+    first, second = ps[:n], ps[n : 2 * n]
+    xs, ws = (second, first) if tuple(map(id, second)) == key.shared else (first, second)
+    return xs, ws + ps[2 * n :]
 
 
 @dataclass
@@ -309,6 +373,11 @@ class _Block:
     bias: bool = False
     sends: list[bool] = field(default_factory=list)  # whether operand j leads to a parameter
     targets: list[_Target | None] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------
+# The program: plan, run, check, print
+# --------------------------------------------------------------------------------------------
 
 
 class Program:
@@ -607,60 +676,10 @@ class Program:
                 f"{self.n_targets} targets, {len(self.params)} parameters)")
 
 
-def _key(v: Value, depth: int, needs: bool, is_param: set[int]) -> _Key:
-    """The block ``v`` joins.  A ``dot`` node whose weights (or inputs) and bias are parameters
-    joins the matrix product of the ``dot`` nodes that read the same inputs."""
-    stage, ps = "params" if needs else "data", v.parents
-    if v.op == "dot":
-        n = len(ps) // 2
-        for ws, xs in ((ps[:n], ps[n : 2 * n]), (ps[n : 2 * n], ps[:n])):  # dot(w, x) or dot(x, w)
-            if all(id(w) in is_param for w in ws + ps[2 * n :]) and not all(id(x) in is_param for x in xs):
-                return _Key(stage, depth, "matmul", len(ps), n, tuple(map(id, xs)))
-    return _Key(stage, depth, v.op, len(ps), _constant(v))
-
-
-def _split(m: Value, key: _Key) -> tuple[tuple[Value, ...], tuple[Value, ...]]:
-    """A block member's parents read from ``V``, and (a matrix product) its row of ``[W | b]``:
-    the side of ``dot(w, x)`` or ``dot(x, w)`` that is not the shared inputs, then the bias."""
-    if key.op != "matmul":
-        return m.parents, ()
-    n, ps = key.const, m.parents
-    first, second = ps[:n], ps[n : 2 * n]
-    xs, ws = (second, first) if tuple(map(id, second)) == key.shared else (first, second)
-    return xs, ws + ps[2 * n :]
-
-
-def _signature(root: Value, holders: list[Value]) -> list[tuple]:
-    """The graph as data: each node's op, constant and parents (by position), or which
-    placeholder or number a leaf is."""
-    nodes = topological_order(root)[::-1]
-    where = {id(v): i for i, v in enumerate(nodes)}
-    held = {id(v): i for i, v in enumerate(holders)}
-    return [(v.op, repr(_constant(v)), tuple(where[id(p)] for p in v.parents)) if v.parents
-            else ("placeholder", held[id(v)]) if id(v) in held
-            else ("number", repr(v.data)) for v in nodes]
-
-
-def _describe(entry: tuple | None) -> str:
-    if entry is None:
-        return "missing"
-    if entry[0] in ("placeholder", "number"):
-        return f"the {entry[0]} {entry[1]}"
-    return f"op {entry[0]!r}" + ("" if entry[1] == "None" else f" ({entry[1]})")
-
-
 def _reduction(reduction: str, n: int) -> float:
     if reduction not in ("mean", "sum"):
         raise ValueError(f"reduction must be 'mean' or 'sum', got {reduction!r}")
     return 1.0 / n if reduction == "mean" else 1.0
-
-
-def _relative(a: float, b: float) -> float:
-    if a == b or (a != a and b != b):
-        return 0.0
-    if not (math.isfinite(a) and math.isfinite(b)):
-        return math.inf
-    return abs(a - b) / max(abs(a), abs(b))
 
 
 def _columns(name: str, idx: list[int], width: int) -> str:
@@ -834,15 +853,6 @@ class _Workspace:
             self.send_params(G[:, [c for c, _ in prog._params_read]].sum(axis=0), 1.0, False)
         if not careful and not math.isfinite(prog._grad.sum()):
             self.backward(seed, careful=True)  # a NaN or inf on the way: again, with the zero rule
-
-
-def _times(g: Array, d: Any, careful: bool) -> Array:
-    """``g * d``; with ``careful``, 0 wherever ``g`` or ``d`` is 0 (the engine's zero rule)."""
-    if isinstance(d, _Quotient):
-        return np.where(d.flat() | (g == 0.0), 0.0, d.times(g)) if careful else d.times(g)
-    if isinstance(d, float) and (d == 1.0 or not careful):
-        return g if d == 1.0 else np.zeros_like(g) if d == 0.0 else g * d
-    return np.where((g == 0.0) | (d == 0.0), 0.0, g * d) if careful else g * d
 
 
 def _places_view(theta: Array, idx: list[list[int]]) -> tuple[Array, Callable[[], None] | None]:

@@ -15,7 +15,7 @@ wall-clock times (CPython 3.11, NumPy 2), rounded up; a busy machine can be two 
   program, 7 float64 per row and neuron (each block's values and gradients, a column of ones after
   each, the rules' scratch and temporaries) and 3 per row and input, plus 500 bytes per parameter
   and 0.5 MB for the graph of one example and the plan; an iteration takes at most twice the NumPy
-  engine's (measured: 1.6 times on 9-15-1).
+  engine's (measured: 1.2 to 1.6 times on 9-15-1).
 * **Pictures**: Graphviz's ``dot`` lays out ``N`` nodes and ``E`` edges in
   ``a + b N + c E + d E³`` seconds (ordering the edges between two dense layers grows fastest:
   9-50-50-1, collapsed, has 3,105 edges and takes 9 s), within 0.8 to 1.2 times the measured time
