@@ -45,9 +45,7 @@ __all__ = ["ARRAY_RULES", "ArrayRule", "Program", "trace"]
 Array = np.ndarray
 
 
-# --------------------------------------------------------------------------------------------
-# The engine's op table on arrays, and how an edge applies a local derivative
-# --------------------------------------------------------------------------------------------
+# -- the engine's op table on arrays, and how an edge applies a local derivative -------------------
 
 
 @dataclass(frozen=True)
@@ -216,9 +214,7 @@ def _times(g: Array, d: Any, careful: bool) -> Array:
     return np.where((g == 0.0) | (d == 0.0), 0.0, g * d) if careful else g * d
 
 
-# --------------------------------------------------------------------------------------------
-# Tracing one example; checking that other rows build the same graph
-# --------------------------------------------------------------------------------------------
+# -- tracing one example; checking that other rows build the same graph ----------------------------
 
 
 def trace(fn: Callable[..., Value], x: Sequence[float] | Array,
@@ -285,9 +281,7 @@ def _relative(a: float, b: float) -> float:
     return abs(a - b) / max(abs(a), abs(b))
 
 
-# --------------------------------------------------------------------------------------------
-# The plan: blocks of adjacent columns, and where their gradients go
-# --------------------------------------------------------------------------------------------
+# -- the plan: blocks of adjacent columns, and where their gradients go ----------------------------
 
 
 def _span(idx: Sequence[int]) -> slice | None:
@@ -375,9 +369,7 @@ class _Block:
     targets: list[_Target | None] = field(default_factory=list)
 
 
-# --------------------------------------------------------------------------------------------
-# The program: plan, run, check, print
-# --------------------------------------------------------------------------------------------
+# -- the program: plan, run, check, print ----------------------------------------------------------
 
 
 class Program:
@@ -702,9 +694,7 @@ def _assign(target: _Target | None) -> str:
     return "+=" if target is not None and target.add else "="
 
 
-# --------------------------------------------------------------------------------------------
-# Replay: the arrays of a plan for N rows, and each block's forward and backward step
-# --------------------------------------------------------------------------------------------
+# -- replay: the arrays of a plan for N rows, and each block's forward and backward step -----------
 
 
 class _Workspace:
