@@ -49,10 +49,8 @@ def is_grad_enabled() -> bool:
 
 @contextmanager
 def no_grad() -> Iterator[None]:
-    """Inside this block ops compute values but record no parents (each result is a leaf).
-
-    The setting is per thread and nests: it ends when the outermost block exits.
-    """
+    """Inside this block ops compute values but record no parents (each result is a leaf); per
+    thread, nesting (it ends when the outermost block exits)."""
     mode = grad_mode
     depth = mode.local.depth
     mode.local.depth = depth + 1
@@ -126,8 +124,7 @@ def fsqrt(x: float) -> float:
 
 
 def fsum(terms: Iterable[float]) -> float:
-    """Exactly rounded sum (``math.fsum``); inf/nan as plain summation gives them, never an
-    exception."""
+    """Exactly rounded sum (``math.fsum``); inf/nan as plain summation gives them, never raising."""
     terms = list(terms)
     try:
         return math.fsum(terms)

@@ -135,8 +135,7 @@ def check_size(dims: Sequence[int], who: str, values: bool = False) -> None:
 
 
 def check_weights(dims: Sequence[int], weights: Sequence[np.ndarray]) -> list[np.ndarray]:
-    """Validate ``[W1, b1, ...]`` against ``dims``; returns float64 copies (ValueError naming the
-    layer and the shapes)."""
+    """``[W1, b1, ...]`` checked against ``dims``, as float64 copies (ValueError naming the layer)."""
     n_layers = len(dims) - 1
     if not isinstance(weights, (list, tuple)):
         raise ValueError(f"weights must be a list [W1, b1, ..., W{n_layers}, b{n_layers}], got "
@@ -162,8 +161,7 @@ def check_weights(dims: Sequence[int], weights: Sequence[np.ndarray]) -> list[np
 
 
 def check_inputs(X: object, n_inputs: int) -> np.ndarray:
-    """``X`` as a finite float64 ``(n, n_inputs)`` array with at least one row (ValueError saying
-    what is wrong otherwise)."""
+    """``X`` as a finite float64 ``(n, n_inputs)`` array with at least one row, else ValueError."""
     X = real_array(X, "X")
     if X.ndim != 2:
         raise ValueError(f"X must be a 2-D array (rows, features), got shape {X.shape}")

@@ -139,10 +139,8 @@ ZERO = Op("zero", lambda x, p: 0.0,               lambda out, x, p: (1.0,))
 
 
 class Value(OrderedByData):
-    """A scalar that remembers how it was computed.
-
-    ``data`` is a float; ``grad`` accumulates ``d root / d self`` over :meth:`backward` calls.
-    """
+    """A scalar that remembers how it was computed: ``data`` is a float; ``grad`` accumulates
+    ``d root / d self`` over :meth:`backward` calls."""
 
     # _id: creation number (parents are always older than children, so newest first is a reverse
     # topological order); _g, _mark: scratch space of a backward pass.
@@ -369,8 +367,7 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = Non
 
 
 def dot_values(ws: Sequence[Value], xs: Sequence[Value], bias: Value | None) -> Value:
-    """:func:`dot` without its checks, for Values of equal counts (a layer checks its input row
-    once for all of its neurons)."""
+    """:func:`dot` without its checks (a layer checks its input row once for all of its neurons)."""
     parents = (*ws, *xs, bias) if bias is not None else (*ws, *xs)
     return _apply(DOT, parents, len(ws))
 

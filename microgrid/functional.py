@@ -14,7 +14,7 @@ one graph for every label, without a branch on it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -37,12 +37,9 @@ class Activation:
     """An activation function ``g`` with its scalar form, array form and array derivative."""
 
     name: str
-    scalar: Callable[[Value], Value]
-    forward: ArrayFn  # (z, out=None) -> g(z)
-    derivative: ArrayFn  # (z, a, out=None) -> g'(z)
-
-    def __repr__(self) -> str:
-        return f"Activation({self.name!r})"
+    scalar: Callable[[Value], Value] = field(repr=False)
+    forward: ArrayFn = field(repr=False)  # (z, out=None) -> g(z)
+    derivative: ArrayFn = field(repr=False)  # (z, a, out=None) -> g'(z)
 
 
 # -- relu: g(z) = max(z, 0);  g'(z) = 1 if z > 0 else 0 -----------------------------------------
@@ -275,12 +272,9 @@ class Loss:
     """A per-example loss ``fn(output, y)`` and its array derivative ``d fn / d output``."""
 
     name: str
-    fn: Callable[..., Any]
-    derivative: Callable[..., np.ndarray]
-    binary_labels: bool  # labels must be 0 or 1
-
-    def __repr__(self) -> str:
-        return f"Loss({self.name!r})"
+    fn: Callable[..., Any] = field(repr=False)
+    derivative: Callable[..., np.ndarray] = field(repr=False)
+    binary_labels: bool = field(repr=False)  # labels must be 0 or 1
 
 
 LOSSES: dict[str, Loss] = {

@@ -184,8 +184,7 @@ class Layer(Module):
         return [dot_values(n.w, xs, n.b) for n in self.neurons]
 
     def __call__(self, x: Sequence[Value | float]) -> list[Value]:
-        """Every neuron's activation ``g(z_j)`` for the inputs ``x`` (each neuron's two nodes
-        made one after the other, as :class:`Neuron` makes them)."""
+        """Every neuron's activation ``g(z_j)`` for the inputs ``x`` (two nodes each, as a Neuron's)."""
         xs = self._row(x)
         return [n._act.scalar(dot_values(n.w, xs, n.b)) for n in self.neurons]
 
@@ -243,8 +242,7 @@ class MLP(Module):
         return h
 
     def __call__(self, x: Sequence[Value | float]) -> Value | list[Value]:
-        """Output activation(s) for one input row (the logit for a linear output): a Value for one
-        output, else a list."""
+        """Output activation(s) for one input row: a Value for one output, else a list."""
         out = self.layers[-1](self._hidden(x))
         return out[0] if len(out) == 1 else out
 

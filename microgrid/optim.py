@@ -99,9 +99,8 @@ class Optimizer:
             p.data = x
 
     def updater(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> Callable[[], None]:
-        """Check the arrays once (setting up the state when they are new to this optimizer) and
-        return the update that steps ``params`` from ``grads`` in place: a training loop calls it
-        every iteration, with nothing checked or allocated again."""
+        """Check the arrays once (setting up the state for new ones) and return the update that steps
+        ``params`` from ``grads`` in place, checking and allocating nothing."""
         for what, arrays in (("params", params), ("grads", grads)):
             if not isinstance(arrays, (list, tuple)):  # a bare array would be iterated row by row
                 raise TypeError(f"{what} must be a list of NumPy arrays (updated in place), "
@@ -239,9 +238,8 @@ class Adam(Optimizer):
 
 
 def make_optimizer(optimizer: str | Optimizer | None, lr: float) -> Optimizer:
-    """An optimizer from a name (``"gd"``, ``"momentum"`` = SGD with momentum 0.9, ``"adam"``) and
-    ``lr``; ``None`` means ``"gd"``; an :class:`Optimizer` instance is returned as is (its own
-    learning rate applies)."""
+    """An optimizer from a name (``None``/``"gd"``, ``"momentum"`` = SGD with momentum 0.9,
+    ``"adam"``) and ``lr``; an :class:`Optimizer` is returned as is, with its own learning rate."""
     if isinstance(optimizer, Optimizer):
         return optimizer
     if optimizer in (None, "gd", "momentum"):

@@ -280,8 +280,7 @@ class VectorizedMLP:
         return ws
 
     def _loss(self, ws: _Pass, loss: str) -> float:
-        """The mean loss of a pass (after its forward), summed pairwise (the more accurate sum, for
-        checks); ``dZ_L`` is left in ``ws.dZT[L]``."""
+        """The mean loss of a pass (after its forward), summed pairwise; ``dZ_L`` left in ``ws.dZT[L]``."""
         from_logits = uses_logits(loss, self.activations[-1])
         with np.errstate(over="ignore", divide="ignore"):  # e^(s z) may overflow or underflow
             _output_step(ws, get_loss(loss), from_logits)
@@ -300,8 +299,7 @@ class VectorizedMLP:
         return [np.array(Z.T, order="C") for Z in self._pass(check_inputs(X, self.dims[0])).ZT[1:]]
 
     def predict_proba(self, X: object) -> np.ndarray:
-        """Output probabilities, ``sigmoid(z)`` of a linear output ``z`` (the output itself for any
-        other activation): shape ``(m,)`` for a one-output network, else ``(m, k)``."""
+        """Output probabilities, as :meth:`MLP.predict_proba <microgrid.nn.MLP.predict_proba>`."""
         out = self.forward(X)
         if self.activations[-1] == "linear":
             _sigmoid(out, out)
@@ -364,10 +362,9 @@ def _train(nets: Sequence[VectorizedMLP], data: Sequence[tuple[np.ndarray, np.nd
            rows: Sequence[np.ndarray], opts: Sequence[Optimizer], seeds: Sequence[int], iters: int,
            batches: Sequence[int | None], loss: str, callback: Callable[[int, np.ndarray], object] | None,
            loss_every: int, numbered: bool) -> np.ndarray:
-    """The training loop of ``K`` networks of one shape (``opts[k]`` steps network ``k``;
-    consecutive networks with the same optimizer object share its update); returns the recorded
-    losses, ``(K, iterations recorded)``.  On :class:`TrainingDiverged` every network keeps its
-    weights from before the iteration that diverged."""
+    """The training loop of ``K`` networks of one shape (``opts[k]`` steps network ``k``; a run of
+    networks with one optimizer object shares its update); returns the losses recorded, ``(K,
+    iterations)``.  On :class:`TrainingDiverged` every network keeps its weights from before."""
     first, K = nets[0], len(nets)
     dims, g = first.dims, first._g
     # one network trains in its own parameter vector; K networks in a stacked copy

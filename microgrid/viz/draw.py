@@ -31,9 +31,8 @@ OUTPUT_FORMATS: dict[str, str | None] = {
 
 
 class GraphTooLarge(ValueError):
-    """The graph has more nodes than ``max_nodes`` (or its backward walk more steps than
-    ``max_steps``); draw it grouped or raise the limit.  ``what`` (``"nodes"`` or ``"steps"``),
-    ``count`` and ``limit`` say which limit and by how much."""
+    """The graph has more nodes than ``max_nodes`` (or its walk more steps than ``max_steps``):
+    ``what`` (``"nodes"`` or ``"steps"``), ``count`` and ``limit`` say which and by how much."""
 
     def __init__(self, message: str, what: str, count: int, limit: int) -> None:
         super().__init__(message)
@@ -471,8 +470,7 @@ def draw_dot(
 
 
 def dot_available() -> bool:
-    """True when a program can draw pictures: Graphviz's ``dot``, or the pip-installable
-    ``graphviz-pure`` (SVG and PNG only); see :mod:`microgrid.viz.backend`."""
+    """True when a program can draw pictures (:mod:`microgrid.viz.backend`)."""
     return backend.find_renderer() is not None
 
 

@@ -113,9 +113,8 @@ class DrawingSize:
 def drawing_size(root: Value, rankdir: str = "LR", group: str | None = None,
                  max_nodes: int = DEFAULT_MAX_NODES, max_steps: int | None = None, *, params: Any = None,
                  inputs: Iterable[Value] | None = None) -> DrawingSize:
-    """The :class:`DrawingSize` of the pictures of ``root``'s graph, drawn with these arguments of
-    :func:`draw_dot` (:class:`GraphTooLarge` above ``max_nodes`` drawn nodes, as there, and when
-    ``max_steps`` is given above it as :func:`write_backward_steps`)."""
+    """The :class:`DrawingSize` of ``root``'s pictures with these arguments, and their limits
+    (:class:`GraphTooLarge`; ``max_steps`` only when given)."""
     scene = _scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs, max_nodes=max_nodes)
     if max_steps is not None:
         check_walk(scene, max_steps, "the step pictures")

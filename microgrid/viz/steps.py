@@ -1,9 +1,6 @@
 """The backward walk one step at a time: :func:`backward_steps` replays :meth:`Value.backward`, and
-:func:`write_backward_steps` draws each step as an SVG with an ``index.html`` to page through them.
-
-Every picture of a walk is painted on one :class:`Stage`: the graph laid out once (each grad field as
-wide as it will ever be, room for every edge's amount), so nodes keep their places and size from step
-to step; a step only changes texts and colours.  The explorer page paints the same stage in the browser.
+:func:`write_backward_steps` draws each step as an SVG with an ``index.html`` to page through them,
+all painted on one :class:`Stage` (as the explorer page is), so nodes keep their places and sizes.
 """
 
 from __future__ import annotations
@@ -190,8 +187,7 @@ def drawn_steps(scene: Scene) -> list[DrawnStep]:
 
 
 def check_walk(scene: Scene, max_steps: int, what: str) -> None:
-    """:class:`GraphTooLarge` when the backward walk of ``scene`` has more than ``max_steps``
-    steps; :class:`GraphvizNotFound` when no program here can draw ``what``."""
+    """:class:`GraphTooLarge` above ``max_steps`` steps; :class:`GraphvizNotFound` without ``dot``."""
     n_walk = 1 + sum(1 for v in scene.order if not v.is_leaf)
     if n_walk > max_steps:
         raise GraphTooLarge(f"the backward walk has {n_walk} steps, more than max_steps={max_steps}: "
