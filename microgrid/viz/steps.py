@@ -128,62 +128,60 @@ def drawn_steps(scene: Scene) -> list[DrawnStep]:
             groups[-1].append(s)
         else:
             groups.append([s])
-    neuron_of_pre = {id(pre): n for n in scene.neurons for pre, _ in n.uses}
-    steps = []
-    for number, group in enumerate(groups, start=1):
-        head = f"step {number} of {len(groups)}: "
-        last = group[-1]
-        if last.index == 0:
-            root = scene.root
-            seed = format_number(last.grads[id(root)])
-            name = _name(scene, root)
-            name = f"the output {name}" if root.label or root.is_leaf else f"the output ({name})"
-            caption = head + f"the walk starts at {name}: d output / d output = {seed}, so its grad is {seed}"
-            steps.append(DrawnStep(number, tuple(group), root, None, None, {}, None, caption))
-            continue
-        node = last.node
-        box = scene.box_of.get(id(node))
-        target, operands = (scene.node_id(box.pre), box.inputs) if box else (scene.op_id(node), node.parents)
-        g = last.grads[id(node)]
-        gt = format_number(g)
-        texts: dict[int, list[str]] = {}  # operand id -> what it receives, in operand order
-        parts = []
-        for p, d, amount in last.sent:
-            small = box is None and node.op != "dot" and len(node.parents) <= 3
-            text = f"{gt} × {format_number(d)} = {format_number(amount)}" if small else format_number(amount)
-            texts.setdefault(id(p), []).append(text)
-            parts.append(f"{_name(scene, p)} += {text}")
-        labels = {f"e_{target}_{k}": texts[id(p)].pop(0) for k, p in enumerate(operands)}
-        note = None
-        if box is not None:  # a collapsed neuron: its activation (if any) and its w·x + b
-            g = last.grads[id(box.out)]
-            act = next((s for s in group if s.node is box.out and box.out is not box.pre), None)
-            factor = ""
-            if act is not None:
-                note = f"{box.out.op}'(z) = {format_number(act.sent[0][1])}"
-                factor = f"·{box.out.op}'(z)"
-            bias = f" and g{factor} to its bias" if len(box.pre.parents) % 2 == 1 else ""
-            what = (f"passes g{factor}·x_i to its weights and g{factor}·w_i to its inputs{bias}"
-                    if node is box.pre and node.op == "dot" else "passes grad × local derivative on")
-            caption = (head + f"{_name(scene, node)} has its full grad g = {format_number(g)}"
-                       + (f", {note}," if note else "") + f" and {what} (the amounts on the red edges)")
-            steps.append(DrawnStep(number, tuple(group), box.out, node, target, labels, note, caption))
-            continue
-        neuron = neuron_of_pre.get(id(node))
-        if node.op == "dot":
-            of = f" of {neuron.name!r}" if neuron is not None and scene.group == "neurons" else ""
-            bias = " and g to the bias" if len(node.parents) % 2 == 1 else ""
-            caption = (head + f"the dot node (w·x + b){of} has its full grad g = {gt} and passes g·x_i to "
-                       f"each weight w_i, g·w_i to each input x_i{bias} (the amounts on the red edges)")
-        elif len(node.parents) > 3:
-            caption = (head + f"{_name(scene, node)} ({node.op}) has its full grad {gt} and passes grad × "
-                       "local derivative to each operand (the amounts on the red edges)")
-        else:
-            own = f"{_name(scene, node)} ({node.op})" if node.label else _name(scene, node)
-            caption = (head + f"{own} has its full grad {gt} and passes grad × local derivative to "
-                       f"{'each operand' if len(parts) > 1 else 'its operand'}: " + "; ".join(parts))
-        steps.append(DrawnStep(number, tuple(group), node, node, target, labels, None, caption))
-    return steps
+    return [_drawn_step(scene, number, group, f"step {number} of {len(groups)}: ")
+            for number, group in enumerate(groups, start=1)]
+
+
+def _drawn_step(scene: Scene, number: int, group: list[BackwardStep], head: str) -> DrawnStep:
+    """The drawn step ``number`` covering the walk's steps ``group``, its caption after ``head``."""
+    last = group[-1]
+    if last.index == 0:
+        root = scene.root
+        seed = format_number(last.grads[id(root)])
+        name = _name(scene, root)
+        name = f"the output {name}" if root.label or root.is_leaf else f"the output ({name})"
+        caption = head + f"the walk starts at {name}: d output / d output = {seed}, so its grad is {seed}"
+        return DrawnStep(number, tuple(group), root, None, None, {}, None, caption)
+    node = last.node
+    box = scene.box_of.get(id(node))
+    target, operands = (scene.node_id(box.pre), box.inputs) if box else (scene.op_id(node), node.parents)
+    g = last.grads[id(node)]
+    gt = format_number(g)
+    texts: dict[int, list[str]] = {}  # operand id -> what it receives, in operand order
+    parts = []
+    for p, d, amount in last.sent:
+        small = box is None and node.op != "dot" and len(node.parents) <= 3
+        text = f"{gt} × {format_number(d)} = {format_number(amount)}" if small else format_number(amount)
+        texts.setdefault(id(p), []).append(text)
+        parts.append(f"{_name(scene, p)} += {text}")
+    labels = {f"e_{target}_{k}": texts[id(p)].pop(0) for k, p in enumerate(operands)}
+    if box is not None:  # a collapsed neuron: its activation (if any) and its w·x + b
+        g = last.grads[id(box.out)]
+        act = next((s for s in group if s.node is box.out and box.out is not box.pre), None)
+        note, factor = None, ""
+        if act is not None:
+            note = f"{box.out.op}'(z) = {format_number(act.sent[0][1])}"
+            factor = f"·{box.out.op}'(z)"
+        bias = f" and g{factor} to its bias" if len(box.pre.parents) % 2 == 1 else ""
+        what = (f"passes g{factor}·x_i to its weights and g{factor}·w_i to its inputs{bias}"
+                if node is box.pre and node.op == "dot" else "passes grad × local derivative on")
+        caption = (head + f"{_name(scene, node)} has its full grad g = {format_number(g)}"
+                   + (f", {note}," if note else "") + f" and {what} (the amounts on the red edges)")
+        return DrawnStep(number, tuple(group), box.out, node, target, labels, note, caption)
+    if node.op == "dot":
+        neuron = next((n for n in scene.neurons if any(pre is node for pre, _ in n.uses)), None)
+        of = f" of {neuron.name!r}" if neuron is not None and scene.group == "neurons" else ""
+        bias = " and g to the bias" if len(node.parents) % 2 == 1 else ""
+        caption = (head + f"the dot node (w·x + b){of} has its full grad g = {gt} and passes g·x_i to "
+                   f"each weight w_i, g·w_i to each input x_i{bias} (the amounts on the red edges)")
+    elif len(node.parents) > 3:
+        caption = (head + f"{_name(scene, node)} ({node.op}) has its full grad {gt} and passes grad × "
+                   "local derivative to each operand (the amounts on the red edges)")
+    else:
+        own = f"{_name(scene, node)} ({node.op})" if node.label else _name(scene, node)
+        caption = (head + f"{own} has its full grad {gt} and passes grad × local derivative to "
+                   f"{'each operand' if len(parts) > 1 else 'its operand'}: " + "; ".join(parts))
+    return DrawnStep(number, tuple(group), node, node, target, labels, None, caption)
 
 
 def check_walk(scene: Scene, max_steps: int, what: str) -> None:
