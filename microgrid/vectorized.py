@@ -358,6 +358,26 @@ class VectorizedMLP:
         return LossHistory(history[0], np.arange(0, iters, loss_every))
 
 
+def _stack(nets: Sequence[VectorizedMLP], opts: Sequence[Optimizer]
+           ) -> tuple[list[np.ndarray], list[np.ndarray], list[Callable[[], None]]]:
+    """The blocks ``P_l`` being trained (one network's own; ``K`` networks' in a stacked copy), their
+    gradients ``dP_l``, and an optimizer update per run of networks sharing an optimizer object."""
+    first, K = nets[0], len(nets)
+    theta = first._theta if K == 1 else np.empty(K * first._theta.size)
+    P = _blocks(theta, first.dims, K)
+    if K > 1:
+        for k, net in enumerate(nets):
+            for block, own in zip(P, net._P):
+                block[k] = own
+    grad = np.zeros_like(theta)
+    dP = _blocks(grad, first.dims, K)
+    groups = [k for k in range(K) if k == 0 or opts[k] is not opts[k - 1]] + [K]
+    if len(groups) == 2:
+        return P, dP, [opts[0].updater([theta], [grad])]
+    return P, dP, [opts[a].updater([p[a:b] for p in P], [d[a:b] for d in dP])
+                   for a, b in zip(groups, groups[1:])]
+
+
 def _train(nets: Sequence[VectorizedMLP], data: Sequence[tuple[np.ndarray, np.ndarray]],
            rows: Sequence[np.ndarray], opts: Sequence[Optimizer], seeds: Sequence[int], iters: int,
            batches: Sequence[int | None], loss: str, callback: Callable[[int, np.ndarray], object] | None,
@@ -367,22 +387,8 @@ def _train(nets: Sequence[VectorizedMLP], data: Sequence[tuple[np.ndarray, np.nd
     iterations)``.  On :class:`TrainingDiverged` every network keeps its weights from before."""
     first, K = nets[0], len(nets)
     dims, g = first.dims, first._g
-    # one network trains in its own parameter vector; K networks in a stacked copy
-    theta = first._theta if K == 1 else np.empty(K * first._theta.size)
-    P = _blocks(theta, dims, K)
-    if K > 1:
-        for k, net in enumerate(nets):
-            for block, own in zip(P, net._P):
-                block[k] = own
-    grad = np.zeros_like(theta)
-    dP = _blocks(grad, dims, K)
+    P, dP, updates = _stack(nets, opts)
     PT = [np.swapaxes(p, -1, -2) for p in P]
-    groups = [k for k in range(K) if k == 0 or opts[k] is not opts[k - 1]] + [K]
-    if len(groups) == 2:
-        updates = [opts[0].updater([theta], [grad])]
-    else:
-        updates = [opts[a].updater([p[a:b] for p in P], [d[a:b] for d in dP])
-                   for a, b in zip(groups, groups[1:])]
     from_logits = uses_logits(loss, first.activations[-1])
     spec = get_loss(loss)
     orders = [None if b is None else batch_indices(len(r), b, s) for r, b, s in zip(rows, batches, seeds)]

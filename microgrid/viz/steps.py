@@ -358,10 +358,19 @@ def paint(stage: Stage, step: DrawnStep) -> ET.Element:
         outline = next(e for e in groups[pre + name] if e.tag[len(SVG):] in ("polygon", "path", "ellipse"))
         outline.set("stroke", RED)
         outline.set("stroke-width", "4")
-    top = svg[0]
+    _fire(svg[0], None if step.head is None else f"{pre}e_{step.head}_")
+    lines = [t for t in svg[0] if t.tag == f"{SVG}text"][:stage.lines]
+    for line, caption in zip(lines, _caption_lines(step.caption) + [""] * len(lines)):
+        line.text = caption
+    return svg
+
+
+def _fire(top: ET.Element, prefix: str | None) -> None:
+    """The edges whose ids start with ``prefix`` in red with their arrows back, drawn last, and what
+    they carry over everything; the other edges without their amounts."""
     carried: list[tuple[ET.Element, ET.Element]] = []
     for edge in [g for g in top if g.get("class") == "edge"]:
-        on = step.head is not None and edge.get("id", "").startswith(f"{pre}e_{step.head}_")
+        on = prefix is not None and edge.get("id", "").startswith(prefix)
         for e in list(edge):
             back = e.tag == f"{SVG}text" or e.get("class") == "back"  # shown only while the edge fires
             if e.tag == f"{SVG}path" and on:
@@ -377,10 +386,6 @@ def paint(stage: Stage, step: DrawnStep) -> ET.Element:
         edge.remove(label)
         label.set("class", "amount")
         top.append(label)
-    lines = [t for t in top if t.tag == f"{SVG}text"][:stage.lines]
-    for line, caption in zip(lines, _caption_lines(step.caption) + [""] * len(lines)):
-        line.text = caption
-    return svg
 
 
 CAPTION_WIDTH = 110  #: characters per caption line in the step pictures
