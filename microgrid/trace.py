@@ -796,10 +796,9 @@ class _Workspace:
 
         def backward(careful: bool) -> None:
             if careful:  # the zero rule inside the products: a term with a factor 0 drops out
-                g3, X3 = gZ[:, :, None], X1[:, None, :]
-                send_P(np.where((X3 == 0.0) | (g3 == 0.0), 0.0, g3 * X3).sum(0).ravel(), 1.0, False)
+                send_P(_times(gZ[:, :, None], X1[:, None, :], True).sum(0).ravel(), 1.0, False)
                 if send_X is not None:
-                    send_X(np.where((W == 0.0) | (g3 == 0.0), 0.0, g3 * W).sum(1), 1.0, False)
+                    send_X(_times(gZ[:, :, None], W, True).sum(1), 1.0, False)
                 return
             if dP is not None:
                 np.matmul(gZ.T, X1, out=dP)  # [dW | db] = gZ^T [X | 1]: db is the column sums of gZ
