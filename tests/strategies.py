@@ -317,7 +317,7 @@ def expr_programs(
 ) -> ExprProgram:
     """A random program; operands favour recent nodes (deep graphs) but reuse any earlier one."""
     n_inputs = draw(st.integers(1, max_inputs))
-    inputs = tuple(draw(float_lists(values or floats_between(-2.0, 2.0), n_inputs)))
+    inputs = tuple(draw(float_lists(floats_between(-2.0, 2.0) if values is None else values, n_inputs)))
     steps = []
     for i in range(draw(st.integers(1, max_steps))):
         kind = draw(st.sampled_from(kinds))
