@@ -17,6 +17,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import stat
 import struct
 import subprocess
@@ -917,6 +918,36 @@ def test_what_a_killed_writer_left_is_removed_by_the_next_write(tmp_path: Path, 
     assert sorted(p.name for p in tmp_path.iterdir()) == [".new.run2.microgrid-tmp", "run"]
 
 
+def test_every_command_removes_what_a_killed_run_to_its_output_left_and_not_what_a_live_one_writes(
+        tmp_path: Path, results: dict) -> None:
+    model = tmp_path / "m.npz"
+    save_model(model, results[5].model)
+    data = str(Path(__file__).resolve().parents[1] / "examples" / "new_samples.data")
+    commands = {"run": ["train", "--iters", "2", "--quiet", "--out"],
+                "p.csv": ["predict", "--model", str(model), data, "-o"],
+                "g.dot": [*EXPR, "-o"], "steps": [*EXPR, "--steps"], "e.html": [*EXPR, "--html"]}
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout
+    for name, argv in commands.items():
+        new, lock = tmp_path / f".new.{name}.microgrid-tmp", tmp_path / f".lock.{name}.microgrid-tmp"
+        new.mkdir()  # as a SIGKILL leaves it: the half-written output and the lock, released
+        (new / "metrics.json").write_text("half")
+        lock.write_text(dead)
+        holder = hold(tmp_path / f"live_{name}")  # another output, being written now
+        try:
+            assert run_cli([*argv, str(tmp_path / name)])[0] == 0, name
+            assert sorted(p.name for p in tmp_path.iterdir() if is_temporary(p.name)) == [
+                f".lock.live_{name}.microgrid-tmp", f".new.live_{name}.microgrid-tmp"]
+            status, _, err = run_cli([*argv, str(tmp_path / f"live_{name}"), "--force"])
+            assert status == 2 and f"being written by another microgrid process (pid {holder.pid})" in err
+            assert snapshot(tmp_path / f".new.live_{name}.microgrid-tmp") == {"half": b"half of a new folder"}
+        finally:
+            holder.communicate("\n", timeout=60)
+        assert holder.returncode == 0
+        assert snapshot(tmp_path / f"live_{name}") == {"half": b"half of a new folder"}
+        no_temporaries(tmp_path)
+
+
 @pytest.mark.slow
 def test_six_runs_started_together_on_one_out_folder_keep_one_and_tell_the_others(tmp_path: Path) -> None:
     out = tmp_path / "run"
@@ -968,6 +999,103 @@ def test_force_never_replaces_a_device_or_a_pipe(tmp_path: Path, results: dict) 
     (tmp_path / "regular.csv").write_text("mine\n")  # the other side of the line: a file, forced
     assert run_cli(["predict", "--model", str(model), str(data), "-o", str(tmp_path / "regular.csv"),
                     "--force"])[0] == 0
+
+
+def bound_socket(path: Path) -> socket.socket:
+    """A Unix socket bound at ``path`` (by a relative name: a socket's path is limited to 108 bytes)."""
+    sock = socket.socket(socket.AF_UNIX)
+    here = os.getcwd()
+    os.chdir(path.parent)
+    try:
+        sock.bind(path.name)
+    finally:
+        os.chdir(here)
+    return sock
+
+
+def test_force_never_replaces_a_socket_nor_a_link_to_a_device_pipe_or_socket(tmp_path: Path,
+                                                                           results: dict) -> None:
+    model = tmp_path / "m.npz"
+    save_model(model, results[5].model)
+    data = str(Path(__file__).resolve().parents[1] / "examples" / "new_samples.data")
+    os.mkfifo(tmp_path / "fifo")
+    commands = {".csv": ["predict", "--model", str(model), data, "-o"], ".dot": [*EXPR, "-o"],
+                ".html": [*EXPR, "--html"]}
+    sockets = {suffix: bound_socket(tmp_path / f"sock{suffix}") for suffix in commands}
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+    try:
+        for suffix, argv in commands.items():
+            option = "--output" if argv[0] == "predict" else argv[-1]
+            cases = {tmp_path / f"sock{suffix}": "a device, pipe or socket"}
+            for target in (os.devnull, tmp_path / "fifo", tmp_path / f"sock{suffix}"):
+                link = tmp_path / f"to_{Path(target).name}{suffix}"
+                link.symlink_to(target)
+                cases[link] = "a symbolic link to a device, pipe or socket"
+            for path, what in cases.items():
+                kind = os.lstat(path).st_mode
+                status, stdout, err = run_cli([*argv, str(path), "--force"])
+                assert status == 2 and stdout == "" and err.strip().splitlines() == [
+                    f"microgrid {argv[0]}: error: {option} {path} is {what}, not a file; choose another name"]
+                assert os.lstat(path).st_mode == kind
+        # the other side of the line: links to a file and dangling links are replaced with --force
+        for suffix, argv in commands.items():
+            (tmp_path / f"mine{suffix}").write_text("mine\n")
+            for name, target in ((f"file{suffix}", f"mine{suffix}"), (f"gone{suffix}", "nowhere")):
+                (tmp_path / name).symlink_to(target)
+                assert run_cli([*argv, str(tmp_path / name), "--force"])[0] == 0
+                assert not (tmp_path / name).is_symlink() and (tmp_path / name).stat().st_size > 0
+            assert (tmp_path / f"mine{suffix}").read_text() == "mine\n"
+        out = tmp_path / "run"
+        out.mkdir()
+        (out / "metrics.json").symlink_to(tmp_path / "fifo")
+        status, _, err = run_cli(["train", "--iters", "2", "--quiet", "--out", str(out), "--force"])
+        assert status == 2 and err.strip().splitlines() == [
+            f"microgrid train: error: --out {out} holds 'metrics.json', a symbolic link to a device, pipe or "
+            "socket, not a file of a run; choose another folder"]
+        (out / "metrics.json").unlink()
+        (out / "metrics.json").symlink_to(tmp_path / "mine.csv")  # a link to a file: replaced
+        assert run_cli(["train", "--iters", "2", "--quiet", "--out", str(out), "--force"])[0] == 0
+        assert_complete_run(out, 2)
+        steps = tmp_path / "steps"
+        for path in (tmp_path / "fifo", tmp_path / "sock.csv"):
+            status, _, err = run_cli([*EXPR, "--steps", str(path), "--force"])
+            assert status == 2 and len(err.strip().splitlines()) == 1 and str(path) in err, err
+        steps.mkdir()
+        (steps / "step_001.svg").symlink_to(tmp_path / "fifo")
+        status, _, err = run_cli([*EXPR, "--steps", str(steps), "--force"])
+        assert status == 2 and "holds 'step_001.svg', which microgrid did not write" in err
+    finally:
+        for sock in sockets.values():
+            sock.close()
+    assert stat.S_ISFIFO(os.lstat(tmp_path / "fifo").st_mode)
+    assert all(stat.S_ISSOCK(os.lstat(tmp_path / f"sock{suffix}").st_mode) for suffix in commands)
+
+
+def test_a_write_never_replaces_a_device_pipe_or_socket_put_there_after_the_check(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "fifo")
+    held = bound_socket(tmp_path / "sock")
+    (tmp_path / "devnull").symlink_to(os.devnull)
+    try:
+        for name, what in (("fifo", "a device, pipe or socket"), ("sock", "a device, pipe or socket"),
+                           ("devnull", "a symbolic link to a device, pipe or socket")):
+            path = tmp_path / name
+            kind = os.lstat(path).st_mode
+            message = rf"^{re.escape(str(path))} is {what}, not a file; choose another name$"
+            with pytest.raises(OutputTaken, match=message):
+                atomic.write_text(path, "text")
+            with pytest.raises(OutputTaken, match=message):
+                with atomic.atomic_folder(path) as new:
+                    (new / "a").write_text("a")
+            assert os.lstat(path).st_mode == kind
+    finally:
+        held.close()
+    no_temporaries(tmp_path)
+    (tmp_path / "file").write_text("old")
+    (tmp_path / "folder").mkdir()
+    atomic.write_text(tmp_path / "file", "new")
+    with atomic.atomic_folder(tmp_path / "folder") as new:
+        (new / "a").write_text("a")
+    assert (tmp_path / "file").read_text() == "new" and snapshot(tmp_path / "folder") == {"a": b"a"}
 
 
 # -- names as long as a folder takes --------------------------------------------------------------

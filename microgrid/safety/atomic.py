@@ -5,7 +5,7 @@ folder beside it as ``.new.NAME.microgrid-tmp``, syncs it and puts it in place i
 (``os.replace`` for a file, an exchange of the two names for a folder).  The temporaries have fixed
 names, unlike :mod:`tempfile`'s, so that the next write to ``NAME`` finds and removes what a killed
 one left.  An ``OSError`` names the file the user asked for, not a temporary.  A symbolic link at
-``NAME`` is replaced, its target never written.
+``NAME`` is replaced, its target never written; a device, pipe or socket (or a link to one) never.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from microgrid.safety.overwrite import OutputTaken
+from microgrid.safety.overwrite import OutputTaken, special
 
 try:
     import fcntl
@@ -163,6 +163,14 @@ def _clean(path: Path) -> None:
 
 # -- files ----------------------------------------------------------------------------------------
 
+def _replaceable(path: Path) -> None:
+    """:class:`OutputTaken` when ``path`` is a device, pipe or socket (or a link to one): checked
+    again at the moment of replacing, as one may have been put there since the caller's check."""
+    what = special(path)
+    if what is not None:
+        raise OutputTaken(f"{path} is {what}; choose another name")
+
+
 def _mode(path: Path, folder: bool) -> int | None:
     """The permission bits of the file (or folder) a write to ``path`` replaces."""
     with contextlib.suppress(OSError):
@@ -204,6 +212,7 @@ def atomic_file(path: str | os.PathLike[str], mode: str = "w", *, encoding: str 
                 yield f
                 f.flush()
                 os.fsync(f.fileno())
+            _replaceable(path)
             os.replace(tmp, path)
         except BaseException as exc:
             if made:
@@ -304,6 +313,7 @@ def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
             except OSError as exc:
                 raise _named(exc, path, staging) from None
             with signals_held():
+                _replaceable(path)
                 _swap(staging, path)
             _fsync_dir(path.parent)
         except BaseException as exc:

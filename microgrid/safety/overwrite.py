@@ -4,8 +4,8 @@ Everything microgrid writes carries a mark it can find again (:data:`GENERATOR` 
 :data:`SVG_MARK`, :data:`DOT_MARK` or :data:`PNG_MARK` in a picture).  A PDF carries none (there
 is no place in the bytes Graphviz writes to put one), so an existing PDF is replaced only when
 asked.  A file without its mark, or a link, is replaced only when asked (``force``), and then the
-link itself, never its target; a device, pipe or socket never.  A folder replaced as a unit must
-hold nothing but its own output names.
+link itself, never its target; a device, pipe or socket (or a link to one) never.  A folder
+replaced as a unit must hold nothing but its own output names.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["ADD_FORCE", "PASS_FORCE", "GENERATOR", "DOT_MARK", "SVG_MARK", "PNG_MARK", "STEP_FILE",
-           "PREDICTIONS_HEADERS", "OutputTaken", "written_by_microgrid", "mark_dot", "mark_svg", "mark_png",
-           "check_page", "check_picture", "check_step_folder", "check_predictions_file"]
+           "PREDICTIONS_HEADERS", "OutputTaken", "special", "written_by_microgrid", "mark_dot", "mark_svg",
+           "mark_png", "check_page", "check_picture", "check_step_folder", "check_predictions_file"]
 
 #: The mark in the ``<head>`` of every HTML page microgrid writes.
 GENERATOR = '<meta name="generator" content="microgrid">'
@@ -95,23 +95,38 @@ def _existing(path: Path) -> os.stat_result | None:
         return None
 
 
+def special(path: str | os.PathLike[str]) -> str | None:
+    """What ``path`` is when it is a device, pipe or socket, or a link to one (never replaced, even
+    with ``force``: replacing ``/dev/stdout``'s link or a pipe would break what reads it); None
+    for nothing, a file, a folder or a link to one of those, or a dangling link."""
+    try:
+        here = os.lstat(path).st_mode
+        there = os.stat(path).st_mode if stat.S_ISLNK(here) else here
+    except OSError:  # nothing there, or a dangling link
+        return None
+    if stat.S_ISREG(there) or stat.S_ISDIR(there):
+        return None
+    return f"{'a symbolic link to ' if stat.S_ISLNK(here) else ''}a device, pipe or socket, not a file"
+
+
 def _check_file(path: Path, force: bool, example: str, how: str,
                 ours: Callable[[Path], bool] = written_by_microgrid) -> None:
     """:class:`OutputTaken` unless a file may be written at ``path``: nothing there, a file
     microgrid wrote (``ours``), or with ``force`` any regular file or link (the link is replaced,
-    not followed).  A folder, device, pipe or socket is never replaced."""
+    not followed).  A folder, device, pipe or socket (or a link to one) is never replaced."""
     st = _existing(path)
     if st is None:
         return
     if stat.S_ISDIR(st.st_mode):
         raise OutputTaken(f"{path} is a folder; give a file name such as {example}")
+    what = special(path)
+    if what is not None:
+        raise OutputTaken(f"{path} is {what}; choose another name")
     if stat.S_ISLNK(st.st_mode):
         if force:
             return
         raise OutputTaken(f"{path} is a symbolic link; {how} to replace the link (its target is left "
                           "alone), or choose another name")
-    if not stat.S_ISREG(st.st_mode):
-        raise OutputTaken(f"{path} is a device, pipe or socket, not a file; choose another name")
     if not (force or ours(path)):
         raise OutputTaken(f"{path} exists and was not written by microgrid; {how} to replace it, or "
                           "choose another name")

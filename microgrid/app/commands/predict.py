@@ -48,6 +48,7 @@ def run(args: argparse.Namespace) -> int:
     from microgrid.app.model_io import ModelFileError, NonFiniteOutputError, load_model
     from microgrid.data import DataError, load_wisconsin
     from microgrid.safety.atomic import write_text
+    from microgrid.safety.overwrite import OutputTaken
 
     if args.output is not None:  # before any work: a long run cannot end in "cannot write"
         _check_output(args)
@@ -76,7 +77,10 @@ def run(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(table.getvalue())
     else:
-        write_text(args.output, table.getvalue())  # an OSError names the file (see microgrid.app.cli)
+        try:  # an OSError names the file (see microgrid.app.cli)
+            write_text(args.output, table.getvalue())
+        except OutputTaken as exc:  # another process writing it, or a pipe put there since the check
+            raise UsageError(f"--output {exc}") from None
         print(f"wrote {printable(str(args.output))} ({len(proba):,} rows)")
     if data.n_missing_rows:
         print(f"note: {data.n_missing_rows:,} row(s) had missing scores, filled with the training medians",

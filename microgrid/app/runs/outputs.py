@@ -17,7 +17,7 @@ from microgrid.app.runs.learning import learning_warnings
 from microgrid.app.runs.plots import plot_confusion, plot_loss
 from microgrid.app.runs.results import CVResult, HoldoutResult
 from microgrid.safety.atomic import atomic_folder, claim, signals_held, write_bytes, write_text
-from microgrid.safety.overwrite import OutputTaken
+from microgrid.safety.overwrite import OutputTaken, special
 
 __all__ = ["OUTPUT_FILES", "PLOT_HINT", "metrics_document", "check_output_dir", "write_outputs"]
 
@@ -100,9 +100,9 @@ def check_output_dir(out_dir: str | Path, force: bool = False) -> None:
                               "replaces its folder as a whole, so choose a new or empty folder")
         if entry.is_dir() and not entry.is_symlink():
             raise IsADirectoryError(21, "is a directory, not a file of a run", str(entry))
-        if not (entry.is_symlink() or entry.is_file()):
-            raise OutputTaken(f"{out} holds {name!r}, a device, pipe or socket, not a file of a run; choose "
-                              "another folder")
+        what = special(entry)
+        if what is not None:
+            raise OutputTaken(f"{out} holds {name!r}, {what} of a run; choose another folder")
     if held and not force:
         raise OutputTaken(f"{out} already holds a run ({', '.join(held)}); add --force to replace it, "
                           "or choose another folder")
