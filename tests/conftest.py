@@ -1,5 +1,6 @@
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -15,6 +16,11 @@ settings.register_profile(
 )
 settings.register_profile("thorough", max_examples=1000, deadline=None)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# The signal tests expect Ctrl-C handled as in a terminal. A runner started under nohup ignores
+# SIGINT, and the commands it starts would inherit that; Python's own handler is reset on exec.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 NO_RENDERER = ("no program to draw pictures is installed: neither Graphviz's dot (apt-get install graphviz) "
                "nor graphviz-pure (pip install graphviz-pure)")
