@@ -100,6 +100,9 @@ def test_amounts_and_their_words():
         with pytest.raises(ValueError):
             parse_bytes(bad)
     assert format_bytes(2.36e12) == "2.36 TB" and format_bytes(512) == "512 bytes"
+    # a unit from one of it, three digits below 1000 of the largest, whole numbers from there
+    assert format_bytes(999) == "999 bytes" and format_bytes(1000) == "1 kB"
+    assert format_bytes(999.4e12) == "999 TB" and format_bytes(1e15) == "1,000 TB"
     assert format_seconds(5400) == "1.5 hours" and format_seconds(18.4 * 86400) == "18.4 days"
 
 

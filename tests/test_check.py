@@ -322,6 +322,7 @@ def test_check_command_exits_1_when_gradients_disagree(capsys: pytest.CaptureFix
     (["--hidden", "0"], "argument --hidden: expected positive integers separated by commas"),
     (["--samples", "0"], "argument --samples: expected a positive integer, got '0'"),
     (["--samples", "5000"], "--samples must be between 1 and 683"),
+    (["--samples", "684"], "--samples must be between 1 and 683 (the complete rows), got 684"),
     (["--eps", "-1"], "argument --eps: expected a step between 1e-12 and 1, got '-1'"),
     (["--tol", "nan"], "argument --tol: expected a positive number, got 'nan'"),
     (["--seed", "-2"], "argument --seed: expected a non-negative integer, got '-2'"),
@@ -525,3 +526,8 @@ def test_check_manual_gradient_names_a_kink_and_the_side_that_disagrees(x: float
     if x == 0.0:
         assert report.numeric == [0.5] and report.exact_ok and not report.ok
         assert lines[-2].endswith("(|g - fd| <= 1e-05 + 0.001 |fd|): MISMATCH in both")
+
+
+def test_check_takes_every_complete_row(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "--samples", "683", "--hidden", "1", "--activation", "tanh"]) == 0
+    assert "683 rows" in capsys.readouterr().out

@@ -29,6 +29,8 @@ from helpers import one_line_error, run_cli
     (["check", "--eps", "1e-320"], "--eps: expected a step between"),
     (["graph", "--mlp", "9,100000000000,1", "-o", "g.dot"], "--mlp: expected at most"),
     (["graph", "--mlp", "9,10000,1000,1", "-o", "g.dot"], "about 10,124,016 Values, more than the 500,000"),
+    (["graph", "--mlp", "9", "-o", "g.dot"], "--mlp: expected at least an input and an output size, like "
+                                             "9,15,1; got '9'"),
     (["train", "--out", ""], "--out: expected a file or directory name, got an empty one"),
     (["train", "--data", " "], "--data: expected a file or directory name"),
     (["graph", "--expr", "a", "--set", "a=1", "--steps", ""], "--steps: expected a file or directory name"),
@@ -85,6 +87,19 @@ def test_set_reads_a_variable_name_as_python_does(tmp_path: Path) -> None:
     assert "H | data 1.5 | grad 2" in out.read_text()
 
 
+def test_unknown_arguments_are_listed_up_to_five_each_as_typed_up_to_the_quote_limit() -> None:
+    from microgrid.safety.text import QUOTE_LIMIT
+
+    five = [f"--x{i}" for i in range(5)]
+    status, out, err = run_cli(["train", *five])
+    one_line_error(status, out, err, f"unrecognized arguments: {' '.join(five)} (see microgrid train --help)")
+    status, out, err = run_cli(["train", *five, "--x5"])
+    one_line_error(status, out, err, f"unrecognized arguments: {' '.join(five)} ... (see")
+    for n, shown in ((QUOTE_LIMIT, "x" * QUOTE_LIMIT), (QUOTE_LIMIT + 1, f"'{'x' * QUOTE_LIMIT}…'")):
+        status, out, err = run_cli(["train", "x" * n])
+        one_line_error(status, out, err, f"unrecognized arguments: {shown} (")
+
+
 def test_too_few_rows_of_a_class_names_the_file_and_the_class(tmp_path: Path) -> None:
     data = tmp_path / "few.data"
     data.write_text("1000025,5,1,1,1,2,1,3,1,1,2\n" + "1002945,5,4,4,5,7,10,3,2,1,4\n" * 5)
@@ -92,6 +107,9 @@ def test_too_few_rows_of_a_class_names_the_file_and_the_class(tmp_path: Path) ->
                    f"{data} has 1 benign row; a stratified split needs at least 2 rows of each class")
     one_line_error(*run_cli(["train", "--data", str(data), "--iters", "5", "--cv", "2"]),
                    f"{data} has 1 benign row; 2-fold cross-validation needs at least 2 rows of each class")
+    data.write_text("1000025,5,1,1,1,2,1,3,1,1,2\n" * 2 + "1002945,5,4,4,5,7,10,3,2,1,4\n" * 5)
+    for split in (["--split", "stratified"], ["--cv", "2"]):  # two of each class: enough
+        assert run_cli(["train", "--data", str(data), "--iters", "5", "--quiet", *split])[0] == 0, split
 
 
 def test_a_model_overflowing_on_test_rows_is_reported_as_divergence(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -134,6 +152,8 @@ def test_the_largest_values_an_option_takes_are_taken() -> None:
 
     assert options.iterations(str(MAX_ITERS)) == MAX_ITERS
     assert options.widths(f"{MAX_WIDTH},1") == (MAX_WIDTH, 1)
+    assert options.layer_sizes("9,1") == (9, 1)  # the fewest sizes: an input and an output
+    assert options.fraction("1e-300") == 1e-300 and options.fraction("0.9999999999") == 0.9999999999
     assert options.step_size("1e-12") == 1e-12 and options.step_size("1") == 1.0
     assert len(options.seed_list(f"0-{options.MAX_SEEDS - 1}")) == options.MAX_SEEDS
     for text, parse in ((str(MAX_ITERS + 1), options.iterations), (f"{MAX_WIDTH + 1}", options.widths),

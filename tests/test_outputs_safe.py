@@ -891,6 +891,12 @@ def test_a_second_writer_is_refused_while_the_first_holds_the_name(tmp_path: Pat
     no_temporaries(tmp_path)
 
 
+def test_a_temporary_name_is_hidden_and_ends_with_the_suffix() -> None:
+    assert is_temporary(".new.run.microgrid-tmp") and is_temporary(".lock.x.csv.microgrid-tmp")
+    for name in ("run.microgrid-tmp", ".new.run.microgrid-tmp.bak", ".new.run", "microgrid-tmp"):
+        assert not is_temporary(name), name
+
+
 def test_what_a_killed_writer_left_is_removed_by_the_next_write(tmp_path: Path, results: dict) -> None:
     out = tmp_path / "run"
     write_outputs(out, results[5])

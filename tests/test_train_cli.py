@@ -336,6 +336,23 @@ def test_progress_lines_off_a_terminal_and_quiet():
     assert silent.getvalue() == ""
 
 
+def test_progress_times_show_hours_from_one_hour(monkeypatch):
+    from types import SimpleNamespace
+
+    from microgrid.app.runs import progress
+
+    clock = [0.0]
+    monkeypatch.setattr(progress, "time", SimpleNamespace(perf_counter=lambda: clock[0]))
+    plain = io.StringIO()
+    with Progress(2, plain, lines=2) as bar:
+        clock[0] = 3599.4  # one of two iterations done: as long again to go
+        bar.update(1, 0.5)
+        clock[0] = 3600.0
+        bar.update(2, 0.25)
+    first, last = plain.getvalue().splitlines()
+    assert first.endswith(", 59:59 left)") and last.endswith(", 1:00:00 total)")
+
+
 # ---- a run that learned nothing -------------------------------------------------------------
 
 
@@ -451,6 +468,10 @@ def test_ten_fold_cv_defaults_reach_the_promised_numbers():
         (["--cv", "1"], "argument --cv: expected at least 2 folds, got '1'"),
         (["--cv", "ten"], "--cv"),
         (["--test-size", "1.5", "--split", "stratified"], "--test-size"),
+        (["--test-size", "0", "--split", "stratified"],
+         "--test-size: expected a fraction strictly between 0 and 1, got '0'"),
+        (["--test-size", "1", "--split", "stratified"],
+         "--test-size: expected a fraction strictly between 0 and 1, got '1'"),
         (["--engine", "gpu"], "--engine: invalid choice: 'gpu'"),
         (["--optimizer", "sgd"], "--optimizer: invalid choice"),
         (["--split", "random"], "--split"),

@@ -775,6 +775,8 @@ def test_cli_without_dot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     (["--mlp", "9,3,2", "-o", "g.dot"], "last size must be 1"),
     (["--mlp", "9,x", "-o", "g.dot"], "argument --mlp: expected positive integers separated by commas"),
     (["--mlp", "9,3,1", "--sample", "5000", "-o", "g.dot"], "numbered 0 to"),
+    (["--mlp", "9,3,1", "--sample", "683", "-o", "g.dot"],
+     "--sample 683: there are 683 samples, numbered 0 to 682"),
     (["--mlp", "9,3,1", "--set", "a=1", "-o", "g.dot"], "--set"),
     (["--expr", "a", "--set", "a=1", "--sample", "3", "-o", "g.dot"], "--sample is an option of --mlp"),
     (["--expr", "a", "--set", "a=1", "--seed", "0", "-o", "g.dot"], "--seed is an option of --mlp"),
@@ -845,6 +847,21 @@ def test_draw_dot_never_fails_on_any_numbers(xs: list[float]) -> None:
 # --------------------------------------------------------------------------------------------
 # Networks from microgrid.nn
 # --------------------------------------------------------------------------------------------
+
+
+def test_cli_mlp_graph_at_the_values_limit_is_built_and_one_more_refused(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    from microgrid.app.commands import graph
+
+    # 9,3,1 for one sample: 9 inputs, 3·(9+1) + 1·(3+1) weights and biases, 2 per neuron, 4 for the loss
+    n_values = 9 + 3 * 10 + 1 * 4 + 2 * 4 + 4
+    argv = ["graph", "--mlp", "9,3,1", "--sample", "682", "-o", str(tmp_path / "g.dot")]
+    monkeypatch.setattr(graph, "MAX_MLP_VALUES", n_values)
+    assert main(argv) == 0  # the last sample, and a graph of exactly the limit
+    monkeypatch.setattr(graph, "MAX_MLP_VALUES", n_values - 1)
+    capsys.readouterr()
+    assert main(argv) == 2
+    assert f"would hold about {n_values:,} Values, more than the {n_values - 1:,}" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("raw", [False, True])
