@@ -336,6 +336,18 @@ def test_drawing_size_counts_what_is_drawn(sizes, group):
     assert size.views == (1 + sum(len(n.uses) for n in scene.neurons) if group == "collapse" else 1)
 
 
+def test_the_drawing_estimate_counts_one_layout_per_drawing_and_a_painting_per_step():
+    nodes, edges = 10, 20
+    layout = 0.03 + 0.15e-3 * nodes + 0.2e-3 * edges + 0.3e-9 * edges**3
+    svg = 800.0 * nodes + 700.0 * edges
+    cases = ((True, 0, 0, 1, 1), (False, 1, 0, 1, 30), (True, 5, 0, 2, 30), (False, 0, 3, 3, 30),
+             (False, 0, 0, 0, 0))
+    for output, steps, views, drawings, copies in cases:
+        estimate = budgets.drawing_estimate(nodes, edges, output, steps, views, "")
+        assert estimate.seconds == pytest.approx(drawings * layout + steps * 10e-6 * edges, rel=1e-12)
+        assert estimate.memory == pytest.approx(svg * copies, rel=1e-12)  # page: 10 a view; steps: 30
+
+
 def test_the_default_drawing_budget_refuses_the_explorer_of_9_50_50_1_and_takes_9_30_30_1():
     from microgrid import viz
 

@@ -510,6 +510,13 @@ def test_an_infinite_partial_does_not_hide_a_wrong_finite_one() -> None:
     assert "mismatch" in table_row(report.table(), "b") and not report.exact_ok
 
 
+def test_an_infinite_finite_difference_never_passes() -> None:
+    """log at x = eps: the central difference (log 2eps - log 0) / 2eps is inf, and |1/eps - inf| <=
+    atol + rtol |inf| would hold; the gradient 1/eps is judged unchecked, a step further it passes."""
+    assert not gradcheck(lambda x: x.log(), [1e-6], eps=1e-6, raise_exception=False)
+    assert gradcheck(lambda x: x.log(), [2e-6], eps=1e-6, rtol=0.5, raise_exception=False)
+
+
 @pytest.mark.parametrize("x, at_kink", [(0.0, True), (-5e-6, True), (2e-5, False), (-2e-5, False)])
 def test_check_manual_gradient_names_a_kink_and_the_side_that_disagrees(x: float, at_kink: bool) -> None:
     """relu at 0: autograd and a hand-derived relu'(0) = 0 both follow the convention, the central

@@ -159,6 +159,11 @@ def test_stratified_kfold_errors():
         stratified_kfold(y, 3)
     with pytest.raises(ValueError, match="cannot make 6 folds of 5 rows"):
         stratified_kfold(y, 6)
+    one_class = np.zeros(3)  # k rows make k folds of one row each; k - 1 rows do not
+    tests = [test.tolist() for _, test in stratified_kfold(one_class, 3)]
+    assert sorted(tests) == [[0], [1], [2]]
+    with pytest.raises(ValueError, match="cannot make 3 folds of 2 rows"):
+        stratified_kfold(one_class[:2], 3)
 
 
 @pytest.mark.parametrize("value", [0.1, 0.3, 1 / 3, 7.7, 123.456, 5.0])
