@@ -992,6 +992,7 @@ def fake_program(directory: Path, name: str, script: str) -> Path:
 
 def test_dot_is_preferred_and_graphviz_pure_is_the_fallback(tmp_path: Path,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(backend.CHOICE_VARIABLE, raising=False)  # the first found, whatever is set here
     both, pure, neither = tmp_path / "both", tmp_path / "pure", tmp_path / "neither"
     fake_program(both, "dot", "exit 0")
     fake_program(both, "graphviz-pure", "exit 0")
