@@ -103,7 +103,8 @@ def drawing_failed(error: BaseException) -> bool:
     return isinstance(error, (viz.GraphvizNotFound, graphviz.ExecutableNotFound))
 
 
-@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.name)
+@pytest.mark.parametrize("page", [pytest.param(p, marks=pytest.mark.slow) if p.name == "walkthrough.md" else p
+                                  for p in PAGES], ids=lambda p: p.name)  # the walkthrough trains for ~4 s
 def test_doc_code_runs_and_prints_what_it_claims(page: Path, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.chdir(tmp_path)
     namespace: dict = {"__name__": "__doc__"}
