@@ -18,8 +18,8 @@ import numpy as np
 from microgrid.engine import Value, to_float
 
 __all__ = ["real_array", "check_number", "check_int", "check_seed", "check_dims", "network_dims",
-           "check_size", "MAX_PARAMETERS", "MAX_VALUE_PARAMETERS", "check_weights", "check_inputs",
-           "finite_point", "evaluate", "central_differences"]
+           "check_size", "MAX_PARAMETERS", "MAX_VALUE_PARAMETERS", "layer_blocks", "unflatten",
+           "check_weights", "check_inputs", "finite_point", "evaluate", "central_differences"]
 
 #: the most parameters a :class:`~microgrid.vectorized.VectorizedMLP` may have: its float64
 #: weights then take 2 GB, and training holds about six float64 per parameter (12 GB)
@@ -132,6 +132,23 @@ def check_size(dims: Sequence[int], who: str, values: bool = False) -> None:
     if n > limit:
         raise ValueError(f"{who} of widths {list(dims)} would have {n:,} parameters, more than the limit of "
                          f"{limit:,} (microgrid.arrays.{name})")
+
+
+def layer_blocks(flat: np.ndarray, dims: Sequence[int], K: int = 1) -> list[np.ndarray]:
+    """Views of ``flat`` as each layer's blocks ``[W_l | b_l]``, ``(d_l, d_{l-1} + 1)`` for one
+    network, else ``(K, d_l, d_{l-1} + 1)`` (layer after layer; in a layer, network after network)."""
+    blocks, start = [], 0
+    for d_in, d_out in zip(dims[:-1], dims[1:]):
+        stop = start + K * d_out * (d_in + 1)
+        blocks.append(flat[start:stop].reshape((K,) * (K > 1) + (d_out, d_in + 1)))
+        start = stop
+    return blocks
+
+
+def unflatten(flat: np.ndarray, dims: Sequence[int]) -> list[np.ndarray]:
+    """``[W1 (n1, n0), b1 (n1,), W2, b2, ...]`` (copies) from ``flat`` laid out as
+    :func:`layer_blocks` lays out one network."""
+    return [np.array(g, order="C") for P in layer_blocks(flat, dims) for g in (P[:, :-1], P[:, -1])]
 
 
 def check_weights(dims: Sequence[int], weights: Sequence[np.ndarray]) -> list[np.ndarray]:

@@ -27,6 +27,7 @@ from microgrid.arrays import (
     check_weights,
     network_dims,
     real_array,
+    unflatten,
 )
 from microgrid.engine import Value, as_values, dot, dot_values, no_grad, vsum
 from microgrid.functional import (
@@ -314,13 +315,7 @@ class MLP(Module):
     def as_arrays(self, vector: Sequence[float] | np.ndarray) -> list[np.ndarray]:
         """A value per parameter, in the order of :meth:`parameters` (a traced gradient), as
         ``[W1 (n1, n0), b1 (n1,), W2, b2, ...]``."""
-        flat = np.asarray(vector, dtype=np.float64)
-        out, start = [], 0
-        for n_in, n_out in zip(self.dims[:-1], self.dims[1:]):
-            block = flat[start : start + n_out * (n_in + 1)].reshape(n_out, n_in + 1)
-            out += [block[:, :-1].copy(), block[:, -1].copy()]
-            start += n_out * (n_in + 1)
-        return out
+        return unflatten(np.asarray(vector, dtype=np.float64), self.dims)
 
     # -- weights as arrays --------------------------------------------------------------------
     def get_weights(self) -> list[np.ndarray]:

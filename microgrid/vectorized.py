@@ -36,7 +36,9 @@ from microgrid.arrays import (
     check_seed,
     check_size,
     check_weights,
+    layer_blocks,
     network_dims,
+    unflatten,
 )
 from microgrid.functional import (
     Activation,
@@ -62,17 +64,6 @@ from microgrid.optim import (
 __all__ = ["VectorizedMLP", "LossHistory", "TrainingDiverged", "fit_many"]
 
 _sigmoid = get_activation("sigmoid").forward  # a linear output's probability: sigmoid(z)
-
-
-def _blocks(flat: np.ndarray, dims: Sequence[int], K: int = 1) -> list[np.ndarray]:
-    """Views of ``flat`` as each layer's blocks ``[W_l | b_l]``, ``(d_l, d_{l-1} + 1)`` for one
-    network, else ``(K, d_l, d_{l-1} + 1)`` (layer after layer; in a layer, network after network)."""
-    blocks, start = [], 0
-    for d_in, d_out in zip(dims[:-1], dims[1:]):
-        stop = start + K * d_out * (d_in + 1)
-        blocks.append(flat[start:stop].reshape((K,) * (K > 1) + (d_out, d_in + 1)))
-        start = stop
-    return blocks
 
 
 class LossHistory(np.ndarray):
@@ -237,7 +228,7 @@ class VectorizedMLP:
         self.activations = resolve_activations(activations, len(self.dims) - 1)
         self._g = [get_activation(a) for a in self.activations]
         self._theta = np.zeros(sum(d_out * (d_in + 1) for d_in, d_out in zip(self.dims[:-1], self.dims[1:])))
-        self._P = _blocks(self._theta, self.dims)  # P_l = [W_l | b_l], views of theta
+        self._P = layer_blocks(self._theta, self.dims)  # P_l = [W_l | b_l], views of theta
         self.set_weights(initial_weights(self.dims, init, seed))
 
     def __repr__(self) -> str:
@@ -333,7 +324,7 @@ class VectorizedMLP:
             return self._loss(ws, loss)
 
         flat = central_differences(loss_now, self._theta, eps)
-        return [np.array(g, order="C") for P in _blocks(flat, self.dims) for g in (P[:, :-1], P[:, -1])]
+        return unflatten(flat, self.dims)
 
     def fit(self, X: object, y: object, lr: float = 0.07, iters: int = 67_000,
             optimizer: str | Optimizer | None = None, batch_size: int | None = None, seed: int = 0,
@@ -364,13 +355,13 @@ def _stack(nets: Sequence[VectorizedMLP], opts: Sequence[Optimizer]
     gradients ``dP_l``, and an optimizer update per run of networks sharing an optimizer object."""
     first, K = nets[0], len(nets)
     theta = first._theta if K == 1 else np.empty(K * first._theta.size)
-    P = _blocks(theta, first.dims, K)
+    P = layer_blocks(theta, first.dims, K)
     if K > 1:
         for k, net in enumerate(nets):
             for block, own in zip(P, net._P):
                 block[k] = own
     grad = np.zeros_like(theta)
-    dP = _blocks(grad, first.dims, K)
+    dP = layer_blocks(grad, first.dims, K)
     groups = [k for k in range(K) if k == 0 or opts[k] is not opts[k - 1]] + [K]
     if len(groups) == 2:
         return P, dP, [opts[0].updater([theta], [grad])]
