@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from microgrid.safety.overwrite import OutputTaken, special
+from microgrid.safety.overwrite import OutputTaken, refuse_special
 
 try:
     import fcntl
@@ -163,14 +163,6 @@ def _clean(path: Path) -> None:
 
 # -- files ----------------------------------------------------------------------------------------
 
-def _replaceable(path: Path) -> None:
-    """:class:`OutputTaken` when ``path`` is a device, pipe or socket (or a link to one): checked
-    again at the moment of replacing, as one may have been put there since the caller's check."""
-    what = special(path)
-    if what is not None:
-        raise OutputTaken(f"{path} is {what}; choose another name")
-
-
 def _mode(path: Path, folder: bool) -> int | None:
     """The permission bits of the file (or folder) a write to ``path`` replaces."""
     with contextlib.suppress(OSError):
@@ -212,7 +204,7 @@ def atomic_file(path: str | os.PathLike[str], mode: str = "w", *, encoding: str 
                 yield f
                 f.flush()
                 os.fsync(f.fileno())
-            _replaceable(path)
+            refuse_special(path)  # again: one may have been put there since the caller's check
             os.replace(tmp, path)
         except BaseException as exc:
             if made:
@@ -313,7 +305,7 @@ def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
             except OSError as exc:
                 raise _named(exc, path, staging) from None
             with signals_held():
-                _replaceable(path)
+                refuse_special(path)
                 _swap(staging, path)
             _fsync_dir(path.parent)
         except BaseException as exc:

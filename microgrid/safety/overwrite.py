@@ -19,8 +19,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 __all__ = ["ADD_FORCE", "PASS_FORCE", "GENERATOR", "DOT_MARK", "SVG_MARK", "PNG_MARK", "STEP_FILE",
-           "PREDICTIONS_HEADERS", "OutputTaken", "special", "written_by_microgrid", "mark_dot", "mark_svg",
-           "mark_png", "check_page", "check_picture", "check_step_folder", "check_predictions_file"]
+           "PREDICTIONS_HEADERS", "OutputTaken", "special", "refuse_special", "written_by_microgrid",
+           "mark_dot", "mark_svg", "mark_png", "check_page", "check_picture", "check_step_folder",
+           "check_predictions_file"]
 
 #: The mark in the ``<head>`` of every HTML page microgrid writes.
 GENERATOR = '<meta name="generator" content="microgrid">'
@@ -109,6 +110,13 @@ def special(path: str | os.PathLike[str]) -> str | None:
     return f"{'a symbolic link to ' if stat.S_ISLNK(here) else ''}a device, pipe or socket, not a file"
 
 
+def refuse_special(path: str | os.PathLike[str]) -> None:
+    """:class:`OutputTaken` when ``path`` is a device, pipe or socket, or a link to one."""
+    what = special(path)
+    if what is not None:
+        raise OutputTaken(f"{path} is {what}; choose another name")
+
+
 def _check_file(path: Path, force: bool, example: str, how: str,
                 ours: Callable[[Path], bool] = written_by_microgrid) -> None:
     """:class:`OutputTaken` unless a file may be written at ``path``: nothing there, a file
@@ -119,9 +127,7 @@ def _check_file(path: Path, force: bool, example: str, how: str,
         return
     if stat.S_ISDIR(st.st_mode):
         raise OutputTaken(f"{path} is a folder; give a file name such as {example}")
-    what = special(path)
-    if what is not None:
-        raise OutputTaken(f"{path} is {what}; choose another name")
+    refuse_special(path)
     if stat.S_ISLNK(st.st_mode):
         if force:
             return
