@@ -18,7 +18,7 @@ from microgrid.safety.atomic import write_bytes, write_text
 from microgrid.safety.overwrite import DOT_MARK, PASS_FORCE, check_picture, mark_dot, mark_png, mark_svg
 from microgrid.viz import backend
 from microgrid.viz.backend import INSTALL_HINT, GraphvizNotFound
-from microgrid.viz.style import GRAD_BINS, OP_ATTRS, PORTS, RED, ROLES, format_number, grad_bin
+from microgrid.viz.style import BOX_ATTRS, GRAD_BINS, OP_ATTRS, PORTS, RED, ROLES, format_number, grad_bin
 
 __all__ = ["draw_dot", "render", "try_render", "dot_available", "GraphTooLarge", "GraphvizNotFound", "GROUPS",
            "OUTPUT_FORMATS", "DEFAULT_MAX_NODES", "INSTALL_HINT"]
@@ -26,8 +26,8 @@ __all__ = ["draw_dot", "render", "try_render", "dot_available", "GraphTooLarge",
 DEFAULT_MAX_NODES = 600  #: drawn nodes (values + operations) above which draw_dot refuses
 GROUPS = (None, "neurons", "collapse")
 #: file extension -> Graphviz output format (None: the DOT source itself, no ``dot`` needed)
-OUTPUT_FORMATS: dict[str, str | None] = {
-    ".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": None, ".gv": None}
+OUTPUT_FORMATS: dict[str, str | None] = {".svg": "svg", ".png": "png", ".pdf": "pdf", ".dot": None,
+                                         ".gv": None}
 
 
 class GraphTooLarge(ValueError):
@@ -178,9 +178,10 @@ class _Box:
 class Scene:
     """The structure of one drawing: nodes, roles, groups; :meth:`emit` makes the Digraph."""
 
-    def __init__(self, root: Value, *, rankdir: str, show_grad: bool, color_by_grad: bool, group: str | None,
-                 params: Any, inputs: Iterable[Value] | None, max_nodes: int, legend: bool,
-                 title: str | None, expanded: Iterable[str] = ()) -> None:
+    def __init__(self, root: Value, *, rankdir: str = "LR", show_grad: bool = True,
+                 color_by_grad: bool = False, group: str | None = None, params: Any = None,
+                 inputs: Iterable[Value] | None = None, max_nodes: int = DEFAULT_MAX_NODES,
+                 legend: bool = True, title: str | None = None, expanded: Iterable[str] = ()) -> None:
         if not isinstance(root, Value):
             raise TypeError(f"draw_dot: root must be a Value, got {type(root).__name__}")
         if group not in GROUPS:
@@ -232,25 +233,31 @@ class Scene:
     def _collapse(self) -> None:
         number = 0  # counts expanded neurons too, so a box keeps its name in every view
         for n in self.neurons:
-            for k, (pre, out) in enumerate(n.uses):
-                number += 1
-                if n.name in self.expanded:
-                    continue
-                suffix = f" #{k + 1}" if len(n.uses) > 1 else ""
-                short = f"neuron {n.name.rsplit('.', 1)[1]}"  # the column names the layer
-                box = _Box(number - 1, f"{short}{suffix}", n, pre, out, [])
-                self.boxes.append(box)
-                self.box_of[id(pre)] = box
-                self.box_of[id(out)] = box
-        for n in self.neurons:  # a parameter disappears into the box if only its neuron uses it
+            number += len(n.uses)
             if n.name in self.expanded:
                 continue
+            for k, (pre, out) in enumerate(n.uses):
+                key = f"neuron {n.name.rsplit('.', 1)[1]}"  # the column names the layer
+                key += f" #{k + 1}" if len(n.uses) > 1 else ""
+                box = _Box(number - len(n.uses) + k, key, n, pre, out, [])
+                self.boxes.append(box)
+                self.box_of[id(pre)] = self.box_of[id(out)] = box
             pre_ids = {id(pre) for pre, _ in n.uses}
-            for p in n.params:
-                if all(id(c) in pre_ids for c in self.consumers.get(id(p), [])) and n.uses:
+            for p in n.params:  # a parameter disappears into the box if only its neuron uses it
+                if all(id(c) in pre_ids for c in self.consumers.get(id(p), [])):
                     self.box_of[id(p)] = self.box_of[id(n.uses[0][0])]
         for box in self.boxes:
             box.inputs = [p for p in box.pre.parents if self.box_of.get(id(p)) is not box]
+
+    def check_walk(self, max_steps: int, what: str) -> None:
+        """:class:`GraphTooLarge` above ``max_steps`` steps; :class:`GraphvizNotFound` without ``dot``."""
+        n_walk = 1 + sum(1 for v in self.order if not v.is_leaf)
+        if n_walk > max_steps:
+            raise GraphTooLarge(f"the backward walk has {n_walk} steps, more than max_steps={max_steps}: "
+                                "use a smaller graph or raise max_steps", "steps", n_walk, max_steps)
+        if not dot_available():
+            raise GraphvizNotFound(f"writing {what} needs the Graphviz 'dot' program, which is not "
+                                   f"installed: {INSTALL_HINT}")
 
     # -- names --------------------------------------------------------------------------------
     def node_id(self, v: Value) -> str:
@@ -268,12 +275,10 @@ class Scene:
     def emit(self, grad_texts: Mapping[int, str] | None = None, edge_labels: Mapping[str, str] | None = None,
              notes: Mapping[int, str] | None = None, caption: str | None = None,
              ids: str | None = None) -> graphviz.Digraph:
-        """The Digraph, each value showing its ``.grad``, or for the step pictures and the explorer:
-        ``grad_texts`` (id -> the widest text its grad field will show), ``edge_labels`` (edge
-        ``e_<head>_<k>`` -> what the k-th edge into ``head`` carries; drawn by dot unless an
-        operation has more than three operands, else placed later by the stage), ``notes`` (box
-        number -> an extra field), ``caption`` (the graph's label) and ``ids`` (a prefix of SVG ids).
-        """
+        """The Digraph, each value showing its ``.grad``; for a stage: ``grad_texts`` (id -> the
+        widest grad text), ``edge_labels`` (``e_<head>_<k>`` -> what the k-th edge into ``head``
+        carries; the stage places them where dot cannot), ``notes`` (box number -> an extra field),
+        ``caption`` (the graph's label) and ``ids`` (a prefix of SVG ids)."""
         g = backend.Digraph("microgrid", comment=DOT_MARK.removeprefix("// "), graph_attr={
             "rankdir": self.rankdir, "ordering": "in", "nodesep": "0.15",
             "ranksep": "0.3", "fontname": "Helvetica", "fontsize": "12"},
@@ -371,10 +376,8 @@ class Scene:
     def _box_node(self, g: graphviz.Digraph, box: _Box) -> None:
         # An HTML-like label, not a record: dot cannot order records with the invisible
         # same-rank edges that keep the neurons of a layer in reading order.
-        if box.pre.op == "dot":
-            formula = "w·x + b" if len(box.pre.parents) % 2 == 1 else "w·x"
-        else:
-            formula = f"{box.pre.op}(…)"
+        pre = box.pre
+        formula = f"{pre.op}(…)" if pre.op != "dot" else "w·x + b" if len(pre.parents) % 2 else "w·x"
         if box.out is not box.pre:
             formula = f"{box.out.op}({formula})"
         fields = [box.key, formula, f"data {format_number(box.out.data)}"]
@@ -382,8 +385,7 @@ class Scene:
             fields.append(self._grad_text(box.out))
         fields += [text for text in (self._notes.get(box.number), box.out.label) if text]
         role = "output" if self.roles[id(box.out)] == "output" else "intermediate"
-        attrs = dict(ROLES[role].attrs)
-        attrs.update(shape="box", style="rounded,filled", margin="0.02")
+        attrs = {**ROLES[role].attrs, **BOX_ATTRS}
         self._fill(box.out, attrs)
         g.node(self.node_id(box.pre), _html_cells(fields), **attrs, **self._id(self.node_id(box.pre)))
 
@@ -428,8 +430,7 @@ class Scene:
             lg.node("legend_op", "operation", **OP_ATTRS)
             if self.boxes:
                 lg.node("legend_neuron", _html_cells(["neuron", "act(w·x + b)"]), fontsize="10",
-                        **{**ROLES["intermediate"].attrs, "shape": "box", "style": "rounded,filled",
-                           "margin": "0.02"})
+                        **{**ROLES["intermediate"].attrs, **BOX_ATTRS})
             if self.show_grad and self._texts is not None:
                 lg.node("legend_pending", "grad — : not reached yet\\lgrad 0.5 … : more to come\\l",
                         shape="note", fontsize="10", color="#adb5bd")
@@ -444,19 +445,10 @@ class Scene:
 # -- the public drawing API ------------------------------------------------------------------------
 
 
-def draw_dot(
-    root: Value,
-    rankdir: str = "LR",
-    show_grad: bool = True,
-    color_by_grad: bool = False,
-    group: str | None = None,
-    max_nodes: int = DEFAULT_MAX_NODES,
-    *,
-    params: Any = None,
-    inputs: Iterable[Value] | None = None,
-    legend: bool = True,
-    title: str | None = None,
-) -> graphviz.Digraph:
+def draw_dot(root: Value, rankdir: str = "LR", show_grad: bool = True, color_by_grad: bool = False,
+             group: str | None = None, max_nodes: int = DEFAULT_MAX_NODES, *, params: Any = None,
+             inputs: Iterable[Value] | None = None, legend: bool = True,
+             title: str | None = None) -> graphviz.Digraph:
     """The graph that ``root`` was computed by, as a :class:`graphviz.Digraph`.
 
     ``group``: None (every value), ``"neurons"`` (a cluster per neuron inside a cluster per
@@ -464,9 +456,8 @@ def draw_dot(
     ``params``: the trained leaves (Values, or a module with ``parameters()``); ``inputs``: leaves
     to draw as data.  Raises :class:`GraphTooLarge` above ``max_nodes`` drawn nodes.
     """
-    scene = Scene(root, rankdir=rankdir, show_grad=show_grad, color_by_grad=color_by_grad, group=group,
-                   params=params, inputs=inputs, max_nodes=max_nodes, legend=legend, title=title)
-    return scene.emit()
+    return Scene(root, rankdir=rankdir, show_grad=show_grad, color_by_grad=color_by_grad, group=group,
+                 params=params, inputs=inputs, max_nodes=max_nodes, legend=legend, title=title).emit()
 
 
 def dot_available() -> bool:

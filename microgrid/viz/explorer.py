@@ -1,14 +1,7 @@
-"""The explorer: one self-contained HTML page to step through the backward walk and ask any node
-how its gradient was summed.
-
-The graph is drawn once with Graphviz (inline SVG; a collapsed network also gets one drawing per
-neuron, expanded to its weights), and the page's JSON (``<script id="microgrid-graph">``) holds per
-node its ``data``, final ``grad``, ``parents`` with the ``local`` derivative to each, and ``terms``
-(``grad = Σ consumer grad × local derivative``); per step, what the firing node ``adds`` to each
-parent.  Every number is written twice: the float Python computed (``"inf"``/``"nan"`` as strings)
-and its text (:func:`format_number`); the page's script does no arithmetic.  No network access:
-inline CSS and script, no fonts, no links.
-"""
+"""The explorer: one self-contained HTML page (inline SVG, CSS and script; no network) to step
+through the backward walk and ask any node how its gradient was summed.  Its JSON (described in
+docs/visualization.md) holds every number as Python computed it and as drawn; the script does no
+arithmetic."""
 
 from __future__ import annotations
 
@@ -23,7 +16,7 @@ from microgrid.engine import Value
 from microgrid.safety.atomic import write_text
 from microgrid.safety.overwrite import PASS_FORCE, check_page
 from microgrid.viz.draw import DEFAULT_MAX_NODES, Scene
-from microgrid.viz.steps import DEFAULT_MAX_STEPS, DrawnStep, check_walk, drawn_steps, fill_page, make_stage
+from microgrid.viz.steps import DEFAULT_MAX_STEPS, DrawnStep, drawn_steps, fill_page, make_stage
 from microgrid.viz.style import format_number
 
 __all__ = ["explore", "Explorer", "write_explorer", "drawing_size", "DrawingSize", "explorer_data"]
@@ -39,16 +32,11 @@ def _both(key: str, x: float) -> dict[str, float | str]:
     return {key: _number(x), f"{key}_text": format_number(x)}
 
 
-def _scene(root: Value, *, rankdir: str, group: str | None, params: Any, inputs: Iterable[Value] | None,
-           max_nodes: int, expanded: Iterable[str] = ()) -> Scene:
-    return Scene(root, rankdir=rankdir, show_grad=True, color_by_grad=False, group=group, params=params,
-                  inputs=inputs, max_nodes=max_nodes, legend=True, title=None, expanded=expanded)
-
-
 def explorer_data(scene: Scene, steps: list[DrawnStep], title: str) -> dict[str, Any]:
-    """The JSON the page draws from (see the module docstring)."""
+    """The JSON the page draws from: per node ``terms`` (``grad = Σ consumer grad × local``), per
+    step what the firing node ``adds`` to each parent."""
     vid = {id(v): f"v{scene.index[id(v)]}" for v in scene.order}
-    final = steps[-1].grads
+    final = steps[-1].walk[-1].grads
     terms: dict[int, list[dict[str, Any]]] = {}
     running: dict[int, float] = {}  # the walk's sums replayed, so a node used twice (a * a) shows both
     step_records = []
@@ -115,9 +103,9 @@ def drawing_size(root: Value, rankdir: str = "LR", group: str | None = None,
                  inputs: Iterable[Value] | None = None) -> DrawingSize:
     """The :class:`DrawingSize` of ``root``'s pictures with these arguments, and their limits
     (:class:`GraphTooLarge`; ``max_steps`` only when given)."""
-    scene = _scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs, max_nodes=max_nodes)
+    scene = Scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs, max_nodes=max_nodes)
     if max_steps is not None:
-        check_walk(scene, max_steps, "the step pictures")
+        scene.check_walk(max_steps, "the step pictures")
     ops = [v for v in scene.visible if not v.is_leaf]  # each: an edge per operand, one to its result
     edges = sum(len(v.parents) + 1 for v in ops) + sum(len(b.inputs) + 1 for b in scene.boxes)
     merged = sum(1 for b in scene.boxes if b.out is not b.pre)  # activation and w·x + b: one step
@@ -144,28 +132,20 @@ class Explorer:
         return write_text(Path(path), self.page)
 
 
-def explore(
-    root: Value,
-    rankdir: str = "LR",
-    group: str | None = None,
-    max_nodes: int = DEFAULT_MAX_NODES,
-    max_steps: int = DEFAULT_MAX_STEPS,
-    *,
-    params: Any = None,
-    inputs: Iterable[Value] | None = None,
-    title: str = "microgrid: explore the backward pass",
-) -> Explorer:
+def explore(root: Value, rankdir: str = "LR", group: str | None = None, max_nodes: int = DEFAULT_MAX_NODES,
+            max_steps: int = DEFAULT_MAX_STEPS, *, params: Any = None, inputs: Iterable[Value] | None = None,
+            title: str = "microgrid: explore the backward pass") -> Explorer:
     """The explorer page for the graph of ``root``, to show in Jupyter or save: the arguments and
     limits of :func:`write_backward_steps`, whose walk it replays (``.grad`` is not read or changed)."""
-    scene = _scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs, max_nodes=max_nodes)
-    check_walk(scene, max_steps, "the explorer page")
+    scene = Scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs, max_nodes=max_nodes)
+    scene.check_walk(max_steps, "the explorer page")
     steps = drawn_steps(scene)
     data = explorer_data(scene, steps, title)
     views = {"main": _view(scene, steps, "m-")}
     if group == "collapse":
         for box in scene.boxes:
-            one = _scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs,
-                         max_nodes=max_nodes + 64, expanded=[box.neuron.name])
+            one = Scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs,
+                        max_nodes=max_nodes + 64, expanded=[box.neuron.name])
             name = f"box{box.number}"
             views[name] = _view(one, drawn_steps(one), f"{name}-")
     svgs = "\n".join(f'<div class="view" data-view="{name}" hidden>{view.pop("svg")}</div>'

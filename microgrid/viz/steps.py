@@ -1,7 +1,6 @@
 """The backward walk one step at a time: :func:`backward_steps` replays :meth:`Value.backward`, and
 :func:`write_backward_steps` draws each step as an SVG with an ``index.html`` to page through them,
-all painted on one :class:`Stage` (as the explorer page is), so nodes keep their places and sizes.
-"""
+all painted on one :class:`Stage` (as the explorer page is), so nodes keep their places and sizes."""
 
 from __future__ import annotations
 
@@ -20,22 +19,14 @@ from microgrid.engine import Value, topological_order
 from microgrid.safety.atomic import atomic_folder, write_bytes, write_text
 from microgrid.safety.overwrite import GENERATOR, PASS_FORCE, check_step_folder, mark_svg
 from microgrid.viz import backend
-from microgrid.viz.draw import (
-    DEFAULT_MAX_NODES,
-    INSTALL_HINT,
-    GraphTooLarge,
-    GraphvizNotFound,
-    Scene,
-    dot_available,
-    escape_label,
-)
+from microgrid.viz.draw import DEFAULT_MAX_NODES, Scene, escape_label
 from microgrid.viz.style import RED, format_number, grad_bin
 
 if TYPE_CHECKING:  # loaded where pictures are made: it loads pyexpat, in whose import a Ctrl-C can be lost
     import xml.etree.ElementTree as ET
 
-__all__ = ["backward_steps", "write_backward_steps", "drawn_steps", "check_walk", "fill_page", "make_stage",
-           "paint", "BackwardStep", "DrawnStep", "Stage", "StepFiles", "DEFAULT_MAX_STEPS"]
+__all__ = ["backward_steps", "write_backward_steps", "drawn_steps", "fill_page", "make_stage", "paint",
+           "BackwardStep", "DrawnStep", "Stage", "StepFiles", "DEFAULT_MAX_STEPS"]
 
 DEFAULT_MAX_STEPS = 400  #: backward steps above which write_backward_steps refuses
 SVG = "{http://www.w3.org/2000/svg}"
@@ -85,20 +76,17 @@ def _name(scene: Scene, v: Value) -> str:
     box = scene.box_of.get(id(v))
     if box is not None:  # inside a collapsed neuron: the box is what is drawn
         return f"{box.key} of {box.neuron.layer or 'the network'}"
-    if v.is_leaf:
-        return repr(v.label) if v.label else f"the constant {format_number(v.data)}"
-    return repr(v.label) if v.label else f"the {v.op} node"
+    if v.label:
+        return repr(v.label)
+    return f"the constant {format_number(v.data)}" if v.is_leaf else f"the {v.op} node"
 
 
 @dataclass(frozen=True)
 class DrawnStep:
-    """One step as the pictures show it, numbered ``number`` from 1.
-
-    ``walk``: the steps of :func:`backward_steps` it covers (a collapsed neuron's activation and its
-    ``w·x + b`` are one box, one step); ``highlight``: the value outlined; ``firing``: the operation
-    whose edges carry gradient (None for the seed) to ``head``, each carrying ``labels[edge]``;
-    ``note``: the highlighted box's slope.
-    """
+    """One step as the pictures show it, numbered ``number`` from 1: ``walk``, the steps of
+    :func:`backward_steps` it covers (a collapsed neuron's activation and ``w·x + b`` are one step);
+    ``highlight``, the value outlined; ``firing``, the operation (None for the seed) whose edges into
+    ``head`` carry ``labels[edge]`` from ``receivers`` (drawn nodes); ``note``, the box's slope."""
 
     number: int
     walk: tuple[BackwardStep, ...]
@@ -106,16 +94,9 @@ class DrawnStep:
     firing: Value | None
     head: str | None
     labels: dict[str, str]
+    receivers: list[str]
     note: str | None
     caption: str
-
-    @property
-    def grads(self) -> dict[int, float]:
-        return self.walk[-1].grads
-
-    @property
-    def pending(self) -> dict[int, int]:
-        return self.walk[-1].pending
 
 
 def drawn_steps(scene: Scene) -> list[DrawnStep]:
@@ -136,38 +117,34 @@ def _drawn_step(scene: Scene, number: int, group: list[BackwardStep], head: str)
     """The drawn step ``number`` covering the walk's steps ``group``, its caption after ``head``."""
     last = group[-1]
     if last.index == 0:
-        root = scene.root
-        seed = format_number(last.grads[id(root)])
+        root, seed = scene.root, format_number(last.grads[id(scene.root)])
         name = _name(scene, root)
         name = f"the output {name}" if root.label or root.is_leaf else f"the output ({name})"
         caption = head + f"the walk starts at {name}: d output / d output = {seed}, so its grad is {seed}"
-        return DrawnStep(number, tuple(group), root, None, None, {}, None, caption)
+        return DrawnStep(number, tuple(group), root, None, None, {}, [], None, caption)
     node = last.node
     box = scene.box_of.get(id(node))
     target, operands = (scene.node_id(box.pre), box.inputs) if box else (scene.op_id(node), node.parents)
-    g = last.grads[id(node)]
-    gt = format_number(g)
+    receivers = [scene.node_id(p) for p in operands]
+    gt = format_number(last.grads[id(node)])
+    small = box is None and node.op != "dot" and len(node.parents) <= 3
+    sent = [(p, f"{gt} × {format_number(d)} = {format_number(amount)}" if small else format_number(amount))
+            for p, d, amount in last.sent]
     texts: dict[int, list[str]] = {}  # operand id -> what it receives, in operand order
-    parts = []
-    for p, d, amount in last.sent:
-        small = box is None and node.op != "dot" and len(node.parents) <= 3
-        text = f"{gt} × {format_number(d)} = {format_number(amount)}" if small else format_number(amount)
+    for p, text in sent:
         texts.setdefault(id(p), []).append(text)
-        parts.append(f"{_name(scene, p)} += {text}")
     labels = {f"e_{target}_{k}": texts[id(p)].pop(0) for k, p in enumerate(operands)}
     if box is not None:  # a collapsed neuron: its activation (if any) and its w·x + b
-        g = last.grads[id(box.out)]
         act = next((s for s in group if s.node is box.out and box.out is not box.pre), None)
-        note, factor = None, ""
-        if act is not None:
-            note = f"{box.out.op}'(z) = {format_number(act.sent[0][1])}"
-            factor = f"·{box.out.op}'(z)"
+        note = f"{box.out.op}'(z) = {format_number(act.sent[0][1])}" if act else None
+        factor = f"·{box.out.op}'(z)" if act else ""
         bias = f" and g{factor} to its bias" if len(box.pre.parents) % 2 == 1 else ""
         what = (f"passes g{factor}·x_i to its weights and g{factor}·w_i to its inputs{bias}"
                 if node is box.pre and node.op == "dot" else "passes grad × local derivative on")
-        caption = (head + f"{_name(scene, node)} has its full grad g = {format_number(g)}"
-                   + (f", {note}," if note else "") + f" and {what} (the amounts on the red edges)")
-        return DrawnStep(number, tuple(group), box.out, node, target, labels, note, caption)
+        g = format_number(last.grads[id(box.out)])
+        caption = (head + f"{_name(scene, node)} has its full grad g = {g}" + (f", {note}," if note else "")
+                   + f" and {what} (the amounts on the red edges)")
+        return DrawnStep(number, tuple(group), box.out, node, target, labels, receivers, note, caption)
     if node.op == "dot":
         neuron = next((n for n in scene.neurons if any(pre is node for pre, _ in n.uses)), None)
         of = f" of {neuron.name!r}" if neuron is not None and scene.group == "neurons" else ""
@@ -180,19 +157,9 @@ def _drawn_step(scene: Scene, number: int, group: list[BackwardStep], head: str)
     else:
         own = f"{_name(scene, node)} ({node.op})" if node.label else _name(scene, node)
         caption = (head + f"{own} has its full grad {gt} and passes grad × local derivative to "
-                   f"{'each operand' if len(parts) > 1 else 'its operand'}: " + "; ".join(parts))
-    return DrawnStep(number, tuple(group), node, node, target, labels, None, caption)
-
-
-def check_walk(scene: Scene, max_steps: int, what: str) -> None:
-    """:class:`GraphTooLarge` above ``max_steps`` steps; :class:`GraphvizNotFound` without ``dot``."""
-    n_walk = 1 + sum(1 for v in scene.order if not v.is_leaf)
-    if n_walk > max_steps:
-        raise GraphTooLarge(f"the backward walk has {n_walk} steps, more than max_steps={max_steps}: "
-                            "use a smaller graph or raise max_steps", "steps", n_walk, max_steps)
-    if not dot_available():
-        raise GraphvizNotFound(f"writing {what} needs the Graphviz 'dot' program, which is not "
-                               f"installed: {INSTALL_HINT}")
+                   f"{'each operand' if len(sent) > 1 else 'its operand'}: "
+                   + "; ".join(f"{_name(scene, p)} += {text}" for p, text in sent))
+    return DrawnStep(number, tuple(group), node, node, target, labels, receivers, None, caption)
 
 
 # -- the stage: one layout for every step ----------------------------------------------------
@@ -218,7 +185,7 @@ def make_stage(scene: Scene, steps: list[DrawnStep], prefix: str = "", captions:
     ET.register_namespace("xlink", "http://www.w3.org/1999/xlink")
     texts: dict[int, str] = {}
     for step in steps:
-        for i, g in step.grads.items():
+        for i, g in step.walk[-1].grads.items():
             texts[i] = max(texts.get(i, "grad —"), f"grad {format_number(g)} …", key=len)
     labels = {name: text for step in steps for name, text in step.labels.items()}
     notes = {scene.box_of[id(s.highlight)].number: s.note for s in steps if s.note}
@@ -295,17 +262,13 @@ def _view(scene: Scene, prefix: str) -> dict[str, Any]:
     head: dict[str, str] = {}
     tables: dict[str, list[str]] = {}
     for v in scene.order:
-        key = f"v{scene.index[id(v)]}"
-        box = scene.box_of.get(id(v))
-        if box is not None:
-            if v is box.out:
-                shows[key] = scene.node_id(v)
-            head[key] = scene.node_id(box.pre)
-        elif id(v) in scene.row_of:
+        key, box = f"v{scene.index[id(v)]}", scene.box_of.get(id(v))
+        if id(v) in scene.row_of:
             tables.setdefault(scene.node_id(v), []).append(key)
-        else:
+            continue
+        if box is None or v is box.out:
             shows[key] = scene.node_id(v)
-            head[key] = scene.op_id(v)
+        head[key] = scene.node_id(box.pre) if box else scene.op_id(v)
     return {"prefix": prefix, "shows": shows, "head": head, "tables": tables}
 
 
@@ -325,11 +288,12 @@ def paint(stage: Stage, step: DrawnStep) -> ET.Element:
     svg = copy.deepcopy(stage.svg)
     scene, view, pre = stage.scene, stage.view, stage.view["prefix"]
     groups = {g.get("id"): g for g in svg.iter(f"{SVG}g")}
+    last = step.walk[-1]
 
     def grad(key: str) -> tuple[str, float | None]:
         v = stage.values[key]
-        g = step.grads.get(id(v))
-        return ("grad —" if g is None else f"grad {format_number(g)}" + " …" * (step.pending[id(v)] > 0), g)
+        g = last.grads.get(id(v))
+        return ("grad —" if g is None else f"grad {format_number(g)}" + " …" * (last.pending[id(v)] > 0), g)
 
     def fill(shape: ET.Element | None, texts: list[ET.Element], g: float | None) -> None:
         if scene.color_by_grad and shape is not None:
@@ -406,20 +370,12 @@ class StepFiles:
     captions: list[str]
 
 
-def write_backward_steps(
-    root: Value,
-    out_dir: str | Path,
-    rankdir: str = "LR",
-    color_by_grad: bool = False,
-    group: str | None = None,
-    max_nodes: int = DEFAULT_MAX_NODES,
-    max_steps: int = DEFAULT_MAX_STEPS,
-    *,
-    params: Any = None,
-    inputs: Iterable[Value] | None = None,
-    title: str = "microgrid: the backward pass, step by step",
-    force: bool = False,
-) -> StepFiles:
+def write_backward_steps(root: Value, out_dir: str | Path, rankdir: str = "LR", color_by_grad: bool = False,
+                         group: str | None = None, max_nodes: int = DEFAULT_MAX_NODES,
+                         max_steps: int = DEFAULT_MAX_STEPS, *, params: Any = None,
+                         inputs: Iterable[Value] | None = None,
+                         title: str = "microgrid: the backward pass, step by step",
+                         force: bool = False) -> StepFiles:
     """One SVG per backward step (``step_001.svg`` …) and an ``index.html`` to page through them.
 
     Step 1 seeds the output's grad with 1; each later step is one drawn node whose grad is complete
@@ -429,11 +385,11 @@ def write_backward_steps(
     in); a folder holding other files is refused (:class:`OutputTaken`), and an ``index.html`` that
     microgrid did not write is replaced only with ``force``.  Needs ``dot`` (or ``graphviz-pure``).
     """
-    scene = Scene(root, rankdir=rankdir, show_grad=True, color_by_grad=color_by_grad, group=group,
-                  params=params, inputs=inputs, max_nodes=max_nodes, legend=True, title=None)
+    scene = Scene(root, rankdir=rankdir, color_by_grad=color_by_grad, group=group, params=params,
+                  inputs=inputs, max_nodes=max_nodes)
     import xml.etree.ElementTree as ET
 
-    check_walk(scene, max_steps, "the step pictures")
+    scene.check_walk(max_steps, "the step pictures")
     steps = drawn_steps(scene)
     out = Path(out_dir)
     check_step_folder(out, force, PASS_FORCE)
@@ -446,8 +402,8 @@ def write_backward_steps(
     end = max(float(t.get("y", 0)) + 6 for t in stage.svg[0] if t.tag == f"{SVG}text")  # below the caption
     view = {"files": names, "captions": captions, "top": round((end + dy) / height, 5),
             "boxes": [extent(stage.svg, [scene.node_id(step.highlight)]) for step in steps],
-            "areas": [extent(stage.svg, [scene.node_id(step.highlight), *step.labels, *_receivers(scene, step)
-                                         ]) for step in steps]}
+            "areas": [extent(stage.svg, [scene.node_id(step.highlight), *step.labels, *step.receivers])
+                      for step in steps]}
     with atomic_folder(out) as tmp:
         for name, step in zip(names, steps):
             picture = ET.tostring(paint(stage, step), "utf-8", xml_declaration=True)
@@ -456,14 +412,6 @@ def write_backward_steps(
                          FIRST_CAPTION=html.escape(captions[0]), WIDTH=f"{width:g}")
         write_text(tmp / "index.html", page)
     return StepFiles(out / "index.html", [out / name for name in names], captions)
-
-
-def _receivers(scene: Scene, step: DrawnStep) -> list[str]:
-    """The drawn nodes that the firing node's edges come from: the operands that receive gradient."""
-    if step.firing is None:
-        return []
-    box = scene.box_of.get(id(step.firing))
-    return [scene.node_id(p) for p in (box.inputs if box is not None else step.firing.parents)]
 
 
 def fill_page(template: str, title: str, n: int, data: Any, **extra: str) -> str:

@@ -8,8 +8,8 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-__all__ = ["format_number", "grad_color", "grad_bin", "GradBin", "GRAD_BINS", "Role", "ROLES", "OP_ATTRS",
-           "PORTS", "RED"]
+__all__ = ["format_number", "grad_color", "grad_bin", "GradBin", "GRAD_BINS", "Role", "ROLES", "BOX_ATTRS",
+           "OP_ATTRS", "PORTS", "RED"]
 
 # -- numbers and colours ---------------------------------------------------------------------
 
@@ -92,6 +92,7 @@ ROLES: dict[str, Role] = {
              "intermediate value"),
     )
 }
+BOX_ATTRS = {"shape": "box", "style": "rounded,filled", "margin": "0.02"}  # a collapsed neuron
 OP_ATTRS = {"shape": "ellipse", "style": "filled", "fillcolor": "#f8f9fa", "color": "#adb5bd",
              "fontsize": "10", "width": "0.3", "height": "0.25", "margin": "0.03,0.01"}
 PORTS = {"LR": ("e", "w"), "RL": ("w", "e"), "TB": ("s", "n"), "BT": ("n", "s")}  # edges leave/enter here
