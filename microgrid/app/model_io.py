@@ -88,8 +88,6 @@ class Classifier:
         Raises :class:`NonFiniteOutputError` (naming the first row) rather than return a NaN.
         """
         X = np.asarray(X_raw, dtype=np.float64)
-        if X.ndim != 2 or X.shape[1] != self.n_features:
-            raise ValueError(f"the model takes {self.n_features} features per row, got shape {X.shape}")
         X = np.where(np.isnan(X), self.fill_values, X)
         with np.errstate(all="ignore"):  # an overflow shows as a non-finite output, checked below
             proba = np.asarray(self.net.predict_proba(self.scaler.transform(X)), dtype=np.float64).reshape(-1)
@@ -97,10 +95,6 @@ class Classifier:
         if bad.any():
             raise NonFiniteOutputError(int(np.flatnonzero(bad)[0]))
         return proba
-
-    def predict(self, X_raw: np.ndarray) -> np.ndarray:
-        """Class 1 where :meth:`predict_proba` is at or above ``threshold``, else 0."""
-        return (self.predict_proba(X_raw) >= self.threshold).astype(np.int64)
 
 
 def save_model(path: str | Path, model: Classifier) -> None:

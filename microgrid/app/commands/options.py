@@ -12,13 +12,11 @@ import argparse
 import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
+from microgrid.app import budgets
 from microgrid.app.cli import UsageError
 from microgrid.safety.text import quote
-
-if TYPE_CHECKING:
-    from microgrid.app.budgets import Estimate
 
 T = TypeVar("T")
 
@@ -27,22 +25,21 @@ MAX_ITERS = 100_000_000  # the loss history alone is 8 bytes per iteration
 MAX_WIDTH = 10_000  # neurons per layer
 
 
-def _number(text: str, kind: Callable[[str], T], expected: str,
-            ok: Callable[[T], bool] = lambda v: True) -> T:
-    try:
-        if "_" in text or not text.isascii():  # int() and float() also take '1_0' and other digits
-            raise ValueError(text)
-        value = kind(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {quote(text)}") from None
-    if not ok(value):
-        raise argparse.ArgumentTypeError(f"expected {expected}, got {quote(text)}")
-    return value
-
-
-def _typed(kind: Callable[[str], T], expected: str, ok: Callable[[T], bool]) -> Callable[[str], T]:
+def _typed(kind: Callable[[str], T], expected: str,
+           ok: Callable[[T], bool] = lambda v: True) -> Callable[[str], T]:
     """The option type of values ``kind(text)`` for which ``ok`` holds (``expected`` says which)."""
-    return lambda text: _number(text, kind, expected, ok)
+    def parse(text: str) -> T:
+        try:
+            if "_" in text or not text.isascii():  # int() and float() also take '1_0' and other digits
+                raise ValueError(text)
+            value = kind(text)
+            if ok(value):
+                return value
+        except ValueError:
+            pass
+        raise argparse.ArgumentTypeError(f"expected {expected}, got {quote(text)}")
+
+    return parse
 
 
 positive_int = _typed(int, "a positive integer", lambda v: v >= 1)
@@ -115,42 +112,29 @@ def layer_sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def memory_budget(text: str) -> float:
-    """Bytes, with an optional unit: ``16G``, ``500M``, ``2e9``."""
-    from microgrid.app.budgets import parse_bytes
-
-    return _number(text, parse_bytes, "an amount of memory such as 16G or 500M")
-
-
-def time_budget(text: str) -> float:
-    """Seconds, with an optional unit: ``90``, ``30m``, ``2h``, ``1d``."""
-    from microgrid.app.budgets import parse_seconds
-
-    return _number(text, parse_seconds, "a duration such as 90, 30m, 2h or 1d")
+memory_budget = _typed(budgets.parse_bytes, "an amount of memory such as 16G or 500M")  # bytes
+time_budget = _typed(budgets.parse_seconds, "a duration such as 90, 30m, 2h or 1d")  # seconds
 
 
 def add_budget_options(p: argparse.ArgumentParser, time: bool) -> None:
     """``--memory-budget`` (and, with ``time``, ``--time-budget``): how much a run may use; the
     command estimates its needs before building anything and refuses (exit 2) beyond them."""
-    from microgrid.app.budgets import DEFAULT_MEMORY_BUDGET, DEFAULT_TIME_BUDGET, format_bytes, format_seconds
-
-    p.add_argument("--memory-budget", type=memory_budget, default=DEFAULT_MEMORY_BUDGET, metavar="SIZE",
+    memory, seconds = budgets.DEFAULT_MEMORY_BUDGET, budgets.DEFAULT_TIME_BUDGET
+    p.add_argument("--memory-budget", type=memory_budget, default=memory, metavar="SIZE",
                    help="refuse, before starting, a run estimated to need more memory than SIZE (e.g. 16G, "
-                        f"500M; default {format_bytes(DEFAULT_MEMORY_BUDGET)}, half of a 24 GB machine)")
+                        f"500M; default {budgets.format_bytes(memory)}, half of a 24 GB machine)")
     if time:
-        p.add_argument("--time-budget", type=time_budget, default=DEFAULT_TIME_BUDGET, metavar="DURATION",
+        p.add_argument("--time-budget", type=time_budget, default=seconds, metavar="DURATION",
                        help="refuse, before starting, a scalar-engine run estimated to take longer than "
-                            f"DURATION (e.g. 90, 30m, 2h, 1d; default {format_seconds(DEFAULT_TIME_BUDGET)})")
+                            f"DURATION (e.g. 90, 30m, 2h, 1d; default {budgets.format_seconds(seconds)})")
 
 
-def within_budget(estimate: Estimate, args: argparse.Namespace, timed: bool = True) -> None:
+def within_budget(estimate: budgets.Estimate, args: argparse.Namespace, timed: bool = True) -> None:
     """Raise :class:`~microgrid.app.cli.UsageError` if ``estimate`` exceeds ``args.memory_budget`` or,
     when ``timed``, ``args.time_budget`` (if the command has one)."""
-    from microgrid.app.budgets import OverBudget, enforce
-
     try:
-        enforce(estimate, args.memory_budget, getattr(args, "time_budget", None) if timed else None)
-    except OverBudget as exc:
+        budgets.enforce(estimate, args.memory_budget, getattr(args, "time_budget", None) if timed else None)
+    except budgets.OverBudget as exc:
         raise UsageError(str(exc)) from None
 
 

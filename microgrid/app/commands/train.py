@@ -14,7 +14,7 @@ from microgrid.app.commands import options
 
 if TYPE_CHECKING:
     from microgrid.app.runs.config import TrainConfig
-    from microgrid.app.runs.results import CVResult, HoldoutResult
+    from microgrid.app.runs.run import CVResult, HoldoutResult
 
 DESCRIPTION = """\
 Train a network that tells malignant from benign tumours on the Wisconsin breast cancer data
@@ -146,8 +146,7 @@ def _train(args: argparse.Namespace, config: TrainConfig) -> int:
     from microgrid.app.runs.config import ConfigError
     from microgrid.app.runs.learning import learning_warnings
     from microgrid.app.runs.report import format_cv, format_holdout, format_seeds
-    from microgrid.app.runs.results import SeedsResult
-    from microgrid.app.runs.run import TrainingDiverged, run_cv, run_holdout, run_seeds
+    from microgrid.app.runs.run import SeedsResult, TrainingDiverged, run_cv, run_holdout, run_seeds
     from microgrid.data import DataError, load_wisconsin
 
     dataset = options.read_input(lambda: load_wisconsin(args.data), f"--data {args.data}", DataError)

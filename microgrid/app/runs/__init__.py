@@ -1,3 +1,3 @@
 """The work behind ``microgrid train``, one job per module: ``config`` (what decides a run), ``run``
-(the fitting), ``results``, ``learning`` (did it learn anything?), ``report`` (the printed report),
-``outputs`` and ``plots`` (the run folder), ``progress`` (the progress display)."""
+(the fitting and its results), ``learning`` (did it learn anything?), ``report`` (the printed
+report), ``outputs`` (the run folder and its plots), ``progress`` (the progress display)."""

@@ -84,9 +84,6 @@ def make_config(**options: object) -> TrainConfig:
     Raises :class:`ConfigError` naming the first option that cannot work.
     """
     opts = {k: v for k, v in options.items() if v is not None}
-    unknown = set(opts) - set(TrainConfig.__dataclass_fields__)
-    if unknown:
-        raise TypeError(f"unknown option(s): {', '.join(sorted(unknown))}")
     cv = opts.get("cv")
     for key, value in (CV_DEFAULTS if cv is not None else TUTORIAL_DEFAULTS).items():
         opts.setdefault(key, value)

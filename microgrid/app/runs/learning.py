@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 
 from microgrid.app.runs.config import TrainConfig
-from microgrid.app.runs.results import CVResult, HoldoutResult, SeedsResult
+from microgrid.app.runs.run import CVResult, HoldoutResult, SeedsResult
 
 __all__ = ["CHANCE_AUC", "learning_warnings"]
 

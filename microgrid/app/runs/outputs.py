@@ -1,4 +1,5 @@
-"""The run folder: ``metrics.json``, ``history.csv``, ``model.npz`` and the plots, written as a unit."""
+"""The run folder: ``metrics.json``, ``history.csv``, ``model.npz`` and the plots (PNG, drawn with
+matplotlib, imported only then), written as a unit."""
 
 from __future__ import annotations
 
@@ -7,15 +8,17 @@ import io
 import json
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from microgrid.app.model_io import save_model
+from microgrid.app.runs.config import TrainConfig
 from microgrid.app.runs.learning import learning_warnings
-from microgrid.app.runs.plots import plot_confusion, plot_loss
-from microgrid.app.runs.results import CVResult, HoldoutResult
+from microgrid.app.runs.run import CVResult, HoldoutResult
 from microgrid.safety.atomic import atomic_folder, claim, signals_held, write_bytes, write_text
 from microgrid.safety.overwrite import OutputTaken, special
 
@@ -164,3 +167,42 @@ def _write_run(tmp: Path, result: HoldoutResult | CVResult, plots: bool) -> list
         write_bytes(tmp / "confusion.png", confusion)
         names += ["loss.png", "confusion.png"]
     return names
+
+
+def _png(fig: Any) -> bytes:
+    png = io.BytesIO()
+    fig.savefig(png, format="png", dpi=120)
+    return png.getvalue()
+
+
+def plot_loss(runs: list[tuple[str, np.ndarray]], config: TrainConfig) -> bytes:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(6.4, 4.0), layout="constrained")
+    ax = fig.add_subplot()
+    for label, history in runs:
+        name = "training loss" if not label else ("all rows" if label == "all" else f"fold {label}")
+        ax.plot(np.arange(1, len(history) + 1), history, lw=1.2 if len(runs) == 1 else 0.8, label=name)
+    ax.set_yscale("log")
+    ax.set_xlabel("iteration")
+    ax.set_ylabel("mean binary cross-entropy")
+    ax.set_title(f"{'-'.join(str(d) for d in config.dims(9))}, {config.optimizer} lr {config.lr:g}")
+    if 1 < len(runs) <= 12:
+        ax.legend(fontsize="small", ncols=2)
+    ax.grid(True, which="both", alpha=0.3)
+    return _png(fig)
+
+
+def plot_confusion(cm: np.ndarray, names: Sequence[str], what: str) -> bytes:
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(4.2, 3.8), layout="constrained")
+    ax = fig.add_subplot()
+    ax.imshow(cm, cmap="Blues")
+    for (i, j), count in np.ndenumerate(cm):
+        ax.text(j, i, str(int(count)), ha="center", va="center",
+                color="white" if count > cm.max() / 2 else "black", fontsize=14)
+    ax.set_xticks([0, 1], [f"predicted\n{n}" for n in names])
+    ax.set_yticks([0, 1], [f"true\n{n}" for n in names])
+    ax.set_title(f"confusion matrix ({what})")
+    return _png(fig)

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from microgrid.app.runs.progress import format_rate
-from microgrid.app.runs.results import CVResult, HoldoutResult, SeedsResult
+from microgrid.app.runs.run import CVResult, HoldoutResult, SeedsResult
 from microgrid.data import Dataset
 from microgrid.data.metrics import METRIC_NAMES
 

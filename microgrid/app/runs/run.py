@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import NamedTuple, TextIO
 
 import numpy as np
@@ -17,7 +17,6 @@ import numpy as np
 from microgrid.app.model_io import Classifier
 from microgrid.app.runs.config import ConfigError, TrainConfig
 from microgrid.app.runs.progress import Progress
-from microgrid.app.runs.results import CVResult, HoldoutResult, SeedsResult, TrainedClassifier
 from microgrid.data import Dataset
 from microgrid.data.metrics import METRIC_NAMES, binary_metrics
 from microgrid.data.preprocessing import (
@@ -30,10 +29,77 @@ from microgrid.data.preprocessing import (
 from microgrid.nn import MLP
 from microgrid.vectorized import TrainingDiverged, VectorizedMLP, fit_many
 
-__all__ = ["TrainingDiverged", "ProgressCallback", "fit_network", "train_classifier", "train_classifiers",
-           "run_holdout", "run_cv", "run_seeds"]
+__all__ = ["TrainingDiverged", "ProgressCallback", "TrainedClassifier", "HoldoutResult", "CVResult",
+           "SeedsResult", "fit_network", "train_classifier", "train_classifiers", "run_holdout", "run_cv",
+           "run_seeds"]
 
 ProgressCallback = Callable[[int, float], None]  # (iterations done, the training loss after them)
+
+
+class TrainedClassifier(NamedTuple):
+    """What :func:`train_classifier` returns."""
+
+    model: Classifier  # raw scores in, probabilities out
+    history: np.ndarray  # mean training BCE before each step
+    final_loss: float  # mean training BCE of the returned model (after the last step)
+    seconds: float  # training time
+
+
+@dataclass
+class HoldoutResult:
+    """A model trained on one split (or a fold), with its metrics on both sides of the split."""
+
+    config: TrainConfig
+    dataset: Dataset
+    train_rows: np.ndarray
+    test_rows: np.ndarray
+    model: Classifier
+    history: np.ndarray  # training loss before each step
+    final_loss: float  # training loss of the returned model
+    seconds: float
+    train: dict[str, float]
+    test: dict[str, float]
+
+    @property
+    def confusion(self) -> np.ndarray:
+        """Test-set confusion matrix ``[[TN, FP], [FN, TP]]``."""
+        t = self.test
+        return np.array([[t["tn"], t["fp"]], [t["fn"], t["tp"]]])
+
+
+@dataclass
+class CVResult:
+    """K stratified folds, each a hold-out run on its rows; ``final`` is the model refit on all rows
+    (when requested)."""
+
+    config: TrainConfig
+    dataset: Dataset
+    folds: list[HoldoutResult]
+    final: HoldoutResult | None = None
+    mean: dict[str, float] = field(default_factory=dict)
+    std: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def confusion(self) -> np.ndarray:
+        """Confusion counts of the out-of-fold predictions (every row tested exactly once)."""
+        keys = ("tn", "fp", "fn", "tp")
+        total = [sum(f.test[k] for f in self.folds) for k in keys]
+        return np.array(total).reshape(2, 2)
+
+
+@dataclass
+class SeedsResult:
+    """One hold-out run per seed (``runs[k]`` for ``seeds[k]``), trained together."""
+
+    config: TrainConfig  # the settings every run shares (its own seed aside)
+    dataset: Dataset
+    seeds: list[int]
+    runs: list[HoldoutResult]
+
+    def summary(self, metric: str) -> tuple[float, float, float]:
+        """``(mean, min, max)`` of a test metric over the seeds."""
+        values = np.array([r.test[metric] for r in self.runs], dtype=np.float64)
+        return float(np.mean(values)), float(np.min(values)), float(np.max(values))
 
 
 def fit_network(config: TrainConfig, X: np.ndarray, y: np.ndarray,
@@ -122,10 +188,6 @@ def train_classifiers(configs: Sequence[TrainConfig], dataset: Dataset, rows: Se
     1e-15 per step); the configs may differ only in seed and learning rate.  ``progress`` gets the
     mean loss; ``labels[k]`` names network ``k`` in a TrainingDiverged message."""
     first = configs[0]
-    others = [replace(c, seed=first.seed, lr=first.lr) for c in configs]
-    if first.engine != "vectorized" or any(c != first for c in others):
-        raise ValueError("train_classifiers: configs must use the vectorized engine and differ only in "
-                         "seed and learning rate")
     data = [_prepare(c, dataset, r) for c, r in zip(configs, rows)]
     dims = first.dims(dataset.X.shape[1])
     nets = [VectorizedMLP(dims, activations=c.activations, seed=c.seed) for c in configs]
@@ -202,13 +264,9 @@ def run_cv(config: TrainConfig, dataset: Dataset, stream: TextIO | None = None, 
            refit: bool = False) -> CVResult:
     """Stratified K-fold cross-validation (``config.cv`` folds, split by ``config.seed``); with
     ``refit``, also the model to keep, trained on every row with the same settings."""
-    if config.cv is None:
-        raise ConfigError("run_cv needs config.cv (the number of folds)")
+    assert config.cv is not None
     _require_rows(dataset, config.cv, f"{config.cv}-fold cross-validation")
-    try:
-        splits = stratified_kfold(dataset.y, config.cv, config.seed)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    splits = stratified_kfold(dataset.y, config.cv, config.seed)
     labels = [f"fold {k}/{config.cv}" for k in range(1, config.cv + 1)]
     if config.engine == "vectorized":  # every fold's network in one pass
         with Progress(config.iters, stream, label=f"{config.cv} folds", enabled=show_progress) as bar:
@@ -247,8 +305,6 @@ def run_seeds(config: TrainConfig, seeds: Sequence[int], dataset: Dataset, strea
     if config.engine != "vectorized":
         raise ConfigError("--seeds trains all seeds in one pass, on the vectorized engine only")
     seeds = list(seeds)
-    if not seeds or len(set(seeds)) != len(seeds):
-        raise ConfigError(f"--seeds needs distinct seeds, got {seeds}")
     configs = [replace(config, seed=s) for s in seeds]
     splits = [_split(c, dataset) for c in configs]
     with Progress(config.iters, stream, label=f"{len(seeds)} seeds", enabled=show_progress) as bar:
