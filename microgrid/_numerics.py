@@ -13,7 +13,7 @@ import numbers
 import operator
 import sys
 import threading
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -123,9 +123,8 @@ def fsqrt(x: float) -> float:
     return math.sqrt(x) if x >= 0.0 else _NAN
 
 
-def fsum(terms: Iterable[float]) -> float:
+def fsum(terms: Sequence[float]) -> float:
     """Exactly rounded sum (``math.fsum``); inf/nan as plain summation gives them, never raising."""
-    terms = list(terms)
     try:
         return math.fsum(terms)
     except (OverflowError, ValueError):  # inf + -inf, or an intermediate overflow
@@ -134,12 +133,7 @@ def fsum(terms: Iterable[float]) -> float:
 
 def fdot(x: Sequence[float], n: int) -> float:
     """``x[0]·x[n] + … + x[n-1]·x[2n-1]`` (+ ``x[2n]``, a bias), the products summed exactly."""
-    terms = list(map(operator.mul, x[:n], x[n : 2 * n]))
-    terms += x[2 * n :]
-    try:
-        return math.fsum(terms)
-    except (OverflowError, ValueError):
-        return sum(terms)
+    return fsum([*map(operator.mul, x[:n], x[n : 2 * n]), *x[2 * n :]])
 
 
 def fslope(g: float, a: float, b: float) -> float:
@@ -244,9 +238,7 @@ def comparand(x: object) -> Any:
         return int(x)  # comparisons return np.bool_
     if isinstance(x, np.floating):  # float16/32/64 convert exactly; a wider long double is kept
         return float(x) if x.dtype.itemsize <= 8 else x
-    if isinstance(x, (int, float)):  # bool included, as in float comparisons
-        return x
-    if isinstance(x, numbers.Real):  # e.g. fractions.Fraction: compared exactly by Python
+    if isinstance(x, numbers.Real):  # int (bool too), float, Fraction...: compared exactly by Python
         return x
     return NotImplemented
 

@@ -55,10 +55,7 @@ def check_number(x: object, what: str, low: float = -math.inf, high: float = mat
     is finite and within ``[low, high]`` (a bound excluded where open)."""
     if isinstance(x, (bool, np.bool_)) or not isinstance(x, numbers.Real):
         raise TypeError(f"{what} must be a number, got {type(x).__name__} {x!r:.60}")
-    try:
-        v = float(x)
-    except OverflowError:  # an int beyond float range
-        v = math.inf
+    v = to_float(x)  # an int beyond float range is inf
     above, below = (v > low if open_low else v >= low), (v < high if open_high else v <= high)
     if not (math.isfinite(v) and above and below):
         if (low, high, open_low) == (0.0, math.inf, True):

@@ -389,12 +389,8 @@ def zeroed(term: Any) -> Any:
 
 
 def _reachable(root: Value, start: Any) -> list[Value]:
-    """Every node ``root`` depends on (itself included), newest first, each with ``_g = start``.
-
-    A list read while it grows (no recursion, so no depth limit), a fresh marker per pass instead
-    of a set.  A node is created after its parents, so newest first is a reverse topological
-    order: each node comes after every node that consumes it.
-    """
+    """Every node ``root`` depends on (itself included), newest first, each with ``_g = start``:
+    a list read while it grows (no recursion, no depth limit), a fresh marker per pass (no set)."""
     mark = object()
     root._mark = mark
     root._g = start

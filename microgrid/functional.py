@@ -1,14 +1,9 @@
-"""The activation and loss tables, shared by the scalar graph (:mod:`microgrid.nn`) and the NumPy
-kernel (:mod:`microgrid.vectorized`).
+"""The activation and loss tables of both networks (:mod:`microgrid.nn`, :mod:`~.vectorized`).
 
-An :class:`Activation` holds ``g`` three ways: ``scalar(v)`` on a :class:`~microgrid.engine.Value`
-(one node, none for ``"linear"``), ``forward(z, out=None)`` on an array, and ``derivative(z, a,
-out=None)``, ``g'(z)`` from ``z`` and ``a = g(z)``; at the kinks ``relu'(0) = 0`` and
-``leaky_relu'(0) = alpha``, as in the engine.  A :class:`Loss` holds a per-example loss
-``fn(output, y)`` (on a Value or an array; a network's loss is the mean over every output entry)
-and its array derivative.  The array forms write into ``out`` when given.  A label may itself be
-a Value (a traced target, :mod:`microgrid.trace`): ``bce_with_logits`` and ``hinge`` then build
-one graph for every label, without a branch on it.
+Each function works on a :class:`~microgrid.engine.Value` and on arrays (writing into ``out`` when
+given); array derivatives take ``z`` and ``a = g(z)``, with ``relu'(0) = 0`` and
+``leaky_relu'(0) = alpha`` as in the engine.  A label may be a Value (a traced target,
+:mod:`microgrid.trace`): ``bce_with_logits`` and ``hinge`` then build one graph, no branch on it.
 """
 
 from __future__ import annotations
@@ -34,10 +29,8 @@ ArrayFn = Callable[..., np.ndarray]
 
 @dataclass(frozen=True)
 class Activation:
-    """An activation function ``g`` with its scalar form, array form and array derivative."""
-
     name: str
-    scalar: Callable[[Value], Value] = field(repr=False)
+    scalar: Callable[[Value], Value] = field(repr=False)  # one node (none for "linear")
     forward: ArrayFn = field(repr=False)  # (z, out=None) -> g(z)
     derivative: ArrayFn = field(repr=False)  # (z, a, out=None) -> g'(z)
 
@@ -120,7 +113,6 @@ ACTIVATIONS: dict[str, Activation] = {
 
 
 def get_activation(name: str) -> Activation:
-    """The activation called ``name``; ValueError listing the valid names otherwise."""
     try:
         return ACTIVATIONS[name]
     except (KeyError, TypeError):
@@ -162,10 +154,8 @@ def _check_label(y: Any) -> float:
 
 # -- binary cross-entropy from the logit ---------------------------------------------------------
 def _array_labels(y: Any, output: Any, binary: bool, check: bool = True) -> np.ndarray:
-    """``y`` as float64 of the output's shape (no silent broadcasting), 0/1 if ``binary``.
-
-    ``check=False`` takes ``y`` as given: for training loops, whose labels were checked once.
-    """
+    """``y`` as float64 of the output's shape (no silent broadcasting), 0/1 if ``binary``; as given
+    with ``check=False`` (training loops, whose labels were checked once)."""
     y = np.asarray(y, dtype=np.float64)
     if not check:
         return y
@@ -269,7 +259,8 @@ def hinge_derivative(a: np.ndarray, y: np.ndarray, out: np.ndarray | None = None
 # -- the table ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class Loss:
-    """A per-example loss ``fn(output, y)`` and its array derivative ``d fn / d output``."""
+    """A per-entry loss ``fn(output, y)`` (a network's is the mean over its output entries) and its
+    array derivative ``d fn / d output``."""
 
     name: str
     fn: Callable[..., Any] = field(repr=False)
@@ -285,7 +276,6 @@ LOSSES: dict[str, Loss] = {
 
 
 def get_loss(name: str) -> Loss:
-    """The loss called ``name``; ValueError listing the valid names otherwise."""
     try:
         return LOSSES[name]
     except (KeyError, TypeError):

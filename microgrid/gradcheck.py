@@ -47,14 +47,13 @@ def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> st
              *([f"{c:.10g}" if isinstance(c, float) else str(c) for c in row] for row in rows)]
     widths = [max(len(r[i]) for r in cells) for i in range(len(headers))]
     lines = ["  ".join(c.rjust(w) for c, w in zip(r, widths)).rstrip() for r in cells]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.insert(1, "  ".join("-" * w for w in widths).rstrip())
     return "\n".join(lines)
 
 
 def check_tolerances(who: str, eps: float, atol: float, rtol: float, tol: float | None = None) -> None:
-    """TypeError unless numbers; ValueError unless ``eps > 0``, ``atol, rtol >= 0`` and ``tol > 0``
-    (the relative tolerance between two exact gradients), all finite: a negative tolerance would
-    fail every check, whatever the derivatives."""
+    """TypeError unless numbers; ValueError unless finite, ``eps, tol > 0`` and ``atol, rtol >= 0``
+    (a negative tolerance would fail every check, whatever the derivatives)."""
     check_number(eps, f"{who}: eps", 0.0, open_low=True)
     check_number(atol, f"{who}: atol", 0.0)
     check_number(rtol, f"{who}: rtol", 0.0)
@@ -170,7 +169,6 @@ class TensorComparison:
 
     @property
     def numeric_ok(self) -> bool:
-        """Both analytic gradients within ``atol + rtol |fd|`` of every finite difference."""
         return self.autograd_fd_ok and self.manual_fd_ok
 
 
@@ -197,7 +195,7 @@ class GradientReport:
     loss_manual: float | None = None  # a network's hand-derived loss
     point: tuple[float, ...] = ()
     kink_distance: float | None = None  # a network's smallest |pre-activation or margin| at a kink
-    notes: tuple[str, ...] = ()  # kinks the function's graph holds at the point
+    notes: tuple[str, ...] = ()  # the kinks near the point, below the verdicts
     legend: str = field(default="", repr=False)
     name: str = ""  # the function's name (check_manual_gradient)
     traced: list[Any] | None = field(default=None, repr=False)  # a network's, by MLP.compile
@@ -229,30 +227,31 @@ class GradientReport:
     @property
     def worst_autograd_vs_manual(self) -> float:
         """The largest of :meth:`rel_autograd_vs_manual` (nan if any is nan)."""
-        rels = self.rel_autograd_vs_manual()
-        return math.nan if any(r != r for r in rels) else max(rels)
+        return float(np.max(self.rel_autograd_vs_manual()))
 
     @property
     def worst_autograd_vs_traced(self) -> float | None:
-        """The largest relative difference between autograd and the traced program over the rows
-        (None: not traced)."""
+        """The largest relative difference between autograd and the traced program (None: not
+        traced)."""
         rels = [t.autograd_vs_traced.max_rel for t in self.tensors if t.autograd_vs_traced is not None]
-        return None if self.traced is None else math.nan if any(r != r for r in rels) else max(rels)
+        return None if self.traced is None else float(np.max(rels))
+
+    def _loss_ok(self, loss: float | None) -> bool:
+        """``loss`` agrees with autograd's to ``tol``, relative above 1."""
+        return loss is not None and abs(self.value - loss) <= self.tol * max(1.0, abs(self.value))
 
     @property
     def traced_ok(self) -> bool:
         """Autograd and the traced program (gradients and loss) agree to ``tol`` relative; True
         when nothing was traced."""
-        worst, loss = self.worst_autograd_vs_traced, self.loss_traced
-        return worst is None or (worst <= self.tol and loss is not None
-                                 and abs(self.value - loss) <= self.tol * max(1.0, abs(self.value)))
+        worst = self.worst_autograd_vs_traced
+        return worst is None or (worst <= self.tol and self._loss_ok(self.loss_traced))
 
     @property
     def manual_ok(self) -> bool:
         """Autograd and hand-derived (gradients, and a network's loss) agree to ``tol`` relative."""
-        loss_ok = (self.loss_manual is None
-                   or abs(self.value - self.loss_manual) <= self.tol * max(1.0, abs(self.value)))
-        return loss_ok and all(r <= self.tol for r in self.rel_autograd_vs_manual())
+        return ((self.loss_manual is None or self._loss_ok(self.loss_manual))
+                and all(r <= self.tol for r in self.rel_autograd_vs_manual()))
 
     @property
     def exact_ok(self) -> bool:
@@ -285,14 +284,11 @@ class GradientReport:
                                                                                           "max|grad|")
         traced_headers = ("auto-trace abs", "rel") if self.traced is not None else ()
         headers = (*first_headers, "auto-hand abs", "rel", *traced_headers, "auto-fd abs", "rel",
-                   "hand-fd abs", "rel", "")
-        if not any(row[-1] for row in rows):  # no mismatch: no marker column
-            headers, rows = headers[:-1], [row[:-1] for row in rows]
-        auto_fd = all(t.autograd_fd_ok for t in self.tensors)
-        hand_fd = all(t.manual_fd_ok for t in self.tensors)
-        fd = ("OK" if auto_fd and hand_fd else "MISMATCH in both" if not (auto_fd or hand_fd)
-              else "MISMATCH in the hand-derived gradient only (autograd agrees)" if auto_fd
-              else "MISMATCH in autograd only (the hand-derived gradient agrees)")
+                   "hand-fd abs", "rel", "")  # the last column marks mismatches (empty: none)
+        fd = {(True, True): "OK", (False, False): "MISMATCH in both",
+              (True, False): "MISMATCH in the hand-derived gradient only (autograd agrees)",
+              (False, True): "MISMATCH in autograd only (the hand-derived gradient agrees)"}[
+            all(t.autograd_fd_ok for t in self.tensors), all(t.manual_fd_ok for t in self.tensors)]
         worst = self.worst_autograd_vs_traced
         verdicts = [f"autograd vs traced: worst rel diff {worst:.1e} (tolerance {self.tol:g}): "
                     f"{'OK' if self.traced_ok else 'MISMATCH'}"] if worst is not None else \
@@ -300,9 +296,6 @@ class GradientReport:
         verdicts += [f"autograd vs hand-derived: worst rel diff {self.worst_autograd_vs_manual:.1e} "
                      f"(tolerance {self.tol:g}): {'OK' if self.manual_ok else 'MISMATCH'}",
                      f"both vs finite differences (|g - fd| <= {self.atol:g} + {self.rtol:g} |fd|): {fd}"]
-        if self.kink_distance is not None and self.kink_distance < 10.0 * self.eps:
-            verdicts.append("note: a pre-activation lies near a kink, where finite differences are "
-                            "unreliable")
         return "\n".join([*self.head, "", format_table(headers, rows), "", self.legend, "", *verdicts,
                           *self.notes])
 
@@ -366,9 +359,11 @@ def compare_gradients(model: MLP | VectorizedMLP | Sequence[int], weights: Seque
               "rel = max abs diff / largest |entry| of the tensor "
               f"(or {RELATIVE_FLOOR:g} x the network's largest gradient entry, if larger)")
     names = tuple(f"{'Wb'[k % 2]}{k // 2 + 1}" for k in range(len(weights)))
+    notes = ("note: a pre-activation lies near a kink, where finite differences are unreliable",)
     return GradientReport(head, names, mlp.get_grads(), manual, net.numerical_grads(X, y, loss, eps=eps),
                           graph.data, eps, tol, atol, rtol, loss_manual=loss_manual, kink_distance=kink,
-                          legend=legend, traced=traced, loss_traced=loss_traced, untraced=untraced)
+                          notes=notes if kink is not None and kink < 10.0 * eps else (), legend=legend,
+                          traced=traced, loss_traced=loss_traced, untraced=untraced)
 
 
 def _partials(result: object, n: int, who: str) -> list[float]:
@@ -415,7 +410,7 @@ def check_manual_gradient(f: Callable[..., Value], manual_grad: Callable[..., Se
     who = "check_manual_gradient"
     check_tolerances(who, eps, atol, rtol, tol)
     values = finite_point(point, f"{who}: point")
-    params: list[inspect.Parameter] = []
+    params: list[str] = []
     for name, fn in (("f", f), ("manual_grad", manual_grad)):
         if not callable(fn):
             raise TypeError(f"{who}: {name} must be a function, got {type(fn).__name__}")
@@ -427,14 +422,12 @@ def check_manual_gradient(f: Callable[..., Value], manual_grad: Callable[..., Se
                             f"of point: {e}") from None
         except ValueError:  # a callable without a signature
             continue
-        if fn is f:
-            params = [p for p in signature.parameters.values()
-                      if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+        if fn is f:  # its positional parameters name the inputs
+            params = [p.name for p in signature.parameters.values() if p.kind <= p.POSITIONAL_OR_KEYWORD]
     leaves = [Value(v) for v in values]
     out = evaluate(f, leaves, who)
-    fname = getattr(f, "__name__", "<lambda>")
-    fname = "f" if fname == "<lambda>" else fname
-    labels = _labels(list(point), [p.name for p in params] if len(params) == len(values) else ())
+    fname = getattr(f, "__name__", "f").replace("<lambda>", "f")
+    labels = _labels(list(point), params if len(params) == len(values) else ())
     at = ", ".join(f"{lab}={x:.10g}" for lab, x in zip(labels, values))
     head = (f"gradient check of {fname} at ({at}): hand-derived vs autograd vs finite differences, float64",
             f"value: {fname} = {out.data:.17g}", f"finite differences: central, eps {eps:g}")

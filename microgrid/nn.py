@@ -1,14 +1,9 @@
-"""A multilayer perceptron built from scalar :class:`~microgrid.engine.Value` objects, and the
-initial weights both networks draw.
+"""A multilayer perceptron of scalar :class:`~microgrid.engine.Value` objects, and the initial
+weights both networks draw.
 
-Every weight is a leaf ``Value`` named after its place (``layers.0.neurons.3.w.7``); a neuron's
-output is two nodes, ``z = dot(w, x, bias=b)`` and ``a = g(z)`` (none for ``"linear"``), and
-backpropagation is the engine's.  :mod:`microgrid.vectorized` is the same network in NumPy: both
-exchange weights as ``[W1 (n1, n0), b1 (n1,), W2, b2, ...]`` float64 arrays and draw the same
-ones from the same seed (:func:`initial_weights`).  :meth:`MLP.compile` traces the loss of one
-example into a :class:`~microgrid.trace.Program` that replays it over every row with NumPy
-(``MLP.fit(..., engine="traced")``).  The validators ``check_dims``, ``network_dims``,
-``check_weights``, ``check_inputs`` and ``check_data`` are re-exported here.
+Every weight is a leaf ``Value`` named after its place (``layers.0.neurons.3.w.7``); a neuron is
+two nodes, ``z = dot(w, x, bias=b)`` and ``a = g(z)`` (none for ``"linear"``).  The NumPy twin,
+:mod:`microgrid.vectorized`, exchanges weights as ``[W1 (n1, n0), b1 (n1,), W2, b2, ...]``.
 """
 
 from __future__ import annotations
@@ -76,31 +71,27 @@ def initial_weights(dims: Sequence[int], init: str = "he", seed: int = 0) -> lis
 
 # -- modules ------------------------------------------------------------------------------------
 class Module:
-    """Anything with parameters, kept in attributes as in ``torch.nn.Module``: every ``Value``,
-    ``Module``, and (nested) list or tuple of them is found, in the order the attributes were
-    first set, each parameter once under the first name it is reached by.
-    """
+    """Anything with parameters in its attributes, as ``torch.nn.Module``: every ``Value``,
+    ``Module`` and (nested) list or tuple of them, in attribute order, each parameter once."""
 
     def named_parameters(self) -> list[tuple[str, Value]]:
-        """Every parameter with its dotted name (``layers.0.neurons.3.w.7``), each once."""
+        """Every parameter under the first dotted name it is reached by (``layers.0.w.7``)."""
         found: list[tuple[str, Value]] = []
         _collect(self, "", found, set(), set())
         return found
 
     def parameters(self) -> list[Value]:
-        """The parameters of :meth:`named_parameters`, without their names."""
         return [p for _, p in self.named_parameters()]
 
     def zero_grad(self) -> None:
-        """Set every parameter's ``.grad`` to 0 (before the next ``backward()``)."""
         for p in self.parameters():
             p.grad = 0.0
 
 
 def _collect(item: object, name: str, found: list[tuple[str, Value]], params: set[int],
              modules: set[int]) -> None:
-    """Append to ``found`` the parameters reachable from ``item`` (named from ``name``) whose ids
-    are not in ``params``; ``modules`` holds the ids of the Modules already walked."""
+    """Append to ``found`` the parameters reachable from ``item`` whose ids are not in ``params``
+    (``modules``: the ids of the Modules already walked)."""
     children: Iterable[tuple[object, object]]
     if isinstance(item, Value):
         if id(item) not in params:

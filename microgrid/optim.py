@@ -1,19 +1,9 @@
-"""Optimizers, one update rule each, used by both networks: two ways of holding the numbers.
-
-* On ``Value`` parameters, as in PyTorch::
-
-      opt = SGD(model.parameters(), lr=0.1, momentum=0.9)   # or Adam(model.parameters(), lr=0.01)
-      for step in range(100):
-          loss = model.loss(X, y)
-          opt.zero_grad()          # every parameter's .grad = 0
-          loss.backward()          # fill .grad
-          opt.step()               # p.data <- the rule applied to (p.data, p.grad)
-
-* On lists of float64 arrays: ``SGD(lr=0.1).step(params, grads)`` updates ``params`` in place.
-
-The Value form gathers ``.data`` and ``.grad`` into arrays and runs the same elementwise rule, so
-both forms agree bit for bit; the state (velocities, moments) is allocated on the first step.
-Also here: the mini-batch schedule and the divergence error of both training loops.
+"""Optimizers, one update rule each, for both networks: on Values as in PyTorch
+(``opt = SGD(model.parameters(), lr=0.1)``, then ``opt.zero_grad()``, ``loss.backward()``,
+``opt.step()``), or on lists of float64 arrays (``SGD(lr=0.1).step(params, grads)``, in place).
+The Value form gathers ``.data`` and ``.grad`` into arrays and runs the same rule, so both agree
+bit for bit; the state (velocities, moments) is allocated on the first step.  Also here: the
+mini-batch schedule and the divergence error of both training loops.
 """
 
 from __future__ import annotations
@@ -57,8 +47,7 @@ def _value_params(params: object, who: str) -> list[Value]:
 
 
 class Optimizer:
-    """Base class.  ``Optimizer(params, lr)`` with Values: ``zero_grad()`` and ``step()``;
-    ``Optimizer(lr=lr)`` without: ``step(params, grads)`` on lists of float64 arrays."""
+    """Base class: ``Optimizer(params, lr)`` on Values, ``Optimizer(lr=lr)`` on arrays."""
 
     lr: float
 
@@ -130,7 +119,7 @@ class Optimizer:
         raise NotImplementedError  # allocate the state for parameters of these shapes
 
     def _step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:  # pragma: no cover
-        raise NotImplementedError  # the update itself, on arrays updater() has checked
+        raise NotImplementedError  # the update, on arrays updater() has checked
 
 
 class SGD(Optimizer):
@@ -252,8 +241,7 @@ def make_optimizer(optimizer: str | Optimizer | None, lr: float) -> Optimizer:
 
 # -- shared by both training loops ----------------------------------------------------------------
 class TrainingDiverged(ValueError):
-    """The loss became NaN or infinite during training at ``iteration`` (0-based, as in the loss
-    history; the message counts from 1)."""
+    """The loss became NaN or infinite at ``iteration`` (0-based; the message counts from 1)."""
 
     def __init__(self, message: str, iteration: int | None = None, loss: float | None = None,
                  network: int | None = None) -> None:
@@ -264,8 +252,7 @@ class TrainingDiverged(ValueError):
 
 
 def check_loss(loss: float, iteration: int, lr: float, network: int | None = None) -> float:
-    """``loss`` if it is finite; otherwise raise :class:`TrainingDiverged` for ``iteration`` (0-based)
-    and ``network`` (which of several networks trained together, named in the message), if given."""
+    """``loss`` if it is finite, else :class:`TrainingDiverged` (naming ``network`` if given)."""
     if not math.isfinite(loss):
         who = "" if network is None else f"network {network}: "
         raise TrainingDiverged(f"{who}training diverged: the loss became {loss} at iteration "

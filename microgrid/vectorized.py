@@ -13,11 +13,8 @@ and, backwards from the mean loss over the ``N`` output entries (``N = m`` for o
     dW_l = dZ_l^T A_{l-1}     db_l = sum over rows of dZ_l
     dA_{l-1} = dZ_l W_l       dZ_{l-1} = dA_{l-1} * g_{l-1}'(Z_{l-1})
 
-(``dX`` means ``dL/dX``; ``*`` is elementwise.)  ``docs/backprop.md`` derives each line.
-
-How the kernel gets close to the NumPy floor (the bias inside the products, ``K`` networks in one
-stack, preallocated transposed buffers, BCE and its gradient from one exponential):
-``docs/backprop.md`` and ``docs/benchmarks.md``.
+(``dX`` means ``dL/dX``; ``*`` is elementwise.)  ``docs/backprop.md`` derives each line, and
+with ``docs/benchmarks.md`` tells how the kernel gets close to the NumPy floor.
 """
 
 from __future__ import annotations
@@ -242,7 +239,7 @@ class VectorizedMLP:
 
     def get_weights(self) -> list[np.ndarray]:
         """``[W1 (n1, n0), b1 (n1,), W2, b2, ...]`` as float64 copies."""
-        return [np.array(w, order="C") for w in self.weights]  # always a copy, never a view
+        return [np.array(w, order="C") for w in self.weights]
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
         """Set every parameter from ``[W1, b1, ...]`` (ValueError naming the layer and shapes)."""
@@ -264,7 +261,7 @@ class VectorizedMLP:
 
     # -- one pass over all rows -----------------------------------------------------------------
     def _pass(self, X: np.ndarray, Y: np.ndarray | None = None) -> _Pass:
-        """A pass over every row of the (checked) ``X``, loaded, its forward computed."""
+        """A pass over every row of the (checked) ``X``, its forward computed."""
         ws = _Pass(self.dims, self._g, 1, len(X))
         ws.load([(X, Y)], [slice(None)])
         _forward(self._P, ws)
@@ -316,15 +313,13 @@ class VectorizedMLP:
     def numerical_grads(self, X: object, y: object, loss: str = "bce", eps: float = 1e-6) -> list[np.ndarray]:
         """Central differences ``(L(w + eps) - L(w - eps)) / (2 eps)`` of the mean loss for every
         weight, in the layout of :meth:`get_weights` (two forward passes per weight: for checks)."""
-        X, Y = check_data(X, y, self.dims, loss)
-        ws = self._pass(X, Y)
+        ws = self._pass(*check_data(X, y, self.dims, loss))
 
         def loss_now(_: np.ndarray) -> float:
             _forward(self._P, ws)
             return self._loss(ws, loss)
 
-        flat = central_differences(loss_now, self._theta, eps)
-        return unflatten(flat, self.dims)
+        return unflatten(central_differences(loss_now, self._theta, eps), self.dims)
 
     def fit(self, X: object, y: object, lr: float = 0.07, iters: int = 67_000,
             optimizer: str | Optimizer | None = None, batch_size: int | None = None, seed: int = 0,
