@@ -62,8 +62,6 @@ def check_number(x: object, what: str, low: float = -math.inf, high: float = mat
             rule = "positive and finite"
         elif (low, high) == (0.0, math.inf):
             rule = "non-negative and finite"
-        elif math.isinf(low) and math.isinf(high):
-            rule = "finite"
         elif open_low and open_high:
             rule = f"strictly between {low:g} and {high:g}"
         else:

@@ -18,14 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from microgrid.arrays import (
-    central_differences,
-    check_dims,
-    check_number,
-    check_weights,
-    evaluate,
-    finite_point,
-)
+from microgrid.arrays import central_differences, check_dims, check_number, evaluate, finite_point
 from microgrid.engine import Value, grad, no_grad, to_float, topological_order
 from microgrid.functional import check_data, uses_logits
 from microgrid.higher import hessian, numerical_hessian
@@ -332,9 +325,8 @@ def compare_gradients(model: MLP | VectorizedMLP | Sequence[int], weights: Seque
     else:
         dims = check_dims(model)
         weights = initial_weights(dims, seed=seed) if weights is None else weights
-    weights = check_weights(dims, weights)
-    mlp = MLP(dims[0], dims[1:], activations=activations)
-    mlp.set_weights(weights)
+    mlp = MLP(dims, activations=activations)
+    mlp.set_weights(weights)  # checked against dims
     net = VectorizedMLP.from_scalar(mlp)
     graph = mlp.loss(X, y, loss)  # also validates X and y
     graph.backward()  # a fresh network: its .grad fields start at 0

@@ -1,13 +1,7 @@
-"""Second derivatives from the engine: Hessians and Hessian-vector products.
-
-Both start from :func:`microgrid.engine.grad` with ``create_graph=True``: the gradient
-``g_i = d f / d x_i`` comes back as a :class:`Value` whose graph computes it, so differentiating
-it once more gives a row of the Hessian::
-
-    H[i][j] = d g_i / d x_j = d^2 f / (d x_i d x_j)
-
-``f`` takes ``n`` :class:`Value` arguments and returns a Value; it runs on fresh leaves at the
-point ``xs``, so no ``.grad`` is touched.
+"""Second derivatives from the engine: :func:`~microgrid.engine.grad` with ``create_graph=True``
+returns ``g_i = d f / d x_i`` as a Value whose graph computes it, and differentiating it once more
+gives a row of the Hessian, ``H[i][j] = d g_i / d x_j = d^2 f / (d x_i d x_j)``.  ``f`` takes ``n``
+Values and returns a Value; it runs on fresh leaves at the point ``xs`` (no ``.grad`` is touched).
 """
 
 from __future__ import annotations

@@ -104,8 +104,6 @@ class Optimizer:
                 raise ValueError(f"parameter {i} has shape {p.shape} but its gradient {g.shape}")
             if p.dtype != np.float64:
                 raise ValueError(f"parameter {i} must be a float64 array, got {p.dtype}")
-            if g.dtype.kind not in "fiu":
-                raise ValueError(f"gradient {i} must be a real array, got {g.dtype}")
         shapes = [p.shape for p in params]
         if self._shapes is None:
             self._shapes = shapes

@@ -112,8 +112,7 @@ class _Pass:
         self.A1T = [one(self.inputs)] + [one(np.ones((K, d + 1, n))) for d in dims[1:-1]]
         self.A1 = [np.swapaxes(a, -1, -2) for a in self.A1T]
         self.AT = [a[..., :-1, :] for a in self.A1T] + [one(np.empty((K, dims[-1], n)))]
-        self.ZT = [np.empty(0)] + [one(np.empty((K, d, n))) for d in dims[1:]]
-        self.dZT = [np.empty(0)] + [one(np.empty((K, d, n))) for d in dims[1:]]
+        self.ZT, self.dZT = ([np.empty(0)] + [one(np.empty((K, d, n))) for d in dims[1:]] for _ in range(2))
         self.dA1T = [np.empty((0, 0))] + [one(np.empty((K, d + 1, n))) for d in dims[1:-1]]
         self.dAT = [a[..., :-1, :] for a in self.dA1T]
         self.targets = np.zeros((5, K, dims[-1], n))  # YT, signs, scale, mask, scaled_signs, to load
