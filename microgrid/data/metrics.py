@@ -7,8 +7,7 @@ With the confusion counts TP, FP, TN, FN (rows = true class, columns = predicted
 * recall      = TP / (TP + FN)              — sensitivity: the share of positives found
 * specificity = TN / (TN + FP)              — the share of negatives recognised
 * F1          = 2 TP / (2 TP + FP + FN)     — harmonic mean of precision and recall
-* ROC AUC     = P(score of a random positive > score of a random negative), ties counting 1/2;
-  computed from average ranks (the Mann–Whitney U statistic divided by n_pos * n_neg)
+* ROC AUC     = P(score of a random positive > score of a random negative), ties counting 1/2
 * log loss    = mean of -[y log p + (1 - y) log(1 - p)], with p clipped to [eps, 1 - eps]
 
 A ratio whose denominator is 0 (e.g. precision with no positive prediction) is undefined and
@@ -18,6 +17,7 @@ returned as NaN, as is ROC AUC when only one class is present.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 
@@ -62,7 +62,7 @@ def _ratio(num: int, den: int) -> float:
 
 def _from_counts(cm: np.ndarray) -> dict[str, float]:
     """The count-based metrics of a 2×2 confusion matrix ``[[TN, FP], [FN, TP]]``."""
-    (tn, fp), (fn, tp) = (int(c) for c in cm[0]), (int(c) for c in cm[1])
+    (tn, fp), (fn, tp) = cm.tolist()
     return {
         "accuracy": _ratio(tp + tn, tn + fp + fn + tp),
         "precision": _ratio(tp, tp + fp),
@@ -72,57 +72,36 @@ def _from_counts(cm: np.ndarray) -> dict[str, float]:
     }
 
 
-def accuracy(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Share of rows predicted correctly."""
-    return _from_counts(confusion_matrix(y_true, y_pred))["accuracy"]
+def _count_metric(key: str, doc: str) -> Callable[[np.ndarray, np.ndarray], float]:
+    """The public metric ``key`` of :func:`_from_counts`, as a function of ``(y_true, y_pred)``."""
+    def metric(y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        return _from_counts(confusion_matrix(y_true, y_pred))[key]
+
+    metric.__name__ = metric.__qualname__ = "f1_score" if key == "f1" else key
+    metric.__doc__ = doc
+    return metric
 
 
-def precision(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Share of predicted positives that are positive (positive predictive value)."""
-    return _from_counts(confusion_matrix(y_true, y_pred))["precision"]
-
-
-def recall(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Share of positives predicted positive: recall = sensitivity = true positive rate."""
-    return _from_counts(confusion_matrix(y_true, y_pred))["recall"]
-
-
-sensitivity = recall
-
-
-def specificity(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Share of negatives predicted negative (true negative rate)."""
-    return _from_counts(confusion_matrix(y_true, y_pred))["specificity"]
-
-
-def f1_score(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Harmonic mean of precision and recall, ``2 TP / (2 TP + FP + FN)``."""
-    return _from_counts(confusion_matrix(y_true, y_pred))["f1"]
-
-
-def _average_ranks(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..n of ``x``; tied values all get the mean of the ranks they span."""
-    _, which, counts = np.unique(x, return_inverse=True, return_counts=True)
-    last = np.cumsum(counts)  # each distinct value spans ranks last - count + 1 .. last
-    return ((last - counts + 1 + last) / 2.0)[which.reshape(-1)]
+accuracy = _count_metric("accuracy", "Share of rows predicted correctly.")
+precision = _count_metric("precision", "Share of predicted positives that are positive (PPV).")
+recall = sensitivity = _count_metric("recall", "Share of positives predicted positive (true positive rate).")
+specificity = _count_metric("specificity", "Share of negatives predicted negative (true negative rate).")
+f1_score = _count_metric("f1", "Harmonic mean of precision and recall, ``2 TP / (2 TP + FP + FN)``.")
 
 
 def roc_auc(y_true: np.ndarray, scores: np.ndarray) -> float:
-    """Area under the ROC curve of ``scores`` (higher = more likely positive).
-
-    ``AUC = (R_pos - n_pos (n_pos + 1) / 2) / (n_pos n_neg)`` with ``R_pos`` the sum of the
-    positives' average ranks among all scores.  NaN if ``y_true`` has a single class.
-    """
+    """Area under the ROC curve of ``scores`` (higher = more likely positive): over all pairs of a
+    positive and a negative, the share the positive outscores, ties counting 1/2 (the Mann–Whitney
+    U statistic over ``n_pos n_neg``).  NaN if ``y_true`` has a single class."""
     t, s = _pair(y_true, scores, "scores")
-    s = s.astype(np.float64)
     if not np.isfinite(s).all():
         raise ValueError("scores contain NaN or infinite values")
-    n_pos = int(t.sum())
-    n_neg = len(t) - n_pos
-    if n_pos == 0 or n_neg == 0:
+    pos, neg = s[t == 1], np.sort(s[t == 0])
+    if not (pos.size and neg.size):
         return math.nan
-    r_pos = float(_average_ranks(s)[t == 1].sum())
-    return (r_pos - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg)
+    # per positive: 2 (negatives below) + (negatives tied) = searchsorted left + right
+    twice_u = int(np.searchsorted(neg, pos, "left").sum() + np.searchsorted(neg, pos, "right").sum())
+    return twice_u / (2 * pos.size * neg.size)
 
 
 def log_loss(y_true: np.ndarray, proba: np.ndarray, eps: float = 1e-15) -> float:
@@ -130,7 +109,6 @@ def log_loss(y_true: np.ndarray, proba: np.ndarray, eps: float = 1e-15) -> float
     if not (isinstance(eps, (int, float)) and 0.0 <= eps < 0.5):
         raise ValueError(f"eps must be a number in [0, 0.5), got {eps!r}")
     t, p = _pair(y_true, proba, "proba")
-    p = p.astype(np.float64)
     if not ((p >= 0) & (p <= 1)).all():
         raise ValueError("proba must be probabilities in [0, 1] (NaN or a value outside found)")
     p = np.clip(p, eps, 1.0 - eps)
@@ -146,7 +124,6 @@ def binary_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5
     if not (isinstance(threshold, (int, float)) and 0.0 < threshold < 1.0):
         raise ValueError(f"threshold must be a number strictly between 0 and 1, got {threshold!r}")
     t, p = _pair(y_true, proba, "proba")
-    p = p.astype(np.float64)
     cm = confusion_matrix(t, (p >= threshold).astype(np.int64))
     (tn, fp), (fn, tp) = cm.tolist()
     return {**_from_counts(cm), "roc_auc": roc_auc(t, p), "log_loss": log_loss(t, p),

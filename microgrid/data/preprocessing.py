@@ -25,11 +25,9 @@ class Scaler:
 
     name = ""
     _param_names: tuple[str, ...] = ()  # the parameters saved, e.g. ("min", "max")
-
-    def __init__(self) -> None:
-        self._params: tuple[np.ndarray, ...] = ()  # in the order of _param_names
-        self.shift_: np.ndarray | None = None
-        self.scale_: np.ndarray | None = None
+    _params: tuple[np.ndarray, ...] = ()  # in the order of _param_names, once fitted
+    shift_: np.ndarray | None = None
+    scale_: np.ndarray | None = None
 
     def _fit_params(self, X: np.ndarray) -> None:  # pragma: no cover - overridden
         raise NotImplementedError
@@ -151,21 +149,16 @@ class StandardScaler(Scaler):
 SCALERS: dict[str, type[Scaler]] = {"minmax": MinMaxScaler, "standard": StandardScaler}
 
 
-def _scaler_class(name: str) -> type[Scaler]:
-    try:
-        return SCALERS[name]
-    except KeyError:
-        raise ValueError(f"unknown scaler {name!r}; choose from {', '.join(SCALERS)}") from None
-
-
 def make_scaler(name: str) -> Scaler:
     """A new, unfitted scaler by name (``"minmax"`` or ``"standard"``)."""
-    return _scaler_class(name)()
+    if name not in SCALERS:
+        raise ValueError(f"unknown scaler {name!r}; choose from {', '.join(SCALERS)}")
+    return SCALERS[name]()
 
 
 def scaler_from_arrays(name: str, arrays: dict[str, np.ndarray]) -> Scaler:
     """A fitted scaler of kind ``name`` from saved parameters."""
-    return _scaler_class(name).from_arrays(arrays)
+    return type(make_scaler(name)).from_arrays(arrays)
 
 
 # ---- splits --------------------------------------------------------------------------------
@@ -216,8 +209,7 @@ def stratified_split(y: np.ndarray, test_size: float = 0.25, seed: int = 0) -> t
         n_test = min(max(int(round(test_size * len(members))), 1), len(members) - 1)
         test_parts.append(rng.permutation(members)[:n_test])
     test = np.sort(np.concatenate(test_parts))
-    train = np.setdiff1d(np.arange(len(y)), test)
-    return train, test
+    return np.setdiff1d(np.arange(len(y)), test), test
 
 
 def stratified_kfold(y: np.ndarray, k: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -242,5 +234,4 @@ def stratified_kfold(y: np.ndarray, k: int, seed: int = 0) -> list[tuple[np.ndar
     order = np.concatenate([rng.permutation(np.flatnonzero(y == c)) for c in classes])
     fold_of = np.empty(len(y), dtype=np.int64)
     fold_of[order] = np.arange(len(y)) % k
-    everything = np.arange(len(y))
-    return [(everything[fold_of != f], everything[fold_of == f]) for f in range(k)]
+    return [(np.flatnonzero(fold_of != f), np.flatnonzero(fold_of == f)) for f in range(k)]
