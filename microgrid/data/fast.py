@@ -1,8 +1,8 @@
 """The data loader's fast path: :func:`numpy.loadtxt` over a plain data file, a block of lines at a time.
 
-A plain file is ASCII text with one row on each line, its scores ``1``..``10`` or the missing-value
-token, its classes the format's, and quotes only around whole cells.  For any other file (a blank
-line, white space around a cell, ``5.0``, an ID of more than 15 characters, any error)
+A plain file is ASCII text with one row on each line and no white space but line ends, its scores
+``1``..``10`` or the missing-value token, its classes the format's, and quotes only around whole
+cells.  For any other file (a blank line, a space, ``5.0``, an ID of more than 15 characters, any error)
 :func:`parse_fast` returns ``None`` and the loader reads the file with :mod:`csv`, which names the
 line of each problem.  loadtxt only splits the lines into cells of bytes: its own number parsing
 takes what the format refuses (``1e1``, `` 5``) and its quote handling what csv refuses (``"a"b``),
@@ -33,8 +33,7 @@ __all__ = ["parse_fast"]
 BLOCK_CHARS = 1 << 18  # text read and converted a block at a time
 ID_WIDTH = 18  # bytes of an ID cell: 15 characters and quotes (a longer one goes to csv)
 _QUOTE = ord('"')
-_SPACE = np.zeros(256, dtype=bool)  # what str.strip() removes, among ASCII characters
-_SPACE[[*range(9, 14), *range(28, 33)]] = True
+_ODD = bytes([0, 9, 11, 12, *range(28, 33)])  # NUL, and what str.strip() takes off a cell but \n, \r
 _N = len(FEATURE_NAMES)
 
 
@@ -61,14 +60,14 @@ def parse_fast(source: BinaryIO, name: str, unlabelled: bool, drop: bool, max_by
 
 
 def _line_count(source: BinaryIO, max_bytes: int) -> int | None:
-    """The file's line count (the most rows it can hold), or None unless it is ASCII text without
-    NUL of at most ``max_bytes`` (after a UTF-8 byte-order mark)."""
+    """The file's line count (the most rows it can hold), or None unless it is ASCII text of at most
+    ``max_bytes`` (after a UTF-8 byte-order mark) without NUL or white space but line ends."""
     lines, size = 1, 0
     while chunk := source.read(BLOCK_CHARS):
         if size == 0 and chunk.startswith(b"\xef\xbb\xbf"):
             chunk = chunk[3:]
         size += len(chunk)
-        if size > max_bytes or not chunk.isascii() or b"\0" in chunk:
+        if size > max_bytes or not chunk.isascii() or len(chunk.translate(None, _ODD)) < len(chunk):
             return None
         lines += chunk.count(b"\n")
     return lines if size else None
@@ -104,7 +103,7 @@ def _read(text: io.TextIOWrapper, bound: int, name: str, unlabelled: bool, drop:
             raise _Fallback  # loadtxt skips blank lines, which csv counts
         for i in range(spec.skip - 1):
             _unquoted(rows[f"c{i}"])  # a row number: only its quoting matters
-        bx, bids = _scores(rows["x"], table), _id(rows[f"c{spec.skip - 1}"])
+        bx, bids = _scores(rows["x"], table), _unquoted(rows[f"c{spec.skip - 1}"])
         by = _classes(_unquoted(rows["y"]), spec, unlabelled) if labelled else np.full(count, -1)
         blines = line + np.arange(count)
         line += count
@@ -157,16 +156,6 @@ def _scores(cells: np.ndarray, table: np.ndarray) -> np.ndarray:
     if ((values < 0) | (b[..., 2] != 0)).any():
         raise _Fallback
     return values
-
-
-def _id(cells: np.ndarray) -> np.ndarray:
-    """The IDs of ID cells; _Fallback for one with white space around it (csv strips it)."""
-    ids = _unquoted(cells)
-    b = ids.view(np.uint8).reshape(len(ids), -1)
-    last = b[np.arange(len(b)), np.maximum(np.count_nonzero(b, axis=1) - 1, 0)]
-    if (_SPACE[b[:, 0]] | _SPACE[last]).any():
-        raise _Fallback
-    return ids
 
 
 def _classes(cells: np.ndarray, spec: Format, unlabelled: bool) -> np.ndarray:

@@ -122,12 +122,8 @@ def parse_csv(raw: bytes, name: str, unlabelled: bool, drop: bool) -> Parsed:
         check_header(header, line, unlabelled, name)
         if not rows:
             raise DataError(name, None, "the file has a header but no rows")
-    X = np.empty((len(rows), len(FEATURE_NAMES)))
-    y = np.empty(len(rows), dtype=np.int64)
-    ids: list[str] = []
-    for i, (line, cells) in enumerate(rows):
-        ident, X[i], y[i] = _row(cells, line, fmt, unlabelled, name)
-        ids.append(ident)
+    ids, scores, labels = zip(*(_row(cells, line, fmt, unlabelled, name) for line, cells in rows))
+    X, y = np.array(scores, dtype=np.float64), np.array(labels, dtype=np.int64)
     lines = np.array([line for line, _ in rows], dtype=np.int64)
     incomplete = np.isnan(X).any(axis=1)
     keep = ~incomplete if drop else slice(None)
@@ -169,13 +165,10 @@ def _score(cell: str, missing_token: str, name: str, line: int, j: int) -> float
     column = f"score {j + 1} ({FEATURE_NAMES[j]})"
     if cell == missing_token:
         return math.nan
-    try:
-        if not _SCORE_TEXT.fullmatch(cell.strip()):
-            raise ValueError(cell)  # float() would also take '1_0', '1e1', 'inf', ' nan'
-        value = float(cell)
-    except ValueError:
+    if not _SCORE_TEXT.fullmatch(cell):  # float() would also take '1_0', '1e1', 'inf', ' nan'
         raise DataError(name, line, f"{column} is not a number: {quote(cell)} (a missing score is written "
-                                    f"{missing_token!r} in this format)") from None
+                                    f"{missing_token!r} in this format)")
+    value = float(cell)
     if not (1.0 <= value <= 10.0) or value != int(value):
         raise DataError(name, line, f"{column} is {quote(cell)}: scores are whole numbers from 1 to 10")
     return value

@@ -172,14 +172,18 @@ def _mode(path: Path, folder: bool) -> int | None:
     return None
 
 
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def _fsync_dir(folder: Path) -> None:
     """Make a rename in ``folder`` durable (where the system allows opening a folder)."""
     with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        _fsync(folder)
 
 
 @contextlib.contextmanager
@@ -187,8 +191,6 @@ def atomic_file(path: str | os.PathLike[str], mode: str = "w", *, encoding: str 
                 newline: str | None = None) -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path`` for writing (``mode`` ``"w"``, text, or ``"wb"``); when
     the block ends without an error it is synced and renamed to ``path``, otherwise removed."""
-    if mode not in ("w", "wb"):
-        raise ValueError(f"mode must be 'w' or 'wb', got {mode!r}")
     path = Path(path)
     tmp, made = _temp(path, "new"), False
     with claim(path):
@@ -260,11 +262,7 @@ def _remove(path: Path) -> None:
 def _sync_tree(folder: Path) -> None:
     for entry in folder.iterdir():
         if entry.is_file() and not entry.is_symlink():
-            fd = os.open(entry, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            _fsync(entry)
     _fsync_dir(folder)
 
 
