@@ -81,8 +81,7 @@ def check_int(x: object, what: str, low: int = 0) -> int:
 
 
 def check_seed(seed: object) -> int:
-    """``seed`` if it is a non-negative integer (what ``numpy.random.default_rng`` takes and
-    reproduces from); ``None`` is refused too: a run must be repeatable."""
+    """``seed`` if it is a non-negative integer (``None`` is refused: a run must be repeatable)."""
     return check_int(seed, "seed", 0)
 
 

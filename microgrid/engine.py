@@ -354,11 +354,8 @@ def vsum(values: Iterable[Operand]) -> Value:
 
 
 def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = None) -> Value:
-    """``sum_i ws[i] * xs[i] (+ bias)`` as a single node, parents ``(*ws, *xs[, bias])``.
-
-    The terms are added with one rounding (``math.fsum``), so their order does not matter; with
-    an infinite or overflowing term the result is what plain summation gives (inf or nan).
-    """
+    """``sum_i ws[i] * xs[i] (+ bias)`` as a single node, parents ``(*ws, *xs[, bias])``, its terms
+    added with one rounding (``math.fsum``): their order does not matter."""
     ws_t = as_values(ws)
     xs_t = as_values(xs)
     if len(ws_t) != len(xs_t):

@@ -90,10 +90,6 @@ def _sigmoid_derivative(z: np.ndarray, a: np.ndarray, out: np.ndarray | None = N
 
 
 # -- linear: g(z) = z;  g'(z) = 1 -----------------------------------------------------------------
-def _identity(v: Value) -> Value:
-    return v  # no node: the neuron's dot node is its output
-
-
 def _linear_derivative(z: np.ndarray, a: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     out = np.empty(np.shape(z)) if out is None else out
     out.fill(1.0)
@@ -107,7 +103,8 @@ ACTIVATIONS: dict[str, Activation] = {
         Activation("leaky_relu", lambda v: v.leaky_relu(LEAKY_ALPHA), _leaky_relu, _leaky_relu_derivative),
         Activation("tanh", Value.tanh, np.tanh, _tanh_derivative),
         Activation("sigmoid", Value.sigmoid, _sigmoid, _sigmoid_derivative),
-        Activation("linear", _identity, np.positive, _linear_derivative),  # np.positive: a copy
+        # no node on a Value (the neuron's dot node is its output); np.positive copies an array
+        Activation("linear", lambda v: v, np.positive, _linear_derivative),
     )
 }
 
@@ -120,10 +117,9 @@ def get_activation(name: str) -> Activation:
 
 
 def resolve_activations(activations: str | Sequence[str] | None, n_layers: int) -> list[str]:
-    """One activation name per layer: for ``None`` ReLU on the hidden layers and a linear output
-    (as micrograd and PyTorch: a score, or a logit for BCE); for one name, that on the hidden
-    layers (checked even if there is none) and a linear output; else exactly one known name each.
-    """
+    """One activation name per layer: ``None`` is ReLU on the hidden layers and a linear output (a
+    score, or a logit for BCE, as micrograd and PyTorch), one name is that on the hidden layers
+    (checked even if there is none) and a linear output; else exactly one known name each."""
     if activations is None or isinstance(activations, str):
         hidden = "relu" if activations is None else activations
         get_activation(hidden)  # checked even when there is no hidden layer to use it

@@ -75,9 +75,9 @@ class Module:
     ``Module`` and (nested) list or tuple of them, in attribute order, each parameter once."""
 
     def named_parameters(self) -> list[tuple[str, Value]]:
-        """Every parameter under the first dotted name it is reached by (``layers.0.w.7``)."""
+        """Every parameter under the first dotted name reaching it (``layers.0.neurons.3.w.7``)."""
         found: list[tuple[str, Value]] = []
-        _collect(self, "", found, set(), set())
+        _collect(self, "", found, set())
         return found
 
     def parameters(self) -> list[Value]:
@@ -88,28 +88,24 @@ class Module:
             p.grad = 0.0
 
 
-def _collect(item: object, name: str, found: list[tuple[str, Value]], params: set[int],
-             modules: set[int]) -> None:
-    """Append to ``found`` the parameters reachable from ``item`` whose ids are not in ``params``
-    (``modules``: the ids of the Modules already walked)."""
+def _collect(item: object, name: str, found: list[tuple[str, Value]], seen: set[int]) -> None:
+    """Append to ``found`` the parameters reachable from ``item`` (named from ``name``), each Value
+    and Module whose id is not in ``seen`` visited once."""
     children: Iterable[tuple[object, object]]
-    if isinstance(item, Value):
-        if id(item) not in params:
-            params.add(id(item))
-            found.append((name, item))
-        return
-    if isinstance(item, Module):
-        if id(item) in modules:
+    if isinstance(item, (Value, Module)):
+        if id(item) in seen:
             return
-        modules.add(id(item))
+        seen.add(id(item))
+        if isinstance(item, Value):
+            found.append((name, item))
+            return
         children = getattr(item, "__dict__", {}).items()
     elif isinstance(item, (list, tuple)):
         children = enumerate(item)
     else:
         return
-    prefix = f"{name}." if name else ""
     for key, value in children:
-        _collect(value, f"{prefix}{key}", found, params, modules)
+        _collect(value, f"{name}.{key}" if name else str(key), found, seen)
 
 
 class Neuron(Module):
@@ -129,8 +125,7 @@ class Neuron(Module):
         if not (np.isfinite(w).all() and np.isfinite(b)):
             raise ValueError(f"Neuron({nin}): weights and bias must be finite, got {w.tolist()} and "
                              f"{float(b)}")
-        self.nin = nin
-        self.activation = activation
+        self.nin, self.activation = nin, activation
         self._act = get_activation(activation)
         self.w = [Value(float(wi), f"w.{k}") for k, wi in enumerate(w)]
         self.b = Value(float(b), "b")
@@ -215,7 +210,7 @@ class MLP(Module):
     # -- forward ----------------------------------------------------------------------------
     def _inputs(self, x: Sequence[Value | float]) -> list[Value]:
         """One row as Values: a list, tuple or 1-D array of numbers or Values (not a dict, set or
-        string, whose order or meaning is not that of a row)."""
+        string, whose order or meaning is not that of a row; the first layer checks its length)."""
         if isinstance(x, np.ndarray):
             if x.ndim != 1:
                 raise ValueError(f"one row of {self.dims[0]} inputs expected, got an array of shape "
@@ -223,8 +218,6 @@ class MLP(Module):
         elif not isinstance(x, (list, tuple)):
             raise TypeError(f"one row of {self.dims[0]} inputs expected (a list, tuple or 1-D array), got "
                             f"{type(x).__name__}")
-        if len(x) != self.dims[0]:
-            raise ValueError(f"the network takes {self.dims[0]} inputs, got {len(x)}")
         return [v if isinstance(v, Value) else Value(v) for v in x]
 
     def _hidden(self, x: Sequence[Value | float]) -> list[Value]:
@@ -274,10 +267,9 @@ class MLP(Module):
         return (self.predict_proba(X) >= threshold).astype(np.int64)
 
     def example_loss(self, loss: str = "bce") -> Callable[[list[Value], list[Value]], Value]:
-        """The loss of one example as a function of its inputs and targets (lists of Values): the
-        mean over the outputs of ``loss``, from the logits for BCE on a linear or sigmoid output,
-        as :meth:`loss` adds it up for every row.  With Values as targets it has no branch on them,
-        so one trace of it serves every row (:meth:`compile`)."""
+        """The loss of one example as a function of its inputs and targets (lists of Values), as
+        :meth:`loss` adds it up for every row; with Values as targets it has no branch on them, so
+        one trace of it serves every row (:meth:`compile`)."""
         from_logits = uses_logits(loss, self.activations[-1])
         per_entry = bce_with_logits if from_logits else get_loss(loss).fn
 
@@ -290,11 +282,9 @@ class MLP(Module):
 
     def compile(self, loss: str = "bce") -> Program:
         """The mean ``loss`` over a batch as a traced program (:func:`microgrid.trace.trace`): the
-        graph of one example, built once and replayed over every row with NumPy.  Its
-        ``loss_and_grads(X, Y)`` gives the gradients in the order of :meth:`parameters`
-        (:meth:`as_arrays` lays them out as ``[W1, b1, ...]``), and its ``fit`` trains this
-        network's Values.  BCE on an output that is neither linear nor a sigmoid is refused: it
-        clamps the probability, a choice on the data that one trace cannot follow."""
+        graph of one example, replayed over every row with NumPy.  Its ``loss_and_grads(X, Y)``
+        gives the gradients in the order of :meth:`parameters` (:meth:`as_arrays` lays them out as
+        ``[W1, b1, ...]``); its ``fit`` trains this network's Values."""
         get_loss(loss)
         if loss == "bce" and not uses_logits(loss, self.activations[-1]):
             raise ValueError(f"bce on a {self.activations[-1]} output clamps the probability, a choice on "
@@ -338,11 +328,9 @@ class MLP(Module):
             optimizer: str | Optimizer | None = None, batch_size: int | None = None, seed: int = 0,
             callback: Callable[[int, float], object] | None = None, loss: str = "bce",
             engine: str = "scalar") -> np.ndarray:
-        """Train: per iteration the loss graph, ``backward()``, an optimizer step; the arguments and
-        loss history of :meth:`VectorizedMLP.fit <microgrid.vectorized.VectorizedMLP.fit>`.
-        ``engine="scalar"`` builds the graph of every row at every iteration (slow: keep ``iters``
-        and the rows few); ``"traced"`` replays one traced example (:meth:`compile`) over the rows.
-        Returns the loss before each step."""
+        """Train as :meth:`VectorizedMLP.fit <microgrid.vectorized.VectorizedMLP.fit>` (its
+        arguments, the loss before each step): ``engine="scalar"`` builds the graph of every row at
+        every iteration (slow), ``"traced"`` replays one traced example (:meth:`compile`)."""
         if engine not in ("scalar", "traced"):
             raise ValueError(f"engine must be 'scalar' or 'traced', got {engine!r}")
         X, Y = check_data(X, y, self.dims, loss)

@@ -469,10 +469,8 @@ def _data_sets(X: object, y: object, K: int, dims: Sequence[int],
         if not isinstance(y, (list, tuple)) or len(y) != len(X):
             raise ValueError(f"X holds {len(X)} data sets (one per network): y must be a list of as many "
                              "label arrays")
-        if len(X) != K:
-            raise ValueError(f"{len(X)} data sets given for {K} networks")
         data = []
-        for k, (x, t) in enumerate(zip(X, y)):
+        for k, (x, t) in enumerate(zip(_per_network(X, K, "data sets"), y)):
             try:
                 data.append(check_data(x, t, dims, loss))
             except ValueError as exc:
