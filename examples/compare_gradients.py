@@ -18,7 +18,7 @@ data = load_wisconsin()
 X = (data.X[:20] - 1.0) / 9.0  # scores 1..10 -> [0, 1]
 y = data.y[:20]
 
-scalar = MLP(9, [15, 1], seed=0)  # ReLU hidden layer, linear output: BCE of sigmoid(z), from z
+scalar = MLP(9, [15, 1], init="he", seed=0)  # ReLU hidden layer, linear output: BCE of sigmoid(z), from z
 weights = scalar.get_weights()
 weights[1] = np.random.default_rng(1).normal(0.0, 0.1, size=15)  # nonzero biases: off the ReLU kink
 scalar.set_weights(weights)

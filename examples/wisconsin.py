@@ -19,7 +19,7 @@ print(f"{len(data)} complete rows of the Wisconsin data: {data.class_counts()}")
 
 train, test = tutorial_split(len(data))  # rows 0-499 train, 501-682 test
 scaler = MinMaxScaler().fit(data.X[train])  # ranges of the training rows only
-net = VectorizedMLP([9, 15, 1], activations=["relu", "sigmoid"], seed=0)
+net = VectorizedMLP([9, 15, 1], activations=["relu", "sigmoid"], init="he", seed=0)
 losses = net.fit(scaler.transform(data.X[train]), data.y[train], lr=0.07, iters=67_000)
 print(f"training loss {losses[0]:.4f} -> {losses[-1]:.4f} after {len(losses):,} iterations")
 
@@ -32,7 +32,7 @@ for name, rows in (("train", train), ("test", test)):
 scores = []
 for train, test in stratified_kfold(data.y, k=10, seed=0):
     scaler = MinMaxScaler().fit(data.X[train])
-    net = VectorizedMLP([9, 15, 1], activations=["relu", "sigmoid"], seed=0)
+    net = VectorizedMLP([9, 15, 1], activations=["relu", "sigmoid"], init="he", seed=0)
     net.fit(scaler.transform(data.X[train]), data.y[train], lr=0.01, iters=200, optimizer="adam")
     m = binary_metrics(data.y[test], net.predict_proba(scaler.transform(data.X[test])))
     scores.append([m["accuracy"], m["roc_auc"]])

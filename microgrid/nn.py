@@ -47,25 +47,29 @@ _sigmoid = get_activation("sigmoid").forward  # a linear output's probability: s
 __all__ = ["Module", "Neuron", "Layer", "MLP", "INITS", "initial_weights", "check_dims", "network_dims",
            "check_weights", "check_inputs", "check_data"]
 
-#: how each init scales a layer's ``N(0, 1)`` draws ``W`` of shape ``(fan_out, fan_in)``
-INITS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "he": lambda W: W * math.sqrt(2.0 / W.shape[1]),  # std sqrt(2 / fan_in): keeps the variance through ReLUs
-    "xavier": lambda W: W * math.sqrt(2.0 / sum(W.shape)),  # std sqrt(2 / (fan_in + fan_out)), Glorot
-    "scaled_normal": lambda W: W / math.sqrt(W.shape[1]),  # std 1 / sqrt(fan_in), the classic tutorial's
+#: how each init draws a layer's weights ``W`` of shape ``(fan_out, fan_in)`` from a NumPy generator
+INITS: dict[str, Callable[[np.random.Generator, int, int], np.ndarray]] = {
+    "uniform": lambda rng, n_out, n_in: rng.uniform(-1.0, 1.0, (n_out, n_in)),  # U(-1, 1), micrograd's
+    # N(0, 1) scaled: std sqrt(2 / fan_in) keeps the variance through ReLUs (He)
+    "he": lambda rng, n_out, n_in: rng.standard_normal((n_out, n_in)) * math.sqrt(2.0 / n_in),
+    # std sqrt(2 / (fan_in + fan_out)) (Glorot)
+    "xavier": lambda rng, n_out, n_in: rng.standard_normal((n_out, n_in)) * math.sqrt(2.0 / (n_in + n_out)),
+    # std 1 / sqrt(fan_in), the classic tutorial's
+    "scaled_normal": lambda rng, n_out, n_in: rng.standard_normal((n_out, n_in)) / math.sqrt(n_in),
 }
 
 
-def initial_weights(dims: Sequence[int], init: str = "he", seed: int = 0) -> list[np.ndarray]:
-    """``[W1, b1, W2, b2, ...]`` for layer widths ``dims``: zero biases, and each ``W`` drawn as an
-    ``(n_out, n_in)`` block of ``N(0, 1)`` from ``numpy.random.default_rng(seed)``, layer after
-    layer, scaled by :data:`INITS`."""
+def initial_weights(dims: Sequence[int], init: str = "uniform", seed: int = 0) -> list[np.ndarray]:
+    """``[W1, b1, W2, b2, ...]`` for layer widths ``dims``: zero biases, and each ``W`` an
+    ``(n_out, n_in)`` block drawn by :data:`INITS` from ``numpy.random.default_rng(seed)``, layer
+    after layer."""
     dims = check_dims(dims)
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}; choose from {', '.join(INITS)}")
     rng = np.random.default_rng(check_seed(seed))
     weights: list[np.ndarray] = []
     for fan_in, fan_out in zip(dims[:-1], dims[1:]):
-        weights += [INITS[init](rng.standard_normal((fan_out, fan_in))), np.zeros(fan_out)]
+        weights += [INITS[init](rng, fan_out, fan_in), np.zeros(fan_out)]
     return weights
 
 
@@ -113,7 +117,7 @@ class Neuron(Module):
     ``bias`` set the parameters, else they are drawn as for a one-neuron layer."""
 
     def __init__(self, nin: int, activation: str = "relu", *, weights: Sequence[float] | None = None,
-                 bias: float = 0.0, init: str = "he", seed: int = 0) -> None:
+                 bias: float = 0.0, init: str = "uniform", seed: int = 0) -> None:
         check_size(check_dims([nin, 1]), "Neuron", values=True)
         if weights is None:
             weights = initial_weights([nin, 1], init, seed)[0][0]
@@ -147,7 +151,7 @@ class Layer(Module):
     set the parameters, else they are drawn with ``init`` from ``seed``."""
 
     def __init__(self, nin: int, nout: int, activation: str = "relu", *, W: np.ndarray | None = None,
-                 b: np.ndarray | None = None, init: str = "he", seed: int = 0) -> None:
+                 b: np.ndarray | None = None, init: str = "uniform", seed: int = 0) -> None:
         check_size(check_dims([nin, nout]), "Layer", values=True)
         if W is None:
             W, b0 = initial_weights([nin, nout], init, seed)
@@ -186,11 +190,13 @@ class MLP(Module):
     ``activations``: one name per layer, one for every hidden layer, or None (ReLU).  The output
     is linear unless named, as in micrograd and PyTorch: ``model(x)`` is a score, for BCE a logit
     ``z``, and :meth:`loss` and :meth:`predict_proba` apply ``sigmoid(z)``.  ``init`` (a key of
-    :data:`INITS`) and ``seed`` draw the weights, as :class:`~microgrid.vectorized.VectorizedMLP`.
+    :data:`INITS`; micrograd's ``U(-1, 1)`` unless named) and ``seed`` draw the weights, as
+    :class:`~microgrid.vectorized.VectorizedMLP`; ``microgrid train`` uses ``"he"``.
     """
 
     def __init__(self, nin: int | Sequence[int], nouts: Sequence[int] | None = None,
-                 activations: str | Sequence[str] | None = None, init: str = "he", seed: int = 0) -> None:
+                 activations: str | Sequence[str] | None = None, init: str = "uniform",
+                 seed: int = 0) -> None:
         self.dims = network_dims(nin, nouts, "MLP")
         check_size(self.dims, "MLP", values=True)
         self.activations = resolve_activations(activations, len(self.dims) - 1)

@@ -218,7 +218,8 @@ class VectorizedMLP:
     """
 
     def __init__(self, nin: int | Sequence[int], nouts: Sequence[int] | None = None,
-                 activations: str | Sequence[str] | None = None, init: str = "he", seed: int = 0) -> None:
+                 activations: str | Sequence[str] | None = None, init: str = "uniform",
+                 seed: int = 0) -> None:
         self.dims = network_dims(nin, nouts, "VectorizedMLP")
         check_size(self.dims, "VectorizedMLP")
         self.activations = resolve_activations(activations, len(self.dims) - 1)

@@ -57,7 +57,7 @@ def wisconsin_loss(sample: int = 0) -> Value:
 
     data = load_wisconsin()
     lo, hi = data.X.min(axis=0), data.X.max(axis=0)
-    mlp = MLP(9, [15, 1], seed=0)
+    mlp = MLP(9, [15, 1], init="he", seed=0)  # as training initialises it
     x = [Value(float(v)) for v in (data.X[sample] - lo) / (hi - lo)]
     return bce_with_logits(mlp.logits(x), int(data.y[sample]))
 

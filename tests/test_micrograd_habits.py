@@ -48,15 +48,14 @@ def test_the_lecture_loop_learns_and_matches_the_vectorized_network() -> None:
     learned = []
     for seed in range(10):
         losses = lecture_losses(MLP(3, [4, 4, 1], seed=seed))
-        # the same steps on the NumPy twin: the mean over 4 rows instead of the sum, so lr 4 x 0.05
-        # (the rounding of the two scalings differs, and 100 steps amplify it to ~1e-6 for seed 1)
+        # the same steps on the NumPy twin: the mean over 4 rows instead of the sum, so lr 4 x 0.05;
+        # the two scalings round differently, and a run that oscillates (seed 0) amplifies that to
+        # ~1e-5 by step 80, so the first 60 steps are compared
         twin = VectorizedMLP(3, [4, 4, 1], seed=seed).fit(XS, YS, lr=0.2, iters=100, loss="mse")
-        assert losses == pytest.approx(4.0 * np.asarray(twin), rel=1e-5, abs=1e-9)
+        assert losses[:60] == pytest.approx(4.0 * np.asarray(twin[:60]), rel=1e-8, abs=1e-12)
         if losses[-1] < 0.1:
             learned.append(seed)
-        else:  # the others stall with dead ReLU units, as micrograd's do
-            assert losses[-1] > 0.3
-    assert learned == [0, 2, 7]
+    assert learned == [2, 4, 6, 8]
 
 
 @pytest.mark.slow
@@ -73,14 +72,15 @@ def test_the_lecture_loop_learns_about_as_often_as_with_micrograd() -> None:
     # micrograd 0.1.0 learns for 4 or 5 seeds: its backward pass visits each node's parents in the
     # order of a set of objects (by memory address), so its rounding, and a borderline run, vary
     ours = sum(lecture_losses(MLP(3, [4, 4, 1], seed=seed))[-1] < 0.1 for seed in range(10))
-    assert ours == 3 and abs(ours - theirs) <= 2  # other random starts; over seeds 0-199: 41 vs 51
+    # the same U(-1, 1) starts, drawn by another generator; over seeds 0-399: 119 vs 107
+    assert ours == 4 and abs(ours - theirs) <= 1
 
 
 def test_the_default_output_is_a_score_not_a_probability() -> None:
     # a sigmoid output (the default before) cannot reach the -1 targets: the loss stays above 2
-    squashed = lecture_losses(MLP(3, [4, 4, 1], activations=["relu", "relu", "sigmoid"], seed=0))
+    squashed = lecture_losses(MLP(3, [4, 4, 1], activations=["relu", "relu", "sigmoid"], seed=2))
     assert squashed[-1] > 2.0
-    assert lecture_losses(MLP(3, [4, 4, 1], seed=0))[-1] < 0.1
+    assert lecture_losses(MLP(3, [4, 4, 1], seed=2))[-1] < 0.1
 
 
 # -- the demo notebook's loop: MLP(2, [16, 16, 1]), max-margin loss + L2, SGD with a decaying lr ---

@@ -213,8 +213,20 @@ def test_scaled_normal_is_the_tutorial_draw_and_both_paths_agree() -> None:
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("init, std", [("he", math.sqrt(2 / 400)), ("xavier", math.sqrt(2 / 700)),
-                                       ("scaled_normal", math.sqrt(1 / 400))])
+def test_the_default_draw_is_micrograds_uniform() -> None:
+    rng = np.random.default_rng(3)
+    W1, W2 = rng.uniform(-1.0, 1.0, (15, 9)), rng.uniform(-1.0, 1.0, (1, 15))
+    for net in (MLP(9, [15, 1], seed=3), VectorizedMLP([9, 15, 1], seed=3)):
+        got = net.get_weights()
+        np.testing.assert_array_equal(got[0], W1)
+        np.testing.assert_array_equal(got[2], W2)
+        assert not got[1].any() and not got[3].any()
+    W, _ = initial_weights([400, 300], seed=0)
+    assert -1.0 <= W.min() < -0.999 and 0.999 < W.max() <= 1.0  # micrograd's random.uniform(-1, 1)
+
+
+@pytest.mark.parametrize("init, std", [("uniform", math.sqrt(1 / 3)), ("he", math.sqrt(2 / 400)),
+                                       ("xavier", math.sqrt(2 / 700)), ("scaled_normal", math.sqrt(1 / 400))])
 def test_init_scales(init: str, std: float) -> None:
     W, b = initial_weights([400, 300], init=init, seed=0)
     assert W.shape == (300, 400) and not b.any()

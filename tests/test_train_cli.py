@@ -23,6 +23,7 @@ from microgrid.app.runs.progress import Progress
 from microgrid.app.runs.run import fit_network, run_cv, run_holdout, run_seeds, train_classifier
 from microgrid.data import load_wisconsin, shipped_path
 from microgrid.data.preprocessing import tutorial_split
+from microgrid.vectorized import VectorizedMLP
 
 from helpers import one_line_error, run_cli
 from strategies import WisconsinRecord, render_wisconsin
@@ -259,6 +260,9 @@ def test_scalar_engine_gives_the_vectorized_loss_history(optimizer, batch_size):
     (net_s, hist_s, final_s), (net_v, hist_v, final_v) = runs["scalar"], runs["vectorized"]
     assert final_s == pytest.approx(final_v, rel=1e-10) and final_s < hist_s[-1]
     assert len(hist_s) == 5 and hist_s[-1] != hist_s[0]
+    start = VectorizedMLP([9, 6, 4, 1], activations=["relu", "relu", "sigmoid"], init="he", seed=3)
+    if batch_size is None:  # training starts from He's weights, not the library's default
+        assert hist_v[0] == start.loss(X, y)
     np.testing.assert_allclose(hist_s, hist_v, rtol=1e-10, atol=0)
     for ws, wv in zip(net_s.get_weights(), net_v.get_weights()):
         np.testing.assert_allclose(ws, wv, rtol=1e-10, atol=1e-13)

@@ -886,7 +886,7 @@ def test_cli_wisconsin_sample_through_9_15_1_is_one_box_per_neuron(
         assert d.edges_into(box) == inputs  # every hidden neuron reads the nine features, in order
     assert d.edges_into(boxes[15]) == boxes[:15]
     # the numbers: a NumPy forward pass with the same initial weights (BCE from the logit, y = label)
-    W1, b1, W2, b2 = MLP(9, [15, 1], seed=2).get_weights()
+    W1, b1, W2, b2 = MLP(9, [15, 1], init="he", seed=2).get_weights()  # training's init
     x, y = data.X[3], data.y[3]
     if not raw:  # what training feeds: each feature mapped from [min, max] to [0, 1]
         lo, hi = data.X.min(axis=0), data.X.max(axis=0)

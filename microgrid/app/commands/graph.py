@@ -286,7 +286,7 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
     else:  # the network microgrid train trains
         activations = ["relu"] * (len(sizes) - 2) + ["sigmoid"]
     try:
-        mlp = MLP(sizes[0], sizes[1:], activations=activations, seed=seed)
+        mlp = MLP(sizes[0], sizes[1:], activations=activations, init="he", seed=seed)
     except ValueError as exc:
         raise UsageError(f"--mlp {given} --activations {quote(args.activations)}: {exc}") from None
     if args.raw_inputs:

@@ -115,11 +115,11 @@ def fit_network(config: TrainConfig, X: np.ndarray, y: np.ndarray,
     dims = config.dims(np.shape(X)[1])
     history: np.ndarray
     if config.engine == "vectorized":
-        net = VectorizedMLP(dims, activations=config.activations, seed=config.seed)
+        net = VectorizedMLP(dims, activations=config.activations, init="he", seed=config.seed)
         history = net.fit(X, y, lr=config.lr, iters=config.iters, optimizer=config.optimizer,
                           batch_size=config.batch_size, seed=config.seed, callback=progress)
     else:
-        scalar = MLP(dims[0], dims[1:], activations=config.activations, seed=config.seed)
+        scalar = MLP(dims[0], dims[1:], activations=config.activations, init="he", seed=config.seed)
         history = scalar.fit(X, y, lr=config.lr, iters=config.iters, optimizer=config.optimizer,
                              batch_size=config.batch_size, seed=config.seed, callback=progress,
                              engine=config.engine)
@@ -190,7 +190,7 @@ def train_classifiers(configs: Sequence[TrainConfig], dataset: Dataset, rows: Se
     first = configs[0]
     data = [_prepare(c, dataset, r) for c, r in zip(configs, rows)]
     dims = first.dims(dataset.X.shape[1])
-    nets = [VectorizedMLP(dims, activations=c.activations, seed=c.seed) for c in configs]
+    nets = [VectorizedMLP(dims, activations=c.activations, init="he", seed=c.seed) for c in configs]
     callback = None if progress is None else (lambda i, losses: progress(i, float(np.mean(losses))))
     start = time.perf_counter()
     try:
