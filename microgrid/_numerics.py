@@ -1,9 +1,7 @@
-"""The arithmetic under :mod:`microgrid.engine`: IEEE-754 float functions that never raise, exact
-sums, numbers as floats, comparands, and the ``no_grad`` switch.
-
-``fdiv``, ``fpow``, ``fexp``... give float64 results as NumPy does (``inf``/``nan`` where
-``math`` would raise); ``fsum`` and ``fdot`` round once (``math.fsum``); ``div``, ``power``,
-``log``... serve the derivative rules on floats and, recorded, on Values.
+"""The arithmetic under :mod:`microgrid.engine`: IEEE-754 float functions that never raise
+(``fdiv``, ``fpow``, ``fexp``...: ``inf``/``nan`` where ``math`` would raise, as NumPy gives them),
+exact sums (``fsum``, ``fdot``: one rounding), the helpers of the derivative rules (``div``,
+``power``, ``log``...: on floats and, recorded, on Values), comparands, and ``no_grad``.
 """
 
 from __future__ import annotations

@@ -1,9 +1,5 @@
 """The checks every library module runs on user input (TypeError for a wrong type, ValueError for
 a wrong value, each saying what is wrong), and the central differences the gradient checks share.
-
-``np.asarray(x, dtype=np.float64)`` alone would parse text (``"1"`` becomes 1.0), drop the
-imaginary part of complex numbers with a mere warning, and let ``OverflowError`` escape for huge
-integers; :func:`real_array` refuses all three.
 """
 
 from __future__ import annotations
@@ -30,7 +26,9 @@ MAX_VALUE_PARAMETERS = 10_000_000
 
 
 def real_array(x: object, what: str) -> np.ndarray:
-    """``x`` as a new float64 array; ValueError naming ``what`` for text, complex or non-numbers."""
+    """``x`` as a new float64 array; ValueError naming ``what`` for text, complex or non-numbers
+    (which ``np.asarray(x, dtype=np.float64)`` would parse, cut to their real part with a mere
+    warning, or let raise ``OverflowError``: huge integers)."""
     try:
         a = np.asarray(x)
     except ValueError as exc:  # e.g. ragged nested lists

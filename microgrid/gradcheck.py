@@ -248,7 +248,6 @@ class GradientReport:
 
     @property
     def exact_ok(self) -> bool:
-        """:attr:`manual_ok`, and autograd and a network's traced program agree (:attr:`traced_ok`)."""
         return self.manual_ok and self.traced_ok
 
     @property
@@ -258,7 +257,6 @@ class GradientReport:
 
     @property
     def ok(self) -> bool:
-        """Both :attr:`exact_ok` and :attr:`numeric_ok`."""
         return self.exact_ok and self.numeric_ok
 
     def table(self) -> str:

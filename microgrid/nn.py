@@ -307,27 +307,18 @@ class MLP(Module):
     # -- weights as arrays --------------------------------------------------------------------
     def get_weights(self) -> list[np.ndarray]:
         """``[W1 (n1, n0), b1 (n1,), W2, b2, ...]`` as float64 arrays (copies)."""
-        return self._arrays(lambda p: p.data)
+        return self.as_arrays([p.data for p in self.parameters()])
 
     def get_grads(self) -> list[np.ndarray]:
         """The parameters' ``.grad`` in the layout of :meth:`get_weights`."""
-        return self._arrays(lambda p: p.grad)
-
-    def _arrays(self, field: Callable[[Value], float]) -> list[np.ndarray]:
-        out = []
-        for layer in self.layers:
-            out.append(np.array([[field(w) for w in n.w] for n in layer.neurons], dtype=np.float64))
-            out.append(np.array([field(n.b) for n in layer.neurons], dtype=np.float64))
-        return out
+        return self.as_arrays([p.grad for p in self.parameters()])
 
     def set_weights(self, weights: Sequence[np.ndarray]) -> None:
         """Set every parameter from ``[W1, b1, ...]`` (ValueError naming the layer and shapes)."""
         weights = check_weights(self.dims, weights)
-        for layer, W, b in zip(self.layers, weights[::2], weights[1::2]):
-            for neuron, w_row, b_j in zip(layer.neurons, W.tolist(), b.tolist()):
-                for p, v in zip(neuron.w, w_row):
-                    p.data = v
-                neuron.b.data = b_j
+        rows = [np.column_stack([W, b]).ravel() for W, b in zip(weights[::2], weights[1::2])]
+        for p, v in zip(self.parameters(), np.concatenate(rows).tolist()):
+            p.data = v
 
     # -- training -----------------------------------------------------------------------------
     def fit(self, X: object, y: object, lr: float = 0.07, iters: int = 100,
