@@ -5,19 +5,14 @@ the parameters save as plain arrays, :meth:`Scaler.to_arrays`), and reproducible
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 from microgrid.arrays import check_seed, real_array
 
 __all__ = ["Scaler", "MinMaxScaler", "StandardScaler", "SCALERS", "make_scaler", "scaler_from_arrays",
            "tutorial_split", "stratified_split", "stratified_kfold"]
-
-
-def _as_matrix(X: np.ndarray, what: str) -> np.ndarray:
-    X = real_array(X, f"{what}: X")
-    if X.ndim != 2:
-        raise ValueError(f"{what}: expected a 2-D array (rows, features), got shape {X.shape}")
-    return X
 
 
 class Scaler:
@@ -28,13 +23,24 @@ class Scaler:
     _params: tuple[np.ndarray, ...] = ()  # in the order of _param_names, once fitted
     shift_: np.ndarray | None = None
     scale_: np.ndarray | None = None
+    _fit_params: Callable[[np.ndarray], None]  # from the training rows
+    _set_params: Callable[[np.ndarray, np.ndarray], None]  # from values fitted or saved, checked
 
-    def _fit_params(self, X: np.ndarray) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
+    def _matrix(self, X: np.ndarray, what: str) -> np.ndarray:
+        """``X`` as a float64 (rows, features) array; unless ``what`` is fit, as wide as the fit."""
+        where, shift = f"{type(self).__name__}.{what}", None if what == "fit" else self.shift_
+        if what != "fit" and shift is None:
+            raise ValueError(f"{where}: call fit() first")
+        X = real_array(X, f"{where}: X")
+        if X.ndim != 2:
+            raise ValueError(f"{where}: expected a 2-D array (rows, features), got shape {X.shape}")
+        if shift is not None and X.shape[1] != len(shift):
+            raise ValueError(f"{where}: fitted on {len(shift)} features, got {X.shape[1]}")
+        return X
 
     def fit(self, X: np.ndarray) -> Scaler:
         """Learn the parameters from the training rows ``X`` (n, d); returns ``self``."""
-        X = _as_matrix(X, f"{type(self).__name__}.fit")
+        X = self._matrix(X, "fit")
         if X.shape[0] == 0:
             raise ValueError(f"{type(self).__name__}.fit: no rows to fit on")
         if not np.isfinite(X).all():
@@ -43,18 +49,9 @@ class Scaler:
         self._fit_params(X)
         return self
 
-    def _check_fitted(self, X: np.ndarray, what: str) -> np.ndarray:
-        if self.shift_ is None or self.scale_ is None:
-            raise ValueError(f"{type(self).__name__}.{what}: call fit() first")
-        X = _as_matrix(X, f"{type(self).__name__}.{what}")
-        if X.shape[1] != self.shift_.shape[0]:
-            raise ValueError(f"{type(self).__name__}.{what}: fitted on {self.shift_.shape[0]} features, "
-                             f"got {X.shape[1]}")
-        return X
-
     def transform(self, X: np.ndarray) -> np.ndarray:
         """``(X - shift) / scale`` with the fitted parameters."""
-        X = self._check_fitted(X, "transform")
+        X = self._matrix(X, "transform")
         return (X - self.shift_) / self.scale_
 
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
@@ -63,7 +60,7 @@ class Scaler:
 
     def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
         """Undo :meth:`transform`: ``Z * scale + shift``."""
-        Z = self._check_fitted(Z, "inverse_transform")
+        Z = self._matrix(Z, "inverse_transform")
         return Z * self.scale_ + self.shift_
 
     def to_arrays(self) -> dict[str, np.ndarray]:
@@ -86,9 +83,6 @@ class Scaler:
         scaler = cls()
         scaler._set_params(*params)
         return scaler
-
-    def _set_params(self, first: np.ndarray, second: np.ndarray, /) -> None:  # pragma: no cover - overridden
-        raise NotImplementedError
 
 
 def _check_scale(scaler: str, what: str, values: np.ndarray) -> None:

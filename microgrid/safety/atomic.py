@@ -163,13 +163,14 @@ def _clean(path: Path) -> None:
 
 # -- files ----------------------------------------------------------------------------------------
 
-def _mode(path: Path, folder: bool) -> int | None:
-    """The permission bits of the file (or folder) a write to ``path`` replaces."""
-    with contextlib.suppress(OSError):
+def _copy_mode(path: Path, target: int | Path, folder: bool) -> None:
+    """Give ``target`` (a descriptor or a path) the permission bits of what it replaces at ``path``."""
+    try:
         st = os.lstat(path)
-        if stat.S_ISDIR(st.st_mode) if folder else stat.S_ISREG(st.st_mode):
-            return stat.S_IMODE(st.st_mode)
-    return None
+    except OSError:
+        return
+    if stat.S_ISDIR(st.st_mode) if folder else stat.S_ISREG(st.st_mode):
+        os.chmod(target, stat.S_IMODE(st.st_mode))
 
 
 def _fsync(path: Path) -> None:
@@ -198,9 +199,7 @@ def atomic_file(path: str | os.PathLike[str], mode: str = "w", *, encoding: str 
             with signals_held():  # no temporary without ``made``
                 fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
                 made = True
-            kept = _mode(path, folder=False)
-            if kept is not None:
-                os.chmod(fd, kept)
+            _copy_mode(path, fd, folder=False)
             text = mode == "w"
             with open(fd, mode, encoding=encoding if text else None, newline=newline if text else None) as f:
                 yield f
@@ -294,9 +293,7 @@ def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
             with signals_held():  # no temporary without ``made``
                 os.mkdir(staging)
                 made = True
-            kept = _mode(path, folder=True)
-            if kept is not None:
-                os.chmod(staging, kept)
+            _copy_mode(path, staging, folder=True)
             try:
                 yield staging
                 _sync_tree(staging)

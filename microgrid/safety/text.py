@@ -20,21 +20,15 @@ def escape(text: str) -> str:
     Distinct texts stay distinct (the escaping can be undone), and the result is one line of
     printable characters: ``escape("a\\x1b[0m") == "a\\\\x1b[0m"``.
     """
-    return _escaped(text, backslashes=True)
+    return printable(text.replace("\\", "\\\\"))
 
 
 def printable(text: str) -> str:
     """``text`` with only its non-printable characters escaped (backslashes kept as they are): for
     messages already composed, whose quoted parts :func:`quote` wrote."""
-    return _escaped(text, backslashes=False)
-
-
-def _escaped(text: str, backslashes: bool) -> str:
-    if text.isprintable() and not (backslashes and "\\" in text):  # the usual case, at C speed
+    if text.isprintable():  # the usual case, at C speed
         return text
-    # repr writes a lone non-printable character (or backslash) as its escape, between quotes
-    return "".join(c if c.isprintable() and not (backslashes and c == "\\") else repr(c)[1:-1]
-                   for c in text)
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)  # repr escapes a lone character
 
 
 def quote(text: object, limit: int = QUOTE_LIMIT) -> str:
