@@ -32,7 +32,6 @@ __all__ = ["parse_fast"]
 
 BLOCK_CHARS = 1 << 18  # text read and converted a block at a time
 ID_WIDTH = 18  # bytes of an ID cell: 15 characters and quotes (a longer one goes to csv)
-_QUOTE = ord('"')
 _ODD = bytes([0, 9, 11, 12, *range(28, 33)])  # NUL, and what str.strip() takes off a cell but \n, \r
 _N = len(FEATURE_NAMES)
 
@@ -126,19 +125,13 @@ def _read(text: io.TextIOWrapper, bound: int, name: str, unlabelled: bool, drop:
 def _unquoted(cells: np.ndarray) -> np.ndarray:
     """Bytes cells as csv reads them: a pair of quotes around a whole cell removed; _Fallback for
     any other quote and for a cell that fills its width (it may have been cut)."""
-    b = np.ascontiguousarray(cells).view(np.uint8).reshape(len(cells), -1)
-    if b[:, -1].any():
+    if (np.char.str_len(cells) >= cells.itemsize).any():
         raise _Fallback
-    quote = b == _QUOTE
-    if quote.any():
-        length = np.count_nonzero(b, axis=1)
-        whole = (quote.sum(axis=1) == 2) & quote[:, 0] & quote[np.arange(len(b)), length - 1]
-        if (quote.any(axis=1) & ~whole).any():
-            raise _Fallback
-        b = b.copy()
-        b[whole, :-1] = b[whole, 1:]
-        b[whole, length[whole] - 2] = 0
-    return b.view(f"S{b.shape[1]}").ravel()
+    quotes = np.char.count(cells, b'"')
+    whole = (quotes == 2) & np.char.startswith(cells, b'"') & np.char.endswith(cells, b'"')
+    if (quotes.astype(bool) > whole).any():
+        raise _Fallback
+    return np.where(whole, np.char.strip(cells, b'"'), cells) if whole.any() else cells
 
 
 def _score_table(missing: str) -> np.ndarray:
