@@ -188,33 +188,50 @@ def _fsync_dir(folder: Path) -> None:
 
 
 @contextlib.contextmanager
+def _replacing(path: Path, folder: bool) -> Iterator[int]:
+    """Claim ``path`` and make its temporary, a folder or a file (its descriptor is yielded), with
+    the permission bits of what it replaces; when the block ends without an error the temporary is
+    synced and put in place, otherwise removed.  An OSError names ``path`` (or the file under it)."""
+    tmp, made, fd = _temp(path, "new"), False, -1
+    with claim(path):
+        try:
+            with signals_held():  # no temporary without ``made``
+                if folder:
+                    os.mkdir(tmp)
+                else:
+                    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+                made = True
+            _copy_mode(path, tmp if folder else fd, folder)
+            yield fd
+            if folder:
+                _sync_tree(tmp)
+            with signals_held():
+                refuse_special(path)  # again: one may have been put there since the caller's check
+                if folder:
+                    _swap(tmp, path)
+                else:
+                    os.replace(tmp, path)
+            _fsync_dir(path.parent)
+        except BaseException as exc:
+            if made:
+                with signals_held(), contextlib.suppress(OSError):
+                    _remove(tmp)
+            if isinstance(exc, OSError):
+                raise _named(exc, path, tmp if folder else None) from None
+            raise
+
+
+@contextlib.contextmanager
 def atomic_file(path: str | os.PathLike[str], mode: str = "w", *, encoding: str | None = "utf-8",
                 newline: str | None = None) -> Iterator[IO[Any]]:
     """Open a temporary file beside ``path`` for writing (``mode`` ``"w"``, text, or ``"wb"``); when
     the block ends without an error it is synced and renamed to ``path``, otherwise removed."""
-    path = Path(path)
-    tmp, made = _temp(path, "new"), False
-    with claim(path):
-        try:
-            with signals_held():  # no temporary without ``made``
-                fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-                made = True
-            _copy_mode(path, fd, folder=False)
-            text = mode == "w"
-            with open(fd, mode, encoding=encoding if text else None, newline=newline if text else None) as f:
-                yield f
-                f.flush()
-                os.fsync(f.fileno())
-            refuse_special(path)  # again: one may have been put there since the caller's check
-            os.replace(tmp, path)
-        except BaseException as exc:
-            if made:
-                with signals_held(), contextlib.suppress(OSError):
-                    os.unlink(tmp)
-            if isinstance(exc, OSError):
-                raise _named(exc, path) from None
-            raise
-    _fsync_dir(path.parent)
+    text = mode == "w"
+    with _replacing(Path(path), folder=False) as fd:
+        with open(fd, mode, encoding=encoding if text else None, newline=newline if text else None) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -287,26 +304,5 @@ def atomic_folder(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Give an empty folder beside ``path`` to fill; when the block ends without an error it
     replaces ``path`` (whatever was there) as a unit, otherwise it is removed (``path`` untouched)."""
     path = Path(path)
-    staging, made = _temp(path, "new"), False
-    with claim(path):
-        try:
-            with signals_held():  # no temporary without ``made``
-                os.mkdir(staging)
-                made = True
-            _copy_mode(path, staging, folder=True)
-            try:
-                yield staging
-                _sync_tree(staging)
-            except OSError as exc:
-                raise _named(exc, path, staging) from None
-            with signals_held():
-                refuse_special(path)
-                _swap(staging, path)
-            _fsync_dir(path.parent)
-        except BaseException as exc:
-            if made:
-                with signals_held():
-                    shutil.rmtree(staging, ignore_errors=True)
-            if isinstance(exc, OSError) and not made:
-                raise _named(exc, path) from None
-            raise
+    with _replacing(path, folder=True):
+        yield _temp(path, "new")
