@@ -5,14 +5,12 @@ how its gradient was summed)."""
 
 from __future__ import annotations
 
+from microgrid.viz.backend import INSTALL_HINT, GraphvizNotFound, dot_available
 from microgrid.viz.draw import (
     DEFAULT_MAX_NODES,
     GROUPS,
-    INSTALL_HINT,
     OUTPUT_FORMATS,
     GraphTooLarge,
-    GraphvizNotFound,
-    dot_available,
     draw_dot,
     render,
     try_render,

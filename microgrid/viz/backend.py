@@ -1,9 +1,5 @@
 """Which program turns DOT source into pictures: Graphviz's ``dot``, else ``graphviz-pure`` (pip,
-or this package's ``render`` extra; SVG and PNG only), on the PATH or beside the running Python.
-
-:class:`Digraph` is what :func:`microgrid.viz.draw_dot` returns: a notebook shows it inline with
-either program, and without one says how to get one instead of a traceback.
-"""
+or this package's ``render`` extra; SVG and PNG only), on the PATH or beside the running Python."""
 
 from __future__ import annotations
 
@@ -18,14 +14,12 @@ from typing import Any
 
 import graphviz
 
-__all__ = ["Renderer", "Digraph", "GraphvizNotFound", "RenderError", "find_renderer", "why_not", "pipe",
-           "INSTALL_HINT", "PROGRAMS"]
+__all__ = ["Renderer", "Digraph", "GraphvizNotFound", "RenderError", "find_renderer", "dot_available",
+           "why_not", "pipe", "INSTALL_HINT", "PROGRAMS"]
 
 #: The programs tried, in order, and the formats each can write.
-PROGRAMS: dict[str, frozenset[str]] = {
-    "dot": frozenset({"svg", "png", "pdf"}),
-    "graphviz-pure": frozenset({"svg", "png"}),
-}
+PROGRAMS: dict[str, frozenset[str]] = {"dot": frozenset({"svg", "png", "pdf"}),
+                                        "graphviz-pure": frozenset({"svg", "png"})}
 INSTALL_HINT = ("install Graphviz (Debian/Ubuntu: apt-get install graphviz; macOS: brew install graphviz; "
                 "conda: conda install graphviz) or, for SVG and PNG, pip install graphviz-pure")
 
@@ -65,19 +59,18 @@ CHOICE_VARIABLE = "MICROGRID_RENDERER"
 def find_renderer(search: Sequence[str | os.PathLike[str]] | None = None) -> Renderer | None:
     """The first of :data:`PROGRAMS` found in ``search`` (default: PATH, then the interpreter's
     directory), or None when neither is installed; ``MICROGRID_RENDERER`` narrows the choice."""
-    dirs = [os.fspath(d) for d in search] if search is not None else _search_dirs()
-    path = os.pathsep.join(dirs)
+    path = os.pathsep.join([os.fspath(d) for d in search] if search is not None else _search_dirs())
     choice = os.environ.get(CHOICE_VARIABLE, "").strip().lower()
     if choice and choice not in (*PROGRAMS, "none"):
         raise GraphvizNotFound(f"{CHOICE_VARIABLE} must be one of {', '.join(PROGRAMS)}, none; "
                                f"got {choice!r}")
-    for program in PROGRAMS:
-        if choice and program != choice:
-            continue
-        found = shutil.which(program, path=path)
-        if found is not None:
-            return Renderer(program, found)
-    return None
+    found = ((p, shutil.which(p, path=path)) for p in PROGRAMS if choice in ("", p))
+    return next((Renderer(p, where) for p, where in found if where is not None), None)
+
+
+def dot_available() -> bool:
+    """True when a program can draw pictures."""
+    return find_renderer() is not None
 
 
 def _renderer_for(fmt: str) -> Renderer | str:
@@ -118,13 +111,13 @@ def pipe(source: str, fmt: str) -> bytes:
 
 
 class Digraph(graphviz.Digraph):
-    """A :class:`graphviz.Digraph` that a notebook displays with whichever program :func:`pipe` finds."""
+    """What :func:`microgrid.viz.draw_dot` returns: a notebook shows it with whichever program
+    :func:`pipe` finds, and without one says how to get one instead of a traceback."""
 
     def _repr_mimebundle_(self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None,
                           **_: Any) -> dict[str, str]:
         wanted = set(include) if include is not None else {"image/svg+xml"}
-        wanted -= set(exclude or ())
-        if "image/svg+xml" not in wanted:
+        if "image/svg+xml" not in wanted - set(exclude or ()):
             return {}
         try:
             return {"image/svg+xml": pipe(self.source, "svg").decode("utf-8")}

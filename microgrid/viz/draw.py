@@ -17,11 +17,11 @@ from microgrid.engine import Value, topological_order
 from microgrid.safety.atomic import write_bytes, write_text
 from microgrid.safety.overwrite import DOT_MARK, PASS_FORCE, check_picture, mark_dot, mark_png, mark_svg
 from microgrid.viz import backend
-from microgrid.viz.backend import INSTALL_HINT, GraphvizNotFound
+from microgrid.viz.backend import INSTALL_HINT, GraphvizNotFound, dot_available
 from microgrid.viz.style import BOX_ATTRS, GRAD_BINS, OP_ATTRS, PORTS, RED, ROLES, format_number, grad_bin
 
-__all__ = ["draw_dot", "render", "try_render", "dot_available", "GraphTooLarge", "GraphvizNotFound", "GROUPS",
-           "OUTPUT_FORMATS", "DEFAULT_MAX_NODES", "INSTALL_HINT"]
+__all__ = ["draw_dot", "render", "try_render", "GraphTooLarge", "GROUPS", "OUTPUT_FORMATS",
+           "DEFAULT_MAX_NODES"]
 
 DEFAULT_MAX_NODES = 600  #: drawn nodes (values + operations) above which draw_dot refuses
 GROUPS = (None, "neurons", "collapse")
@@ -36,9 +36,7 @@ class GraphTooLarge(ValueError):
 
     def __init__(self, message: str, what: str, count: int, limit: int) -> None:
         super().__init__(message)
-        self.what = what
-        self.count = count
-        self.limit = limit
+        self.what, self.count, self.limit = what, count, limit
 
 
 # -- roles -----------------------------------------------------------------------------------------
@@ -55,8 +53,6 @@ def _parameter_names(params: Any) -> dict[int, str] | None:
         return {id(v): name for name, v in params.named_parameters()}
     if hasattr(params, "parameters"):
         params = params.parameters()
-    if isinstance(params, Value):
-        params = [params]
     names = {}
     for i, v in enumerate(params):
         if not isinstance(v, Value):
@@ -65,22 +61,16 @@ def _parameter_names(params: Any) -> dict[int, str] | None:
     return names
 
 
-def _roles(order: list[Value], root: Value, param_names: dict[int, str] | None,
-           input_ids: set[int]) -> dict[int, str]:
-    roles = {}
-    for v in order:
-        if v is root:
-            role = "output"
-        elif not v.is_leaf:
-            role = "intermediate"
-        elif id(v) in input_ids:
-            role = "input"
-        elif param_names is not None:
-            role = "parameter" if id(v) in param_names else ("input" if v.label else "constant")
-        else:  # nobody said which leaves are trained: a labelled leaf is just a leaf
-            role = "leaf" if v.label else "constant"
-        roles[id(v)] = role
-    return roles
+def _role(v: Value, root: Value, param_names: dict[int, str] | None, input_ids: set[int]) -> str:
+    if v is root:
+        return "output"
+    if not v.is_leaf:
+        return "intermediate"
+    if id(v) in input_ids:
+        return "input"
+    if param_names is not None:
+        return "parameter" if id(v) in param_names else ("input" if v.label else "constant")
+    return "leaf" if v.label else "constant"  # nobody said which leaves are trained: just a leaf
 
 
 # -- neurons ---------------------------------------------------------------------------------------
@@ -99,30 +89,20 @@ class _Neuron:
 def _find_neurons(order: list[Value], param_names: Mapping[int, str],
                   consumers: Mapping[int, list[Value]]) -> list[_Neuron]:
     neurons: dict[str, _Neuron] = {}
-    neuron_of: dict[int, _Neuron] = {}
+    neuron_of: dict[int, str] = {}  # parameter id -> its neuron's name
     for v in reversed(order):  # creation order: parameters first
-        if not v.is_leaf or id(v) not in param_names:
-            continue
-        m = _NEURON_PARAM.match(param_names[id(v)] or "")
+        m = _NEURON_PARAM.match(param_names.get(id(v)) or "") if v.is_leaf else None
         if m:
-            n = neurons.setdefault(m["neuron"], _Neuron(m["neuron"], m["layer"] or ""))
-            n.params.append(v)
-            neuron_of[id(v)] = n
-    for v in reversed(order):
-        if v.is_leaf:
+            neurons.setdefault(m["neuron"], _Neuron(m["neuron"], m["layer"] or "")).params.append(v)
+            neuron_of[id(v)] = m["neuron"]
+    for v in reversed(order):  # an application: an operation on all of one neuron's parameters
+        owners = {neuron_of[id(p)] for p in v.parents if id(p) in neuron_of}
+        owner = neurons[owners.pop()] if len(owners) == 1 else None
+        if owner is None or not {id(p) for p in owner.params} <= {id(p) for p in v.parents}:
             continue
-        owners = {id(neuron_of[id(p)]): neuron_of[id(p)] for p in v.parents if id(p) in neuron_of}
-        if len(owners) != 1:
-            continue
-        (n,) = owners.values()
-        operand_ids = {id(p) for p in v.parents}
-        if not all(id(p) in operand_ids for p in n.params):
-            continue
-        out = v
         users = consumers.get(id(v), [])
-        if len(users) == 1 and users[0].op in ACTIVATION_OPS and len(users[0].parents) == 1:
-            out = users[0]
-        n.uses.append((v, out))
+        act = len(users) == 1 and users[0].op in ACTIVATION_OPS and len(users[0].parents) == 1
+        owner.uses.append((v, users[0] if act else v))
     return [n for n in neurons.values() if n.uses]
 
 
@@ -188,8 +168,7 @@ class Scene:
             raise ValueError(f"draw_dot: group must be one of {', '.join(map(repr, GROUPS))}, got {group!r}")
         if rankdir not in ("LR", "RL", "TB", "BT"):
             raise ValueError(f"draw_dot: rankdir must be 'LR', 'TB', 'RL' or 'BT', got {rankdir!r}")
-        self.root = root
-        self.rankdir, self.show_grad, self.color_by_grad = rankdir, show_grad, color_by_grad
+        self.root, self.rankdir, self.show_grad, self.color_by_grad = root, rankdir, show_grad, color_by_grad
         self.group, self.legend, self.title = group, legend, title
         self.expanded = set(expanded)  # collapse view: neurons (by name) drawn value by value
         self.order = topological_order(root)  # root first: the backward processing order
@@ -200,7 +179,7 @@ class Scene:
                 self.consumers.setdefault(id(p), []).append(v)
         param_names = _parameter_names(params)
         input_ids = {id(v) for v in inputs} if inputs is not None else set()
-        self.roles = _roles(self.order, root, param_names, input_ids)
+        self.roles = {id(v): _role(v, root, param_names, input_ids) for v in self.order}
 
         self.neurons: list[_Neuron] = []
         self.boxes: list[_Box] = []
@@ -217,9 +196,8 @@ class Scene:
         if group == "collapse":
             self._collapse()
         if group == "neurons":  # a neuron's parameters are the rows of one table, in order
-            for ni, n in enumerate(self.neurons):
-                for k, p in enumerate(n.params):
-                    self.row_of[id(p)] = (ni, k, names[id(p)].removeprefix(n.name + "."))
+            self.row_of = {id(p): (ni, k, names[id(p)].removeprefix(n.name + "."))
+                           for ni, n in enumerate(self.neurons) for k, p in enumerate(n.params)}
         self.visible = [v for v in self.order if id(v) not in self.box_of and id(v) not in self.row_of]
         self.n_nodes = n_nodes = (len(self.visible) + sum(1 for v in self.visible if not v.is_leaf)
                                   + len(self.boxes) + (len(self.neurons) if group == "neurons" else 0))
@@ -280,8 +258,8 @@ class Scene:
         carries; the stage places them where dot cannot), ``notes`` (box number -> an extra field),
         ``caption`` (the graph's label) and ``ids`` (a prefix of SVG ids)."""
         g = backend.Digraph("microgrid", comment=DOT_MARK.removeprefix("// "), graph_attr={
-            "rankdir": self.rankdir, "ordering": "in", "nodesep": "0.15",
-            "ranksep": "0.3", "fontname": "Helvetica", "fontsize": "12"},
+            "rankdir": self.rankdir, "ordering": "in", "nodesep": "0.15", "ranksep": "0.3",
+            "fontname": "Helvetica", "fontsize": "12"},
             node_attr={"shape": "record", "fontname": "Helvetica", "fontsize": "11", "height": "0.3"},
             edge_attr={"color": "#495057", "arrowsize": "0.6", "fontname": "Helvetica",
                        "tailport": PORTS[self.rankdir][0], "headport": PORTS[self.rankdir][1]})
@@ -305,9 +283,7 @@ class Scene:
         for li, (layer, neurons) in enumerate(layers.items()):
             self._layer(g, li, layer, neurons)
         # op nodes outside clusters, and every edge
-        for v in reversed(self.visible):
-            if v.is_leaf:
-                continue
+        for v in (v for v in reversed(self.visible) if not v.is_leaf):
             if id(v) not in in_cluster:
                 self._op_node(g, v)
             self._edges(g, self.op_id(v), v.parents)
@@ -350,10 +326,10 @@ class Scene:
     def _id(self, name: str) -> dict[str, str]:
         return {"id": self._ids + name} if self._ids is not None else {}
 
-    def _grad_text(self, v: Value) -> str:
-        if self._texts is None:
-            return f"grad {format_number(v.grad)}"
-        return self._texts.get(id(v), "grad —")
+    def _fields(self, v: Value) -> list[str]:
+        """``v``'s data and, with ``show_grad``, its grad (or the stage's widest text of it)."""
+        grad = f"grad {format_number(v.grad)}" if self._texts is None else self._texts.get(id(v), "grad —")
+        return [f"data {format_number(v.data)}"] + ([grad] if self.show_grad else [])
 
     def _fill(self, v: Value, attrs: dict[str, str]) -> None:
         if self.color_by_grad:
@@ -361,10 +337,7 @@ class Scene:
             attrs["fillcolor"], attrs["fontcolor"] = b.fill, b.font
 
     def _value_node(self, g: graphviz.Digraph, v: Value) -> None:
-        fields = [_escape_record(v.label)] if v.label else []
-        fields.append(f"data {format_number(v.data)}")
-        if self.show_grad:
-            fields.append(self._grad_text(v))
+        fields = ([_escape_record(v.label)] if v.label else []) + self._fields(v)
         attrs = dict(ROLES[self.roles[id(v)]].attrs)
         self._fill(v, attrs)
         g.node(self.node_id(v), "{ " + " | ".join(fields) + " }", **attrs, **self._id(self.node_id(v)))
@@ -380,10 +353,8 @@ class Scene:
         formula = f"{pre.op}(…)" if pre.op != "dot" else "w·x + b" if len(pre.parents) % 2 else "w·x"
         if box.out is not box.pre:
             formula = f"{box.out.op}({formula})"
-        fields = [box.key, formula, f"data {format_number(box.out.data)}"]
-        if self.show_grad:
-            fields.append(self._grad_text(box.out))
-        fields += [text for text in (self._notes.get(box.number), box.out.label) if text]
+        extra = [text for text in (self._notes.get(box.number), box.out.label) if text]
+        fields = [box.key, formula, *self._fields(box.out), *extra]
         role = "output" if self.roles[id(box.out)] == "output" else "intermediate"
         attrs = {**ROLES[role].attrs, **BOX_ATTRS}
         self._fill(box.out, attrs)
@@ -395,7 +366,7 @@ class Scene:
         rows = []
         for p in n.params:
             _, k, name = self.row_of[id(p)]
-            cells = [name, f"data {format_number(p.data)}"] + ([self._grad_text(p)] if self.show_grad else [])
+            cells = [name, *self._fields(p)]
             b = grad_bin(p.grad) if self.color_by_grad else None
             bg, font = (b.fill, b.font) if b else (style["fillcolor"], "black")
             ports = [""] * (len(cells) - 1) + [f' port="p{k}"']  # edges leave from the last cell
@@ -418,8 +389,7 @@ class Scene:
             g.edge(self.node_id(p), head, **attrs)
 
     def _legend(self, g: graphviz.Digraph) -> None:
-        present = {self.roles[id(v)] for v in self.visible}
-        present.update(self.roles[id(b.out)] for b in self.boxes)
+        present = {self.roles[id(v)] for v in self.visible + [b.out for b in self.boxes]}
         if self.row_of:
             present.add("parameter")
         with g.subgraph(name="cluster_legend") as lg:
@@ -449,30 +419,19 @@ def draw_dot(root: Value, rankdir: str = "LR", show_grad: bool = True, color_by_
              group: str | None = None, max_nodes: int = DEFAULT_MAX_NODES, *, params: Any = None,
              inputs: Iterable[Value] | None = None, legend: bool = True,
              title: str | None = None) -> graphviz.Digraph:
-    """The graph that ``root`` was computed by, as a :class:`graphviz.Digraph`.
-
-    ``group``: None (every value), ``"neurons"`` (a cluster per neuron inside a cluster per
-    layer) or ``"collapse"`` (one box per neuron showing its activation's data and grad).
-    ``params``: the trained leaves (Values, or a module with ``parameters()``); ``inputs``: leaves
-    to draw as data.  Raises :class:`GraphTooLarge` above ``max_nodes`` drawn nodes.
-    """
+    """The graph that ``root`` was computed by.  ``group``: None (every value), ``"neurons"`` (a
+    cluster per neuron inside a cluster per layer) or ``"collapse"`` (one box per neuron showing its
+    activation's data and grad); ``params``: the trained leaves (Values, or a module with
+    ``parameters()``); ``inputs``: leaves drawn as data.  :class:`GraphTooLarge` above ``max_nodes``."""
     return Scene(root, rankdir=rankdir, show_grad=show_grad, color_by_grad=color_by_grad, group=group,
                  params=params, inputs=inputs, max_nodes=max_nodes, legend=legend, title=title).emit()
 
 
-def dot_available() -> bool:
-    """True when a program can draw pictures (:mod:`microgrid.viz.backend`)."""
-    return backend.find_renderer() is not None
-
-
 def render(graph: graphviz.Digraph, path: str | Path, *, force: bool = False) -> Path:
-    """Write ``graph`` to ``path`` in the format its extension names (.svg .png .pdf .dot .gv).
-
-    ``.dot``/``.gv`` (the DOT source) need no Graphviz; the others raise :class:`GraphvizNotFound`
-    without a program to draw them.  The file is written all at once with microgrid's mark (not a
-    PDF); a file there that microgrid did not write, a link, or any PDF is replaced only with
-    ``force`` (else :class:`~microgrid.safety.overwrite.OutputTaken`).
-    """
+    """Write ``graph`` to ``path`` in the format its extension names (.svg .png .pdf; .dot .gv: the
+    DOT source, no Graphviz needed; else :class:`GraphvizNotFound`), all at once with microgrid's
+    mark (not a PDF); a file there that microgrid did not write, a link, or any PDF is replaced only
+    with ``force`` (else :class:`~microgrid.safety.overwrite.OutputTaken`)."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in OUTPUT_FORMATS:

@@ -43,13 +43,11 @@ def explorer_data(scene: Scene, steps: list[DrawnStep], title: str) -> dict[str,
     for step in steps:
         adds = []
         for walk in step.walk:
-            if walk.index == 0:
-                root = walk.node
-                running[id(root)] = walk.grads[id(root)]
-                adds.append({"to": vid[id(root)], "from": None, "local": None, "amount": None,
-                             **_both("grad", walk.grads[id(root)]), "pending": 0})
-                continue
             g = walk.grads[id(walk.node)]
+            if walk.index == 0:  # the seed
+                running[id(walk.node)] = g
+                adds.append({"to": vid[id(walk.node)], "from": None, "local": None, "amount": None,
+                             **_both("grad", g), "pending": 0})
             for p, d, amount in walk.sent:
                 # the parent's grad after this contribution: the engine's sum, in the engine's order
                 after = running[id(p)] = running[id(p)] + amount if id(p) in running else 0.0 + amount
@@ -58,10 +56,9 @@ def explorer_data(scene: Scene, steps: list[DrawnStep], title: str) -> dict[str,
                 terms.setdefault(id(p), []).append(term)
                 adds.append({"to": vid[id(p)], **term, **_both("grad", after), **_both("from_grad", g),
                              "pending": walk.pending[id(p)]})
+        firing = vid[id(step.firing)] if step.firing is not None else None
         step_records.append({"number": step.number, "caption": step.caption,
-                             "highlight": vid[id(step.highlight)],
-                             "firing": vid[id(step.firing)] if step.firing is not None else None,
-                             "adds": adds})
+                             "highlight": vid[id(step.highlight)], "firing": firing, "adds": adds})
     nodes = [{"id": vid[id(v)], "label": v.label, "op": v.op or None, "role": scene.roles[id(v)],
               **_both("data", v.data), **_both("grad", final.get(id(v), 0.0)),
               "parents": [vid[id(p)] for p in v.parents],
@@ -70,8 +67,8 @@ def explorer_data(scene: Scene, steps: list[DrawnStep], title: str) -> dict[str,
               "terms": terms.get(id(v), []), "root": v is scene.root}
              for v in reversed(scene.order)]  # creation order
     neurons = [{"box": f"box{b.number}", "key": b.key, "layer": b.neuron.layer, "name": b.neuron.name,
-                "pre": vid[id(b.pre)], "out": vid[id(b.out)], "params": [vid[id(p)] for p in b.neuron.params],
-                "inputs": [vid[id(p)] for p in b.pre.parents]} for b in scene.boxes]
+                "pre": vid[id(b.pre)], "out": vid[id(b.out)], "params": [vid[id(p)] for p in b.neuron.params]}
+               for b in scene.boxes]
     return {"title": title, "group": scene.group, "nodes": nodes, "neurons": neurons, "steps": step_records}
 
 
@@ -146,8 +143,7 @@ def explore(root: Value, rankdir: str = "LR", group: str | None = None, max_node
         for box in scene.boxes:
             one = Scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs,
                         max_nodes=max_nodes + 64, expanded=[box.neuron.name])
-            name = f"box{box.number}"
-            views[name] = _view(one, drawn_steps(one), f"{name}-")
+            views[f"box{box.number}"] = _view(one, drawn_steps(one), f"box{box.number}-")
     svgs = "\n".join(f'<div class="view" data-view="{name}" hidden>{view.pop("svg")}</div>'
                      for name, view in views.items())
     data["views"] = views

@@ -53,11 +53,7 @@ def backward_steps(root: Value, seed: float = 1.0) -> Iterator[BackwardStep]:
     pending = dict.fromkeys(map(id, order), 0) | Counter(id(p) for v in order for p in v.parents)
     grads: dict[int, float] = {id(root): float(seed)}
     yield BackwardStep(0, root, (), dict(grads), dict(pending))
-    k = 0
-    for node in order:
-        if node.is_leaf:
-            continue  # a leaf has nothing to pass on
-        k += 1
+    for k, node in enumerate((v for v in order if not v.is_leaf), start=1):  # a leaf passes nothing on
         g = grads[id(node)]
         sent = []
         for p, d in zip(node.parents, node.local_grads):
@@ -202,13 +198,10 @@ def make_stage(scene: Scene, steps: list[DrawnStep], prefix: str = "", captions:
         for name, text in step.labels.items():
             edge = edges[prefix + name]
             curve = _curve(next(edge.iter(f"{SVG}path")).get("d", ""))
-            (x0, y0), (x1, y1) = curve[0], curve[1]
-            n = max(1e-9, ((x0 - x1) ** 2 + (y0 - y1) ** 2) ** 0.5)
-            ux, uy = (x0 - x1) / n, (y0 - y1) / n  # back into the operand: the gradient's arrow
-            tip = ((x0, y0), (x0 - 6 * ux - 2.5 * uy, y0 - 6 * uy + 2.5 * ux),
-                   (x0 - 6 * ux + 2.5 * uy, y0 - 6 * uy - 2.5 * ux))
-            ET.SubElement(edge, f"{SVG}polygon", {"class": "back", "fill": RED, "stroke": RED,
-                                                  "points": " ".join(f"{x:.2f},{y:.2f}" for x, y in tip)})
+            z, z1 = complex(*curve[0]), complex(*curve[1])  # points as x + iy
+            u = (z - z1) / max(1e-9, abs(z - z1))  # back into the operand: the gradient's arrow
+            tip = " ".join(f"{p.real:.2f},{p.imag:.2f}" for p in (z, z - u * (6 - 2.5j), z - u * (6 + 2.5j)))
+            ET.SubElement(edge, f"{SVG}polygon", {"class": "back", "fill": RED, "stroke": RED, "points": tip})
             if edge.find(f"{SVG}text") is not None:  # dot made room for it
                 continue
             width = 6.2 * len(text)  # wider than Helvetica's 10-point digits (5.6)
@@ -320,8 +313,7 @@ def paint(stage: Stage, step: DrawnStep) -> ET.Element:
         hot.append(scene.op_id(step.firing))
     for name in hot:  # the outline: the node's first shape
         outline = next(e for e in groups[pre + name] if e.tag[len(SVG):] in ("polygon", "path", "ellipse"))
-        outline.set("stroke", RED)
-        outline.set("stroke-width", "4")
+        outline.attrib.update({"stroke": RED, "stroke-width": "4"})
     _fire(svg[0], None if step.head is None else f"{pre}e_{step.head}_")
     lines = [t for t in svg[0] if t.tag == f"{SVG}text"][:stage.lines]
     for line, caption in zip(lines, _caption_lines(step.caption) + [""] * len(lines)):
@@ -338,8 +330,7 @@ def _fire(top: ET.Element, prefix: str | None) -> None:
         for e in list(edge):
             back = e.tag == f"{SVG}text" or e.get("class") == "back"  # shown only while the edge fires
             if e.tag == f"{SVG}path" and on:
-                e.set("stroke", RED)
-                e.set("stroke-width", "2")
+                e.attrib.update({"stroke": RED, "stroke-width": "2"})
             elif back != on and (back or e.tag == f"{SVG}polygon"):
                 edge.remove(e)
         if on:  # drawn last, over the other edges, and what they carry over them all
@@ -352,13 +343,10 @@ def _fire(top: ET.Element, prefix: str | None) -> None:
         top.append(label)
 
 
-CAPTION_WIDTH = 110  #: characters per caption line in the step pictures
-CAPTION_LINES = 20  #: caption lines at most in a step picture (its page shows the whole caption)
-
-
 def _caption_lines(caption: str) -> list[str]:
-    """A step's caption as the picture shows it: lines of CAPTION_WIDTH, at most CAPTION_LINES."""
-    return textwrap.wrap(caption, CAPTION_WIDTH, max_lines=CAPTION_LINES)
+    """A step's caption as its picture shows it: at most 20 lines of 110 characters (the page shows
+    it whole)."""
+    return textwrap.wrap(caption, 110, max_lines=20)
 
 
 @dataclass(frozen=True)
@@ -376,15 +364,12 @@ def write_backward_steps(root: Value, out_dir: str | Path, rankdir: str = "LR", 
                          inputs: Iterable[Value] | None = None,
                          title: str = "microgrid: the backward pass, step by step",
                          force: bool = False) -> StepFiles:
-    """One SVG per backward step (``step_001.svg`` …) and an ``index.html`` to page through them.
-
-    Step 1 seeds the output's grad with 1; each later step is one drawn node whose grad is complete
-    passing grad × local derivative along its red edges, labelled with the amounts.  Gradients show
-    as summed so far (``—`` = not reached, ``…`` = more to come), on one layout for every picture;
-    ``.grad`` is not read or changed.  ``out_dir`` is written as a unit (built beside, then swapped
-    in); a folder holding other files is refused (:class:`OutputTaken`), and an ``index.html`` that
-    microgrid did not write is replaced only with ``force``.  Needs ``dot`` (or ``graphviz-pure``).
-    """
+    """One SVG per backward step (``step_001.svg`` …) and an ``index.html`` to page through them:
+    step 1 seeds the output's grad with 1, each later one is a drawn node whose grad is complete
+    passing grad × local derivative along its red edges; grads show as summed so far (``—``: not
+    reached, ``…``: more to come); ``.grad`` is not read or changed.  ``out_dir`` is written as a
+    unit; a folder holding other files is refused (:class:`OutputTaken`), an ``index.html`` that
+    microgrid did not write is replaced only with ``force``.  Needs ``dot`` (or ``graphviz-pure``)."""
     scene = Scene(root, rankdir=rankdir, color_by_grad=color_by_grad, group=group, params=params,
                   inputs=inputs, max_nodes=max_nodes)
     import xml.etree.ElementTree as ET

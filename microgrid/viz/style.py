@@ -70,27 +70,21 @@ def grad_color(g: float) -> str:
 
 @dataclass(frozen=True)
 class Role:
-    name: str
     attrs: Mapping[str, str]
     legend: str
 
 
 #: How each kind of value is drawn (border colour/width/style, fill) and its legend text.
 ROLES: dict[str, Role] = {
-    r.name: r
-    for r in (
-        Role("output", {"color": "#2b8a3e", "fillcolor": "#d3f9d8", "peripheries": "2", "style": "filled"},
-             "output (the root)"),
-        Role("parameter", {"color": "#d9480f", "fillcolor": "#ffe8cc", "penwidth": "2.5", "style": "filled"},
-             "parameter (trained leaf)"),
-        Role("input", {"color": "#1c7ed6", "fillcolor": "#d0ebff", "style": "filled"}, "input (data leaf)"),
-        Role("leaf", {"color": "#5f3dc4", "fillcolor": "#f3f0ff", "style": "filled"},
-             "leaf (a value you set)"),
-        Role("constant", {"color": "#868e96", "fillcolor": "#f1f3f5", "style": "filled,dashed"},
-             "constant (unlabelled leaf)"),
-        Role("intermediate", {"color": "#495057", "fillcolor": "white", "style": "filled"},
-             "intermediate value"),
-    )
+    "output": Role({"color": "#2b8a3e", "fillcolor": "#d3f9d8", "peripheries": "2", "style": "filled"},
+                   "output (the root)"),
+    "parameter": Role({"color": "#d9480f", "fillcolor": "#ffe8cc", "penwidth": "2.5", "style": "filled"},
+                      "parameter (trained leaf)"),
+    "input": Role({"color": "#1c7ed6", "fillcolor": "#d0ebff", "style": "filled"}, "input (data leaf)"),
+    "leaf": Role({"color": "#5f3dc4", "fillcolor": "#f3f0ff", "style": "filled"}, "leaf (a value you set)"),
+    "constant": Role({"color": "#868e96", "fillcolor": "#f1f3f5", "style": "filled,dashed"},
+                     "constant (unlabelled leaf)"),
+    "intermediate": Role({"color": "#495057", "fillcolor": "white", "style": "filled"}, "intermediate value"),
 }
 BOX_ATTRS = {"shape": "box", "style": "rounded,filled", "margin": "0.02"}  # a collapsed neuron
 OP_ATTRS = {"shape": "ellipse", "style": "filled", "fillcolor": "#f8f9fa", "color": "#adb5bd",
