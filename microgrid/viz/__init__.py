@@ -1,7 +1,6 @@
-"""Pictures of the graph that backpropagation walks, and of the walk itself: :func:`draw_dot` (the
-graph, as docs/visualization.md describes), :func:`write_backward_steps` (a picture per step of
-the walk) and :func:`explore` (one self-contained page to step through the walk and ask any node
-how its gradient was summed)."""
+"""Pictures of the graph that backpropagation walks, and of the walk: :func:`draw_dot` (the graph,
+see docs/visualization.md), :func:`write_backward_steps` (a picture per step) and :func:`explore`
+(one self-contained page to step through the walk and ask any node how its gradient was summed)."""
 
 from __future__ import annotations
 

@@ -73,34 +73,32 @@ def dot_available() -> bool:
     return find_renderer() is not None
 
 
-def _renderer_for(fmt: str) -> Renderer | str:
-    """The program that will draw ``fmt``, or one sentence saying what to install."""
-    try:
-        renderer = find_renderer()
-    except GraphvizNotFound as exc:  # MICROGRID_RENDERER names no program
-        return str(exc)
+def _renderer_for(fmt: str) -> Renderer:
+    """The program that will draw ``fmt``; else :class:`GraphvizNotFound` saying what to install."""
+    renderer = find_renderer()  # raises it too when MICROGRID_RENDERER names no program
     if renderer is None:
-        return f"drawing {fmt.upper()} needs Graphviz's 'dot' program, which is not installed: {INSTALL_HINT}"
+        raise GraphvizNotFound(f"drawing {fmt.upper()} needs Graphviz's 'dot' program, which is not "
+                               f"installed: {INSTALL_HINT}")
     if fmt not in renderer.formats:
         drawn = " and ".join(f.upper() for f in sorted(renderer.formats))
-        return (f"drawing {fmt.upper()} needs Graphviz's 'dot' program ({renderer.program}, which is "
-                f"installed, draws only {drawn}): {INSTALL_HINT.split(' or, ')[0]}")
+        raise GraphvizNotFound(f"drawing {fmt.upper()} needs Graphviz's 'dot' program ({renderer.program}, "
+                               f"which is installed, draws only {drawn}): {INSTALL_HINT.split(' or, ')[0]}")
     return renderer
 
 
 def why_not(fmt: str) -> str | None:
     """None when a program here can draw ``fmt``; else one sentence saying what to install."""
-    found = _renderer_for(fmt)
-    return found if isinstance(found, str) else None
+    try:
+        _renderer_for(fmt)
+    except GraphvizNotFound as exc:
+        return str(exc)
+    return None
 
 
 def pipe(source: str, fmt: str) -> bytes:
-    """``source`` (DOT text) drawn as ``fmt`` (``"svg"``, ``"png"`` or ``"pdf"``), as bytes:
-    :class:`GraphvizNotFound` (saying what to install) when no program here can draw ``fmt``,
-    :class:`RenderError` when it fails; its warnings on success are not passed on."""
+    """``source`` (DOT text) drawn as ``fmt`` (svg, png, pdf); :class:`GraphvizNotFound` (saying what
+    to install) when no program here can, :class:`RenderError` when it fails (warnings are dropped)."""
     renderer = _renderer_for(fmt)
-    if isinstance(renderer, str):
-        raise GraphvizNotFound(renderer)
     done = subprocess.run([renderer.path, f"-T{fmt}"], input=source.encode("utf-8"), capture_output=True,
                           check=False)
     if done.returncode != 0 or not done.stdout:

@@ -39,8 +39,6 @@ class GraphTooLarge(ValueError):
         self.what, self.count, self.limit = what, count, limit
 
 
-# -- roles -----------------------------------------------------------------------------------------
-
 ACTIVATION_OPS = frozenset({"relu", "leaky_relu", "tanh", "sigmoid"})
 _NEURON_PARAM = re.compile(r"^(?P<neuron>(?:(?P<layer>.+)\.)?neurons\.(?P<j>\d+))\.(?:w\.\d+|b)$")
 
@@ -71,9 +69,6 @@ def _role(v: Value, root: Value, param_names: dict[int, str] | None, input_ids: 
     if param_names is not None:
         return "parameter" if id(v) in param_names else ("input" if v.label else "constant")
     return "leaf" if v.label else "constant"  # nobody said which leaves are trained: just a leaf
-
-
-# -- neurons ---------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -237,7 +232,6 @@ class Scene:
             raise GraphvizNotFound(f"writing {what} needs the Graphviz 'dot' program, which is not "
                                    f"installed: {INSTALL_HINT}")
 
-    # -- names --------------------------------------------------------------------------------
     def node_id(self, v: Value) -> str:
         box = self.box_of.get(id(v))
         if box is not None:
@@ -249,14 +243,12 @@ class Scene:
     def op_id(self, v: Value) -> str:
         return f"v{self.index[id(v)]}_op"
 
-    # -- emitting -----------------------------------------------------------------------------
     def emit(self, grad_texts: Mapping[int, str] | None = None, edge_labels: Mapping[str, str] | None = None,
              notes: Mapping[int, str] | None = None, caption: str | None = None,
              ids: str | None = None) -> graphviz.Digraph:
-        """The Digraph, each value showing its ``.grad``; for a stage: ``grad_texts`` (id -> the
-        widest grad text), ``edge_labels`` (``e_<head>_<k>`` -> what the k-th edge into ``head``
-        carries; the stage places them where dot cannot), ``notes`` (box number -> an extra field),
-        ``caption`` (the graph's label) and ``ids`` (a prefix of SVG ids)."""
+        """The Digraph showing each ``.grad``; for a stage, ``grad_texts`` (id -> widest grad text),
+        ``edge_labels`` (``e_<head>_<k>`` -> what the k-th edge into ``head`` carries), ``notes`` (box
+        number -> an extra field), ``caption`` (the graph's label), ``ids`` (a prefix of SVG ids)."""
         g = backend.Digraph("microgrid", comment=DOT_MARK.removeprefix("// "), graph_attr={
             "rankdir": self.rankdir, "ordering": "in", "nodesep": "0.15", "ranksep": "0.3",
             "fontname": "Helvetica", "fontsize": "12"},
@@ -274,14 +266,10 @@ class Scene:
         in_cluster = ({id(v) for n in self.neurons for use in n.uses for v in use}
                       if self.group == "neurons" else set())  # values drawn inside a neuron's cluster
         # values outside clusters (creation order: dot keeps it where it can, so inputs read x0, x1, ...)
-        for v in reversed(self.visible):
-            if id(v) not in in_cluster:
-                self._value_node(g, v)
-        layers: dict[str, list[_Neuron]] = {}
-        for n in self.neurons:
-            layers.setdefault(n.layer, []).append(n)
-        for li, (layer, neurons) in enumerate(layers.items()):
-            self._layer(g, li, layer, neurons)
+        for v in (v for v in reversed(self.visible) if id(v) not in in_cluster):
+            self._value_node(g, v)
+        for li, layer in enumerate(dict.fromkeys(n.layer for n in self.neurons)):  # in order of appearance
+            self._layer(g, li, layer, [n for n in self.neurons if n.layer == layer])
         # op nodes outside clusters, and every edge
         for v in (v for v in reversed(self.visible) if not v.is_leaf):
             if id(v) not in in_cluster:
@@ -394,9 +382,8 @@ class Scene:
             present.add("parameter")
         with g.subgraph(name="cluster_legend") as lg:
             lg.attr(label="legend", style="rounded", color="#ced4da", fontsize="10", rank="sink")
-            for name, role in ROLES.items():
-                if name in present:
-                    lg.node(f"legend_{name}", role.legend, shape="box", fontsize="10", **role.attrs)
+            for name, role in ((n, r) for n, r in ROLES.items() if n in present):
+                lg.node(f"legend_{name}", role.legend, shape="box", fontsize="10", **role.attrs)
             lg.node("legend_op", "operation", **OP_ATTRS)
             if self.boxes:
                 lg.node("legend_neuron", _html_cells(["neuron", "act(w·x + b)"]), fontsize="10",
@@ -410,9 +397,6 @@ class Scene:
                 lg.node("legend_grad", f'<<table border="0" cellspacing="1" cellpadding="2">'
                         f'<tr><td colspan="2"><b>|grad|</b></td></tr>{rows}</table>>', shape="plain",
                         fontsize="10")
-
-
-# -- the public drawing API ------------------------------------------------------------------------
 
 
 def draw_dot(root: Value, rankdir: str = "LR", show_grad: bool = True, color_by_grad: bool = False,
@@ -433,12 +417,11 @@ def render(graph: graphviz.Digraph, path: str | Path, *, force: bool = False) ->
     mark (not a PDF); a file there that microgrid did not write, a link, or any PDF is replaced only
     with ``force`` (else :class:`~microgrid.safety.overwrite.OutputTaken`)."""
     path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in OUTPUT_FORMATS:
+    if path.suffix.lower() not in OUTPUT_FORMATS:
         raise ValueError(f"cannot tell the output format from {str(path)!r}: use one of "
                          f"{', '.join(OUTPUT_FORMATS)}")
     check_picture(path, force, PASS_FORCE)
-    fmt = OUTPUT_FORMATS[suffix]
+    fmt = OUTPUT_FORMATS[path.suffix.lower()]
     if fmt is None:
         write_text(path, mark_dot(graph.source))
         return path

@@ -1,7 +1,6 @@
 """The explorer: one self-contained HTML page (inline SVG, CSS and script; no network) to step
-through the backward walk and ask any node how its gradient was summed.  Its JSON (described in
-docs/visualization.md) holds every number as Python computed it and as drawn; the script does no
-arithmetic."""
+through the backward walk and ask any node how its gradient was summed.  Its JSON (as described in
+docs/visualization.md) holds each number as computed and as drawn: the script does no arithmetic."""
 
 from __future__ import annotations
 
@@ -60,11 +59,9 @@ def explorer_data(scene: Scene, steps: list[DrawnStep], title: str) -> dict[str,
         step_records.append({"number": step.number, "caption": step.caption,
                              "highlight": vid[id(step.highlight)], "firing": firing, "adds": adds})
     nodes = [{"id": vid[id(v)], "label": v.label, "op": v.op or None, "role": scene.roles[id(v)],
-              **_both("data", v.data), **_both("grad", final.get(id(v), 0.0)),
-              "parents": [vid[id(p)] for p in v.parents],
-              "local": [_number(d) for d in v.local_grads],
-              "local_text": [format_number(d) for d in v.local_grads],
-              "terms": terms.get(id(v), []), "root": v is scene.root}
+              **_both("data", v.data), **_both("grad", final.get(id(v), 0.0)), "root": v is scene.root,
+              "parents": [vid[id(p)] for p in v.parents], "local": list(map(_number, v.local_grads)),
+              "local_text": list(map(format_number, v.local_grads)), "terms": terms.get(id(v), [])}
              for v in reversed(scene.order)]  # creation order
     neurons = [{"box": f"box{b.number}", "key": b.key, "layer": b.neuron.layer, "name": b.neuron.name,
                 "pre": vid[id(b.pre)], "out": vid[id(b.out)], "params": [vid[id(p)] for p in b.neuron.params]}
@@ -85,9 +82,8 @@ def _view(scene: Scene, steps: list[DrawnStep], prefix: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class DrawingSize:
-    """How much drawing the pictures of one graph take, counted before any is drawn: ``nodes`` and
-    ``edges`` of each picture (as dot lays them out), the ``steps`` of :func:`write_backward_steps`
-    and the ``views`` of the explorer page (with ``group="collapse"``, one more per neuron)."""
+    """The drawing that a graph's pictures take, counted before any is drawn: ``nodes`` and ``edges``
+    per picture, the ``steps`` pictures and the explorer's ``views`` (collapsed: one more per neuron)."""
 
     nodes: int
     edges: int
@@ -107,7 +103,7 @@ def drawing_size(root: Value, rankdir: str = "LR", group: str | None = None,
     edges = sum(len(v.parents) + 1 for v in ops) + sum(len(b.inputs) + 1 for b in scene.boxes)
     merged = sum(1 for b in scene.boxes if b.out is not b.pre)  # activation and w·x + b: one step
     steps = 1 + sum(1 for v in scene.order if not v.is_leaf) - merged
-    return DrawingSize(scene.n_nodes, edges, steps, 1 + len(scene.boxes) if group == "collapse" else 1)
+    return DrawingSize(scene.n_nodes, edges, steps, 1 + len(scene.boxes))  # a view per collapsed neuron
 
 
 class Explorer:
@@ -139,17 +135,15 @@ def explore(root: Value, rankdir: str = "LR", group: str | None = None, max_node
     steps = drawn_steps(scene)
     data = explorer_data(scene, steps, title)
     views = {"main": _view(scene, steps, "m-")}
-    if group == "collapse":
-        for box in scene.boxes:
-            one = Scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs,
-                        max_nodes=max_nodes + 64, expanded=[box.neuron.name])
-            views[f"box{box.number}"] = _view(one, drawn_steps(one), f"box{box.number}-")
+    for box in scene.boxes:  # collapsed neurons: each one's view expanded to its weights
+        one = Scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs,
+                    max_nodes=max_nodes + 64, expanded=[box.neuron.name])
+        views[f"box{box.number}"] = _view(one, drawn_steps(one), f"box{box.number}-")
     svgs = "\n".join(f'<div class="view" data-view="{name}" hidden>{view.pop("svg")}</div>'
                      for name, view in views.items())
     data["views"] = views
     script = (Path(__file__).parent / "explorer.js").read_text(encoding="utf-8")
-    page = fill_page("explorer.html", title, len(data["steps"]), data, SCRIPT=script, SVGS=svgs)
-    return Explorer(page, title)
+    return Explorer(fill_page("explorer.html", title, len(steps), data, SCRIPT=script, SVGS=svgs), title)
 
 
 def write_explorer(root: Value, path: str | Path, *args: Any, force: bool = False, **kwargs: Any) -> Path:

@@ -97,11 +97,10 @@ class DrawnStep:
 
 def drawn_steps(scene: Scene) -> list[DrawnStep]:
     """The backward walk of ``scene.root`` grouped and captioned as ``scene`` draws it."""
-    walk = list(backward_steps(scene.root))
-    groups: list[list[BackwardStep]] = [[walk[0]]]
-    for s in walk[1:]:
-        box, prev = scene.box_of.get(id(s.node)), groups[-1][-1]
-        if box is not None and prev.index > 0 and scene.box_of.get(id(prev.node)) is box:
+    groups: list[list[BackwardStep]] = []
+    for s in backward_steps(scene.root):  # a collapsed neuron's activation and w·x + b: one step
+        box = scene.box_of.get(id(s.node)) if s.index > 0 else None
+        if box is not None and groups[-1][-1].index > 0 and scene.box_of.get(id(groups[-1][-1].node)) is box:
             groups[-1].append(s)
         else:
             groups.append([s])
@@ -126,10 +125,8 @@ def _drawn_step(scene: Scene, number: int, group: list[BackwardStep], head: str)
     small = box is None and node.op != "dot" and len(node.parents) <= 3
     sent = [(p, f"{gt} × {format_number(d)} = {format_number(amount)}" if small else format_number(amount))
             for p, d, amount in last.sent]
-    texts: dict[int, list[str]] = {}  # operand id -> what it receives, in operand order
-    for p, text in sent:
-        texts.setdefault(id(p), []).append(text)
-    labels = {f"e_{target}_{k}": texts[id(p)].pop(0) for k, p in enumerate(operands)}
+    drawn = [text for p, text in sent if box is None or scene.box_of.get(id(p)) is not box]  # as operands
+    labels = {f"e_{target}_{k}": text for k, text in enumerate(drawn)}
     if box is not None:  # a collapsed neuron: its activation (if any) and its w·x + b
         act = next((s for s in group if s.node is box.out and box.out is not box.pre), None)
         note = f"{box.out.op}'(z) = {format_number(act.sent[0][1])}" if act else None
@@ -162,9 +159,8 @@ def _drawn_step(scene: Scene, number: int, group: list[BackwardStep], head: str)
 
 @dataclass
 class Stage:
-    """The graph of a walk drawn once: ``svg`` with every grad field at its widest, every edge's
-    amount in place and ``lines`` caption lines; ``view``: which SVG node shows each value
-    (:func:`_view`); ``values``: value key (``v<k>``, creation order) -> Value."""
+    """A walk's graph drawn once: ``svg`` with grad fields at their widest, edge amounts placed and
+    ``lines`` caption lines; ``view``: :func:`_view`; ``values``: key ``v<k>`` -> Value."""
 
     scene: Scene
     svg: ET.Element
@@ -188,7 +184,7 @@ def make_stage(scene: Scene, steps: list[DrawnStep], prefix: str = "", captions:
     wrapped = [_caption_lines(s.caption) for s in steps] if captions else [[]]
     widest = max((line for lines in wrapped for line in lines), key=len, default="")
     lines = max(map(len, wrapped))
-    caption = "".join(escape_label(widest) + "\\l" for _ in range(lines)) or None
+    caption = (escape_label(widest) + "\\l") * lines or None
     graph = scene.emit(grad_texts=texts, edge_labels=labels, notes=notes, caption=caption, ids=prefix)
     svg = ET.fromstring(backend.pipe(graph.source, "svg"))
     edges = {g.get("id"): g for g in svg.iter(f"{SVG}g") if g.get("class") == "edge"}
@@ -205,9 +201,8 @@ def make_stage(scene: Scene, steps: list[DrawnStep], prefix: str = "", captions:
             if edge.find(f"{SVG}text") is not None:  # dot made room for it
                 continue
             width = 6.2 * len(text)  # wider than Helvetica's 10-point digits (5.6)
-            spots = [(x + dx, y + dy) for dy in (-3, -15, 25) for x, y in curve[1:len(curve) * 3 // 4]
-                     for dx in (3, -3 - width)]  # on the edge by the operand, else above or below it
-            boxes = [(x, y - 10, x + width, y + 3) for x, y in spots]
+            boxes = [(x + dx, y + dy - 10, x + dx + width, y + dy + 3) for dy in (-3, -15, 25)  # on, above,
+                     for x, y in curve[1:len(curve) * 3 // 4] for dx in (3, -3 - width)]  # below the edge
             apart = [b for b in boxes if not any(_overlap(b, o) for o in placed)]
             box = next((b for b in apart if not any(_overlap(b, n) for n in nodes)), (apart or boxes)[0])
             placed.append(box)
@@ -265,12 +260,11 @@ def _view(scene: Scene, prefix: str) -> dict[str, Any]:
     return {"prefix": prefix, "shows": shows, "head": head, "tables": tables}
 
 
-def extent(svg: ET.Element, names: Iterable[str]) -> list[float]:
+def extent(svg: ET.Element, names: set[str]) -> list[float]:
     """The box around ``names`` (nodes, edges) as fractions of the picture: [left, top, right, bottom]."""
     _, _, width, height = _numbers(svg.get("viewBox"))
     dx, dy = _numbers(svg[0].get("transform"))[-2:]  # dot's translate(dx dy) of the whole graph
-    wanted = set(names)
-    boxes = [b for g in svg.iter(f"{SVG}g") if g.get("id") in wanted and (b := _bounds(g))]
+    boxes = [b for g in svg.iter(f"{SVG}g") if g.get("id") in names and (b := _bounds(g))]
     x0, y0 = min(b[0] for b in boxes) + dx, min(b[1] for b in boxes) + dy
     x1, y1 = max(b[2] for b in boxes) + dx, max(b[3] for b in boxes) + dy
     return [round(x0 / width, 5), round(y0 / height, 5), round(x1 / width, 5), round(y1 / height, 5)]
@@ -298,9 +292,8 @@ def paint(stage: Stage, step: DrawnStep) -> ET.Element:
     for key, name in view["shows"].items():
         node, (text, g) = groups[pre + name], grad(key)
         texts = list(node.iter(f"{SVG}text"))
-        for t in texts:
-            if (t.text or "").startswith("grad "):
-                t.text = text
+        for t in (t for t in texts if (t.text or "").startswith("grad ")):
+            t.text = text
         fill(next((e for e in node if e.tag in (f"{SVG}polygon", f"{SVG}path")), None), texts, g)
     for name, keys in view["tables"].items():
         cells = list(groups[pre + name])
@@ -308,10 +301,7 @@ def paint(stage: Stage, step: DrawnStep) -> ET.Element:
         for key, i in zip(keys, rows):
             cells[i].text, g = grad(key)
             fill(next((e for e in reversed(cells[:i]) if e.tag == f"{SVG}polygon"), None), [cells[i]], g)
-    hot = [scene.node_id(step.highlight)]
-    if step.firing is not None and scene.box_of.get(id(step.firing)) is None:
-        hot.append(scene.op_id(step.firing))
-    for name in hot:  # the outline: the node's first shape
+    for name in filter(None, [scene.node_id(step.highlight), step.head]):  # outlined: the first shape
         outline = next(e for e in groups[pre + name] if e.tag[len(SVG):] in ("polygon", "path", "ellipse"))
         outline.attrib.update({"stroke": RED, "stroke-width": "4"})
     _fire(svg[0], None if step.head is None else f"{pre}e_{step.head}_")
@@ -322,8 +312,7 @@ def paint(stage: Stage, step: DrawnStep) -> ET.Element:
 
 
 def _fire(top: ET.Element, prefix: str | None) -> None:
-    """The edges whose ids start with ``prefix`` in red with their arrows back, drawn last, and what
-    they carry over everything; the other edges without their amounts."""
+    """Edges whose ids start with ``prefix``: red, arrows back, drawn last, amounts on top; the rest bare."""
     carried: list[tuple[ET.Element, ET.Element]] = []
     for edge in [g for g in top if g.get("class") == "edge"]:
         on = prefix is not None and edge.get("id", "").startswith(prefix)
@@ -344,8 +333,7 @@ def _fire(top: ET.Element, prefix: str | None) -> None:
 
 
 def _caption_lines(caption: str) -> list[str]:
-    """A step's caption as its picture shows it: at most 20 lines of 110 characters (the page shows
-    it whole)."""
+    """A step's caption as its picture shows it: at most 20 lines of 110 characters."""
     return textwrap.wrap(caption, 110, max_lines=20)
 
 
@@ -386,13 +374,12 @@ def write_backward_steps(root: Value, out_dir: str | Path, rankdir: str = "LR", 
     dy = _numbers(stage.svg[0].get("transform"))[-1]
     end = max(float(t.get("y", 0)) + 6 for t in stage.svg[0] if t.tag == f"{SVG}text")  # below the caption
     view = {"files": names, "captions": captions, "top": round((end + dy) / height, 5),
-            "boxes": [extent(stage.svg, [scene.node_id(step.highlight)]) for step in steps],
-            "areas": [extent(stage.svg, [scene.node_id(step.highlight), *step.labels, *step.receivers])
+            "boxes": [extent(stage.svg, {scene.node_id(step.highlight)}) for step in steps],
+            "areas": [extent(stage.svg, {scene.node_id(step.highlight), *step.labels, *step.receivers})
                       for step in steps]}
     with atomic_folder(out) as tmp:
-        for name, step in zip(names, steps):
-            picture = ET.tostring(paint(stage, step), "utf-8", xml_declaration=True)
-            write_bytes(tmp / name, mark_svg(picture))  # a full disk names the file
+        for name, step in zip(names, steps):  # one write each: a full disk names the file
+            write_bytes(tmp / name, mark_svg(ET.tostring(paint(stage, step), "utf-8", xml_declaration=True)))
         page = fill_page("steps.html", title, len(steps), view, FIRST_FILE=html.escape(names[0]),
                          FIRST_CAPTION=html.escape(captions[0]), WIDTH=f"{width:g}")
         write_text(tmp / "index.html", page)

@@ -19,13 +19,9 @@ def format_number(x: float, digits: int = 4) -> str:
     >>> format_number(2.0), format_number(-0.000123456), format_number(1e20), format_number(float("nan"))
     ('2', '-0.0001235', '1e+20', 'nan')
     """
-    if math.isnan(x):
-        return "nan"
-    if math.isinf(x):
-        return "inf" if x > 0 else "-inf"
     if x == 0.0:
         return "0"  # -0.0 too: the sign of zero only distracts in a drawing
-    return re.sub(r"e([+-])0*(?=\d)", r"e\1", f"{x:.{digits}g}")  # 1e-5, not 1e-05
+    return re.sub(r"e([+-])0*(?=\d)", r"e\1", f"{x:.{digits}g}")  # 1e-5, not 1e-05; nan unsigned
 
 
 @dataclass(frozen=True)
@@ -55,11 +51,9 @@ GRAD_BINS: tuple[GradBin, ...] = (
 
 def grad_bin(g: float) -> GradBin:
     """The bin of :data:`GRAD_BINS` that holds ``g``."""
-    if not math.isfinite(g):
-        return GRAD_BINS[-1]
     if g == 0.0:
         return GRAD_BINS[0]
-    return next(b for b in GRAD_BINS[1:-1] if abs(g) < b.upper)  # the last finite bin is unbounded
+    return next((b for b in GRAD_BINS[1:-1] if abs(g) < b.upper), GRAD_BINS[-1])  # inf and nan: the last
 
 
 def grad_color(g: float) -> str:
