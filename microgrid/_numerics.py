@@ -185,8 +185,7 @@ class Quotient(float):
     derivative itself, ``rule(1, *parts)``, which ``local_grads`` shows.  It is false (a flat
     edge, which passes nothing) only where the edge passes 0 for every gradient, even the
     largest float: a derivative that merely rounds to 0 (1e-300/1e20² for -a/b²) is not flat.
-    ``parts`` are floats, or Values on the recorded path (``rule`` then records).
-    """
+    ``parts`` are floats, or Values on the recorded path (``rule`` then records)."""
 
     rule: Callable[..., Any]
     parts: tuple[Any, ...]

@@ -171,8 +171,7 @@ class Value(OrderedByData):
         One call's gradients are summed privately, then added: ``k`` calls add ``k`` times the
         gradient.  The local derivatives are those recorded when the graph was built (rebuild it
         after changing ``data``); the pass keeps scratch values on the nodes, so two threads must
-        not walk graphs that share nodes at the same time.
-        """
+        not walk graphs that share nodes at the same time."""
         if isinstance(grad, Value):
             raise TypeError("backward(grad=...) takes a number; use microgrid.grad(..., "
                             "create_graph=True) to differentiate through a gradient")
@@ -473,8 +472,7 @@ def grad(output: Value, inputs: Value | Sequence[Value], create_graph: bool = Fa
 
     Returns a float per input (a list if ``inputs`` is a sequence).  With ``create_graph=True``
     each gradient is a :class:`Value` whose own graph computes it, so it can be differentiated
-    again (to any order).  Inputs that ``output`` does not depend on get 0.
-    """
+    again (to any order).  Inputs that ``output`` does not depend on get 0."""
     if not isinstance(output, Value):
         raise TypeError(f"grad: output must be a Value, got {type(output).__name__}")
     single = isinstance(inputs, Value)

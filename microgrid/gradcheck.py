@@ -172,8 +172,7 @@ class GradientReport:
     ``point`` holds the inputs' values); ``str(report)`` is :meth:`table`.
 
     ``autograd``, ``manual`` and ``numeric`` hold the three gradients, a row each (arrays for
-    tensors, floats for inputs); ``value`` is the loss (autograd's) or ``f`` at the point.
-    """
+    tensors, floats for inputs); ``value`` is the loss (autograd's) or ``f`` at the point."""
 
     head: tuple[str, ...] = field(repr=False)  # what was checked, where: the lines above the table
     labels: tuple[str, ...]
@@ -312,8 +311,7 @@ def compare_gradients(model: MLP | VectorizedMLP | Sequence[int], weights: Seque
     for BCE on an output that is neither linear nor a sigmoid) and central finite differences.
     ``model`` is an ``MLP`` or ``VectorizedMLP`` (its architecture, and its weights unless
     ``weights`` is given) or the widths ``dims`` (with ``activations``, weights drawn from
-    ``seed``); both networks are built afresh, so ``model`` is not modified.
-    """
+    ``seed``); both networks are built afresh, so ``model`` is not modified."""
     check_tolerances("compare_gradients", eps, atol, rtol, tol)
     if isinstance(model, (MLP, VectorizedMLP)):
         if activations is not None:
@@ -395,8 +393,7 @@ def check_manual_gradient(f: Callable[..., Value], manual_grad: Callable[..., Se
     number for one input); ``point`` holds numbers or Values (only their data is used).  The
     report is :attr:`~GradientReport.ok` when every partial equals autograd's to ``tol`` relative
     and both are within ``atol + rtol |fd|`` of the central difference ``fd`` (step ``eps``);
-    ``print(report)`` shows the table, which side disagrees, and any kink at the point.
-    """
+    ``print(report)`` shows the table, which side disagrees, and any kink at the point."""
     who = "check_manual_gradient"
     check_tolerances(who, eps, atol, rtol, tol)
     values = finite_point(point, f"{who}: point")

@@ -49,8 +49,6 @@ def _value_params(params: object, who: str) -> list[Value]:
 class Optimizer:
     """Base class: ``Optimizer(params, lr)`` on Values, ``Optimizer(lr=lr)`` on arrays."""
 
-    lr: float
-
     def __init__(self, params: Iterable[Value] | None, lr: float) -> None:
         who = type(self).__name__
         self.params: list[Value] | None = None if params is None else _value_params(params, who)
@@ -125,8 +123,7 @@ class SGD(Optimizer):
 
     ``g <- g + wd p``; ``v <- mu v + g`` (``v = g`` at the first step); ``p <- p - lr v``.  This is
     ``torch.optim.SGD(params, lr, momentum, dampening=0, weight_decay, nesterov=False)``: the same
-    operations in the same order (PyTorch fuses some of them, so the two agree to rounding).
-    """
+    operations in the same order (PyTorch fuses some of them, so the two agree to rounding)."""
 
     def __init__(self, params: Iterable[Value] | None = None, lr: float = 0.01, momentum: float = 0.0,
                  weight_decay: float = 0.0) -> None:
@@ -167,8 +164,7 @@ class Adam(Optimizer):
     ``p <- p - (lr / (1 - b1^t)) m / (sqrt(v) / sqrt(1 - b2^t) + eps)`` at step ``t = 1, 2, ...``.
     This is ``torch.optim.Adam(params, lr, betas, eps, weight_decay, amsgrad=False)`` — eps added
     after the square root — with its operations in the same order (``m`` moves by ``(1 - b1)(g - m)``,
-    as ``torch.lerp`` does), so the two agree to rounding.
-    """
+    as ``torch.lerp`` does), so the two agree to rounding."""
 
     def __init__(self, params: Iterable[Value] | None = None, lr: float = 0.001,
                  betas: tuple[float, float] = (0.9, 0.999), eps: float = 1e-8,

@@ -94,8 +94,7 @@ class _Pass:
     sized ``(K, d_L, n)``: ``YT``, ``signs`` (``1 - 2Y``), ``scale`` (``1/N_k``), ``mask`` (1),
     each 0 on padding, and scratch.  For one network the leading axis is dropped and products are
     ``np.dot``'s (BLAS even where an inner dimension is 1, where ``np.matmul`` loops slowly).
-    ``forward[l]``/``derivative[l]`` are ``g_{l+1}``'s; ReLU's get array constants (faster).
-    """
+    ``forward[l]``/``derivative[l]`` are ``g_{l+1}``'s; ReLU's get array constants (faster)."""
 
     def __init__(self, dims: Sequence[int], g: Sequence[Activation], K: int, n: int) -> None:
         self.K, self.mm = K, (np.dot if K == 1 else np.matmul)
@@ -173,8 +172,7 @@ def _output_step(ws: _Pass, loss: Loss, from_logits: bool, record: bool = True) 
     From the logits (BCE on a sigmoid or linear output), ``u = e^(s z)`` serves both: the loss
     ``log(1 + u)`` and ``dZ_L = (s/N) / (1 + 1/u)``.  Without ``record``, ``mean(u)`` stands in
     for the loss when it is finite (then so is the loss: ``log(1 + u) <= u``): no logarithms.
-    Otherwise ``dZ_L = loss'(A_L, Y) / N * g_L'(Z_L)``.
-    """
+    Otherwise ``dZ_L = loss'(A_L, Y) / N * g_L'(Z_L)``."""
     if from_logits:
         u = np.multiply(ws.signs, ws.ZT[-1], out=ws.U)
         np.exp(u, out=u)
@@ -214,8 +212,7 @@ def _backward(P: Sequence[np.ndarray], PT: Sequence[np.ndarray], ws: _Pass, dP: 
 class VectorizedMLP:
     """The MLP of :class:`microgrid.nn.MLP` on NumPy arrays, with its arguments (the same seed draws
     the same weights): ``VectorizedMLP(9, [15, 1])`` is 9 inputs, 15 hidden, 1 output.  At most
-    :data:`~microgrid.arrays.MAX_PARAMETERS` parameters.
-    """
+    :data:`~microgrid.arrays.MAX_PARAMETERS` parameters."""
 
     def __init__(self, nin: int | Sequence[int], nouts: Sequence[int] | None = None,
                  activations: str | Sequence[str] | None = None, init: str = "uniform",
@@ -333,8 +330,7 @@ class VectorizedMLP:
         ``callback(iteration, loss)`` for) iterations ``0, k, 2k, ...`` only, listed in the
         :class:`LossHistory`'s ``.iterations``; every iteration is checked all the same, and a NaN
         or infinite loss raises :class:`TrainingDiverged` with the weights as before that step
-        (unrecorded BCE-from-logit steps check ``mean(e^(s z)) >= mean(log(1 + e^(s z)))``).
-        """
+        (unrecorded BCE-from-logit steps check ``mean(e^(s z)) >= mean(log(1 + e^(s z)))``)."""
         X, Y = check_data(X, y, self.dims, loss)
         batch = check_training_args(iters, batch_size, len(X), seed)
         loss_every = check_int(loss_every, "loss_every", 1)
@@ -426,8 +422,7 @@ def fit_many(nets: Sequence[VectorizedMLP], X: object, y: object, lr: float | Se
     ``lr[k]``) and seed ``seeds`` (or ``seeds[k]``) as its own ``fit`` would (up to the order in
     which BLAS adds, ~1e-15 a step); ``optimizer`` is a name.  ``callback(iteration, losses)`` gets
     the ``K`` losses.  A NaN or infinite loss raises :class:`~microgrid.optim.TrainingDiverged`
-    naming the network and iteration, every network left as before that iteration.
-    """
+    naming the network and iteration, every network left as before that iteration."""
     nets = list(nets)
     if not nets or not all(isinstance(n, VectorizedMLP) for n in nets):
         raise TypeError("fit_many takes a non-empty list of VectorizedMLP networks")
