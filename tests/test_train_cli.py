@@ -17,9 +17,9 @@ import microgrid
 from microgrid.app.cli import main
 from microgrid.app.model_io import ModelFileError, load_model, save_model
 from microgrid.app.runs.config import CV_DEFAULTS, ConfigError, TrainConfig, make_config
-from microgrid.app.runs.learning import learning_warnings
 from microgrid.app.runs.outputs import metrics_document
 from microgrid.app.runs.progress import Progress
+from microgrid.app.runs.report import learning_warnings
 from microgrid.app.runs.run import fit_network, run_cv, run_holdout, run_seeds, train_classifier
 from microgrid.data import load_wisconsin, shipped_path
 from microgrid.data.preprocessing import tutorial_split
@@ -401,7 +401,7 @@ def metrics_of(*, n=100, positive=50, auc=0.9):
 
 
 def test_what_counts_as_learning_nothing():
-    from microgrid.app.runs.learning import CHANCE_AUC, _nothing_learned
+    from microgrid.app.runs.report import CHANCE_AUC, _nothing_learned
 
     names = ("benign", "malignant")
     assert CHANCE_AUC == 0.55
@@ -418,7 +418,7 @@ def test_what_counts_as_learning_nothing():
 
 
 def test_the_hint_follows_the_training_loss():
-    from microgrid.app.runs.learning import _hint
+    from microgrid.app.runs.report import _hint
 
     gd, adam = make_config(lr=0.5), make_config(optimizer="adam", lr=0.2)
     assert _hint(gd, np.array([0.6, 0.9]), 2.0).endswith(

@@ -177,8 +177,7 @@ class _Archive:
         return tuple(shape), dtype
 
     def read(self, key: str) -> np.ndarray:
-        """The array of entry ``key``, its header checked first."""
-        self.header(key)
+        """The array of entry ``key`` (call :meth:`header` first)."""
         try:
             return self._npz[key]
         except _ZIP_ERRORS as exc:
@@ -216,10 +215,8 @@ _ZIP_ERRORS = (zipfile.BadZipFile, zlib.error, EOFError, ValueError, TypeError, 
 def load_model(path: str | Path, memory_budget: float | None = None) -> Classifier:
     """Read a model written by :func:`save_model`; :class:`ModelFileError` for any part that does
     not fit the format, the architecture or the others, :class:`OSError` if the file cannot be read.
-
-    The arrays' sizes, as the file declares them, are checked against ``memory_budget`` (bytes;
-    ``None``: :data:`MAX_MODEL_BYTES`) before anything is read.
-    """
+    The sizes the file declares are checked against ``memory_budget`` (bytes; ``None``:
+    :data:`MAX_MODEL_BYTES`) before anything is read."""
     path = Path(path)
     limit = MAX_MODEL_BYTES if memory_budget is None else memory_budget
     mode = path.stat().st_mode

@@ -8,9 +8,14 @@ from typing import Any
 
 import numpy as np
 
+from microgrid.app.budgets import check_estimate
 from microgrid.app.cli import UsageError
 from microgrid.app.commands import options
+from microgrid.data import load_wisconsin
+from microgrid.data.preprocessing import MinMaxScaler
 from microgrid.functional import ACTIVATIONS, LOSSES
+from microgrid.gradcheck import compare_gradients
+from microgrid.nn import initial_weights
 
 DESCRIPTION = """\
 Build the same network twice from the same weights — as a graph of scalar Values (gradients by
@@ -53,12 +58,6 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Compare the gradients and print the report; 0 when they agree, 1 otherwise."""
-    from microgrid.app.budgets import check_estimate
-    from microgrid.data import load_wisconsin
-    from microgrid.data.preprocessing import MinMaxScaler
-    from microgrid.gradcheck import compare_gradients
-    from microgrid.nn import initial_weights
-
     data = load_wisconsin()
     if not 1 <= args.samples <= len(data.X):
         raise UsageError(f"--samples must be between 1 and {len(data.X)} (the complete rows), "

@@ -1,12 +1,5 @@
-"""``microgrid graph``: draw the graph of an expression or of one Wisconsin sample through an MLP.
-
-Examples::
-
-    microgrid graph --expr "tanh(a*b + c)" --set a=2 --set b=-3 --set c=10 -o graph.svg
-    microgrid graph --mlp 9,15,1 --sample 0 -o mlp.svg
-    microgrid graph --expr "a*b + a" --set a=2 --set b=3 --steps steps/   # then open steps/index.html
-    microgrid graph --mlp 9,15,1 --sample 0 --html mlp.html              # the explorer page
-"""
+"""``microgrid graph``: draw the graph of an expression or of one Wisconsin sample through an MLP
+(examples in docs/visualization.md)."""
 
 from __future__ import annotations
 
@@ -15,10 +8,17 @@ import os
 from pathlib import Path
 from typing import Any
 
+from microgrid import viz
+from microgrid.app.budgets import GRAPH_TIME_BUDGET, drawing_estimate, format_seconds, graph_estimate
 from microgrid.app.cli import UsageError
 from microgrid.app.commands import options
 from microgrid.app.expr import ExpressionError, parse_assignment, parse_expression
+from microgrid.data import load_wisconsin
+from microgrid.data.preprocessing import make_scaler
 from microgrid.engine import Value
+from microgrid.functional import PROB_EPS, bce, bce_with_logits, uses_logits
+from microgrid.nn import MLP
+from microgrid.safety.overwrite import OutputTaken, check_page, check_picture, check_step_folder
 from microgrid.safety.text import printable, quote
 from microgrid.viz import backend, format_number
 
@@ -35,9 +35,6 @@ MLP_ONLY = ("--sample", "--seed", "--activations", "--root", "--raw-inputs")
 
 
 def register(subparsers: Any) -> None:
-    from microgrid.app.budgets import GRAPH_TIME_BUDGET, format_seconds
-    from microgrid.viz import DEFAULT_MAX_NODES
-
     p = subparsers.add_parser("graph", description=DESCRIPTION,
                               help="draw the computation graph (and the backward pass, step by step)")
     source = p.add_mutually_exclusive_group(required=True)
@@ -85,7 +82,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--rankdir", choices=("LR", "TB"), default="LR",
                    help="left-to-right or top-to-bottom (default LR)")
     p.add_argument("--max-nodes", type=options.positive_int, default=None, metavar="N",
-                   help=f"refuse graphs with more drawn nodes than this (default {DEFAULT_MAX_NODES})")
+                   help=f"refuse graphs with more drawn nodes than this (default {viz.DEFAULT_MAX_NODES})")
     options.add_budget_options(p, time=False)
     p.add_argument("--time-budget", type=options.time_budget, default=GRAPH_TIME_BUDGET, metavar="DURATION",
                    help="refuse, before drawing, pictures estimated to take longer than DURATION to draw "
@@ -95,17 +92,14 @@ def register(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build the graph, draw it (-o) and/or its backward steps (--steps); 0 on success."""
-    from microgrid import viz
-    from microgrid.safety.overwrite import OutputTaken
-
-    _check_outputs(args, viz)
+    _check_outputs(args)
     root, drawing, title = _expression_graph(args) if args.expr is not None else _mlp_graph(args)
     group = args.group or ("collapse" if args.mlp is not None else "none")
     drawing.update(group=None if group == "none" else group, rankdir=args.rankdir)
     if args.max_nodes is not None:
         drawing["max_nodes"] = args.max_nodes
     try:
-        _check_drawing(args, root, drawing, viz)
+        _check_drawing(args, root, drawing)
         if args.output is not None:
             if not args.no_grad:
                 root.backward()
@@ -136,30 +130,40 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_outputs(args: argparse.Namespace, viz: Any) -> None:
+def _check_outputs(args: argparse.Namespace) -> None:
     """UsageError, before any work, for outputs that cannot be written or may not be replaced."""
-    if args.output is None and args.steps is None and args.html is None:
+    out, html = args.output, args.html
+    if out is None and args.steps is None and html is None:
         raise UsageError("nothing to write: give -o FILE (e.g. -o graph.svg), --steps DIR and/or --html FILE")
     if args.no_grad and args.color_by_grad:
         raise UsageError("--color-by-grad needs gradients; drop --no-grad")
-    if args.output is not None:
-        _check_output(args.output, viz)
-    if args.steps is not None:
-        problem = backend.why_not("svg")
+    if out is not None:
+        suffix = out.suffix.lower()
+        if suffix not in viz.OUTPUT_FORMATS:
+            raise UsageError(f"-o {out}: cannot tell the format from the extension {suffix or '(none)'!r}; "
+                             f"use one of {', '.join(viz.OUTPUT_FORMATS)}")
+        fmt = viz.OUTPUT_FORMATS[suffix]
+        problem = None if fmt is None else backend.why_not(fmt)
         if problem is not None:
-            raise UsageError(f"--steps {args.steps}: the step pictures are SVG; {problem}")
-    if args.html is not None:
+            raise UsageError(f"-o {out}: {problem}; or write the DOT source with "
+                             f"-o {out.with_suffix('.dot')}")
+        _check_parent("-o", out)
+    if args.steps is not None and (problem := backend.why_not("svg")) is not None:
+        raise UsageError(f"--steps {args.steps}: the step pictures are SVG; {problem}")
+    if html is not None:
         if args.no_grad:
             raise UsageError("--html shows the backward pass; drop --no-grad")
-        _check_html(args.html)
+        if html.suffix.lower() not in (".html", ".htm"):
+            raise UsageError(f"--html {html}: the explorer is an HTML page; name it with .html")
+        _check_parent("--html", html)
+        if (problem := backend.why_not("svg")) is not None:
+            raise UsageError(f"--html {html}: the page draws the graph as SVG; {problem}")
     _check_not_taken(args)
 
 
-def _check_drawing(args: argparse.Namespace, root: Value, drawing: dict[str, Any], viz: Any) -> None:
+def _check_drawing(args: argparse.Namespace, root: Value, drawing: dict[str, Any]) -> None:
     """UsageError, before anything is drawn, when the pictures asked for need more than --time-budget
     or --memory-budget (dot's time grows with the cube of the edges drawn)."""
-    from microgrid.app.budgets import drawing_estimate
-
     walks = args.steps is not None or args.html is not None  # their step limit before the budgets
     size = viz.drawing_size(root, max_steps=viz.DEFAULT_MAX_STEPS if walks else None, **drawing)
     output = args.output is not None and viz.OUTPUT_FORMATS[args.output.suffix.lower()] is not None
@@ -172,27 +176,6 @@ def _check_drawing(args: argparse.Namespace, root: Value, drawing: dict[str, Any
     options.within_budget(drawing_estimate(size.nodes, size.edges, output, steps, views, what), args)
 
 
-def _check_output(path: Path, viz: Any) -> None:
-    suffix = path.suffix.lower()
-    if suffix not in viz.OUTPUT_FORMATS:
-        raise UsageError(f"-o {path}: cannot tell the format from the extension {suffix or '(none)'!r}; "
-                         f"use one of {', '.join(viz.OUTPUT_FORMATS)}")
-    fmt = viz.OUTPUT_FORMATS[suffix]
-    problem = None if fmt is None else backend.why_not(fmt)
-    if problem is not None:
-        raise UsageError(f"-o {path}: {problem}; or write the DOT source with -o {path.with_suffix('.dot')}")
-    _check_parent("-o", path)
-
-
-def _check_html(path: Path) -> None:
-    if path.suffix.lower() not in (".html", ".htm"):
-        raise UsageError(f"--html {path}: the explorer is an HTML page; name it with .html")
-    _check_parent("--html", path)
-    problem = backend.why_not("svg")
-    if problem is not None:
-        raise UsageError(f"--html {path}: the page draws the graph as SVG; {problem}")
-
-
 def _check_parent(option: str, path: Path) -> None:
     if not path.parent.is_dir():
         problem = "is not a directory" if path.parent.exists() else "does not exist"
@@ -201,8 +184,6 @@ def _check_parent(option: str, path: Path) -> None:
 
 def _check_not_taken(args: argparse.Namespace) -> None:
     """Refuse, before any drawing, to replace a picture, page or folder that microgrid did not write."""
-    from microgrid.safety.overwrite import OutputTaken, check_page, check_picture, check_step_folder
-
     checks = (("-o", args.output, check_picture), ("--steps", args.steps, check_step_folder),
               ("--html", args.html, check_page))
     if args.steps is not None:  # the step folder is replaced as a whole: nothing else may go in it
@@ -250,11 +231,6 @@ def _expression_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], 
 
 
 def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
-    from microgrid.app.budgets import graph_estimate
-    from microgrid.data import load_wisconsin
-    from microgrid.data.preprocessing import make_scaler
-    from microgrid.nn import MLP
-
     if args.assignments:
         raise UsageError("--set gives variables of --expr; it has no meaning with --mlp")
     sizes, sample, seed = list(args.mlp), args.sample or 0, args.seed or 0
@@ -309,8 +285,6 @@ def _mlp_root(args: argparse.Namespace, mlp: Any, x: list[Value], target: int,
     """The node the picture ends at: the loss as training computes it (``MLP.loss``), or with
     ``--root output`` the network's output.  The label enters the loss as a number (it picks the
     branch), so it is not a node of the graph."""
-    from microgrid.functional import PROB_EPS, bce, bce_with_logits, uses_logits
-
     if args.root != "output" and uses_logits("bce", mlp.activations[-1]):
         z = mlp.logits(x)
         p = format_number(Value(z.data).sigmoid().data)

@@ -16,6 +16,7 @@ from typing import TypeVar
 
 from microgrid.app import budgets
 from microgrid.app.cli import UsageError
+from microgrid.app.runs.config import ConfigError, parse_hidden
 from microgrid.safety.text import quote
 
 T = TypeVar("T")
@@ -90,8 +91,6 @@ def seed_list(text: str) -> list[int]:
 
 def widths(text: str) -> tuple[int, ...]:
     """Positive integers separated by commas: ``"15"`` or ``"16,8"``."""
-    from microgrid.app.runs.config import ConfigError, parse_hidden
-
     try:
         sizes = parse_hidden(text)
     except ConfigError:

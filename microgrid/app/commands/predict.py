@@ -7,8 +7,13 @@ import csv
 import io
 import sys
 
+from microgrid.app.budgets import predict_estimate
 from microgrid.app.cli import UsageError
 from microgrid.app.commands import options
+from microgrid.app.model_io import ModelFileError, NonFiniteOutputError, load_model
+from microgrid.data import DataError, load_wisconsin
+from microgrid.safety.atomic import write_text
+from microgrid.safety.overwrite import OutputTaken, check_predictions_file
 from microgrid.safety.text import escape, printable, quote
 
 DESCRIPTION = """\
@@ -44,12 +49,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print one CSV line per row of the data file, and the accuracy on stderr; 0 on success."""
-    from microgrid.app.budgets import predict_estimate
-    from microgrid.app.model_io import ModelFileError, NonFiniteOutputError, load_model
-    from microgrid.data import DataError, load_wisconsin
-    from microgrid.safety.atomic import write_text
-    from microgrid.safety.overwrite import OutputTaken
-
     if args.output is not None:  # before any work: a long run cannot end in "cannot write"
         _check_output(args)
     model = options.read_input(lambda: load_model(args.model, args.memory_budget), f"--model {args.model}",
@@ -96,8 +95,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_output(args: argparse.Namespace) -> None:
-    from microgrid.safety.overwrite import OutputTaken, check_predictions_file
-
     try:
         check_predictions_file(args.output, (args.data, args.model), force=args.force)
     except OutputTaken as exc:

@@ -6,15 +6,22 @@ import argparse
 import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+import numpy as np
+
+from microgrid.app.budgets import VECTORIZED_NOTE_SECONDS, format_seconds, train_estimate
 from microgrid.app.cli import UsageError
 from microgrid.app.commands import options
-
-if TYPE_CHECKING:
-    from microgrid.app.runs.config import TrainConfig
-    from microgrid.app.runs.run import CVResult, HoldoutResult
+from microgrid.app.model_io import NonFiniteOutputError
+from microgrid.app.runs import run as training
+from microgrid.app.runs.config import ConfigError, TrainConfig, make_config
+from microgrid.app.runs.outputs import PLOT_HINT, check_output_dir, write_outputs
+from microgrid.app.runs.report import format_cv, format_holdout, format_seeds, learning_warnings
+from microgrid.data import DataError, load_wisconsin
+from microgrid.safety.atomic import claim
+from microgrid.safety.overwrite import OutputTaken
 
 DESCRIPTION = """\
 Train a network that tells malignant from benign tumours on the Wisconsin breast cancer data
@@ -24,16 +31,10 @@ sigmoid), mean binary cross-entropy, full-batch gradient descent, learning rate 
 iterations, rows 0-499 to train and 501-682 to test (of the 683 complete rows), min-max scaling
 fit on the training rows.
 
-With --cv K the rows are cut into K stratified folds and one network is trained per fold.
-Unless --optimizer/--lr/--iters are given, this uses a shorter schedule: Adam, learning rate
-0.01, 200 iterations.  It stops where the training loss stops falling fast (about 0.07); the
-tutorial's 67,000 steps go on fitting the training rows (loss about 0.02) and predict held-out
-rows worse (10-fold CV accuracy 96.2% instead of 96.8%, held-out log loss 0.12 instead of 0.09)
-in 300 times the time.
-
-With --seeds (e.g. 0-9, or 0,3,7) the same run is made once per seed, all networks trained
-together in one pass; each seed's test accuracy and ROC AUC are those of --seed with that seed,
-and the report adds their mean, min and max.
+With --cv K one network is trained per stratified fold, by default on a shorter schedule (Adam,
+learning rate 0.01, 200 iterations): it stops where the training loss stops falling fast, and
+predicts held-out rows better than the tutorial's 67,000 steps (10-fold CV accuracy 96.8% instead
+of 96.2%, held-out log loss 0.09 instead of 0.12) in 1/300 of the time.
 
 A model that learned nothing (one class for every test row, or a test ROC AUC of at most 0.55)
 is reported by a warning on stderr, with what to try, and in metrics.json ("warnings").
@@ -87,7 +88,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="seed of the initial weights, the random split/folds and the batches (default 0)")
     p.add_argument("--seeds", type=options.seed_list, default=None, metavar="SEEDS",
                    help="one run per seed, e.g. 0-9 or 0,3,7, trained together in one pass (vectorized "
-                        "engine); reports each seed's test accuracy and ROC AUC and their mean, min, max")
+                        "engine), each as --seed would; reports each seed's test accuracy and ROC AUC and "
+                        "their mean, min, max")
     p.add_argument("--out", type=options.path, default=None, metavar="DIR",
                    help="write metrics.json, history.csv, model.npz (and loss.png, confusion.png "
                         "with matplotlib) to DIR; with --cv the model is refit on all rows.  DIR is "
@@ -106,16 +108,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     """Train, print the report and write --out; 0 on success (a model that learned nothing too, with
     a warning), 1 if training diverged."""
-    from microgrid.app.runs.config import ConfigError, make_config
-    from microgrid.app.runs.outputs import check_output_dir
-    from microgrid.safety.atomic import claim
-    from microgrid.safety.overwrite import OutputTaken
-
-    try:
-        config = make_config(engine=args.engine, hidden=args.hidden, activation=args.activation, lr=args.lr,
-                             iters=args.iters, optimizer=args.optimizer, batch_size=args.batch_size,
-                             split=args.split, test_size=args.test_size, cv=args.cv, scale=args.scale,
-                             seed=args.seed)
+    try:  # the options of a TrainConfig have its fields' names
+        config = make_config(**{name: getattr(args, name) for name in TrainConfig.__dataclass_fields__})
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
     if args.seeds is not None and args.seed is not None:
@@ -129,48 +123,35 @@ def run(args: argparse.Namespace) -> int:
                          "another)")
     with contextlib.ExitStack() as held:
         if out is not None:  # claimed from now to the end, so a long run cannot end in "cannot write"
-            try:
+            with _writing(out):
                 held.enter_context(claim(out))
                 check_output_dir(out, force=args.force)
-            except OutputTaken as exc:
-                raise UsageError(f"--out {exc}") from None
-            except OSError as exc:
-                raise UsageError(_cannot_write(out, exc)) from None
         return _train(args, config)
 
 
 def _train(args: argparse.Namespace, config: TrainConfig) -> int:
-    import numpy as np
-
-    from microgrid.app.model_io import NonFiniteOutputError
-    from microgrid.app.runs.config import ConfigError
-    from microgrid.app.runs.learning import learning_warnings
-    from microgrid.app.runs.report import format_cv, format_holdout, format_seeds
-    from microgrid.app.runs.run import SeedsResult, TrainingDiverged, run_cv, run_holdout, run_seeds
-    from microgrid.data import DataError, load_wisconsin
-
     dataset = options.read_input(lambda: load_wisconsin(args.data), f"--data {args.data}", DataError)
     show = not args.quiet
     _check_budget(args, config, len(dataset), dataset.X.shape[1])
     if show and config.engine == "scalar" and config.iters > 1000:
         print(f"note: the scalar engine builds a graph of every row at each of {config.iters:,} iterations; "
               "this takes a long time (try --iters 100)", file=sys.stderr)
-    result: HoldoutResult | CVResult | SeedsResult
+    result: training.HoldoutResult | training.CVResult | training.SeedsResult
     try:
         # overflow warnings would precede the one-line "training diverged" message below
         with np.errstate(over="ignore", invalid="ignore"):
             if args.seeds is not None:
-                result = run_seeds(config, args.seeds, dataset, sys.stderr, show_progress=show)
+                result = training.run_seeds(config, args.seeds, dataset, sys.stderr, show)
                 report = format_seeds(result)
             elif config.cv is None:
-                result = run_holdout(config, dataset, sys.stderr, show_progress=show)
+                result = training.run_holdout(config, dataset, sys.stderr, show)
                 report = format_holdout(result)
             else:
-                result = run_cv(config, dataset, sys.stderr, show_progress=show, refit=args.out is not None)
+                result = training.run_cv(config, dataset, sys.stderr, show, refit=args.out is not None)
                 report = format_cv(result)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None
-    except TrainingDiverged as exc:
+    except training.TrainingDiverged as exc:
         print(f"microgrid train: {exc}", file=sys.stderr)  # "training diverged: ... try a smaller lr"
         return 1
     except NonFiniteOutputError as exc:  # finite on the training rows, overflowing on others
@@ -180,21 +161,14 @@ def _train(args: argparse.Namespace, config: TrainConfig) -> int:
     print(report)
     for warning in learning_warnings(result):  # shown with --quiet too: they are warnings
         print(f"microgrid train: warning: {warning}", file=sys.stderr)
-    if args.out is not None and not isinstance(result, SeedsResult):  # (--seeds refuses --out)
+    if args.out is not None and not isinstance(result, training.SeedsResult):  # (--seeds refuses --out)
         _write_outputs(args, result)
     return 0
 
 
-def _write_outputs(args: argparse.Namespace, result: HoldoutResult | CVResult) -> None:
-    from microgrid.app.runs.outputs import PLOT_HINT, write_outputs
-    from microgrid.safety.overwrite import OutputTaken
-
-    try:
+def _write_outputs(args: argparse.Namespace, result: training.HoldoutResult | training.CVResult) -> None:
+    with _writing(args.out):  # OutputTaken: the user put something there during the training
         messages = write_outputs(args.out, result, force=args.force)
-    except OutputTaken as exc:  # the user put something there during the training
-        raise UsageError(f"--out {exc}") from None
-    except OSError as exc:
-        raise UsageError(_cannot_write(args.out, exc)) from None
     notes = [m for m in messages if not args.quiet or m == PLOT_HINT]  # --quiet says how to get plots too
     if notes:
         print()
@@ -204,8 +178,6 @@ def _write_outputs(args: argparse.Namespace, result: HoldoutResult | CVResult) -
 def _check_budget(args: argparse.Namespace, config: TrainConfig, rows: int, n_features: int) -> None:
     """Refuse (exit 2) a run estimated beyond --memory-budget, or for the scalar engine beyond
     --time-budget, before anything is built; say so when a NumPy run will take over 10 minutes."""
-    from microgrid.app.budgets import VECTORIZED_NOTE_SECONDS, format_seconds, train_estimate
-
     scalar = config.engine == "scalar"
     runs = 1 if config.cv is None else config.cv + (args.out is not None)  # the folds, and the refit
     together = config.cv if config.engine == "vectorized" and config.cv else 1  # folds in one pass
@@ -219,8 +191,15 @@ def _check_budget(args: argparse.Namespace, config: TrainConfig, rows: int, n_fe
               "(estimated); Ctrl-C stops it", file=sys.stderr)
 
 
-def _cannot_write(out: Path, exc: OSError) -> str:
-    if not os.path.isdir(out):
-        return f"cannot create --out {out}: {exc.strerror or exc}"
-    where = f" {exc.filename}" if exc.filename and str(exc.filename) != str(out) else ""
-    return f"cannot write to --out {out}:{where} {exc.strerror or exc}"
+@contextlib.contextmanager
+def _writing(out: Path) -> Iterator[None]:
+    """Refusals and system errors of writing --out as one-line UsageErrors."""
+    try:
+        yield
+    except OutputTaken as exc:
+        raise UsageError(f"--out {exc}") from None
+    except OSError as exc:
+        if not os.path.isdir(out):
+            raise UsageError(f"cannot create --out {out}: {exc.strerror or exc}") from None
+        where = f" {exc.filename}" if exc.filename and str(exc.filename) != str(out) else ""
+        raise UsageError(f"cannot write to --out {out}:{where} {exc.strerror or exc}") from None

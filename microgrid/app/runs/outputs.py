@@ -17,7 +17,7 @@ import numpy as np
 
 from microgrid.app.model_io import save_model
 from microgrid.app.runs.config import TrainConfig
-from microgrid.app.runs.learning import learning_warnings
+from microgrid.app.runs.report import learning_warnings
 from microgrid.app.runs.run import CVResult, HoldoutResult
 from microgrid.safety.atomic import atomic_folder, claim, signals_held, write_bytes, write_text
 from microgrid.safety.overwrite import OutputTaken, special
