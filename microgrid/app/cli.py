@@ -1,10 +1,7 @@
-"""The ``microgrid`` command line: ``train``, ``predict``, ``check`` and ``graph``.
-
-Each subcommand lives in ``microgrid/app/commands/<name>.py`` and provides ``register(subparsers)``,
-which adds its parser and sets ``run`` (a function of the parsed arguments returning an exit
-status).  User mistakes raise :class:`UsageError` and end as one line on stderr with status 2;
-Ctrl-C and SIGTERM, from the moment :func:`main` starts, as one line with status 130 or 143.
-"""
+"""The ``microgrid`` command line.  Each subcommand's module in ``commands/`` has a
+``register(subparsers)`` that adds its parser and sets ``run`` (parsed arguments -> exit status).
+User mistakes raise :class:`UsageError` and end as one line on stderr with status 2; Ctrl-C and
+SIGTERM, from the moment :func:`main` starts, as one line with status 130 or 143."""
 
 from __future__ import annotations
 
@@ -68,26 +65,19 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, one_line(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
 
     # argparse quotes a rejected option value in full (repr): quote it short instead
-    def _get_value(self, action: argparse.Action, arg_string: str) -> object:
+    def _get_values(self, action: argparse.Action, arg_strings: list[str]) -> object:
         try:
-            return super()._get_value(action, arg_string)
+            return super()._get_values(action, arg_strings)
         except argparse.ArgumentError as exc:
-            raise argparse.ArgumentError(action, _requote(exc.message, arg_string)) from None
-
-    def _check_value(self, action: argparse.Action, value: object) -> None:
-        try:
-            super()._check_value(action, value)
-        except argparse.ArgumentError as exc:
-            raise argparse.ArgumentError(action, _requote(exc.message, value)) from None
+            message = exc.message
+            for arg in arg_strings:
+                message = message.replace(repr(arg), quote(arg))
+            raise argparse.ArgumentError(action, message) from None
 
 
 def _shown(arg: str) -> str:
     """A command-line word as typed when it is short and printable, else quoted short."""
     return arg if len(arg) <= QUOTE_LIMIT and arg.isprintable() else quote(arg)
-
-
-def _requote(message: str, value: object) -> str:
-    return message.replace(repr(value), quote(value)) if isinstance(value, str) else message
 
 
 def build_parser() -> argparse.ArgumentParser:

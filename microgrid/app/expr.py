@@ -1,13 +1,8 @@
 """Safe arithmetic expressions over :class:`~microgrid.engine.Value`, for ``microgrid graph --expr``.
 
-The text is parsed with Python's :mod:`ast` (which only parses, never runs anything), and the tree
-is checked against a whitelist before a single value is computed: variable names, numbers,
-``+ - * / **``, unary ``-``/``+``, and calls with positional arguments to :data:`FUNCTIONS`
-(``leaky_relu(x, alpha)`` takes a number as its optional slope).  Anything else, input longer than
-:data:`MAX_LENGTH` characters or nested deeper than :data:`MAX_DEPTH`, raises
-:class:`ExpressionError` with a one-line message.  Every number becomes a float :class:`Value`
-before it takes part in arithmetic, so ``9**9**9**9`` is IEEE ``inf`` at once instead of a huge
-Python integer.
+Python's :mod:`ast` parses the text (and runs nothing); the tree is checked against a whitelist
+(the language is in docs/visualization.md) before a single value is computed.  Every number becomes
+a float :class:`Value` before any arithmetic, so ``9**9**9**9`` is ``inf``, not a huge integer.
 """
 
 from __future__ import annotations

@@ -83,10 +83,8 @@ class Classifier:
         return int(self.net.dims[0])
 
     def predict_proba(self, X_raw: np.ndarray) -> np.ndarray:
-        """Probability of class 1 for raw rows (missing scores, NaN, take the training median).
-
-        Raises :class:`NonFiniteOutputError` (naming the first row) rather than return a NaN.
-        """
+        """Probability of class 1 for raw rows (missing scores, NaN, take the training median);
+        :class:`NonFiniteOutputError` (naming the first row) rather than a NaN."""
         X = np.asarray(X_raw, dtype=np.float64)
         X = np.where(np.isnan(X), self.fill_values, X)
         with np.errstate(all="ignore"):  # an overflow shows as a non-finite output, checked below

@@ -22,13 +22,10 @@ from microgrid.safety.overwrite import OutputTaken, check_page, check_picture, c
 from microgrid.safety.text import printable, quote
 from microgrid.viz import backend, format_number
 
-DESCRIPTION = (
-    "Draw the computation graph that backprop walks: of an expression (--expr, safely parsed) or of one "
-    "shipped Wisconsin sample through a freshly initialised MLP (--mlp). Gradients are filled in by a "
-    "backward pass unless --no-grad. --steps DIR writes one picture per backward step and an index.html "
-    "to page through them; --html FILE writes one self-contained page to step through the backward pass "
-    "and click any node to see how its gradient was summed."
-)
+DESCRIPTION = ("Draw the computation graph that backprop walks: of an expression (--expr, safely parsed) "
+               "or of one shipped Wisconsin sample through a freshly initialised MLP (--mlp), with the "
+               "gradients of a backward pass unless --no-grad; as one picture (-o), a picture per "
+               "backward step (--steps) and a page to explore (--html).")
 GROUP_CHOICES = ("none", "neurons", "collapse")
 MAX_MLP_VALUES = 500_000  # a graph this size takes a few seconds and ~200 MB to build
 MLP_ONLY = ("--sample", "--seed", "--activations", "--root", "--raw-inputs")
@@ -158,7 +155,22 @@ def _check_outputs(args: argparse.Namespace) -> None:
         _check_parent("--html", html)
         if (problem := backend.why_not("svg")) is not None:
             raise UsageError(f"--html {html}: the page draws the graph as SVG; {problem}")
-    _check_not_taken(args)
+    checks = (("-o", out, check_picture), ("--steps", args.steps, check_step_folder),
+              ("--html", html, check_page))
+    if args.steps is not None:  # the step folder is replaced as a whole: nothing else may go in it
+        steps = Path(os.path.abspath(args.steps))
+        for option, path, _ in (checks[0], checks[2]):
+            if path is not None and steps in Path(os.path.abspath(path)).parents:
+                raise UsageError(f"{option} {path} is inside the --steps folder {args.steps}, which is "
+                                 "replaced as a whole; write it elsewhere")
+    for option, path, check in checks:  # never replace what microgrid did not write
+        if path is not None:
+            try:
+                check(path, args.force)
+            except OutputTaken as exc:
+                raise UsageError(f"{option} {exc}") from None
+            except OSError as exc:
+                raise UsageError(f"{option} {exc.filename or path}: {exc.strerror or exc}") from None
 
 
 def _check_drawing(args: argparse.Namespace, root: Value, drawing: dict[str, Any]) -> None:
@@ -180,26 +192,6 @@ def _check_parent(option: str, path: Path) -> None:
     if not path.parent.is_dir():
         problem = "is not a directory" if path.parent.exists() else "does not exist"
         raise UsageError(f"{option} {path}: {str(path.parent)!r} {problem}")
-
-
-def _check_not_taken(args: argparse.Namespace) -> None:
-    """Refuse, before any drawing, to replace a picture, page or folder that microgrid did not write."""
-    checks = (("-o", args.output, check_picture), ("--steps", args.steps, check_step_folder),
-              ("--html", args.html, check_page))
-    if args.steps is not None:  # the step folder is replaced as a whole: nothing else may go in it
-        steps = Path(os.path.abspath(args.steps))
-        for option, path, _ in (checks[0], checks[2]):
-            if path is not None and steps in Path(os.path.abspath(path)).parents:
-                raise UsageError(f"{option} {path} is inside the --steps folder {args.steps}, which is "
-                                 "replaced as a whole; write it elsewhere")
-    for option, path, check in checks:
-        if path is not None:
-            try:
-                check(path, args.force)
-            except OutputTaken as exc:
-                raise UsageError(f"{option} {exc}") from None
-            except OSError as exc:
-                raise UsageError(f"{option} {exc.filename or path}: {exc.strerror or exc}") from None
 
 
 def _expression_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:

@@ -1,10 +1,6 @@
-"""Option types shared by the subcommands, and reading the files that options name.
-
-Each option type turns the text of an option into a value or raises
-``argparse.ArgumentTypeError`` saying what was expected; argparse then names the option and
-exits with status 2 in one line.  :func:`read_input` turns a bad or unreadable input file into a
-one-line :class:`~microgrid.app.cli.UsageError`.
-"""
+"""Option types shared by the subcommands (``argparse.ArgumentTypeError`` saying what was expected:
+argparse names the option and exits with status 2 in one line), the budget options, and reading
+the files that options name."""
 
 from __future__ import annotations
 

@@ -17,15 +17,13 @@ from microgrid.safety.overwrite import OutputTaken, check_predictions_file
 from microgrid.safety.text import escape, printable, quote
 
 DESCRIPTION = """\
-Apply a model saved by 'microgrid train --out DIR' (DIR/model.npz) to every row of DATA, a file
-in the shipped CSV format or the UCI format (breast-cancer-wisconsin.data).  Prints CSV to
-standard output: id, predicted class, p_malignant (the probability of malignant).  A missing
-score is filled with the median of the model's training rows (a note says how many rows had
-one).  Rows may leave out their class (new samples: the class column omitted, or written as '?'
-/ NA); for the rows that give it, the accuracy against it is reported on standard error.  An ID
-is written as plain text: control characters in it (line breaks, terminal escape codes) appear
-as \\n, \\x1b, ... and a backslash as \\\\, so that no ID can change the
-terminal and distinct IDs stay distinct.
+Apply a saved model to every row of DATA and print CSV to standard output: id, predicted class,
+p_malignant (the probability of malignant).  A missing score is filled with the median of the
+model's training rows (a note says how many rows had one).  Rows may leave out their class (the
+column omitted, or written as '?' / NA); for the rows that give it, the accuracy against it is
+reported on standard error.  An ID is written as plain text: control characters in it (line
+breaks, terminal escape codes) appear as \\n, \\x1b, ... and a backslash as \\\\, so that no
+ID can change the terminal and distinct IDs stay distinct.
 """
 
 
@@ -49,8 +47,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print one CSV line per row of the data file, and the accuracy on stderr; 0 on success."""
-    if args.output is not None:  # before any work: a long run cannot end in "cannot write"
-        _check_output(args)
+    try:  # before any work: a long run cannot end in "cannot write"
+        if args.output is not None:
+            check_predictions_file(args.output, (args.data, args.model), force=args.force)
+    except OutputTaken as exc:
+        raise UsageError(f"--output {exc}") from None
+    except FileNotFoundError as exc:
+        raise UsageError(f"--output {args.output}: the folder {exc.filename} does not exist") from None
+    except OSError as exc:  # e.g. a name too long for its folder
+        raise UsageError(f"--output {args.output}: {exc.strerror or exc}") from None
     model = options.read_input(lambda: load_model(args.model, args.memory_budget), f"--model {args.model}",
                                ModelFileError)
     data = options.read_input(lambda: load_wisconsin(args.data, missing="keep", unlabelled=True),
@@ -92,14 +97,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"accuracy against the classes in {printable(str(args.data))}: {correct / n_known:.4f} "
               f"({correct:,}/{n_known:,} rows{unknown})", file=sys.stderr)
     return 0
-
-
-def _check_output(args: argparse.Namespace) -> None:
-    try:
-        check_predictions_file(args.output, (args.data, args.model), force=args.force)
-    except OutputTaken as exc:
-        raise UsageError(f"--output {exc}") from None
-    except FileNotFoundError as exc:
-        raise UsageError(f"--output {args.output}: the folder {exc.filename} does not exist") from None
-    except OSError as exc:  # e.g. a name too long for its folder
-        raise UsageError(f"--output {args.output}: {exc.strerror or exc}") from None

@@ -26,10 +26,8 @@ from microgrid.safety.overwrite import OutputTaken
 DESCRIPTION = """\
 Train a network that tells malignant from benign tumours on the Wisconsin breast cancer data
 (9 cytology scores per sample), show its progress, and report train/test metrics and the
-confusion matrix.  The defaults reproduce the classic tutorial: a 9-15-1 network (ReLU, then
-sigmoid), mean binary cross-entropy, full-batch gradient descent, learning rate 0.07, 67,000
-iterations, rows 0-499 to train and 501-682 to test (of the 683 complete rows), min-max scaling
-fit on the training rows.
+confusion matrix.  The defaults (below) reproduce the classic tutorial: a 9-15-1 network trained
+on the mean binary cross-entropy by full-batch gradient descent.
 
 With --cv K one network is trained per stratified fold, by default on a shorter schedule (Adam,
 learning rate 0.01, 200 iterations): it stops where the training loss stops falling fast, and
@@ -161,18 +159,15 @@ def _train(args: argparse.Namespace, config: TrainConfig) -> int:
     print(report)
     for warning in learning_warnings(result):  # shown with --quiet too: they are warnings
         print(f"microgrid train: warning: {warning}", file=sys.stderr)
-    if args.out is not None and not isinstance(result, training.SeedsResult):  # (--seeds refuses --out)
-        _write_outputs(args, result)
-    return 0
-
-
-def _write_outputs(args: argparse.Namespace, result: training.HoldoutResult | training.CVResult) -> None:
+    if args.out is None or isinstance(result, training.SeedsResult):  # (--seeds refuses --out)
+        return 0
     with _writing(args.out):  # OutputTaken: the user put something there during the training
         messages = write_outputs(args.out, result, force=args.force)
     notes = [m for m in messages if not args.quiet or m == PLOT_HINT]  # --quiet says how to get plots too
     if notes:
         print()
         print("\n".join(notes))
+    return 0
 
 
 def _check_budget(args: argparse.Namespace, config: TrainConfig, rows: int, n_features: int) -> None:

@@ -77,12 +77,9 @@ def parse_hidden(text: str) -> tuple[int, ...]:
 
 
 def make_config(**options: object) -> TrainConfig:
-    """A checked :class:`TrainConfig` from options where ``None`` means "the default".
-
-    The schedule (``optimizer``, ``lr``, ``iters``) defaults to :data:`TUTORIAL_DEFAULTS`, or to
-    :data:`CV_DEFAULTS` when ``cv`` is set; cross-validation always uses stratified folds.
-    Raises :class:`ConfigError` naming the first option that cannot work.
-    """
+    """A checked :class:`TrainConfig` from options where ``None`` means "the default" (the schedule's:
+    :data:`TUTORIAL_DEFAULTS`, or :data:`CV_DEFAULTS` with ``cv``, whose folds are stratified);
+    :class:`ConfigError` names the first option that cannot work."""
     opts = {k: v for k, v in options.items() if v is not None}
     cv = opts.get("cv")
     for key, value in (CV_DEFAULTS if cv is not None else TUTORIAL_DEFAULTS).items():

@@ -72,13 +72,6 @@ def metrics_document(result: HoldoutResult | CVResult) -> dict[str, object]:
     return _jsonable(doc)  # type: ignore[return-value]
 
 
-def _histories(result: HoldoutResult | CVResult) -> list[tuple[str, np.ndarray]]:
-    if isinstance(result, HoldoutResult):
-        return [("", result.history)]
-    runs = [(str(k), f.history) for k, f in enumerate(result.folds, start=1)]
-    return runs + ([("all", result.final.history)] if result.final is not None else [])
-
-
 OUTPUT_FILES = ("metrics.json", "history.csv", "model.npz", "loss.png", "confusion.png")
 
 
@@ -145,8 +138,13 @@ def write_outputs(out_dir: str | Path, result: HoldoutResult | CVResult, force: 
 
 def _write_run(tmp: Path, result: HoldoutResult | CVResult, plots: bool) -> list[str]:
     """Write the files of a run into the folder ``tmp``; returns their names."""
-    runs = _histories(result)
     cv = isinstance(result, CVResult)
+    if isinstance(result, CVResult):
+        final = result.final
+        runs = [(str(k), f.history) for k, f in enumerate(result.folds, start=1)]
+        runs += [("all", final.history)] if final is not None else []
+    else:
+        final, runs = result, [("", result.history)]
     history = io.StringIO()
     w = csv.writer(history)
     w.writerow(["fold", "iteration", "loss"] if cv else ["iteration", "loss"])
@@ -156,7 +154,6 @@ def _write_run(tmp: Path, result: HoldoutResult | CVResult, plots: bool) -> list
     write_text(tmp / "metrics.json", json.dumps(metrics_document(result), indent=2, allow_nan=False) + "\n")
     write_text(tmp / "history.csv", history.getvalue(), newline="")
     names = ["metrics.json", "history.csv"]
-    final = result if isinstance(result, HoldoutResult) else result.final
     if final is not None:
         save_model(tmp / "model.npz", final.model)
         names.append("model.npz")

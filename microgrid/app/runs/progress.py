@@ -23,12 +23,9 @@ def _clock(seconds: float) -> str:
 
 
 class Progress:
-    """Shows training progress while used as a context manager: on a terminal a bar redrawn every
+    """Training progress, shown while used as a context manager: on a terminal a bar redrawn every
     ``interval`` seconds, otherwise a line at each ``1/lines`` of the run (and where it stopped).
-
-    :meth:`update` (iterations done, the training loss after them) is cheap enough to call every
-    iteration.  ``enabled=False`` shows nothing.
-    """
+    :meth:`update` (iterations done, the loss after them) is cheap enough to call every iteration."""
 
     def __init__(self, total: int, stream: TextIO | None = None, label: str = "", enabled: bool = True,
                  lines: int = 10, interval: float = 0.1) -> None:

@@ -118,10 +118,8 @@ CHANCE_AUC = 0.55
 
 
 def _nothing_learned(metrics: Mapping[str, float], names: Sequence[str], rows: str) -> str | None:
-    """Why a model with these ``metrics`` on its evaluation ``rows`` learned nothing, or None.
-
-    Nothing learned: one class predicted for every row, or ROC AUC <= :data:`CHANCE_AUC`.
-    """
+    """Why a model with these ``metrics`` on its evaluation ``rows`` learned nothing (one class
+    predicted for every row, or ROC AUC <= :data:`CHANCE_AUC`), or None."""
     n = int(metrics["n"])
     if n == 0:
         return None

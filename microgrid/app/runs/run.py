@@ -107,11 +107,8 @@ def fit_network(config: TrainConfig, X: np.ndarray, y: np.ndarray,
     """Train a fresh network on scaled rows ``X`` and labels ``y`` with ``config``'s engine: the
     network (a :class:`VectorizedMLP` whatever the engine), the loss history (the mean BCE *before*
     each step) and the final loss (after the last step; :class:`TrainingDiverged` if not finite).
-
-    The engines start from the same weights (drawn from ``config.seed``), see the same batches and
-    apply the same optimizer rule, so their histories agree to rounding; the scalar engine builds
-    the ``Value`` graph of every row at every iteration, the traced engine that of one example once.
-    """
+    The engines start from the same weights, see the same batches and apply the same optimizer
+    rule, so their histories agree to rounding."""
     dims = config.dims(np.shape(X)[1])
     history: np.ndarray
     if config.engine == "vectorized":
