@@ -83,8 +83,7 @@ def _shown(arg: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="microgrid", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"microgrid {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
-    sub.required = True
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser, required=True)
     for name in COMMANDS:
         importlib.import_module(f"microgrid.app.commands.{name}").register(sub)
     return parser
@@ -171,7 +170,3 @@ def _failed(prog: str, exc: Exception) -> int | None:
         print(one_line(f"{prog}: error: cannot complete{target}: {exc.strerror or exc}"), file=sys.stderr)
         return 1
     return None
-
-
-if __name__ == "__main__":
-    sys.exit(main())

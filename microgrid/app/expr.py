@@ -24,10 +24,8 @@ MAX_LENGTH = 500  #: characters
 MAX_DEPTH = 250  #: nesting of the syntax tree (a sum of MAX_LENGTH // 2 terms is this deep)
 
 #: name -> the Value method it calls
-FUNCTIONS: dict[str, Callable[..., Value]] = {
-    name: getattr(Value, name)
-    for name in ("exp", "log", "tanh", "sigmoid", "relu", "leaky_relu", "softplus", "abs", "sqrt")
-}
+FUNCTIONS: dict[str, Callable[..., Value]] = {name: getattr(Value, name) for name in (
+    "exp", "log", "tanh", "sigmoid", "relu", "leaky_relu", "softplus", "abs", "sqrt")}
 _OPTIONAL_NUMBER_ARG = {"leaky_relu": "alpha"}  # functions taking (x, number)
 
 _BINARY = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
@@ -40,8 +38,7 @@ _FORBIDDEN = {
     ast.GeneratorExp: "a comprehension", ast.Compare: "a comparison", ast.BoolOp: "and/or",
     ast.IfExp: "a conditional expression", ast.NamedExpr: "an assignment", ast.List: "a list",
     ast.Tuple: "a tuple", ast.Dict: "a dict", ast.Set: "a set", ast.JoinedStr: "an f-string",
-    ast.Starred: "*unpacking", ast.Await: "await", ast.Yield: "yield", ast.YieldFrom: "yield",
-    ast.Slice: "a slice",
+    ast.Await: "await", ast.Yield: "yield", ast.YieldFrom: "yield",  # (a slice is inside indexing)
 }
 
 
@@ -218,7 +215,8 @@ def _lift(x: Value | float) -> Value:
 
 
 def _build(node: ast.AST, leaves: Mapping[str, Value]) -> Value | float:
-    """Evaluate a checked tree.  Number literals stay floats until they meet an operator."""
+    """Evaluate a checked tree.  Number literals stay floats until they meet an operator (so
+    ``x ** 2`` is one node with one operand, the exponent a parameter of the op)."""
     literal = _literal_number(node)
     if literal is not None:
         return literal  # "-3" is the constant -3, not neg(3)
@@ -228,18 +226,8 @@ def _build(node: ast.AST, leaves: Mapping[str, Value]) -> Value | float:
         operand = _lift(_build(node.operand, leaves))
         return -operand if isinstance(node.op, ast.USub) else operand
     if isinstance(node, ast.BinOp):
-        left = _build(node.left, leaves)
-        if isinstance(node.op, ast.Pow):
-            exponent = _literal_number(node.right)
-            if exponent is not None:  # x ** c: one operand, c a parameter of the op
-                return _lift(left) ** exponent
-        return _BINARY[type(node.op)](_lift(left), _build(node.right, leaves))
-    if isinstance(node, ast.Call):
-        assert isinstance(node.func, ast.Name)  # _check_call refused any other callee
-        func = FUNCTIONS[node.func.id]
-        x = _lift(_build(node.args[0], leaves))
-        if len(node.args) == 2:
-            return func(x, _literal_number(node.args[1]))
-        return func(x)
-    raise ExpressionError(f"internal: unchecked node {type(node).__name__}")  # pragma: no cover
+        return _BINARY[type(node.op)](_lift(_build(node.left, leaves)), _build(node.right, leaves))
+    assert isinstance(node, ast.Call) and isinstance(node.func, ast.Name)  # all _check lets through
+    x = _lift(_build(node.args[0], leaves))
+    return FUNCTIONS[node.func.id](x, *(_literal_number(a) for a in node.args[1:]))
 

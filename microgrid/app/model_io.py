@@ -26,7 +26,7 @@ import math
 import stat
 import zipfile
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -75,7 +75,6 @@ class Classifier:
     feature_names: tuple[str, ...]
     target_names: tuple[str, ...]
     threshold: float = 0.5
-    info: dict[str, str] = field(default_factory=dict)
 
     @property
     def n_features(self) -> int:
@@ -111,12 +110,9 @@ def save_model(path: str | Path, model: Classifier) -> None:
         "threshold": np.array(float(model.threshold)),
         "microgrid_version": np.array(__version__),
     }
-    weights = model.net.get_weights()
-    for i in range(len(weights) // 2):
-        arrays[f"W{i + 1}"] = np.asarray(weights[2 * i], dtype=np.float64)
-        arrays[f"b{i + 1}"] = np.asarray(weights[2 * i + 1], dtype=np.float64)
-    for name, value in model.scaler.to_arrays().items():
-        arrays[f"scaler.{name}"] = value
+    for i, w in enumerate(model.net.get_weights()):  # W1, b1, W2, b2, ...
+        arrays[f"{'Wb'[i % 2]}{i // 2 + 1}"] = np.asarray(w, dtype=np.float64)
+    arrays.update({f"scaler.{name}": value for name, value in model.scaler.to_arrays().items()})
     with atomic_file(path, "wb") as f:  # all-or-nothing: a failed write leaves the old file
         np.savez(f, **arrays)  # uncompressed; no array here holds Python objects, so nothing is pickled
 
@@ -145,10 +141,7 @@ class _Archive:
             raise ModelFileError(path, f"its arrays take {format_bytes(total)} uncompressed, more than "
                                        f"{beyond}")
 
-    def _fail(self, key: str, exc: Exception) -> ModelFileError:
-        if isinstance(exc, ValueError | TypeError):  # the .npy header or data did not parse
-            return ModelFileError(self.path, f"not a microgrid model file (entry {quote(key)} is not a "
-                                             f"readable .npy array: {one_line(str(exc), 400)})")
+    def _fail(self, key: str, exc: Exception) -> ModelFileError:  # the header or data did not read
         return ModelFileError(self.path, f"corrupt model file (entry {quote(key)}: "
                                          f"{one_line(str(exc), 400)})")
 
@@ -279,8 +272,8 @@ def _load(archive: _Archive) -> Classifier:
     threshold = float(archive.entry("threshold", "iuf", 0, "a number"))
     if not 0.0 < threshold < 1.0:
         raise ModelFileError(path, f"threshold {threshold} is not a probability strictly between 0 and 1")
-    version_entry = "microgrid_version" in archive.members
-    info = {"microgrid_version": archive.text("microgrid_version")} if version_entry else {}
+    if "microgrid_version" in archive.members:  # optional, and only informative: checked, not kept
+        archive.text("microgrid_version")
     known = {*required, "format", "microgrid_version", *(f"scaler.{k}" for k in scaler.to_arrays()),
              *(f"{c}{i}" for c in "Wb" for i in range(1, n_layers + 1))}
     unknown = sorted(k for k in archive.members if k not in known)
@@ -290,7 +283,7 @@ def _load(archive: _Archive) -> Classifier:
     net = VectorizedMLP(dims, activations=list(activations), seed=0)
     net.set_weights(weights)
     return Classifier(net=net, scaler=scaler, fill_values=fill, feature_names=feature_names,
-                      target_names=target_names, threshold=threshold, info=info)
+                      target_names=target_names, threshold=threshold)
 
 
 def _preprocessing(archive: _Archive, n_inputs: int) -> tuple[Scaler, np.ndarray]:

@@ -43,15 +43,15 @@ def register(subparsers: Any) -> None:
                              "1 output)")
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="NAME=NUMBER",
                    help="value of a variable of --expr (repeat for each variable)")
-    p.add_argument("--sample", type=int, default=None, metavar="N",
+    p.add_argument("--sample", type=int, metavar="N",
                    help="which Wisconsin sample (row, 0-based, missing values dropped) to feed the MLP "
                         "(default 0)")
-    p.add_argument("--seed", type=options.seed, default=None,
+    p.add_argument("--seed", type=options.seed,
                    help="for --mlp: seed of the MLP's initial weights (default 0)")
     p.add_argument("--activations", metavar="LIST",
                    help="for --mlp: one activation per layer, e.g. tanh,sigmoid (default: relu hidden, "
                         "sigmoid output)")
-    p.add_argument("--root", choices=("loss", "output"), default=None,
+    p.add_argument("--root", choices=("loss", "output"),
                    help="for --mlp: draw up to the loss (default: BCE(sigmoid(z), y), computed as training "
                         "computes it from the output neuron's logit z, softplus(z) - y*z; the output box "
                         "shows the probability sigmoid(z)) or up to the network's output, sigmoid included")
@@ -71,14 +71,14 @@ def register(subparsers: Any) -> None:
                    help="let -o and --html replace a file (or link), and --steps a folder's index.html, "
                         "that microgrid did not write (a folder holding other files is never replaced)")
     p.add_argument("--no-grad", action="store_true", help="do not run backward; draw data only")
-    p.add_argument("--group", choices=GROUP_CHOICES, default=None,
+    p.add_argument("--group", choices=GROUP_CHOICES,
                    help="neurons: a cluster per neuron and layer; collapse: one box per neuron "
                         "(default: collapse for --mlp, none for --expr)")
     p.add_argument("--color-by-grad", action="store_true",
                    help="fill values by |grad| on a log scale (vanishing = blue, exploding = red)")
     p.add_argument("--rankdir", choices=("LR", "TB"), default="LR",
                    help="left-to-right or top-to-bottom (default LR)")
-    p.add_argument("--max-nodes", type=options.positive_int, default=None, metavar="N",
+    p.add_argument("--max-nodes", type=options.positive_int, metavar="N",
                    help=f"refuse graphs with more drawn nodes than this (default {viz.DEFAULT_MAX_NODES})")
     options.add_budget_options(p, time=False)
     p.add_argument("--time-budget", type=options.time_budget, default=GRAPH_TIME_BUDGET, metavar="DURATION",
@@ -249,10 +249,8 @@ def _mlp_graph(args: argparse.Namespace) -> tuple[Value, dict[str, Any], str]:
         raise UsageError(f"--sample {sample}: there are {n} samples, numbered 0 to {n - 1}")
     if args.activations is not None and not args.activations.strip():
         raise UsageError("--activations is empty: give one activation per layer, e.g. tanh,sigmoid")
-    if args.activations:
-        activations = [name.strip() for name in args.activations.split(",")]
-    else:  # the network microgrid train trains
-        activations = ["relu"] * (len(sizes) - 2) + ["sigmoid"]
+    default = ["relu"] * (len(sizes) - 2) + ["sigmoid"]  # the network microgrid train trains
+    activations = [name.strip() for name in args.activations.split(",")] if args.activations else default
     try:
         mlp = MLP(sizes[0], sizes[1:], activations=activations, init="he", seed=seed)
     except ValueError as exc:

@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", type=options.path, required=True, metavar="MODEL.npz",
                    help="a model file written by 'microgrid train --out DIR'")
-    p.add_argument("-o", "--output", type=options.path, default=None, metavar="FILE.csv",
+    p.add_argument("-o", "--output", type=options.path, metavar="FILE.csv",
                    help="write the CSV to FILE.csv instead of standard output (all-or-nothing: the "
                         "complete file, or after an error the old one untouched); an existing file is "
                         "replaced only if it holds earlier predictions, or with --force")

@@ -59,36 +59,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="vectorized: NumPy with hand-derived gradients (default); scalar: the Value graph, "
                         "same results from the same seed, far slower (use few iterations); traced: the "
                         "Value graph of one row, traced once and replayed over every row with NumPy")
-    p.add_argument("--hidden", type=options.widths, default=None, metavar="WIDTHS",
+    p.add_argument("--hidden", type=options.widths, metavar="WIDTHS",
                    help="hidden layer widths, e.g. 15 (default) or 16,8")
-    p.add_argument("--activation", choices=HIDDEN_ACTIVATIONS, default=None,
+    p.add_argument("--activation", choices=HIDDEN_ACTIVATIONS,
                    help="activation of the hidden layers (default relu; the output is always sigmoid)")
-    p.add_argument("--lr", type=options.positive_float, default=None,
+    p.add_argument("--lr", type=options.positive_float,
                    help="learning rate (default 0.07; 0.01 with --cv)")
-    p.add_argument("--iters", type=options.iterations, default=None, metavar="N",
+    p.add_argument("--iters", type=options.iterations, metavar="N",
                    help="training iterations (default 67000; 200 with --cv)")
-    p.add_argument("--optimizer", choices=OPTIMIZERS, default=None,
+    p.add_argument("--optimizer", choices=OPTIMIZERS,
                    help="gd (default), momentum (0.9) or adam (default with --cv)")
-    p.add_argument("--batch-size", type=options.positive_int, default=None, metavar="B",
+    p.add_argument("--batch-size", type=options.positive_int, metavar="B",
                    help="minibatch size, rows reshuffled every epoch (default, or B >= the training rows: "
                         "the full batch)")
-    p.add_argument("--split", choices=SPLITS, default=None,
+    p.add_argument("--split", choices=SPLITS,
                    help="tutorial: rows 0-499 train, 501-682 test (default); stratified: a random split "
                         "keeping the class shares (--test-size, --seed)")
-    p.add_argument("--test-size", type=options.fraction, default=None, metavar="FRACTION",
+    p.add_argument("--test-size", type=options.fraction, metavar="FRACTION",
                    help="test share of a stratified split (default 0.25)")
-    p.add_argument("--cv", type=options.at_least(2, "folds"), default=None, metavar="K",
+    p.add_argument("--cv", type=options.at_least(2, "folds"), metavar="K",
                    help="K-fold stratified cross-validation instead of one split; reports each fold "
                         "and mean ± std")
-    p.add_argument("--scale", choices=tuple(SCALERS), default=None,
+    p.add_argument("--scale", choices=tuple(SCALERS),
                    help="minmax (default) or standard scaling, fit on the training rows only")
-    p.add_argument("--seed", type=options.seed, default=None,
+    p.add_argument("--seed", type=options.seed,
                    help="seed of the initial weights, the random split/folds and the batches (default 0)")
-    p.add_argument("--seeds", type=options.seed_list, default=None, metavar="SEEDS",
+    p.add_argument("--seeds", type=options.seed_list, metavar="SEEDS",
                    help="one run per seed, e.g. 0-9 or 0,3,7, trained together in one pass (vectorized "
                         "engine), each as --seed would; reports each seed's test accuracy and ROC AUC and "
                         "their mean, min, max")
-    p.add_argument("--out", type=options.path, default=None, metavar="DIR",
+    p.add_argument("--out", type=options.path, metavar="DIR",
                    help="write metrics.json, history.csv, model.npz (and loss.png, confusion.png "
                         "with matplotlib) to DIR; with --cv the model is refit on all rows.  DIR is "
                         "written as a unit (all new files or, after an error, what was there); a DIR "
@@ -96,7 +96,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--force", action="store_true",
                    help="let --out replace the run already in DIR (a folder holding other files is "
                         "never replaced)")
-    p.add_argument("--data", type=options.path, default=None, metavar="PATH",
+    p.add_argument("--data", type=options.path, metavar="PATH",
                    help="a data file in the shipped CSV or the UCI format (default: the shipped data)")
     p.add_argument("--quiet", action="store_true", help="no progress display or notes, only the results")
     options.add_budget_options(p, time=True)

@@ -33,10 +33,8 @@ def _jsonable(x: object) -> object:
         return {str(k): _jsonable(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
         return [_jsonable(v) for v in x]
-    if isinstance(x, np.ndarray):
+    if isinstance(x, (np.ndarray, np.generic)):
         return _jsonable(x.tolist())
-    if isinstance(x, np.generic):
-        x = x.item()
     if isinstance(x, float) and not math.isfinite(x):
         return None
     return x

@@ -50,8 +50,7 @@ def format_holdout(result: HoldoutResult) -> str:
         "",
         f"{'':<22}{'train':>10}{'test':>10}",
     ]
-    for name in METRIC_NAMES:
-        lines.append(f"{METRIC_LABELS[name]:<22}{result.train[name]:>10.4f}{result.test[name]:>10.4f}")
+    lines += [f"{METRIC_LABELS[n]:<22}{result.train[n]:>10.4f}{result.test[n]:>10.4f}" for n in METRIC_NAMES]
     lines.append("")
     lines += _confusion_text(result.confusion, d.target_names,
                              f"confusion matrix, {len(result.test_rows)} test rows (rows: true class)")
@@ -74,8 +73,7 @@ def format_cv(result: CVResult) -> str:
     for k, f in enumerate(result.folds, start=1):
         lines.append(f"{k:<6}{len(f.test_rows):>6}" + "".join(f"{f.test[n]:>9.4f}" for n in METRIC_NAMES))
     lines += ["", f"test metrics over {c.cv} folds: mean ± std (sample std across folds)"]
-    for n in METRIC_NAMES:
-        lines.append(f"  {METRIC_LABELS[n]:<22}{result.mean[n]:.4f} ± {result.std[n]:.4f}")
+    lines += [f"  {METRIC_LABELS[n]:<22}{result.mean[n]:.4f} ± {result.std[n]:.4f}" for n in METRIC_NAMES]
     lines.append("")
     lines += _confusion_text(result.confusion, d.target_names,
                              f"confusion matrix, out-of-fold predictions of all {len(d)} rows "

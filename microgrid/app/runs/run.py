@@ -278,11 +278,9 @@ def run_cv(config: TrainConfig, dataset: Dataset, stream: TextIO | None = None, 
                 except TrainingDiverged as exc:
                     raise TrainingDiverged(f"{label}: {exc}", exc.iteration, exc.loss) from None
     folds = [_holdout(config, dataset, train, test, fit) for fit, (train, test) in zip(fits, splits)]
-    result = CVResult(config, dataset, folds)
-    for name in METRIC_NAMES:
-        values = np.array([f.test[name] for f in folds], dtype=np.float64)
-        result.mean[name] = float(np.mean(values))
-        result.std[name] = float(np.std(values, ddof=1))
+    values = {name: np.array([f.test[name] for f in folds], dtype=np.float64) for name in METRIC_NAMES}
+    result = CVResult(config, dataset, folds, mean={n: float(np.mean(v)) for n, v in values.items()},
+                      std={n: float(np.std(v, ddof=1)) for n, v in values.items()})
     if refit:
         everything = np.arange(len(dataset))
         with Progress(config.iters, stream, label="all rows", enabled=show_progress, lines=1) as bar:
