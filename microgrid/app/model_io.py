@@ -122,7 +122,7 @@ class _Archive:
     the bytes the zip says the member holds (zipfile never inflates a member past that size), and
     all sizes together against the limit before any is read."""
 
-    def __init__(self, path: Path, npz: NpzFile, limit: float, budget: bool) -> None:
+    def __init__(self, path: Path, npz: NpzFile, budget: float | None) -> None:
         assert npz.zip is not None  # np.load opened a zip archive
         self.path, self._npz, self._zip = path, npz, npz.zip
         self.members: dict[str, zipfile.ZipInfo] = {}
@@ -135,8 +135,9 @@ class _Archive:
                 raise ModelFileError(path, f"corrupt model file (more than one {quote(key)} entry)")
             self.members[key] = info
         total = sum(info.file_size for info in self.members.values())
+        limit = MAX_MODEL_BYTES if budget is None else budget
         if total > limit:
-            beyond = (f"the budget of {format_bytes(limit)}: raise --memory-budget" if budget else
+            beyond = (f"the budget of {format_bytes(limit)}: raise --memory-budget" if budget is not None else
                       f"the limit of {format_bytes(limit)} for a model file (load_model's memory_budget)")
             raise ModelFileError(path, f"its arrays take {format_bytes(total)} uncompressed, more than "
                                        f"{beyond}")
@@ -209,7 +210,6 @@ def load_model(path: str | Path, memory_budget: float | None = None) -> Classifi
     The sizes the file declares are checked against ``memory_budget`` (bytes; ``None``:
     :data:`MAX_MODEL_BYTES`) before anything is read."""
     path = Path(path)
-    limit = MAX_MODEL_BYTES if memory_budget is None else memory_budget
     mode = path.stat().st_mode
     if stat.S_ISFIFO(mode) or stat.S_ISCHR(mode):  # opening a pipe would wait for a writer
         raise ModelFileError(path, "not a microgrid model file (a device or pipe, not a file)")
@@ -226,7 +226,7 @@ def load_model(path: str | Path, memory_budget: float | None = None) -> Classifi
     except (zipfile.BadZipFile, zlib.error, EOFError, ValueError) as exc:
         raise ModelFileError(path, f"corrupt model file ({one_line(str(exc), 400)})") from None
     with npz:
-        return _load(_Archive(path, npz, limit, memory_budget is not None))
+        return _load(_Archive(path, npz, memory_budget))
 
 
 def _load(archive: _Archive) -> Classifier:

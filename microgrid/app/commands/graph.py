@@ -26,7 +26,6 @@ DESCRIPTION = ("Draw the computation graph that backprop walks: of an expression
                "or of one shipped Wisconsin sample through a freshly initialised MLP (--mlp), with the "
                "gradients of a backward pass unless --no-grad; as one picture (-o), a picture per "
                "backward step (--steps) and a page to explore (--html).")
-GROUP_CHOICES = ("none", "neurons", "collapse")
 MAX_MLP_VALUES = 500_000  # a graph this size takes a few seconds and ~200 MB to build
 MLP_ONLY = ("--sample", "--seed", "--activations", "--root", "--raw-inputs")
 
@@ -71,7 +70,7 @@ def register(subparsers: Any) -> None:
                    help="let -o and --html replace a file (or link), and --steps a folder's index.html, "
                         "that microgrid did not write (a folder holding other files is never replaced)")
     p.add_argument("--no-grad", action="store_true", help="do not run backward; draw data only")
-    p.add_argument("--group", choices=GROUP_CHOICES,
+    p.add_argument("--group", choices=("none", "neurons", "collapse"),
                    help="neurons: a cluster per neuron and layer; collapse: one box per neuron "
                         "(default: collapse for --mlp, none for --expr)")
     p.add_argument("--color-by-grad", action="store_true",

@@ -127,15 +127,17 @@ def fit_network(config: TrainConfig, X: np.ndarray, y: np.ndarray,
     return net, np.asarray(history, dtype=np.float64), final_loss
 
 
-def _final_loss(config: TrainConfig, net: VectorizedMLP, X: np.ndarray, y: np.ndarray) -> float:
-    """The mean BCE of the trained ``net`` on its training rows; TrainingDiverged if not finite."""
+def _final_loss(config: TrainConfig, net: VectorizedMLP, X: np.ndarray, y: np.ndarray, label: str = "",
+                network: int | None = None) -> float:
+    """The mean BCE of the trained ``net`` on its training rows; TrainingDiverged if not finite (its
+    message starts with ``label``, network ``network`` of those trained together)."""
     with np.errstate(over="ignore", invalid="ignore"):
         weights_finite = all(np.all(np.isfinite(w)) for w in net.get_weights())
         final_loss = net.loss(X, y) if weights_finite else math.nan
     if not math.isfinite(final_loss):
-        raise TrainingDiverged(f"training diverged: the last step (iteration {config.iters}) left the loss "
-                               f"or the weights NaN or infinite; try a smaller learning rate (lr is "
-                               f"{config.lr:g})", config.iters, final_loss)
+        raise TrainingDiverged(f"{label}training diverged: the last step (iteration {config.iters}) left the "
+                               f"loss or the weights NaN or infinite; try a smaller learning rate (lr is "
+                               f"{config.lr:g})", config.iters, final_loss, network)
     return final_loss
 
 
@@ -203,10 +205,7 @@ def train_classifiers(configs: Sequence[TrainConfig], dataset: Dataset, rows: Se
     seconds = (time.perf_counter() - start) / len(nets)
     trained = []
     for k, (c, d, net) in enumerate(zip(configs, data, nets)):
-        try:
-            final_loss = _final_loss(c, net, d.X, d.y)
-        except TrainingDiverged as exc:
-            raise TrainingDiverged(f"{labels[k]}: {exc}", exc.iteration, exc.loss, k) from None
+        final_loss = _final_loss(c, net, d.X, d.y, f"{labels[k]}: ", k)
         model = _classifier(d, net, dataset)
         trained.append(TrainedClassifier(model, history[k].copy(), final_loss, seconds))
     if progress is not None:
