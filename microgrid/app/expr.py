@@ -96,8 +96,7 @@ def parse_expression(text: str) -> Expression:
         raise ExpressionError(f"not a valid expression{col}: {exc.msg} in {_snippet(text)}") from None
     except (ValueError, RecursionError, MemoryError) as exc:
         raise ExpressionError(f"cannot parse {_snippet(text)}: {type(exc).__name__}") from None
-    variables = _check(tree)
-    return Expression(text, tree, variables)
+    return Expression(text, tree, _check(tree))
 
 
 def evaluate(text: str, values: Mapping[str, float]) -> tuple[Value, dict[str, Value]]:

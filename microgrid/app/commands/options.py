@@ -46,11 +46,7 @@ positive_float = _typed(float, "a positive number", lambda v: math.isfinite(v) a
 fraction = _typed(float, "a fraction strictly between 0 and 1", lambda v: 0.0 < v < 1.0)
 # a finite-difference step: below 1e-12, rounding error is all it measures
 step_size = _typed(float, "a step between 1e-12 and 1", lambda v: 1e-12 <= v <= 1.0)
-
-
-def at_least(minimum: int, what: str) -> Callable[[str], int]:
-    """An integer of at least ``minimum``, e.g. ``at_least(2, "folds")``."""
-    return _typed(int, f"at least {minimum} {what}", lambda v: v >= minimum)
+folds = _typed(int, "at least 2 folds", lambda v: v >= 2)  # of a cross-validation
 
 
 def path(text: str) -> Path:

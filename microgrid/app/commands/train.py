@@ -77,7 +77,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "keeping the class shares (--test-size, --seed)")
     p.add_argument("--test-size", type=options.fraction, metavar="FRACTION",
                    help="test share of a stratified split (default 0.25)")
-    p.add_argument("--cv", type=options.at_least(2, "folds"), metavar="K",
+    p.add_argument("--cv", type=options.folds, metavar="K",
                    help="K-fold stratified cross-validation instead of one split; reports each fold "
                         "and mean ± std")
     p.add_argument("--scale", choices=tuple(SCALERS),
