@@ -18,9 +18,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import stat
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import BinaryIO
@@ -68,7 +67,7 @@ class Dataset:
     description: str = DESCRIPTION
     source: str = ""
     format: str = "csv"
-    n_missing_rows: int = field(default=0)
+    n_missing_rows: int = 0
 
     def __len__(self) -> int:
         return len(self.y)
@@ -129,32 +128,24 @@ def load_wisconsin(path: str | Path | None = None, missing: str = "drop",
 
 
 def _open_limited(file: Path, name: str) -> BinaryIO:
-    """``file`` opened for reading bytes, if a regular file of at most :data:`MAX_FILE_BYTES`."""
+    """``file`` opened for reading bytes, if a regular file (the readers refuse one too large)."""
     mode = file.stat().st_mode  # before opening: opening a pipe would wait for a writer
     if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # a directory: open() says "Is a directory"
         raise DataError(name, None, "not a regular file (a device, pipe or socket is not a data file)")
-    f = open(file, "rb")
-    if os.fstat(f.fileno()).st_size > MAX_FILE_BYTES:
-        f.close()
-        raise _too_large(name)
-    return f
+    return open(file, "rb")
 
 
 def _read_limited(f: BinaryIO, name: str) -> bytes:
-    """The rest of ``f``, refused beyond :data:`MAX_FILE_BYTES` (a file can grow while read)."""
+    """The rest of ``f``, refused beyond :data:`MAX_FILE_BYTES`."""
     raw = f.read(MAX_FILE_BYTES + 1)
     if len(raw) > MAX_FILE_BYTES:
-        raise _too_large(name)
+        raise DataError(name, None, f"the file is larger than {MAX_FILE_BYTES // 10**6} MB; a Wisconsin "
+                                    "data file has a few hundred rows of 11 short columns")
     return raw
-
-
-def _too_large(name: str) -> DataError:
-    return DataError(name, None, f"the file is larger than {MAX_FILE_BYTES // 10**6} MB; a Wisconsin data "
-                                 "file has a few hundred rows of 11 short columns")
 
 
 def _same_file(a: Path, b: Path) -> bool:
     try:
-        return a.resolve() == b.resolve() or a.samefile(b)
+        return a.samefile(b)
     except OSError:
         return False

@@ -56,7 +56,7 @@ def id_array(ids: Sequence[str] | np.ndarray) -> np.ndarray:
     array = np.asarray(ids)
     if ID_DTYPE.kind == "U":
         return array.astype(f"U{max(1, int(np.char.str_len(array).max(initial=0)))}")
-    return array.astype(ID_DTYPE, copy=False) if array.size else np.empty(0, dtype=ID_DTYPE)
+    return array.astype(ID_DTYPE, copy=False)
 
 
 class DataError(ValueError):
@@ -104,16 +104,15 @@ def parse_csv(raw: bytes, name: str, unlabelled: bool, drop: bool) -> Parsed:
         raise DataError(name, None, "not a text file: it contains NUL bytes (UTF-16 text? save it as UTF-8)")
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     rows: list[tuple[int, list[str]]] = []
-    while True:
-        first_line = reader.line_num + 1  # where the next record starts (a quoted field may span lines)
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:  # a stray or unclosed quote, a field over the csv module's size limit
-            raise DataError(name, first_line, f"not valid comma-separated text: {exc}") from None
-        if any(c.strip() for c in cells):
-            rows.append((reader.line_num, [c.strip() for c in cells]))
+    start = 1  # where the next record starts (a quoted field may span lines)
+    try:
+        for record in reader:
+            cells = [c.strip() for c in record]
+            if any(cells):
+                rows.append((reader.line_num, cells))
+            start = reader.line_num + 1
+    except csv.Error as exc:  # a stray or unclosed quote, a field over the csv module's size limit
+        raise DataError(name, start, f"not valid comma-separated text: {exc}") from None
     if not rows:
         raise DataError(name, None, "the file has no rows")
     fmt = detect_format(rows[0][1])
