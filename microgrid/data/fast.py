@@ -6,7 +6,7 @@ cells.  For any other file (a blank line, a space, ``5.0``, an ID of more than 1
 :func:`parse_fast` returns ``None`` and the loader reads the file with :mod:`csv`, which names the
 line of each problem.  loadtxt only splits the lines into cells of bytes: its own number parsing
 takes what the format refuses (``1e1``, `` 5``) and its quote handling what csv refuses (``"a"b``),
-so the cells are checked here, with table lookups over their bytes.
+so the cells are checked here.
 """
 
 from __future__ import annotations

@@ -134,8 +134,7 @@ class StandardScaler(Scaler):
     def _set_params(self, mean: np.ndarray, std: np.ndarray) -> None:
         if (std < 0).any():
             raise ValueError("StandardScaler: std must be non-negative")
-        _check_scale("StandardScaler", "the mean", mean)
-        _check_scale("StandardScaler", "the standard deviation", std)
+        _check_scale("StandardScaler", "the standard deviation", std)  # inf too when the mean overflows
         self._params = mean, std
         self.shift_, self.scale_ = mean, np.where(std > 0, std, 1.0)
 
