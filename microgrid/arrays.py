@@ -156,10 +156,7 @@ def check_weights(dims: Sequence[int], weights: Sequence[np.ndarray]) -> list[np
     for i, w in enumerate(weights):
         layer, kind = i // 2 + 1, "Wb"[i % 2]
         expected = (dims[layer], dims[layer - 1]) if kind == "W" else (dims[layer],)
-        try:
-            arr = real_array(w, f"{kind}{layer}")
-        except ValueError as exc:
-            raise ValueError(f"layer {layer}: {exc}") from None
+        arr = real_array(w, f"layer {layer}: {kind}{layer}")
         if arr.shape != expected:
             raise ValueError(f"layer {layer}: {kind}{layer} must have shape {expected} for dims "
                              f"{list(dims)}, got {arr.shape}")
