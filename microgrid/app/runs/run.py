@@ -10,6 +10,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import NamedTuple, TextIO
 
 import numpy as np
@@ -20,7 +21,6 @@ from microgrid.app.runs.progress import Progress
 from microgrid.data import Dataset
 from microgrid.data.metrics import METRIC_NAMES, binary_metrics
 from microgrid.data.preprocessing import (
-    Scaler,
     make_scaler,
     stratified_kfold,
     stratified_split,
@@ -82,9 +82,7 @@ class CVResult:
     @property
     def confusion(self) -> np.ndarray:
         """Confusion counts of the out-of-fold predictions (every row tested exactly once)."""
-        keys = ("tn", "fp", "fn", "tp")
-        total = [sum(f.test[k] for f in self.folds) for k in keys]
-        return np.array(total).reshape(2, 2)
+        return np.sum([f.confusion for f in self.folds], axis=0)
 
 
 @dataclass
@@ -144,10 +142,9 @@ def _final_loss(config: TrainConfig, net: VectorizedMLP, X: np.ndarray, y: np.nd
 class _Prepared(NamedTuple):
     """The training rows made ready for a network: medians and scaler fit on them, rows scaled."""
 
-    fill_values: np.ndarray
-    scaler: Scaler
     X: np.ndarray  # scaled
     y: np.ndarray
+    classifier: Callable[..., Classifier]  # (net=trained network) -> the model of raw rows
 
 
 def _prepare(config: TrainConfig, dataset: Dataset, rows: np.ndarray) -> _Prepared:
@@ -161,12 +158,9 @@ def _prepare(config: TrainConfig, dataset: Dataset, rows: np.ndarray) -> _Prepar
     fill_values = np.nanmedian(X, axis=0)
     X = np.where(np.isnan(X), fill_values, X)
     scaler = make_scaler(config.scale).fit(X)
-    return _Prepared(fill_values, scaler, scaler.transform(X), y)
-
-
-def _classifier(data: _Prepared, net: VectorizedMLP, dataset: Dataset) -> Classifier:
-    return Classifier(net=net, scaler=data.scaler, fill_values=data.fill_values,
-                      feature_names=dataset.feature_names, target_names=dataset.target_names)
+    return _Prepared(scaler.transform(X), y, partial(Classifier, scaler=scaler, fill_values=fill_values,
+                                                    feature_names=dataset.feature_names,
+                                                    target_names=dataset.target_names))
 
 
 def train_classifier(config: TrainConfig, dataset: Dataset, rows: np.ndarray,
@@ -176,7 +170,7 @@ def train_classifier(config: TrainConfig, dataset: Dataset, rows: np.ndarray,
     start = time.perf_counter()
     net, history, final_loss = fit_network(config, data.X, data.y, progress)
     seconds = time.perf_counter() - start
-    return TrainedClassifier(_classifier(data, net, dataset), history, final_loss, seconds)
+    return TrainedClassifier(data.classifier(net=net), history, final_loss, seconds)
 
 
 def train_classifiers(configs: Sequence[TrainConfig], dataset: Dataset, rows: Sequence[np.ndarray],
@@ -206,8 +200,7 @@ def train_classifiers(configs: Sequence[TrainConfig], dataset: Dataset, rows: Se
     trained = []
     for k, (c, d, net) in enumerate(zip(configs, data, nets)):
         final_loss = _final_loss(c, net, d.X, d.y, f"{labels[k]}: ", k)
-        model = _classifier(d, net, dataset)
-        trained.append(TrainedClassifier(model, history[k].copy(), final_loss, seconds))
+        trained.append(TrainedClassifier(d.classifier(net=net), history[k].copy(), final_loss, seconds))
     if progress is not None:
         progress(first.iters, float(np.mean([t.final_loss for t in trained])))
     return trained
