@@ -224,6 +224,24 @@ def test_cv_trains_every_fold_in_one_pass_as_each_fold_alone(options):
     assert total > 0.0
 
 
+@pytest.mark.parametrize("engine, rel", [("traced", 1e-12), ("scalar", 1e-10)])
+def test_cv_on_the_other_engines_trains_each_fold_as_the_vectorized_pass(engine, rel):
+    data = load_wisconsin()
+    config = make_config(cv=3, iters=3 if engine == "scalar" else 40, optimizer="adam", lr=0.05)
+    one_pass = run_cv(config, data, show_progress=False)
+    result = run_cv(make_config(engine=engine, cv=3, iters=config.iters, optimizer="adam", lr=0.05), data,
+                    show_progress=False, refit=True)
+    for fold, twin in zip(result.folds, one_pass.folds, strict=True):  # fold by fold, one at a time
+        assert np.array_equal(fold.test_rows, twin.test_rows)
+        np.testing.assert_allclose(fold.history, twin.history, rtol=rel)
+        assert fold.test["log_loss"] == pytest.approx(twin.test["log_loss"], rel=1e3 * rel)
+    assert result.final is not None and len(result.final.train_rows) == len(data)
+    status, out, err = run_cli(["train", "--cv", "3", "--engine", engine, "--lr", "1e300", "--iters", "2",
+                                "--quiet"])
+    assert status == 1 and out == "" and len(err.strip().splitlines()) == 1
+    assert "fold 1/3: training diverged" in err
+
+
 @pytest.mark.parametrize("argv, needle", [
     (["--seeds", "0-2", "--seed", "1"], "--seeds and --seed: give one"),
     (["--seeds", "0-2", "--cv", "3"], "cannot be combined with --cv"),
