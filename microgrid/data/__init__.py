@@ -104,7 +104,10 @@ def load_wisconsin(path: str | Path | None = None, missing: str = "drop",
     shipped = shipped_path()
     file = shipped if path is None else Path(path)
     name, drop = str(file), missing == "drop"
-    with _open_limited(file, name) as f:
+    mode = file.stat().st_mode  # before opening: opening a pipe would wait for a writer
+    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # a directory: open() says "Is a directory"
+        raise DataError(name, None, "not a regular file (a device, pipe or socket is not a data file)")
+    with open(file, "rb") as f:
         source: BinaryIO = f
         if _same_file(file, shipped):  # small: read whole and checked
             raw = _read_limited(f, name)
@@ -125,14 +128,6 @@ def load_wisconsin(path: str | Path | None = None, missing: str = "drop",
                 raise DataError(name, None, f"column {FEATURE_NAMES[j]!r} has no values to take a median of")
             X[gaps, j] = np.median(X[~gaps, j])
     return Dataset(X=X, y=y, ids=ids, lines=lines, source=name, format=fmt, n_missing_rows=n_incomplete)
-
-
-def _open_limited(file: Path, name: str) -> BinaryIO:
-    """``file`` opened for reading bytes, if a regular file (the readers refuse one too large)."""
-    mode = file.stat().st_mode  # before opening: opening a pipe would wait for a writer
-    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # a directory: open() says "Is a directory"
-        raise DataError(name, None, "not a regular file (a device, pipe or socket is not a data file)")
-    return open(file, "rb")
 
 
 def _read_limited(f: BinaryIO, name: str) -> bytes:

@@ -115,8 +115,6 @@ def _read(text: io.TextIOWrapper, bound: int, name: str, unlabelled: bool, drop:
             raise _Fallback  # the file grew since its lines were counted
         X[n: n + k], y[n: n + k], ids[n: n + k], lines[n: n + k] = bx, by, bids, blines
         n += k
-    if n + n_incomplete * drop == 0:
-        raise _Fallback  # no rows: csv says which message
     for array in (X, y, ids, lines):  # in place (realloc), no copy
         array.resize((n, *array.shape[1:]), refcheck=False)
     return X, y, id_array(ids), lines, fmt, n_incomplete

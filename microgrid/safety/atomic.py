@@ -17,7 +17,6 @@ import os
 import shutil
 import signal
 import stat
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -73,7 +72,7 @@ _DEFERRED = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHU
 def signals_held() -> Iterator[None]:
     """Hold Ctrl-C and SIGTERM off while the block runs (they arrive right after it): for making
     and removing temporaries, and the swap of two folders, which must not stop half-way."""
-    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+    if not hasattr(signal, "pthread_sigmask"):  # Windows
         yield
         return
     old = signal.pthread_sigmask(signal.SIG_BLOCK, _DEFERRED)

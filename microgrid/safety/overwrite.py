@@ -119,9 +119,8 @@ def refuse_special(path: str | os.PathLike[str]) -> None:
 
 def _check_file(path: Path, force: bool, example: str, how: str,
                 ours: Callable[[Path], bool] = written_by_microgrid) -> None:
-    """:class:`OutputTaken` unless a file may be written at ``path``: nothing there, a file
-    microgrid wrote (``ours``), or with ``force`` any regular file or link (the link is replaced,
-    not followed).  A folder, device, pipe or socket (or a link to one) is never replaced."""
+    """:class:`OutputTaken` unless a file may be written at ``path`` (the rules of the module
+    docstring); ``ours`` tells a file microgrid wrote."""
     st = _existing(path)
     if st is None:
         return
