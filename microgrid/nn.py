@@ -33,13 +33,7 @@ from microgrid.functional import (
     resolve_activations,
     uses_logits,
 )
-from microgrid.optim import (
-    Optimizer,
-    batch_indices,
-    check_loss,
-    check_training_args,
-    make_optimizer,
-)
+from microgrid.optim import Optimizer, batch_indices, check_loss, check_training_args, make_optimizer
 from microgrid.trace import Program, trace
 
 _sigmoid = get_activation("sigmoid").forward  # a linear output's probability: sigmoid(z)
@@ -154,8 +148,7 @@ class Layer(Module):
                  b: np.ndarray | None = None, init: str = "uniform", seed: int = 0) -> None:
         check_size(check_dims([nin, nout]), "Layer", values=True)
         if W is None:
-            W, b0 = initial_weights([nin, nout], init, seed)
-            b = b0 if b is None else b
+            W = initial_weights([nin, nout], init, seed)[0]  # its biases are zeros
         W, b = check_weights([nin, nout], [W, np.zeros(nout) if b is None else b])
         self.nin, self.nout, self.activation = nin, nout, activation
         self.neurons = [Neuron(nin, activation, weights=W[j], bias=b[j]) for j in range(nout)]
@@ -201,11 +194,8 @@ class MLP(Module):
         check_size(self.dims, "MLP", values=True)
         self.activations = resolve_activations(activations, len(self.dims) - 1)
         weights = initial_weights(self.dims, init, seed)
-        self.layers = [
-            Layer(n_in, n_out, act, W=W, b=b)
-            for n_in, n_out, act, W, b in zip(self.dims[:-1], self.dims[1:], self.activations,
-                                              weights[::2], weights[1::2])
-        ]
+        self.layers = [Layer(n_in, n_out, act, W=W, b=b) for n_in, n_out, act, W, b in zip(
+            self.dims[:-1], self.dims[1:], self.activations, weights[::2], weights[1::2])]
         for name, p in self.named_parameters():
             p.label = name
 
