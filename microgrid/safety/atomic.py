@@ -203,7 +203,10 @@ def _replacing(path: Path, folder: bool) -> Iterator[int]:
             _copy_mode(path, tmp if folder else fd, folder)
             yield fd
             if folder:
-                _sync_tree(tmp)
+                for entry in tmp.iterdir():
+                    if entry.is_file() and not entry.is_symlink():
+                        _fsync(entry)
+                _fsync_dir(tmp)
             with signals_held():
                 refuse_special(path)  # again: one may have been put there since the caller's check
                 if folder:
@@ -272,13 +275,6 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
     else:
         path.unlink()
-
-
-def _sync_tree(folder: Path) -> None:
-    for entry in folder.iterdir():
-        if entry.is_file() and not entry.is_symlink():
-            _fsync(entry)
-    _fsync_dir(folder)
 
 
 def _swap(staging: Path, path: Path) -> None:
