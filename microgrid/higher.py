@@ -24,16 +24,14 @@ def _leaves(xs: Iterable[Any]) -> list[Value]:
     return [Value(data, label=f"x{i}") for i, data in enumerate(finite_point(xs, "xs"))]
 
 
-def value_grad_hessian(
-    f: ScalarFunction, xs: Sequence[Value | float]
-) -> tuple[float, list[float], list[list[float]]]:
+def value_grad_hessian(f: ScalarFunction, xs: Sequence[Value | float]
+                       ) -> tuple[float, list[float], list[list[float]]]:
     """``f(xs)``, its gradient and its Hessian as floats (a Newton step's three), from one
     evaluation of ``f``."""
     leaves = _leaves(xs)
     out = evaluate(f, leaves)
     gs = grad(out, leaves, create_graph=True)
-    rows = [grad(g, leaves) for g in gs]
-    return out.data, [g.data for g in gs], rows
+    return out.data, [g.data for g in gs], [grad(g, leaves) for g in gs]
 
 
 def hessian(f: ScalarFunction, xs: Sequence[Value | float]) -> list[list[float]]:
