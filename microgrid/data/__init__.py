@@ -1,19 +1,11 @@
 """The Wisconsin Breast Cancer (original) data, shipped with the package, and its loader.
 
-Each row is one fine-needle aspirate of a breast mass: nine cytology scores (integers 1–10)
-given by a pathologist, and the diagnosis.  :func:`load_wisconsin` reads the shipped copy
-(``biopsy.csv``, checked against its sha256) or any file in one of two formats, told apart by
-the first line:
-
-* **shipped CSV** (``MASS::biopsy``): a header ``"","ID","V1",…,"V9","class"``; then the row
-  number, the sample code, the nine scores (``NA`` when missing), and ``benign``/``malignant``;
-* **UCI** (``breast-cancer-wisconsin.data``): no header; the sample code, the nine scores
-  (``?`` when missing), and the class coded 2 = benign, 4 = malignant.
-
-A file that breaks its format raises :class:`DataError` naming the file, the line and the problem.
-See ``README.md`` in this directory for the source, citation and licence.
-"""
-
+Each row is one fine-needle aspirate of a breast mass: nine cytology scores (integers 1–10) given by
+a pathologist, and the diagnosis.  :func:`load_wisconsin` reads the shipped copy (``biopsy.csv``,
+checked against its sha256) or any file in one of the two formats of :data:`.rows.FORMATS` (the
+shipped CSV, with its header; UCI's ``breast-cancer-wisconsin.data``, without), told apart by the
+first line.  A file that breaks its format raises :class:`DataError` naming the file, the line and
+the problem.  ``README.md`` in this directory gives the source, citation and licence."""
 from __future__ import annotations
 
 import hashlib

@@ -1,6 +1,5 @@
 """The two formats of a Wisconsin data file, and the reader of any file: :mod:`csv` over the whole
-text, each row's cells checked, every problem named by its line.
-"""
+text, each row's cells checked, every problem named by its line."""
 
 from __future__ import annotations
 
@@ -16,16 +15,8 @@ import numpy as np
 from microgrid.safety.text import quote
 
 FEATURE_NAMES: tuple[str, ...] = (
-    "clump thickness",
-    "uniformity of cell size",
-    "uniformity of cell shape",
-    "marginal adhesion",
-    "single epithelial cell size",
-    "bare nuclei",
-    "bland chromatin",
-    "normal nucleoli",
-    "mitoses",
-)
+    "clump thickness", "uniformity of cell size", "uniformity of cell shape", "marginal adhesion",
+    "single epithelial cell size", "bare nuclei", "bland chromatin", "normal nucleoli", "mitoses")
 SHIPPED_HEADER: tuple[str, ...] = ("", "ID", *(f"V{i}" for i in range(1, 10)), "class")
 
 
@@ -63,9 +54,7 @@ class DataError(ValueError):
     """A data file that does not follow its format; the message names file, line and problem."""
 
     def __init__(self, path: str, line: int | None, problem: str) -> None:
-        self.path = path
-        self.line = line
-        self.problem = problem
+        self.path, self.line, self.problem = path, line, problem
         where = f"{path}, line {line}" if line is not None else path
         super().__init__(f"{where}: {problem}")
 
