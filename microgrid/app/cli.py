@@ -75,11 +75,6 @@ class _Parser(argparse.ArgumentParser):
             raise argparse.ArgumentError(action, message) from None
 
 
-def _shown(arg: str) -> str:
-    """A command-line word as typed when it is short and printable, else quoted short."""
-    return arg if len(arg) <= QUOTE_LIMIT and arg.isprintable() else quote(arg)
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="microgrid", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"microgrid {__version__}")
@@ -121,7 +116,8 @@ def main(argv: Sequence[str] | None = None, *, final: bool = False) -> int:
             args, unknown = build_parser().parse_known_args(argv)
             prog = f"microgrid {args.command}"
             if unknown:  # reported by the subcommand, which is the one that did not know them
-                given = " ".join(_shown(arg) for arg in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
+                given = " ".join(a if len(a) <= QUOTE_LIMIT and a.isprintable() else quote(a)
+                                 for a in unknown[:5]) + (" ..." if len(unknown) > 5 else "")
                 raise UsageError(f"unrecognized arguments: {given} (see {prog} --help)")
             status = int(args.run(args) or 0)
         except SystemExit as exc:  # --help, --version, or a bad option (already reported in one line)

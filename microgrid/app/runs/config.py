@@ -12,15 +12,13 @@ from microgrid.functional import ACTIVATIONS
 from microgrid.optim import OPTIMIZERS
 from microgrid.safety.text import quote
 
-__all__ = ["ConfigError", "TrainConfig", "TUTORIAL_DEFAULTS", "CV_DEFAULTS", "ENGINES", "SPLITS",
+__all__ = ["ConfigError", "TrainConfig", "CV_DEFAULTS", "ENGINES", "SPLITS",
            "HIDDEN_ACTIVATIONS", "OPTIMIZERS", "SCALERS", "make_config", "parse_hidden"]
 
 ENGINES = ("vectorized", "scalar", "traced")
 SPLITS = ("tutorial", "stratified")
 HIDDEN_ACTIVATIONS = tuple(ACTIVATIONS)  #: choices for the hidden layers (the output is a sigmoid)
 
-#: The classic tutorial's schedule (a hold-out run).
-TUTORIAL_DEFAULTS = {"optimizer": "gd", "lr": 0.07, "iters": 67_000}
 #: The schedule for ``--cv K`` when none is given: it stops at the end of the fast fall of the
 #: training loss (~0.07), where held-out rows are predicted best (10-fold CV accuracy 96.8%, against
 #: 96.2% after the tutorial's 67,000 steps; chosen by cross-validation on this data, see docs/results.md).
@@ -77,14 +75,12 @@ def parse_hidden(text: str) -> tuple[int, ...]:
 
 
 def make_config(**options: object) -> TrainConfig:
-    """A checked :class:`TrainConfig` from options where ``None`` means "the default" (the schedule's:
-    :data:`TUTORIAL_DEFAULTS`, or :data:`CV_DEFAULTS` with ``cv``, whose folds are stratified);
-    :class:`ConfigError` names the first option that cannot work."""
+    """A checked :class:`TrainConfig` from options where ``None`` means "the default" (the tutorial's,
+    or :data:`CV_DEFAULTS` with ``cv``, whose folds are stratified); :class:`ConfigError` names the
+    first option that cannot work."""
     opts = {k: v for k, v in options.items() if v is not None}
-    cv = opts.get("cv")
-    for key, value in (CV_DEFAULTS if cv is not None else TUTORIAL_DEFAULTS).items():
-        opts.setdefault(key, value)
-    if cv is not None:
+    if "cv" in opts:
+        opts = {**CV_DEFAULTS, **opts}
         if opts.get("split") == "tutorial":
             raise ConfigError("--cv makes stratified folds of all rows; it cannot be combined with "
                               "--split tutorial")

@@ -37,8 +37,6 @@ ProgressCallback = Callable[[int, float], None]  # (iterations done, the trainin
 
 
 class TrainedClassifier(NamedTuple):
-    """What :func:`train_classifier` returns."""
-
     model: Classifier  # raw scores in, probabilities out
     history: np.ndarray  # mean training BCE before each step
     final_loss: float  # mean training BCE of the returned model (after the last step)
@@ -93,11 +91,6 @@ class SeedsResult:
     dataset: Dataset
     seeds: list[int]
     runs: list[HoldoutResult]
-
-    def summary(self, metric: str) -> tuple[float, float, float]:
-        """``(mean, min, max)`` of a test metric over the seeds."""
-        values = np.array([r.test[metric] for r in self.runs], dtype=np.float64)
-        return float(np.mean(values)), float(np.min(values)), float(np.max(values))
 
 
 def fit_network(config: TrainConfig, X: np.ndarray, y: np.ndarray,
