@@ -1,14 +1,11 @@
 """The data loader's fast path: :func:`numpy.loadtxt` over a plain data file, a block of lines at a time.
 
-A plain file is ASCII text with one row on each line and no white space but line ends, its scores
-``1``..``10`` or the missing-value token, its classes the format's, and quotes only around whole
-cells.  For any other file (a blank line, a space, ``5.0``, an ID of more than 15 characters, any error)
-:func:`parse_fast` returns ``None`` and the loader reads the file with :mod:`csv`, which names the
-line of each problem.  loadtxt only splits the lines into cells of bytes: its own number parsing
-takes what the format refuses (``1e1``, `` 5``) and its quote handling what csv refuses (``"a"b``),
-so the cells are checked here.
+A plain file is ASCII text, one row a line, no white space but line ends, its scores ``1``..``10`` or
+the missing-value token, its classes the format's, quotes only around whole cells.  For any other file
+(a blank line, a space, ``5.0``, an ID over 15 characters, any error) :func:`parse_fast` returns ``None``
+and the loader reads it with :mod:`csv`, which names the line of each problem.  loadtxt only splits the
+lines into cells of bytes (its own parsing takes ``1e1``, `` 5`` and ``"a"b``): the cells are checked here.
 """
-
 from __future__ import annotations
 
 import csv

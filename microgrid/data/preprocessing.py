@@ -55,7 +55,6 @@ class Scaler:
         return (X - self.shift_) / self.scale_
 
     def fit_transform(self, X: np.ndarray) -> np.ndarray:
-        """:meth:`fit` on ``X``, then :meth:`transform` it."""
         return self.fit(X).transform(X)
 
     def inverse_transform(self, Z: np.ndarray) -> np.ndarray:
@@ -95,10 +94,8 @@ def _check_scale(scaler: str, what: str, values: np.ndarray) -> None:
 
 
 class MinMaxScaler(Scaler):
-    """Map each feature's training range ``[min, max]`` to ``[0, 1]``: ``(x - min) / (max - min)``.
-
-    A feature that is constant on the training rows is only shifted (its range counts as 1).
-    """
+    """Map each feature's training range ``[min, max]`` to ``[0, 1]``: ``(x - min) / (max - min)``;
+    a feature constant on the training rows is only shifted (its range counts as 1)."""
 
     name = "minmax"
     _param_names = ("min", "max")
@@ -184,11 +181,8 @@ def _labels(y: np.ndarray) -> np.ndarray:
 
 
 def stratified_split(y: np.ndarray, test_size: float = 0.25, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """A random train/test split keeping each class's share in both parts.
-
-    From each class of ``n_c`` rows, ``round(test_size * n_c)`` (at least 1, at most ``n_c - 1``)
-    are drawn without replacement for the test set.  Returns sorted ``(train_idx, test_idx)``.
-    """
+    """Sorted ``(train_idx, test_idx)`` keeping each class's share in both parts: from each class of
+    ``n_c`` rows, ``round(test_size * n_c)`` (at least 1, at most ``n_c - 1``) drawn for the test set."""
     y = _labels(y)
     if not (isinstance(test_size, (int, float, np.floating)) and 0.0 < test_size < 1.0):
         raise ValueError(f"test_size must be a fraction strictly between 0 and 1, got {test_size!r}")
@@ -206,13 +200,9 @@ def stratified_split(y: np.ndarray, test_size: float = 0.25, seed: int = 0) -> t
 
 
 def stratified_kfold(y: np.ndarray, k: int, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``k`` folds whose class shares match the whole; each row is tested exactly once.
-
-    Each class's rows are shuffled, the shuffled classes are laid end to end, and row ``i`` of
-    that sequence goes to fold ``i mod k``.  So every fold gets within one row of ``n_c / k``
-    rows of each class and within one row of ``n / k`` rows in all.  Returns a list of sorted
-    ``(train_idx, test_idx)``, fold by fold.
-    """
+    """``k`` folds (sorted ``(train_idx, test_idx)`` each) whose class shares match the whole, each row
+    tested once: each class's rows shuffled, the classes laid end to end, row ``i`` of that sequence to
+    fold ``i mod k``; so a fold has within one row of ``n_c / k`` of each class and of ``n / k`` in all."""
     y = _labels(y)
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 2:
         raise ValueError(f"k-fold cross-validation needs an integer k >= 2, got {k!r}")

@@ -147,8 +147,7 @@ def check_picture(path: str | os.PathLike[str], force: bool = False, how: str = 
     :func:`_check_file`); an existing ``.pdf`` only with ``force``."""
     path = Path(path)
     suffix = path.suffix.lower()
-    st = _existing(path)
-    if suffix == ".pdf" and not force and st is not None and stat.S_ISREG(st.st_mode):
+    if suffix == ".pdf" and not force and path.is_file() and not path.is_symlink():
         raise OutputTaken(f"{path} exists, and microgrid cannot tell a PDF it wrote from any other; {how} "
                           "to replace it, or choose another name")
     _check_file(path, force, f"graph{suffix or '.svg'}", how)

@@ -15,11 +15,8 @@ LINE_LIMIT = 4_000  #: characters of a whole message line (a last guard, beyond 
 
 
 def escape(text: str) -> str:
-    """``text`` with each backslash doubled and each non-printable character written as its escape.
-
-    Distinct texts stay distinct (the escaping can be undone), and the result is one line of
-    printable characters: ``escape("a\\x1b[0m") == "a\\\\x1b[0m"``.
-    """
+    """``text`` with each backslash doubled and each non-printable character written as its escape:
+    one printable line, distinct for distinct texts, ``escape("a\\x1b[0m") == "a\\\\x1b[0m"``."""
     return printable(text.replace("\\", "\\\\"))
 
 
@@ -32,13 +29,9 @@ def printable(text: str) -> str:
 
 
 def quote(text: object, limit: int = QUOTE_LIMIT) -> str:
-    """``text`` quoted as ``repr`` quotes it, cut to about ``limit`` characters with a note.
-
-    ``quote("abc") == "'abc'"``; a longer text shows its first characters and its length:
-    ``'xxxx…' (10,000,000 characters)``.  Non-printable characters are escaped, so the quote is
-    one printable line whatever the text holds.  Anything else is shown as its ``repr``, cut the
-    same way.
-    """
+    """``text`` quoted as ``repr`` quotes it (one printable line), cut to about ``limit`` characters
+    with its length: ``quote("abc") == "'abc'"``, ``'xxxx…' (10,000,000 characters)``; anything but a
+    ``str`` as its ``repr``, cut the same way."""
     if not isinstance(text, str):
         shown = printable(repr(text))
         return shown if len(shown) <= limit else f"{shown[:limit]}… ({len(shown):,} characters)"

@@ -223,7 +223,6 @@ class Scene:
             box.inputs = [p for p in box.pre.parents if self.box_of.get(id(p)) is not box]
 
     def check_walk(self, max_steps: int, what: str) -> None:
-        """:class:`GraphTooLarge` above ``max_steps`` steps; :class:`GraphvizNotFound` without ``dot``."""
         n_walk = 1 + sum(1 for v in self.order if not v.is_leaf)
         if n_walk > max_steps:
             raise GraphTooLarge(f"the backward walk has {n_walk} steps, more than max_steps={max_steps}: "
@@ -366,7 +365,6 @@ class Scene:
         g.node(self.node_id(n.params[0]), f"<{table}>", shape="plain", **self._id(self.node_id(n.params[0])))
 
     def _edges(self, g: graphviz.Digraph, head: str, parents: Iterable[Value]) -> None:
-        """One edge per operand, in order, labelled from ``self._labels``."""
         for k, p in enumerate(parents):
             attrs = self._id(f"e_{head}_{k}")
             if id(p) in self.row_of:  # a row of a parameter table
@@ -423,8 +421,7 @@ def render(graph: graphviz.Digraph, path: str | Path, *, force: bool = False) ->
     check_picture(path, force, PASS_FORCE)
     fmt = OUTPUT_FORMATS[path.suffix.lower()]
     if fmt is None:
-        write_text(path, mark_dot(graph.source))
-        return path
+        return write_text(path, mark_dot(graph.source))
     try:
         picture = backend.pipe(graph.source, fmt)
     except GraphvizNotFound as exc:

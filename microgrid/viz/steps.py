@@ -352,12 +352,10 @@ def write_backward_steps(root: Value, out_dir: str | Path, rankdir: str = "LR", 
                          inputs: Iterable[Value] | None = None,
                          title: str = "microgrid: the backward pass, step by step",
                          force: bool = False) -> StepFiles:
-    """One SVG per backward step (``step_001.svg`` …) and an ``index.html`` to page through them:
-    step 1 seeds the output's grad with 1, each later one is a drawn node whose grad is complete
-    passing grad × local derivative along its red edges; grads show as summed so far (``—``: not
-    reached, ``…``: more to come); ``.grad`` is not read or changed.  ``out_dir`` is written as a
-    unit; a folder holding other files is refused (:class:`OutputTaken`), an ``index.html`` that
-    microgrid did not write is replaced only with ``force``.  Needs ``dot`` (or ``graphviz-pure``)."""
+    """One SVG per backward step (``step_001.svg`` …) and an ``index.html`` to page through them, as
+    docs/visualization.md shows; ``.grad`` is not read or changed.  ``out_dir`` is written as a unit;
+    a folder holding other files is refused (:class:`OutputTaken`), an ``index.html`` that microgrid
+    did not write is replaced only with ``force``.  Needs ``dot`` (or ``graphviz-pure``)."""
     scene = Scene(root, rankdir=rankdir, color_by_grad=color_by_grad, group=group, params=params,
                   inputs=inputs, max_nodes=max_nodes)
     import xml.etree.ElementTree as ET
