@@ -83,15 +83,11 @@ def shipped_path() -> Path:
 
 def load_wisconsin(path: str | Path | None = None, missing: str = "drop",
                    unlabelled: bool = False) -> Dataset:
-    """Read the Wisconsin data: the shipped copy (default) or ``path`` in either file format.
-
-    ``missing`` says what to do with rows that lack a score: ``"drop"`` them (683 of the 699
-    shipped rows remain), fill the gap with the ``"median"`` of that feature over the rows of
-    this file that have it (test rows included), or ``"keep"`` it as NaN.  ``unlabelled=True``
-    also accepts rows without a class (the class column left out, or written as the format's
-    missing-value token); their ``y`` is -1.  Raises :class:`DataError` for a malformed or
-    altered file and :class:`OSError` when the file cannot be read.
-    """
+    """The shipped copy (default) or ``path`` in either file format.  Rows that lack a score: ``missing``
+    ``"drop"`` (683 of the 699 shipped rows remain), ``"median"`` (of that feature over the rows of this
+    file that have it, test rows included) or ``"keep"`` (NaN).  ``unlabelled=True`` also accepts rows
+    without a class (its column left out, or the format's missing-value token): their ``y`` is -1.
+    :class:`DataError` for a malformed or altered file, :class:`OSError` when it cannot be read."""
     if missing not in _MISSING_MODES:
         raise ValueError(f"missing must be one of {', '.join(_MISSING_MODES)}; got {missing!r}")
     shipped = shipped_path()

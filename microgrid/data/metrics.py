@@ -116,11 +116,8 @@ def log_loss(y_true: np.ndarray, proba: np.ndarray, eps: float = 1e-15) -> float
 
 
 def binary_metrics(y_true: np.ndarray, proba: np.ndarray, threshold: float = 0.5) -> dict[str, float]:
-    """Every metric of this module for probabilities ``proba``; class 1 where ``proba >= threshold``.
-
-    Returns ``{name: float}`` for :data:`METRIC_NAMES` plus ``"n"`` (rows) and the confusion
-    counts ``"tn", "fp", "fn", "tp"``.
-    """
+    """Each of :data:`METRIC_NAMES`, ``"n"`` (rows) and the confusion counts ``"tn", "fp", "fn", "tp"``
+    for probabilities ``proba`` of class 1, predicted 1 where ``proba >= threshold``."""
     if not (isinstance(threshold, (int, float)) and 0.0 < threshold < 1.0):
         raise ValueError(f"threshold must be a number strictly between 0 and 1, got {threshold!r}")
     t, p = _pair(y_true, proba, "proba")

@@ -1,10 +1,8 @@
 """User text shown back to the user: quoted short, and never as terminal control codes.
 
 Data files, model files and options can hold any text: a 10-million-character entry, or an escape
-sequence such as ``"\\x1b[31m"`` that would recolour (or rewrite) the terminal.  Every error that
-quotes such text goes through :func:`quote`, and every text written out as data through
-:func:`escape` (what ``str.isprintable`` rejects, written as Python's ``repr`` writes it).
-"""
+sequence such as ``"\\x1b[31m"`` that would recolour (or rewrite) the terminal.  Every error that quotes
+such text goes through :func:`quote`, every text written out as data through :func:`escape`."""
 
 from __future__ import annotations
 
