@@ -161,8 +161,7 @@ def _check(tree: ast.Expression) -> tuple[str, ...]:
 
 def _check_call(node: ast.Call) -> list[ast.expr]:
     if not isinstance(node.func, ast.Name):
-        kind = _FORBIDDEN.get(type(node.func), "calling an expression")
-        raise _fail(node.func, kind)
+        raise _fail(node.func, _FORBIDDEN.get(type(node.func), "calling an expression"))
     name = node.func.id
     if name not in FUNCTIONS:
         raise ExpressionError(f"unknown function {quote(name)} at column {node.col_offset + 1}; "

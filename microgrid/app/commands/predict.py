@@ -34,8 +34,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="a model file written by 'microgrid train --out DIR'")
     p.add_argument("-o", "--output", type=options.path, metavar="FILE.csv",
                    help="write the CSV to FILE.csv instead of standard output (all-or-nothing: the "
-                        "complete file, or after an error the old one untouched); an existing file is "
-                        "replaced only if it holds earlier predictions, or with --force")
+                        "complete file, or after an error the old one untouched)")
     p.add_argument("--force", action="store_true",
                    help="let -o replace a file that does not hold earlier predictions (never the data "
                         "or model being read)")
@@ -67,9 +66,8 @@ def run(args: argparse.Namespace) -> int:
     try:
         proba = model.predict_proba(data.X)
     except NonFiniteOutputError as exc:  # finite weights whose arithmetic overflows: no NaN "probability"
-        bad = exc.row
         raise UsageError(f"{args.model}: the model's outputs are not finite (NaN or infinite), first for "
-                         f"{args.data}, line {data.lines[bad]} (id {quote(str(data.ids[bad]))}): its "
+                         f"{args.data}, line {data.lines[exc.row]} (id {quote(str(data.ids[exc.row]))}): its "
                          "weights or scaler are too large for float64 arithmetic") from None
     predicted = (proba >= model.threshold).astype(int)
     table = io.StringIO()  # the whole CSV first: an error cannot leave half of it

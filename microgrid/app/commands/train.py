@@ -91,8 +91,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=options.path, metavar="DIR",
                    help="write metrics.json, history.csv, model.npz (and loss.png, confusion.png "
                         "with matplotlib) to DIR; with --cv the model is refit on all rows.  DIR is "
-                        "written as a unit (all new files or, after an error, what was there); a DIR "
-                        "that already holds a run is refused unless --force is given")
+                        "written as a unit (all new files or, after an error, what was there)")
     p.add_argument("--force", action="store_true",
                    help="let --out replace the run already in DIR (a folder holding other files is "
                         "never replaced)")
@@ -165,8 +164,7 @@ def _train(args: argparse.Namespace, config: TrainConfig) -> int:
         messages = write_outputs(args.out, result, force=args.force)
     notes = [m for m in messages if not args.quiet or m == PLOT_HINT]  # --quiet says how to get plots too
     if notes:
-        print()
-        print("\n".join(notes))
+        print("\n" + "\n".join(notes))
     return 0
 
 

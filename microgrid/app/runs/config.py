@@ -4,7 +4,7 @@ shorter schedule for cross-validation, :data:`CV_DEFAULTS`) and the checks on it
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from microgrid.data.preprocessing import SCALERS
@@ -103,15 +103,11 @@ def make_config(**options: object) -> TrainConfig:
 
 
 def _check(c: TrainConfig) -> None:
-    def choice(name: str, value: str, allowed: Sequence[str]) -> None:
+    for name, value, allowed in (("engine", c.engine, ENGINES), ("optimizer", c.optimizer, OPTIMIZERS),
+                                 ("split", c.split, SPLITS), ("scale", c.scale, tuple(SCALERS)),
+                                 ("activation", c.activation, HIDDEN_ACTIVATIONS)):
         if value not in allowed:
             raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {quote(value)}")
-
-    choice("engine", c.engine, ENGINES)
-    choice("optimizer", c.optimizer, OPTIMIZERS)
-    choice("split", c.split, SPLITS)
-    choice("scale", c.scale, tuple(SCALERS))
-    choice("activation", c.activation, HIDDEN_ACTIVATIONS)
     if not c.hidden or not all(isinstance(h, int) and h > 0 for h in c.hidden):
         raise ConfigError(f"hidden layer widths must be positive integers, got {c.hidden!r}")
     if not (isinstance(c.lr, (int, float)) and math.isfinite(c.lr) and c.lr > 0):

@@ -159,10 +159,8 @@ def learning_warnings(result: HoldoutResult | CVResult | SeedsResult) -> list[st
                 for seed, run in zip(result.seeds, result.runs) for warning in learning_warnings(run)]
     if isinstance(result, HoldoutResult):
         why = _nothing_learned(result.test, names, "test rows")
-        if why is None:
-            return []
-        hint = _hint(result.config, result.history, result.final_loss)
-        return [f"the model learned nothing useful: {why}; {hint}"]
+        return [] if why is None else [f"the model learned nothing useful: {why}; "
+                                       f"{_hint(result.config, result.history, result.final_loss)}"]
     warnings = []
     bad = [(k, f, why) for k, f in enumerate(result.folds, start=1)
            if (why := _nothing_learned(f.test, names, "test rows")) is not None]
