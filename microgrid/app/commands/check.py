@@ -57,7 +57,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Compare the gradients and print the report; 0 when they agree, 1 otherwise."""
     data = load_wisconsin()
     if not 1 <= args.samples <= len(data.X):
         raise UsageError(f"--samples must be between 1 and {len(data.X)} (the complete rows), "

@@ -87,7 +87,6 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build the graph, draw it (-o) and/or its backward steps (--steps); 0 on success."""
     _check_outputs(args)
     root, drawing, title = _expression_graph(args) if args.expr is not None else _mlp_graph(args)
     group = args.group or ("collapse" if args.mlp is not None else "none")

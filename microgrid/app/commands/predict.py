@@ -45,7 +45,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print one CSV line per row of the data file, and the accuracy on stderr; 0 on success."""
     try:  # before any work: a long run cannot end in "cannot write"
         if args.output is not None:
             check_predictions_file(args.output, (args.data, args.model), force=args.force)

@@ -135,7 +135,6 @@ def write_outputs(out_dir: str | Path, result: HoldoutResult | CVResult, force: 
 
 
 def _write_run(tmp: Path, result: HoldoutResult | CVResult, plots: bool) -> list[str]:
-    """Write the files of a run into the folder ``tmp``; returns their names."""
     cv = isinstance(result, CVResult)
     if isinstance(result, CVResult):
         final = result.final

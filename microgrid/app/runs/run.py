@@ -133,8 +133,6 @@ def _final_loss(config: TrainConfig, net: VectorizedMLP, X: np.ndarray, y: np.nd
 
 
 class _Prepared(NamedTuple):
-    """The training rows made ready for a network: medians and scaler fit on them, rows scaled."""
-
     X: np.ndarray  # scaled
     y: np.ndarray
     classifier: Callable[..., Classifier]  # (net=trained network) -> the model of raw rows
