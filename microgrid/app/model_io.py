@@ -78,7 +78,6 @@ class Classifier:
 
     @property
     def n_features(self) -> int:
-        """How many scores a row must have (the network's input width)."""
         return int(self.net.dims[0])
 
     def predict_proba(self, X_raw: np.ndarray) -> np.ndarray:

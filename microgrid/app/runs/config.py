@@ -47,12 +47,10 @@ class TrainConfig:
     engine: str = "vectorized"
 
     def dims(self, n_features: int) -> list[int]:
-        """Layer widths: ``n_features`` inputs, the hidden layers, one output."""
         return [n_features, *self.hidden, 1]
 
     @property
     def activations(self) -> list[str]:
-        """One per layer: the hidden activation for each hidden layer, then sigmoid."""
         return [self.activation] * len(self.hidden) + ["sigmoid"]
 
     def describe(self, n_features: int = 9, seeds: str | None = None) -> str:
