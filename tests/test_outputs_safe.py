@@ -1251,3 +1251,38 @@ def test_without_flock_a_write_still_removes_what_a_killed_write_left(
     (tmp_path / ".new.x.csv.microgrid-tmp").write_text("half of a file")
     atomic.write_text(tmp_path / "x.csv", "id,class\n")
     assert os.listdir(tmp_path) == ["x.csv"] and (tmp_path / "x.csv").read_text() == "id,class\n"
+
+
+CHILD_WITH_A_FINALIZER = """
+import os, signal, sys, time
+from microgrid.app import cli
+
+class Dropped:
+    def __del__(self):  # the signal's handler runs inside this finalizer, which cannot unwind
+        os.kill(os.getpid(), signal.{sig})
+        sum(range(10_000))
+
+def run(args):
+    Dropped()
+    time.sleep(2.0)
+    print("the command ran to its end")
+    return 0
+
+def build_parser():
+    parser = cli._Parser(prog="microgrid")
+    parser.add_subparsers(dest="command", required=True).add_parser("train").set_defaults(run=run)
+    return parser
+
+cli.build_parser = build_parser
+sys.argv = ["microgrid", "train"]
+cli.console_main()
+"""
+
+
+@pytest.mark.parametrize("sig, status, said", [("SIGTERM", 143, "terminated"),
+                                               ("SIGINT", 130, "interrupted")])
+def test_a_signal_that_lands_in_a_finalizer_still_stops_the_command_in_one_line(
+        sig: str, status: int, said: str) -> None:
+    child = CHILD_WITH_A_FINALIZER.format(sig=sig)
+    done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (status, "", f"microgrid train: {said}\n")

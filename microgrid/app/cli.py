@@ -13,7 +13,7 @@ import signal
 import sys
 import threading
 from collections.abc import Callable, Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from microgrid import __version__
 from microgrid.safety.text import QUOTE_LIMIT, one_line, quote
@@ -50,8 +50,22 @@ def _catch_signals() -> Callable[[bool], None]:
     previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _note)}
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:
         previous[signal.SIGINT] = signal.signal(signal.SIGINT, _note)
+    unraisable = sys.unraisablehook
+    if hasattr(signal, "setitimer"):  # a signal handled inside a finalizer (which cannot unwind)
+        previous[signal.SIGALRM] = signal.signal(signal.SIGALRM, lambda *_: _note(_received[-1], None))
+
+        def again(hook: Any) -> None:  # is raised again 1 ms later, where it can unwind
+            if isinstance(hook.exc_value, (KeyboardInterrupt, Terminated)) and _received:
+                signal.setitimer(signal.ITIMER_REAL, 0.001)
+            else:
+                unraisable(hook)
+
+        sys.unraisablehook = again
 
     def restore(final: bool) -> None:
+        sys.unraisablehook = unraisable
+        if signal.SIGALRM in previous:
+            signal.setitimer(signal.ITIMER_REAL, 0)
         for signum, handler in previous.items():
             signal.signal(signum, signal.SIG_IGN if final else signal.SIG_DFL if handler is None else handler)
         if final:
