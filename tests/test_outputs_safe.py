@@ -1286,3 +1286,12 @@ def test_a_signal_that_lands_in_a_finalizer_still_stops_the_command_in_one_line(
     child = CHILD_WITH_A_FINALIZER.format(sig=sig)
     done = subprocess.run([sys.executable, "-c", child], capture_output=True, text=True, timeout=60)
     assert (done.returncode, done.stdout, done.stderr) == (status, "", f"microgrid train: {said}\n")
+
+
+def test_without_interval_timers_the_command_line_runs_as_before(monkeypatch: pytest.MonkeyPatch,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("setitimer", "SIGALRM"):  # as on Windows
+        monkeypatch.delattr(signal, name)
+    hook = sys.unraisablehook
+    assert main(["--version"]) == 0 and "microgrid" in capsys.readouterr().out
+    assert sys.unraisablehook is hook

@@ -64,7 +64,7 @@ def _catch_signals() -> Callable[[bool], None]:
 
     def restore(final: bool) -> None:
         sys.unraisablehook = unraisable
-        if signal.SIGALRM in previous:
+        if hasattr(signal, "setitimer"):  # (Windows has neither it nor SIGALRM)
             signal.setitimer(signal.ITIMER_REAL, 0)
         for signum, handler in previous.items():
             signal.signal(signum, signal.SIG_IGN if final else signal.SIG_DFL if handler is None else handler)
