@@ -1,14 +1,11 @@
 """The Wisconsin Breast Cancer (original) data, shipped with the package, and its loader.
 
 Each row is one fine-needle aspirate of a breast mass: nine cytology scores (integers 1–10) given by
-a pathologist, and the diagnosis.  :func:`load_wisconsin` reads the shipped copy (``biopsy.csv``,
-checked against its sha256) or any file in one of the two formats of :data:`.rows.FORMATS` (the
+a pathologist, and the diagnosis.  A file is in one of the two formats of :data:`.rows.FORMATS` (the
 shipped CSV, with its header; UCI's ``breast-cancer-wisconsin.data``, without), told apart by the
-first line.  A file that breaks its format raises :class:`DataError` naming the file, the line and
-the problem.  ``README.md`` in this directory gives the source, citation and licence."""
+first line.  ``README.md`` in this directory gives the source, citation and licence."""
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import io
 import stat
@@ -98,10 +95,7 @@ def load_wisconsin(path: str | Path | None = None, missing: str = "drop",
         raise DataError(name, None, "not a regular file (a device, pipe or socket is not a data file)")
     with open(file, "rb") as f:
         source: BinaryIO = f
-        same = False
-        with contextlib.suppress(OSError):
-            same = file.samefile(shipped)
-        if same:  # small: read whole and checked
+        if shipped.exists() and file.samefile(shipped):  # small: read whole and checked
             raw = _read_limited(f, name)
             digest = hashlib.sha256(raw).hexdigest()
             if digest != SHIPPED_SHA256:

@@ -41,9 +41,15 @@ def parse_fast(source: BinaryIO, name: str, unlabelled: bool, drop: bool, max_by
     """``(X, y, ids, lines, format, n_incomplete)`` of a plain data file (a binary file open at its
     start), with the rows that lack a score left out when ``drop``; ``None`` for any other file
     (also one of more than ``max_bytes``, which the caller refuses)."""
-    start = source.tell()
-    bound = _line_count(source, max_bytes)
-    if bound is None:
+    start, bound, size = source.tell(), 1, 0  # bound: the line count, the most rows the file can hold
+    while chunk := source.read(BLOCK_CHARS):
+        if size == 0 and chunk.startswith(b"\xef\xbb\xbf"):  # a UTF-8 byte-order mark
+            chunk = chunk[3:]
+        size += len(chunk)
+        if size > max_bytes or not chunk.isascii() or len(chunk.translate(None, _ODD)) < len(chunk):
+            return None
+        bound += chunk.count(b"\n")
+    if not size:
         return None
     source.seek(start)
     text = io.TextIOWrapper(source, encoding="utf-8-sig", newline=None)  # \r\n and \r end lines, as for csv
@@ -53,20 +59,6 @@ def parse_fast(source: BinaryIO, name: str, unlabelled: bool, drop: bool, max_by
         return None
     finally:
         text.detach()  # leaves ``source`` open for the caller
-
-
-def _line_count(source: BinaryIO, max_bytes: int) -> int | None:
-    """The file's line count (the most rows it can hold), or None unless it is ASCII text of at most
-    ``max_bytes`` (after a UTF-8 byte-order mark) without NUL or white space but line ends."""
-    lines, size = 1, 0
-    while chunk := source.read(BLOCK_CHARS):
-        if size == 0 and chunk.startswith(b"\xef\xbb\xbf"):
-            chunk = chunk[3:]
-        size += len(chunk)
-        if size > max_bytes or not chunk.isascii() or len(chunk.translate(None, _ODD)) < len(chunk):
-            return None
-        lines += chunk.count(b"\n")
-    return lines if size else None
 
 
 def _read(text: io.TextIOWrapper, bound: int, name: str, unlabelled: bool, drop: bool) -> Parsed:
@@ -84,7 +76,6 @@ def _read(text: io.TextIOWrapper, bound: int, name: str, unlabelled: bool, drop:
         raise _Fallback
     dtype = [(f"c{i}", f"S{ID_WIDTH}") for i in range(spec.skip)] + [("x", "S3", (_N,))]
     dtype += [("y", "S12")] * labelled
-    table = _score_table(spec.missing)
     X = np.empty((bound, _N))
     y, lines = np.empty(bound, dtype=np.int64), np.empty(bound, dtype=np.int64)
     ids = np.empty(bound, dtype=ID_DTYPE if ID_DTYPE.kind != "U" else f"S{ID_WIDTH}")
@@ -99,15 +90,13 @@ def _read(text: io.TextIOWrapper, bound: int, name: str, unlabelled: bool, drop:
             raise _Fallback  # loadtxt skips blank lines, which csv counts
         for i in range(spec.skip - 1):
             _unquoted(rows[f"c{i}"])  # a row number: only its quoting matters
-        bx, bids = _scores(rows["x"], table), _unquoted(rows[f"c{spec.skip - 1}"])
+        bx, bids = _scores(rows["x"], spec.missing), _unquoted(rows[f"c{spec.skip - 1}"])
         by = _classes(_unquoted(rows["y"]), spec, unlabelled) if labelled else np.full(count, -1)
-        blines = line + np.arange(count)
-        line += count
         incomplete = np.isnan(bx).any(axis=1)
         n_incomplete += int(incomplete.sum())
-        if drop:
-            bx, by, bids, blines = bx[~incomplete], by[~incomplete], bids[~incomplete], blines[~incomplete]
-        k = len(by)
+        keep = ~incomplete if drop else slice(None)
+        bx, by, bids, blines = bx[keep], by[keep], bids[keep], (line + np.arange(count))[keep]
+        line, k = line + count, len(by)
         if n + k > bound:
             raise _Fallback  # the file grew since its lines were counted
         X[n: n + k], y[n: n + k], ids[n: n + k], lines[n: n + k] = bx, by, bids, blines
@@ -129,16 +118,12 @@ def _unquoted(cells: np.ndarray) -> np.ndarray:
     return np.where(whole, np.char.strip(cells, b'"'), cells) if whole.any() else cells
 
 
-def _score_table(missing: str) -> np.ndarray:
-    """Each score cell's value by its first two bytes: 1..10, NaN for ``missing``, else -1."""
+def _scores(cells: np.ndarray, missing: str) -> np.ndarray:
+    """The scores of ``(rows, 9)`` three-byte cells, looked up by their first two bytes in a table
+    of 1..10, NaN for ``missing``, else -1."""
     table = np.full(1 << 16, -1.0)
     for text, value in [*((str(v), float(v)) for v in range(1, 11)), (missing, np.nan)]:
         table[int.from_bytes(text.encode().ljust(2, b"\0"), "big")] = value
-    return table
-
-
-def _scores(cells: np.ndarray, table: np.ndarray) -> np.ndarray:
-    """The scores of ``(rows, 9)`` three-byte cells, looked up in :func:`_score_table`."""
     b = np.ascontiguousarray(cells).view(np.uint8).reshape(*cells.shape, 3)
     values = table[b[..., 0].astype(np.intp) << 8 | b[..., 1]]
     if ((values < 0) | (b[..., 2] != 0)).any():

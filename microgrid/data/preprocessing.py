@@ -83,14 +83,16 @@ class Scaler:
         scaler._set_params(*params)
         return scaler
 
-
-def _check_scale(scaler: str, what: str, values: np.ndarray) -> None:
-    """ValueError naming the first feature (counted from 0) whose ``what`` is not finite."""
-    bad = np.flatnonzero(~np.isfinite(values))
-    if bad.size:
-        j = int(bad[0])
-        raise ValueError(f"{scaler}: for feature {j}, {what} ({values[j]:g}) overflows float64 (values too "
-                         "large to scale)")
+    def _keep(self, params: tuple[np.ndarray, ...], shift: np.ndarray, spread: np.ndarray, what: str) -> None:
+        """Keep ``params`` and map ``x -> (x - shift) / spread`` (a spread of 0 counts as 1); ValueError
+        naming the first feature (counted from 0) whose ``spread`` (``what``) is not finite."""
+        bad = np.flatnonzero(~np.isfinite(spread))
+        if bad.size:
+            j = int(bad[0])
+            raise ValueError(f"{type(self).__name__}: for feature {j}, {what} ({spread[j]:g}) overflows "
+                             "float64 (values too large to scale)")
+        self._params = params
+        self.shift_, self.scale_ = shift, np.where(spread > 0, spread, 1.0)
 
 
 class MinMaxScaler(Scaler):
@@ -108,9 +110,7 @@ class MinMaxScaler(Scaler):
             raise ValueError("MinMaxScaler: max is below min for some feature")
         with np.errstate(over="ignore"):
             span = hi - lo
-        _check_scale("MinMaxScaler", "the range max - min", span)
-        self._params = lo, hi
-        self.shift_, self.scale_ = lo, np.where(span > 0, span, 1.0)
+        self._keep((lo, hi), lo, span, "the range max - min")
 
 
 class StandardScaler(Scaler):
@@ -131,9 +131,7 @@ class StandardScaler(Scaler):
     def _set_params(self, mean: np.ndarray, std: np.ndarray) -> None:
         if (std < 0).any():
             raise ValueError("StandardScaler: std must be non-negative")
-        _check_scale("StandardScaler", "the standard deviation", std)  # inf too when the mean overflows
-        self._params = mean, std
-        self.shift_, self.scale_ = mean, np.where(std > 0, std, 1.0)
+        self._keep((mean, std), mean, std, "the standard deviation")  # inf too when the mean overflows
 
 
 SCALERS: dict[str, type[Scaler]] = {"minmax": MinMaxScaler, "standard": StandardScaler}

@@ -135,15 +135,13 @@ def _row(cells: list[str], line: int, fmt: str, unlabelled: bool, name: str) -> 
     scores = [_score(cell, missing_token, name, line, j)
               for j, cell in enumerate(cells[skip: skip + len(FEATURE_NAMES)])]
     label = cells[-1]
-    if unlabelled and label in (missing_token, ""):
-        return cells[skip - 1], scores, -1
-    if label not in classes:
-        if label in (missing_token, ""):
-            raise DataError(name, line, f"the class is missing ({quote(label)}): training needs the class of "
-                                        "every row (microgrid predict classifies rows without one)")
+    if label in (missing_token, "") and not unlabelled:
+        raise DataError(name, line, f"the class is missing ({quote(label)}): training needs the class of "
+                                    "every row (microgrid predict classifies rows without one)")
+    if label not in classes and label not in (missing_token, ""):
         raise DataError(name, line, f"unknown class {quote(label)}: expected "
                                     f"{' or '.join(repr(c) for c in classes)}")
-    return cells[skip - 1], scores, classes[label]
+    return cells[skip - 1], scores, classes.get(label, -1)
 
 
 _SCORE_TEXT = re.compile(r"[+-]?[0-9]+(\.[0-9]*)?")  # plain decimal notation only
