@@ -162,16 +162,6 @@ def _clean(path: Path) -> None:
 
 # -- files ----------------------------------------------------------------------------------------
 
-def _copy_mode(path: Path, target: int | Path, folder: bool) -> None:
-    """Give ``target`` (a descriptor or a path) the permission bits of what it replaces at ``path``."""
-    try:
-        st = os.lstat(path)
-    except OSError:
-        return
-    if stat.S_ISDIR(st.st_mode) if folder else stat.S_ISREG(st.st_mode):
-        os.chmod(target, stat.S_IMODE(st.st_mode))
-
-
 def _fsync(path: Path) -> None:
     fd = os.open(path, os.O_RDONLY)
     try:
@@ -200,7 +190,10 @@ def _replacing(path: Path, folder: bool) -> Iterator[int]:
                 else:
                     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
                 made = True
-            _copy_mode(path, tmp if folder else fd, folder)
+            with contextlib.suppress(FileNotFoundError):  # the permission bits of what it replaces
+                mode = os.lstat(path).st_mode
+                if stat.S_ISDIR(mode) if folder else stat.S_ISREG(mode):
+                    os.chmod(tmp if folder else fd, stat.S_IMODE(mode))
             yield fd
             if folder:
                 for entry in tmp.iterdir():
@@ -224,13 +217,13 @@ def _replacing(path: Path, folder: bool) -> Iterator[int]:
 
 
 @contextlib.contextmanager
-def atomic_file(path: str | os.PathLike[str], mode: str = "w", *, encoding: str | None = "utf-8",
+def atomic_file(path: str | os.PathLike[str], mode: str = "w", *,
                 newline: str | None = None) -> Iterator[IO[Any]]:
-    """Open a temporary file beside ``path`` for writing (``mode`` ``"w"``, text, or ``"wb"``); when
-    the block ends without an error it is synced and renamed to ``path``, otherwise removed."""
+    """Open a temporary file beside ``path`` for writing (``mode`` ``"w"``, UTF-8 text, or ``"wb"``);
+    when the block ends without an error it is synced and renamed to ``path``, otherwise removed."""
     text = mode == "w"
     with _replacing(Path(path), folder=False) as fd:
-        with open(fd, mode, encoding=encoding if text else None, newline=newline if text else None) as f:
+        with open(fd, mode, encoding="utf-8" if text else None, newline=newline if text else None) as f:
             yield f
             f.flush()
             os.fsync(f.fileno())
@@ -243,10 +236,9 @@ def write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     return Path(path)
 
 
-def write_text(path: str | os.PathLike[str], text: str, *, encoding: str = "utf-8",
-               newline: str | None = None) -> Path:
-    """Write ``text`` to ``path`` all-or-nothing; returns ``path``."""
-    with atomic_file(path, "w", encoding=encoding, newline=newline) as f:
+def write_text(path: str | os.PathLike[str], text: str, *, newline: str | None = None) -> Path:
+    """Write ``text`` to ``path`` all-or-nothing, as UTF-8; returns ``path``."""
+    with atomic_file(path, "w", newline=newline) as f:
         f.write(text)
     return Path(path)
 

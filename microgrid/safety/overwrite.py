@@ -88,14 +88,6 @@ def written_by_microgrid(path: Path) -> bool:
     return GENERATOR.encode() in head or SVG_MARK.encode() in head or first_line == DOT_MARK.encode()
 
 
-def _existing(path: Path) -> os.stat_result | None:
-    """``lstat`` of ``path``, None when nothing is there."""
-    try:
-        return os.lstat(path)
-    except FileNotFoundError:
-        return None
-
-
 def special(path: str | os.PathLike[str]) -> str | None:
     """What ``path`` is when it is a device, pipe or socket, or a link to one (never replaced, even
     with ``force``: replacing ``/dev/stdout``'s link or a pipe would break what reads it); None
@@ -121,8 +113,9 @@ def _check_file(path: Path, force: bool, example: str, how: str,
                 ours: Callable[[Path], bool] = written_by_microgrid) -> None:
     """:class:`OutputTaken` unless a file may be written at ``path`` (the rules of the module
     docstring); ``ours`` tells a file microgrid wrote."""
-    st = _existing(path)
-    if st is None:
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
         return
     if stat.S_ISDIR(st.st_mode):
         raise OutputTaken(f"{path} is a folder; give a file name such as {example}")
@@ -159,8 +152,9 @@ def check_step_folder(folder: str | os.PathLike[str], force: bool = False, how: 
     ``force``).  A folder holding anything else is never replaced.  ``NotADirectoryError`` when
     ``folder`` is a file."""
     folder = Path(folder)
-    st = _existing(folder)
-    if st is None:
+    try:
+        st = os.lstat(folder)
+    except FileNotFoundError:
         return
     if stat.S_ISLNK(st.st_mode):
         raise OutputTaken(f"{folder} is a symbolic link; microgrid does not write through links: give the "
