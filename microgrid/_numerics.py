@@ -17,11 +17,8 @@ from typing import Any
 
 import numpy as np
 
-_INF = math.inf
-_NAN = math.nan
 
 # -- grad mode (thread-local, nestable) ------------------------------------------------------------
-
 class _Depth(threading.local):
     depth = 0  # how many no_grad blocks this thread is inside
 
@@ -49,31 +46,29 @@ def is_grad_enabled() -> bool:
 def no_grad() -> Iterator[None]:
     """Inside this block ops compute values but record no parents (each result is a leaf); per
     thread, nesting (it ends when the outermost block exits)."""
-    mode = grad_mode
-    depth = mode.local.depth
-    mode.local.depth = depth + 1
+    depth = grad_mode.local.depth
+    grad_mode.local.depth = depth + 1
     if depth == 0:
-        with mode.lock:
-            mode.threads += 1
+        with grad_mode.lock:
+            grad_mode.threads += 1
     try:
         yield
     finally:
-        mode.local.depth = depth
+        grad_mode.local.depth = depth
         if depth == 0:
-            with mode.lock:
-                mode.threads -= 1
+            with grad_mode.lock:
+                grad_mode.threads -= 1
 
 
 # -- IEEE-style float functions: never raise, always return a float (inf or nan where NumPy would)
-
 def fdiv(a: float, b: float) -> float:
     """``a / b``; ``±inf`` or ``nan`` at ``b = 0``."""
     try:
         return a / b
     except ZeroDivisionError:
         if a != a or a == 0.0:
-            return _NAN
-        return math.copysign(_INF, a) * math.copysign(1.0, b)
+            return math.nan
+        return math.copysign(math.inf, a) * math.copysign(1.0, b)
 
 
 def fpow(a: float, b: float) -> float:
@@ -89,36 +84,32 @@ def fexp(x: float) -> float:
     try:
         return math.exp(x)
     except OverflowError:
-        return _INF
+        return math.inf
 
 
 def flog(x: float) -> float:
     if x > 0.0:
         return math.log(x)  # also log(inf) = inf
     if x == 0.0:
-        return -_INF
-    return _NAN  # negative or nan
+        return -math.inf
+    return math.nan  # negative or nan
 
 
 def fsigmoid(x: float) -> float:
     """σ(x) = 1/(1 + e⁻ˣ) = eˣ/(1 + eˣ): the form whose exponential cannot overflow."""
     if x >= 0.0:
         return 1.0 / (1.0 + math.exp(-x))
-    if x != x:
-        return _NAN
-    e = math.exp(x)
+    e = math.exp(x)  # x < 0, or nan (which e / (1 + e) keeps)
     return e / (1.0 + e)
 
 
 def fsoftplus(x: float) -> float:
     """log(1 + eˣ) = max(x, 0) + log1p(e^-|x|)."""
-    if x != x:
-        return _NAN
     return max(x, 0.0) + math.log1p(math.exp(-abs(x)))
 
 
 def fsqrt(x: float) -> float:
-    return math.sqrt(x) if x >= 0.0 else _NAN
+    return math.sqrt(x) if x >= 0.0 else math.nan
 
 
 def fsum(terms: Sequence[float]) -> float:
@@ -144,13 +135,12 @@ def fslope(g: float, a: float, b: float) -> float:
         try:
             return math.ldexp(m, eg + ea - 2 * eb)
         except OverflowError:
-            return math.copysign(_INF, m)
+            return math.copysign(math.inf, m)
     return -fdiv(fdiv(g * a, b), b)
 
 
 # -- the helpers of the derivative rules: one rule serves floats (the fast backward) and Values
 # (grad(..., create_graph=True), which records the derivative as a graph)
-
 def data(x: Any) -> float:
     """A float as it is; a Value's ``data``."""
     return x if type(x) is float else x.data
@@ -210,7 +200,6 @@ class Quotient(float):
 
 
 # -- numbers as floats, and what a Value compares with ---------------------------------------------
-
 def to_float(x: Any, what: str = "Value data") -> float:
     """``x`` as a Python float: any real number (a Python or NumPy int or float, a Fraction...);
     an int beyond float range becomes ``±inf``, as IEEE conversion rounds it.  Anything else
@@ -221,7 +210,7 @@ def to_float(x: Any, what: str = "Value data") -> float:
         try:
             return float(x)
         except OverflowError:
-            return -_INF if x < 0 else _INF
+            return -math.inf if x < 0 else math.inf
     raise TypeError(f"{what} must be a real number, got {type(x).__name__}: {x!r:.60}")
 
 

@@ -355,8 +355,7 @@ def vsum(values: Iterable[Operand]) -> Value:
 def dot(ws: Sequence[Operand], xs: Sequence[Operand], bias: Operand | None = None) -> Value:
     """``sum_i ws[i] * xs[i] (+ bias)`` as a single node, parents ``(*ws, *xs[, bias])``, its terms
     added with one rounding (``math.fsum``): their order does not matter."""
-    ws_t = as_values(ws)
-    xs_t = as_values(xs)
+    ws_t, xs_t = as_values(ws), as_values(xs)
     if len(ws_t) != len(xs_t):
         raise ValueError(f"dot: {len(ws_t)} weights but {len(xs_t)} inputs")
     return dot_values(ws_t, xs_t, _lift(bias) if bias is not None else None)
@@ -382,8 +381,6 @@ def zeroed(term: Any) -> Any:
 
 
 # -- the walk's order, and the recorded backward pass of grad(..., create_graph=True) ---------
-
-
 def _reachable(root: Value, start: Any) -> list[Value]:
     """Every node ``root`` depends on (itself included), newest first, each with ``_g = start``:
     a list read while it grows (no recursion, no depth limit), a fresh marker per pass (no set)."""

@@ -24,15 +24,12 @@ __all__ = ["Activation", "ACTIVATIONS", "LEAKY_ALPHA", "get_activation", "resolv
 
 LEAKY_ALPHA = 0.01  #: slope of leaky_relu for z < 0
 
-ArrayFn = Callable[..., np.ndarray]
-
-
 @dataclass(frozen=True)
 class Activation:
     name: str
     scalar: Callable[[Value], Value] = field(repr=False)  # one node (none for "linear")
-    forward: ArrayFn = field(repr=False)  # (z, out=None) -> g(z)
-    derivative: ArrayFn = field(repr=False)  # (z, a, out=None) -> g'(z)
+    forward: Callable[..., np.ndarray] = field(repr=False)  # (z, out=None) -> g(z)
+    derivative: Callable[..., np.ndarray] = field(repr=False)  # (z, a, out=None) -> g'(z)
 
 
 # -- relu: g(z) = max(z, 0);  g'(z) = 1 if z > 0 else 0 -----------------------------------------

@@ -16,15 +16,12 @@ from microgrid.engine import Value, dot, grad, to_float
 
 __all__ = ["hessian", "hvp", "value_grad_hessian", "numerical_hessian"]
 
-ScalarFunction = Callable[..., Value]
-
-
 def _leaves(xs: Iterable[Any]) -> list[Value]:
     """Fresh leaf Values at the point ``xs`` (numbers, or Values whose data is used)."""
     return [Value(data, label=f"x{i}") for i, data in enumerate(finite_point(xs, "xs"))]
 
 
-def value_grad_hessian(f: ScalarFunction, xs: Sequence[Value | float]
+def value_grad_hessian(f: Callable[..., Value], xs: Sequence[Value | float]
                        ) -> tuple[float, list[float], list[list[float]]]:
     """``f(xs)``, its gradient and its Hessian as floats (a Newton step's three), from one
     evaluation of ``f``."""
@@ -34,13 +31,13 @@ def value_grad_hessian(f: ScalarFunction, xs: Sequence[Value | float]
     return out.data, [g.data for g in gs], [grad(g, leaves) for g in gs]
 
 
-def hessian(f: ScalarFunction, xs: Sequence[Value | float]) -> list[list[float]]:
+def hessian(f: Callable[..., Value], xs: Sequence[Value | float]) -> list[list[float]]:
     """The Hessian ``H[i][j] = d^2 f / (d x_i d x_j)`` at ``xs``, as ``n`` lists of floats: row
     ``i`` is the gradient of the recorded ``d f / d x_i`` (symmetric up to rounding, not imposed)."""
     return value_grad_hessian(f, xs)[2]
 
 
-def hvp(f: ScalarFunction, xs: Sequence[float], v: Sequence[float]) -> list[float]:
+def hvp(f: Callable[..., Value], xs: Sequence[float], v: Sequence[float]) -> list[float]:
     """The Hessian-vector product ``H(xs) v = d/dx <grad f, v>`` (``v`` constant), without ``H``:
     one recorded and one float pass whatever ``n`` is."""
     leaves = _leaves(xs)
@@ -51,7 +48,7 @@ def hvp(f: ScalarFunction, xs: Sequence[float], v: Sequence[float]) -> list[floa
     return grad(dot(gs, direction), leaves)
 
 
-def numerical_hessian(f: ScalarFunction, xs: Sequence[Value | float], eps: float = 1e-6
+def numerical_hessian(f: Callable[..., Value], xs: Sequence[Value | float], eps: float = 1e-6
                       ) -> list[list[float]]:
     """Central differences of the engine's first derivatives, for
     :func:`~microgrid.gradcheck.gradgradcheck`: column ``j`` is

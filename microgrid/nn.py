@@ -232,18 +232,19 @@ class MLP(Module):
         out = self.layers[-1].logits(self._hidden(x))
         return out[0] if len(out) == 1 else out
 
-    def loss(self, X: object, y: object, loss: str = "bce") -> Value:
-        """The mean loss over the rows of ``X`` as one graph (a Value to call ``backward()`` on);
-        BCE on a linear or sigmoid output from the logits (:func:`~microgrid.functional.bce_with_logits`)."""
-        X, Y = check_data(X, y, self.dims, loss)
+    def _entry_losses(self, x: Sequence[Value | float], y: Sequence[Value | float], loss: str) -> list[Value]:
+        """The loss of each output of one example; BCE on a linear or sigmoid output from the logits
+        (:func:`~microgrid.functional.bce_with_logits`)."""
         from_logits = uses_logits(loss, self.activations[-1])
-        per_example = bce_with_logits if from_logits else get_loss(loss).fn
-        last = self.layers[-1]
-        terms = []
-        for row, targets in zip(X.tolist(), Y.tolist()):
-            h = self._hidden(row)
-            outputs = last.logits(h) if from_logits else last(h)
-            terms += [per_example(o, t) for o, t in zip(outputs, targets)]
+        h = self._hidden(x)
+        outputs = self.layers[-1].logits(h) if from_logits else self.layers[-1](h)
+        per_entry = bce_with_logits if from_logits else get_loss(loss).fn
+        return [per_entry(o, t) for o, t in zip(outputs, y)]
+
+    def loss(self, X: object, y: object, loss: str = "bce") -> Value:
+        """The mean loss over the rows of ``X`` as one graph (a Value to call ``backward()`` on)."""
+        X, Y = check_data(X, y, self.dims, loss)
+        terms = [t for row, ys in zip(X.tolist(), Y.tolist()) for t in self._entry_losses(row, ys, loss)]
         return vsum(terms) / len(terms)
 
     def predict_proba(self, X: object) -> np.ndarray:
@@ -266,13 +267,10 @@ class MLP(Module):
         """The loss of one example as a function of its inputs and targets (lists of Values), as
         :meth:`loss` adds it up for every row; with Values as targets it has no branch on them, so
         one trace of it serves every row (:meth:`compile`)."""
-        from_logits = uses_logits(loss, self.activations[-1])
-        per_entry = bce_with_logits if from_logits else get_loss(loss).fn
+        get_loss(loss)  # an unknown loss fails here, not at the first call
 
         def example(x: list[Value], y: list[Value]) -> Value:
-            h = self._hidden(x)
-            outputs = self.layers[-1].logits(h) if from_logits else self.layers[-1](h)
-            terms = [per_entry(o, t) for o, t in zip(outputs, y)]
+            terms = self._entry_losses(x, y, loss)
             return terms[0] if len(terms) == 1 else vsum(terms) / len(terms)
         return example
 
@@ -281,7 +279,7 @@ class MLP(Module):
         graph of one example, replayed over every row with NumPy.  Its ``loss_and_grads(X, Y)``
         gives the gradients in the order of :meth:`parameters` (:meth:`as_arrays` lays them out as
         ``[W1, b1, ...]``); its ``fit`` trains this network's Values."""
-        get_loss(loss)
+        get_loss(loss)  # an unknown loss fails here, not at the first call
         if loss == "bce" and not uses_logits(loss, self.activations[-1]):
             raise ValueError(f"bce on a {self.activations[-1]} output clamps the probability, a choice on "
                              "the data that one trace cannot follow: use a linear or sigmoid output, or mse "

@@ -22,7 +22,6 @@ __all__ = ["Optimizer", "SGD", "Adam", "OPTIMIZERS", "make_optimizer", "Training
            "check_training_args", "batch_indices"]
 
 OPTIMIZERS = ("gd", "momentum", "adam")  #: names accepted by :func:`make_optimizer`
-DEFAULT_MOMENTUM = 0.9
 
 
 def _value_params(params: object, who: str) -> list[Value]:
@@ -192,7 +191,6 @@ class Adam(Optimizer):
         self._m = [np.zeros_like(p) for p in params]
         self._v = [np.zeros_like(p) for p in params]
         self._scratch = [(np.empty_like(p), np.empty_like(p)) for p in params]
-        self.t = 0
 
     def _step(self, params: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> None:
         self.t += 1
@@ -226,7 +224,7 @@ def make_optimizer(optimizer: str | Optimizer | None, lr: float) -> Optimizer:
     if isinstance(optimizer, Optimizer):
         return optimizer
     if optimizer in (None, "gd", "momentum"):
-        return SGD(lr=lr, momentum=DEFAULT_MOMENTUM if optimizer == "momentum" else 0.0)
+        return SGD(lr=lr, momentum=0.9 if optimizer == "momentum" else 0.0)
     if optimizer == "adam":
         return Adam(lr=lr)
     raise ValueError(f"unknown optimizer {optimizer!r}; choose from {', '.join(OPTIMIZERS)} "
