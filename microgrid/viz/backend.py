@@ -7,7 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,9 +46,7 @@ class Renderer:
 
 def _search_dirs() -> list[str]:
     """The PATH, then the directory of the running interpreter (a virtual environment's bin)."""
-    dirs = [d for d in os.environ.get("PATH", "").split(os.pathsep) if d]
-    here = str(Path(sys.executable).parent)
-    return dirs if here in dirs else [*dirs, here]
+    return [d for d in os.environ.get("PATH", "").split(os.pathsep) if d] + [str(Path(sys.executable).parent)]
 
 
 #: Environment variable naming the one program to use (``dot`` or ``graphviz-pure``), or ``none``
@@ -112,11 +110,7 @@ class Digraph(graphviz.Digraph):
     """What :func:`microgrid.viz.draw_dot` returns: a notebook shows it with whichever program
     :func:`pipe` finds, and without one says how to get one instead of a traceback."""
 
-    def _repr_mimebundle_(self, include: Iterable[str] | None = None, exclude: Iterable[str] | None = None,
-                          **_: Any) -> dict[str, str]:
-        wanted = set(include) if include is not None else {"image/svg+xml"}
-        if "image/svg+xml" not in wanted - set(exclude or ()):
-            return {}
+    def _repr_mimebundle_(self, *_: Any, **__: Any) -> dict[str, str]:  # IPython applies include/exclude
         try:
             return {"image/svg+xml": pipe(self.source, "svg").decode("utf-8")}
         except GraphvizNotFound as exc:

@@ -17,7 +17,7 @@ from microgrid.engine import Value, topological_order
 from microgrid.safety.atomic import write_bytes, write_text
 from microgrid.safety.overwrite import DOT_MARK, PASS_FORCE, check_picture, mark_dot, mark_png, mark_svg
 from microgrid.viz import backend
-from microgrid.viz.backend import INSTALL_HINT, GraphvizNotFound, dot_available
+from microgrid.viz.backend import GraphvizNotFound
 from microgrid.viz.style import BOX_ATTRS, GRAD_BINS, OP_ATTRS, PORTS, RED, ROLES, format_number, grad_bin
 
 __all__ = ["draw_dot", "render", "try_render", "GraphTooLarge", "GROUPS", "OUTPUT_FORMATS",
@@ -49,10 +49,8 @@ def _parameter_names(params: Any) -> dict[int, str] | None:
         return None
     if hasattr(params, "named_parameters"):
         return {id(v): name for name, v in params.named_parameters()}
-    if hasattr(params, "parameters"):
-        params = params.parameters()
     names = {}
-    for i, v in enumerate(params):
+    for i, v in enumerate(params.parameters() if hasattr(params, "parameters") else params):
         if not isinstance(v, Value):
             raise TypeError(f"params[{i}] must be a Value, got {type(v).__name__}")
         names[id(v)] = v.label
@@ -100,8 +98,6 @@ def _find_neurons(order: list[Value], param_names: Mapping[int, str],
         owner.uses.append((v, users[0] if act else v))
     return [n for n in neurons.values() if n.uses]
 
-
-# -- the scene: what is drawn, computed once and then emitted with any set of gradients ------------
 
 LABEL_LIMIT = 1_000  #: characters of one text drawn; dot refuses a quoted string over 16,384 bytes
 # what no picture may hold: control characters (SVG cannot) other than tab and line breaks, which
@@ -151,12 +147,14 @@ class _Box:
 
 
 class Scene:
-    """The structure of one drawing: nodes, roles, groups; :meth:`emit` makes the Digraph."""
+    """What one drawing shows (nodes, roles, groups), computed once and emitted (:meth:`emit`) with any
+    gradients; :class:`GraphTooLarge` above ``max_nodes`` drawn nodes or ``max_steps`` backward steps."""
 
     def __init__(self, root: Value, *, rankdir: str = "LR", show_grad: bool = True,
                  color_by_grad: bool = False, group: str | None = None, params: Any = None,
                  inputs: Iterable[Value] | None = None, max_nodes: int = DEFAULT_MAX_NODES,
-                 legend: bool = True, title: str | None = None, expanded: Iterable[str] = ()) -> None:
+                 max_steps: int | None = None, legend: bool = True, title: str | None = None,
+                 expanded: Iterable[str] = ()) -> None:
         if not isinstance(root, Value):
             raise TypeError(f"draw_dot: root must be a Value, got {type(root).__name__}")
         if group not in GROUPS:
@@ -167,7 +165,7 @@ class Scene:
         self.group, self.legend, self.title = group, legend, title
         self.expanded = set(expanded)  # collapse view: neurons (by name) drawn value by value
         self.order = topological_order(root)  # root first: the backward processing order
-        self.index = {id(v): i for i, v in enumerate(reversed(self.order))}  # creation order: stable ids
+        self.key = {id(v): f"v{i}" for i, v in enumerate(reversed(self.order))}  # creation order: stable
         self.consumers: dict[int, list[Value]] = {}
         for v in self.order:
             for p in v.parents:
@@ -202,6 +200,10 @@ class Scene:
             raise GraphTooLarge(
                 f"the graph has {n_nodes} nodes to draw, more than max_nodes={max_nodes}: {hint}, "
                 "or raise max_nodes (dot gets slow and the picture unreadable)", "nodes", n_nodes, max_nodes)
+        self.n_walk = n_walk = 1 + sum(1 for v in self.order if not v.is_leaf)
+        if max_steps is not None and n_walk > max_steps:
+            raise GraphTooLarge(f"the backward walk has {n_walk} steps, more than max_steps={max_steps}: "
+                                "use a smaller graph or raise max_steps", "steps", n_walk, max_steps)
 
     def _collapse(self) -> None:
         number = 0  # counts expanded neurons too, so a box keeps its name in every view
@@ -222,25 +224,16 @@ class Scene:
         for box in self.boxes:
             box.inputs = [p for p in box.pre.parents if self.box_of.get(id(p)) is not box]
 
-    def check_walk(self, max_steps: int, what: str) -> None:
-        n_walk = 1 + sum(1 for v in self.order if not v.is_leaf)
-        if n_walk > max_steps:
-            raise GraphTooLarge(f"the backward walk has {n_walk} steps, more than max_steps={max_steps}: "
-                                "use a smaller graph or raise max_steps", "steps", n_walk, max_steps)
-        if not dot_available():
-            raise GraphvizNotFound(f"writing {what} needs the Graphviz 'dot' program, which is not "
-                                   f"installed: {INSTALL_HINT}")
-
     def node_id(self, v: Value) -> str:
         box = self.box_of.get(id(v))
         if box is not None:
             return f"box{box.number}"
         if id(v) in self.row_of:
             return f"params{self.row_of[id(v)][0]}"
-        return f"v{self.index[id(v)]}"
+        return self.key[id(v)]
 
     def op_id(self, v: Value) -> str:
-        return f"v{self.index[id(v)]}_op"
+        return self.key[id(v)] + "_op"
 
     def emit(self, grad_texts: Mapping[int, str] | None = None, edge_labels: Mapping[str, str] | None = None,
              notes: Mapping[int, str] | None = None, caption: str | None = None,

@@ -22,7 +22,6 @@ __all__ = ["explore", "Explorer", "write_explorer", "drawing_size", "DrawingSize
 
 
 def _number(x: float) -> float | str:
-    """``x`` for JSON: a float, or ``"inf"``/``"-inf"``/``"nan"``."""
     return x if math.isfinite(x) else format_number(x)
 
 
@@ -34,7 +33,7 @@ def _both(key: str, x: float) -> dict[str, float | str]:
 def explorer_data(scene: Scene, steps: list[DrawnStep], title: str) -> dict[str, Any]:
     """The JSON the page draws from: per node ``terms`` (``grad = Σ consumer grad × local``), per
     step what the firing node ``adds`` to each parent."""
-    vid = {id(v): f"v{scene.index[id(v)]}" for v in scene.order}
+    vid = scene.key
     final = steps[-1].walk[-1].grads
     terms: dict[int, list[dict[str, Any]]] = {}
     running: dict[int, float] = {}  # the walk's sums replayed, so a node used twice (a * a) shows both
@@ -55,9 +54,8 @@ def explorer_data(scene: Scene, steps: list[DrawnStep], title: str) -> dict[str,
                 terms.setdefault(id(p), []).append(term)
                 adds.append({"to": vid[id(p)], **term, **_both("grad", after), **_both("from_grad", g),
                              "pending": walk.pending[id(p)]})
-        firing = vid[id(step.firing)] if step.firing is not None else None
-        step_records.append({"number": step.number, "caption": step.caption,
-                             "highlight": vid[id(step.highlight)], "firing": firing, "adds": adds})
+        step_records.append({"number": step.number, "caption": step.caption, "adds": adds,
+                             "highlight": vid[id(step.highlight)], "firing": vid.get(id(step.firing))})
     nodes = [{"id": vid[id(v)], "label": v.label, "op": v.op or None, "role": scene.roles[id(v)],
               **_both("data", v.data), **_both("grad", final.get(id(v), 0.0)), "root": v is scene.root,
               "parents": [vid[id(p)] for p in v.parents], "local": list(map(_number, v.local_grads)),
@@ -96,14 +94,12 @@ def drawing_size(root: Value, rankdir: str = "LR", group: str | None = None,
                  inputs: Iterable[Value] | None = None) -> DrawingSize:
     """The :class:`DrawingSize` of ``root``'s pictures with these arguments, and their limits
     (:class:`GraphTooLarge`; ``max_steps`` only when given)."""
-    scene = Scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs, max_nodes=max_nodes)
-    if max_steps is not None:
-        scene.check_walk(max_steps, "the step pictures")
+    scene = Scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs, max_nodes=max_nodes,
+                  max_steps=max_steps)
     ops = [v for v in scene.visible if not v.is_leaf]  # each: an edge per operand, one to its result
     edges = sum(len(v.parents) + 1 for v in ops) + sum(len(b.inputs) + 1 for b in scene.boxes)
     merged = sum(1 for b in scene.boxes if b.out is not b.pre)  # activation and w·x + b: one step
-    steps = 1 + sum(1 for v in scene.order if not v.is_leaf) - merged
-    return DrawingSize(scene.n_nodes, edges, steps, 1 + len(scene.boxes))  # a view per collapsed neuron
+    return DrawingSize(scene.n_nodes, edges, scene.n_walk - merged, 1 + len(scene.boxes))
 
 
 class Explorer:
@@ -130,8 +126,8 @@ def explore(root: Value, rankdir: str = "LR", group: str | None = None, max_node
             title: str = "microgrid: explore the backward pass") -> Explorer:
     """The explorer page for the graph of ``root``, to show in Jupyter or save: the arguments and
     limits of :func:`write_backward_steps`, whose walk it replays (``.grad`` is not read or changed)."""
-    scene = Scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs, max_nodes=max_nodes)
-    scene.check_walk(max_steps, "the explorer page")
+    scene = Scene(root, rankdir=rankdir, group=group, params=params, inputs=inputs, max_nodes=max_nodes,
+                  max_steps=max_steps)
     steps = drawn_steps(scene)
     data = explorer_data(scene, steps, title)
     views = {"main": _view(scene, steps, "m-")}

@@ -155,8 +155,6 @@ def _drawn_step(scene: Scene, number: int, group: list[BackwardStep], head: str)
     return DrawnStep(number, tuple(group), node, node, target, labels, receivers, None, caption)
 
 
-# -- the stage: one layout for every step ----------------------------------------------------
-
 @dataclass
 class Stage:
     """A walk's graph drawn once: ``svg`` with grad fields at their widest, edge amounts placed and
@@ -210,7 +208,7 @@ def make_stage(scene: Scene, steps: list[DrawnStep], prefix: str = "", captions:
                 "class": "amount", "x": f"{box[0]:.2f}", "y": f"{box[3] - 3:.2f}", "font-size": "10.00",
                 "font-family": "Helvetica,sans-Serif", "fill": RED, "stroke": "white", "stroke-width": "3",
                 "paint-order": "stroke"}).text = text
-    return Stage(scene, svg, _view(scene, prefix), {f"v{scene.index[id(v)]}": v for v in scene.order}, lines)
+    return Stage(scene, svg, _view(scene, prefix), {scene.key[id(v)]: v for v in scene.order}, lines)
 
 
 def _numbers(text: str | None) -> list[float]:
@@ -250,7 +248,7 @@ def _view(scene: Scene, prefix: str) -> dict[str, Any]:
     head: dict[str, str] = {}
     tables: dict[str, list[str]] = {}
     for v in scene.order:
-        key, box = f"v{scene.index[id(v)]}", scene.box_of.get(id(v))
+        key, box = scene.key[id(v)], scene.box_of.get(id(v))
         if id(v) in scene.row_of:
             tables.setdefault(scene.node_id(v), []).append(key)
             continue
@@ -258,16 +256,6 @@ def _view(scene: Scene, prefix: str) -> dict[str, Any]:
             shows[key] = scene.node_id(v)
         head[key] = scene.node_id(box.pre) if box else scene.op_id(v)
     return {"prefix": prefix, "shows": shows, "head": head, "tables": tables}
-
-
-def extent(svg: ET.Element, names: set[str]) -> list[float]:
-    """The box around ``names`` (nodes, edges) as fractions of the picture: [left, top, right, bottom]."""
-    _, _, width, height = _numbers(svg.get("viewBox"))
-    dx, dy = _numbers(svg[0].get("transform"))[-2:]  # dot's translate(dx dy) of the whole graph
-    boxes = [b for g in svg.iter(f"{SVG}g") if g.get("id") in names and (b := _bounds(g))]
-    x0, y0 = min(b[0] for b in boxes) + dx, min(b[1] for b in boxes) + dy
-    x1, y1 = max(b[2] for b in boxes) + dx, max(b[3] for b in boxes) + dy
-    return [round(x0 / width, 5), round(y0 / height, 5), round(x1 / width, 5), round(y1 / height, 5)]
 
 
 def paint(stage: Stage, step: DrawnStep) -> ET.Element:
@@ -357,10 +345,9 @@ def write_backward_steps(root: Value, out_dir: str | Path, rankdir: str = "LR", 
     a folder holding other files is refused (:class:`OutputTaken`), an ``index.html`` that microgrid
     did not write is replaced only with ``force``.  Needs ``dot`` (or ``graphviz-pure``)."""
     scene = Scene(root, rankdir=rankdir, color_by_grad=color_by_grad, group=group, params=params,
-                  inputs=inputs, max_nodes=max_nodes)
+                  inputs=inputs, max_nodes=max_nodes, max_steps=max_steps)
     import xml.etree.ElementTree as ET
 
-    scene.check_walk(max_steps, "the step pictures")
     steps = drawn_steps(scene)
     out = Path(out_dir)
     check_step_folder(out, force, PASS_FORCE)
@@ -369,11 +356,19 @@ def write_backward_steps(root: Value, out_dir: str | Path, rankdir: str = "LR", 
     names = [f"step_{step.number:0{digits}d}.svg" for step in steps]
     captions = [step.caption for step in steps]
     _, _, width, height = _numbers(stage.svg.get("viewBox"))
-    dy = _numbers(stage.svg[0].get("transform"))[-1]
+    dx, dy = _numbers(stage.svg[0].get("transform"))[-2:]  # dot's translate(dx dy) of the whole graph
+
+    def extent(ids: set[str]) -> list[float]:
+        """The box around ``ids`` (nodes, edges) as fractions of the picture: [left, top, right, bottom]."""
+        left, top, right, bottom = zip(*[b for g in stage.svg.iter(f"{SVG}g") if g.get("id") in ids
+                                         and (b := _bounds(g))])
+        return [round(x, 5) for x in ((min(left) + dx) / width, (min(top) + dy) / height,
+                                      (max(right) + dx) / width, (max(bottom) + dy) / height)]
+
     end = max(float(t.get("y", 0)) + 6 for t in stage.svg[0] if t.tag == f"{SVG}text")  # below the caption
     view = {"files": names, "captions": captions, "top": round((end + dy) / height, 5),
-            "boxes": [extent(stage.svg, {scene.node_id(step.highlight)}) for step in steps],
-            "areas": [extent(stage.svg, {scene.node_id(step.highlight), *step.labels, *step.receivers})
+            "boxes": [extent({scene.node_id(step.highlight)}) for step in steps],
+            "areas": [extent({scene.node_id(step.highlight), *step.labels, *step.receivers})
                       for step in steps]}
     with atomic_folder(out) as tmp:
         for name, step in zip(names, steps):  # one write each: a full disk names the file

@@ -11,17 +11,16 @@ from dataclasses import dataclass
 __all__ = ["format_number", "grad_color", "grad_bin", "GradBin", "GRAD_BINS", "Role", "ROLES", "BOX_ATTRS",
            "OP_ATTRS", "PORTS", "RED"]
 
-# -- numbers and colours ---------------------------------------------------------------------
 
-def format_number(x: float, digits: int = 4) -> str:
-    """``x`` with ``digits`` significant digits, short exponent, and ``inf``/``-inf``/``nan``.
+def format_number(x: float) -> str:
+    """``x`` with 4 significant digits, short exponent, and ``inf``/``-inf``/``nan``.
 
     >>> format_number(2.0), format_number(-0.000123456), format_number(1e20), format_number(float("nan"))
     ('2', '-0.0001235', '1e+20', 'nan')
     """
     if x == 0.0:
         return "0"  # -0.0 too: the sign of zero only distracts in a drawing
-    return re.sub(r"e([+-])0*(?=\d)", r"e\1", f"{x:.{digits}g}")  # 1e-5, not 1e-05; nan unsigned
+    return re.sub(r"e([+-])0*(?=\d)", r"e\1", f"{x:.4g}")  # 1e-5, not 1e-05; nan unsigned
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,6 @@ def grad_color(g: float) -> str:
     """The fill colour for a gradient ``g`` on the log scale of :data:`GRAD_BINS`."""
     return grad_bin(g).fill
 
-# -- roles -----------------------------------------------------------------------------------
 
 @dataclass(frozen=True)
 class Role:
