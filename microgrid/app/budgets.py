@@ -146,15 +146,14 @@ def train_estimate(dims: Sequence[int], rows: int, iters: int, engine: str, runs
     if runs > 1:
         what += f" {runs} times"
     histories = runs * iters * HISTORY_BYTES  # every training's history is kept to the end of the run
-    if engine == "scalar":
-        return Estimate(scalar_bytes(dims, batch) + vectorized_bytes(dims, rows) + histories,
-                        runs * iters * scalar_seconds(dims, batch), what + " (scalar engine)")
-    if engine == "traced":
-        return Estimate(traced_bytes(dims, batch) + vectorized_bytes(dims, rows) + histories,
-                        runs * iters * TRACE_SECONDS_FACTOR * vectorized_seconds(dims, batch),
-                        what + " (traced engine)")
-    return Estimate(together * vectorized_bytes(dims, rows) + histories,
-                    runs * iters * vectorized_seconds(dims, batch), what)
+    if engine not in ("scalar", "traced"):  # the NumPy engine
+        return Estimate(together * vectorized_bytes(dims, rows) + histories,
+                        runs * iters * vectorized_seconds(dims, batch), what)
+    scalar = engine == "scalar"
+    graph = scalar_bytes(dims, batch) if scalar else traced_bytes(dims, batch)
+    step = scalar_seconds(dims, batch) if scalar else TRACE_SECONDS_FACTOR * vectorized_seconds(dims, batch)
+    return Estimate(graph + vectorized_bytes(dims, rows) + histories, runs * iters * step,
+                    f"{what} ({engine} engine)")
 
 
 def predict_estimate(dims: Sequence[int], rows: int) -> Estimate:
@@ -182,8 +181,7 @@ def drawing_estimate(nodes: int, edges: int, output: bool, steps: int, views: in
 
 
 def enforce(estimate: Estimate, memory_budget: float, time_budget: float | None) -> None:
-    """Raise :class:`OverBudget` if ``estimate`` needs more memory, or (when ``time_budget`` is
-    given and the time was estimated) more seconds, than allowed."""
+    """:class:`OverBudget` beyond either budget (the time budget where given and estimated)."""
     if estimate.memory > memory_budget:
         smaller = estimate.smaller or "use a smaller network or fewer rows"
         raise OverBudget(f"{estimate.what} needs about {format_bytes(estimate.memory)} of memory, more than "

@@ -157,7 +157,6 @@ def main(argv: Sequence[str] | None = None, *, final: bool = False) -> int:
 
 
 def _stopped(prog: str, signum: int) -> int:
-    """Ctrl-C or SIGTERM: one line, and the shell's status for it (128 + the signal)."""
     print(f"{prog}: {'interrupted' if signum == signal.SIGINT else 'terminated'}", file=sys.stderr)
     return 128 + signum
 

@@ -175,7 +175,6 @@ class _Archive:
             raise self._fail(key, exc) from None
 
     def entry(self, key: str, kinds: str, ndim: int, what: str) -> np.ndarray:
-        """Entry ``key``, refused unless it has ``ndim`` axes and a dtype kind among ``kinds``."""
         shape, dtype = self.header(key)
         if len(shape) != ndim or dtype.kind not in kinds:
             raise ModelFileError(self.path, f"entry {quote(key)} should be {what}, found {dtype} {shape}")
@@ -286,7 +285,6 @@ def _load(archive: _Archive) -> Classifier:
 
 
 def _preprocessing(archive: _Archive, n_inputs: int) -> tuple[Scaler, np.ndarray]:
-    """The scaler and the fill values, each one number per input."""
     scaler_name = archive.text("scaler")
     if scaler_name not in SCALERS:
         raise ModelFileError(archive.path, f"unknown scaler {quote(scaler_name)}")
@@ -303,7 +301,6 @@ def _preprocessing(archive: _Archive, n_inputs: int) -> tuple[Scaler, np.ndarray
 
 
 def _weights(archive: _Archive, dims: list[int]) -> list[np.ndarray]:
-    """``W1, b1, W2, ...`` as float64, each of the shape ``dims`` gives it and finite."""
     weights = []
     for i in range(1, len(dims)):
         for key, need in ((f"W{i}", (dims[i], dims[i - 1])), (f"b{i}", (dims[i],))):

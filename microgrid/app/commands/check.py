@@ -52,7 +52,7 @@ def register(subparsers: Any) -> None:
     p.add_argument("--tol", type=options.positive_float, default=1e-10,
                    help="largest relative difference allowed between autograd and the hand-derived "
                         "and traced gradients (default 1e-10)")
-    options.add_budget_options(p, time=True)
+    options.add_budget_options(p, "a scalar-engine run")
     p.set_defaults(run=run)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from microgrid import viz
-from microgrid.app.budgets import GRAPH_TIME_BUDGET, drawing_estimate, format_seconds, graph_estimate
+from microgrid.app.budgets import GRAPH_TIME_BUDGET, drawing_estimate, graph_estimate
 from microgrid.app.cli import UsageError
 from microgrid.app.commands import options
 from microgrid.app.expr import ExpressionError, parse_assignment, parse_expression
@@ -77,12 +77,9 @@ def register(subparsers: Any) -> None:
                    help="fill values by |grad| on a log scale (vanishing = blue, exploding = red)")
     p.add_argument("--rankdir", choices=("LR", "TB"), default="LR",
                    help="left-to-right or top-to-bottom (default LR)")
-    p.add_argument("--max-nodes", type=options.positive_int, metavar="N",
+    p.add_argument("--max-nodes", type=options.positive_int, default=viz.DEFAULT_MAX_NODES, metavar="N",
                    help=f"refuse graphs with more drawn nodes than this (default {viz.DEFAULT_MAX_NODES})")
-    options.add_budget_options(p, time=False)
-    p.add_argument("--time-budget", type=options.time_budget, default=GRAPH_TIME_BUDGET, metavar="DURATION",
-                   help="refuse, before drawing, pictures estimated to take longer than DURATION to draw "
-                        f"(e.g. 90, 30m, 2h; default {format_seconds(GRAPH_TIME_BUDGET)})")
+    options.add_budget_options(p, "pictures", GRAPH_TIME_BUDGET)
     p.set_defaults(run=run)
 
 
@@ -90,9 +87,7 @@ def run(args: argparse.Namespace) -> int:
     _check_outputs(args)
     root, drawing, title = _expression_graph(args) if args.expr is not None else _mlp_graph(args)
     group = args.group or ("collapse" if args.mlp is not None else "none")
-    drawing.update(group=None if group == "none" else group, rankdir=args.rankdir)
-    if args.max_nodes is not None:
-        drawing["max_nodes"] = args.max_nodes
+    drawing.update(group=None if group == "none" else group, rankdir=args.rankdir, max_nodes=args.max_nodes)
     try:
         _check_drawing(args, root, drawing)
         if args.output is not None:

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from microgrid.app import budgets
 from microgrid.app.cli import UsageError
-from microgrid.app.runs.config import ConfigError, parse_hidden
+from microgrid.app.runs.config import parse_hidden
 from microgrid.safety.text import quote
 
 T = TypeVar("T")
@@ -50,8 +50,7 @@ folds = _typed(int, "at least 2 folds", lambda v: v >= 2)  # of a cross-validati
 
 
 def path(text: str) -> Path:
-    """A file or directory name; an empty one (which would mean the current directory) is refused."""
-    if not text.strip():
+    if not text.strip():  # it would mean the current directory
         raise argparse.ArgumentTypeError("expected a file or directory name, got an empty one")
     return Path(text)
 
@@ -81,13 +80,11 @@ def seed_list(text: str) -> list[int]:
     return seeds
 
 
+_comma_separated = _typed(parse_hidden, "positive integers separated by commas, like 15 or 16,8")
+
+
 def widths(text: str) -> tuple[int, ...]:
-    """Positive integers separated by commas: ``"15"`` or ``"16,8"``."""
-    try:
-        sizes = parse_hidden(text)
-    except ConfigError:
-        raise argparse.ArgumentTypeError(
-            f"expected positive integers separated by commas, like 15 or 16,8; got {quote(text)}") from None
+    sizes = _comma_separated(text)
     if max(sizes) > MAX_WIDTH:
         raise argparse.ArgumentTypeError(f"expected at most {MAX_WIDTH:,} neurons per layer, "
                                          f"got {quote(text)}")
@@ -95,7 +92,7 @@ def widths(text: str) -> tuple[int, ...]:
 
 
 def layer_sizes(text: str) -> tuple[int, ...]:
-    """A whole architecture, inputs to outputs: ``"9,15,1"`` (at least two sizes)."""
+    """A whole architecture, inputs to outputs: ``"9,15,1"``."""
     sizes = widths(text)
     if len(sizes) < 2:
         raise argparse.ArgumentTypeError(f"expected at least an input and an output size, like 9,15,1; "
@@ -107,22 +104,21 @@ memory_budget = _typed(budgets.parse_bytes, "an amount of memory such as 16G or 
 time_budget = _typed(budgets.parse_seconds, "a duration such as 90, 30m, 2h or 1d")  # seconds
 
 
-def add_budget_options(p: argparse.ArgumentParser, time: bool) -> None:
-    """``--memory-budget`` (and, with ``time``, ``--time-budget``): how much a run may use; the
-    command estimates its needs before building anything and refuses (exit 2) beyond them."""
-    memory, seconds = budgets.DEFAULT_MEMORY_BUDGET, budgets.DEFAULT_TIME_BUDGET
+def add_budget_options(p: argparse.ArgumentParser, timed: str | None,
+                       seconds: float = budgets.DEFAULT_TIME_BUDGET) -> None:
+    """``--memory-budget``, and ``--time-budget`` (default ``seconds``) for what ``timed`` names."""
+    memory = budgets.DEFAULT_MEMORY_BUDGET
     p.add_argument("--memory-budget", type=memory_budget, default=memory, metavar="SIZE",
                    help="refuse, before starting, a run estimated to need more memory than SIZE (e.g. 16G, "
                         f"500M; default {budgets.format_bytes(memory)}, half of a 24 GB machine)")
-    if time:
+    if timed:
         p.add_argument("--time-budget", type=time_budget, default=seconds, metavar="DURATION",
-                       help="refuse, before starting, a scalar-engine run estimated to take longer than "
-                            f"DURATION (e.g. 90, 30m, 2h, 1d; default {budgets.format_seconds(seconds)})")
+                       help=f"refuse, before starting, {timed} estimated to take longer than DURATION "
+                            f"(e.g. 90, 30m, 2h, 1d; default {budgets.format_seconds(seconds)})")
 
 
 def within_budget(estimate: budgets.Estimate, args: argparse.Namespace, timed: bool = True) -> None:
-    """Raise :class:`~microgrid.app.cli.UsageError` if ``estimate`` exceeds ``args.memory_budget`` or,
-    when ``timed``, ``args.time_budget`` (if the command has one)."""
+    """UsageError beyond ``args.memory_budget`` or, when ``timed``, ``args.time_budget`` (if any)."""
     try:
         budgets.enforce(estimate, args.memory_budget, getattr(args, "time_budget", None) if timed else None)
     except budgets.OverBudget as exc:
@@ -130,8 +126,7 @@ def within_budget(estimate: budgets.Estimate, args: argparse.Namespace, timed: b
 
 
 def read_input(read: Callable[[], T], what: str, format_error: type[Exception]) -> T:
-    """``read()``, with its ``format_error`` (whose message names file and problem) and any
-    ``OSError`` ("cannot read WHAT: reason") raised as :class:`~microgrid.app.cli.UsageError`."""
+    """``read()``, its ``format_error`` and any ``OSError`` ("cannot read WHAT: reason") as UsageErrors."""
     try:
         return read()
     except format_error as exc:

@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "or model being read)")
     p.add_argument("data", type=options.path, metavar="DATA",
                    help="rows to classify (shipped CSV or UCI format)")
-    options.add_budget_options(p, time=False)
+    options.add_budget_options(p, None)
     p.set_defaults(run=run)
 
 

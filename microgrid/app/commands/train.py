@@ -98,7 +98,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--data", type=options.path, metavar="PATH",
                    help="a data file in the shipped CSV or the UCI format (default: the shipped data)")
     p.add_argument("--quiet", action="store_true", help="no progress display or notes, only the results")
-    options.add_budget_options(p, time=True)
+    options.add_budget_options(p, "a scalar-engine run")
     p.set_defaults(run=run)
 
 

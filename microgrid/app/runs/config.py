@@ -54,8 +54,7 @@ class TrainConfig:
         return [self.activation] * len(self.hidden) + ["sigmoid"]
 
     def describe(self, n_features: int = 9, seeds: str | None = None) -> str:
-        """One line: architecture, activations, schedule, batches, scaling, engine and seed (or
-        ``seeds``, the text for several)."""
+        """The settings in one line (``seeds``: the text of several seeds, in place of the seed)."""
         arch = "-".join(str(d) for d in self.dims(n_features))
         batch = "full batch" if self.batch_size is None else f"batches of {self.batch_size}"
         return (f"{arch} {'/'.join(self.activations)}, {self.optimizer} lr {self.lr:g}, "

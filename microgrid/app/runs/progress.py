@@ -16,8 +16,6 @@ def format_rate(rate: float) -> str:
 
 
 def _clock(seconds: float) -> str:
-    if not math.isfinite(seconds):
-        return "?"
     s = int(round(seconds))
     return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
 
@@ -59,7 +57,7 @@ class Progress:
     def _draw(self) -> None:
         elapsed = time.perf_counter() - self._start
         rate = self._done / elapsed if elapsed > 0 else math.inf
-        left = _clock((self.total - self._done) / rate if rate > 0 else math.inf)
+        left = _clock((self.total - self._done) / rate) if rate > 0 else "?"
         if self.tty:
             filled = int(24 * self._done / self.total)
             text = (f"{self.label}[{'#' * filled}{'.' * (24 - filled)}] {self._done:,}/{self.total:,}  "

@@ -21,11 +21,12 @@ METRIC_LABELS = {"accuracy": "accuracy", "precision": "precision", "recall": "re
                  "specificity": "specificity", "f1": "F1", "roc_auc": "ROC AUC", "log_loss": "log loss"}
 
 
-def _data_line(dataset: Dataset) -> str:
-    counts = ", ".join(f"{n:,} {name}" for name, n in dataset.class_counts().items())
-    dropped = dataset.n_missing_rows
+def _head(c: TrainConfig, d: Dataset, seeds: str | None = None) -> list[str]:
+    counts = ", ".join(f"{n:,} {name}" for name, n in d.class_counts().items())
+    dropped = d.n_missing_rows
     left_out = f"; {dropped:,} row{'s' * (dropped != 1)} lacking a score left out" if dropped else ""
-    return f"data: {dataset.source} ({len(dataset):,} rows: {counts}{left_out})"
+    return [f"model: {c.describe(d.X.shape[1], seeds)}",
+            f"data: {d.source} ({len(d):,} rows: {counts}{left_out})"]
 
 
 def _confusion_text(cm: np.ndarray, names: Sequence[str], title: str) -> list[str]:
@@ -41,8 +42,7 @@ def format_holdout(result: HoldoutResult) -> str:
     c, d = result.config, result.dataset
     rate = len(result.history) / result.seconds if result.seconds > 0 else math.inf
     lines = [
-        f"model: {c.describe(d.X.shape[1])}",
-        _data_line(d),
+        *_head(c, d),
         f"split: {c.split}" + (f" (test size {c.test_size:g})" if c.split == "stratified" else "")
         + f"; {len(result.train_rows)} train rows, {len(result.test_rows)} test rows",
         f"trained in {result.seconds:.2f} s ({format_rate(rate)}); "
@@ -64,8 +64,7 @@ def format_cv(result: CVResult) -> str:
              "f1": "F1", "roc_auc": "AUC", "log_loss": "logloss"}
     total = sum(f.seconds for f in result.folds)
     lines = [
-        f"model: {c.describe(d.X.shape[1])}",
-        _data_line(d),
+        *_head(c, d),
         f"{c.cv}-fold stratified cross-validation (seed {c.seed}); training took {total:.2f} s in all",
         "",
         f"{'fold':<6}{'rows':>6}" + "".join(f"{short[n]:>9}" for n in METRIC_NAMES),
@@ -94,8 +93,7 @@ def format_seeds(result: SeedsResult) -> str:
     total = sum(r.seconds for r in result.runs)
     drawn = f" (test size {c.test_size:g}, drawn by each seed)" if c.split == "stratified" else ""
     lines = [
-        f"model: {c.describe(d.X.shape[1], seeds=seeds_text(result.seeds))}",
-        _data_line(d),
+        *_head(c, d, seeds_text(result.seeds)),
         f"split: {c.split}{drawn}; {len(first.train_rows)} train rows, {len(first.test_rows)} test rows",
         f"{len(result.seeds)} networks trained in one pass in {total:.2f} s",
         "",
@@ -117,8 +115,6 @@ CHANCE_AUC = 0.55
 
 
 def _nothing_learned(metrics: Mapping[str, float], names: Sequence[str], rows: str) -> str | None:
-    """Why a model with these ``metrics`` on its evaluation ``rows`` learned nothing (one class
-    predicted for every row, or ROC AUC <= :data:`CHANCE_AUC`), or None."""
     n = int(metrics["n"])
     if n == 0:
         return None
@@ -150,9 +146,9 @@ def _hint(config: TrainConfig, history: np.ndarray, final_loss: float) -> str:
 
 
 def learning_warnings(result: HoldoutResult | CVResult | SeedsResult) -> list[str]:
-    """One sentence per trained model that learned nothing (see :func:`_nothing_learned`), with a
-    hint: a hold-out run judged on its test rows (each seed's), a cross-validation on each fold's
-    (the folds with the problem in one sentence) and its refit model on all rows."""
+    """One sentence per trained model that learned nothing (one class for every row, or a ROC AUC of
+    at most :data:`CHANCE_AUC`), with a hint: a hold-out run judged on its test rows (each seed's), a
+    cross-validation on each fold's (the folds with the problem in one sentence), its refit on all rows."""
     names = result.dataset.target_names
     if isinstance(result, SeedsResult):
         return [f"seed {seed}: {warning}"

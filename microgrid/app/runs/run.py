@@ -67,8 +67,7 @@ class HoldoutResult:
 
 @dataclass
 class CVResult:
-    """K stratified folds, each a hold-out run on its rows; ``final`` is the model refit on all rows
-    (when requested)."""
+    """K stratified folds, each a hold-out run; ``final``: the model refit on all rows (if asked)."""
 
     config: TrainConfig
     dataset: Dataset
@@ -203,7 +202,6 @@ def _evaluate(model: Classifier, dataset: Dataset, rows: np.ndarray) -> dict[str
 
 def _holdout(config: TrainConfig, dataset: Dataset, train_rows: np.ndarray, test_rows: np.ndarray,
              fit: TrainedClassifier) -> HoldoutResult:
-    """The result of ``fit``, trained on ``train_rows``, with its metrics on both sides."""
     train, test = (_evaluate(fit.model, dataset, rows) for rows in (train_rows, test_rows))
     return HoldoutResult(config, dataset, train_rows, test_rows, *fit, train, test)
 
