@@ -115,15 +115,16 @@ def network_dims(nin: int | Sequence[int], nouts: Sequence[int] | None, who: str
     return check_dims([int(nin), *nouts])
 
 
-def check_size(dims: Sequence[int], who: str, values: bool = False) -> None:
-    """ValueError if a network of widths ``dims`` has more parameters than :data:`MAX_PARAMETERS`
-    (:data:`MAX_VALUE_PARAMETERS` for a network of ``values``), before anything is allocated."""
+def check_size(dims: Sequence[int], who: str, values: bool = False) -> int:
+    """The number of parameters of a network of widths ``dims``; ValueError if it is more than
+    :data:`MAX_PARAMETERS` (:data:`MAX_VALUE_PARAMETERS` for a network of ``values``)."""
     n = sum((d_in + 1) * d_out for d_in, d_out in zip(dims[:-1], dims[1:]))
     name = "MAX_VALUE_PARAMETERS" if values else "MAX_PARAMETERS"
     limit = MAX_VALUE_PARAMETERS if values else MAX_PARAMETERS
     if n > limit:
         raise ValueError(f"{who} of widths {list(dims)} would have {n:,} parameters, more than the limit of "
                          f"{limit:,} (microgrid.arrays.{name})")
+    return n
 
 
 def layer_blocks(flat: np.ndarray, dims: Sequence[int], K: int = 1) -> list[np.ndarray]:

@@ -435,21 +435,16 @@ def _recorded_backprop(root: Value) -> list[Value]:
 
 def _recorded_term(g: Any, d: Any) -> Any:
     """What an edge passes on the recorded path: ``g * d``, where the float path passes it.
-    Where the zero rule passes nothing (g or d is 0), nothing if that 0 is a constant; if it is
-    recorded, a term of value 0 whose derivative is that of ``g * d`` (its own may not be 0:
-    d/db of b·a^(b-1) at b = 0 is a^-1)."""
+    Where the zero rule passes nothing (g or d is 0), nothing if that 0 is a constant (a number, or
+    a quotient of numbers: no recorded graph computes it); if it is recorded, a term of value 0
+    whose derivative is that of ``g * d`` (its own may not be 0: d/db of b·a^(b-1) at b = 0 is a^-1)."""
     d_is_zero = not (d.data if isinstance(d, Value) else d)
     if data(g) and not d_is_zero:
         return _times(g, d)
-    if (type(g) is float and not g) or (d_is_zero and _constant(d)):
+    constant = not any(isinstance(x, Value) for x in (d.parts if isinstance(d, Quotient) else (d,)))
+    if (type(g) is float and not g) or (d_is_zero and constant):
         return None
     return zeroed(_times(g, d))
-
-
-def _constant(d: Any) -> bool:
-    """A local derivative that no recorded graph computes: a number, or a quotient of numbers."""
-    parts = d.parts if isinstance(d, Quotient) else (d,)
-    return not any(isinstance(x, Value) for x in parts)
 
 
 def _plus_zero(c: Any) -> Any:

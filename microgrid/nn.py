@@ -61,10 +61,8 @@ def initial_weights(dims: Sequence[int], init: str = "uniform", seed: int = 0) -
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}; choose from {', '.join(INITS)}")
     rng = np.random.default_rng(check_seed(seed))
-    weights: list[np.ndarray] = []
-    for fan_in, fan_out in zip(dims[:-1], dims[1:]):
-        weights += [INITS[init](rng, fan_out, fan_in), np.zeros(fan_out)]
-    return weights
+    return [w for fan_in, fan_out in zip(dims[:-1], dims[1:])
+            for w in (INITS[init](rng, fan_out, fan_in), np.zeros(fan_out))]
 
 
 # -- modules ------------------------------------------------------------------------------------

@@ -49,8 +49,7 @@ class Optimizer:
     """Base class: ``Optimizer(params, lr)`` on Values, ``Optimizer(lr=lr)`` on arrays."""
 
     def __init__(self, params: Iterable[Value] | None, lr: float) -> None:
-        who = type(self).__name__
-        self.params: list[Value] | None = None if params is None else _value_params(params, who)
+        self.params = None if params is None else _value_params(params, type(self).__name__)
         self.lr = check_number(lr, "learning rate", 0.0, open_low=True)
         self._shapes: list[tuple[int, ...]] | None = None
 

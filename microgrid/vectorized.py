@@ -218,10 +218,9 @@ class VectorizedMLP:
                  activations: str | Sequence[str] | None = None, init: str = "uniform",
                  seed: int = 0) -> None:
         self.dims = network_dims(nin, nouts, "VectorizedMLP")
-        check_size(self.dims, "VectorizedMLP")
         self.activations = resolve_activations(activations, len(self.dims) - 1)
         self._g = [get_activation(a) for a in self.activations]
-        self._theta = np.zeros(sum(d_out * (d_in + 1) for d_in, d_out in zip(self.dims[:-1], self.dims[1:])))
+        self._theta = np.zeros(check_size(self.dims, "VectorizedMLP"))
         self._P = layer_blocks(self._theta, self.dims)  # P_l = [W_l | b_l], views of theta
         self.set_weights(initial_weights(self.dims, init, seed))
 
