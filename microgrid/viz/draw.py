@@ -427,8 +427,7 @@ def try_render(graph: graphviz.Digraph, path: str | Path, *, force: bool = False
     """:func:`render`, except that when no program can draw pictures it writes nothing, prints one
     line on stderr saying what to install, and returns None (so a script goes on)."""
     fmt = OUTPUT_FORMATS.get(Path(path).suffix.lower())
-    problem = None if fmt is None else backend.why_not(fmt)
-    if problem is not None:
+    if fmt is not None and (problem := backend.why_not(fmt)) is not None:
         print(f"microgrid.viz: {path} not drawn: {problem}", file=sys.stderr)
         return None
     return render(graph, path, force=force)

@@ -25,8 +25,7 @@ def _number(x: float) -> float | str:
     return x if math.isfinite(x) else format_number(x)
 
 
-def _both(key: str, x: float) -> dict[str, float | str]:
-    """``{key: x for JSON, key_text: x as the pictures show it}``."""
+def _both(key: str, x: float) -> dict[str, float | str]:  # x for JSON, and as the pictures show it
     return {key: _number(x), f"{key}_text": format_number(x)}
 
 

@@ -12,6 +12,7 @@ import textwrap
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from itertools import groupby
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -96,14 +97,10 @@ class DrawnStep:
 
 
 def drawn_steps(scene: Scene) -> list[DrawnStep]:
-    """The backward walk of ``scene.root`` grouped and captioned as ``scene`` draws it."""
-    groups: list[list[BackwardStep]] = []
-    for s in backward_steps(scene.root):  # a collapsed neuron's activation and w·x + b: one step
-        box = scene.box_of.get(id(s.node)) if s.index > 0 else None
-        if box is not None and groups[-1][-1].index > 0 and scene.box_of.get(id(groups[-1][-1].node)) is box:
-            groups[-1].append(s)
-        else:
-            groups.append([s])
+    """The backward walk of ``scene.root`` grouped and captioned as ``scene`` draws it: the steps of a
+    collapsed neuron (its activation, its ``w·x + b``) are one."""
+    box = lambda s: scene.box_of.get(id(s.node), s.index) if s.index else 0  # the seed on its own
+    groups = [list(run) for _, run in groupby(backward_steps(scene.root), box)]
     return [_drawn_step(scene, number, group, f"step {number} of {len(groups)}: ")
             for number, group in enumerate(groups, start=1)]
 

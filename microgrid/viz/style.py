@@ -49,7 +49,6 @@ GRAD_BINS: tuple[GradBin, ...] = (
 
 
 def grad_bin(g: float) -> GradBin:
-    """The bin of :data:`GRAD_BINS` that holds ``g``."""
     if g == 0.0:
         return GRAD_BINS[0]
     return next((b for b in GRAD_BINS[1:-1] if abs(g) < b.upper), GRAD_BINS[-1])  # inf and nan: the last
