@@ -2,8 +2,7 @@
 
 Python's :mod:`ast` parses the text (and runs nothing); the tree is checked against a whitelist
 (the language is in docs/visualization.md) before a single value is computed.  Every number becomes
-a float :class:`Value` before any arithmetic, so ``9**9**9**9`` is ``inf``, not a huge integer.
-"""
+a float :class:`Value` before any arithmetic, so ``9**9**9**9`` is ``inf``, not a huge integer."""
 
 from __future__ import annotations
 

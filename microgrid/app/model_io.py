@@ -187,7 +187,6 @@ class _Archive:
         return tuple(str(s) for s in self.entry(key, "U", 1, "a list of texts"))
 
     def vector(self, key: str, what: str, n_inputs: int) -> np.ndarray:
-        """Entry ``key``: one number per input, as float64 (``what`` names it in messages)."""
         shape, dtype = self.header(key)
         if shape != (n_inputs,):
             raise ModelFileError(self.path, f"{what} have shape {shape}; the net has {n_inputs} inputs")

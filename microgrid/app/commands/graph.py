@@ -132,9 +132,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
         if suffix not in viz.OUTPUT_FORMATS:
             raise UsageError(f"-o {out}: cannot tell the format from the extension {suffix or '(none)'!r}; "
                              f"use one of {', '.join(viz.OUTPUT_FORMATS)}")
-        fmt = viz.OUTPUT_FORMATS[suffix]
-        problem = None if fmt is None else backend.why_not(fmt)
-        if problem is not None:
+        if (fmt := viz.OUTPUT_FORMATS[suffix]) is not None and (problem := backend.why_not(fmt)) is not None:
             raise UsageError(f"-o {out}: {problem}; or write the DOT source with "
                              f"-o {out.with_suffix('.dot')}")
         _check_parent("-o", out)

@@ -23,8 +23,7 @@ model's training rows (a note says how many rows had one).  Rows may leave out t
 column omitted, or written as '?' / NA); for the rows that give it, the accuracy against it is
 reported on standard error.  An ID is written as plain text: control characters in it (line
 breaks, terminal escape codes) appear as \\n, \\x1b, ... and a backslash as \\\\, so that no
-ID can change the terminal and distinct IDs stay distinct.
-"""
+ID can change the terminal and distinct IDs stay distinct."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

@@ -35,8 +35,7 @@ predicts held-out rows better than the tutorial's 67,000 steps (10-fold CV accur
 of 96.2%, held-out log loss 0.09 instead of 0.12) in 1/300 of the time.
 
 A model that learned nothing (one class for every test row, or a test ROC AUC of at most 0.55)
-is reported by a warning on stderr, with what to try, and in metrics.json ("warnings").
-"""
+is reported by a warning on stderr, with what to try, and in metrics.json ("warnings")."""
 
 EPILOG = """\
 examples:
@@ -45,8 +44,7 @@ examples:
   microgrid train --seeds 0-9                      # the tutorial once per seed: mean, min, max
   microgrid train --hidden 16,8 --optimizer adam --lr 0.01 --iters 2000 --out run1
   microgrid train --engine scalar --iters 50       # the same network on the Value graph (slow)
-  microgrid train --engine traced                  # the Value graph of one row, replayed over all
-"""
+  microgrid train --engine traced                  # the Value graph of one row, replayed over all"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -138,13 +136,13 @@ def _train(args: argparse.Namespace, config: TrainConfig) -> int:
         # overflow warnings would precede the one-line "training diverged" message below
         with np.errstate(over="ignore", invalid="ignore"):
             if args.seeds is not None:
-                result = training.run_seeds(config, args.seeds, dataset, sys.stderr, show)
+                result = training.run_seeds(config, args.seeds, dataset, show)
                 report = format_seeds(result)
             elif config.cv is None:
-                result = training.run_holdout(config, dataset, sys.stderr, show)
+                result = training.run_holdout(config, dataset, show)
                 report = format_holdout(result)
             else:
-                result = training.run_cv(config, dataset, sys.stderr, show, refit=args.out is not None)
+                result = training.run_cv(config, dataset, show, refit=args.out is not None)
                 report = format_cv(result)
     except ConfigError as exc:
         raise UsageError(str(exc)) from None

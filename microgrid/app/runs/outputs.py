@@ -74,10 +74,8 @@ OUTPUT_FILES = ("metrics.json", "history.csv", "model.npz", "loss.png", "confusi
 
 
 def check_output_dir(out_dir: str | Path, force: bool = False) -> None:
-    """:class:`~microgrid.safety.overwrite.OutputTaken` unless a run may replace the folder
-    ``out_dir``: it is a link, holds anything but a run's files (files or links with their names),
-    or holds a run and ``force`` is not given; ``OSError`` (with ``filename``) when it cannot be
-    written.  Called before training, so that a long run cannot end in "cannot write"."""
+    """:class:`~microgrid.safety.overwrite.OutputTaken`, or an ``OSError`` naming the file, unless a run
+    may replace the folder ``out_dir``: checked before training, so that it cannot end in "cannot write"."""
     out = Path(out_dir)
     if out.is_symlink():
         raise OutputTaken(f"{out} is a symbolic link; microgrid does not write through links: give the "

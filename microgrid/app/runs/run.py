@@ -1,8 +1,7 @@
 """The training run behind ``microgrid train``: a *hold-out* run, a *k-fold cross-validation* or a
 hold-out run per seed.  With the vectorized engine the networks of a cross-validation or of several
 seeds train together in one pass (:func:`microgrid.vectorized.fit_many`), each as it would alone.
-The missing-value medians and the scaler come from the training rows alone.
-"""
+The missing-value medians and the scaler come from the training rows alone."""
 
 from __future__ import annotations
 
@@ -11,7 +10,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
-from typing import NamedTuple, TextIO
+from typing import NamedTuple
 
 import numpy as np
 
@@ -119,8 +118,7 @@ def fit_network(config: TrainConfig, X: np.ndarray, y: np.ndarray,
 
 def _final_loss(config: TrainConfig, net: VectorizedMLP, X: np.ndarray, y: np.ndarray, label: str = "",
                 network: int | None = None) -> float:
-    """The mean BCE of the trained ``net`` on its training rows; TrainingDiverged if not finite (its
-    message starts with ``label``, network ``network`` of those trained together)."""
+    """The mean BCE of ``net`` on ``X``; TrainingDiverged (its message after ``label``) if not finite."""
     with np.errstate(over="ignore", invalid="ignore"):
         weights_finite = all(np.all(np.isfinite(w)) for w in net.get_weights())
         final_loss = net.loss(X, y) if weights_finite else math.nan
@@ -207,7 +205,6 @@ def _holdout(config: TrainConfig, dataset: Dataset, train_rows: np.ndarray, test
 
 
 def _require_rows(dataset: Dataset, per_class: int, purpose: str) -> None:
-    """ConfigError unless ``dataset`` has ``per_class`` rows of each class, naming file and class."""
     if len(dataset) == 0:
         n = dataset.n_missing_rows
         dropped = f" (all {n} lack a score and were dropped)" if n else ""
@@ -229,16 +226,15 @@ def _split(config: TrainConfig, dataset: Dataset) -> tuple[np.ndarray, np.ndarra
         raise ConfigError(str(exc)) from None
 
 
-def run_holdout(config: TrainConfig, dataset: Dataset, stream: TextIO | None = None,
-                show_progress: bool = True) -> HoldoutResult:
+def run_holdout(config: TrainConfig, dataset: Dataset, show_progress: bool = True) -> HoldoutResult:
     """Train on the split's training rows and evaluate on both sides."""
     train_rows, test_rows = _split(config, dataset)
-    with Progress(config.iters, stream, enabled=show_progress) as bar:
+    with Progress(config.iters, enabled=show_progress) as bar:
         fit = train_classifier(config, dataset, train_rows, bar.update)
     return _holdout(config, dataset, train_rows, test_rows, fit)
 
 
-def run_cv(config: TrainConfig, dataset: Dataset, stream: TextIO | None = None, show_progress: bool = True,
+def run_cv(config: TrainConfig, dataset: Dataset, show_progress: bool = True,
            refit: bool = False) -> CVResult:
     """Stratified K-fold cross-validation (``config.cv`` folds, split by ``config.seed``); with
     ``refit``, also the model to keep, trained on every row with the same settings."""
@@ -247,13 +243,13 @@ def run_cv(config: TrainConfig, dataset: Dataset, stream: TextIO | None = None, 
     splits = stratified_kfold(dataset.y, config.cv, config.seed)
     labels = [f"fold {k}/{config.cv}" for k in range(1, config.cv + 1)]
     if config.engine == "vectorized":  # every fold's network in one pass
-        with Progress(config.iters, stream, label=f"{config.cv} folds", enabled=show_progress) as bar:
+        with Progress(config.iters, label=f"{config.cv} folds", enabled=show_progress) as bar:
             fits = train_classifiers([config] * config.cv, dataset, [train for train, _ in splits], labels,
                                      bar.update)
     else:
         fits = []
         for label, (train_rows, _) in zip(labels, splits):
-            with Progress(config.iters, stream, label=label, enabled=show_progress, lines=1) as bar:
+            with Progress(config.iters, label=label, enabled=show_progress, lines=1) as bar:
                 try:
                     fits.append(train_classifier(config, dataset, train_rows, bar.update))
                 except TrainingDiverged as exc:
@@ -264,14 +260,14 @@ def run_cv(config: TrainConfig, dataset: Dataset, stream: TextIO | None = None, 
                       std={n: float(np.std(v, ddof=1)) for n, v in values.items()})
     if refit:
         everything = np.arange(len(dataset))
-        with Progress(config.iters, stream, label="all rows", enabled=show_progress, lines=1) as bar:
+        with Progress(config.iters, label="all rows", enabled=show_progress, lines=1) as bar:
             fit = train_classifier(config, dataset, everything, bar.update)
         result.final = HoldoutResult(config, dataset, everything, np.arange(0), *fit,
                                      _evaluate(fit.model, dataset, everything), {})
     return result
 
 
-def run_seeds(config: TrainConfig, seeds: Sequence[int], dataset: Dataset, stream: TextIO | None = None,
+def run_seeds(config: TrainConfig, seeds: Sequence[int], dataset: Dataset,
               show_progress: bool = True) -> SeedsResult:
     """A hold-out run for every seed in ``seeds`` (``config`` with ``seed=s``), all networks trained
     in one pass: run ``k`` is what :func:`run_holdout` gives for ``seeds[k]`` (the seed draws the
@@ -283,7 +279,7 @@ def run_seeds(config: TrainConfig, seeds: Sequence[int], dataset: Dataset, strea
     seeds = list(seeds)
     configs = [replace(config, seed=s) for s in seeds]
     splits = [_split(c, dataset) for c in configs]
-    with Progress(config.iters, stream, label=f"{len(seeds)} seeds", enabled=show_progress) as bar:
+    with Progress(config.iters, label=f"{len(seeds)} seeds", enabled=show_progress) as bar:
         fits = train_classifiers(configs, dataset, [train for train, _ in splits],
                                  [f"seed {s}" for s in seeds], bar.update)
     runs = [_holdout(c, dataset, train_rows, test_rows, fit)
