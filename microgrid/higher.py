@@ -58,4 +58,4 @@ def numerical_hessian(f: Callable[..., Value], xs: Sequence[Value | float], eps:
         leaves = [Value(v) for v in x.tolist()]
         return grad(evaluate(f, leaves), leaves)
 
-    return central_differences(gradient, np.array([leaf.data for leaf in _leaves(xs)]), eps).T.tolist()
+    return central_differences(gradient, np.array(finite_point(xs, "xs")), eps).T.tolist()

@@ -302,9 +302,9 @@ class VectorizedMLP:
         """The mean loss and its gradients ``[dW1, db1, ...]`` (layout of :meth:`get_weights`)."""
         ws = self._pass(*check_data(X, y, self.dims, loss))
         value = self._loss(ws, loss)
-        dP = [np.empty(P.shape) for P in self._P]
-        _backward(self._P, [P.T for P in self._P], ws, dP)
-        return value, [np.array(g, order="C") for block in dP for g in (block[:, :-1], block[:, -1])]
+        grads = np.empty(self._theta.size)
+        _backward(self._P, [P.T for P in self._P], ws, layer_blocks(grads, self.dims))
+        return value, unflatten(grads, self.dims)
 
     def numerical_grads(self, X: object, y: object, loss: str = "bce", eps: float = 1e-6) -> list[np.ndarray]:
         """Central differences ``(L(w + eps) - L(w - eps)) / (2 eps)`` of the mean loss for every
