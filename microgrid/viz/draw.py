@@ -311,15 +311,13 @@ class Scene:
         grad = f"grad {format_number(v.grad)}" if self._texts is None else self._texts.get(id(v), "grad —")
         return [f"data {format_number(v.data)}"] + ([grad] if self.show_grad else [])
 
-    def _fill(self, v: Value, attrs: dict[str, str]) -> None:
-        if self.color_by_grad:
-            b = grad_bin(v.grad)
-            attrs["fillcolor"], attrs["fontcolor"] = b.fill, b.font
+    def _colors(self, v: Value) -> dict[str, str]:
+        b = grad_bin(v.grad)
+        return {"fillcolor": b.fill, "fontcolor": b.font} if self.color_by_grad else {}
 
     def _value_node(self, g: graphviz.Digraph, v: Value) -> None:
         fields = ([_escape_record(v.label)] if v.label else []) + self._fields(v)
-        attrs = dict(ROLES[self.roles[id(v)]].attrs)
-        self._fill(v, attrs)
+        attrs = {**ROLES[self.roles[id(v)]].attrs, **self._colors(v)}
         g.node(self.node_id(v), "{ " + " | ".join(fields) + " }", **attrs, **self._id(self.node_id(v)))
 
     def _op_node(self, g: graphviz.Digraph, v: Value) -> None:
@@ -336,8 +334,7 @@ class Scene:
         extra = [text for text in (self._notes.get(box.number), box.out.label) if text]
         fields = [box.key, formula, *self._fields(box.out), *extra]
         role = "output" if self.roles[id(box.out)] == "output" else "intermediate"
-        attrs = {**ROLES[role].attrs, **BOX_ATTRS}
-        self._fill(box.out, attrs)
+        attrs = {**ROLES[role].attrs, **BOX_ATTRS, **self._colors(box.out)}
         g.node(self.node_id(box.pre), _html_cells(fields), **attrs, **self._id(self.node_id(box.pre)))
 
     def _param_table(self, g: graphviz.Digraph, n: _Neuron) -> None:
