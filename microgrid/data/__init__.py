@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import stat
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 
 from microgrid.data import fast
 from microgrid.data.rows import FEATURE_NAMES, SHIPPED_HEADER, DataError, parse_csv
+from microgrid.safety.overwrite import special
 
 __all__ = ["DataError", "Dataset", "load_wisconsin", "shipped_path", "FEATURE_NAMES", "TARGET_NAMES",
            "SHIPPED_SHA256", "SHIPPED_HEADER"]
@@ -90,8 +90,7 @@ def load_wisconsin(path: str | Path | None = None, missing: str = "drop",
     shipped = shipped_path()
     file = shipped if path is None else Path(path)
     name, drop = str(file), missing == "drop"
-    mode = file.stat().st_mode  # before opening: opening a pipe would wait for a writer
-    if not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):  # a directory: open() says "Is a directory"
+    if special(file):  # before opening: opening a pipe would wait for a writer
         raise DataError(name, None, "not a regular file (a device, pipe or socket is not a data file)")
     with open(file, "rb") as f:
         source: BinaryIO = f
