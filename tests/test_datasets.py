@@ -347,7 +347,7 @@ def _rows_file(path, n_rows: int, seed: int, crlf: bool, quoted: bool, oddity: s
 @pytest.mark.parametrize("oddity", [None, *ODDITIES])
 def test_fast_reader_equals_the_csv_reader(tmp_path, monkeypatch, crlf, quoted, oddity):
     path = tmp_path / "rows.csv"
-    _rows_file(path, 2_000, seed=int(crlf) + 2 * int(quoted), crlf=crlf, quoted=quoted, oddity=oddity)
+    _rows_file(path, 1_000, seed=int(crlf) + 2 * int(quoted), crlf=crlf, quoted=quoted, oddity=oddity)
     monkeypatch.setattr(fast, "BLOCK_CHARS", 997)  # many blocks, cut at odd places
     with open(path, "rb") as f:  # a plain file is read by the fast path
         assert (fast.parse_fast(f, str(path), False, False, 10**9) is not None) == (oddity is None)
