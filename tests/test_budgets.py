@@ -107,6 +107,10 @@ def test_amounts_and_their_words():
     assert format_bytes(999) == "999 bytes" and format_bytes(1000) == "1 kB"
     assert format_bytes(999.4e12) == "999 TB" and format_bytes(1e15) == "1,000 TB"
     assert format_seconds(5400) == "1.5 hours" and format_seconds(18.4 * 86400) == "18.4 days"
+    # one of a unit is singular: on both sides of 1 the plural
+    assert [format_seconds(s) for s in (0.5, 1, 2, 3600, 3600 * 1.0001, 7200)] == [
+        "0.5 seconds", "1 second", "2 seconds", "1 hour", "1 hour", "2 hours"]
+    assert [format_bytes(n) for n in (0, 1, 2)] == ["0 bytes", "1 byte", "2 bytes"]
 
 
 def test_the_numpy_time_estimate_of_the_tutorial_is_seconds():
@@ -131,7 +135,7 @@ def test_enforce_names_the_estimate_the_budget_and_the_option():
     with pytest.raises(OverBudget, match=r"training x needs about 3 GB of memory, more than the budget of "
                                          r"2 GB.*--memory-budget"):
         enforce(estimate, 2e9, None)
-    with pytest.raises(OverBudget, match=r"would take about 2 hours, more than the budget of 1 hours.*"
+    with pytest.raises(OverBudget, match=r"would take about 2 hours, more than the budget of 1 hour:.*"
                                          r"--time-budget"):
         enforce(estimate, 4e9, 3600.0)
     enforce(estimate, 3e9, 7200.0)  # exactly at both budgets: allowed
@@ -372,6 +376,23 @@ def test_graph_beyond_the_drawing_budget_is_refused_before_drawing(tmp_path, mon
             "take about") in err  # a step each; the graph and each neuron expanded
     assert "more than the budget of 5 minutes" in err and "raise --time-budget" in err
     assert list(tmp_path.iterdir()) == []
+    # one picture: no "each"
+    status, stdout, err = run_cli(["graph", "--mlp", "9,200,200,1", "--group", "none",
+                                   "--max-nodes", "100000", "-o", "g.svg"])
+    assert status == 2 and "drawing 1 picture (-o) of 85,604 edges would take about" in err, err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("argv, smaller", [
+    (["graph", "--mlp", "9,15,1", "-o", "g.svg", "--memory-budget", "1K"], ": use smaller layers, or raise"),
+    (["check", "--hidden", "200,200", "--memory-budget", "1M"], ": use a smaller network or fewer --samples"),
+    (["check", "--hidden", "200,200", "--time-budget", "1s"],
+     "than the budget of 1 second: use a smaller network or fewer --samples, or raise --time-budget"),
+    (["train", "--memory-budget", "1K"], ": use a smaller network or fewer rows, or raise --memory-budget"),
+])
+def test_an_over_budget_message_says_what_this_command_can_make_smaller(argv, smaller, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    one_line_error(*run_cli(argv), smaller)
 
 
 @pytest.mark.parametrize("budget", ["--time-budget", "--memory-budget"])

@@ -31,6 +31,10 @@ from helpers import one_line_error, run_cli
     (["graph", "--mlp", "9,10000,1000,1", "-o", "g.dot"], "about 10,124,016 Values, more than the 500,000"),
     (["graph", "--mlp", "9", "-o", "g.dot"], "--mlp: expected at least an input and an output size, like "
                                              "9,15,1; got '9'"),
+    (["graph", "--mlp", "9,0,1", "-o", "g.dot"],
+     "--mlp: expected positive integers separated by commas, like 9,15,1, got '9,0,1'"),
+    (["train", "--hidden", "16,0"],
+     "--hidden: expected positive integers separated by commas, like 15 or 16,8, got '16,0'"),
     (["train", "--out", ""], "--out: expected a file or directory name, got an empty one"),
     (["train", "--data", " "], "--data: expected a file or directory name"),
     (["graph", "--expr", "a", "--set", "a=1", "--steps", ""], "--steps: expected a file or directory name"),
@@ -156,9 +160,10 @@ def test_the_largest_values_an_option_takes_are_taken() -> None:
     assert options.fraction("1e-300") == 1e-300 and options.fraction("0.9999999999") == 0.9999999999
     assert options.step_size("1e-12") == 1e-12 and options.step_size("1") == 1.0
     assert len(options.seed_list(f"0-{options.MAX_SEEDS - 1}")) == options.MAX_SEEDS
+    assert options.seed_list("3-3") == [3]  # a range of one seed (3-2 is refused: low to high)
     for text, parse in ((str(MAX_ITERS + 1), options.iterations), (f"{MAX_WIDTH + 1}", options.widths),
                         ("9.9e-13", options.step_size), ("1.0000001", options.step_size),
-                        (f"0-{options.MAX_SEEDS}", options.seed_list)):
+                        (f"0-{options.MAX_SEEDS}", options.seed_list), ("3-2", options.seed_list)):
         with pytest.raises(argparse.ArgumentTypeError):
             parse(text)
 

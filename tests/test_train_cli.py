@@ -250,7 +250,7 @@ def test_cv_on_the_other_engines_trains_each_fold_as_the_vectorized_pass(engine,
     (["--seeds", "0-2", "--engine", "scalar"], "on the vectorized engine only"),
     (["--seeds", "0-2", "--engine", "traced"], "on the vectorized engine only"),
     (["--seeds", "0-2", "--out", "somewhere"], "--seeds reports metrics only"),
-    (["--seeds", "3-1"], "argument --seeds: expected seeds like 0-9 or 0,3,7"),
+    (["--seeds", "3-1"], "argument --seeds: expected a range from low to high (0-9), got '3-1'"),
     (["--seeds", "1,1"], "(non-negative integers, each once), got '1,1'"),
     (["--seeds", "0-100"], "expected at most 100 seeds, got '0-100'"),
 ])

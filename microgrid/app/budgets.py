@@ -133,7 +133,8 @@ def check_estimate(dims: Sequence[int], rows: int) -> Estimate:
     (two NumPy forward passes per parameter, each about a third of a training iteration)."""
     seconds = scalar_seconds(dims, rows) + 2 * _sizes(dims)[2] * vectorized_seconds(dims, rows) / 3
     memory = scalar_bytes(dims, rows) + vectorized_bytes(dims, rows)
-    return Estimate(memory, seconds, f"checking {_arch(dims)} on {rows:,} rows")
+    return Estimate(memory, seconds, f"checking {_arch(dims)} on {rows:,} rows",
+                    "use a smaller network or fewer --samples")
 
 
 def train_estimate(dims: Sequence[int], rows: int, iters: int, engine: str, runs: int = 1,
@@ -164,7 +165,7 @@ def predict_estimate(dims: Sequence[int], rows: int) -> Estimate:
 def graph_estimate(nodes: int, edges: int, what: str) -> Estimate:
     """``microgrid graph``: a graph of ``nodes`` Values and ``edges`` edges, and its drawing."""
     return Estimate(nodes * (VALUE_BYTES + PARAM_VALUE_BYTES) + edges * EDGE_BYTES,
-                    (nodes + edges) * NODE_SECONDS, what)
+                    (nodes + edges) * NODE_SECONDS, what, "use smaller layers")
 
 
 def drawing_estimate(nodes: int, edges: int, output: bool, steps: int, views: int, what: str) -> Estimate:
@@ -194,13 +195,13 @@ def enforce(estimate: Estimate, memory_budget: float, time_budget: float | None)
 
 def format_bytes(n: float) -> str:
     """``1.5e9`` -> ``"1.5 GB"`` (decimal units)."""
-    return _scaled(n, (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)), f"{n:.0f} bytes")
+    return _scaled(n, (("TB", 1e12), ("GB", 1e9), ("MB", 1e6), ("kB", 1e3)), _count(f"{n:.0f}", "bytes"))
 
 
 def format_seconds(s: float) -> str:
     """``5400`` -> ``"1.5 hours"``."""
     return _scaled(s, (("years", 365 * 86400), ("days", 86400), ("hours", 3600), ("minutes", 60)),
-                   f"{s:.2g} seconds")
+                   _count(f"{s:.2g}", "seconds"))
 
 
 def _scaled(x: float, units: tuple[tuple[str, float], ...], small: str) -> str:
@@ -208,8 +209,13 @@ def _scaled(x: float, units: tuple[tuple[str, float], ...], small: str) -> str:
     or ``small`` below the smallest unit."""
     for unit, size in units:
         if x >= size:
-            return f"{x / size:,.3g} {unit}" if x / size < 1000 else f"{x / size:,.0f} {unit}"
+            return _count(f"{x / size:,.3g}" if x / size < 1000 else f"{x / size:,.0f}", unit)
     return small
+
+
+def _count(number: str, unit: str) -> str:
+    """``"1", "hours"`` -> ``"1 hour"``; ``"1.5", "hours"`` -> ``"1.5 hours"``."""
+    return f"{number} {unit.removesuffix('s') if number == '1' else unit}"
 
 
 _BYTE_UNITS = {"": 1, "b": 1, "k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12,

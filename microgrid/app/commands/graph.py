@@ -130,7 +130,8 @@ def _check_outputs(args: argparse.Namespace) -> None:
     if out is not None:
         suffix = out.suffix.lower()
         if suffix not in viz.OUTPUT_FORMATS:
-            raise UsageError(f"-o {out}: cannot tell the format from the extension {suffix or '(none)'!r}; "
+            given = f"the extension {suffix!r}" if suffix else "a name without an extension"
+            raise UsageError(f"-o {out}: cannot tell the format from {given}; "
                              f"use one of {', '.join(viz.OUTPUT_FORMATS)}")
         if (fmt := viz.OUTPUT_FORMATS[suffix]) is not None and (problem := backend.why_not(fmt)) is not None:
             raise UsageError(f"-o {out}: {problem}; or write the DOT source with "
@@ -175,7 +176,7 @@ def _check_drawing(args: argparse.Namespace, root: Value, drawing: dict[str, Any
     parts = [f"{n:,} {kind}{'s' * (n > 1)} ({option})" for n, kind, option in (
         (output, "picture", "-o"), (steps, "step picture", "--steps"), (views, "explorer view", "--html"))
         if n]
-    what = f"drawing {' and '.join(parts)} of {size.edges:,} edges each"
+    what = f"drawing {' and '.join(parts)} of {size.edges:,} edges{' each' * (output + steps + views > 1)}"
     options.within_budget(drawing_estimate(size.nodes, size.edges, output, steps, views, what), args)
 
 

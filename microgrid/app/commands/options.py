@@ -70,8 +70,7 @@ def seed_list(text: str) -> list[int]:
         except argparse.ArgumentTypeError:
             raise argparse.ArgumentTypeError(f"expected {expected}, got {quote(text)}") from None
         if last < first:
-            raise argparse.ArgumentTypeError(f"expected {expected} (a range goes from low to high), "
-                                             f"got {quote(text)}")
+            raise argparse.ArgumentTypeError(f"expected a range from low to high (0-9), got {quote(text)}")
         if len(seeds) + (last - first + 1) > MAX_SEEDS:
             raise argparse.ArgumentTypeError(f"expected at most {MAX_SEEDS:,} seeds, got {quote(text)}")
         seeds += range(first, last + 1)
@@ -80,11 +79,8 @@ def seed_list(text: str) -> list[int]:
     return seeds
 
 
-_comma_separated = _typed(parse_hidden, "positive integers separated by commas, like 15 or 16,8")
-
-
-def widths(text: str) -> tuple[int, ...]:
-    sizes = _comma_separated(text)
+def widths(text: str, like: str = "15 or 16,8") -> tuple[int, ...]:
+    sizes = _typed(parse_hidden, f"positive integers separated by commas, like {like}")(text)
     if max(sizes) > MAX_WIDTH:
         raise argparse.ArgumentTypeError(f"expected at most {MAX_WIDTH:,} neurons per layer, "
                                          f"got {quote(text)}")
@@ -93,7 +89,7 @@ def widths(text: str) -> tuple[int, ...]:
 
 def layer_sizes(text: str) -> tuple[int, ...]:
     """A whole architecture, inputs to outputs: ``"9,15,1"``."""
-    sizes = widths(text)
+    sizes = widths(text, "9,15,1")
     if len(sizes) < 2:
         raise argparse.ArgumentTypeError(f"expected at least an input and an output size, like 9,15,1; "
                                          f"got {quote(text)}")
