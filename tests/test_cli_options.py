@@ -130,12 +130,19 @@ def test_a_model_overflowing_on_test_rows_is_reported_as_divergence(monkeypatch:
 
 
 @pytest.mark.parametrize("command", [[], ["train"], ["predict"], ["check"], ["graph"]])
-def test_help_is_plain_text(command: list[str]) -> None:
-    """--help is read in a terminal: no reST markup from docstrings, no names of Python constants."""
+@pytest.mark.parametrize("columns", [80, 120])
+def test_help_is_plain_text(command: list[str], columns: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """--help is read in a terminal: no reST markup from docstrings, no names of Python constants;
+    its lines fit the terminal (prose refilled to it, never cutting an option name such as --no-grad
+    at its hyphen; the examples as written, short enough for 80 columns)."""
     from microgrid.app.cli import COMMANDS
 
+    monkeypatch.setenv("COLUMNS", str(columns))
     status, out, err = run_cli([*command, "--help"])
     assert status == 0 and err == "" and out.startswith("usage: microgrid")
+    assert max(map(len, out.splitlines())) < columns
+    assert not re.search(r"-\n", out)  # a name or word cut at a hyphen
+    assert (max(map(len, out.splitlines())) > 90) is (columns == 120)  # filled to the width
     markup = re.findall(r"``|:(?:class|func|meth|mod|data|attr|exc|obj):|\b[A-Z][A-Z0-9]*_[A-Z0-9_]+\b|"
                         r"microgrid\.[a-z_]+\.[A-Za-z_]+", out)
     assert markup == [], markup

@@ -11,6 +11,7 @@ import importlib
 import os
 import signal
 import sys
+import textwrap
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NoReturn
@@ -74,7 +75,25 @@ def _catch_signals() -> Callable[[bool], None]:
     return restore
 
 
+class _Formatter(argparse.RawDescriptionHelpFormatter):
+    """Help paragraphs filled to the terminal's width, an option name never cut at its hyphen
+    (``--no-grad``); a paragraph with indented lines (the examples) kept as written."""
+
+    def _fill_text(self, text: str, width: int, indent: str) -> str:
+        raw = super()._fill_text
+        return "\n\n".join(raw(p, width, indent) if "\n " in f"\n{p}" else
+                           textwrap.fill(" ".join(p.split()), width, initial_indent=indent,
+                                         subsequent_indent=indent, break_on_hyphens=False)
+                           for p in text.split("\n\n"))
+
+    def _split_lines(self, text: str, width: int) -> list[str]:
+        return textwrap.wrap(" ".join(text.split()), width, break_on_hyphens=False)
+
+
 class _Parser(argparse.ArgumentParser):
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**{"formatter_class": _Formatter, **kwargs})
+
     def error(self, message: str) -> NoReturn:  # one line instead of usage + message
         self.exit(2, one_line(f"{self.prog}: error: {message} (see {self.prog} --help)") + "\n")
 

@@ -37,8 +37,7 @@ examples:
 def register(subparsers: Any) -> None:
     p = subparsers.add_parser("check",
                               help="compare autograd, hand-derived, traced and finite-difference gradients",
-                              description=DESCRIPTION, epilog=EPILOG,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("--hidden", type=options.widths, default=(15,), metavar="WIDTHS",
                    help="hidden layer widths, e.g. 15 (default) or 16,8")
     p.add_argument("--activation", choices=tuple(ACTIVATIONS), default="relu",

@@ -28,7 +28,7 @@ ID can change the terminal and distinct IDs stay distinct."""
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("predict", help="classify the rows of a data file with a saved model",
-                              description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=DESCRIPTION)
     p.add_argument("--model", type=options.path, required=True, metavar="MODEL.npz",
                    help="a model file written by 'microgrid train --out DIR'")
     p.add_argument("-o", "--output", type=options.path, metavar="FILE.csv",

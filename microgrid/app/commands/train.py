@@ -39,20 +39,19 @@ is reported by a warning on stderr, with what to try, and in metrics.json ("warn
 
 EPILOG = """\
 examples:
-  microgrid train                                  # the tutorial (test accuracy 1.0 with seed 0)
-  microgrid train --cv 10 --split stratified       # 10-fold cross-validation, mean ± std
-  microgrid train --seeds 0-9                      # the tutorial once per seed: mean, min, max
-  microgrid train --hidden 16,8 --optimizer adam --lr 0.01 --iters 2000 --out run1
-  microgrid train --engine scalar --iters 50       # the same network on the Value graph (slow)
-  microgrid train --engine traced                  # the Value graph of one row, replayed over all"""
+  microgrid train                             # the tutorial: test accuracy 1.0
+  microgrid train --cv 10 --split stratified  # 10-fold cross-validation
+  microgrid train --seeds 0-9                 # once per seed: mean, min, max
+  microgrid train --hidden 16,8 --optimizer adam --lr 0.01 --out run1
+  microgrid train --engine scalar --iters 50  # on the Value graph (slow)
+  microgrid train --engine traced             # one row's graph, on every row"""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from microgrid.app.runs.config import ENGINES, HIDDEN_ACTIVATIONS, OPTIMIZERS, SCALERS, SPLITS
 
     p = subparsers.add_parser("train", help="train the classifier on the Wisconsin data",
-                              description=DESCRIPTION, epilog=EPILOG,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+                              description=DESCRIPTION, epilog=EPILOG)
     p.add_argument("--engine", choices=ENGINES, default="vectorized",
                    help="vectorized: NumPy with hand-derived gradients (default); scalar: the Value graph, "
                         "same results from the same seed, far slower (use few iterations); traced: the "
