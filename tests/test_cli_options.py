@@ -35,6 +35,8 @@ from helpers import one_line_error, run_cli
      "--mlp: expected positive integers separated by commas, like 9,15,1, got '9,0,1'"),
     (["train", "--hidden", "16,0"],
      "--hidden: expected positive integers separated by commas, like 15 or 16,8, got '16,0'"),
+    (["train", "--time-budget", "0"], "--time-budget: expected a positive duration such as 90, 30m"),
+    (["train", "--memory-budget", "0"], "--memory-budget: expected a positive amount of memory such as 16G"),
     (["train", "--out", ""], "--out: expected a file or directory name, got an empty one"),
     (["train", "--data", " "], "--data: expected a file or directory name"),
     (["graph", "--expr", "a", "--set", "a=1", "--steps", ""], "--steps: expected a file or directory name"),

@@ -96,8 +96,8 @@ def layer_sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
-memory_budget = _typed(budgets.parse_bytes, "an amount of memory such as 16G or 500M")  # bytes
-time_budget = _typed(budgets.parse_seconds, "a duration such as 90, 30m, 2h or 1d")  # seconds
+memory_budget = _typed(budgets.parse_bytes, "a positive amount of memory such as 16G or 500M")  # bytes
+time_budget = _typed(budgets.parse_seconds, "a positive duration such as 90, 30m, 2h or 1d")  # seconds
 
 
 def add_budget_options(p: argparse.ArgumentParser, timed: str | None,
